@@ -1,0 +1,160 @@
+//! The command line: parses flags, loads the profile once, and hands off to the part
+//! of the program that does the work. Errors end here, printed once with their fix.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use uuid::Uuid;
+
+use crate::config::{LoadOptions, Origin, Profile};
+use crate::db;
+use crate::db::outbox::{NewEvent, Op};
+
+#[derive(Debug, Parser)]
+#[command(name = "drill-cockpit", version, about = "Terminal cockpit for failure drills on an outbox search worker")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// TOML profile; without it ./drill-cockpit.toml is read when present.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Override one setting, e.g. --set elastic.url=http://127.0.0.1:9201 (repeatable).
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the effective profile, each value with where it came from (secrets redacted).
+    Config,
+    /// Database maintenance.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+    /// Insert outbox events (the runbook's insert helper); prints one outbox id per line.
+    Insert(InsertArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Apply the schema migrations in assets/migrations to the profile's database.
+    Migrate,
+}
+
+#[derive(Debug, Args)]
+pub struct InsertArgs {
+    /// upsert or delete; defaults to OUTBOX_OP (else delete).
+    #[arg(long)]
+    pub op: Option<String>,
+    /// The entity (ES document id); a fresh one when absent.
+    #[arg(long)]
+    pub entity_id: Option<Uuid>,
+    /// How many events (each on its own entity unless --entity-id is given).
+    #[arg(long, default_value_t = 1)]
+    pub count: u32,
+    /// event_version; defaults to the entity's next version.
+    #[arg(long)]
+    pub version: Option<i64>,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("drill-cockpit: cannot start the async runtime: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("drill-cockpit: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+pub fn load_profile(global: &GlobalArgs) -> anyhow::Result<Profile> {
+    Ok(Profile::load(&LoadOptions {
+        config_path: global.config.clone(),
+        overrides: global.overrides.clone(),
+        environment: None,
+    })?)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let profile = load_profile(&cli.global)?;
+    match cli.command {
+        Some(Command::Config) => {
+            print_config(&profile);
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Db { command: DbCommand::Migrate }) => {
+            let pool = db::connect(&profile, 2).await?;
+            let applied = db::migrate::apply(&pool).await.map_err(|error| {
+                anyhow::anyhow!("migrating {} failed: {error}", profile.redacted_database_url())
+            })?;
+            if applied.is_empty() {
+                println!("{}: schema is up to date", profile.redacted_database_url());
+            } else {
+                for version in applied {
+                    println!("applied migration {version}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Insert(args)) => insert(&profile, args).await,
+        None => {
+            anyhow::bail!("the interactive cockpit is not built yet; use a subcommand (see --help)")
+        }
+    }
+}
+
+/// Writes to stdout without panicking when the reader went away (`| head`).
+fn print_config(profile: &Profile) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let rows = profile.settings.describe();
+    let width = rows.iter().map(|(key, _, _)| key.len()).max().unwrap_or(0);
+    for (key, value, origin) in rows {
+        let origin = match origin {
+            Origin::Default => "default".to_string(),
+            other => other.to_string(),
+        };
+        if writeln!(out, "{key:<width$}  {value:<48}  ({origin})").is_err() {
+            return;
+        }
+    }
+}
+
+async fn insert(profile: &Profile, args: InsertArgs) -> anyhow::Result<ExitCode> {
+    let op_text = args.op.clone().unwrap_or_else(|| profile.default_op.clone());
+    let op = Op::parse(&op_text)
+        .ok_or_else(|| anyhow::anyhow!("--op {op_text:?} is not an outbox op: use upsert or delete"))?;
+    let pool = db::connect(profile, 2).await?;
+    for _ in 0..args.count {
+        let event = NewEvent {
+            op,
+            entity_id: args.entity_id.unwrap_or_else(Uuid::new_v4),
+            version: args.version,
+            traceparent: None,
+        };
+        let id = db::outbox::insert_event(&pool, &event).await.map_err(|error| {
+            anyhow::anyhow!(
+                "inserting into search_outbox_events at {} failed: {error}. Run `drill-cockpit db migrate` if the table is missing",
+                profile.redacted_database_url()
+            )
+        })?;
+        println!("{id}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

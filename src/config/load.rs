@@ -1,0 +1,396 @@
+//! Merging the layers and checking every value against its kind.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use super::database_url;
+use super::spec::{self, Kind, SETTINGS};
+
+/// Where a value came from, shown by `drill-cockpit config`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Default,
+    File(PathBuf),
+    Env(&'static str),
+    Flag,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Default => write!(f, "default"),
+            Origin::File(path) => write!(f, "file {}", path.display()),
+            Origin::Env(name) => write!(f, "env {name}"),
+            Origin::Flag => write!(f, "flag"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}. Fix the path given to --config, or remove the file")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("unknown config key `{key}` in {origin}{hint}. Run `drill-cockpit config` to list the keys")]
+    UnknownKey {
+        key: String,
+        origin: Origin,
+        hint: String,
+    },
+    #[error("config key `{key}` = {value:?} (from {origin}): expected {expected}")]
+    BadValue {
+        key: &'static str,
+        value: String,
+        origin: Origin,
+        expected: String,
+    },
+    #[error("--set takes KEY=VALUE, got {0:?}")]
+    BadFlag(String),
+}
+
+/// What the command line contributes to loading.
+#[derive(Debug, Default, Clone)]
+pub struct LoadOptions {
+    /// `--config PATH`; without it `./drill-cockpit.toml` is read when present.
+    pub config_path: Option<PathBuf>,
+    /// `--set key=value` pairs, applied last.
+    pub overrides: Vec<String>,
+    /// Whether to read the process environment (tests pass their own).
+    pub environment: Option<BTreeMap<String, String>>,
+}
+
+/// Every setting's final text and origin, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    values: BTreeMap<&'static str, (String, Origin)>,
+}
+
+impl Settings {
+    pub fn load(options: &LoadOptions) -> Result<Settings, ConfigError> {
+        let mut values: BTreeMap<&'static str, (String, Origin)> = SETTINGS
+            .iter()
+            .map(|spec| (spec.key, (spec.default.to_string(), Origin::Default)))
+            .collect();
+
+        let file = match &options.config_path {
+            Some(path) => Some(path.clone()),
+            None => Some(PathBuf::from("drill-cockpit.toml")).filter(|p| p.is_file()),
+        };
+        if let Some(path) = file {
+            for (key, value) in read_file(&path)? {
+                let spec = spec::find(&key).ok_or_else(|| unknown(&key, Origin::File(path.clone())))?;
+                values.insert(spec.key, (value, Origin::File(path.clone())));
+            }
+        }
+
+        let environment = match &options.environment {
+            Some(env) => env.clone(),
+            None => std::env::vars().collect(),
+        };
+        for spec in SETTINGS {
+            if let Some(name) = spec.env
+                && let Some(value) = environment.get(name)
+            {
+                values.insert(spec.key, (value.clone(), Origin::Env(name)));
+            }
+        }
+
+        for pair in &options.overrides {
+            let (key, value) = pair
+                .split_once('=')
+                .ok_or_else(|| ConfigError::BadFlag(pair.clone()))?;
+            let spec = spec::find(key.trim()).ok_or_else(|| unknown(key.trim(), Origin::Flag))?;
+            values.insert(spec.key, (value.to_string(), Origin::Flag));
+        }
+
+        let settings = Settings { values };
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        for spec in SETTINGS {
+            let (value, origin) = &self.values[spec.key];
+            if let Err(expected) = check(spec.kind, value) {
+                return Err(ConfigError::BadValue {
+                    key: spec.key,
+                    value: if spec.kind == Kind::DatabaseUrl {
+                        database_url::redact(value)
+                    } else {
+                        value.clone()
+                    },
+                    origin: origin.clone(),
+                    expected,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The raw text of a known key. Keys are compile-time constants from the spec table.
+    pub fn text(&self, key: &str) -> &str {
+        self.values
+            .get(key)
+            .map(|(value, _)| value.as_str())
+            .unwrap_or_else(|| panic!("setting `{key}` is missing from config::spec::SETTINGS"))
+    }
+
+    pub fn origin(&self, key: &str) -> Option<&Origin> {
+        self.values.get(key).map(|(_, origin)| origin)
+    }
+
+    /// `(key, shown value, origin)` for every setting, secrets redacted.
+    pub fn describe(&self) -> Vec<(&'static str, String, Origin)> {
+        SETTINGS
+            .iter()
+            .map(|spec| {
+                let (value, origin) = &self.values[spec.key];
+                let shown = match spec.kind {
+                    Kind::DatabaseUrl => database_url::redact(value),
+                    _ => value.clone(),
+                };
+                (spec.key, shown, origin.clone())
+            })
+            .collect()
+    }
+}
+
+fn unknown(key: &str, origin: Origin) -> ConfigError {
+    let hint = spec::closest(key)
+        .map(|near| format!(" (did you mean `{near}`?)"))
+        .unwrap_or_default();
+    ConfigError::UnknownKey {
+        key: key.to_string(),
+        origin,
+        hint,
+    }
+}
+
+/// The file's tables flattened to dotted keys with their values as text.
+fn read_file(path: &Path) -> Result<Vec<(String, String)>, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let table: toml::Table = text.parse().map_err(|error: toml::de::Error| ConfigError::Syntax {
+        path: path.to_path_buf(),
+        message: error.to_string(),
+    })?;
+    let mut flat = Vec::new();
+    flatten("", &toml::Value::Table(table), &mut flat);
+    Ok(flat)
+}
+
+fn flatten(prefix: &str, value: &toml::Value, out: &mut Vec<(String, String)>) {
+    match value {
+        toml::Value::Table(table) => {
+            for (key, value) in table {
+                let full = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                flatten(&full, value, out);
+            }
+        }
+        toml::Value::String(text) => out.push((prefix.to_string(), text.clone())),
+        toml::Value::Array(items) => {
+            let words: Vec<String> = items
+                .iter()
+                .map(|item| match item {
+                    toml::Value::String(text) => quote_word(text),
+                    other => other.to_string(),
+                })
+                .collect();
+            out.push((prefix.to_string(), words.join(" ")));
+        }
+        other => out.push((prefix.to_string(), other.to_string())),
+    }
+}
+
+fn quote_word(word: &str) -> String {
+    if word.is_empty() || word.contains(char::is_whitespace) || word.contains('"') {
+        format!("\"{}\"", word.replace('"', "\\\""))
+    } else {
+        word.to_string()
+    }
+}
+
+/// `Ok` when `value` fits `kind`, else the expected form.
+fn check(kind: Kind, value: &str) -> Result<(), String> {
+    let ok = match kind {
+        Kind::Text | Kind::Command => true,
+        Kind::HttpUrl => {
+            (value.starts_with("http://") || value.starts_with("https://"))
+                && value.split_once("://").is_some_and(|(_, rest)| !rest.is_empty())
+        }
+        Kind::DatabaseUrl => database_url::normalize(value).is_ok(),
+        Kind::Port => value.trim().parse::<u16>().is_ok_and(|port| port > 0),
+        Kind::Count => value.trim().parse::<u64>().is_ok_and(|n| n >= 1),
+        Kind::Seconds => value
+            .trim()
+            .parse::<f64>()
+            .is_ok_and(|n| n.is_finite() && n >= 0.0),
+        Kind::Flag => parse_flag(value).is_some(),
+        Kind::Key => crate::keys::KeySpec::parse(value).is_some(),
+    };
+    if ok {
+        return Ok(());
+    }
+    Err(match kind {
+        Kind::Text | Kind::Command => "text".into(),
+        Kind::HttpUrl => "an http:// or https:// URL, e.g. http://localhost:9200".into(),
+        Kind::DatabaseUrl => "a Postgres URL such as postgres://USER:PASSWORD@HOST:PORT/DB".into(),
+        Kind::Port => "a port number from 1 to 65535".into(),
+        Kind::Count => "a whole number of at least 1".into(),
+        Kind::Seconds => "a number of seconds of at least 0, e.g. 0.25".into(),
+        Kind::Flag => "1/0, true/false, yes/no or on/off".into(),
+        Kind::Key => "a key such as `s`, `S`, `Tab`, `Enter`, `F5` or `Ctrl-x`".into(),
+    })
+}
+
+pub(crate) fn parse_flag(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" | "" => Some(false),
+        _ => None,
+    }
+}
+
+/// Splits a command line into words; double or single quotes group words.
+pub(crate) fn split_command(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut current = String::new();
+    let mut quote: Option<char> = None;
+    let mut in_word = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), '\\') => {
+                if let Some(next) = chars.next() {
+                    current.push(next);
+                }
+            }
+            (Some(_), c) => current.push(c),
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut current));
+                    in_word = false;
+                }
+            }
+            (None, c) => {
+                current.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(current);
+    }
+    words
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_with(env: &[(&str, &str)], file: Option<&str>, flags: &[&str]) -> Result<Settings, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let config_path = file.map(|text| {
+            let path = dir.path().join("drill-cockpit.toml");
+            std::fs::write(&path, text).unwrap();
+            path
+        });
+        Settings::load(&LoadOptions {
+            config_path,
+            overrides: flags.iter().map(|s| s.to_string()).collect(),
+            environment: Some(env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+        })
+    }
+
+    #[test]
+    fn layers_apply_in_order_default_file_env_flag() {
+        let file = "[worker]\nmetrics_port = 9200\nhttp_port = 9300\nbatch_size = 7\n";
+        let settings = load_with(
+            &[("OUTBOX_METRICS_PORT", "9400"), ("OUTBOX_HTTP_PORT", "9500")],
+            Some(file),
+            &["worker.http_port=9600"],
+        )
+        .unwrap();
+        assert_eq!(settings.text("worker.batch_size"), "7");
+        assert!(matches!(settings.origin("worker.batch_size"), Some(Origin::File(_))));
+        assert_eq!(settings.text("worker.metrics_port"), "9400");
+        assert_eq!(settings.origin("worker.metrics_port"), Some(&Origin::Env("OUTBOX_METRICS_PORT")));
+        assert_eq!(settings.text("worker.http_port"), "9600");
+        assert_eq!(settings.origin("worker.http_port"), Some(&Origin::Flag));
+        assert_eq!(settings.text("elastic.index"), "wordloom-test-search-index");
+        assert_eq!(settings.origin("elastic.index"), Some(&Origin::Default));
+    }
+
+    #[test]
+    fn unknown_file_key_names_key_and_suggestion() {
+        let error = load_with(&[], Some("[elastic]\nindx = \"x\"\n"), &[]).unwrap_err().to_string();
+        assert!(error.contains("`elastic.indx`"), "{error}");
+        assert!(error.contains("did you mean `elastic.index`"), "{error}");
+    }
+
+    #[test]
+    fn bad_value_names_key_value_origin_and_form() {
+        let error = load_with(&[("OUTBOX_METRICS_PORT", "91o9")], None, &[]).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "config key `worker.metrics_port` = \"91o9\" (from env OUTBOX_METRICS_PORT): expected a port number from 1 to 65535"
+        );
+    }
+
+    #[test]
+    fn bad_database_url_error_hides_password() {
+        let error = load_with(&[("DATABASE_URL", "mysql://u:hunter2@h/db")], None, &[])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("database.url"), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
+    }
+
+    #[test]
+    fn toml_syntax_error_names_file() {
+        let error = load_with(&[], Some("[worker\n"), &[]).unwrap_err().to_string();
+        assert!(error.contains("is not valid TOML"), "{error}");
+    }
+
+    #[test]
+    fn describe_redacts_database_password() {
+        let settings = load_with(&[], None, &[]).unwrap();
+        let (_, shown, _) = settings
+            .describe()
+            .into_iter()
+            .find(|(key, _, _)| *key == "database.url")
+            .unwrap();
+        assert_eq!(shown, "postgresql+psycopg://wordloom:***@localhost:5435/wordloom_test");
+    }
+
+    #[test]
+    fn commands_split_like_a_shell() {
+        assert_eq!(
+            split_command(r#"python "backend/scripts/search outbox.py" --x 'a b'"#),
+            vec!["python", "backend/scripts/search outbox.py", "--x", "a b"]
+        );
+        assert!(split_command("   ").is_empty());
+    }
+
+    #[test]
+    fn toml_array_command_keeps_words() {
+        let settings = load_with(&[], Some("[worker]\ncommand = [\"python\", \"my worker.py\"]\n"), &[]).unwrap();
+        assert_eq!(split_command(settings.text("worker.command")), vec!["python", "my worker.py"]);
+    }
+}

@@ -1,0 +1,12 @@
+//! One `Profile`: built-in defaults < TOML file < the contract's environment
+//! variables < command-line flags, validated once, with the origin of every value.
+
+mod database_url;
+mod load;
+mod profile;
+pub mod redact;
+pub mod spec;
+
+pub use database_url::{normalize as normalize_database_url, password as database_password};
+pub use load::{ConfigError, LoadOptions, Origin, Settings};
+pub use profile::Profile;

@@ -1,0 +1,114 @@
+//! Scrubbing secrets out of text before it is stored or shown: the database password
+//! and the value of every environment variable whose name says it is a secret.
+
+use std::collections::BTreeMap;
+
+/// Replaces each known secret with `***`. Built once per run; cheap to apply per line.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor {
+    secrets: Vec<String>,
+}
+
+const SECRET_NAME_PARTS: &[&str] = &["PASSWORD", "TOKEN", "SECRET"];
+
+/// Values this short are too likely to occur by chance to be scrubbed blindly
+/// (the test password `wordloom` is long enough).
+const MIN_SECRET_LEN: usize = 3;
+
+impl Redactor {
+    /// Secrets from the database URL and from the given environment.
+    pub fn new(database_url: &str, environment: &BTreeMap<String, String>) -> Redactor {
+        let mut secrets = Vec::new();
+        if let Some(password) = super::database_password(database_url) {
+            secrets.push(password.clone());
+            // The URL form may be percent-encoded; the worker may print either.
+            let decoded = percent_decode(&password);
+            if decoded != password {
+                secrets.push(decoded);
+            }
+        }
+        for (name, value) in environment {
+            let upper = name.to_ascii_uppercase();
+            if SECRET_NAME_PARTS.iter().any(|part| upper.contains(part)) {
+                secrets.push(value.clone());
+            }
+            if upper.ends_with("DATABASE_URL")
+                && let Some(password) = super::database_password(value)
+            {
+                secrets.push(password);
+            }
+        }
+        secrets.retain(|secret| secret.len() >= MIN_SECRET_LEN);
+        // Longest first, so a secret that contains another is replaced whole.
+        secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
+        secrets.dedup();
+        Redactor { secrets }
+    }
+
+    /// From the database URL and this process's environment.
+    pub fn from_process(database_url: &str) -> Redactor {
+        Redactor::new(database_url, &std::env::vars().collect())
+    }
+
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for secret in &self.secrets {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), "***");
+            }
+        }
+        out
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.secrets.is_empty()
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(hex) = std::str::from_utf8(&bytes[i + 1..i + 3])
+            && let Ok(byte) = u8::from_str_radix(hex, 16)
+        {
+            out.push(byte);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_password_and_secret_env_values_are_scrubbed() {
+        let env: BTreeMap<String, String> = [
+            ("ES_API_TOKEN".to_string(), "tok-123456".to_string()),
+            ("MY_SECRET_KEY".to_string(), "abcdef".to_string()),
+            ("HOME".to_string(), "/root".to_string()),
+        ]
+        .into();
+        let redactor = Redactor::new("postgresql+psycopg://wordloom:p%40ss@localhost:5435/db", &env);
+        let line = "[OK] Database: postgresql+psycopg://wordloom:p%40ss@localhost:5435/db token=tok-123456 key=abcdef pw=p@ss home=/root";
+        assert_eq!(
+            redactor.redact(line),
+            "[OK] Database: postgresql+psycopg://wordloom:***@localhost:5435/db token=*** key=*** pw=*** home=/root"
+        );
+    }
+
+    #[test]
+    fn nothing_to_scrub_leaves_text_alone() {
+        let redactor = Redactor::new("postgres://u@h/db", &BTreeMap::new());
+        assert!(redactor.is_empty());
+        assert_eq!(redactor.redact("hello"), "hello");
+    }
+}

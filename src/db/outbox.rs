@@ -1,0 +1,181 @@
+//! Reading and writing `search_outbox_events` outside the worker: the runbook's
+//! insert helper and the queue views the cockpit and the evidence use.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Op {
+    Upsert,
+    Delete,
+}
+
+impl Op {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Upsert => "upsert",
+            Op::Delete => "delete",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Op> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "upsert" => Some(Op::Upsert),
+            "delete" => Some(Op::Delete),
+            _ => None,
+        }
+    }
+}
+
+pub const ENTITY_TYPE: &str = "block";
+
+/// One event to insert. `version: None` takes the entity's next version.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub op: Op,
+    pub entity_id: Uuid,
+    pub version: Option<i64>,
+    pub traceparent: Option<String>,
+}
+
+/// Inserts one event in its own transaction: for an upsert the `search_index` row
+/// and the outbox row together (a crash never leaves one without the other); for a
+/// delete the `search_index` row goes with it. Returns the outbox id, which is
+/// never the entity id.
+pub async fn insert_event(pool: &PgPool, event: &NewEvent) -> Result<Uuid, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    // Serialises version assignment per entity, so two helpers never hand out one version twice.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))")
+        .bind(event.entity_id)
+        .execute(&mut *tx)
+        .await?;
+    let version = match event.version {
+        Some(version) => version,
+        None => {
+            let current: Option<i64> = sqlx::query_scalar(
+                "SELECT max(event_version) FROM search_outbox_events WHERE entity_type = $1 AND entity_id = $2",
+            )
+            .bind(ENTITY_TYPE)
+            .bind(event.entity_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            current.unwrap_or(0) + 1
+        }
+    };
+    match event.op {
+        Op::Upsert => {
+            sqlx::query(
+                "INSERT INTO search_index (entity_type, entity_id, text, snippet, rank_score, event_version, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, now())
+                 ON CONFLICT (entity_type, entity_id) DO UPDATE
+                 SET text = EXCLUDED.text, snippet = EXCLUDED.snippet, rank_score = EXCLUDED.rank_score,
+                     event_version = EXCLUDED.event_version, updated_at = now()
+                 WHERE search_index.event_version <= EXCLUDED.event_version",
+            )
+            .bind(ENTITY_TYPE)
+            .bind(event.entity_id)
+            .bind(format!("block {} version {version}", event.entity_id))
+            .bind(format!("v{version}"))
+            .bind(version as f64)
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Op::Delete => {
+            sqlx::query(
+                "DELETE FROM search_index WHERE entity_type = $1 AND entity_id = $2 AND event_version <= $3",
+            )
+            .bind(ENTITY_TYPE)
+            .bind(event.entity_id)
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    let mut id = Uuid::new_v4();
+    while id == event.entity_id {
+        id = Uuid::new_v4();
+    }
+    sqlx::query(
+        "INSERT INTO search_outbox_events (id, entity_type, entity_id, op, event_version, traceparent)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(id)
+    .bind(ENTITY_TYPE)
+    .bind(event.entity_id)
+    .bind(event.op.as_str())
+    .bind(version)
+    .bind(&event.traceparent)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// One outbox row as the cockpit and the evidence show it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq)]
+pub struct OutboxRow {
+    pub id: Uuid,
+    pub entity_id: Uuid,
+    pub op: String,
+    pub event_version: i64,
+    pub status: String,
+    pub attempts: i32,
+    pub owner: Option<String>,
+    pub lease_until: Option<DateTime<Utc>>,
+    pub next_retry_at: Option<DateTime<Utc>>,
+    pub processed_at: Option<DateTime<Utc>>,
+    pub error_reason: Option<String>,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn rows_by_id(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<OutboxRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, entity_id, op, event_version, status, attempts, owner, lease_until, next_retry_at,
+                processed_at, error_reason, error, created_at
+         FROM search_outbox_events WHERE id = ANY($1) ORDER BY created_at",
+    )
+    .bind(ids)
+    .fetch_all(pool)
+    .await
+}
+
+/// Counts by status and the age of the oldest pending row.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct QueueSummary {
+    pub pending: i64,
+    pub processing: i64,
+    pub done: i64,
+    pub failed: i64,
+    pub oldest_pending_age_seconds: Option<f64>,
+}
+
+pub async fn queue_summary(pool: &PgPool) -> Result<QueueSummary, sqlx::Error> {
+    let counts: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status::text, count(*) FROM search_outbox_events GROUP BY status")
+            .fetch_all(pool)
+            .await?;
+    let oldest: Option<f64> = sqlx::query_scalar(
+        "SELECT extract(epoch FROM now() - min(created_at))::float8 FROM search_outbox_events WHERE status = 'pending'",
+    )
+    .fetch_one(pool)
+    .await?;
+    let mut summary = QueueSummary {
+        oldest_pending_age_seconds: oldest,
+        ..QueueSummary::default()
+    };
+    for (status, count) in counts {
+        match status.as_str() {
+            "pending" => summary.pending = count,
+            "processing" => summary.processing = count,
+            "done" => summary.done = count,
+            "failed" => summary.failed = count,
+            _ => {}
+        }
+    }
+    Ok(summary)
+}
