@@ -12,7 +12,11 @@ use crate::db;
 use crate::db::outbox::{NewEvent, Op};
 
 #[derive(Debug, Parser)]
-#[command(name = "drill-cockpit", version, about = "Terminal cockpit for failure drills on an outbox search worker")]
+#[command(
+    name = "drill-cockpit",
+    version,
+    about = "Terminal cockpit for failure drills on an outbox search worker"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -67,7 +71,10 @@ pub struct InsertArgs {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("drill-cockpit: cannot start the async runtime: {error}");
@@ -98,10 +105,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print_config(&profile);
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Db { command: DbCommand::Migrate }) => {
+        Some(Command::Db {
+            command: DbCommand::Migrate,
+        }) => {
             let pool = db::connect(&profile, 2).await?;
             let applied = db::migrate::apply(&pool).await.map_err(|error| {
-                anyhow::anyhow!("migrating {} failed: {error}", profile.redacted_database_url())
+                anyhow::anyhow!(
+                    "migrating {} failed: {error}",
+                    profile.redacted_database_url()
+                )
             })?;
             if applied.is_empty() {
                 println!("{}: schema is up to date", profile.redacted_database_url());
@@ -137,9 +149,13 @@ fn print_config(profile: &Profile) {
 }
 
 async fn insert(profile: &Profile, args: InsertArgs) -> anyhow::Result<ExitCode> {
-    let op_text = args.op.clone().unwrap_or_else(|| profile.default_op.clone());
-    let op = Op::parse(&op_text)
-        .ok_or_else(|| anyhow::anyhow!("--op {op_text:?} is not an outbox op: use upsert or delete"))?;
+    let op_text = args
+        .op
+        .clone()
+        .unwrap_or_else(|| profile.default_op.clone());
+    let op = Op::parse(&op_text).ok_or_else(|| {
+        anyhow::anyhow!("--op {op_text:?} is not an outbox op: use upsert or delete")
+    })?;
     let pool = db::connect(profile, 2).await?;
     for _ in 0..args.count {
         let event = NewEvent {

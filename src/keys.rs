@@ -39,7 +39,12 @@ impl KeySpec {
                 let mut chars = other.chars();
                 match (chars.next(), chars.next()) {
                     (Some(c), None) if !c.is_control() => KeyCode::Char(c),
-                    (Some('F' | 'f'), Some(_)) => KeyCode::F(other[1..].parse::<u8>().ok().filter(|n| (1..=12).contains(n))?),
+                    (Some('F' | 'f'), Some(_)) => KeyCode::F(
+                        other[1..]
+                            .parse::<u8>()
+                            .ok()
+                            .filter(|n| (1..=12).contains(n))?,
+                    ),
                     _ => return None,
                 }
             }

@@ -4,4 +4,5 @@
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod docker;
 pub mod keys;

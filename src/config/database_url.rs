@@ -67,7 +67,8 @@ mod tests {
     #[test]
     fn sqlalchemy_driver_suffix_is_dropped() {
         assert_eq!(
-            normalize("postgresql+psycopg://wordloom:wordloom@localhost:5435/wordloom_test").unwrap(),
+            normalize("postgresql+psycopg://wordloom:wordloom@localhost:5435/wordloom_test")
+                .unwrap(),
             "postgres://wordloom:wordloom@localhost:5435/wordloom_test"
         );
         assert_eq!(normalize("postgres://a@b/c").unwrap(), "postgres://a@b/c");

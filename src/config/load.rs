@@ -29,14 +29,18 @@ impl fmt::Display for Origin {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}. Fix the path given to --config, or remove the file")]
+    #[error(
+        "cannot read config file {path}: {source}. Fix the path given to --config, or remove the file"
+    )]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
     #[error("config file {path} is not valid TOML: {message}")]
     Syntax { path: PathBuf, message: String },
-    #[error("unknown config key `{key}` in {origin}{hint}. Run `drill-cockpit config` to list the keys")]
+    #[error(
+        "unknown config key `{key}` in {origin}{hint}. Run `drill-cockpit config` to list the keys"
+    )]
     UnknownKey {
         key: String,
         origin: Origin,
@@ -83,7 +87,8 @@ impl Settings {
         };
         if let Some(path) = file {
             for (key, value) in read_file(&path)? {
-                let spec = spec::find(&key).ok_or_else(|| unknown(&key, Origin::File(path.clone())))?;
+                let spec =
+                    spec::find(&key).ok_or_else(|| unknown(&key, Origin::File(path.clone())))?;
                 values.insert(spec.key, (value, Origin::File(path.clone())));
             }
         }
@@ -177,10 +182,12 @@ fn read_file(path: &Path) -> Result<Vec<(String, String)>, ConfigError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let table: toml::Table = text.parse().map_err(|error: toml::de::Error| ConfigError::Syntax {
-        path: path.to_path_buf(),
-        message: error.to_string(),
-    })?;
+    let table: toml::Table =
+        text.parse()
+            .map_err(|error: toml::de::Error| ConfigError::Syntax {
+                path: path.to_path_buf(),
+                message: error.to_string(),
+            })?;
     let mut flat = Vec::new();
     flatten("", &toml::Value::Table(table), &mut flat);
     Ok(flat)
@@ -227,7 +234,9 @@ fn check(kind: Kind, value: &str) -> Result<(), String> {
         Kind::Text | Kind::Command => true,
         Kind::HttpUrl => {
             (value.starts_with("http://") || value.starts_with("https://"))
-                && value.split_once("://").is_some_and(|(_, rest)| !rest.is_empty())
+                && value
+                    .split_once("://")
+                    .is_some_and(|(_, rest)| !rest.is_empty())
         }
         Kind::DatabaseUrl => database_url::normalize(value).is_ok(),
         Kind::Port => value.trim().parse::<u16>().is_ok_and(|port| port > 0),
@@ -304,7 +313,11 @@ pub(crate) fn split_command(line: &str) -> Vec<String> {
 mod tests {
     use super::*;
 
-    fn load_with(env: &[(&str, &str)], file: Option<&str>, flags: &[&str]) -> Result<Settings, ConfigError> {
+    fn load_with(
+        env: &[(&str, &str)],
+        file: Option<&str>,
+        flags: &[&str],
+    ) -> Result<Settings, ConfigError> {
         let dir = tempfile::tempdir().unwrap();
         let config_path = file.map(|text| {
             let path = dir.path().join("drill-cockpit.toml");
@@ -314,7 +327,11 @@ mod tests {
         Settings::load(&LoadOptions {
             config_path,
             overrides: flags.iter().map(|s| s.to_string()).collect(),
-            environment: Some(env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+            environment: Some(
+                env.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
         })
     }
 
@@ -322,15 +339,24 @@ mod tests {
     fn layers_apply_in_order_default_file_env_flag() {
         let file = "[worker]\nmetrics_port = 9200\nhttp_port = 9300\nbatch_size = 7\n";
         let settings = load_with(
-            &[("OUTBOX_METRICS_PORT", "9400"), ("OUTBOX_HTTP_PORT", "9500")],
+            &[
+                ("OUTBOX_METRICS_PORT", "9400"),
+                ("OUTBOX_HTTP_PORT", "9500"),
+            ],
             Some(file),
             &["worker.http_port=9600"],
         )
         .unwrap();
         assert_eq!(settings.text("worker.batch_size"), "7");
-        assert!(matches!(settings.origin("worker.batch_size"), Some(Origin::File(_))));
+        assert!(matches!(
+            settings.origin("worker.batch_size"),
+            Some(Origin::File(_))
+        ));
         assert_eq!(settings.text("worker.metrics_port"), "9400");
-        assert_eq!(settings.origin("worker.metrics_port"), Some(&Origin::Env("OUTBOX_METRICS_PORT")));
+        assert_eq!(
+            settings.origin("worker.metrics_port"),
+            Some(&Origin::Env("OUTBOX_METRICS_PORT"))
+        );
         assert_eq!(settings.text("worker.http_port"), "9600");
         assert_eq!(settings.origin("worker.http_port"), Some(&Origin::Flag));
         assert_eq!(settings.text("elastic.index"), "wordloom-test-search-index");
@@ -339,14 +365,18 @@ mod tests {
 
     #[test]
     fn unknown_file_key_names_key_and_suggestion() {
-        let error = load_with(&[], Some("[elastic]\nindx = \"x\"\n"), &[]).unwrap_err().to_string();
+        let error = load_with(&[], Some("[elastic]\nindx = \"x\"\n"), &[])
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("`elastic.indx`"), "{error}");
         assert!(error.contains("did you mean `elastic.index`"), "{error}");
     }
 
     #[test]
     fn bad_value_names_key_value_origin_and_form() {
-        let error = load_with(&[("OUTBOX_METRICS_PORT", "91o9")], None, &[]).unwrap_err().to_string();
+        let error = load_with(&[("OUTBOX_METRICS_PORT", "91o9")], None, &[])
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             error,
             "config key `worker.metrics_port` = \"91o9\" (from env OUTBOX_METRICS_PORT): expected a port number from 1 to 65535"
@@ -364,7 +394,9 @@ mod tests {
 
     #[test]
     fn toml_syntax_error_names_file() {
-        let error = load_with(&[], Some("[worker\n"), &[]).unwrap_err().to_string();
+        let error = load_with(&[], Some("[worker\n"), &[])
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("is not valid TOML"), "{error}");
     }
 
@@ -376,7 +408,10 @@ mod tests {
             .into_iter()
             .find(|(key, _, _)| *key == "database.url")
             .unwrap();
-        assert_eq!(shown, "postgresql+psycopg://wordloom:***@localhost:5435/wordloom_test");
+        assert_eq!(
+            shown,
+            "postgresql+psycopg://wordloom:***@localhost:5435/wordloom_test"
+        );
     }
 
     #[test]
@@ -390,7 +425,15 @@ mod tests {
 
     #[test]
     fn toml_array_command_keeps_words() {
-        let settings = load_with(&[], Some("[worker]\ncommand = [\"python\", \"my worker.py\"]\n"), &[]).unwrap();
-        assert_eq!(split_command(settings.text("worker.command")), vec!["python", "my worker.py"]);
+        let settings = load_with(
+            &[],
+            Some("[worker]\ncommand = [\"python\", \"my worker.py\"]\n"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            split_command(settings.text("worker.command")),
+            vec!["python", "my worker.py"]
+        );
     }
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::load::{parse_flag, split_command, ConfigError, LoadOptions, Settings};
+use super::load::{ConfigError, LoadOptions, Settings, parse_flag, split_command};
 use super::{database_url, spec::SETTINGS};
 
 /// Everything the cockpit, the worker and the insert helper need to know.
@@ -59,7 +59,8 @@ pub struct WorkerTuning {
     pub gauge_interval: Duration,
 }
 
-pub const CONTRACT_DATABASE_URL: &str = "postgresql+psycopg://wordloom:wordloom@localhost:5435/wordloom_test";
+pub const CONTRACT_DATABASE_URL: &str =
+    "postgresql+psycopg://wordloom:wordloom@localhost:5435/wordloom_test";
 
 impl Profile {
     pub fn load(options: &LoadOptions) -> Result<Profile, ConfigError> {
@@ -95,7 +96,9 @@ impl Profile {
             jaeger_url: text("jaeger.url").trim_end_matches('/').to_string(),
             tracing_enabled: flag("tracing.enabled"),
             tracing_sampler: text("tracing.sampler"),
-            otlp_endpoint: text("tracing.otlp_endpoint").trim_end_matches('/').to_string(),
+            otlp_endpoint: text("tracing.otlp_endpoint")
+                .trim_end_matches('/')
+                .to_string(),
             service_name: text("tracing.service_name"),
             worker_id: text("worker.id"),
             metrics_port: port("worker.metrics_port"),
@@ -147,7 +150,10 @@ impl Profile {
     pub fn contract_env(&self) -> Vec<(&'static str, String)> {
         SETTINGS
             .iter()
-            .filter_map(|spec| spec.env.map(|name| (name, self.settings.text(spec.key).to_string())))
+            .filter_map(|spec| {
+                spec.env
+                    .map(|name| (name, self.settings.text(spec.key).to_string()))
+            })
             .filter(|(name, _)| !name.starts_with("DRILL_") && *name != "COMPOSE_PROJECT_NAME")
             .collect()
     }
@@ -164,9 +170,18 @@ impl Profile {
     }
 }
 
-/// Compose's own rule: the project is the compose file's folder name, lower-cased,
-/// keeping only `[a-z0-9_-]`.
+/// Compose's own rule: the file's top-level `name:`, else its folder name,
+/// lower-cased, keeping only `[a-z0-9_-]`.
 fn default_compose_project(compose_file: &std::path::Path) -> String {
+    let declared = std::fs::read_to_string(compose_file).ok().and_then(|text| {
+        text.lines()
+            .find_map(|line| line.strip_prefix("name:"))
+            .map(|name| name.trim().trim_matches(['"', '\'']).to_string())
+            .filter(|name| !name.is_empty())
+    });
+    if let Some(name) = declared {
+        return name;
+    }
     let folder = std::fs::canonicalize(compose_file)
         .ok()
         .and_then(|path| path.parent().map(|p| p.to_path_buf()))
@@ -196,7 +211,11 @@ mod tests {
         Profile::load(&LoadOptions {
             config_path: None,
             overrides: vec![],
-            environment: Some(env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>()),
+            environment: Some(
+                env.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect::<BTreeMap<_, _>>(),
+            ),
         })
         .unwrap()
     }
@@ -208,7 +227,10 @@ mod tests {
         assert_eq!(p.http_port, 9111);
         assert_eq!(p.worker_id, "w-labs009-expA");
         assert_eq!(p.service_name, "wordloom-search-outbox-worker");
-        assert_eq!(p.sqlx_database_url(), "postgres://wordloom:wordloom@localhost:5435/wordloom_test");
+        assert_eq!(
+            p.sqlx_database_url(),
+            "postgres://wordloom:wordloom@localhost:5435/wordloom_test"
+        );
         assert!(p.database_is_ours);
         assert_eq!(p.tuning.base_backoff, Duration::from_millis(250));
         assert!(p.worker_command.is_empty());

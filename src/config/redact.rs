@@ -97,7 +97,10 @@ mod tests {
             ("HOME".to_string(), "/root".to_string()),
         ]
         .into();
-        let redactor = Redactor::new("postgresql+psycopg://wordloom:p%40ss@localhost:5435/db", &env);
+        let redactor = Redactor::new(
+            "postgresql+psycopg://wordloom:p%40ss@localhost:5435/db",
+            &env,
+        );
         let line = "[OK] Database: postgresql+psycopg://wordloom:p%40ss@localhost:5435/db token=tok-123456 key=abcdef pw=p@ss home=/root";
         assert_eq!(
             redactor.redact(line),

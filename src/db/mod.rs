@@ -3,8 +3,8 @@
 pub mod migrate;
 pub mod outbox;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -12,7 +12,9 @@ use crate::config::Profile;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
-    #[error("cannot connect to Postgres at {url}: {source}. Is it running? Start it with `docker compose -f docker-compose.infra.yml up -d postgres`, or set DATABASE_URL")]
+    #[error(
+        "cannot connect to Postgres at {url}: {source}. Is it running? Start it with `docker compose -f docker-compose.infra.yml up -d postgres`, or set DATABASE_URL"
+    )]
     Connect { url: String, source: sqlx::Error },
     #[error("database URL {url} is not usable: {source}")]
     Url { url: String, source: sqlx::Error },
@@ -20,10 +22,19 @@ pub enum DbError {
 
 /// A pool on the profile's database. Fails fast (5 s) so a wrong URL is reported, not waited on.
 pub async fn connect(profile: &Profile, max_connections: u32) -> Result<PgPool, DbError> {
-    connect_url(&profile.sqlx_database_url(), &profile.redacted_database_url(), max_connections).await
+    connect_url(
+        &profile.sqlx_database_url(),
+        &profile.redacted_database_url(),
+        max_connections,
+    )
+    .await
 }
 
-pub async fn connect_url(url: &str, shown_url: &str, max_connections: u32) -> Result<PgPool, DbError> {
+pub async fn connect_url(
+    url: &str,
+    shown_url: &str,
+    max_connections: u32,
+) -> Result<PgPool, DbError> {
     let options = PgConnectOptions::from_str(url).map_err(|source| DbError::Url {
         url: shown_url.to_string(),
         source,
