@@ -45,6 +45,8 @@ pub enum Command {
     },
     /// Insert outbox events (the runbook's insert helper); prints one outbox id per line.
     Insert(InsertArgs),
+    /// Run the reference search-outbox worker (configured by the contract's env vars).
+    Worker,
 }
 
 #[derive(Debug, Subcommand)]
@@ -125,6 +127,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Insert(args)) => insert(&profile, args).await,
+        Some(Command::Worker) => Ok(crate::worker::run(profile).await),
         None => {
             anyhow::bail!("the interactive cockpit is not built yet; use a subcommand (see --help)")
         }

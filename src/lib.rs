@@ -6,3 +6,4 @@ pub mod config;
 pub mod db;
 pub mod docker;
 pub mod keys;
+pub mod worker;

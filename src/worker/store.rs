@@ -1,0 +1,175 @@
+//! The worker's SQL: claim with `FOR UPDATE SKIP LOCKED`, and finalize fenced on
+//! (id, owner, status='processing') so a worker that lost its lease changes nothing.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::db::outbox::ENTITY_TYPE;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClaimedEvent {
+    pub id: Uuid,
+    pub entity_type: String,
+    pub entity_id: Uuid,
+    pub op: String,
+    pub event_version: i64,
+    pub attempts: i32,
+    pub traceparent: Option<String>,
+    /// `processing` when this claim took over an expired lease.
+    pub prior_status: String,
+}
+
+/// Claims up to `limit` eligible rows: pending and due, or processing with an expired
+/// lease. One statement sets owner, lease, start time and attempts.
+pub async fn claim(pool: &PgPool, owner: &str, limit: u32, lease: Duration) -> Result<Vec<ClaimedEvent>, sqlx::Error> {
+    sqlx::query_as(
+        "WITH candidates AS (
+             SELECT id, status AS prior_status FROM search_outbox_events
+             WHERE (status = 'pending' AND (next_retry_at IS NULL OR next_retry_at <= now()))
+                OR (status = 'processing' AND lease_until < now())
+             ORDER BY created_at
+             LIMIT $1
+             FOR UPDATE SKIP LOCKED
+         )
+         UPDATE search_outbox_events e
+         SET status = 'processing', owner = $2,
+             lease_until = now() + make_interval(secs => $3),
+             processing_started_at = now(), attempts = e.attempts + 1, updated_at = now()
+         FROM candidates c
+         WHERE e.id = c.id
+         RETURNING e.id, e.entity_type, e.entity_id, e.op, e.event_version, e.attempts, e.traceparent,
+                   c.prior_status::text AS prior_status",
+    )
+    .bind(i64::from(limit))
+    .bind(owner)
+    .bind(lease.as_secs_f64())
+    .fetch_all(pool)
+    .await
+}
+
+/// The `search_index` rows of the upserted entities, as ES documents with their versions.
+pub async fn source_documents(pool: &PgPool, entity_ids: &[Uuid]) -> Result<HashMap<Uuid, (i64, Value)>, sqlx::Error> {
+    if entity_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(Uuid, String, Option<String>, f64, i64, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+        "SELECT entity_id, text, snippet, rank_score, event_version, updated_at FROM search_index
+         WHERE entity_type = $1 AND entity_id = ANY($2)",
+    )
+    .bind(ENTITY_TYPE)
+    .bind(entity_ids)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(entity_id, text, snippet, rank_score, version, updated_at)| {
+            let doc = json!({
+                "entity_type": ENTITY_TYPE, "entity_id": entity_id, "text": text, "snippet": snippet,
+                "rank_score": rank_score, "event_version": version, "updated_at": updated_at.to_rfc3339()
+            });
+            (entity_id, (version, doc))
+        })
+        .collect())
+}
+
+/// Marks rows done; returns the ids that were still ours.
+pub async fn finish_done(pool: &PgPool, owner: &str, ids: &[Uuid]) -> Result<Vec<Uuid>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query_scalar(
+        "UPDATE search_outbox_events
+         SET status = 'done', processed_at = now(), owner = NULL, lease_until = NULL,
+             next_retry_at = NULL, error_reason = NULL, error = NULL, updated_at = now()
+         WHERE id = ANY($1) AND owner = $2 AND status = 'processing'
+         RETURNING id",
+    )
+    .bind(ids)
+    .bind(owner)
+    .fetch_all(pool)
+    .await
+}
+
+/// One failed attempt to record.
+#[derive(Debug, Clone)]
+pub struct FailedAttempt {
+    pub id: Uuid,
+    /// `Some` = back to pending after this delay; `None` = terminal `failed`.
+    pub retry_after: Option<Duration>,
+    pub reason: String,
+    pub error: String,
+}
+
+/// Records failed attempts (rescheduled or terminal); returns the ids that were still ours.
+pub async fn finish_failed(pool: &PgPool, owner: &str, attempts: &[FailedAttempt]) -> Result<Vec<Uuid>, sqlx::Error> {
+    if attempts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = attempts.iter().map(|a| a.id).collect();
+    let delays: Vec<Option<f64>> = attempts.iter().map(|a| a.retry_after.map(|d| d.as_secs_f64())).collect();
+    let reasons: Vec<String> = attempts.iter().map(|a| a.reason.clone()).collect();
+    let errors: Vec<String> = attempts.iter().map(|a| a.error.clone()).collect();
+    sqlx::query_scalar(
+        "UPDATE search_outbox_events e
+         SET status = CASE WHEN f.delay IS NULL THEN 'failed' ELSE 'pending' END,
+             next_retry_at = CASE WHEN f.delay IS NULL THEN NULL ELSE now() + make_interval(secs => f.delay) END,
+             owner = NULL, lease_until = NULL, error_reason = f.reason, error = f.error, updated_at = now()
+         FROM unnest($1::uuid[], $2::float8[], $3::text[], $4::text[]) AS f(id, delay, reason, error)
+         WHERE e.id = f.id AND e.owner = $5 AND e.status = 'processing'
+         RETURNING e.id",
+    )
+    .bind(&ids)
+    .bind(&delays)
+    .bind(&reasons)
+    .bind(&errors)
+    .bind(owner)
+    .fetch_all(pool)
+    .await
+}
+
+/// Gives claimed rows back (shutdown): pending again, not counted as an attempt.
+pub async fn release(pool: &PgPool, owner: &str, ids: &[Uuid]) -> Result<u64, sqlx::Error> {
+    let result = sqlx::query(
+        "UPDATE search_outbox_events
+         SET status = 'pending', owner = NULL, lease_until = NULL, attempts = greatest(attempts - 1, 0), updated_at = now()
+         WHERE id = ANY($1) AND owner = $2 AND status = 'processing'",
+    )
+    .bind(ids)
+    .bind(owner)
+    .execute(pool)
+    .await?;
+    Ok(result.rows_affected())
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QueueGauges {
+    pub lag: i64,
+    pub oldest_age_seconds: f64,
+    pub inflight: i64,
+    pub stuck: i64,
+}
+
+/// The queue gauges in one statement over the claim index's rows only, so the cost
+/// does not grow with the number of done rows.
+pub async fn queue_gauges(pool: &PgPool, max_processing: Duration) -> Result<QueueGauges, sqlx::Error> {
+    let (lag, oldest, inflight, stuck): (i64, Option<f64>, i64, i64) = sqlx::query_as(
+        "SELECT count(*),
+                extract(epoch FROM now() - min(created_at))::float8,
+                count(*) FILTER (WHERE status = 'processing'),
+                count(*) FILTER (WHERE status = 'processing' AND processing_started_at < now() - make_interval(secs => $1))
+         FROM search_outbox_events WHERE status IN ('pending', 'processing')",
+    )
+    .bind(max_processing.as_secs_f64())
+    .fetch_one(pool)
+    .await?;
+    Ok(QueueGauges {
+        lag,
+        oldest_age_seconds: oldest.unwrap_or(0.0),
+        inflight,
+        stuck,
+    })
+}
