@@ -6,4 +6,5 @@ pub mod config;
 pub mod db;
 pub mod docker;
 pub mod keys;
+pub mod prom;
 pub mod worker;

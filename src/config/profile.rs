@@ -57,6 +57,7 @@ pub struct WorkerTuning {
     pub shutdown_grace: Duration,
     pub concurrency: u32,
     pub gauge_interval: Duration,
+    pub es_timeout: Duration,
 }
 
 pub const CONTRACT_DATABASE_URL: &str =
@@ -119,6 +120,7 @@ impl Profile {
                 shutdown_grace: seconds("worker.shutdown_grace_seconds"),
                 concurrency: count("worker.concurrency"),
                 gauge_interval: seconds("worker.gauge_interval_seconds"),
+                es_timeout: seconds("worker.es_timeout_seconds"),
             },
             compose_file,
             compose_project,

@@ -241,6 +241,13 @@ pub const SETTINGS: &[SettingSpec] = &[
         "time to drain on SIGTERM",
     ),
     s(
+        "worker.es_timeout_seconds",
+        Some("OUTBOX_ES_TIMEOUT_SECONDS"),
+        "10",
+        Kind::Seconds,
+        "Elasticsearch request timeout (beyond it: es_timeout)",
+    ),
+    s(
         "worker.concurrency",
         Some("OUTBOX_CONCURRENCY"),
         "16",

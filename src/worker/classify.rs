@@ -31,7 +31,10 @@ impl Reason {
     }
 
     pub fn is_transient(self) -> bool {
-        matches!(self, Reason::EsConnect | Reason::EsTimeout | Reason::Es429 | Reason::Es5xx)
+        matches!(
+            self,
+            Reason::EsConnect | Reason::EsTimeout | Reason::Es429 | Reason::Es5xx
+        )
     }
 }
 
@@ -41,7 +44,10 @@ pub enum Outcome {
     /// Nothing to do, and that is correct (a delete of a missing doc, an older version).
     Noop(Reason),
     /// Failed this attempt; `reason` says whether another attempt can help.
-    Failed { reason: Reason, error: String },
+    Failed {
+        reason: Reason,
+        error: String,
+    },
 }
 
 /// From an HTTP status of a single-document call or of a bulk item.
@@ -95,9 +101,21 @@ mod tests {
     #[test]
     fn statuses_map_to_the_contract_reasons() {
         assert_eq!(from_status(Op::Upsert, 201, ""), Outcome::Done);
-        assert_eq!(from_status(Op::Delete, 404, "{\"result\":\"not_found\"}"), Outcome::Noop(Reason::Es404));
-        assert_eq!(from_status(Op::Upsert, 409, ""), Outcome::Noop(Reason::Es409));
-        for (status, reason) in [(429, Reason::Es429), (503, Reason::Es5xx), (403, Reason::Es4xx), (400, Reason::Es4xx), (404, Reason::Es4xx)] {
+        assert_eq!(
+            from_status(Op::Delete, 404, "{\"result\":\"not_found\"}"),
+            Outcome::Noop(Reason::Es404)
+        );
+        assert_eq!(
+            from_status(Op::Upsert, 409, ""),
+            Outcome::Noop(Reason::Es409)
+        );
+        for (status, reason) in [
+            (429, Reason::Es429),
+            (503, Reason::Es5xx),
+            (403, Reason::Es4xx),
+            (400, Reason::Es4xx),
+            (404, Reason::Es4xx),
+        ] {
             match from_status(Op::Upsert, status, "x") {
                 Outcome::Failed { reason: got, .. } => assert_eq!(got, reason, "{status}"),
                 other => panic!("{status}: {other:?}"),

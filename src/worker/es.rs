@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::classify::{self, Outcome, Reason};
 use super::metrics::{Metrics, PROJECTION};
@@ -28,7 +28,12 @@ pub struct EsAction {
 }
 
 impl EsClient {
-    pub fn new(base: &str, index: &str, timeout: Duration, pool: usize) -> reqwest::Result<EsClient> {
+    pub fn new(
+        base: &str,
+        index: &str,
+        timeout: Duration,
+        pool: usize,
+    ) -> reqwest::Result<EsClient> {
         let http = reqwest::Client::builder()
             .tcp_nodelay(true)
             .pool_max_idle_per_host(pool)
@@ -48,7 +53,10 @@ impl EsClient {
             self.base, self.index, action.doc_id, action.version
         );
         let request = match action.op {
-            Op::Upsert => self.http.put(url).json(action.source.as_ref().unwrap_or(&Value::Null)),
+            Op::Upsert => self
+                .http
+                .put(url)
+                .json(action.source.as_ref().unwrap_or(&Value::Null)),
             Op::Delete => self.http.delete(url),
         };
         match request.send().await {
@@ -96,7 +104,10 @@ impl EsClient {
             .with_label_values(&[PROJECTION])
             .observe(started.elapsed().as_secs_f64());
         let whole_failure = |outcome: Outcome| {
-            metrics.bulk_requests.with_label_values(&[PROJECTION, "failed"]).inc();
+            metrics
+                .bulk_requests
+                .with_label_values(&[PROJECTION, "failed"])
+                .inc();
             vec![outcome; actions.len()]
         };
         let response = match response {
@@ -108,21 +119,33 @@ impl EsClient {
         if !(200..300).contains(&status) {
             // The request as a whole was refused (429, 5xx): every item shares its fate.
             let outcome = match classify::from_status(Op::Upsert, status, &text) {
-                Outcome::Noop(_) | Outcome::Done => Outcome::Failed { reason: Reason::Es4xx, error: format!("HTTP {status}") },
+                Outcome::Noop(_) | Outcome::Done => Outcome::Failed {
+                    reason: Reason::Es4xx,
+                    error: format!("HTTP {status}"),
+                },
                 failed => failed,
             };
             return whole_failure(outcome);
         }
         let parsed: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        let items = parsed.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
+        let items = parsed
+            .get("items")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         let mut outcomes = Vec::with_capacity(actions.len());
         let (mut ok, mut bad) = (0, 0);
         for (position, action) in actions.iter().enumerate() {
-            let kind = if action.op == Op::Upsert { "index" } else { "delete" };
+            let kind = if action.op == Op::Upsert {
+                "index"
+            } else {
+                "delete"
+            };
             let item = items.get(position).and_then(|i| i.get(kind));
             let outcome = match item {
                 Some(item) => {
-                    let item_status = item.get("status").and_then(Value::as_u64).unwrap_or(0) as u16;
+                    let item_status =
+                        item.get("status").and_then(Value::as_u64).unwrap_or(0) as u16;
                     let error_text = item.get("error").map(Value::to_string).unwrap_or_default();
                     classify::from_status(action.op, item_status, &error_text)
                 }
@@ -135,18 +158,34 @@ impl EsClient {
             if item_failed {
                 bad += 1;
                 let class = match &outcome {
-                    Outcome::Failed { reason: Reason::Es429, .. } => "429",
-                    Outcome::Failed { reason: Reason::Es4xx, .. } => "4xx",
-                    Outcome::Failed { reason: Reason::Es5xx, .. } => "5xx",
+                    Outcome::Failed {
+                        reason: Reason::Es429,
+                        ..
+                    } => "429",
+                    Outcome::Failed {
+                        reason: Reason::Es4xx,
+                        ..
+                    } => "4xx",
+                    Outcome::Failed {
+                        reason: Reason::Es5xx,
+                        ..
+                    } => "5xx",
                     _ => "other",
                 };
-                metrics.bulk_item_failures.with_label_values(&[PROJECTION, kind, class]).inc();
+                metrics
+                    .bulk_item_failures
+                    .with_label_values(&[PROJECTION, kind, class])
+                    .inc();
             } else {
                 ok += 1;
             }
             metrics
                 .bulk_items
-                .with_label_values(&[PROJECTION, kind, if item_failed { "failed" } else { "success" }])
+                .with_label_values(&[
+                    PROJECTION,
+                    kind,
+                    if item_failed { "failed" } else { "success" },
+                ])
                 .inc();
             outcomes.push(outcome);
         }
@@ -155,7 +194,10 @@ impl EsClient {
             (0, _) => "failed",
             _ => "partial",
         };
-        metrics.bulk_requests.with_label_values(&[PROJECTION, result]).inc();
+        metrics
+            .bulk_requests
+            .with_label_values(&[PROJECTION, result])
+            .inc();
         outcomes
     }
 }

@@ -4,11 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::Router;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
@@ -27,18 +27,31 @@ pub async fn bind(port: u16, setting: &str) -> Result<TcpListener, String> {
     })
 }
 
-pub fn serve(metrics_listener: TcpListener, health_listener: Option<TcpListener>, metrics: Arc<Metrics>, pool: PgPool) {
+pub fn serve(
+    metrics_listener: TcpListener,
+    health_listener: Option<TcpListener>,
+    metrics: Arc<Metrics>,
+    pool: PgPool,
+) {
     let shared = Shared { metrics, pool };
     let metrics_routes = Router::new().route("/metrics", get(render_metrics));
-    let health_routes = Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz));
+    let health_routes = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz));
     match health_listener {
         Some(health_listener) => {
-            tokio::spawn(serve_one(metrics_listener, metrics_routes.with_state(shared.clone())));
+            tokio::spawn(serve_one(
+                metrics_listener,
+                metrics_routes.with_state(shared.clone()),
+            ));
             tokio::spawn(serve_one(health_listener, health_routes.with_state(shared)));
         }
         // Same port for both: one server answers all three paths.
         None => {
-            tokio::spawn(serve_one(metrics_listener, metrics_routes.merge(health_routes).with_state(shared)));
+            tokio::spawn(serve_one(
+                metrics_listener,
+                metrics_routes.merge(health_routes).with_state(shared),
+            ));
         }
     }
 }
@@ -49,7 +62,10 @@ async fn serve_one(listener: TcpListener, router: Router) {
 
 async fn render_metrics(State(shared): State<Shared>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         shared.metrics.render(),
     )
 }
@@ -59,10 +75,20 @@ async fn healthz() -> impl IntoResponse {
 }
 
 async fn readyz(State(shared): State<Shared>) -> impl IntoResponse {
-    let probe = tokio::time::timeout(Duration::from_secs(1), sqlx::query("SELECT 1").execute(&shared.pool)).await;
+    let probe = tokio::time::timeout(
+        Duration::from_secs(1),
+        sqlx::query("SELECT 1").execute(&shared.pool),
+    )
+    .await;
     match probe {
         Ok(Ok(_)) => (StatusCode::OK, "ready\n".to_string()),
-        Ok(Err(error)) => (StatusCode::SERVICE_UNAVAILABLE, format!("database unavailable: {error}\n")),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database did not answer within 1 s\n".to_string()),
+        Ok(Err(error)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("database unavailable: {error}\n"),
+        ),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database did not answer within 1 s\n".to_string(),
+        ),
     }
 }

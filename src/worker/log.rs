@@ -27,7 +27,11 @@ impl Level {
 
     /// `LOG_LEVEL` as Python's logging names it.
     pub fn from_env() -> Level {
-        match std::env::var("LOG_LEVEL").unwrap_or_default().to_ascii_uppercase().as_str() {
+        match std::env::var("LOG_LEVEL")
+            .unwrap_or_default()
+            .to_ascii_uppercase()
+            .as_str()
+        {
             "DEBUG" => Level::Debug,
             "WARNING" | "WARN" => Level::Warning,
             "ERROR" => Level::Error,
@@ -47,7 +51,10 @@ impl Log {
             return;
         }
         let mut line = Map::new();
-        line.insert("ts".into(), Value::String(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, false)));
+        line.insert(
+            "ts".into(),
+            Value::String(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, false)),
+        );
         line.insert("level".into(), Value::String(level.name().into()));
         line.insert("logger".into(), Value::String(LOGGER.into()));
         line.insert("message".into(), Value::String(message.into()));

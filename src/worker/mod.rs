@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime};
 use futures::StreamExt;
 use opentelemetry::trace::{Span, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -44,7 +44,9 @@ struct Worker {
 
 /// Runs until SIGTERM/SIGINT; exit code 0 after a clean drain, 1 when it cannot start.
 pub async fn run(profile: Profile) -> ExitCode {
-    let log = Log { min_level: Level::from_env() };
+    let log = Log {
+        min_level: Level::from_env(),
+    };
     let fail = |message: String| {
         log.error(&message, vec![("event", json!("worker.start_failed"))]);
         ExitCode::from(1)
@@ -52,9 +54,17 @@ pub async fn run(profile: Profile) -> ExitCode {
     if profile.env.trim().is_empty() {
         return fail("WORDLOOM_ENV is empty: set it (e.g. WORDLOOM_ENV=test) so the worker knows which environment it serves".into());
     }
-    let file = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default();
-    log.info(&format!("Observability schema: {OBS_SCHEMA} (file={file})"), vec![("obs_schema", json!(OBS_SCHEMA))]);
-    log.plain(&format!("[OK] Database: {}", profile.redacted_database_url()));
+    let file = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    log.info(
+        &format!("Observability schema: {OBS_SCHEMA} (file={file})"),
+        vec![("obs_schema", json!(OBS_SCHEMA))],
+    );
+    log.plain(&format!(
+        "[OK] Database: {}",
+        profile.redacted_database_url()
+    ));
 
     let pool = match crate::db::connect(&profile, 4 + profile.tuning.concurrency.min(16)).await {
         Ok(pool) => pool,
@@ -79,11 +89,16 @@ pub async fn run(profile: Profile) -> ExitCode {
     let es = match EsClient::new(
         &profile.elastic_url,
         &profile.elastic_index,
-        Duration::from_secs(10),
+        profile.tuning.es_timeout.max(Duration::from_millis(10)),
         profile.tuning.concurrency as usize * 2,
     ) {
         Ok(client) => client,
-        Err(error) => return fail(format!("cannot build the Elasticsearch client for {}: {error}", profile.elastic_url)),
+        Err(error) => {
+            return fail(format!(
+                "cannot build the Elasticsearch client for {}: {error}",
+                profile.elastic_url
+            ));
+        }
     };
     let telemetry = match telemetry::Telemetry::install(&profile) {
         Ok(telemetry) => telemetry,
@@ -94,7 +109,10 @@ pub async fn run(profile: Profile) -> ExitCode {
             "tracing configured",
             vec![
                 ("event", json!("tracing.config")),
-                ("endpoint", json!(format!("{}/v1/traces", profile.otlp_endpoint))),
+                (
+                    "endpoint",
+                    json!(format!("{}/v1/traces", profile.otlp_endpoint)),
+                ),
                 ("protocol", json!("http/protobuf")),
                 ("sampler", json!(profile.tracing_sampler)),
                 ("service_name", json!(profile.service_name)),
@@ -106,14 +124,28 @@ pub async fn run(profile: Profile) -> ExitCode {
             vec![("event", json!("tracing.disabled"))],
         );
     }
-    http::serve(metrics_listener, health_listener, metrics.clone(), pool.clone());
+    http::serve(
+        metrics_listener,
+        health_listener,
+        metrics.clone(),
+        pool.clone(),
+    );
 
-    let worker = Arc::new(Worker { profile, pool, es, metrics, log });
+    let worker = Arc::new(Worker {
+        profile,
+        pool,
+        es,
+        metrics,
+        log,
+    });
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(update_gauges(worker.clone(), stop_rx.clone()));
     tokio::spawn(async move {
         wait_for_signal().await;
-        log.info("Stop requested; draining current work only", vec![("event", json!("worker.stop_requested"))]);
+        log.info(
+            "Stop requested; draining current work only",
+            vec![("event", json!("worker.stop_requested"))],
+        );
         let _ = stop_tx.send(true);
     });
     log.info(
@@ -132,7 +164,8 @@ pub async fn run(profile: Profile) -> ExitCode {
 }
 
 async fn wait_for_signal() {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = async {
@@ -158,13 +191,24 @@ async fn sleep_or_stop(duration: Duration, stop: &mut watch::Receiver<bool>) -> 
 /// Queue gauges on a timer, never per loop: their cost must not grow with throughput.
 async fn update_gauges(worker: Arc<Worker>, mut stop: watch::Receiver<bool>) {
     loop {
-        if let Ok(gauges) = store::queue_gauges(&worker.pool, worker.profile.tuning.max_processing).await {
+        if let Ok(gauges) =
+            store::queue_gauges(&worker.pool, worker.profile.tuning.max_processing).await
+        {
             worker.metrics.lag.set(gauges.lag as f64);
             worker.metrics.oldest_age.set(gauges.oldest_age_seconds);
             worker.metrics.inflight.set(gauges.inflight as f64);
             worker.metrics.stuck.set(gauges.stuck as f64);
         }
-        if sleep_or_stop(worker.profile.tuning.gauge_interval.max(Duration::from_millis(100)), &mut stop).await {
+        if sleep_or_stop(
+            worker
+                .profile
+                .tuning
+                .gauge_interval
+                .max(Duration::from_millis(100)),
+            &mut stop,
+        )
+        .await
+        {
             return;
         }
     }
@@ -187,20 +231,39 @@ impl Worker {
                 return;
             }
             let claim_started = SystemTime::now();
-            let claimed = match store::claim(&self.pool, &self.profile.worker_id, tuning.batch_size, tuning.lease).await {
+            let claimed = match store::claim(
+                &self.pool,
+                &self.profile.worker_id,
+                tuning.batch_size,
+                tuning.lease,
+            )
+            .await
+            {
                 Ok(claimed) => {
                     if db_failures > 0 {
-                        self.log.info("Database reachable again", vec![("event", json!("db.recovered"))]);
+                        self.log.info(
+                            "Database reachable again",
+                            vec![("event", json!("db.recovered"))],
+                        );
                     }
                     db_failures = 0;
                     claimed
                 }
                 Err(error) => {
                     db_failures += 1;
-                    let delay = backoff::retry_delay(db_failures, Duration::from_millis(100), Duration::from_secs(5), fastrand::f64());
+                    let delay = backoff::retry_delay(
+                        db_failures,
+                        Duration::from_millis(100),
+                        Duration::from_secs(5),
+                        fastrand::f64(),
+                    );
                     self.log.error(
                         "Claim failed: database unavailable",
-                        vec![("reason", json!("db_unavailable")), ("error", json!(error.to_string())), ("retry_in_seconds", json!(delay.as_secs_f64()))],
+                        vec![
+                            ("reason", json!("db_unavailable")),
+                            ("error", json!(error.to_string())),
+                            ("retry_in_seconds", json!(delay.as_secs_f64())),
+                        ],
                     );
                     if sleep_or_stop(delay, &mut stop).await {
                         return;
@@ -234,7 +297,12 @@ impl Worker {
         }
     }
 
-    async fn process_batch(&self, events: Vec<ClaimedEvent>, claim_started: SystemTime, claim_ended: SystemTime) {
+    async fn process_batch(
+        &self,
+        events: Vec<ClaimedEvent>,
+        claim_started: SystemTime,
+        claim_ended: SystemTime,
+    ) {
         let batch_id = Uuid::new_v4().to_string();
         let tracer = opentelemetry::global::tracer("drill-cockpit.worker");
         let worker_id = self.profile.worker_id.clone();
@@ -270,12 +338,19 @@ impl Worker {
             .start_with_context(&tracer, &loop_cx);
         let batch_cx = loop_cx.with_span(batch_span);
 
-        let reclaimed = events.iter().filter(|e| e.prior_status == "processing").count();
+        let reclaimed = events
+            .iter()
+            .filter(|e| e.prior_status == "processing")
+            .count();
         if reclaimed > 0 {
             self.metrics.reclaimed.inc_by(reclaimed as u64);
             self.log.warning(
                 &format!("Reclaimed {reclaimed} stuck outbox events (lease expired)"),
-                vec![("event", json!("outbox.reclaimed")), ("reclaimed", json!(reclaimed)), ("claim_batch_id", json!(batch_id))],
+                vec![
+                    ("event", json!("outbox.reclaimed")),
+                    ("reclaimed", json!(reclaimed)),
+                    ("claim_batch_id", json!(batch_id)),
+                ],
             );
         }
 
@@ -296,15 +371,30 @@ impl Worker {
     }
 
     /// Sends every event to Elasticsearch, each under its own `outbox.process` span.
-    async fn project(&self, events: Vec<ClaimedEvent>, batch_id: &str, batch_cx: &Context) -> Vec<Settled> {
+    async fn project(
+        &self,
+        events: Vec<ClaimedEvent>,
+        batch_id: &str,
+        batch_cx: &Context,
+    ) -> Vec<Settled> {
         let tracer = opentelemetry::global::tracer("drill-cockpit.worker");
-        let upsert_entities: Vec<Uuid> = events.iter().filter(|e| e.op == "upsert").map(|e| e.entity_id).collect();
+        let upsert_entities: Vec<Uuid> = events
+            .iter()
+            .filter(|e| e.op == "upsert")
+            .map(|e| e.entity_id)
+            .collect();
         let sources = match store::source_documents(&self.pool, &upsert_entities).await {
             Ok(sources) => sources,
             Err(error) => {
                 // Without the sources nothing can be projected; the rows stay leased and are
                 // retried after the lease expires (at-least-once, nothing lost).
-                self.log.error("Reading search_index failed", vec![("claim_batch_id", json!(batch_id)), ("error", json!(error.to_string()))]);
+                self.log.error(
+                    "Reading search_index failed",
+                    vec![
+                        ("claim_batch_id", json!(batch_id)),
+                        ("error", json!(error.to_string())),
+                    ],
+                );
                 return Vec::new();
             }
         };
@@ -313,7 +403,11 @@ impl Worker {
         for event in events {
             let op = Op::parse(&event.op).unwrap_or(Op::Upsert);
             let mut links = Vec::new();
-            if let Some(context) = event.traceparent.as_deref().and_then(telemetry::parse_traceparent) {
+            if let Some(context) = event
+                .traceparent
+                .as_deref()
+                .and_then(telemetry::parse_traceparent)
+            {
                 links.push(opentelemetry::trace::Link::with_context(context));
             }
             let span = tracer
@@ -333,22 +427,32 @@ impl Worker {
                 ])
                 .start_with_context(&tracer, batch_cx);
             let action = match op {
-                Op::Upsert => sources.get(&event.entity_id).map(|(version, doc)| EsAction {
+                Op::Upsert => sources
+                    .get(&event.entity_id)
+                    .map(|(version, doc)| EsAction {
+                        op,
+                        doc_id: event.entity_id.to_string(),
+                        // The row's version, so the document and its version always agree.
+                        version: *version,
+                        source: Some(doc.clone()),
+                    }),
+                Op::Delete => Some(EsAction {
                     op,
                     doc_id: event.entity_id.to_string(),
-                    // The row's version, so the document and its version always agree.
-                    version: *version,
-                    source: Some(doc.clone()),
+                    version: event.event_version,
+                    source: None,
                 }),
-                Op::Delete => Some(EsAction { op, doc_id: event.entity_id.to_string(), version: event.event_version, source: None }),
             };
             prepared.push((event, op, action, span));
         }
 
         let outcomes: Vec<Option<Outcome>> = if self.profile.tuning.use_es_bulk {
             let mut outcomes: Vec<Option<Outcome>> = vec![None; prepared.len()];
-            let with_action: Vec<(usize, EsAction)> =
-                prepared.iter().enumerate().filter_map(|(i, (_, _, action, _))| action.clone().map(|a| (i, a))).collect();
+            let with_action: Vec<(usize, EsAction)> = prepared
+                .iter()
+                .enumerate()
+                .filter_map(|(i, (_, _, action, _))| action.clone().map(|a| (i, a)))
+                .collect();
             for chunk in with_action.chunks(self.profile.tuning.bulk_size.max(1) as usize) {
                 let actions: Vec<EsAction> = chunk.iter().map(|(_, a)| a.clone()).collect();
                 let results = self.es.send_bulk(&actions, &self.metrics).await;
@@ -377,15 +481,23 @@ impl Worker {
             .map(|((event, op, _, mut span), outcome)| {
                 let outcome = outcome.unwrap_or(Outcome::Noop(Reason::NoSourceRow));
                 match &outcome {
-                    Outcome::Done => span.set_attribute(KeyValue::new("wordloom.idempotent_noop", false)),
+                    Outcome::Done => {
+                        span.set_attribute(KeyValue::new("wordloom.idempotent_noop", false))
+                    }
                     Outcome::Noop(reason) => {
                         span.set_attribute(KeyValue::new("wordloom.idempotent_noop", true));
-                        span.set_attribute(KeyValue::new("wordloom.idempotent_noop_reason", reason.as_str()));
+                        span.set_attribute(KeyValue::new(
+                            "wordloom.idempotent_noop_reason",
+                            reason.as_str(),
+                        ));
                     }
                     Outcome::Failed { reason, error } => {
                         span.set_attribute(KeyValue::new("wordloom.idempotent_noop", false));
                         span.set_attribute(KeyValue::new("reason", reason.as_str()));
-                        span.set_attribute(KeyValue::new("error.message", classify::truncate(error, 300)));
+                        span.set_attribute(KeyValue::new(
+                            "error.message",
+                            classify::truncate(error, 300),
+                        ));
                         span.set_status(Status::error(reason.as_str()));
                     }
                 }
@@ -414,13 +526,29 @@ impl Worker {
                 Outcome::Failed { reason, error } => {
                     let attempt = item.event.attempts.max(1) as u32;
                     let retry_after = (reason.is_transient() && attempt < tuning.max_attempts)
-                        .then(|| backoff::retry_delay(attempt, tuning.base_backoff, tuning.max_backoff, fastrand::f64()));
-                    attempts.push(FailedAttempt { id: item.event.id, retry_after, reason: reason.as_str().to_string(), error: error.clone() });
+                        .then(|| {
+                            backoff::retry_delay(
+                                attempt,
+                                tuning.base_backoff,
+                                tuning.max_backoff,
+                                fastrand::f64(),
+                            )
+                        });
+                    attempts.push(FailedAttempt {
+                        id: item.event.id,
+                        retry_after,
+                        reason: reason.as_str().to_string(),
+                        error: error.clone(),
+                    });
                 }
             }
         }
-        let finished_done = self.with_db_retry(|| store::finish_done(&self.pool, &self.profile.worker_id, &done_ids)).await;
-        let finished_failed = self.with_db_retry(|| store::finish_failed(&self.pool, &self.profile.worker_id, &attempts)).await;
+        let finished_done = self
+            .with_db_retry(|| store::finish_done(&self.pool, &self.profile.worker_id, &done_ids))
+            .await;
+        let finished_failed = self
+            .with_db_retry(|| store::finish_failed(&self.pool, &self.profile.worker_id, &attempts))
+            .await;
         let still_ours = |id: &Uuid| finished_done.contains(id) || finished_failed.contains(id);
 
         let mut summary = BatchSummary::default();
@@ -429,30 +557,59 @@ impl Worker {
             if !still_ours(&item.event.id) {
                 self.metrics.owner_mismatch_skips.inc();
                 self.log.warning(
-                    &format!("Lease lost for outbox event {}; another worker owns it now", item.event.id),
-                    vec![("event", json!("outbox.owner_mismatch")), ("outbox_event_id", json!(item.event.id)), ("claim_batch_id", json!(batch_id))],
+                    &format!(
+                        "Lease lost for outbox event {}; another worker owns it now",
+                        item.event.id
+                    ),
+                    vec![
+                        ("event", json!("outbox.owner_mismatch")),
+                        ("outbox_event_id", json!(item.event.id)),
+                        ("claim_batch_id", json!(batch_id)),
+                    ],
                 );
                 continue;
             }
             match &item.outcome {
                 Outcome::Done => {
                     summary.ok += 1;
-                    self.metrics.processed.with_label_values(&[PROJECTION, op]).inc();
+                    self.metrics
+                        .processed
+                        .with_label_values(&[PROJECTION, op])
+                        .inc();
                 }
                 Outcome::Noop(reason) => {
                     summary.ok += 1;
-                    self.metrics.processed.with_label_values(&[PROJECTION, op]).inc();
-                    self.metrics.idempotent_noop.with_label_values(&[PROJECTION, op, reason.as_str()]).inc();
+                    self.metrics
+                        .processed
+                        .with_label_values(&[PROJECTION, op])
+                        .inc();
+                    self.metrics
+                        .idempotent_noop
+                        .with_label_values(&[PROJECTION, op, reason.as_str()])
+                        .inc();
                     if *reason == Reason::NoSourceRow {
                         self.log.warning(
-                            &format!("Upsert of entity {} skipped: no search_index row", item.event.entity_id),
-                            vec![("outbox_event_id", json!(item.event.id)), ("claim_batch_id", json!(batch_id)), ("reason", json!(reason.as_str()))],
+                            &format!(
+                                "Upsert of entity {} skipped: no search_index row",
+                                item.event.entity_id
+                            ),
+                            vec![
+                                ("outbox_event_id", json!(item.event.id)),
+                                ("claim_batch_id", json!(batch_id)),
+                                ("reason", json!(reason.as_str())),
+                            ],
                         );
                     }
                 }
                 Outcome::Failed { reason, error } => {
-                    let retry = attempts.iter().find(|a| a.id == item.event.id).and_then(|a| a.retry_after);
-                    self.metrics.failed.with_label_values(&[PROJECTION, op, reason.as_str()]).inc();
+                    let retry = attempts
+                        .iter()
+                        .find(|a| a.id == item.event.id)
+                        .and_then(|a| a.retry_after);
+                    self.metrics
+                        .failed
+                        .with_label_values(&[PROJECTION, op, reason.as_str()])
+                        .inc();
                     let mut fields: Vec<(&str, Value)> = vec![
                         ("reason", json!(reason.as_str())),
                         ("attempt", json!(item.event.attempts)),
@@ -467,24 +624,42 @@ impl Worker {
                     match retry {
                         Some(delay) => {
                             summary.retry += 1;
-                            self.metrics.retry_scheduled.with_label_values(&[PROJECTION, op, reason.as_str()]).inc();
-                            fields.push(("retry_in_seconds", json!((delay.as_secs_f64() * 1000.0).round() / 1000.0)));
+                            self.metrics
+                                .retry_scheduled
+                                .with_label_values(&[PROJECTION, op, reason.as_str()])
+                                .inc();
+                            fields.push((
+                                "retry_in_seconds",
+                                json!((delay.as_secs_f64() * 1000.0).round() / 1000.0),
+                            ));
                         }
                         None => {
                             summary.failed += 1;
-                            self.metrics.terminal_failed.with_label_values(&[PROJECTION, op, reason.as_str()]).inc();
+                            self.metrics
+                                .terminal_failed
+                                .with_label_values(&[PROJECTION, op, reason.as_str()])
+                                .inc();
                             fields.push(("terminal", json!(true)));
                         }
                     }
                     if summary.reason.is_empty() {
                         summary.reason = reason.as_str().to_string();
                     }
-                    self.log.error(&format!("Failed to process outbox event {} (reason={})", item.event.id, reason.as_str()), fields);
+                    self.log.error(
+                        &format!(
+                            "Failed to process outbox event {} (reason={})",
+                            item.event.id,
+                            reason.as_str()
+                        ),
+                        fields,
+                    );
                 }
             }
         }
         if summary.ok > 0 {
-            self.metrics.last_success.set(chrono::Utc::now().timestamp_micros() as f64 / 1e6);
+            self.metrics
+                .last_success
+                .set(chrono::Utc::now().timestamp_micros() as f64 / 1e6);
         }
         summary.result = match (summary.ok, summary.retry, summary.failed) {
             (_, 0, 0) => "ok",
@@ -516,8 +691,20 @@ impl Worker {
                         self.log.error("Giving up finalizing: lease expired while the database was away; rows will be reclaimed", vec![("error", json!(error.to_string()))]);
                         return Vec::new();
                     }
-                    self.log.error("Finalize failed: database unavailable; retrying", vec![("reason", json!("db_unavailable")), ("error", json!(error.to_string()))]);
-                    tokio::time::sleep(backoff::retry_delay(failures, Duration::from_millis(100), Duration::from_secs(2), fastrand::f64())).await;
+                    self.log.error(
+                        "Finalize failed: database unavailable; retrying",
+                        vec![
+                            ("reason", json!("db_unavailable")),
+                            ("error", json!(error.to_string())),
+                        ],
+                    );
+                    tokio::time::sleep(backoff::retry_delay(
+                        failures,
+                        Duration::from_millis(100),
+                        Duration::from_secs(2),
+                        fastrand::f64(),
+                    ))
+                    .await;
                 }
             }
         }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -25,7 +25,12 @@ pub struct ClaimedEvent {
 
 /// Claims up to `limit` eligible rows: pending and due, or processing with an expired
 /// lease. One statement sets owner, lease, start time and attempts.
-pub async fn claim(pool: &PgPool, owner: &str, limit: u32, lease: Duration) -> Result<Vec<ClaimedEvent>, sqlx::Error> {
+pub async fn claim(
+    pool: &PgPool,
+    owner: &str,
+    limit: u32,
+    lease: Duration,
+) -> Result<Vec<ClaimedEvent>, sqlx::Error> {
     sqlx::query_as(
         "WITH candidates AS (
              SELECT id, status AS prior_status FROM search_outbox_events
@@ -52,11 +57,21 @@ pub async fn claim(pool: &PgPool, owner: &str, limit: u32, lease: Duration) -> R
 }
 
 /// The `search_index` rows of the upserted entities, as ES documents with their versions.
-pub async fn source_documents(pool: &PgPool, entity_ids: &[Uuid]) -> Result<HashMap<Uuid, (i64, Value)>, sqlx::Error> {
+pub async fn source_documents(
+    pool: &PgPool,
+    entity_ids: &[Uuid],
+) -> Result<HashMap<Uuid, (i64, Value)>, sqlx::Error> {
     if entity_ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows: Vec<(Uuid, String, Option<String>, f64, i64, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+    let rows: Vec<(
+        Uuid,
+        String,
+        Option<String>,
+        f64,
+        i64,
+        chrono::DateTime<chrono::Utc>,
+    )> = sqlx::query_as(
         "SELECT entity_id, text, snippet, rank_score, event_version, updated_at FROM search_index
          WHERE entity_type = $1 AND entity_id = ANY($2)",
     )
@@ -77,7 +92,11 @@ pub async fn source_documents(pool: &PgPool, entity_ids: &[Uuid]) -> Result<Hash
 }
 
 /// Marks rows done; returns the ids that were still ours.
-pub async fn finish_done(pool: &PgPool, owner: &str, ids: &[Uuid]) -> Result<Vec<Uuid>, sqlx::Error> {
+pub async fn finish_done(
+    pool: &PgPool,
+    owner: &str,
+    ids: &[Uuid],
+) -> Result<Vec<Uuid>, sqlx::Error> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -105,12 +124,19 @@ pub struct FailedAttempt {
 }
 
 /// Records failed attempts (rescheduled or terminal); returns the ids that were still ours.
-pub async fn finish_failed(pool: &PgPool, owner: &str, attempts: &[FailedAttempt]) -> Result<Vec<Uuid>, sqlx::Error> {
+pub async fn finish_failed(
+    pool: &PgPool,
+    owner: &str,
+    attempts: &[FailedAttempt],
+) -> Result<Vec<Uuid>, sqlx::Error> {
     if attempts.is_empty() {
         return Ok(Vec::new());
     }
     let ids: Vec<Uuid> = attempts.iter().map(|a| a.id).collect();
-    let delays: Vec<Option<f64>> = attempts.iter().map(|a| a.retry_after.map(|d| d.as_secs_f64())).collect();
+    let delays: Vec<Option<f64>> = attempts
+        .iter()
+        .map(|a| a.retry_after.map(|d| d.as_secs_f64()))
+        .collect();
     let reasons: Vec<String> = attempts.iter().map(|a| a.reason.clone()).collect();
     let errors: Vec<String> = attempts.iter().map(|a| a.error.clone()).collect();
     sqlx::query_scalar(
@@ -155,7 +181,10 @@ pub struct QueueGauges {
 
 /// The queue gauges in one statement over the claim index's rows only, so the cost
 /// does not grow with the number of done rows.
-pub async fn queue_gauges(pool: &PgPool, max_processing: Duration) -> Result<QueueGauges, sqlx::Error> {
+pub async fn queue_gauges(
+    pool: &PgPool,
+    max_processing: Duration,
+) -> Result<QueueGauges, sqlx::Error> {
     let (lag, oldest, inflight, stuck): (i64, Option<f64>, i64, i64) = sqlx::query_as(
         "SELECT count(*),
                 extract(epoch FROM now() - min(created_at))::float8,

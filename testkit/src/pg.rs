@@ -36,3 +36,147 @@ pub async fn fresh_database() -> Option<TestDatabase> {
         name,
     })
 }
+
+/// A Postgres cluster of the test's own, for tests that stop and start the server.
+/// Uses the binaries `scripts/test` found (`DRILL_TEST_PG_BIN`); runs as `postgres` when root.
+pub struct OwnCluster {
+    dir: std::path::PathBuf,
+    bin: std::path::PathBuf,
+    pub port: u16,
+}
+
+impl OwnCluster {
+    pub fn start() -> Option<OwnCluster> {
+        let Ok(bin) = std::env::var("DRILL_TEST_PG_BIN") else {
+            return crate::env::unavailable(
+                "Postgres binaries",
+                "run the tests through scripts/test, which sets DRILL_TEST_PG_BIN",
+            );
+        };
+        let dir =
+            std::env::temp_dir().join(format!("drill-own-pg-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("create cluster dir");
+        let cluster = OwnCluster {
+            dir,
+            bin: bin.into(),
+            port: crate::docker::free_port(),
+        };
+        cluster.chown();
+        cluster.run(
+            "initdb",
+            &[
+                "-D",
+                &cluster.data(),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "--no-sync",
+            ],
+        );
+        cluster.up();
+        let psql = std::process::Command::new(cluster.bin.join("psql"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &cluster.port.to_string(),
+                "-U",
+                "postgres",
+                "-q",
+                "-c",
+                "CREATE ROLE wordloom LOGIN SUPERUSER PASSWORD 'wordloom'",
+                "-c",
+                "CREATE DATABASE drill OWNER wordloom",
+            ])
+            .output()
+            .expect("run psql");
+        assert!(
+            psql.status.success(),
+            "{}",
+            String::from_utf8_lossy(&psql.stderr)
+        );
+        Some(cluster)
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://wordloom:wordloom@127.0.0.1:{}/drill", self.port)
+    }
+
+    fn data(&self) -> String {
+        self.dir.join("data").display().to_string()
+    }
+
+    fn is_root() -> bool {
+        std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+            .unwrap_or(false)
+    }
+
+    fn chown(&self) {
+        if Self::is_root() {
+            let _ = std::process::Command::new("chown")
+                .args(["-R", "postgres", &self.dir.display().to_string()])
+                .status();
+        }
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let program = self.bin.join(tool);
+        let output = if Self::is_root() {
+            std::process::Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .arg(&program)
+                .args(args)
+                .output()
+        } else {
+            std::process::Command::new(&program).args(args).output()
+        }
+        .unwrap_or_else(|e| panic!("run {tool}: {e}"));
+        assert!(
+            output.status.success(),
+            "{tool} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// Starts the server (again).
+    pub fn up(&self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.display()
+        );
+        let log = self.dir.join("log").display().to_string();
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data(),
+                "-l",
+                &log,
+                "-w",
+                "-o",
+                &options,
+                "start",
+            ],
+        );
+    }
+
+    /// Stops the server at once, dropping every connection.
+    pub fn down(&self) {
+        self.run(
+            "pg_ctl",
+            &["-D", &self.data(), "-m", "immediate", "-w", "stop"],
+        );
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        let _ = std::panic::catch_unwind(|| self.down());
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

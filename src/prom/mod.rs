@@ -1,0 +1,210 @@
+//! Reading Prometheus text exposition (`/metrics`) as the cockpit and the checks need
+//! it: samples matched on name and labels, never on declared type, so Python's
+//! `*_created` gauges, OpenMetrics counters and untyped `_sum`/`_count` all work. A
+//! series that is absent counts as 0, because upstream creates a `reason` child only
+//! at its first increment.
+
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Samples {
+    pub samples: Vec<Sample>,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ParseError {
+    #[error(
+        "this is an HTML page, not Prometheus metrics (first line: {first_line:?}); check that the metrics URL points at the worker's /metrics port"
+    )]
+    Html { first_line: String },
+    #[error(
+        "no Prometheus samples found in {bytes} bytes (first line: {first_line:?}); is this the worker's /metrics endpoint?"
+    )]
+    NoSamples { bytes: usize, first_line: String },
+}
+
+/// A label filter: the label must have one of the listed values.
+pub type LabelFilter<'a> = &'a [(&'a str, &'a [&'a str])];
+
+impl Samples {
+    /// Parses exposition text. Malformed lines are skipped; a page with no sample at all
+    /// (an HTML error page, an empty body) is an error naming what came back.
+    pub fn parse(text: &str) -> Result<Samples, ParseError> {
+        let first_line = text
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .chars()
+            .take(80)
+            .collect::<String>();
+        let head = text
+            .trim_start()
+            .get(..15.min(text.trim_start().len()))
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if head.starts_with("<!doctype") || head.starts_with("<html") {
+            return Err(ParseError::Html { first_line });
+        }
+        let samples: Vec<Sample> = text.lines().filter_map(parse_line).collect();
+        if samples.is_empty()
+            && !text
+                .lines()
+                .any(|l| l.starts_with("# TYPE") || l.starts_with("# HELP"))
+        {
+            return Err(ParseError::NoSamples {
+                bytes: text.len(),
+                first_line,
+            });
+        }
+        Ok(Samples { samples })
+    }
+
+    /// Sum of every sample named `name` whose labels pass `filter` (0 when none).
+    pub fn sum(&self, name: &str, filter: LabelFilter<'_>) -> f64 {
+        self.samples
+            .iter()
+            .filter(|s| s.name == name)
+            .filter(|s| {
+                filter.iter().all(|(label, allowed)| {
+                    s.labels
+                        .get(*label)
+                        .is_some_and(|v| allowed.contains(&v.as_str()))
+                })
+            })
+            .map(|s| s.value)
+            .sum()
+    }
+
+    /// Series of `name`, for per-label views (e.g. by reason).
+    pub fn series(&self, name: &str) -> impl Iterator<Item = &Sample> {
+        self.samples.iter().filter(move |s| s.name == name)
+    }
+}
+
+fn parse_line(line: &str) -> Option<Sample> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return None;
+    }
+    let (name, rest) = match line.find(['{', ' ', '\t']) {
+        Some(i) => line.split_at(i),
+        None => return None,
+    };
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+    {
+        return None;
+    }
+    let (labels, rest) = if rest.starts_with('{') {
+        parse_labels(&rest[1..])?
+    } else {
+        (BTreeMap::new(), rest)
+    };
+    // Value, then an optional timestamp and (OpenMetrics) exemplar, which we drop.
+    let value_text = rest.split_whitespace().next()?;
+    let value = match value_text {
+        "+Inf" | "Inf" => f64::INFINITY,
+        "-Inf" => f64::NEG_INFINITY,
+        "NaN" => f64::NAN,
+        other => other.parse::<f64>().ok()?,
+    };
+    Some(Sample {
+        name: name.to_string(),
+        labels,
+        value,
+    })
+}
+
+/// Parses `k="v",k2="v2"}` with escapes (`\"`, `\\`, `\n`); returns labels and what follows `}`.
+fn parse_labels(text: &str) -> Option<(BTreeMap<String, String>, &str)> {
+    let mut labels = BTreeMap::new();
+    let mut rest = text;
+    loop {
+        rest = rest.trim_start_matches([' ', ',']);
+        if let Some(after) = rest.strip_prefix('}') {
+            return Some((labels, after));
+        }
+        let eq = rest.find('=')?;
+        let key = rest[..eq].trim().to_string();
+        rest = rest[eq + 1..].trim_start().strip_prefix('"')?;
+        let mut value = String::new();
+        let mut chars = rest.char_indices();
+        let end = loop {
+            let (i, c) = chars.next()?;
+            match c {
+                '\\' => match chars.next()?.1 {
+                    'n' => value.push('\n'),
+                    other => value.push(other),
+                },
+                '"' => break i,
+                c => value.push(c),
+            }
+        };
+        labels.insert(key, value);
+        rest = &rest[end + 1..];
+    }
+}
+
+/// A counter's change between two scrapes. A missing series counts as 0; a counter that
+/// went down (the worker restarted) counts from 0 again, as Prometheus's `increase` does.
+pub fn delta(before: f64, after: f64) -> f64 {
+    if after >= before {
+        after - before
+    } else {
+        after
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_with_commas_equals_and_escapes_parse_whole() {
+        let samples =
+            Samples::parse("m{a=\"x,y=z\",b=\"q\\\"uote\\\\\"} 3 1700000000000\n").unwrap();
+        assert_eq!(samples.samples[0].labels["a"], "x,y=z");
+        assert_eq!(samples.samples[0].labels["b"], "q\"uote\\");
+        assert_eq!(samples.samples[0].value, 3.0);
+    }
+
+    #[test]
+    fn html_and_empty_pages_are_errors_that_say_so() {
+        let html =
+            Samples::parse("<!DOCTYPE html><html><body>502 Bad Gateway</body></html>").unwrap_err();
+        assert!(matches!(html, ParseError::Html { .. }));
+        assert!(html.to_string().contains("HTML page"));
+        assert!(matches!(
+            Samples::parse("not metrics at all"),
+            Err(ParseError::NoSamples { .. })
+        ));
+    }
+
+    #[test]
+    fn sum_filters_on_labels_and_missing_series_is_zero() {
+        let text = "outbox_retry_scheduled_total{op=\"delete\",projection=\"p\",reason=\"es_connect\"} 4.0\n\
+                    outbox_retry_scheduled_total{op=\"delete\",projection=\"p\",reason=\"none\"} 0.0\n\
+                    outbox_retry_scheduled_created{op=\"delete\",projection=\"p\",reason=\"es_connect\"} 1.7e9\n";
+        let samples = Samples::parse(text).unwrap();
+        let reasons: &[&str] = &["es_connect", "es_unreachable"];
+        assert_eq!(
+            samples.sum("outbox_retry_scheduled_total", &[("reason", reasons)]),
+            4.0
+        );
+        assert_eq!(
+            samples.sum("outbox_terminal_failed_total", &[("reason", reasons)]),
+            0.0
+        );
+        assert_eq!(delta(5.0, 2.0), 2.0);
+        assert_eq!(delta(1.0, 4.0), 3.0);
+    }
+}
