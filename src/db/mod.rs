@@ -35,13 +35,24 @@ pub async fn connect_url(
     shown_url: &str,
     max_connections: u32,
 ) -> Result<PgPool, DbError> {
+    connect_with_timeout(url, shown_url, max_connections, Duration::from_secs(5)).await
+}
+
+/// `acquire_timeout` bounds how long a statement waits for a connection while the
+/// server is away; the worker keeps it short so an outage is logged and backed off.
+pub async fn connect_with_timeout(
+    url: &str,
+    shown_url: &str,
+    max_connections: u32,
+    acquire_timeout: Duration,
+) -> Result<PgPool, DbError> {
     let options = PgConnectOptions::from_str(url).map_err(|source| DbError::Url {
         url: shown_url.to_string(),
         source,
     })?;
     PgPoolOptions::new()
         .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(acquire_timeout)
         .connect_with(options)
         .await
         .map_err(|source| DbError::Connect {

@@ -66,7 +66,14 @@ pub async fn run(profile: Profile) -> ExitCode {
         profile.redacted_database_url()
     ));
 
-    let pool = match crate::db::connect(&profile, 4 + profile.tuning.concurrency.min(16)).await {
+    let pool = match crate::db::connect_with_timeout(
+        &profile.sqlx_database_url(),
+        &profile.redacted_database_url(),
+        4 + profile.tuning.concurrency.min(16),
+        Duration::from_secs(2),
+    )
+    .await
+    {
         Ok(pool) => pool,
         Err(error) => return fail(error.to_string()),
     };
