@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{eventually, Rig};
+use common::{Rig, eventually};
 use drill_cockpit::db::outbox::Op;
 use serde_json::Value;
 
@@ -18,13 +18,26 @@ async fn a_killed_workers_claimed_rows_are_reclaimed_by_another_after_the_lease(
     rig.es.state.set_delay(Duration::from_millis(1500));
     let ids = rig.insert(Op::Upsert, 5).await;
     let mut first = rig.spawn_worker("w-first", &[("OUTBOX_LEASE_SECONDS", "1")]);
-    assert!(eventually(WAIT, || async { rig.statuses().await.get("processing").copied().unwrap_or(0) == 5 }).await);
+    assert!(
+        eventually(WAIT, || async {
+            rig.statuses().await.get("processing").copied().unwrap_or(0) == 5
+        })
+        .await
+    );
     first.kill9();
     rig.es.state.set_delay(Duration::ZERO);
 
     let second = rig.spawn_worker("w-second", &[("OUTBOX_LEASE_SECONDS", "1")]);
-    assert!(eventually(WAIT, || async { rig.all_done(5).await }).await, "log:\n{}", second.log());
-    assert!(second.log().contains("Reclaimed 5 stuck outbox events"), "{}", second.log());
+    assert!(
+        eventually(WAIT, || async { rig.all_done(5).await }).await,
+        "log:\n{}",
+        second.log()
+    );
+    assert!(
+        second.log().contains("Reclaimed 5 stuck outbox events"),
+        "{}",
+        second.log()
+    );
     assert_eq!(second.counter("outbox_reclaimed_total", None).await, 5.0);
     assert_eq!(second.counter("outbox_processed_total", None).await, 5.0);
     for id in ids {
@@ -41,11 +54,22 @@ async fn two_workers_on_one_table_never_finalize_a_row_twice() {
     let b = rig.spawn_worker("w-two", &[("OUTBOX_BATCH_SIZE", "20")]);
     assert!(eventually(WAIT, || async { rig.all_done(600).await }).await);
     // `processed` counts fenced finalizations only, so the sum is exactly one per row.
-    let processed = a.counter("outbox_processed_total", None).await + b.counter("outbox_processed_total", None).await;
+    let processed = a.counter("outbox_processed_total", None).await
+        + b.counter("outbox_processed_total", None).await;
     assert_eq!(processed, 600.0);
-    assert!(a.counter("outbox_processed_total", None).await > 0.0, "both workers took part");
-    assert!(b.counter("outbox_processed_total", None).await > 0.0, "both workers took part");
-    let attempts: i64 = sqlx::query_scalar("SELECT sum(attempts)::bigint FROM search_outbox_events").fetch_one(&rig.pool).await.unwrap();
+    assert!(
+        a.counter("outbox_processed_total", None).await > 0.0,
+        "both workers took part"
+    );
+    assert!(
+        b.counter("outbox_processed_total", None).await > 0.0,
+        "both workers took part"
+    );
+    let attempts: i64 =
+        sqlx::query_scalar("SELECT sum(attempts)::bigint FROM search_outbox_events")
+            .fetch_one(&rig.pool)
+            .await
+            .unwrap();
     assert_eq!(attempts, 600, "no row was claimed twice");
 }
 
@@ -57,10 +81,27 @@ async fn a_lost_lease_is_never_finalized_and_is_counted() {
     let worker = rig.spawn_worker("w-slow", &[("OUTBOX_LEASE_SECONDS", "30")]);
     assert!(eventually(WAIT, || async { rig.row(id).await.0 == "processing" }).await);
     // Another owner takes the row over while the ES call is in flight.
-    sqlx::query("UPDATE search_outbox_events SET owner = 'w-thief' WHERE id = $1").bind(id).execute(&rig.pool).await.unwrap();
-    assert!(eventually(WAIT, || async { worker.counter("outbox_owner_mismatch_skips_total", None).await == 1.0 }).await, "{}", worker.log());
+    sqlx::query("UPDATE search_outbox_events SET owner = 'w-thief' WHERE id = $1")
+        .bind(id)
+        .execute(&rig.pool)
+        .await
+        .unwrap();
+    assert!(
+        eventually(WAIT, || async {
+            worker
+                .counter("outbox_owner_mismatch_skips_total", None)
+                .await
+                == 1.0
+        })
+        .await,
+        "{}",
+        worker.log()
+    );
     let (status, _, _, owner) = rig.row(id).await;
-    assert_eq!((status.as_str(), owner.as_deref()), ("processing", Some("w-thief")));
+    assert_eq!(
+        (status.as_str(), owner.as_deref()),
+        ("processing", Some("w-thief"))
+    );
     assert_eq!(worker.counter("outbox_processed_total", None).await, 0.0);
 }
 
@@ -70,47 +111,100 @@ async fn sigterm_releases_the_leases_of_an_unfinished_batch_and_exits_0() {
     rig.es.state.set_delay(Duration::from_secs(10));
     rig.insert(Op::Upsert, 3).await;
     let mut worker = rig.spawn_worker("w-term", &[("OUTBOX_SHUTDOWN_GRACE_SECONDS", "1")]);
-    assert!(eventually(WAIT, || async { rig.statuses().await.get("processing").copied().unwrap_or(0) == 3 }).await);
+    assert!(
+        eventually(WAIT, || async {
+            rig.statuses().await.get("processing").copied().unwrap_or(0) == 3
+        })
+        .await
+    );
     let signalled = std::time::Instant::now();
     worker.signal(libc::SIGTERM);
-    let status = worker.wait_exit(Duration::from_secs(5)).await.expect("exits after SIGTERM");
+    let status = worker
+        .wait_exit(Duration::from_secs(5))
+        .await
+        .expect("exits after SIGTERM");
     assert_eq!(status.code(), Some(0), "{}", worker.log());
-    assert!(signalled.elapsed() < Duration::from_secs(3), "took {:?}", signalled.elapsed());
+    assert!(
+        signalled.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        signalled.elapsed()
+    );
     let log = worker.log();
-    assert!(log.contains("Stop requested; draining current work only"), "{log}");
+    assert!(
+        log.contains("Stop requested; draining current work only"),
+        "{log}"
+    );
     let statuses = rig.statuses().await;
     assert_eq!(statuses.get("pending").copied(), Some(3), "{statuses:?}");
-    let owners: i64 = sqlx::query_scalar("SELECT count(*) FROM search_outbox_events WHERE owner IS NOT NULL").fetch_one(&rig.pool).await.unwrap();
+    let owners: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM search_outbox_events WHERE owner IS NOT NULL")
+            .fetch_one(&rig.pool)
+            .await
+            .unwrap();
     assert_eq!(owners, 0);
 }
 
 #[tokio::test]
 async fn a_postgres_restart_mid_run_loses_nothing() {
-    let Some(cluster) = testkit::pg::OwnCluster::start() else { return };
+    let Some(cluster) = testkit::pg::OwnCluster::start() else {
+        return;
+    };
     let rig = Rig::on_database(cluster.url()).await;
     rig.insert(Op::Upsert, 200).await;
     // Slow enough that the outage lands mid-run.
     rig.es.state.set_delay(Duration::from_millis(20));
-    let worker = rig.spawn_worker("w-pg", &[("OUTBOX_BATCH_SIZE", "10"), ("OUTBOX_CONCURRENCY", "2"), ("OUTBOX_LEASE_SECONDS", "3")]);
+    let worker = rig.spawn_worker(
+        "w-pg",
+        &[
+            ("OUTBOX_BATCH_SIZE", "10"),
+            ("OUTBOX_CONCURRENCY", "2"),
+            ("OUTBOX_LEASE_SECONDS", "3"),
+        ],
+    );
     worker.wait_ready().await;
-    assert!(eventually(WAIT, || async { rig.statuses().await.get("done").copied().unwrap_or(0) > 0 }).await);
+    assert!(
+        eventually(WAIT, || async {
+            rig.statuses().await.get("done").copied().unwrap_or(0) > 0
+        })
+        .await
+    );
     cluster.down();
     // Longer than the worker pool's 2 s acquire timeout, so statements fail rather than wait.
     tokio::time::sleep(Duration::from_secs(4)).await;
     cluster.up();
     rig.es.state.set_delay(Duration::ZERO);
     rig.insert(Op::Delete, 50).await;
-    assert!(eventually(Duration::from_secs(60), || async { rig.all_done(250).await }).await, "{:?}\n{}", rig.statuses().await, worker.log());
-    assert!(worker.log().contains("database unavailable"), "the outage landed mid-run:\n{}", worker.log());
+    assert!(
+        eventually(Duration::from_secs(60), || async {
+            rig.all_done(250).await
+        })
+        .await,
+        "{:?}\n{}",
+        rig.statuses().await,
+        worker.log()
+    );
+    assert!(
+        worker.log().contains("database unavailable"),
+        "the outage landed mid-run:\n{}",
+        worker.log()
+    );
     let processed = worker.counter("outbox_processed_total", None).await;
-    assert!((250.0..=260.0).contains(&processed), "processed {processed}: at-least-once, never lost");
+    assert!(
+        (250.0..=260.0).contains(&processed),
+        "processed {processed}: at-least-once, never lost"
+    );
     assert_eq!(rig.es.state.documents(common::INDEX).len(), 200);
 }
 
 async fn find(jaeger: &str, operation: &str, tags: &str) -> Vec<Value> {
     let response: Value = reqwest::Client::new()
         .get(format!("{jaeger}/api/traces"))
-        .query(&[("service", "wordloom-search-outbox-worker"), ("operation", operation), ("tags", tags), ("limit", "20")])
+        .query(&[
+            ("service", "wordloom-search-outbox-worker"),
+            ("operation", operation),
+            ("tags", tags),
+            ("limit", "20"),
+        ])
         .send()
         .await
         .unwrap()
@@ -124,47 +218,114 @@ async fn find(jaeger: &str, operation: &str, tags: &str) -> Vec<Value> {
 async fn spans_are_findable_by_event_id_and_by_claim_batch_id_within_a_second() {
     let Some(rig) = Rig::new().await else { return };
     rig.es.server.stop();
-    let worker = rig.spawn_worker("w-trace", &[("OUTBOX_BASE_BACKOFF_SECONDS", "5"), ("OUTBOX_MAX_BACKOFF_SECONDS", "5")]);
+    let worker = rig.spawn_worker(
+        "w-trace",
+        &[
+            ("OUTBOX_BASE_BACKOFF_SECONDS", "5"),
+            ("OUTBOX_MAX_BACKOFF_SECONDS", "5"),
+        ],
+    );
     worker.wait_ready().await;
     let id = rig.insert(Op::Delete, 1).await[0];
-    assert!(eventually(WAIT, || async { worker.counter("outbox_retry_scheduled_total", None).await >= 1.0 }).await);
+    assert!(
+        eventually(WAIT, || async {
+            worker.counter("outbox_retry_scheduled_total", None).await >= 1.0
+        })
+        .await
+    );
     let failed_at = std::time::Instant::now();
 
-    let event_tags = format!(r#"{{"wordloom.outbox_event_id":"{id}","wordloom.obs_schema":"labs-009-v2"}}"#);
+    let event_tags =
+        format!(r#"{{"wordloom.outbox_event_id":"{id}","wordloom.obs_schema":"labs-009-v2"}}"#);
     let jaeger = rig.jaeger.url();
-    assert!(eventually(Duration::from_secs(3), || async { !find(&jaeger, "outbox.process", &event_tags).await.is_empty() }).await);
+    assert!(
+        eventually(Duration::from_secs(3), || async {
+            !find(&jaeger, "outbox.process", &event_tags)
+                .await
+                .is_empty()
+        })
+        .await
+    );
     let found_after = failed_at.elapsed();
-    assert!(found_after < Duration::from_millis(1500), "spans took {found_after:?} to reach the collector");
+    assert!(
+        found_after < Duration::from_millis(1500),
+        "spans took {found_after:?} to reach the collector"
+    );
     let traces = find(&jaeger, "outbox.process", &event_tags).await;
     let spans = traces[0]["spans"].as_array().unwrap();
-    let tag = |span: &Value, key: &str| span["tags"].as_array().unwrap().iter().find(|t| t["key"] == key).map(|t| t["value"].clone());
-    let process = spans.iter().find(|s| s["operationName"] == "outbox.process").unwrap();
-    let batch = spans.iter().find(|s| s["operationName"] == "projection.process_batch").expect("batch span in the same trace");
-    assert!(spans.iter().any(|s| s["operationName"] == "outbox_worker.loop"));
-    assert!(spans.iter().any(|s| s["operationName"] == "outbox.claim_batch"));
-    assert_eq!(tag(process, "wordloom.outbox_op"), Some(Value::from("delete")));
+    let tag = |span: &Value, key: &str| {
+        span["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["key"] == key)
+            .map(|t| t["value"].clone())
+    };
+    let process = spans
+        .iter()
+        .find(|s| s["operationName"] == "outbox.process")
+        .unwrap();
+    let batch = spans
+        .iter()
+        .find(|s| s["operationName"] == "projection.process_batch")
+        .expect("batch span in the same trace");
+    assert!(
+        spans
+            .iter()
+            .any(|s| s["operationName"] == "outbox_worker.loop")
+    );
+    assert!(
+        spans
+            .iter()
+            .any(|s| s["operationName"] == "outbox.claim_batch")
+    );
+    assert_eq!(
+        tag(process, "wordloom.outbox_op"),
+        Some(Value::from("delete"))
+    );
     assert_eq!(tag(process, "error"), Some(Value::from(true)));
     assert_eq!(tag(batch, "result"), Some(Value::from("retry")));
     assert_eq!(tag(batch, "reason"), Some(Value::from("es_connect")));
     assert_eq!(tag(batch, "retry_count"), Some(Value::from(1)));
     let batch_id = tag(batch, "wordloom.claim_batch_id").unwrap();
-    let batch_tags = format!(r#"{{"wordloom.claim_batch_id":{batch_id},"wordloom.obs_schema":"labs-009-v2"}}"#);
+    let batch_tags =
+        format!(r#"{{"wordloom.claim_batch_id":{batch_id},"wordloom.obs_schema":"labs-009-v2"}}"#);
     let by_batch = find(&jaeger, "projection.process_batch", &batch_tags).await;
     assert_eq!(by_batch.len(), 1);
     assert_eq!(by_batch[0]["traceID"], traces[0]["traceID"]);
 
     // Every error log line's trace_id and span_id resolve to an outbox.process span of this event.
     let log = worker.log();
-    let lines: Vec<Value> = log.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).filter(|l| l["level"] == "ERROR" && l["outbox_event_id"] == id.to_string()).collect();
+    let lines: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["level"] == "ERROR" && l["outbox_event_id"] == id.to_string())
+        .collect();
     assert!(!lines.is_empty());
     for line in lines {
         let url = format!("{jaeger}/api/traces/{}", line["trace_id"].as_str().unwrap());
-        assert!(eventually(Duration::from_secs(2), || async { reqwest::get(&url).await.is_ok_and(|r| r.status().is_success()) }).await);
+        assert!(
+            eventually(Duration::from_secs(2), || async {
+                reqwest::get(&url)
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            })
+            .await
+        );
         let trace: Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
-        let spans = trace["data"][0]["spans"].as_array().cloned().unwrap_or_default();
-        let span = spans.iter().find(|s| s["spanID"] == line["span_id"]).unwrap_or_else(|| panic!("span of {line} not in Jaeger"));
+        let spans = trace["data"][0]["spans"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let span = spans
+            .iter()
+            .find(|s| s["spanID"] == line["span_id"])
+            .unwrap_or_else(|| panic!("span of {line} not in Jaeger"));
         assert_eq!(span["operationName"], "outbox.process");
-        assert_eq!(tag(span, "wordloom.outbox_event_id"), Some(Value::from(id.to_string())));
+        assert_eq!(
+            tag(span, "wordloom.outbox_event_id"),
+            Some(Value::from(id.to_string()))
+        );
     }
 }
 
@@ -175,7 +336,15 @@ async fn a_dead_collector_does_not_slow_processing() {
     rig.insert(Op::Upsert, 300).await;
     let started = std::time::Instant::now();
     let worker = rig.spawn_worker("w-nocollector", &[]);
-    assert!(eventually(WAIT, || async { rig.all_done(300).await }).await, "{}", worker.log());
-    assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
+    assert!(
+        eventually(WAIT, || async { rig.all_done(300).await }).await,
+        "{}",
+        worker.log()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        started.elapsed()
+    );
     assert_eq!(worker.counter("outbox_failed_total", None).await, 0.0);
 }
