@@ -47,6 +47,14 @@ pub enum Command {
     Insert(InsertArgs),
     /// Run the reference search-outbox worker (configured by the contract's env vars).
     Worker,
+    /// Re-grade a run directory from its raw evidence (ours or the upstream tooling's).
+    Verify {
+        /// snapshots/<scenario>/<run_id>
+        run_dir: PathBuf,
+        /// Print `_result.json`'s content instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -101,6 +109,10 @@ pub fn load_profile(global: &GlobalArgs) -> anyhow::Result<Profile> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // `verify` grades files only: it must work without a valid profile for this machine.
+    if let Some(Command::Verify { run_dir, json }) = &cli.command {
+        return verify(run_dir, *json);
+    }
     let profile = load_profile(&cli.global)?;
     match cli.command {
         Some(Command::Config) => {
@@ -128,6 +140,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Some(Command::Insert(args)) => insert(&profile, args).await,
         Some(Command::Worker) => Ok(crate::worker::run(profile).await),
+        Some(Command::Verify { run_dir, json }) => verify(&run_dir, json),
         None => {
             anyhow::bail!("the interactive cockpit is not built yet; use a subcommand (see --help)")
         }
@@ -176,4 +189,34 @@ async fn insert(profile: &Profile, args: InsertArgs) -> anyhow::Result<ExitCode>
         println!("{id}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Exit code 0 when the run passed, 1 when it did not.
+fn verify(run_dir: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
+    let run = crate::evidence::read::read_run_dir(run_dir)?;
+    crate::drill::check_supported(&run.scenario).map_err(anyhow::Error::msg)?;
+    let verdict = crate::drill::grade(&run.observations, run.missing_mode());
+    if json {
+        println!("{:#}", verdict.result_json(&run_dir.display().to_string()));
+    } else {
+        println!(
+            "{} ({}, written by {})",
+            run_dir.display(),
+            run.scenario,
+            if run.ours {
+                "drill-cockpit"
+            } else {
+                "another tool"
+            }
+        );
+        for problem in &run.problems {
+            println!("warning: {problem}");
+        }
+        print!("{}", verdict.table());
+    }
+    Ok(if verdict.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -9,7 +9,7 @@ mod es;
 mod http;
 mod log;
 pub mod metrics;
-mod store;
+pub mod store;
 mod telemetry;
 
 use std::process::ExitCode;

@@ -32,13 +32,23 @@ pub async fn claim(
     lease: Duration,
 ) -> Result<Vec<ClaimedEvent>, sqlx::Error> {
     sqlx::query_as(
-        "WITH candidates AS (
-             SELECT id, status AS prior_status FROM search_outbox_events
-             WHERE (status = 'pending' AND (next_retry_at IS NULL OR next_retry_at <= now()))
-                OR (status = 'processing' AND lease_until < now())
+        "WITH expired AS (
+             SELECT id, 'processing'::text AS prior_status FROM search_outbox_events
+             WHERE status = 'processing' AND lease_until < now()
+             ORDER BY lease_until
+             LIMIT $1
+             FOR UPDATE SKIP LOCKED
+         ), due AS (
+             SELECT id, 'pending'::text AS prior_status FROM search_outbox_events
+             WHERE status = 'pending' AND (next_retry_at IS NULL OR next_retry_at <= now())
              ORDER BY created_at
              LIMIT $1
              FOR UPDATE SKIP LOCKED
+         ), candidates AS (
+             SELECT id, prior_status FROM expired
+             UNION ALL
+             SELECT id, prior_status FROM due
+             LIMIT $1
          )
          UPDATE search_outbox_events e
          SET status = 'processing', owner = $2,
@@ -47,7 +57,7 @@ pub async fn claim(
          FROM candidates c
          WHERE e.id = c.id
          RETURNING e.id, e.entity_type, e.entity_id, e.op, e.event_version, e.attempts, e.traceparent,
-                   c.prior_status::text AS prior_status",
+                   c.prior_status",
     )
     .bind(i64::from(limit))
     .bind(owner)

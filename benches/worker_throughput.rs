@@ -1,0 +1,281 @@
+//! Worker throughput benchmark (run by `scripts/bench`, which provisions Postgres).
+//!
+//! Measures, on this machine: the ES stand-in's own capacity; the Postgres ceiling
+//! (claim + fenced finalize with no ES call); claim latency p50/p99; and the release
+//! worker binary end to end against the stand-in for batch sizes 1/100/500, bulk
+//! off/on, 1 and 2 workers, from a fresh backlog and with 50 000 done rows present.
+//! Prints a Markdown table for docs/PERFORMANCE.md.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use sqlx::PgPool;
+use testkit::es::EsStandin;
+
+const INDEX: &str = "wordloom-test-search-index";
+
+async fn fresh_pool() -> (String, PgPool) {
+    let db = testkit::pg::fresh_database()
+        .await
+        .expect("run through scripts/bench (needs DRILL_TEST_PG_ADMIN_URL)");
+    let pool = drill_cockpit::db::connect_url(&db.url, "bench", 8)
+        .await
+        .expect("connect");
+    drill_cockpit::db::migrate::apply(&pool)
+        .await
+        .expect("migrate");
+    (db.url, pool)
+}
+
+/// Inserts `count` upsert events with their search_index rows in one statement.
+async fn seed(pool: &PgPool, count: i64, status: &str) {
+    sqlx::query(
+        "WITH e AS (SELECT gen_random_uuid() AS entity_id FROM generate_series(1, $1)),
+              si AS (INSERT INTO search_index (entity_type, entity_id, text, snippet, rank_score, event_version)
+                     SELECT 'block', entity_id, 'bench document ' || entity_id, 'v1', 1, 1 FROM e RETURNING entity_id)
+         INSERT INTO search_outbox_events (id, entity_type, entity_id, op, event_version, status, processed_at)
+         SELECT gen_random_uuid(), 'block', entity_id, 'upsert', 1, $2, CASE WHEN $2 = 'done' THEN now() END FROM si",
+    )
+    .bind(count)
+    .bind(status)
+    .execute(pool)
+    .await
+    .expect("seed");
+    sqlx::query("ANALYZE search_outbox_events")
+        .execute(pool)
+        .await
+        .expect("analyze");
+}
+
+async fn unfinished(pool: &PgPool) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM search_outbox_events WHERE status IN ('pending', 'processing')",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap_or(-1)
+}
+
+fn spawn_worker(database_url: &str, es_url: &str, id: &str, batch: u32, bulk: bool) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_drill-cockpit"))
+        .arg("worker")
+        .env("WORDLOOM_ENV", "bench")
+        .env("DATABASE_URL", database_url)
+        .env("WORDLOOM_TRACING_ENABLED", "0")
+        .env("ELASTIC_URL", es_url)
+        .env("ELASTIC_INDEX", INDEX)
+        .env("OUTBOX_WORKER_ID", id)
+        .env(
+            "OUTBOX_METRICS_PORT",
+            testkit::docker::free_port().to_string(),
+        )
+        .env("OUTBOX_HTTP_PORT", testkit::docker::free_port().to_string())
+        .env("OUTBOX_BATCH_SIZE", batch.to_string())
+        .env("OUTBOX_BULK_SIZE", "500")
+        .env("OUTBOX_USE_ES_BULK", if bulk { "1" } else { "0" })
+        .env("OUTBOX_POLL_INTERVAL_MS", "5")
+        .env("OUTBOX_CONCURRENCY", "32")
+        .env("LOG_LEVEL", "WARNING")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn worker")
+}
+
+struct Run {
+    batch: u32,
+    bulk: bool,
+    workers: usize,
+    done_rows: i64,
+}
+
+async fn end_to_end(es: &EsStandin, run: &Run) -> f64 {
+    let (url, pool) = fresh_pool().await;
+    if run.done_rows > 0 {
+        seed(&pool, run.done_rows, "done").await;
+    }
+    let mut children: Vec<Child> = (0..run.workers)
+        .map(|i| {
+            spawn_worker(
+                &url,
+                &es.url(),
+                &format!("w-bench-{i}"),
+                run.batch,
+                run.bulk,
+            )
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let events: i64 = if run.batch == 1 { 5_000 } else { 30_000 };
+    seed(&pool, events, "pending").await;
+    let started = Instant::now();
+    while unfinished(&pool).await > 0 {
+        if started.elapsed() > Duration::from_secs(120) {
+            eprintln!("timed out");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let rate = events as f64 / started.elapsed().as_secs_f64();
+    for child in &mut children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    rate
+}
+
+/// Postgres alone: claim + fenced finalize, no ES call.
+async fn postgres_ceiling(batch: u32, loops: usize) -> (f64, Vec<Duration>) {
+    let (_, pool) = fresh_pool().await;
+    let events = 30_000i64;
+    seed(&pool, events, "pending").await;
+    let started = Instant::now();
+    let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for i in 0..loops {
+        let pool = pool.clone();
+        let latencies = latencies.clone();
+        tasks.push(tokio::spawn(async move {
+            let owner = format!("ceiling-{i}");
+            loop {
+                let claim_started = Instant::now();
+                let claimed = drill_cockpit::worker::store::claim(
+                    &pool,
+                    &owner,
+                    batch,
+                    Duration::from_secs(30),
+                )
+                .await
+                .expect("claim");
+                latencies.lock().unwrap().push(claim_started.elapsed());
+                if claimed.is_empty() {
+                    break;
+                }
+                let ids: Vec<uuid::Uuid> = claimed.iter().map(|e| e.id).collect();
+                drill_cockpit::worker::store::finish_done(&pool, &owner, &ids)
+                    .await
+                    .expect("finish");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let rate = events as f64 / started.elapsed().as_secs_f64();
+    let latencies = latencies.lock().unwrap().clone();
+    (rate, latencies)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn standin_capacity(es: &EsStandin) -> (f64, f64) {
+    let client = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut tasks = Vec::new();
+    for worker in 0..32 {
+        let client = client.clone();
+        let base = es.url();
+        tasks.push(tokio::spawn(async move {
+            let mut done = 0u64;
+            while Instant::now() < deadline {
+                let url =
+                    format!("{base}/cap/_doc/{worker}-{done}?version=1&version_type=external");
+                if client
+                    .put(url)
+                    .json(&json!({"text": "x"}))
+                    .send()
+                    .await
+                    .is_ok()
+                {
+                    done += 1;
+                }
+            }
+            done
+        }));
+    }
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.unwrap();
+    }
+    let single = total as f64 / 3.0;
+
+    let mut body = String::new();
+    for i in 0..500 {
+        body.push_str(&format!(
+            "{{\"index\":{{\"_index\":\"cap\",\"_id\":\"b{i}\"}}}}\n{{\"text\":\"x\"}}\n"
+        ));
+    }
+    let started = Instant::now();
+    let mut items = 0;
+    while started.elapsed() < Duration::from_secs(3) {
+        client
+            .post(format!("{}/_bulk", es.url()))
+            .header("content-type", "application/x-ndjson")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        items += 500;
+    }
+    (single, items as f64 / started.elapsed().as_secs_f64())
+}
+
+#[tokio::main]
+async fn main() {
+    let es = EsStandin::start().await.expect("stand-in");
+    println!("## ES stand-in capacity (in-process, release)\n");
+    let (single, bulk) = standin_capacity(&es).await;
+    println!(
+        "| mode | rate |\n|---|---|\n| single-document PUT, 32 clients | {single:.0} req/s |\n| _bulk of 500 | {bulk:.0} items/s |\n"
+    );
+
+    println!("## Postgres ceiling: claim + fenced finalize, no ES\n");
+    println!("| batch | loops | rows/s | claim p50 | claim p99 |\n|---|---|---|---|---|");
+    let mut ceilings = std::collections::HashMap::new();
+    for (batch, loops) in [(1u32, 1usize), (100, 1), (500, 1), (100, 2), (500, 2)] {
+        let (rate, mut latencies) = postgres_ceiling(batch, loops).await;
+        latencies.sort();
+        ceilings.insert((batch, loops), rate);
+        println!(
+            "| {batch} | {loops} | {rate:.0} | {:.2} ms | {:.2} ms |",
+            percentile(&latencies, 0.5).as_secs_f64() * 1e3,
+            percentile(&latencies, 0.99).as_secs_f64() * 1e3
+        );
+    }
+
+    println!("\n## Worker end to end (release binary, tracing off, ES stand-in)\n");
+    println!(
+        "| batch | bulk | workers | done rows before | events/s | vs Postgres ceiling |\n|---|---|---|---|---|---|"
+    );
+    for done_rows in [0i64, 50_000] {
+        for batch in [1u32, 100, 500] {
+            for bulk in [false, true] {
+                for workers in [1usize, 2] {
+                    let run = Run {
+                        batch,
+                        bulk,
+                        workers,
+                        done_rows,
+                    };
+                    let rate = end_to_end(&es, &run).await;
+                    let ceiling = ceilings.get(&(batch, workers)).copied().unwrap_or(f64::NAN);
+                    println!(
+                        "| {batch} | {} | {workers} | {done_rows} | {rate:.0} | {:.0} % |",
+                        if bulk { "on" } else { "off" },
+                        100.0 * rate / ceiling
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! Drills: what each scenario expects, and the checks that grade it. Checks are pure
+//! functions of [`Observations`], shared by the live checklist, `run` and `verify`,
+//! so all three give the same verdict from the same evidence.
+
+pub mod checks;
+pub mod observations;
+
+pub use checks::{CheckOutcome, CheckStatus, Missing, Verdict, grade};
+pub use observations::Observations;
+
+/// The scenarios of CONTRACT.md §6 this build can grade and run.
+pub const SUPPORTED: &[&str] = &["es_down_connect"];
+
+/// The `reason` labels that mean "Elasticsearch could not be reached".
+pub const ES_DOWN_REASONS: &[&str] = &["es_connect", "es_unreachable"];
+
+pub fn check_supported(scenario: &str) -> Result<(), String> {
+    if SUPPORTED.contains(&scenario) {
+        Ok(())
+    } else {
+        Err(format!(
+            "scenario `{scenario}` is not supported by this build; supported: {}",
+            SUPPORTED.join(", ")
+        ))
+    }
+}

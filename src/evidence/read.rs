@@ -1,0 +1,191 @@
+//! Reads a run directory in the upstream layout (CONTRACT.md §6) back into
+//! [`Observations`]. The verdict is always recomputed from the raw evidence; a
+//! `_result.json` found in the directory is never trusted.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::drill::{Missing, Observations};
+use crate::jaeger::parse_traces;
+use crate::prom::Samples;
+
+#[derive(Debug)]
+pub struct RunDir {
+    pub path: PathBuf,
+    pub scenario: String,
+    /// Written by drill-cockpit (its `_recipe.json` says so): every check needs evidence.
+    pub ours: bool,
+    pub observations: Observations,
+    /// Evidence files that were present but unreadable, with the reason.
+    pub problems: Vec<String>,
+}
+
+impl RunDir {
+    /// How a check without evidence counts for this directory.
+    pub fn missing_mode(&self) -> Missing {
+        if self.ours {
+            Missing::Failed
+        } else {
+            Missing::NotRecorded
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{path} is not a run directory: {reason}. Pass snapshots/<scenario>/<run_id>")]
+    NotARun { path: PathBuf, reason: String },
+}
+
+fn files_matching(dir: &Path, prefix: &str, suffix: &str) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|name| name.starts_with(prefix) && name.ends_with(suffix))
+        })
+        .collect();
+    // Timestamps in the names sort chronologically.
+    found.sort();
+    found
+}
+
+pub fn read_run_dir(path: &Path) -> Result<RunDir, ReadError> {
+    if !path.is_dir() {
+        return Err(ReadError::NotARun {
+            path: path.to_path_buf(),
+            reason: "no such directory".into(),
+        });
+    }
+    let mut problems = Vec::new();
+    let recipe: Option<Value> = std::fs::read_to_string(path.join("_recipe.json"))
+        .ok()
+        .and_then(|text| {
+            serde_json::from_str(&text)
+                .map_err(|e| problems.push(format!("_recipe.json: {e}")))
+                .ok()
+        });
+    let metrics_dir = path.join("_metrics");
+    if recipe.is_none() && !metrics_dir.is_dir() {
+        return Err(ReadError::NotARun {
+            path: path.to_path_buf(),
+            reason: "neither _recipe.json nor _metrics/".into(),
+        });
+    }
+    let scenario = recipe
+        .as_ref()
+        .and_then(|r| {
+            r.get("scenario")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .or_else(|| {
+            path.parent()
+                .and_then(|p| p.file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_default();
+    let ours = recipe
+        .as_ref()
+        .and_then(|r| r.get("tool"))
+        .and_then(Value::as_str)
+        == Some("drill-cockpit");
+
+    let mut read_metrics = |file: &Path| -> Option<Samples> {
+        let text = std::fs::read_to_string(file).ok()?;
+        Samples::parse(&text)
+            .map_err(|e| problems.push(format!("{}: {e}", file.display())))
+            .ok()
+    };
+    let metrics_before = read_metrics(&metrics_dir.join("metrics-before.txt"));
+    // The end state: metrics-after.txt, else the latest freeze.
+    let after_file = Some(metrics_dir.join("metrics-after.txt"))
+        .filter(|p| p.is_file())
+        .or_else(|| {
+            files_matching(&metrics_dir, "metrics-", ".txt")
+                .into_iter()
+                .rfind(|p| !p.ends_with("metrics-before.txt"))
+        });
+    let metrics_after = after_file.as_deref().and_then(&mut read_metrics);
+
+    let log_files = files_matching(&path.join("_logs"), "", ".log");
+    let log = (!log_files.is_empty()).then(|| {
+        log_files
+            .iter()
+            .flat_map(|file| {
+                let bytes = std::fs::read(file).unwrap_or_default();
+                String::from_utf8_lossy(&bytes)
+                    .lines()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>()
+    });
+
+    let event_id = std::fs::read_to_string(path.join("_outbox_event_id.txt"))
+        .ok()
+        .map(|text| text.trim().to_string())
+        .filter(|id| !id.is_empty());
+
+    let exports = path.join("_exports");
+    let mut read_traces = |prefix: &str| {
+        let files = files_matching(&exports, prefix, ".json");
+        if files.is_empty() {
+            return None;
+        }
+        let mut traces = Vec::new();
+        for file in files {
+            let parsed = std::fs::read_to_string(&file)
+                .map_err(|e| e.to_string())
+                .and_then(|text| serde_json::from_str::<Value>(&text).map_err(|e| e.to_string()))
+                .and_then(|value| parse_traces(&value).map_err(|e| e.to_string()));
+            match parsed {
+                Ok(found) => traces.extend(found),
+                Err(error) => problems.push(format!("{}: {error}", file.display())),
+            }
+        }
+        Some(traces)
+    };
+    let traces_by_event = read_traces("jaeger-traces-outbox_event_id-");
+    let traces_by_batch = read_traces("jaeger-projection-by-claim_batch_id-");
+
+    // The event's status in the last outbox snapshot taken after ES was started again.
+    let status_after_recovery = files_matching(path, "_outbox-", ".json")
+        .into_iter()
+        .rev()
+        .filter_map(|file| std::fs::read_to_string(file).ok())
+        .filter_map(|text| serde_json::from_str::<Value>(&text).ok())
+        .find(|snapshot| snapshot.get("es_restarted").and_then(Value::as_bool) == Some(true))
+        .and_then(|snapshot| {
+            let id = event_id.as_deref()?;
+            snapshot
+                .get("rows")?
+                .as_array()?
+                .iter()
+                .find(|row| row.get("id").and_then(Value::as_str) == Some(id))?
+                .get("status")?
+                .as_str()
+                .map(str::to_string)
+        });
+
+    Ok(RunDir {
+        path: path.to_path_buf(),
+        scenario,
+        ours,
+        observations: Observations {
+            metrics_before,
+            metrics_after,
+            log,
+            event_id,
+            traces_by_event,
+            traces_by_batch,
+            status_after_recovery,
+        },
+        problems,
+    })
+}

@@ -1,0 +1,85 @@
+//! Worker output is untrusted: before text reaches the terminal, escape sequences
+//! (CSI, OSC, other ESC forms) and control characters are removed, tabs become spaces,
+//! and over-long lines are cut for display (never in the stored log).
+
+/// The text with escape sequences and control characters removed.
+pub fn strip_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => skip_escape(&mut chars),
+            // C1 CSI/OSC introducers used without ESC by some terminals.
+            '\u{9b}' => skip_csi(&mut chars),
+            '\u{9d}' => skip_osc(&mut chars),
+            '\t' => out.push_str("    "),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn skip_escape(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+    match chars.next() {
+        Some('[') => skip_csi(chars),
+        Some(']') | Some('P') | Some('X') | Some('^') | Some('_') => skip_osc(chars),
+        // Two-character sequences (ESC c, ESC 7, ESC ( B …): drop the next one too when it is a charset designator.
+        Some('(') | Some(')') | Some('*') | Some('+') => {
+            chars.next();
+        }
+        _ => {}
+    }
+}
+
+fn skip_csi(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+    // Parameters and intermediates, then one final byte in 0x40..=0x7e.
+    for c in chars.by_ref() {
+        if ('\u{40}'..='\u{7e}').contains(&c) {
+            break;
+        }
+    }
+}
+
+fn skip_osc(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+    // Until BEL or ST (ESC \).
+    while let Some(c) = chars.next() {
+        if c == '\u{7}' || c == '\u{9c}' {
+            break;
+        }
+        if c == '\u{1b}' && chars.peek() == Some(&'\\') {
+            chars.next();
+            break;
+        }
+    }
+}
+
+/// Sanitised and cut to `max` characters (with `…`), on one line.
+pub fn one_line(text: &str, max: usize) -> String {
+    let clean = strip_controls(text);
+    if clean.chars().count() <= max {
+        return clean;
+    }
+    let mut cut: String = clean.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_sequences_and_controls_are_removed() {
+        let hostile = "\u{1b}[31mred\u{1b}[0m \u{1b}]0;title\u{7}ok \u{1b}]8;;http://x\u{1b}\\link\u{1b}]8;;\u{1b}\\ \u{1b}[2J\u{1b}[Hbell\u{7}\r\n\u{9b}1;1Hend";
+        assert_eq!(strip_controls(hostile), "red ok link bellend");
+        assert_eq!(strip_controls("a\tb"), "a    b");
+    }
+
+    #[test]
+    fn one_line_cuts_long_text_on_char_boundaries() {
+        assert_eq!(one_line("ééééé", 3), "éé…");
+        let huge = "x".repeat(1_000_000);
+        assert_eq!(one_line(&huge, 10).chars().count(), 10);
+    }
+}

@@ -1,0 +1,85 @@
+//! `drill-cockpit verify` re-grades runs from raw evidence, including the upstream
+//! tooling's (shared/fixtures/upstream-run-es_down_connect).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use drill_cockpit::drill::{CheckStatus, Missing, grade};
+use drill_cockpit::evidence::read::read_run_dir;
+
+fn upstream_run() -> PathBuf {
+    testkit::env::fixtures_dir().join("upstream-run-es_down_connect")
+}
+
+#[test]
+fn upstream_run_verifies_ok_with_its_own_deltas() {
+    let run = read_run_dir(&upstream_run()).unwrap();
+    assert!(!run.ours);
+    assert_eq!(run.scenario, "es_down_connect");
+    let verdict = grade(&run.observations, run.missing_mode());
+    assert!(verdict.ok, "{}", verdict.table());
+
+    // The same deltas as the fixture's own _result.json.
+    let theirs: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(upstream_run().join("_result.json")).unwrap(),
+    )
+    .unwrap();
+    let ours = verdict.result_json("x");
+    for key in [
+        "outbox_retry_scheduled_total_reason_es_connect_or_unreachable",
+        "outbox_failed_total_reason_es_connect_or_unreachable",
+        "outbox_terminal_failed_total_reason_es_connect_or_unreachable",
+    ] {
+        assert_eq!(ours["observed"][key], theirs["observed"][key], "{key}");
+    }
+    let status = |id: &str| verdict.checks.iter().find(|c| c.id == id).unwrap().status;
+    // Evidence upstream did not record does not decide; what it did record does.
+    assert_eq!(status("schema_marker"), CheckStatus::NotRecorded);
+    assert_eq!(status("recovered"), CheckStatus::NotRecorded);
+    assert_eq!(status("trace_by_batch"), CheckStatus::NotRecorded);
+    assert_eq!(status("trace_by_event"), CheckStatus::Passed);
+    assert_eq!(status("log_trace_link"), CheckStatus::Passed);
+    assert_eq!(status("retry_delta"), CheckStatus::Passed);
+}
+
+#[test]
+fn the_same_evidence_graded_as_our_own_run_fails_on_what_is_missing() {
+    let run = read_run_dir(&upstream_run()).unwrap();
+    let verdict = grade(&run.observations, Missing::Failed);
+    assert!(!verdict.ok);
+    let failed: Vec<&str> = verdict
+        .checks
+        .iter()
+        .filter(|c| c.status == CheckStatus::Failed)
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(failed, vec!["schema_marker", "trace_by_batch", "recovered"]);
+}
+
+#[test]
+fn verify_command_prints_the_table_and_exits_0() {
+    let output = Command::new(env!("CARGO_BIN_EXE_drill-cockpit"))
+        .args(["verify", &upstream_run().display().to_string()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("not recorded"), "{stdout}");
+    assert!(stdout.contains("Δ=4"), "{stdout}");
+    assert!(stdout.contains("verdict: PASSED"), "{stdout}");
+}
+
+#[test]
+fn a_directory_that_is_not_a_run_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_drill-cockpit"))
+        .args(["verify", &dir.path().display().to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("is not a run directory"));
+}
