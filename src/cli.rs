@@ -47,6 +47,8 @@ pub enum Command {
     Insert(InsertArgs),
     /// Run the reference search-outbox worker (configured by the contract's env vars).
     Worker,
+    /// Run a drill headless: the runbook without a human; the exit code is the verdict.
+    Run(RunArgs),
     /// Re-grade a run directory from its raw evidence (ours or the upstream tooling's).
     Verify {
         /// snapshots/<scenario>/<run_id>
@@ -55,6 +57,45 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Scenario id (CONTRACT.md §6); supported: es_down_connect.
+    pub scenario: String,
+    /// How long to observe the outage at most, e.g. 20s or 1m.
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    pub duration: std::time::Duration,
+    /// upsert or delete; defaults to OUTBOX_OP (else delete).
+    #[arg(long)]
+    pub op: Option<String>,
+    /// Keep only the newest N run directories of this scenario.
+    #[arg(long)]
+    pub keep_last: Option<usize>,
+    /// How long to wait for recovery after ES is started again.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub recovery_timeout: std::time::Duration,
+}
+
+/// `20s`, `1m`, `1500ms`, or plain seconds.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = text.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (text, 1.0)
+    };
+    number
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite() && *n >= 0.0)
+        .map(|n| std::time::Duration::from_secs_f64(n * scale))
+        .ok_or_else(|| format!("{text:?} is not a duration: use e.g. 20s, 1m or 1500ms"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -141,6 +182,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Insert(args)) => insert(&profile, args).await,
         Some(Command::Worker) => Ok(crate::worker::run(profile).await),
         Some(Command::Verify { run_dir, json }) => verify(&run_dir, json),
+        Some(Command::Run(args)) => {
+            let op_text = args
+                .op
+                .clone()
+                .unwrap_or_else(|| profile.default_op.clone());
+            let op = Op::parse(&op_text).ok_or_else(|| {
+                anyhow::anyhow!("--op {op_text:?} is not an outbox op: use upsert or delete")
+            })?;
+            let options = crate::drill::headless::RunOptions {
+                scenario: args.scenario,
+                duration: args.duration,
+                op,
+                keep_last: args.keep_last,
+                recovery_timeout: args.recovery_timeout,
+            };
+            Ok(ExitCode::from(
+                crate::drill::headless::run(profile, options).await?,
+            ))
+        }
         None => {
             anyhow::bail!("the interactive cockpit is not built yet; use a subcommand (see --help)")
         }
@@ -193,6 +253,8 @@ async fn insert(profile: &Profile, args: InsertArgs) -> anyhow::Result<ExitCode>
 
 /// Exit code 0 when the run passed, 1 when it did not.
 fn verify(run_dir: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
+    // A freeze torn by a crash is completed (if committed) or discarded first.
+    crate::evidence::write::recover(run_dir);
     let run = crate::evidence::read::read_run_dir(run_dir)?;
     crate::drill::check_supported(&run.scenario).map_err(anyhow::Error::msg)?;
     let verdict = crate::drill::grade(&run.observations, run.missing_mode());

@@ -11,4 +11,6 @@ pub mod jaeger;
 pub mod keys;
 pub mod prom;
 pub mod sanitize;
+pub mod session;
+pub mod sources;
 pub mod worker;

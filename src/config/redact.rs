@@ -50,11 +50,15 @@ impl Redactor {
         Redactor::new(database_url, &std::env::vars().collect())
     }
 
+    /// Replaces the password of every `scheme://user:password@` URL, and every secret
+    /// that stands as a whole token. A secret inside a longer identifier is left alone:
+    /// the contract's default password `wordloom` is also the prefix of the service name
+    /// and of every span attribute, which must survive in the evidence.
     pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
+        let mut out = redact_url_passwords(text);
         for secret in &self.secrets {
             if out.contains(secret.as_str()) {
-                out = out.replace(secret.as_str(), "***");
+                out = replace_whole_tokens(&out, secret);
             }
         }
         out
@@ -63,6 +67,66 @@ impl Redactor {
     pub fn is_empty(&self) -> bool {
         self.secrets.is_empty()
     }
+}
+
+/// Characters that continue an identifier: a secret next to one is part of a longer word.
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_' || c == '-' || c == '.'
+}
+
+fn replace_whole_tokens(text: &str, secret: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(position) = rest.find(secret) {
+        let before = rest[..position].chars().next_back();
+        let after = rest[position + secret.len()..].chars().next();
+        let whole = !before.is_some_and(is_word_char) && !after.is_some_and(is_word_char);
+        out.push_str(&rest[..position]);
+        out.push_str(if whole { "***" } else { secret });
+        rest = &rest[position + secret.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `scheme://user:password@host` → `scheme://user:***@host`, wherever it appears.
+fn redact_url_passwords(text: &str) -> String {
+    if !text.contains("://") {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(position) = rest.find("://") {
+        let (head, tail) = rest.split_at(position + 3);
+        out.push_str(head);
+        // The authority ends at the first of these; userinfo is before its last '@'.
+        let end = tail
+            .find(|c: char| {
+                c == '/'
+                    || c == '?'
+                    || c == '#'
+                    || c.is_whitespace()
+                    || c == '"'
+                    || c == '\''
+                    || c == ','
+            })
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority
+            .rsplit_once('@')
+            .and_then(|(userinfo, host)| userinfo.split_once(':').map(|(user, _)| (user, host)))
+        {
+            Some((user, host)) => {
+                out.push_str(user);
+                out.push_str(":***@");
+                out.push_str(host);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn percent_decode(text: &str) -> String {
@@ -105,6 +169,24 @@ mod tests {
         assert_eq!(
             redactor.redact(line),
             "[OK] Database: postgresql+psycopg://wordloom:***@localhost:5435/db token=*** key=*** pw=*** home=/root"
+        );
+    }
+
+    #[test]
+    fn the_contract_password_is_scrubbed_without_mangling_contract_names() {
+        let redactor = Redactor::new(
+            "postgresql+psycopg://wordloom:wordloom@localhost:5435/wordloom_test",
+            &BTreeMap::new(),
+        );
+        let line = r#"[OK] Database: postgresql+psycopg://wordloom:wordloom@localhost:5435/wordloom_test {"service":"wordloom-search-outbox-worker","wordloom.outbox_event_id":"x","password":"wordloom"}"#;
+        assert_eq!(
+            redactor.redact(line),
+            // The user name equals the password here, so it goes too.
+            r#"[OK] Database: postgresql+psycopg://***:***@localhost:5435/wordloom_test {"service":"wordloom-search-outbox-worker","wordloom.outbox_event_id":"x","password":"***"}"#
+        );
+        assert_eq!(
+            redactor.redact("http://es:9200/x, postgres://a:b@h"),
+            "http://es:9200/x, postgres://a:***@h"
         );
     }
 

@@ -3,6 +3,7 @@
 //! so all three give the same verdict from the same evidence.
 
 pub mod checks;
+pub mod headless;
 pub mod observations;
 
 pub use checks::{CheckOutcome, CheckStatus, Missing, Verdict, grade};

@@ -1,4 +1,8 @@
 //! Run directories: reading any run (ours or the upstream tooling's) back into
 //! observations for `verify`, and writing our own.
 
+pub mod manifest;
 pub mod read;
+pub mod report;
+pub mod svg;
+pub mod write;

@@ -195,12 +195,17 @@ pub async fn queue_gauges(
     pool: &PgPool,
     max_processing: Duration,
 ) -> Result<QueueGauges, sqlx::Error> {
+    // Two index-only paths (the partial indexes of the claim), never a scan of done rows.
     let (lag, oldest, inflight, stuck): (i64, Option<f64>, i64, i64) = sqlx::query_as(
-        "SELECT count(*),
-                extract(epoch FROM now() - min(created_at))::float8,
-                count(*) FILTER (WHERE status = 'processing'),
-                count(*) FILTER (WHERE status = 'processing' AND processing_started_at < now() - make_interval(secs => $1))
-         FROM search_outbox_events WHERE status IN ('pending', 'processing')",
+        "SELECT p.n + q.n,
+                extract(epoch FROM now() - least(p.oldest, q.oldest))::float8,
+                q.n,
+                q.stuck
+         FROM (SELECT count(*) AS n, min(created_at) AS oldest
+               FROM search_outbox_events WHERE status = 'pending') p,
+              (SELECT count(*) AS n, min(created_at) AS oldest,
+                      count(*) FILTER (WHERE processing_started_at < now() - make_interval(secs => $1)) AS stuck
+               FROM search_outbox_events WHERE status = 'processing') q",
     )
     .bind(max_processing.as_secs_f64())
     .fetch_one(pool)

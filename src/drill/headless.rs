@@ -1,0 +1,196 @@
+//! `drill-cockpit run <scenario>`: the whole runbook without a human. Baseline, stop
+//! ES, insert, observe, freeze, start ES, wait for recovery, final freeze, verdict.
+//! Progress goes to stderr; the exit code is the verdict. Elasticsearch is started
+//! again whatever happens, Ctrl-C included.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::config::Profile;
+use crate::db::outbox::Op;
+use crate::drill::{CheckStatus, Missing};
+use crate::session::Session;
+
+pub struct RunOptions {
+    pub scenario: String,
+    /// How long to observe the outage at most.
+    pub duration: Duration,
+    pub op: Op,
+    /// Keep only the newest N run directories of the scenario (after this run).
+    pub keep_last: Option<usize>,
+    /// How long to wait for the event to reach `done` after ES is back.
+    pub recovery_timeout: Duration,
+}
+
+fn say(message: &str) {
+    eprintln!("[{}] {message}", chrono::Local::now().format("%H:%M:%S"));
+}
+
+/// Returns the process exit code: 0 passed, 1 failed, 130 interrupted.
+pub async fn run(profile: Profile, options: RunOptions) -> anyhow::Result<u8> {
+    super::check_supported(&options.scenario).map_err(anyhow::Error::msg)?;
+    let mut session = Session::create(profile, &options.scenario)?;
+    say(&format!("run directory {}", session.run.dir.display()));
+
+    let outcome = tokio::select! {
+        result = drive(&mut session, &options) => Some(result),
+        _ = tokio::signal::ctrl_c() => None,
+    };
+    // Whatever happened: ES back up, worker stopped.
+    if session.es_stopped {
+        say("starting Elasticsearch again");
+        if let Err(error) = session.start_es().await {
+            say(&format!(
+                "could not start Elasticsearch: {error}. Start it by hand: docker compose -f {} start {}",
+                session.profile.compose_file.display(),
+                session.profile.es_service
+            ));
+        }
+    }
+    let code = match outcome {
+        None => {
+            say("interrupted: recording what there is");
+            let _ = session.freeze(true).await;
+            130
+        }
+        Some(Err(error)) => {
+            say(&format!("the drill could not complete: {error}"));
+            session.journal("error", serde_json::json!({"message": error}));
+            match session.freeze(true).await {
+                Ok((dir, verdict)) => {
+                    eprint!("{}", verdict.table());
+                    say(&format!("evidence: {}", dir.display()));
+                }
+                Err(freeze_error) => say(&format!("the final freeze failed too: {freeze_error}")),
+            }
+            1
+        }
+        Some(Ok(())) => match session.freeze(true).await {
+            Ok((dir, verdict)) => {
+                eprint!("{}", verdict.table());
+                for check in verdict
+                    .checks
+                    .iter()
+                    .filter(|c| c.status != CheckStatus::Passed)
+                {
+                    say(&format!(
+                        "check `{}` {}: {}",
+                        check.id,
+                        check.status.label(),
+                        check.observed
+                    ));
+                }
+                say(&format!("evidence: {}", dir.display()));
+                if verdict.ok { 0 } else { 1 }
+            }
+            Err(error) => {
+                say(&format!("the final freeze failed: {error}"));
+                1
+            }
+        },
+    };
+    session.stop_worker().await;
+    if let Some(keep) = options.keep_last {
+        prune(
+            &session.profile.snapshots_dir.join(&options.scenario),
+            keep,
+            &session.run.dir,
+        );
+    }
+    Ok(code)
+}
+
+async fn drive(session: &mut Session, options: &RunOptions) -> Result<(), String> {
+    say("connecting to Postgres");
+    session.connect_db().await?;
+    say("connecting to Docker");
+    session.connect_docker().await?;
+    if let Err(error) = session.ensure_index().await {
+        say(&format!("index check skipped: {error}"));
+    }
+    say(&format!(
+        "starting the worker: {}",
+        crate::sources::worker_proc::worker_command(&session.profile).join(" ")
+    ));
+    session.start_worker().await;
+    session.wait_for_metrics(Duration::from_secs(30)).await?;
+    session.take_baseline().await?;
+    say("baseline taken (_metrics/metrics-before.txt)");
+
+    say(&format!("stopping `{}`", session.profile.es_service));
+    session.stop_es().await?;
+    let id = session.insert(options.op).await?;
+    say(&format!("inserted {} event {id}", options.op.as_str()));
+
+    // Observe until everything that can pass during the outage has, or time is up.
+    let deadline = tokio::time::Instant::now() + options.duration;
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let observations = session.observe().await;
+        let verdict = session.grade(&observations, Missing::Pending);
+        let waiting: Vec<&str> = verdict
+            .checks
+            .iter()
+            .filter(|c| c.id != "recovered" && c.status != CheckStatus::Passed)
+            .map(|c| c.id)
+            .collect();
+        if waiting.is_empty() {
+            say("outage evidence complete");
+            break;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            say(&format!(
+                "observation window over; still waiting for: {}",
+                waiting.join(", ")
+            ));
+            break;
+        }
+    }
+    let (dir, _) = session.freeze(false).await?;
+    say(&format!("froze the outage in {}", dir.display()));
+
+    say(&format!("starting `{}`", session.profile.es_service));
+    session.start_es().await?;
+    if !session.wait_for_es(Duration::from_secs(60)).await {
+        return Err(format!(
+            "Elasticsearch at {} did not answer within 60 s after start",
+            session.profile.elastic_url
+        ));
+    }
+    let deadline = tokio::time::Instant::now() + options.recovery_timeout;
+    loop {
+        if session.event_status().await.as_deref() == Some("done") {
+            say("the event reached done");
+            break;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            say("the event did not reach done in time");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Ok(())
+}
+
+/// Deletes all but the newest `keep` run directories (never the current one).
+fn prune(scenario_dir: &Path, keep: usize, current: &Path) {
+    let mut runs: Vec<_> = std::fs::read_dir(scenario_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.is_dir()
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    runs.sort();
+    let excess = runs.len().saturating_sub(keep.max(1));
+    for old in runs.into_iter().take(excess).filter(|p| p != current) {
+        if std::fs::remove_dir_all(&old).is_ok() {
+            say(&format!("removed old run {}", old.display()));
+        }
+    }
+}

@@ -1,0 +1,723 @@
+//! One drill session: the run directory, the worker under drill, and the actions and
+//! observations that both the cockpit and the headless `run` use. Every action is
+//! journaled; every source that fails is reported with its error, never skipped.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::config::Profile;
+use crate::config::redact::Redactor;
+use crate::db::outbox::{NewEvent, Op, insert_event};
+use crate::docker::ComposeDocker;
+use crate::drill::{CheckStatus, Missing, Observations, Verdict, grade};
+use crate::evidence::write::{RunWriter, WriteError, timestamp};
+use crate::evidence::{manifest, report, svg};
+use crate::jaeger::TraceSummary;
+use crate::jaeger::client::{JaegerClient, batch_query, event_query};
+use crate::prom::Samples;
+use crate::sources::metrics::{Scrape, metrics_url, scrape};
+use crate::sources::worker_proc::{LogTail, SharedTail, WorkerProcess, WorkerState};
+
+/// How far back Jaeger searches look.
+const TRACE_LOOKBACK: Duration = Duration::from_secs(3600);
+/// Per-source budget inside a freeze, so the whole freeze stays under a second.
+const FREEZE_SOURCE_TIMEOUT: Duration = Duration::from_millis(700);
+
+pub struct Session {
+    pub profile: Profile,
+    pub scenario: String,
+    pub run: RunWriter,
+    pub http: reqwest::Client,
+    pub jaeger: JaegerClient,
+    pub pool: Option<PgPool>,
+    pub docker: Option<ComposeDocker>,
+    pub worker: Option<WorkerProcess>,
+    pub tail: SharedTail,
+    pub baseline: Option<Scrape>,
+    pub latest: Option<Scrape>,
+    pub inserted: Vec<Uuid>,
+    pub es_stopped: bool,
+    pub es_restarted: bool,
+    last_statuses: BTreeMap<&'static str, CheckStatus>,
+    last_counters: Option<[f64; 4]>,
+}
+
+/// The newest event and what was found for it.
+#[derive(Debug, Clone, Default)]
+pub struct TraceFindings {
+    pub event_traces: Option<Result<Vec<TraceSummary>, String>>,
+    pub batch_id: Option<String>,
+    pub batch_traces: Option<Result<Vec<TraceSummary>, String>>,
+}
+
+/// A source's answer within the freeze budget (`Err` = it did not answer in time).
+async fn within<F: std::future::Future>(
+    future: F,
+) -> Result<F::Output, tokio::time::error::Elapsed> {
+    tokio::time::timeout(FREEZE_SOURCE_TIMEOUT, future).await
+}
+
+fn error_text(error: impl std::fmt::Display) -> String {
+    error.to_string()
+}
+
+impl Session {
+    pub fn create(profile: Profile, scenario: &str) -> Result<Session, WriteError> {
+        let redactor = Redactor::from_process(&profile.database_url);
+        let run = RunWriter::create(&profile.snapshots_dir, scenario, redactor)?;
+        let http = crate::sources::metrics::client();
+        let jaeger = JaegerClient::new(&profile.jaeger_url, &profile.service_name);
+        let session = Session {
+            scenario: scenario.to_string(),
+            run,
+            http,
+            jaeger,
+            pool: None,
+            docker: None,
+            worker: None,
+            tail: Arc::new(Mutex::new(LogTail::default())),
+            baseline: None,
+            latest: None,
+            inserted: Vec::new(),
+            es_stopped: false,
+            es_restarted: false,
+            last_statuses: BTreeMap::new(),
+            last_counters: None,
+            profile,
+        };
+        session.write_recipe()?;
+        Ok(session)
+    }
+
+    fn write_recipe(&self) -> Result<(), WriteError> {
+        let recipe = json!({
+            "tool": "drill-cockpit",
+            "version": env!("CARGO_PKG_VERSION"),
+            "scenario": self.scenario,
+            "run_id": self.run.run_id,
+            "created_at": chrono::Utc::now().to_rfc3339(),
+            "service": self.profile.service_name,
+            "inject": {"kind": "es_down", "compose": {"file": self.profile.compose_file, "project": self.profile.compose_project, "service": self.profile.es_service, "action": "stop"}},
+            "worker": {"command": crate::sources::worker_proc::worker_command(&self.profile), "metrics_port": self.profile.metrics_port},
+            "trigger": {"op": self.profile.default_op},
+            "profile": self.profile.redacted_json(),
+        });
+        self.run.write_json("_recipe.json", &recipe).map(|_| ())
+    }
+
+    pub fn journal(&self, kind: &str, detail: Value) {
+        // The journal is evidence, but a full disk must not stop the drill itself.
+        let _ = self.run.journal(kind, detail);
+    }
+
+    /// Connects to Postgres; migrates it when the profile marks it as ours.
+    pub async fn connect_db(&mut self) -> Result<(), String> {
+        let pool = crate::db::connect(&self.profile, 4)
+            .await
+            .map_err(error_text)?;
+        if self.profile.database_is_ours {
+            crate::db::migrate::apply(&pool).await.map_err(|e| {
+                format!(
+                    "migrating {} failed: {e}",
+                    self.profile.redacted_database_url()
+                )
+            })?;
+        }
+        self.pool = Some(pool);
+        Ok(())
+    }
+
+    pub async fn connect_docker(&mut self) -> Result<(), String> {
+        let docker = ComposeDocker::connect(&self.profile.compose_project)
+            .await
+            .map_err(error_text)?;
+        self.docker = Some(docker);
+        Ok(())
+    }
+
+    /// Creates the index when it is missing (a drill on a fresh stack).
+    pub async fn ensure_index(&self) -> Result<(), String> {
+        let url = format!(
+            "{}/{}",
+            self.profile.elastic_url, self.profile.elastic_index
+        );
+        let exists = self.http.head(&url).send().await.map_err(|e| {
+            format!(
+                "cannot reach Elasticsearch at {}: {e}",
+                self.profile.elastic_url
+            )
+        })?;
+        if exists.status().is_success() {
+            return Ok(());
+        }
+        let created = self
+            .http
+            .put(&url)
+            .json(&json!({}))
+            .send()
+            .await
+            .map_err(|e| format!("creating index {url}: {e}"))?;
+        if created.status().is_success() || created.status().as_u16() == 400 {
+            Ok(())
+        } else {
+            Err(format!(
+                "creating index {url} answered HTTP {}",
+                created.status()
+            ))
+        }
+    }
+
+    pub async fn start_worker(&mut self) {
+        let process = WorkerProcess::spawn(
+            &self.profile,
+            &self.run.log_path(),
+            self.run_redactor(),
+            self.tail.clone(),
+        )
+        .await;
+        self.journal("worker", json!({"action": "start", "command": process.command.join(" "), "state": format!("{:?}", process.state.lock().map(|s| s.clone()).ok())}));
+        self.worker = Some(process);
+    }
+
+    fn run_redactor(&self) -> Redactor {
+        Redactor::from_process(&self.profile.database_url)
+    }
+
+    pub fn worker_state(&mut self) -> Option<WorkerState> {
+        self.worker.as_mut().map(|w| w.poll())
+    }
+
+    pub async fn stop_worker(&mut self) {
+        let grace = self.profile.tuning.shutdown_grace + Duration::from_secs(1);
+        if let Some(worker) = self.worker.as_mut() {
+            let state = worker.stop(grace).await;
+            self.journal(
+                "worker",
+                json!({"action": "stop", "state": format!("{state:?}")}),
+            );
+        }
+    }
+
+    pub async fn kill_worker(&mut self) {
+        if let Some(worker) = self.worker.as_mut() {
+            let state = worker.kill().await;
+            self.journal(
+                "worker",
+                json!({"action": "kill -9", "state": format!("{state:?}")}),
+            );
+        }
+    }
+
+    pub fn metrics_url(&self) -> String {
+        metrics_url(self.profile.metrics_port)
+    }
+
+    pub async fn scrape(&mut self) -> Result<Scrape, String> {
+        let scraped = scrape(&self.http, &self.metrics_url())
+            .await
+            .map_err(error_text)?;
+        self.latest = Some(scraped.clone());
+        self.journal_counters(&scraped.samples);
+        Ok(scraped)
+    }
+
+    fn journal_counters(&mut self, samples: &Samples) {
+        let values = [
+            samples.sum("outbox_retry_scheduled_total", &[]),
+            samples.sum("outbox_failed_total", &[]),
+            samples.sum("outbox_terminal_failed_total", &[]),
+            samples.sum("outbox_processed_total", &[]),
+        ];
+        if self.last_counters != Some(values) {
+            self.last_counters = Some(values);
+            self.journal("counters", json!({"retry_scheduled": values[0], "failed": values[1], "terminal_failed": values[2], "processed": values[3]}));
+        }
+    }
+
+    /// Waits until `/metrics` answers, or the worker exits, or `timeout` passes.
+    pub async fn wait_for_metrics(&mut self, timeout: Duration) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match self.scrape().await {
+                Ok(_) => return Ok(()),
+                Err(error) => {
+                    match self.worker_state() {
+                        Some(WorkerState::Exited { code, signal }) => {
+                            return Err(format!(
+                                "the worker exited (code {code:?}, signal {signal:?}) before serving /metrics; see its log {}",
+                                self.run.log_path().display()
+                            ));
+                        }
+                        Some(WorkerState::FailedToStart { message }) => return Err(message),
+                        _ => {}
+                    }
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(error);
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Takes `metrics-before.txt`: the drill's baseline.
+    pub async fn take_baseline(&mut self) -> Result<(), String> {
+        let scraped = self.scrape().await?;
+        self.run
+            .write_new("_metrics/metrics-before.txt", scraped.raw.as_bytes())
+            .map_err(error_text)?;
+        self.journal(
+            "baseline",
+            json!({"metrics": "_metrics/metrics-before.txt"}),
+        );
+        self.baseline = Some(scraped);
+        Ok(())
+    }
+
+    pub async fn stop_es(&mut self) -> Result<(), String> {
+        let docker = self.docker.as_ref().ok_or("Docker is not connected")?;
+        docker
+            .stop_service(&self.profile.es_service, 10)
+            .await
+            .map_err(error_text)?;
+        self.es_stopped = true;
+        self.journal(
+            "container",
+            json!({"service": self.profile.es_service, "action": "stop", "by": "drill"}),
+        );
+        Ok(())
+    }
+
+    pub async fn start_es(&mut self) -> Result<(), String> {
+        let docker = self.docker.as_ref().ok_or("Docker is not connected")?;
+        docker
+            .start_service(&self.profile.es_service)
+            .await
+            .map_err(error_text)?;
+        if self.es_stopped {
+            self.es_restarted = true;
+        }
+        self.es_stopped = false;
+        self.journal(
+            "container",
+            json!({"service": self.profile.es_service, "action": "start", "by": "drill"}),
+        );
+        Ok(())
+    }
+
+    /// Waits until Elasticsearch answers HTTP again after a start.
+    pub async fn wait_for_es(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while tokio::time::Instant::now() < deadline {
+            if self
+                .http
+                .get(&self.profile.elastic_url)
+                .send()
+                .await
+                .is_ok()
+            {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+
+    pub async fn insert(&mut self, op: Op) -> Result<Uuid, String> {
+        let pool = self.pool.as_ref().ok_or("the database is not connected")?;
+        let event = NewEvent {
+            op,
+            entity_id: Uuid::new_v4(),
+            version: None,
+            traceparent: None,
+        };
+        let id = insert_event(pool, &event)
+            .await
+            .map_err(|e| format!("insert into search_outbox_events failed: {e}"))?;
+        self.inserted.push(id);
+        self.journal("insert", json!({"op": op.as_str(), "outbox_event_id": id.to_string(), "entity_id": event.entity_id.to_string()}));
+        Ok(id)
+    }
+
+    pub fn event_under_drill(&self) -> Option<Uuid> {
+        self.inserted.last().copied()
+    }
+
+    /// Jaeger: the event's traces, then its claim batch's.
+    pub async fn find_traces(&self, log: &[String]) -> TraceFindings {
+        let Some(event) = self.event_under_drill() else {
+            return TraceFindings::default();
+        };
+        let event_traces = self
+            .jaeger
+            .find(&event_query(&event.to_string(), TRACE_LOOKBACK))
+            .await
+            .map(|f| f.traces)
+            .map_err(error_text);
+        let partial = Observations {
+            event_id: Some(event.to_string()),
+            traces_by_event: event_traces.as_ref().ok().cloned(),
+            log: Some(log.to_vec()),
+            ..Observations::default()
+        };
+        let batch_id = partial.claim_batch_id();
+        let batch_traces = match &batch_id {
+            Some(id) => Some(
+                self.jaeger
+                    .find(&batch_query(id, TRACE_LOOKBACK))
+                    .await
+                    .map(|f| f.traces)
+                    .map_err(error_text),
+            ),
+            None => None,
+        };
+        TraceFindings {
+            event_traces: Some(event_traces),
+            batch_id,
+            batch_traces,
+        }
+    }
+
+    pub async fn event_status(&self) -> Option<String> {
+        let pool = self.pool.as_ref()?;
+        let id = self.event_under_drill()?;
+        crate::db::outbox::rows_by_id(pool, &[id])
+            .await
+            .ok()?
+            .into_iter()
+            .next()
+            .map(|row| row.status)
+    }
+
+    /// The worker's log as written so far (redacted).
+    pub fn log_lines(&self) -> Vec<String> {
+        let bytes = std::fs::read(self.run.log_path()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Everything the checks look at, as of now.
+    pub async fn observe(&mut self) -> Observations {
+        let _ = self.scrape().await;
+        let log = self.log_lines();
+        let findings = self.find_traces(&log).await;
+        let status = if self.es_restarted {
+            self.event_status().await
+        } else {
+            None
+        };
+        Observations {
+            metrics_before: self.baseline.as_ref().map(|s| s.samples.clone()),
+            metrics_after: self.latest.as_ref().map(|s| s.samples.clone()),
+            log: Some(log),
+            event_id: self.event_under_drill().map(|id| id.to_string()),
+            traces_by_event: findings.event_traces.and_then(Result::ok),
+            traces_by_batch: findings.batch_traces.and_then(Result::ok),
+            status_after_recovery: status,
+        }
+    }
+
+    /// Grades and journals every check whose status changed.
+    pub fn grade(&mut self, obs: &Observations, mode: Missing) -> Verdict {
+        let verdict = grade(obs, mode);
+        for check in &verdict.checks {
+            if self.last_statuses.get(check.id) != Some(&check.status) {
+                self.last_statuses.insert(check.id, check.status);
+                if matches!(check.status, CheckStatus::Passed | CheckStatus::Failed) {
+                    self.journal("check", json!({"id": check.id, "status": check.status.label().to_lowercase(), "observed": check.observed}));
+                }
+            }
+        }
+        verdict
+    }
+
+    /// Captures every source in parallel and writes it as one all-or-nothing freeze.
+    /// `last` also writes the run's final files (`metrics-after.txt`, `_result.json`,
+    /// `report.md`, `timeline.svg`, `manifest.json`, `_outbox_event_id.txt`).
+    pub async fn freeze(&mut self, last: bool) -> Result<(PathBuf, Verdict), String> {
+        let ts = timestamp();
+        let event = self.event_under_drill();
+        let log = self.log_lines();
+        let metrics_url = self.metrics_url();
+        let http = self.http.clone();
+
+        let (metrics, services, operations, findings, containers, outbox) = tokio::join!(
+            within(async { scrape(&http, &metrics_url).await.map_err(error_text) }),
+            within(async { self.jaeger.services().await.map_err(error_text) }),
+            within(async { self.jaeger.operations().await.map_err(error_text) }),
+            within(self.find_traces_raw(&log)),
+            within(self.containers_json()),
+            within(self.outbox_json()),
+        );
+        let timeout = |what: &str| {
+            format!(
+                "{what} did not answer within {} ms",
+                FREEZE_SOURCE_TIMEOUT.as_millis()
+            )
+        };
+        let metrics = metrics.unwrap_or_else(|_| Err(timeout("/metrics")));
+        let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+        let unavailable = |source: &str, error: &str| {
+            json!({"available": false, "source": source, "error": error, "at": ts})
+                .to_string()
+                .into_bytes()
+        };
+
+        match &metrics {
+            Ok(scraped) => {
+                files.push((
+                    format!("_metrics/metrics-{ts}.txt"),
+                    scraped.raw.clone().into_bytes(),
+                ));
+                if last {
+                    files.push((
+                        "_metrics/metrics-after.txt".into(),
+                        scraped.raw.clone().into_bytes(),
+                    ));
+                }
+            }
+            Err(error) => files.push((
+                format!("_metrics/unavailable-{ts}.json"),
+                unavailable("metrics", error),
+            )),
+        }
+        for (name, result) in [("services", services), ("operations", operations)] {
+            match result.unwrap_or_else(|_| Err(timeout("Jaeger"))) {
+                Ok(body) => files.push((
+                    format!("_exports/jaeger-{name}-{ts}.json"),
+                    format!("{body:#}").into_bytes(),
+                )),
+                Err(error) => files.push((
+                    format!("_exports/unavailable-jaeger-{name}-{ts}.json"),
+                    unavailable("jaeger", &error),
+                )),
+            }
+        }
+        let (event_raw, batch) = findings.unwrap_or((None, None));
+        let mut traces_by_event = None;
+        let mut traces_by_batch = None;
+        if let (Some(event), Some(result)) = (event, event_raw) {
+            match result {
+                Ok((raw, traces)) => {
+                    files.push((
+                        format!("_exports/jaeger-traces-outbox_event_id-{event}-{ts}.json"),
+                        format!("{raw:#}").into_bytes(),
+                    ));
+                    traces_by_event = Some(traces);
+                }
+                Err(error) => files.push((
+                    format!("_exports/unavailable-jaeger-traces-{ts}.json"),
+                    unavailable("jaeger", &error),
+                )),
+            }
+        }
+        if let Some((batch_id, result)) = batch {
+            match result {
+                Ok((raw, traces)) => {
+                    files.push((
+                        format!(
+                            "_exports/jaeger-projection-by-claim_batch_id-{batch_id}-{ts}.json"
+                        ),
+                        format!("{raw:#}").into_bytes(),
+                    ));
+                    traces_by_batch = Some(traces);
+                }
+                Err(error) => files.push((
+                    format!("_exports/unavailable-jaeger-batch-{ts}.json"),
+                    unavailable("jaeger", &error),
+                )),
+            }
+        }
+        files.push((
+            format!("_containers-{ts}.json"),
+            format!(
+                "{:#}",
+                containers
+                    .unwrap_or_else(|_| json!({"available": false, "error": timeout("Docker")}))
+            )
+            .into_bytes(),
+        ));
+        let outbox =
+            outbox.unwrap_or_else(|_| json!({"available": false, "error": timeout("Postgres")}));
+        let status_after_recovery = if self.es_restarted {
+            event.and_then(|id| {
+                outbox["rows"]
+                    .as_array()?
+                    .iter()
+                    .find(|r| r["id"] == id.to_string())?["status"]
+                    .as_str()
+                    .map(str::to_string)
+            })
+        } else {
+            None
+        };
+        files.push((
+            format!("_outbox-{ts}.json"),
+            format!("{outbox:#}").into_bytes(),
+        ));
+
+        if let Ok(scraped) = &metrics {
+            self.latest = Some(scraped.clone());
+        }
+        let observations = Observations {
+            metrics_before: self.baseline.as_ref().map(|s| s.samples.clone()),
+            metrics_after: metrics.as_ref().ok().map(|s| s.samples.clone()),
+            log: Some(log),
+            event_id: event.map(|id| id.to_string()),
+            traces_by_event,
+            traces_by_batch,
+            status_after_recovery,
+        };
+        let verdict = self.grade(
+            &observations,
+            if last {
+                Missing::Failed
+            } else {
+                Missing::Pending
+            },
+        );
+        self.journal(
+            "freeze",
+            json!({"ts": ts, "final": last, "files": files.len()}),
+        );
+        let timeline = self.timeline();
+        let run_dir = self.run.dir.display().to_string();
+        let suffix = if last {
+            String::new()
+        } else {
+            format!("-{ts}")
+        };
+        files.push((
+            format!("_result{suffix}.json"),
+            format!("{:#}", verdict.result_json(&run_dir)).into_bytes(),
+        ));
+        files.push((
+            format!("report{suffix}.md"),
+            report::render(
+                &self.run.run_id,
+                &verdict,
+                &observations,
+                self.jaeger.base(),
+                &timeline,
+            )
+            .into_bytes(),
+        ));
+        files.push((
+            format!("timeline{suffix}.svg"),
+            svg::render(
+                &format!("{} — {}", self.scenario, self.run.run_id),
+                &timeline,
+            )
+            .into_bytes(),
+        ));
+        if last && let Some(event) = event {
+            files.push((
+                "_outbox_event_id.txt".into(),
+                format!("{event}\n").into_bytes(),
+            ));
+        }
+        self.run.freeze(&ts, &files).map_err(error_text)?;
+        if last {
+            let listing = manifest::manifest(&self.run.dir, &[]);
+            self.run
+                .write_json("manifest.json", &listing)
+                .map_err(error_text)?;
+        } else {
+            let listing = manifest::manifest(&self.run.dir, &[]);
+            self.run
+                .write_json(&format!("manifest-{ts}.json"), &listing)
+                .map_err(error_text)?;
+        }
+        Ok((self.run.dir.clone(), verdict))
+    }
+
+    #[allow(clippy::type_complexity)]
+    async fn find_traces_raw(
+        &self,
+        log: &[String],
+    ) -> (
+        Option<Result<(Value, Vec<TraceSummary>), String>>,
+        Option<(String, Result<(Value, Vec<TraceSummary>), String>)>,
+    ) {
+        let Some(event) = self.event_under_drill() else {
+            return (None, None);
+        };
+        let by_event = self
+            .jaeger
+            .find(&event_query(&event.to_string(), TRACE_LOOKBACK))
+            .await
+            .map(|f| (f.raw, f.traces))
+            .map_err(error_text);
+        let partial = Observations {
+            event_id: Some(event.to_string()),
+            traces_by_event: by_event.as_ref().ok().map(|(_, t)| t.clone()),
+            log: Some(log.to_vec()),
+            ..Observations::default()
+        };
+        let batch = match partial.claim_batch_id() {
+            Some(id) => Some((
+                id.clone(),
+                self.jaeger
+                    .find(&batch_query(&id, TRACE_LOOKBACK))
+                    .await
+                    .map(|f| (f.raw, f.traces))
+                    .map_err(error_text),
+            )),
+            None => None,
+        };
+        (Some(by_event), batch)
+    }
+
+    async fn containers_json(&self) -> Value {
+        let worker = self
+            .worker
+            .as_ref()
+            .map(|w| format!("{:?}", w.state.lock().map(|s| s.clone()).ok()));
+        match &self.docker {
+            Some(docker) => match docker.services().await {
+                Ok(services) => {
+                    json!({"available": true, "project": docker.project(), "services": services, "worker": worker})
+                }
+                Err(error) => {
+                    json!({"available": false, "error": error.to_string(), "worker": worker})
+                }
+            },
+            None => {
+                json!({"available": false, "error": "Docker is not connected", "worker": worker})
+            }
+        }
+    }
+
+    async fn outbox_json(&self) -> Value {
+        let Some(pool) = &self.pool else {
+            return json!({"available": false, "error": "the database is not connected"});
+        };
+        let summary = crate::db::outbox::queue_summary(pool).await;
+        let rows = crate::db::outbox::rows_by_id(pool, &self.inserted).await;
+        match (summary, rows) {
+            (Ok(summary), Ok(rows)) => {
+                json!({"available": true, "es_restarted": self.es_restarted, "summary": summary, "rows": rows})
+            }
+            (Err(error), _) | (_, Err(error)) => {
+                json!({"available": false, "error": error.to_string()})
+            }
+        }
+    }
+
+    /// The journal so far.
+    pub fn timeline(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.run.dir.join("_timeline.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
+    }
+}

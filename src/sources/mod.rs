@@ -1,0 +1,5 @@
+//! One module per outside system. Each owns its client and hands back typed
+//! observations; none knows about widgets.
+
+pub mod metrics;
+pub mod worker_proc;
