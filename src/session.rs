@@ -181,7 +181,15 @@ impl Session {
             self.tail.clone(),
         )
         .await;
-        self.journal("worker", json!({"action": "start", "command": process.command.join(" "), "state": format!("{:?}", process.state.lock().map(|s| s.clone()).ok())}));
+        let state = process
+            .state
+            .lock()
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        self.journal(
+            "worker",
+            json!({"action": "start", "command": process.command.join(" "), "state": state}),
+        );
         self.worker = Some(process);
     }
 

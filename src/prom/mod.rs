@@ -79,7 +79,8 @@ impl Samples {
                 })
             })
             .map(|s| s.value)
-            .sum()
+            // A fold from +0.0: `sum()` of nothing is -0.0, which prints as "-0".
+            .fold(0.0, |total, value| total + value)
     }
 
     /// Series of `name`, for per-label views (e.g. by reason).

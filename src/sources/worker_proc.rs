@@ -36,6 +36,23 @@ pub enum WorkerState {
     },
 }
 
+impl std::fmt::Display for WorkerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WorkerState::Running { pid } => write!(f, "running (pid {pid})"),
+            WorkerState::Exited {
+                code: Some(code), ..
+            } => write!(f, "exited with code {code}"),
+            WorkerState::Exited {
+                signal: Some(signal),
+                ..
+            } => write!(f, "killed by signal {signal}"),
+            WorkerState::Exited { .. } => write!(f, "exited"),
+            WorkerState::FailedToStart { message } => write!(f, "failed to start: {message}"),
+        }
+    }
+}
+
 /// The shared tail of the worker's output.
 #[derive(Debug, Default)]
 pub struct LogTail {
