@@ -20,6 +20,9 @@ use crate::db::outbox::{NewEvent, Op};
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
+    /// Cockpit: run `docker compose -f … up -d` without asking when the stack is absent.
+    #[arg(long)]
+    pub up: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -202,7 +205,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ))
         }
         None => {
-            anyhow::bail!("the interactive cockpit is not built yet; use a subcommand (see --help)")
+            if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                anyhow::bail!("the cockpit needs a terminal; for a headless drill use `drill-cockpit run es_down_connect`");
+            }
+            crate::cockpit::terminal::run(profile, crate::cockpit::engine::StartOptions { up: cli.up }).await
         }
     }
 }

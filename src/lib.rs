@@ -2,6 +2,7 @@
 //! search worker, its bundled reference worker, and the evidence it records.
 
 pub mod cli;
+pub mod cockpit;
 pub mod config;
 pub mod db;
 pub mod docker;
@@ -12,5 +13,6 @@ pub mod keys;
 pub mod prom;
 pub mod sanitize;
 pub mod session;
+pub mod ui;
 pub mod sources;
 pub mod worker;

@@ -1,0 +1,416 @@
+//! The cockpit's engine: one task that owns the drill session, runs the sources on
+//! their intervals (Docker by its event stream), carries out the keys' actions, and
+//! publishes a fresh [`Snapshot`] after every change. The UI only reads snapshots.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::sync::{mpsc, watch};
+
+use super::counters::CounterBoard;
+use crate::config::Profile;
+use crate::db::outbox::{OutboxRow, Op, QueueSummary};
+use crate::docker::ServiceState;
+use crate::drill::{Missing, Observations, Verdict};
+use crate::jaeger::TraceSummary;
+use crate::session::Session;
+use crate::sources::worker_proc::{SharedTail, WorkerState};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    StopEs,
+    StartEs,
+    Insert(Op),
+    Freeze,
+    ToggleWorker,
+    KillWorker,
+    ComposeUp,
+    Quit { start_es: bool },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepState {
+    Running,
+    Done(String),
+    Failed(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetupStep {
+    pub name: &'static str,
+    pub state: StepState,
+}
+
+/// Everything the panes show, as of one moment.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub run_dir: String,
+    pub scenario: String,
+    pub project: String,
+    pub es_service: String,
+    pub setup: Vec<SetupStep>,
+    pub containers: Option<Result<Vec<ServiceState>, String>>,
+    pub worker: Option<WorkerState>,
+    pub worker_command: String,
+    pub metrics_url: String,
+    pub metrics_error: Option<String>,
+    pub counters: CounterBoard,
+    pub event_id: Option<String>,
+    pub event_traces: Option<Result<Vec<TraceSummary>, String>>,
+    pub batch_id: Option<String>,
+    pub batch_traces: Option<Result<Vec<TraceSummary>, String>>,
+    pub jaeger_url: String,
+    pub outbox: Option<Result<(QueueSummary, Vec<OutboxRow>), String>>,
+    pub checklist: Option<Verdict>,
+    /// The last action's outcome: (text, is_error).
+    pub status: Option<(String, bool)>,
+    pub busy: Option<String>,
+    pub es_stopped: bool,
+    pub finished: bool,
+}
+
+pub struct EngineHandle {
+    pub commands: mpsc::Sender<Command>,
+    pub snapshots: watch::Receiver<Arc<Snapshot>>,
+    pub tail: SharedTail,
+}
+
+pub struct StartOptions {
+    /// Run `docker compose up -d` without asking when the project has no containers.
+    pub up: bool,
+}
+
+/// Starts the engine; the run directory is created before this returns.
+pub fn start(profile: Profile, options: StartOptions) -> Result<EngineHandle, String> {
+    let scenario = profile.scenario.clone();
+    let session = Session::create(profile, &scenario).map_err(|e| e.to_string())?;
+    let tail = session.tail.clone();
+    let snapshot = Snapshot {
+        run_dir: session.run.dir.display().to_string(),
+        scenario,
+        project: session.profile.compose_project.clone(),
+        es_service: session.profile.es_service.clone(),
+        metrics_url: session.metrics_url(),
+        jaeger_url: session.profile.jaeger_url.clone(),
+        worker_command: crate::sources::worker_proc::worker_command(&session.profile).join(" "),
+        ..Snapshot::default()
+    };
+    let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(snapshot.clone()));
+    let (command_tx, command_rx) = mpsc::channel(32);
+    let engine = Engine { session, snapshot, publish: snapshot_tx, options };
+    tokio::spawn(engine.run(command_rx));
+    Ok(EngineHandle { commands: command_tx, snapshots: snapshot_rx, tail })
+}
+
+struct Engine {
+    session: Session,
+    snapshot: Snapshot,
+    publish: watch::Sender<Arc<Snapshot>>,
+    options: StartOptions,
+}
+
+impl Engine {
+    fn publish(&self) {
+        let _ = self.publish.send(Arc::new(self.snapshot.clone()));
+    }
+
+    fn step(&mut self, name: &'static str, state: StepState) {
+        match self.snapshot.setup.iter_mut().find(|s| s.name == name) {
+            Some(step) => step.state = state,
+            None => self.snapshot.setup.push(SetupStep { name, state }),
+        }
+        self.publish();
+    }
+
+    fn status(&mut self, text: impl Into<String>, error: bool) {
+        self.snapshot.status = Some((text.into(), error));
+        self.snapshot.busy = None;
+        self.publish();
+    }
+
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        self.setup().await;
+        let profile = self.session.profile.clone();
+        let mut scrape_tick = tokio::time::interval(profile.scrape_interval);
+        let mut outbox_tick = tokio::time::interval(profile.outbox_interval);
+        let mut jaeger_tick = tokio::time::interval(profile.jaeger_interval);
+        let mut worker_tick = tokio::time::interval(Duration::from_millis(250));
+        for tick in [&mut scrape_tick, &mut outbox_tick, &mut jaeger_tick, &mut worker_tick] {
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        }
+        let mut events = self.docker_events();
+        loop {
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(Command::Quit { start_es }) => {
+                        self.quit(start_es).await;
+                        return;
+                    }
+                    // The UI is gone (it panicked or was killed): finish cleanly anyway.
+                    None => {
+                        self.quit(false).await;
+                        return;
+                    }
+                    Some(command) => self.handle(command).await,
+                },
+                _ = scrape_tick.tick() => self.scrape().await,
+                _ = outbox_tick.tick() => self.refresh_outbox().await,
+                _ = jaeger_tick.tick() => self.refresh_traces().await,
+                _ = worker_tick.tick() => {
+                    let state = self.session.worker_state();
+                    if state != self.snapshot.worker {
+                        self.snapshot.worker = state;
+                        self.publish();
+                    }
+                }
+                event = next_event(&mut events) => {
+                    match event {
+                        Some(Ok(event)) => {
+                            if matches!(event.action.as_str(), "start" | "stop" | "die" | "kill" | "restart" | "pause" | "unpause") || event.action.starts_with("health_status") {
+                                self.session.journal("container", serde_json::json!({"service": event.service, "action": event.action, "by": "docker"}));
+                            }
+                            self.refresh_containers().await;
+                        }
+                        Some(Err(error)) => {
+                            self.snapshot.containers = Some(Err(error.to_string()));
+                            self.publish();
+                            events = None;
+                        }
+                        None => events = None,
+                    }
+                }
+            }
+        }
+    }
+
+    fn docker_events(&self) -> Option<futures::stream::BoxStream<'static, Result<crate::docker::ContainerEvent, crate::docker::DockerError>>> {
+        self.session.docker.as_ref().map(|docker| docker.events(Some(chrono::Utc::now().timestamp())).boxed())
+    }
+
+    async fn setup(&mut self) {
+        self.step("docker", StepState::Running);
+        match self.session.connect_docker().await {
+            Ok(()) => {
+                self.refresh_containers().await;
+                let absent = matches!(&self.snapshot.containers, Some(Ok(list)) if list.is_empty());
+                if absent && self.options.up {
+                    self.compose_up().await;
+                } else if absent {
+                    self.step("docker", StepState::Failed(format!(
+                        "compose project `{}` has no containers: press U to run `docker compose -f {} up -d`",
+                        self.session.profile.compose_project,
+                        self.session.profile.compose_file.display()
+                    )));
+                } else {
+                    self.step("docker", StepState::Done(format!("project {}", self.session.profile.compose_project)));
+                }
+            }
+            Err(error) => {
+                self.snapshot.containers = Some(Err(error.clone()));
+                self.step("docker", StepState::Failed(error));
+            }
+        }
+        self.step("database", StepState::Running);
+        match self.session.connect_db().await {
+            Ok(()) => {
+                let migrated = if self.session.profile.database_is_ours { "migrated" } else { "not ours: not migrated" };
+                self.step("database", StepState::Done(format!("{} ({migrated})", self.session.profile.redacted_database_url())));
+            }
+            Err(error) => self.step("database", StepState::Failed(error)),
+        }
+        self.step("index", StepState::Running);
+        match self.session.ensure_index().await {
+            Ok(()) => self.step("index", StepState::Done(self.session.profile.elastic_index.clone())),
+            Err(error) => self.step("index", StepState::Failed(error)),
+        }
+        self.step("worker", StepState::Running);
+        self.session.start_worker().await;
+        self.snapshot.worker = self.session.worker_state();
+        match &self.snapshot.worker {
+            Some(WorkerState::FailedToStart { message }) => {
+                let message = message.clone();
+                self.step("worker", StepState::Failed(message));
+            }
+            _ => self.step("worker", StepState::Done(self.snapshot.worker_command.clone())),
+        }
+    }
+
+    async fn compose_up(&mut self) {
+        self.step("docker", StepState::Running);
+        self.snapshot.busy = Some("docker compose up -d …".into());
+        self.publish();
+        match compose_up(&self.session.profile).await {
+            Ok(tool) => {
+                self.refresh_containers().await;
+                self.step("docker", StepState::Done(format!("{tool} up -d: project {}", self.session.profile.compose_project)));
+                self.status(format!("{tool} up -d done"), false);
+            }
+            Err(error) => {
+                self.step("docker", StepState::Failed(error.clone()));
+                self.status(error, true);
+            }
+        }
+    }
+
+    async fn refresh_containers(&mut self) {
+        if let Some(docker) = &self.session.docker {
+            self.snapshot.containers = Some(docker.services().await.map_err(|e| e.to_string()));
+            self.snapshot.es_stopped = self.session.es_stopped;
+            self.publish();
+        }
+    }
+
+    async fn scrape(&mut self) {
+        match self.session.scrape().await {
+            Ok(scraped) => {
+                self.snapshot.metrics_error = None;
+                if !self.snapshot.counters.has_baseline() {
+                    if self.session.take_baseline().await.is_ok() {
+                        self.session.journal("note", serde_json::json!({"message": "drill started: baseline taken"}));
+                    }
+                    self.snapshot.counters.set_baseline(scraped.samples.clone());
+                }
+                self.snapshot.counters.update(&scraped.samples);
+            }
+            Err(error) => self.snapshot.metrics_error = Some(error),
+        }
+        self.regrade().await;
+        self.publish();
+    }
+
+    async fn regrade(&mut self) {
+        let observations = Observations {
+            metrics_before: self.session.baseline.as_ref().map(|s| s.samples.clone()),
+            metrics_after: self.session.latest.as_ref().map(|s| s.samples.clone()),
+            log: Some(self.session.log_lines()),
+            event_id: self.snapshot.event_id.clone(),
+            traces_by_event: self.snapshot.event_traces.clone().and_then(Result::ok),
+            traces_by_batch: self.snapshot.batch_traces.clone().and_then(Result::ok),
+            status_after_recovery: if self.session.es_restarted { self.event_status() } else { None },
+        };
+        self.snapshot.checklist = Some(self.session.grade(&observations, Missing::Pending));
+    }
+
+    fn event_status(&self) -> Option<String> {
+        let id = self.snapshot.event_id.as_deref()?;
+        match &self.snapshot.outbox {
+            Some(Ok((_, rows))) => rows.iter().find(|r| r.id.to_string() == id).map(|r| r.status.clone()),
+            _ => None,
+        }
+    }
+
+    async fn refresh_outbox(&mut self) {
+        let Some(pool) = &self.session.pool else { return };
+        let summary = crate::db::outbox::queue_summary(pool).await;
+        let rows = crate::db::outbox::rows_by_id(pool, &self.session.inserted).await;
+        self.snapshot.outbox = Some(match (summary, rows) {
+            (Ok(summary), Ok(rows)) => Ok((summary, rows)),
+            (Err(error), _) | (_, Err(error)) => Err(format!("cannot read search_outbox_events: {error}")),
+        });
+        self.publish();
+    }
+
+    async fn refresh_traces(&mut self) {
+        if self.session.event_under_drill().is_none() {
+            return;
+        }
+        let findings = self.session.find_traces(&self.session.log_lines()).await;
+        self.snapshot.event_traces = findings.event_traces;
+        self.snapshot.batch_id = findings.batch_id;
+        self.snapshot.batch_traces = findings.batch_traces;
+        self.publish();
+    }
+
+    async fn handle(&mut self, command: Command) {
+        self.session.journal("key", serde_json::json!({"command": format!("{command:?}")}));
+        self.snapshot.busy = Some(format!("{command:?} …"));
+        self.publish();
+        match command {
+            Command::StopEs => match self.session.stop_es().await {
+                Ok(()) => self.status(format!("stopped `{}`", self.session.profile.es_service), false),
+                Err(error) => self.status(error, true),
+            },
+            Command::StartEs => match self.session.start_es().await {
+                Ok(()) => self.status(format!("started `{}`", self.session.profile.es_service), false),
+                Err(error) => self.status(error, true),
+            },
+            Command::Insert(op) => match self.session.insert(op).await {
+                Ok(id) => {
+                    self.snapshot.event_id = Some(id.to_string());
+                    self.snapshot.event_traces = None;
+                    self.snapshot.batch_id = None;
+                    self.snapshot.batch_traces = None;
+                    self.status(format!("inserted {} event {id}", op.as_str()), false);
+                    self.refresh_outbox().await;
+                }
+                Err(error) => self.status(error, true),
+            },
+            Command::Freeze => match self.session.freeze(false).await {
+                Ok((dir, verdict)) => self.status(format!("froze evidence in {} ({})", dir.display(), if verdict.ok { "all checks passed" } else { "checks pending or failed" }), false),
+                Err(error) => self.status(format!("freeze failed: {error}"), true),
+            },
+            Command::ToggleWorker => {
+                if matches!(self.session.worker_state(), Some(WorkerState::Running { .. })) {
+                    self.session.stop_worker().await;
+                    self.status("worker stopped (SIGTERM)", false);
+                } else {
+                    self.session.start_worker().await;
+                    self.status("worker started", false);
+                }
+                self.snapshot.worker = self.session.worker_state();
+            }
+            Command::KillWorker => {
+                self.session.kill_worker().await;
+                self.snapshot.worker = self.session.worker_state();
+                self.status("worker killed (SIGKILL)", false);
+            }
+            Command::ComposeUp => self.compose_up().await,
+            Command::Quit { .. } => {}
+        }
+        self.snapshot.es_stopped = self.session.es_stopped;
+        self.refresh_containers().await;
+    }
+
+    async fn quit(&mut self, start_es: bool) {
+        self.snapshot.busy = Some("finishing: final freeze, stopping the worker …".into());
+        self.publish();
+        if start_es && self.session.es_stopped {
+            let _ = self.session.start_es().await;
+        }
+        if self.session.baseline.is_some() {
+            let _ = self.session.freeze(true).await;
+        }
+        self.session.stop_worker().await;
+        self.snapshot.finished = true;
+        self.snapshot.busy = None;
+        self.publish();
+    }
+}
+
+async fn next_event(
+    events: &mut Option<futures::stream::BoxStream<'static, Result<crate::docker::ContainerEvent, crate::docker::DockerError>>>,
+) -> Option<Result<crate::docker::ContainerEvent, crate::docker::DockerError>> {
+    match events {
+        Some(stream) => stream.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// `docker compose -f FILE up -d`, falling back to `docker-compose`; returns which ran.
+pub async fn compose_up(profile: &Profile) -> Result<&'static str, String> {
+    let file = profile.compose_file.display().to_string();
+    let attempts: [(&'static str, &str, Vec<&str>); 2] = [
+        ("docker compose", "docker", vec!["compose", "-f", &file, "-p", &profile.compose_project, "up", "-d", "--wait"]),
+        ("docker-compose", "docker-compose", vec!["-f", &file, "-p", &profile.compose_project, "up", "-d"]),
+    ];
+    let mut errors = Vec::new();
+    for (name, program, args) in attempts {
+        match tokio::process::Command::new(program).args(&args).output().await {
+            Ok(output) if output.status.success() => return Ok(name),
+            Ok(output) => errors.push(format!("{name}: {}", String::from_utf8_lossy(&output.stderr).trim())),
+            Err(error) => errors.push(format!("{name}: {error}")),
+        }
+    }
+    Err(format!("could not bring the stack up: {}", errors.join("; ")))
+}

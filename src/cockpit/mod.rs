@@ -1,0 +1,5 @@
+//! The interactive cockpit: the engine (sources and actions) and the terminal loop.
+
+pub mod counters;
+pub mod engine;
+pub mod terminal;

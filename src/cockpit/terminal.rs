@@ -1,0 +1,96 @@
+//! The terminal loop: draws when something changed, coalesces queued key events into
+//! one frame, and always gives the terminal back (normal exit, error, panic, SIGTERM).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crossterm::event::{Event, EventStream, KeyEventKind};
+use futures::{FutureExt, StreamExt};
+
+use super::engine::{self, Command, StartOptions};
+use crate::config::Profile;
+use crate::ui::keymap::Keymap;
+use crate::ui::App;
+
+/// How often the log tail is checked for new lines (a redraw only if it changed).
+const TAIL_CHECK: Duration = Duration::from_millis(100);
+/// How long quitting may take (final freeze, worker drain) before we leave anyway.
+const QUIT_BUDGET: Duration = Duration::from_secs(20);
+
+pub async fn run(profile: Profile, options: StartOptions) -> anyhow::Result<ExitCode> {
+    let keymap = Keymap::from_profile(&profile);
+    // Created before the terminal is taken over, so a failure prints as usual.
+    let handle = engine::start(profile, options).map_err(anyhow::Error::msg)?;
+    // ratatui::init installs a panic hook that restores the terminal before the message.
+    let mut terminal = ratatui::init();
+    let result = event_loop(&mut terminal, handle, App::new(keymap)).await;
+    ratatui::restore();
+    result
+}
+
+async fn event_loop(terminal: &mut ratatui::DefaultTerminal, mut handle: engine::EngineHandle, mut app: App) -> anyhow::Result<ExitCode> {
+    let mut events = EventStream::new();
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut tail_check = tokio::time::interval(TAIL_CHECK);
+    let mut clock = tokio::time::interval(Duration::from_secs(1));
+    let mut snapshot = handle.snapshots.borrow().clone();
+    let mut seen_lines = u64::MAX;
+    let mut dirty = true;
+    let mut quit_deadline: Option<tokio::time::Instant> = None;
+    loop {
+        if dirty {
+            app.now = chrono::Utc::now();
+            let tail = handle.tail.lock().map_err(|_| anyhow::anyhow!("log tail lock poisoned"))?;
+            seen_lines = tail.total;
+            terminal.draw(|frame| crate::ui::draw::draw(frame, &app, &snapshot, &tail))?;
+            dirty = false;
+        }
+        if snapshot.finished || quit_deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+            return Ok(ExitCode::SUCCESS);
+        }
+        tokio::select! {
+            event = events.next() => {
+                let mut pending = vec![event];
+                // Coalesce: handle everything already queued, then draw once.
+                while let Some(more) = events.next().now_or_never() {
+                    pending.push(more);
+                }
+                for event in pending {
+                    match event {
+                        Some(Ok(Event::Key(key))) if key.kind != KeyEventKind::Release => {
+                            if let Some(command) = app.on_key(key, &snapshot) {
+                                if matches!(command, Command::Quit { .. }) {
+                                    quit_deadline = Some(tokio::time::Instant::now() + QUIT_BUDGET);
+                                }
+                                if handle.commands.send(command).await.is_err() {
+                                    return Ok(ExitCode::SUCCESS);
+                                }
+                            }
+                        }
+                        Some(Ok(_)) => {}
+                        Some(Err(error)) => return Err(anyhow::anyhow!("reading the terminal failed: {error}")),
+                        None => return Ok(ExitCode::SUCCESS),
+                    }
+                }
+                dirty = true;
+            }
+            changed = handle.snapshots.changed() => {
+                if changed.is_err() {
+                    return Ok(ExitCode::SUCCESS);
+                }
+                snapshot = handle.snapshots.borrow_and_update().clone();
+                dirty = true;
+            }
+            _ = tail_check.tick() => {
+                let total = handle.tail.lock().map(|t| t.total).unwrap_or(seen_lines);
+                dirty |= total != seen_lines;
+            }
+            _ = clock.tick() => dirty = true,
+            _ = terminate.recv() => {
+                // SIGTERM: finish like `q` without asking (nobody is there to answer).
+                let _ = handle.commands.send(Command::Quit { start_es: false }).await;
+                quit_deadline.get_or_insert(tokio::time::Instant::now() + QUIT_BUDGET);
+            }
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! The terminal UI: [`App`] holds what only the UI knows (focus, scroll, filter,
+//! overlays); [`App::on_key`] is the one update; `draw` only reads. Nothing here does IO.
+
+pub mod draw;
+pub mod keymap;
+pub mod log_view;
+mod panes;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use crate::cockpit::engine::{Command, Snapshot};
+use crate::db::outbox::Op;
+use keymap::{Action, Keymap};
+use log_view::LogView;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Containers,
+    Counters,
+    Checklist,
+    Log,
+    Traces,
+    Outbox,
+}
+
+const FOCUS_ORDER: [Pane; 6] = [Pane::Log, Pane::Traces, Pane::Outbox, Pane::Containers, Pane::Counters, Pane::Checklist];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirm {
+    StopEs,
+    KillWorker,
+    QuitWithEsStopped,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Overlay {
+    None,
+    Help,
+    Confirm(Confirm),
+    /// The span tree of the selected trace.
+    SpanTree { scroll: usize },
+    /// Typing a log filter.
+    FilterInput(String),
+}
+
+pub struct App {
+    pub keymap: Keymap,
+    pub focus: Pane,
+    pub overlay: Overlay,
+    pub log: LogView,
+    pub trace_selected: usize,
+    pub outbox_selected: usize,
+    /// The clock the panes use for ages and uptimes (fixed in tests).
+    pub now: chrono::DateTime<chrono::Utc>,
+    pub quitting: bool,
+    pub warnings: Vec<String>,
+}
+
+impl App {
+    pub fn new(keymap: Keymap) -> App {
+        let warnings = keymap.conflicts();
+        App {
+            keymap,
+            focus: Pane::Log,
+            overlay: Overlay::None,
+            log: LogView::default(),
+            trace_selected: 0,
+            outbox_selected: 0,
+            now: chrono::Utc::now(),
+            quitting: false,
+            warnings,
+        }
+    }
+
+    /// One key, one state change; returns the command for the engine, if any.
+    pub fn on_key(&mut self, event: KeyEvent, snapshot: &Snapshot) -> Option<Command> {
+        let ctrl_c = event.code == KeyCode::Char('c') && event.modifiers.contains(KeyModifiers::CONTROL);
+        match self.overlay.clone() {
+            Overlay::FilterInput(mut text) => {
+                match event.code {
+                    KeyCode::Enter => {
+                        self.log.set_filter(&text);
+                        self.overlay = Overlay::None;
+                    }
+                    KeyCode::Esc => self.overlay = Overlay::None,
+                    KeyCode::Backspace => {
+                        text.pop();
+                        self.overlay = Overlay::FilterInput(text);
+                    }
+                    KeyCode::Char(c) if !ctrl_c => {
+                        text.push(c);
+                        self.overlay = Overlay::FilterInput(text);
+                    }
+                    _ if ctrl_c => self.overlay = Overlay::None,
+                    _ => {}
+                }
+                return None;
+            }
+            Overlay::Confirm(kind) => {
+                let yes = matches!(event.code, KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter);
+                let no = matches!(event.code, KeyCode::Char('n') | KeyCode::Char('N'));
+                self.overlay = Overlay::None;
+                return match (kind, yes, no) {
+                    (Confirm::StopEs, true, _) => Some(Command::StopEs),
+                    (Confirm::KillWorker, true, _) => Some(Command::KillWorker),
+                    (Confirm::QuitWithEsStopped, true, _) => self.quit(true),
+                    (Confirm::QuitWithEsStopped, _, true) => self.quit(false),
+                    _ => None,
+                };
+            }
+            Overlay::Help => {
+                self.overlay = Overlay::None;
+                return None;
+            }
+            Overlay::SpanTree { scroll } => {
+                match event.code {
+                    KeyCode::Up => self.overlay = Overlay::SpanTree { scroll: scroll.saturating_sub(1) },
+                    KeyCode::Down => self.overlay = Overlay::SpanTree { scroll: scroll + 1 },
+                    KeyCode::PageUp => self.overlay = Overlay::SpanTree { scroll: scroll.saturating_sub(10) },
+                    KeyCode::PageDown => self.overlay = Overlay::SpanTree { scroll: scroll + 10 },
+                    _ => self.overlay = Overlay::None,
+                }
+                return None;
+            }
+            Overlay::None => {}
+        }
+        if ctrl_c {
+            return self.request_quit(snapshot);
+        }
+        let action = self.keymap.action_for(&event)?;
+        match action {
+            Action::StopEs => self.overlay = Overlay::Confirm(Confirm::StopEs),
+            Action::StartEs => return Some(Command::StartEs),
+            Action::InsertDelete => return Some(Command::Insert(Op::Delete)),
+            Action::InsertUpsert => return Some(Command::Insert(Op::Upsert)),
+            Action::Freeze => return Some(Command::Freeze),
+            Action::ToggleWorker => return Some(Command::ToggleWorker),
+            Action::KillWorker => self.overlay = Overlay::Confirm(Confirm::KillWorker),
+            Action::ComposeUp => return Some(Command::ComposeUp),
+            Action::FocusNext => {
+                let index = FOCUS_ORDER.iter().position(|p| *p == self.focus).unwrap_or(0);
+                self.focus = FOCUS_ORDER[(index + 1) % FOCUS_ORDER.len()];
+            }
+            Action::Filter => {
+                self.focus = Pane::Log;
+                self.overlay = Overlay::FilterInput(self.log.filter.clone());
+            }
+            Action::Help => self.overlay = Overlay::Help,
+            Action::Quit => return self.request_quit(snapshot),
+            Action::Close => self.log.set_filter(""),
+            Action::ToggleFollow => self.log.toggle_follow(),
+            Action::ToggleWrap => self.log.wrap = !self.log.wrap,
+            Action::NextMatch => self.log.next_match(),
+            Action::Open if self.focus == Pane::Traces && panes::traces::count(snapshot) > 0 => {
+                self.overlay = Overlay::SpanTree { scroll: 0 };
+            }
+            Action::Open => {}
+            Action::Up | Action::Down | Action::PageUp | Action::PageDown | Action::Top | Action::Bottom => self.navigate(action, snapshot),
+        }
+        None
+    }
+
+    fn navigate(&mut self, action: Action, snapshot: &Snapshot) {
+        match self.focus {
+            Pane::Log => self.log.scroll(action),
+            Pane::Traces => {
+                let count = panes::traces::count(snapshot);
+                self.trace_selected = step(self.trace_selected, action, count);
+            }
+            Pane::Outbox => {
+                let count = match &snapshot.outbox {
+                    Some(Ok((_, rows))) => rows.len(),
+                    _ => 0,
+                };
+                self.outbox_selected = step(self.outbox_selected, action, count);
+            }
+            _ => {}
+        }
+    }
+
+    fn request_quit(&mut self, snapshot: &Snapshot) -> Option<Command> {
+        if snapshot.es_stopped {
+            self.overlay = Overlay::Confirm(Confirm::QuitWithEsStopped);
+            None
+        } else {
+            self.quit(false)
+        }
+    }
+
+    fn quit(&mut self, start_es: bool) -> Option<Command> {
+        self.quitting = true;
+        Some(Command::Quit { start_es })
+    }
+}
+
+fn step(current: usize, action: Action, count: usize) -> usize {
+    if count == 0 {
+        return 0;
+    }
+    let last = count - 1;
+    match action {
+        Action::Up => current.saturating_sub(1),
+        Action::Down => (current + 1).min(last),
+        Action::PageUp => current.saturating_sub(10),
+        Action::PageDown => (current + 10).min(last),
+        Action::Top => 0,
+        Action::Bottom => last,
+        _ => current.min(last),
+    }
+}

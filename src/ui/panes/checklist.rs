@@ -1,0 +1,32 @@
+//! The scenario's acceptance checks, live: pending, passed or failed, with what was seen.
+
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::{block, dim};
+use crate::cockpit::engine::Snapshot;
+use crate::drill::CheckStatus;
+use crate::ui::{App, Pane};
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
+    let mut lines = Vec::new();
+    match &snapshot.checklist {
+        None => lines.push(Line::styled("waiting for the first scrape …", dim())),
+        Some(verdict) => {
+            for check in &verdict.checks {
+                let (mark, style) = match check.status {
+                    CheckStatus::Passed => ("✓", Style::default().fg(Color::Green)),
+                    CheckStatus::Failed => ("✗", Style::default().fg(Color::Red)),
+                    CheckStatus::Pending => ("…", Style::default().fg(Color::DarkGray)),
+                    CheckStatus::NotRecorded => ("?", Style::default().fg(Color::DarkGray)),
+                };
+                lines.push(Line::from(vec![Span::styled(format!("{mark} "), style), Span::styled(check.title, style), Span::styled(format!("  {}", check.observed), dim())]));
+            }
+        }
+    }
+    let title = format!(" Checklist · {} ", snapshot.scenario);
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }).block(block(title, Pane::Checklist, app)), area);
+}

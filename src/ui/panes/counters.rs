@@ -1,0 +1,56 @@
+//! Contract counters by reason and op: value, Δ since the drill began, sparkline; and
+//! the queue gauges.
+
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::{Color, Style};
+use ratatui::text::Line;
+use ratatui::widgets::{Cell, Paragraph, Row, Table};
+use ratatui::Frame;
+
+use super::{block, error_style};
+use crate::cockpit::counters::sparkline;
+use crate::cockpit::engine::Snapshot;
+use crate::ui::{App, Pane};
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
+    let title = format!(" Counters · Δ since drill start · {} ", snapshot.metrics_url);
+    let outer = block(title, Pane::Counters, app);
+    let inner = outer.inner(area);
+    frame.render_widget(outer, area);
+    if let Some(error) = &snapshot.metrics_error
+        && snapshot.counters.rows.is_empty()
+    {
+        frame.render_widget(Paragraph::new(Line::styled(error.clone(), error_style())).wrap(ratatui::widgets::Wrap { trim: true }), inner);
+        return;
+    }
+    let mut rows: Vec<Row> = snapshot
+        .counters
+        .rows
+        .iter()
+        .map(|row| {
+            let delta_style = if row.delta > 0.0 && matches!(row.metric, "failed" | "terminal_failed" | "retry_scheduled") {
+                Style::default().fg(Color::Yellow)
+            } else if row.delta > 0.0 {
+                Style::default().fg(Color::Green)
+            } else {
+                Style::default()
+            };
+            Row::new(vec![
+                Cell::from(row.metric),
+                Cell::from(row.labels.clone()),
+                Cell::from(format!("{}", row.value)),
+                Cell::from(format!("Δ{}", row.delta)).style(delta_style),
+                Cell::from(sparkline(&row.history, 12)),
+            ])
+        })
+        .collect();
+    let gauges: Vec<String> = snapshot.counters.gauges.iter().map(|(name, value)| format!("{name} {value}")).collect();
+    if !gauges.is_empty() {
+        rows.push(Row::new(vec![Cell::from("gauges"), Cell::from(gauges.join(" · "))]));
+    }
+    if let Some(error) = &snapshot.metrics_error {
+        rows.push(Row::new(vec![Cell::from("stale"), Cell::from(error.clone())]).style(error_style()));
+    }
+    let widths = [Constraint::Length(16), Constraint::Min(20), Constraint::Length(6), Constraint::Length(6), Constraint::Length(12)];
+    frame.render_widget(Table::new(rows, widths), inner);
+}

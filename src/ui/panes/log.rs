@@ -1,0 +1,49 @@
+//! The worker's log tail: compact JSON, highlighted schema marker and matches.
+
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::Line;
+use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::{block, dim};
+use crate::cockpit::engine::Snapshot;
+use crate::sources::worker_proc::LogTail;
+use crate::ui::{App, Pane};
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot, tail: &LogTail) {
+    let height = area.height.saturating_sub(2) as usize;
+    let shown = app.log.visible(&tail.lines, height);
+    let mut lines: Vec<Line> = shown
+        .iter()
+        .map(|line| {
+            let mut style = match line.level.as_deref() {
+                Some("ERROR" | "CRITICAL") => Style::default().fg(Color::Red),
+                Some("WARNING") => Style::default().fg(Color::Yellow),
+                Some("DEBUG") => dim(),
+                _ => Style::default(),
+            };
+            if line.is_marker {
+                style = Style::default().fg(Color::Green).add_modifier(Modifier::BOLD);
+            }
+            if line.is_match {
+                style = style.bg(Color::Blue).fg(Color::White);
+            }
+            if line.is_gap {
+                style = dim();
+            }
+            Line::styled(line.text.clone(), style)
+        })
+        .collect();
+    if lines.is_empty() {
+        lines.push(Line::styled(format!("no output yet from `{}`", snapshot.worker_command), dim()));
+    }
+    let mode = if app.log.follow { "follow" } else { "paused" };
+    let filter = if app.log.filter.is_empty() { String::new() } else { format!(" · filter \"{}\"", app.log.filter) };
+    let title = format!(" Worker log · {} lines · {mode}{}{filter} ", tail.total, if app.log.wrap { " · wrap" } else { "" });
+    let mut widget = Paragraph::new(lines).block(block(title, Pane::Log, app));
+    if app.log.wrap {
+        widget = widget.wrap(Wrap { trim: false });
+    }
+    frame.render_widget(widget, area);
+}
