@@ -206,9 +206,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         None => {
             if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-                anyhow::bail!("the cockpit needs a terminal; for a headless drill use `drill-cockpit run es_down_connect`");
+                anyhow::bail!(
+                    "the cockpit needs a terminal; for a headless drill use `drill-cockpit run es_down_connect`"
+                );
             }
-            crate::cockpit::terminal::run(profile, crate::cockpit::engine::StartOptions { up: cli.up }).await
+            crate::cockpit::terminal::run(
+                profile,
+                crate::cockpit::engine::StartOptions { up: cli.up },
+            )
+            .await
         }
     }
 }

@@ -13,6 +13,6 @@ pub mod keys;
 pub mod prom;
 pub mod sanitize;
 pub mod session;
-pub mod ui;
 pub mod sources;
+pub mod ui;
 pub mod worker;

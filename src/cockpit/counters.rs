@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::prom::{delta, Samples};
+use crate::prom::{Samples, delta};
 
 pub const COUNTERS: &[(&str, &str)] = &[
     ("outbox_retry_scheduled_total", "retry_scheduled"),
@@ -71,7 +71,9 @@ impl CounterBoard {
             }
             let mut baseline_series: BTreeMap<String, f64> = BTreeMap::new();
             for sample in self.baseline.iter().flat_map(|b| b.series(metric)) {
-                *baseline_series.entry(label_text(&sample.labels)).or_default() += sample.value;
+                *baseline_series
+                    .entry(label_text(&sample.labels))
+                    .or_default() += sample.value;
                 series.entry(label_text(&sample.labels)).or_default();
             }
             let mut shown = 0;
@@ -80,21 +82,40 @@ impl CounterBoard {
                 if *value == 0.0 && before == 0.0 {
                     continue;
                 }
-                let change = if self.baseline.is_some() { delta(before, *value) } else { 0.0 };
+                let change = if self.baseline.is_some() {
+                    delta(before, *value)
+                } else {
+                    0.0
+                };
                 let history = self.histories.entry((short, labels.clone())).or_default();
                 if history.len() == HISTORY {
                     history.pop_front();
                 }
                 history.push_back(change);
-                rows.push(CounterRow { metric: short, labels: labels.clone(), value: *value, delta: change, history: history.iter().copied().collect() });
+                rows.push(CounterRow {
+                    metric: short,
+                    labels: labels.clone(),
+                    value: *value,
+                    delta: change,
+                    history: history.iter().copied().collect(),
+                });
                 shown += 1;
             }
             if shown == 0 {
-                rows.push(CounterRow { metric: short, labels: String::new(), value: 0.0, delta: 0.0, history: Vec::new() });
+                rows.push(CounterRow {
+                    metric: short,
+                    labels: String::new(),
+                    value: 0.0,
+                    delta: 0.0,
+                    history: Vec::new(),
+                });
             }
         }
         self.rows = rows;
-        self.gauges = GAUGES.iter().map(|(metric, short)| (*short, current.sum(metric, &[]))).collect();
+        self.gauges = GAUGES
+            .iter()
+            .map(|(metric, short)| (*short, current.sum(metric, &[])))
+            .collect();
     }
 }
 
@@ -104,7 +125,13 @@ pub fn sparkline(values: &[f64], width: usize) -> String {
     let tail = &values[values.len().saturating_sub(width)..];
     let max = tail.iter().copied().fold(0.0f64, f64::max);
     tail.iter()
-        .map(|v| if max <= 0.0 { BARS[0] } else { BARS[((v / max) * 7.0).round().clamp(0.0, 7.0) as usize] })
+        .map(|v| {
+            if max <= 0.0 {
+                BARS[0]
+            } else {
+                BARS[((v / max) * 7.0).round().clamp(0.0, 7.0) as usize]
+            }
+        })
         .collect()
 }
 
@@ -124,12 +151,24 @@ mod tests {
         let mut board = CounterBoard::default();
         board.set_baseline(before);
         board.update(&after);
-        let retry: Vec<_> = board.rows.iter().filter(|r| r.metric == "retry_scheduled").collect();
+        let retry: Vec<_> = board
+            .rows
+            .iter()
+            .filter(|r| r.metric == "retry_scheduled")
+            .collect();
         assert_eq!(retry.len(), 1);
-        assert_eq!((retry[0].labels.as_str(), retry[0].value, retry[0].delta), ("reason=es_connect op=delete", 3.0, 3.0));
+        assert_eq!(
+            (retry[0].labels.as_str(), retry[0].value, retry[0].delta),
+            ("reason=es_connect op=delete", 3.0, 3.0)
+        );
         let processed = board.rows.iter().find(|r| r.metric == "processed").unwrap();
         assert_eq!((processed.value, processed.delta), (6.0, 1.0));
-        assert!(board.rows.iter().any(|r| r.metric == "terminal_failed" && r.value == 0.0));
+        assert!(
+            board
+                .rows
+                .iter()
+                .any(|r| r.metric == "terminal_failed" && r.value == 0.0)
+        );
         assert_eq!(board.gauges[0], ("lag", 2.0));
     }
 

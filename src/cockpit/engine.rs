@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::counters::CounterBoard;
 use crate::config::Profile;
-use crate::db::outbox::{OutboxRow, Op, QueueSummary};
+use crate::db::outbox::{Op, OutboxRow, QueueSummary};
 use crate::docker::ServiceState;
 use crate::drill::{Missing, Observations, Verdict};
 use crate::jaeger::TraceSummary;
@@ -98,9 +98,18 @@ pub fn start(profile: Profile, options: StartOptions) -> Result<EngineHandle, St
     };
     let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(snapshot.clone()));
     let (command_tx, command_rx) = mpsc::channel(32);
-    let engine = Engine { session, snapshot, publish: snapshot_tx, options };
+    let engine = Engine {
+        session,
+        snapshot,
+        publish: snapshot_tx,
+        options,
+    };
     tokio::spawn(engine.run(command_rx));
-    Ok(EngineHandle { commands: command_tx, snapshots: snapshot_rx, tail })
+    Ok(EngineHandle {
+        commands: command_tx,
+        snapshots: snapshot_rx,
+        tail,
+    })
 }
 
 struct Engine {
@@ -136,7 +145,12 @@ impl Engine {
         let mut outbox_tick = tokio::time::interval(profile.outbox_interval);
         let mut jaeger_tick = tokio::time::interval(profile.jaeger_interval);
         let mut worker_tick = tokio::time::interval(Duration::from_millis(250));
-        for tick in [&mut scrape_tick, &mut outbox_tick, &mut jaeger_tick, &mut worker_tick] {
+        for tick in [
+            &mut scrape_tick,
+            &mut outbox_tick,
+            &mut jaeger_tick,
+            &mut worker_tick,
+        ] {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         }
         let mut events = self.docker_events();
@@ -184,8 +198,18 @@ impl Engine {
         }
     }
 
-    fn docker_events(&self) -> Option<futures::stream::BoxStream<'static, Result<crate::docker::ContainerEvent, crate::docker::DockerError>>> {
-        self.session.docker.as_ref().map(|docker| docker.events(Some(chrono::Utc::now().timestamp())).boxed())
+    fn docker_events(
+        &self,
+    ) -> Option<
+        futures::stream::BoxStream<
+            'static,
+            Result<crate::docker::ContainerEvent, crate::docker::DockerError>,
+        >,
+    > {
+        self.session
+            .docker
+            .as_ref()
+            .map(|docker| docker.events(Some(chrono::Utc::now().timestamp())).boxed())
     }
 
     async fn setup(&mut self) {
@@ -203,7 +227,13 @@ impl Engine {
                         self.session.profile.compose_file.display()
                     )));
                 } else {
-                    self.step("docker", StepState::Done(format!("project {}", self.session.profile.compose_project)));
+                    self.step(
+                        "docker",
+                        StepState::Done(format!(
+                            "project {}",
+                            self.session.profile.compose_project
+                        )),
+                    );
                 }
             }
             Err(error) => {
@@ -214,14 +244,27 @@ impl Engine {
         self.step("database", StepState::Running);
         match self.session.connect_db().await {
             Ok(()) => {
-                let migrated = if self.session.profile.database_is_ours { "migrated" } else { "not ours: not migrated" };
-                self.step("database", StepState::Done(format!("{} ({migrated})", self.session.profile.redacted_database_url())));
+                let migrated = if self.session.profile.database_is_ours {
+                    "migrated"
+                } else {
+                    "not ours: not migrated"
+                };
+                self.step(
+                    "database",
+                    StepState::Done(format!(
+                        "{} ({migrated})",
+                        self.session.profile.redacted_database_url()
+                    )),
+                );
             }
             Err(error) => self.step("database", StepState::Failed(error)),
         }
         self.step("index", StepState::Running);
         match self.session.ensure_index().await {
-            Ok(()) => self.step("index", StepState::Done(self.session.profile.elastic_index.clone())),
+            Ok(()) => self.step(
+                "index",
+                StepState::Done(self.session.profile.elastic_index.clone()),
+            ),
             Err(error) => self.step("index", StepState::Failed(error)),
         }
         self.step("worker", StepState::Running);
@@ -232,7 +275,10 @@ impl Engine {
                 let message = message.clone();
                 self.step("worker", StepState::Failed(message));
             }
-            _ => self.step("worker", StepState::Done(self.snapshot.worker_command.clone())),
+            _ => self.step(
+                "worker",
+                StepState::Done(self.snapshot.worker_command.clone()),
+            ),
         }
     }
 
@@ -243,7 +289,13 @@ impl Engine {
         match compose_up(&self.session.profile).await {
             Ok(tool) => {
                 self.refresh_containers().await;
-                self.step("docker", StepState::Done(format!("{tool} up -d: project {}", self.session.profile.compose_project)));
+                self.step(
+                    "docker",
+                    StepState::Done(format!(
+                        "{tool} up -d: project {}",
+                        self.session.profile.compose_project
+                    )),
+                );
                 self.status(format!("{tool} up -d done"), false);
             }
             Err(error) => {
@@ -267,7 +319,10 @@ impl Engine {
                 self.snapshot.metrics_error = None;
                 if !self.snapshot.counters.has_baseline() {
                     if self.session.take_baseline().await.is_ok() {
-                        self.session.journal("note", serde_json::json!({"message": "drill started: baseline taken"}));
+                        self.session.journal(
+                            "note",
+                            serde_json::json!({"message": "drill started: baseline taken"}),
+                        );
                     }
                     self.snapshot.counters.set_baseline(scraped.samples.clone());
                 }
@@ -287,7 +342,11 @@ impl Engine {
             event_id: self.snapshot.event_id.clone(),
             traces_by_event: self.snapshot.event_traces.clone().and_then(Result::ok),
             traces_by_batch: self.snapshot.batch_traces.clone().and_then(Result::ok),
-            status_after_recovery: if self.session.es_restarted { self.event_status() } else { None },
+            status_after_recovery: if self.session.es_restarted {
+                self.event_status()
+            } else {
+                None
+            },
         };
         self.snapshot.checklist = Some(self.session.grade(&observations, Missing::Pending));
     }
@@ -295,18 +354,25 @@ impl Engine {
     fn event_status(&self) -> Option<String> {
         let id = self.snapshot.event_id.as_deref()?;
         match &self.snapshot.outbox {
-            Some(Ok((_, rows))) => rows.iter().find(|r| r.id.to_string() == id).map(|r| r.status.clone()),
+            Some(Ok((_, rows))) => rows
+                .iter()
+                .find(|r| r.id.to_string() == id)
+                .map(|r| r.status.clone()),
             _ => None,
         }
     }
 
     async fn refresh_outbox(&mut self) {
-        let Some(pool) = &self.session.pool else { return };
+        let Some(pool) = &self.session.pool else {
+            return;
+        };
         let summary = crate::db::outbox::queue_summary(pool).await;
         let rows = crate::db::outbox::rows_by_id(pool, &self.session.inserted).await;
         self.snapshot.outbox = Some(match (summary, rows) {
             (Ok(summary), Ok(rows)) => Ok((summary, rows)),
-            (Err(error), _) | (_, Err(error)) => Err(format!("cannot read search_outbox_events: {error}")),
+            (Err(error), _) | (_, Err(error)) => {
+                Err(format!("cannot read search_outbox_events: {error}"))
+            }
         });
         self.publish();
     }
@@ -323,16 +389,25 @@ impl Engine {
     }
 
     async fn handle(&mut self, command: Command) {
-        self.session.journal("key", serde_json::json!({"command": format!("{command:?}")}));
+        self.session.journal(
+            "key",
+            serde_json::json!({"command": format!("{command:?}")}),
+        );
         self.snapshot.busy = Some(format!("{command:?} …"));
         self.publish();
         match command {
             Command::StopEs => match self.session.stop_es().await {
-                Ok(()) => self.status(format!("stopped `{}`", self.session.profile.es_service), false),
+                Ok(()) => self.status(
+                    format!("stopped `{}`", self.session.profile.es_service),
+                    false,
+                ),
                 Err(error) => self.status(error, true),
             },
             Command::StartEs => match self.session.start_es().await {
-                Ok(()) => self.status(format!("started `{}`", self.session.profile.es_service), false),
+                Ok(()) => self.status(
+                    format!("started `{}`", self.session.profile.es_service),
+                    false,
+                ),
                 Err(error) => self.status(error, true),
             },
             Command::Insert(op) => match self.session.insert(op).await {
@@ -347,11 +422,25 @@ impl Engine {
                 Err(error) => self.status(error, true),
             },
             Command::Freeze => match self.session.freeze(false).await {
-                Ok((dir, verdict)) => self.status(format!("froze evidence in {} ({})", dir.display(), if verdict.ok { "all checks passed" } else { "checks pending or failed" }), false),
+                Ok((dir, verdict)) => self.status(
+                    format!(
+                        "froze evidence in {} ({})",
+                        dir.display(),
+                        if verdict.ok {
+                            "all checks passed"
+                        } else {
+                            "checks pending or failed"
+                        }
+                    ),
+                    false,
+                ),
                 Err(error) => self.status(format!("freeze failed: {error}"), true),
             },
             Command::ToggleWorker => {
-                if matches!(self.session.worker_state(), Some(WorkerState::Running { .. })) {
+                if matches!(
+                    self.session.worker_state(),
+                    Some(WorkerState::Running { .. })
+                ) {
                     self.session.stop_worker().await;
                     self.status("worker stopped (SIGTERM)", false);
                 } else {
@@ -389,7 +478,12 @@ impl Engine {
 }
 
 async fn next_event(
-    events: &mut Option<futures::stream::BoxStream<'static, Result<crate::docker::ContainerEvent, crate::docker::DockerError>>>,
+    events: &mut Option<
+        futures::stream::BoxStream<
+            'static,
+            Result<crate::docker::ContainerEvent, crate::docker::DockerError>,
+        >,
+    >,
 ) -> Option<Result<crate::docker::ContainerEvent, crate::docker::DockerError>> {
     match events {
         Some(stream) => stream.next().await,
@@ -401,16 +495,43 @@ async fn next_event(
 pub async fn compose_up(profile: &Profile) -> Result<&'static str, String> {
     let file = profile.compose_file.display().to_string();
     let attempts: [(&'static str, &str, Vec<&str>); 2] = [
-        ("docker compose", "docker", vec!["compose", "-f", &file, "-p", &profile.compose_project, "up", "-d", "--wait"]),
-        ("docker-compose", "docker-compose", vec!["-f", &file, "-p", &profile.compose_project, "up", "-d"]),
+        (
+            "docker compose",
+            "docker",
+            vec![
+                "compose",
+                "-f",
+                &file,
+                "-p",
+                &profile.compose_project,
+                "up",
+                "-d",
+                "--wait",
+            ],
+        ),
+        (
+            "docker-compose",
+            "docker-compose",
+            vec!["-f", &file, "-p", &profile.compose_project, "up", "-d"],
+        ),
     ];
     let mut errors = Vec::new();
     for (name, program, args) in attempts {
-        match tokio::process::Command::new(program).args(&args).output().await {
+        match tokio::process::Command::new(program)
+            .args(&args)
+            .output()
+            .await
+        {
             Ok(output) if output.status.success() => return Ok(name),
-            Ok(output) => errors.push(format!("{name}: {}", String::from_utf8_lossy(&output.stderr).trim())),
+            Ok(output) => errors.push(format!(
+                "{name}: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            )),
             Err(error) => errors.push(format!("{name}: {error}")),
         }
     }
-    Err(format!("could not bring the stack up: {}", errors.join("; ")))
+    Err(format!(
+        "could not bring the stack up: {}",
+        errors.join("; ")
+    ))
 }

@@ -9,8 +9,8 @@ use futures::{FutureExt, StreamExt};
 
 use super::engine::{self, Command, StartOptions};
 use crate::config::Profile;
-use crate::ui::keymap::Keymap;
 use crate::ui::App;
+use crate::ui::keymap::Keymap;
 
 /// How often the log tail is checked for new lines (a redraw only if it changed).
 const TAIL_CHECK: Duration = Duration::from_millis(100);
@@ -28,7 +28,11 @@ pub async fn run(profile: Profile, options: StartOptions) -> anyhow::Result<Exit
     result
 }
 
-async fn event_loop(terminal: &mut ratatui::DefaultTerminal, mut handle: engine::EngineHandle, mut app: App) -> anyhow::Result<ExitCode> {
+async fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    mut handle: engine::EngineHandle,
+    mut app: App,
+) -> anyhow::Result<ExitCode> {
     let mut events = EventStream::new();
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut tail_check = tokio::time::interval(TAIL_CHECK);
@@ -40,7 +44,10 @@ async fn event_loop(terminal: &mut ratatui::DefaultTerminal, mut handle: engine:
     loop {
         if dirty {
             app.now = chrono::Utc::now();
-            let tail = handle.tail.lock().map_err(|_| anyhow::anyhow!("log tail lock poisoned"))?;
+            let tail = handle
+                .tail
+                .lock()
+                .map_err(|_| anyhow::anyhow!("log tail lock poisoned"))?;
             seen_lines = tail.total;
             terminal.draw(|frame| crate::ui::draw::draw(frame, &app, &snapshot, &tail))?;
             dirty = false;

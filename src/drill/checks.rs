@@ -137,12 +137,19 @@ pub fn grade(obs: &Observations, mode: Missing) -> Verdict {
                 .iter()
                 .find(|l| l.contains("Observability schema: labs-009-v2"));
             match (marker, mode) {
-                (Some(line), _) => outcome(
-                    "schema_marker",
-                    "schema marker in the log",
-                    true,
-                    crate::sanitize::one_line(line, 100),
-                ),
+                (Some(line), _) => {
+                    // A JSON line shows its message; a plain one as it is.
+                    let message = serde_json::from_str::<Value>(line)
+                        .ok()
+                        .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string))
+                        .unwrap_or_else(|| line.clone());
+                    outcome(
+                        "schema_marker",
+                        "schema marker in the log",
+                        true,
+                        crate::sanitize::one_line(&message, 100),
+                    )
+                }
                 // Another tool's worker may run at a level that hides it (upstream's LOG_LEVEL=WARNING).
                 (None, Missing::NotRecorded) => missing(
                     "schema_marker",

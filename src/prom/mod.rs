@@ -105,10 +105,9 @@ fn parse_line(line: &str) -> Option<Sample> {
     {
         return None;
     }
-    let (labels, rest) = if rest.starts_with('{') {
-        parse_labels(&rest[1..])?
-    } else {
-        (BTreeMap::new(), rest)
+    let (labels, rest) = match rest.strip_prefix('{') {
+        Some(inside) => parse_labels(inside)?,
+        None => (BTreeMap::new(), rest),
     };
     // Value, then an optional timestamp and (OpenMetrics) exemplar, which we drop.
     let value_text = rest.split_whitespace().next()?;

@@ -1,7 +1,7 @@
 //! Lays out the panes and overlays. Reads the app and the snapshot; changes nothing.
 
-use ratatui::layout::{Constraint, Direction, Layout, Rect};
 use ratatui::Frame;
+use ratatui::layout::{Constraint, Direction, Layout, Rect};
 
 use super::panes;
 use super::{App, Overlay};
@@ -12,11 +12,20 @@ pub fn draw(frame: &mut Frame, app: &App, snapshot: &Snapshot, tail: &LogTail) {
     let area = frame.area();
     let rows = Layout::default()
         .direction(Direction::Vertical)
-        .constraints([Constraint::Length(11), Constraint::Min(8), Constraint::Length(9), Constraint::Length(1)])
+        .constraints([
+            Constraint::Length(11),
+            Constraint::Min(8),
+            Constraint::Length(9),
+            Constraint::Length(1),
+        ])
         .split(area);
     let top = Layout::default()
         .direction(Direction::Horizontal)
-        .constraints([Constraint::Percentage(30), Constraint::Percentage(40), Constraint::Percentage(30)])
+        .constraints([
+            Constraint::Percentage(30),
+            Constraint::Percentage(40),
+            Constraint::Percentage(30),
+        ])
         .split(rows[0]);
     let middle = Layout::default()
         .direction(Direction::Horizontal)
@@ -34,9 +43,15 @@ pub fn draw(frame: &mut Frame, app: &App, snapshot: &Snapshot, tail: &LogTail) {
     match &app.overlay {
         Overlay::None => {}
         Overlay::Help => panes::overlays::help(frame, centered(area, 70, 80), app),
-        Overlay::Confirm(kind) => panes::overlays::confirm(frame, centered(area, 50, 20), *kind, snapshot),
-        Overlay::SpanTree { scroll } => panes::overlays::span_tree(frame, centered(area, 85, 85), app, snapshot, *scroll),
-        Overlay::FilterInput(text) => panes::overlays::filter_input(frame, centered(area, 50, 15), text),
+        Overlay::Confirm(kind) => {
+            panes::overlays::confirm(frame, centered(area, 50, 20), *kind, snapshot)
+        }
+        Overlay::SpanTree { scroll } => {
+            panes::overlays::span_tree(frame, centered(area, 85, 85), app, snapshot, *scroll)
+        }
+        Overlay::FilterInput(text) => {
+            panes::overlays::filter_input(frame, centered(area, 50, 15), text)
+        }
     }
 }
 
@@ -44,5 +59,10 @@ pub fn draw(frame: &mut Frame, app: &App, snapshot: &Snapshot, tail: &LogTail) {
 pub fn centered(area: Rect, percent_x: u16, percent_y: u16) -> Rect {
     let width = area.width * percent_x / 100;
     let height = (area.height * percent_y / 100).max(5);
-    Rect { x: area.x + (area.width - width) / 2, y: area.y + (area.height.saturating_sub(height)) / 2, width, height: height.min(area.height) }
+    Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height.saturating_sub(height)) / 2,
+        width,
+        height: height.min(area.height),
+    }
 }

@@ -50,25 +50,88 @@ pub struct Keymap {
 
 fn key(text: &str) -> KeySpec {
     // Fixed keys below are literals known to parse; configured ones were validated at load.
-    KeySpec::parse(text).unwrap_or(KeySpec { code: crossterm::event::KeyCode::Null, ctrl: false })
+    KeySpec::parse(text).unwrap_or(KeySpec {
+        code: crossterm::event::KeyCode::Null,
+        ctrl: false,
+    })
 }
 
 impl Keymap {
     pub fn from_profile(profile: &Profile) -> Keymap {
         let configured = |setting: &str| key(profile.settings.text(setting));
         let mut bindings = vec![
-            Binding { action: Action::StopEs, key: configured("keys.stop_es"), label: "stop ES (confirm)", in_status_bar: true },
-            Binding { action: Action::StartEs, key: configured("keys.start_es"), label: "start ES", in_status_bar: true },
-            Binding { action: Action::InsertDelete, key: configured("keys.insert_delete"), label: "insert delete event", in_status_bar: true },
-            Binding { action: Action::InsertUpsert, key: configured("keys.insert_upsert"), label: "insert upsert event", in_status_bar: true },
-            Binding { action: Action::Freeze, key: configured("keys.freeze"), label: "freeze evidence", in_status_bar: true },
-            Binding { action: Action::ToggleWorker, key: configured("keys.toggle_worker"), label: "start/stop worker", in_status_bar: true },
-            Binding { action: Action::KillWorker, key: configured("keys.kill_worker"), label: "kill -9 worker (confirm)", in_status_bar: false },
-            Binding { action: Action::FocusNext, key: configured("keys.focus_next"), label: "next pane", in_status_bar: false },
-            Binding { action: Action::Filter, key: configured("keys.filter"), label: "filter the log", in_status_bar: false },
-            Binding { action: Action::Help, key: configured("keys.help"), label: "help", in_status_bar: true },
-            Binding { action: Action::Quit, key: configured("keys.quit"), label: "quit", in_status_bar: true },
-            Binding { action: Action::ComposeUp, key: key("U"), label: "docker compose up -d", in_status_bar: false },
+            Binding {
+                action: Action::StopEs,
+                key: configured("keys.stop_es"),
+                label: "stop ES (confirm)",
+                in_status_bar: true,
+            },
+            Binding {
+                action: Action::StartEs,
+                key: configured("keys.start_es"),
+                label: "start ES",
+                in_status_bar: true,
+            },
+            Binding {
+                action: Action::InsertDelete,
+                key: configured("keys.insert_delete"),
+                label: "insert delete event",
+                in_status_bar: true,
+            },
+            Binding {
+                action: Action::InsertUpsert,
+                key: configured("keys.insert_upsert"),
+                label: "insert upsert event",
+                in_status_bar: true,
+            },
+            Binding {
+                action: Action::Freeze,
+                key: configured("keys.freeze"),
+                label: "freeze evidence",
+                in_status_bar: true,
+            },
+            Binding {
+                action: Action::ToggleWorker,
+                key: configured("keys.toggle_worker"),
+                label: "start/stop worker",
+                in_status_bar: true,
+            },
+            Binding {
+                action: Action::KillWorker,
+                key: configured("keys.kill_worker"),
+                label: "kill -9 worker (confirm)",
+                in_status_bar: false,
+            },
+            Binding {
+                action: Action::FocusNext,
+                key: configured("keys.focus_next"),
+                label: "next pane",
+                in_status_bar: false,
+            },
+            Binding {
+                action: Action::Filter,
+                key: configured("keys.filter"),
+                label: "filter the log",
+                in_status_bar: false,
+            },
+            Binding {
+                action: Action::Help,
+                key: configured("keys.help"),
+                label: "help",
+                in_status_bar: true,
+            },
+            Binding {
+                action: Action::Quit,
+                key: configured("keys.quit"),
+                label: "quit",
+                in_status_bar: true,
+            },
+            Binding {
+                action: Action::ComposeUp,
+                key: key("U"),
+                label: "docker compose up -d",
+                in_status_bar: false,
+            },
         ];
         for (action, text, label) in [
             (Action::Up, "Up", "select / scroll up"),
@@ -83,18 +146,30 @@ impl Keymap {
             (Action::ToggleWrap, "z", "log: wrap long lines"),
             (Action::NextMatch, "n", "log: next filter match"),
         ] {
-            bindings.push(Binding { action, key: key(text), label, in_status_bar: false });
+            bindings.push(Binding {
+                action,
+                key: key(text),
+                label,
+                in_status_bar: false,
+            });
         }
         Keymap { bindings }
     }
 
     /// The first binding matching the key (configured keys come first).
     pub fn action_for(&self, event: &KeyEvent) -> Option<Action> {
-        self.bindings.iter().find(|b| b.key.matches(event)).map(|b| b.action)
+        self.bindings
+            .iter()
+            .find(|b| b.key.matches(event))
+            .map(|b| b.action)
     }
 
     pub fn key_of(&self, action: Action) -> String {
-        self.bindings.iter().find(|b| b.action == action).map(|b| b.key.to_string()).unwrap_or_default()
+        self.bindings
+            .iter()
+            .find(|b| b.action == action)
+            .map(|b| b.key.to_string())
+            .unwrap_or_default()
     }
 
     /// Keys bound twice, for a startup warning.
@@ -103,7 +178,10 @@ impl Keymap {
         let mut conflicts = Vec::new();
         for binding in &self.bindings {
             if let Some(first) = seen.iter().find(|b| b.key == binding.key) {
-                conflicts.push(format!("`{}` is bound to both {} and {}", binding.key, first.label, binding.label));
+                conflicts.push(format!(
+                    "`{}` is bound to both {} and {}",
+                    binding.key, first.label, binding.label
+                ));
             } else {
                 seen.push(binding);
             }
@@ -119,15 +197,29 @@ mod tests {
     use crossterm::event::{KeyCode, KeyModifiers};
 
     fn profile(flags: &[&str]) -> Profile {
-        Profile::load(&LoadOptions { config_path: None, overrides: flags.iter().map(|s| s.to_string()).collect(), environment: Some(Default::default()) }).unwrap()
+        Profile::load(&LoadOptions {
+            config_path: None,
+            overrides: flags.iter().map(|s| s.to_string()).collect(),
+            environment: Some(Default::default()),
+        })
+        .unwrap()
     }
 
     #[test]
     fn configured_keys_drive_actions_and_conflicts_are_reported() {
         let keymap = Keymap::from_profile(&profile(&["keys.freeze=F5"]));
-        assert_eq!(keymap.action_for(&KeyEvent::new(KeyCode::F(5), KeyModifiers::NONE)), Some(Action::Freeze));
-        assert_eq!(keymap.action_for(&KeyEvent::new(KeyCode::Char('s'), KeyModifiers::NONE)), Some(Action::StopEs));
-        assert_eq!(keymap.action_for(&KeyEvent::new(KeyCode::Char('S'), KeyModifiers::SHIFT)), Some(Action::StartEs));
+        assert_eq!(
+            keymap.action_for(&KeyEvent::new(KeyCode::F(5), KeyModifiers::NONE)),
+            Some(Action::Freeze)
+        );
+        assert_eq!(
+            keymap.action_for(&KeyEvent::new(KeyCode::Char('s'), KeyModifiers::NONE)),
+            Some(Action::StopEs)
+        );
+        assert_eq!(
+            keymap.action_for(&KeyEvent::new(KeyCode::Char('S'), KeyModifiers::SHIFT)),
+            Some(Action::StartEs)
+        );
         assert!(keymap.conflicts().is_empty(), "{:?}", keymap.conflicts());
         let clash = Keymap::from_profile(&profile(&["keys.freeze=p"]));
         assert_eq!(clash.conflicts().len(), 1);

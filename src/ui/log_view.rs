@@ -26,7 +26,13 @@ pub struct LogView {
 
 impl Default for LogView {
     fn default() -> LogView {
-        LogView { follow: true, offset: 0, wrap: false, filter: String::new(), match_cursor: 0 }
+        LogView {
+            follow: true,
+            offset: 0,
+            wrap: false,
+            filter: String::new(),
+            match_cursor: 0,
+        }
     }
 }
 
@@ -83,9 +89,18 @@ impl LogView {
         } else {
             with_context(tail, &self.filter)
         };
-        let matches: Vec<usize> = selected.iter().enumerate().filter(|(_, (_, m))| *m).map(|(i, _)| i).collect();
+        let matches: Vec<usize> = selected
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, m))| *m)
+            .map(|(i, _)| i)
+            .collect();
         let total = selected.len();
-        let mut end = total.saturating_sub(if self.follow { 0 } else { self.offset.min(total.saturating_sub(1)) });
+        let mut end = total.saturating_sub(if self.follow {
+            0
+        } else {
+            self.offset.min(total.saturating_sub(1))
+        });
         if !self.filter.is_empty() && !self.follow && !matches.is_empty() && self.match_cursor > 0 {
             // `n`: put the chosen match near the bottom of the view, newest first.
             let chosen = matches[matches.len() - 1 - ((self.match_cursor - 1) % matches.len())];
@@ -98,12 +113,24 @@ impl LogView {
             if let Some(prev) = previous
                 && *index > prev + 1
             {
-                shown.push(ShownLine { text: "…".into(), level: None, is_match: false, is_marker: false, is_gap: true });
+                shown.push(ShownLine {
+                    text: "…".into(),
+                    level: None,
+                    is_match: false,
+                    is_marker: false,
+                    is_gap: true,
+                });
             }
             previous = Some(*index);
             let raw = &tail[*index];
             let (text, level) = render_line(raw);
-            shown.push(ShownLine { is_marker: raw.contains("Observability schema:"), text, level, is_match: *is_match, is_gap: false });
+            shown.push(ShownLine {
+                is_marker: raw.contains("Observability schema:"),
+                text,
+                level,
+                is_match: *is_match,
+                is_gap: false,
+            });
         }
         let overflow = shown.len().saturating_sub(height);
         shown.drain(..overflow);
@@ -114,7 +141,12 @@ impl LogView {
 /// Indices of matching lines plus their context, in order: (index, is_match).
 fn with_context(tail: &VecDeque<String>, filter: &str) -> Vec<(usize, bool)> {
     let needle = filter.to_lowercase();
-    let matches: Vec<usize> = tail.iter().enumerate().filter(|(_, l)| l.to_lowercase().contains(&needle)).map(|(i, _)| i).collect();
+    let matches: Vec<usize> = tail
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.to_lowercase().contains(&needle))
+        .map(|(i, _)| i)
+        .collect();
     let mut keep = std::collections::BTreeMap::new();
     for m in &matches {
         for i in m.saturating_sub(CONTEXT)..=(m + CONTEXT).min(tail.len().saturating_sub(1)) {
@@ -131,13 +163,31 @@ pub fn render_line(raw: &str) -> (String, Option<String>) {
     if raw.trim_start().starts_with('{')
         && let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(raw)
     {
-        let text = |key: &str| fields.get(key).map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
-        let time = text("ts").map(|ts| ts.get(11..23).unwrap_or(&ts).to_string()).unwrap_or_default();
+        let text = |key: &str| {
+            fields.get(key).map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            })
+        };
+        let time = text("ts")
+            .map(|ts| ts.get(11..23).unwrap_or(&ts).to_string())
+            .unwrap_or_default();
         let level = text("level").unwrap_or_default();
         let mut line = format!("{time} {level:<7} {}", text("message").unwrap_or_default());
-        for (key, short) in [("reason", "reason"), ("attempt", "attempt"), ("outbox_event_id", "event"), ("claim_batch_id", "batch"), ("trace_id", "trace")] {
+        for (key, short) in [
+            ("reason", "reason"),
+            ("attempt", "attempt"),
+            ("outbox_event_id", "event"),
+            ("claim_batch_id", "batch"),
+            ("trace_id", "trace"),
+        ] {
             if let Some(value) = text(key).filter(|v| !v.is_empty() && v != "null") {
-                let value = if matches!(short, "event" | "batch" | "trace") { value.chars().take(8).collect() } else { value };
+                let value = if matches!(short, "event" | "batch" | "trace") {
+                    value.chars().take(8).collect()
+                } else {
+                    value
+                };
                 line.push_str(&format!("  {short}={value}"));
             }
         }
@@ -165,22 +215,53 @@ mod tests {
 
     #[test]
     fn json_lines_render_compactly_and_escapes_are_stripped() {
-        let (text, level) = render_line(r#"{"ts":"2026-02-14T10:42:39.403982+00:00","level":"ERROR","message":"Failed \u001b[31mhere","reason":"es_connect","attempt":2,"outbox_event_id":"8722f068-7acd","trace_id":"18bef09d08385a0c"}"#);
-        assert_eq!(text, "10:42:39.403 ERROR   Failed here  reason=es_connect  attempt=2  event=8722f068  trace=18bef09d");
+        let (text, level) = render_line(
+            r#"{"ts":"2026-02-14T10:42:39.403982+00:00","level":"ERROR","message":"Failed \u001b[31mhere","reason":"es_connect","attempt":2,"outbox_event_id":"8722f068-7acd","trace_id":"18bef09d08385a0c"}"#,
+        );
+        assert_eq!(
+            text,
+            "10:42:39.403 ERROR   Failed here  reason=es_connect  attempt=2  event=8722f068  trace=18bef09d"
+        );
         assert_eq!(level.as_deref(), Some("ERROR"));
-        assert_eq!(render_line("\u{1b}]0;pwned\u{7}[OK] Database").0, "[OK] Database");
+        assert_eq!(
+            render_line("\u{1b}]0;pwned\u{7}[OK] Database").0,
+            "[OK] Database"
+        );
         assert!(render_line(&"y".repeat(1_000_000)).0.ends_with("…[cut]"));
     }
 
     #[test]
     fn filter_keeps_context_and_marks_gaps() {
-        let lines: Vec<String> = (0..20).map(|i| if i == 5 || i == 15 { format!("line {i} es_connect") } else { format!("line {i}") }).collect();
+        let lines: Vec<String> = (0..20)
+            .map(|i| {
+                if i == 5 || i == 15 {
+                    format!("line {i} es_connect")
+                } else {
+                    format!("line {i}")
+                }
+            })
+            .collect();
         let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
         let mut view = LogView::default();
         view.set_filter("ES_CONNECT");
         let shown = view.visible(&tail(&refs), 50);
         let texts: Vec<&str> = shown.iter().map(|l| l.text.as_str()).collect();
-        assert_eq!(texts, vec!["line 3", "line 4", "line 5 es_connect", "line 6", "line 7", "…", "line 13", "line 14", "line 15 es_connect", "line 16", "line 17"]);
+        assert_eq!(
+            texts,
+            vec![
+                "line 3",
+                "line 4",
+                "line 5 es_connect",
+                "line 6",
+                "line 7",
+                "…",
+                "line 13",
+                "line 14",
+                "line 15 es_connect",
+                "line 16",
+                "line 17"
+            ]
+        );
         assert_eq!(shown.iter().filter(|l| l.is_match).count(), 2);
     }
 

@@ -23,7 +23,14 @@ pub enum Pane {
     Outbox,
 }
 
-const FOCUS_ORDER: [Pane; 6] = [Pane::Log, Pane::Traces, Pane::Outbox, Pane::Containers, Pane::Counters, Pane::Checklist];
+const FOCUS_ORDER: [Pane; 6] = [
+    Pane::Log,
+    Pane::Traces,
+    Pane::Outbox,
+    Pane::Containers,
+    Pane::Counters,
+    Pane::Checklist,
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Confirm {
@@ -38,7 +45,9 @@ pub enum Overlay {
     Help,
     Confirm(Confirm),
     /// The span tree of the selected trace.
-    SpanTree { scroll: usize },
+    SpanTree {
+        scroll: usize,
+    },
     /// Typing a log filter.
     FilterInput(String),
 }
@@ -74,7 +83,8 @@ impl App {
 
     /// One key, one state change; returns the command for the engine, if any.
     pub fn on_key(&mut self, event: KeyEvent, snapshot: &Snapshot) -> Option<Command> {
-        let ctrl_c = event.code == KeyCode::Char('c') && event.modifiers.contains(KeyModifiers::CONTROL);
+        let ctrl_c =
+            event.code == KeyCode::Char('c') && event.modifiers.contains(KeyModifiers::CONTROL);
         match self.overlay.clone() {
             Overlay::FilterInput(mut text) => {
                 match event.code {
@@ -97,7 +107,10 @@ impl App {
                 return None;
             }
             Overlay::Confirm(kind) => {
-                let yes = matches!(event.code, KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter);
+                let yes = matches!(
+                    event.code,
+                    KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter
+                );
                 let no = matches!(event.code, KeyCode::Char('n') | KeyCode::Char('N'));
                 self.overlay = Overlay::None;
                 return match (kind, yes, no) {
@@ -114,10 +127,22 @@ impl App {
             }
             Overlay::SpanTree { scroll } => {
                 match event.code {
-                    KeyCode::Up => self.overlay = Overlay::SpanTree { scroll: scroll.saturating_sub(1) },
+                    KeyCode::Up => {
+                        self.overlay = Overlay::SpanTree {
+                            scroll: scroll.saturating_sub(1),
+                        }
+                    }
                     KeyCode::Down => self.overlay = Overlay::SpanTree { scroll: scroll + 1 },
-                    KeyCode::PageUp => self.overlay = Overlay::SpanTree { scroll: scroll.saturating_sub(10) },
-                    KeyCode::PageDown => self.overlay = Overlay::SpanTree { scroll: scroll + 10 },
+                    KeyCode::PageUp => {
+                        self.overlay = Overlay::SpanTree {
+                            scroll: scroll.saturating_sub(10),
+                        }
+                    }
+                    KeyCode::PageDown => {
+                        self.overlay = Overlay::SpanTree {
+                            scroll: scroll + 10,
+                        }
+                    }
                     _ => self.overlay = Overlay::None,
                 }
                 return None;
@@ -138,7 +163,10 @@ impl App {
             Action::KillWorker => self.overlay = Overlay::Confirm(Confirm::KillWorker),
             Action::ComposeUp => return Some(Command::ComposeUp),
             Action::FocusNext => {
-                let index = FOCUS_ORDER.iter().position(|p| *p == self.focus).unwrap_or(0);
+                let index = FOCUS_ORDER
+                    .iter()
+                    .position(|p| *p == self.focus)
+                    .unwrap_or(0);
                 self.focus = FOCUS_ORDER[(index + 1) % FOCUS_ORDER.len()];
             }
             Action::Filter => {
@@ -155,7 +183,12 @@ impl App {
                 self.overlay = Overlay::SpanTree { scroll: 0 };
             }
             Action::Open => {}
-            Action::Up | Action::Down | Action::PageUp | Action::PageDown | Action::Top | Action::Bottom => self.navigate(action, snapshot),
+            Action::Up
+            | Action::Down
+            | Action::PageUp
+            | Action::PageDown
+            | Action::Top
+            | Action::Bottom => self.navigate(action, snapshot),
         }
         None
     }

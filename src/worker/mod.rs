@@ -653,11 +653,8 @@ impl Worker {
                         summary.reason = reason.as_str().to_string();
                     }
                     self.log.error(
-                        &format!(
-                            "Failed to process outbox event {} (reason={})",
-                            item.event.id,
-                            reason.as_str()
-                        ),
+                        // Upstream's wording; the reason travels as a field.
+                        &format!("Failed to process outbox event {}", item.event.id),
                         fields,
                     );
                 }

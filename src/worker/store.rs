@@ -66,6 +66,16 @@ pub async fn claim(
     .await
 }
 
+/// `search_index` columns: entity_id, text, snippet, rank_score, event_version, updated_at.
+type SourceRow = (
+    Uuid,
+    String,
+    Option<String>,
+    f64,
+    i64,
+    chrono::DateTime<chrono::Utc>,
+);
+
 /// The `search_index` rows of the upserted entities, as ES documents with their versions.
 pub async fn source_documents(
     pool: &PgPool,
@@ -74,14 +84,7 @@ pub async fn source_documents(
     if entity_ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows: Vec<(
-        Uuid,
-        String,
-        Option<String>,
-        f64,
-        i64,
-        chrono::DateTime<chrono::Utc>,
-    )> = sqlx::query_as(
+    let rows: Vec<SourceRow> = sqlx::query_as(
         "SELECT entity_id, text, snippet, rank_score, event_version, updated_at FROM search_index
          WHERE entity_type = $1 AND entity_id = ANY($2)",
     )

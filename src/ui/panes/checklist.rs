@@ -1,10 +1,10 @@
 //! The scenario's acceptance checks, live: pending, passed or failed, with what was seen.
 
+use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Wrap};
-use ratatui::Frame;
+use ratatui::widgets::Paragraph;
 
 use super::{block, dim};
 use crate::cockpit::engine::Snapshot;
@@ -23,10 +23,18 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
                     CheckStatus::Pending => ("…", Style::default().fg(Color::DarkGray)),
                     CheckStatus::NotRecorded => ("?", Style::default().fg(Color::DarkGray)),
                 };
-                lines.push(Line::from(vec![Span::styled(format!("{mark} "), style), Span::styled(check.title, style), Span::styled(format!("  {}", check.observed), dim())]));
+                lines.push(Line::from(vec![
+                    Span::styled(format!("{mark} "), style),
+                    Span::styled(check.title, style),
+                ]));
+                lines.push(Line::styled(format!("    {}", check.observed), dim()));
             }
         }
     }
     let title = format!(" Checklist · {} ", snapshot.scenario);
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }).block(block(title, Pane::Checklist, app)), area);
+    // One line each for the check and what was seen, cut at the pane's edge.
+    frame.render_widget(
+        Paragraph::new(lines).block(block(title, Pane::Checklist, app)),
+        area,
+    );
 }

@@ -1,11 +1,11 @@
 //! Containers of the compose project (pushed by Docker's event stream), the worker
 //! process, and the start-up steps with their failures and fixes.
 
+use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
-use ratatui::Frame;
 
 use super::{block, dim, error_style, human_duration};
 use crate::cockpit::engine::{Snapshot, StepState};
@@ -26,13 +26,25 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
         None => lines.push(Line::styled("connecting to Docker …", dim())),
         Some(Err(error)) => lines.push(Line::styled(format!("Docker: {error}"), error_style())),
         Some(Ok(services)) if services.is_empty() => {
-            lines.push(Line::styled(format!("no containers in project `{}`", snapshot.project), error_style()));
+            lines.push(Line::styled(
+                format!("no containers in project `{}`", snapshot.project),
+                error_style(),
+            ));
         }
         Some(Ok(services)) => {
             for service in services {
                 let detail = match (&service.started_at, service.exit_code) {
                     (Some(started), _) => chrono::DateTime::parse_from_rfc3339(started)
-                        .map(|t| format!("up {}", human_duration((app.now - t.with_timezone(&chrono::Utc)).num_milliseconds() as f64 / 1000.0)))
+                        .map(|t| {
+                            format!(
+                                "up {}",
+                                human_duration(
+                                    (app.now - t.with_timezone(&chrono::Utc)).num_milliseconds()
+                                        as f64
+                                        / 1000.0
+                                )
+                            )
+                        })
                         .unwrap_or_default(),
                     (None, Some(code)) => format!("exit {code}"),
                     (None, None) => String::new(),
@@ -40,14 +52,20 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
                 lines.push(Line::from(vec![
                     Span::raw(format!("{:<10}", service.service)),
                     Span::styled(format!("{:<9}", service.state), state_style(&service.state)),
-                    Span::raw(format!("{:<10}", service.health.clone().unwrap_or_default())),
+                    Span::raw(format!(
+                        "{:<10}",
+                        service.health.clone().unwrap_or_default()
+                    )),
                     Span::styled(detail, dim()),
                 ]));
             }
         }
     }
     let (worker_state, worker_style) = match &snapshot.worker {
-        Some(WorkerState::Running { pid }) => (format!("running  pid {pid}"), Style::default().fg(Color::Green)),
+        Some(WorkerState::Running { pid }) => (
+            format!("running  pid {pid}"),
+            Style::default().fg(Color::Green),
+        ),
         Some(WorkerState::Exited { code, signal }) => (
             match (code, signal) {
                 (Some(code), _) => format!("exited   code {code}"),
@@ -56,17 +74,29 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
             },
             error_style(),
         ),
-        Some(WorkerState::FailedToStart { message }) => (format!("not started: {message}"), error_style()),
+        Some(WorkerState::FailedToStart { message }) => {
+            (format!("not started: {message}"), error_style())
+        }
         None => ("starting …".into(), dim()),
     };
-    lines.push(Line::from(vec![Span::raw(format!("{:<10}", "worker")), Span::styled(worker_state, worker_style)]));
+    lines.push(Line::from(vec![
+        Span::raw(format!("{:<10}", "worker")),
+        Span::styled(worker_state, worker_style),
+    ]));
     for step in &snapshot.setup {
         match &step.state {
-            StepState::Failed(error) => lines.push(Line::styled(format!("✗ {}: {error}", step.name), error_style())),
+            StepState::Failed(error) => lines.push(Line::styled(
+                format!("✗ {}: {error}", step.name),
+                error_style(),
+            )),
             StepState::Running => lines.push(Line::styled(format!("… {}", step.name), dim())),
             StepState::Done(_) => {}
         }
     }
-    let widget = Paragraph::new(lines).wrap(Wrap { trim: true }).block(block(format!(" Containers · {} ", snapshot.project), Pane::Containers, app));
+    let widget = Paragraph::new(lines).wrap(Wrap { trim: true }).block(block(
+        format!(" Containers · {} ", snapshot.project),
+        Pane::Containers,
+        app,
+    ));
     frame.render_widget(widget, area);
 }

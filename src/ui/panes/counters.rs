@@ -1,11 +1,11 @@
 //! Contract counters by reason and op: value, Δ since the drill began, sparkline; and
 //! the queue gauges.
 
+use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
-use ratatui::Frame;
 
 use super::{block, error_style};
 use crate::cockpit::counters::sparkline;
@@ -13,14 +13,21 @@ use crate::cockpit::engine::Snapshot;
 use crate::ui::{App, Pane};
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
-    let title = format!(" Counters · Δ since drill start · {} ", snapshot.metrics_url);
+    let title = format!(
+        " Counters · Δ since drill start · {} ",
+        snapshot.metrics_url
+    );
     let outer = block(title, Pane::Counters, app);
     let inner = outer.inner(area);
     frame.render_widget(outer, area);
     if let Some(error) = &snapshot.metrics_error
         && snapshot.counters.rows.is_empty()
     {
-        frame.render_widget(Paragraph::new(Line::styled(error.clone(), error_style())).wrap(ratatui::widgets::Wrap { trim: true }), inner);
+        frame.render_widget(
+            Paragraph::new(Line::styled(error.clone(), error_style()))
+                .wrap(ratatui::widgets::Wrap { trim: true }),
+            inner,
+        );
         return;
     }
     let mut rows: Vec<Row> = snapshot
@@ -28,7 +35,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
         .rows
         .iter()
         .map(|row| {
-            let delta_style = if row.delta > 0.0 && matches!(row.metric, "failed" | "terminal_failed" | "retry_scheduled") {
+            let delta_style = if row.delta > 0.0
+                && matches!(row.metric, "failed" | "terminal_failed" | "retry_scheduled")
+            {
                 Style::default().fg(Color::Yellow)
             } else if row.delta > 0.0 {
                 Style::default().fg(Color::Green)
@@ -44,13 +53,28 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
             ])
         })
         .collect();
-    let gauges: Vec<String> = snapshot.counters.gauges.iter().map(|(name, value)| format!("{name} {value}")).collect();
-    if !gauges.is_empty() {
-        rows.push(Row::new(vec![Cell::from("gauges"), Cell::from(gauges.join(" · "))]));
-    }
-    if let Some(error) = &snapshot.metrics_error {
-        rows.push(Row::new(vec![Cell::from("stale"), Cell::from(error.clone())]).style(error_style()));
-    }
-    let widths = [Constraint::Length(16), Constraint::Min(20), Constraint::Length(6), Constraint::Length(6), Constraint::Length(12)];
-    frame.render_widget(Table::new(rows, widths), inner);
+    let gauges: Vec<String> = snapshot
+        .counters
+        .gauges
+        .iter()
+        .map(|(name, value)| format!("{name} {}", (value * 10.0).round() / 10.0))
+        .collect();
+    let footer = match &snapshot.metrics_error {
+        Some(error) => Line::styled(format!("stale: {error}"), error_style()),
+        None => Line::raw(gauges.join(" · ")),
+    };
+    let parts = ratatui::layout::Layout::default()
+        .direction(ratatui::layout::Direction::Vertical)
+        .constraints([Constraint::Min(1), Constraint::Length(1)])
+        .split(inner);
+    rows.truncate(parts[0].height as usize);
+    let widths = [
+        Constraint::Length(16),
+        Constraint::Min(16),
+        Constraint::Length(7),
+        Constraint::Length(7),
+        Constraint::Length(12),
+    ];
+    frame.render_widget(Table::new(rows, widths), parts[0]);
+    frame.render_widget(Paragraph::new(footer), parts[1]);
 }

@@ -1,10 +1,10 @@
 //! The worker's log tail: compact JSON, highlighted schema marker and matches.
 
+use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Wrap};
-use ratatui::Frame;
 
 use super::{block, dim};
 use crate::cockpit::engine::Snapshot;
@@ -24,7 +24,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot, tail:
                 _ => Style::default(),
             };
             if line.is_marker {
-                style = Style::default().fg(Color::Green).add_modifier(Modifier::BOLD);
+                style = Style::default()
+                    .fg(Color::Green)
+                    .add_modifier(Modifier::BOLD);
             }
             if line.is_match {
                 style = style.bg(Color::Blue).fg(Color::White);
@@ -36,11 +38,22 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot, tail:
         })
         .collect();
     if lines.is_empty() {
-        lines.push(Line::styled(format!("no output yet from `{}`", snapshot.worker_command), dim()));
+        lines.push(Line::styled(
+            format!("no output yet from `{}`", snapshot.worker_command),
+            dim(),
+        ));
     }
     let mode = if app.log.follow { "follow" } else { "paused" };
-    let filter = if app.log.filter.is_empty() { String::new() } else { format!(" · filter \"{}\"", app.log.filter) };
-    let title = format!(" Worker log · {} lines · {mode}{}{filter} ", tail.total, if app.log.wrap { " · wrap" } else { "" });
+    let filter = if app.log.filter.is_empty() {
+        String::new()
+    } else {
+        format!(" · filter \"{}\"", app.log.filter)
+    };
+    let title = format!(
+        " Worker log · {} lines · {mode}{}{filter} ",
+        tail.total,
+        if app.log.wrap { " · wrap" } else { "" }
+    );
     let mut widget = Paragraph::new(lines).block(block(title, Pane::Log, app));
     if app.log.wrap {
         widget = widget.wrap(Wrap { trim: false });

@@ -1,10 +1,10 @@
 //! The outbox queue: counts by status, the oldest pending age, and this session's events.
 
+use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
-use ratatui::Frame;
 
 use super::{block, dim, error_style, human_duration, short};
 use crate::cockpit::engine::Snapshot;
@@ -15,7 +15,11 @@ fn relative(app: &App, time: Option<chrono::DateTime<chrono::Utc>>) -> String {
         None => "-".into(),
         Some(t) => {
             let seconds = (t - app.now).num_milliseconds() as f64 / 1000.0;
-            if seconds >= 0.0 { format!("in {}", human_duration(seconds)) } else { format!("{} ago", human_duration(-seconds)) }
+            if seconds >= 0.0 {
+                format!("in {}", human_duration(seconds))
+            } else {
+                format!("{} ago", human_duration(-seconds))
+            }
         }
     }
 }
@@ -26,11 +30,18 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
     frame.render_widget(outer, area);
     let (summary, rows) = match &snapshot.outbox {
         None => {
-            frame.render_widget(Paragraph::new(Line::styled("connecting to Postgres …", dim())), inner);
+            frame.render_widget(
+                Paragraph::new(Line::styled("connecting to Postgres …", dim())),
+                inner,
+            );
             return;
         }
         Some(Err(error)) => {
-            frame.render_widget(Paragraph::new(Line::styled(error.clone(), error_style())).wrap(ratatui::widgets::Wrap { trim: true }), inner);
+            frame.render_widget(
+                Paragraph::new(Line::styled(error.clone(), error_style()))
+                    .wrap(ratatui::widgets::Wrap { trim: true }),
+                inner,
+            );
             return;
         }
         Some(Ok(data)) => data,
@@ -41,9 +52,24 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
         summary.processing,
         summary.done,
         summary.failed,
-        summary.oldest_pending_age_seconds.map(human_duration).unwrap_or_else(|| "-".into())
+        summary
+            .oldest_pending_age_seconds
+            .map(human_duration)
+            .unwrap_or_else(|| "-".into())
     );
-    let mut table_rows: Vec<Row> = vec![Row::new(vec!["event", "op", "status", "att", "next retry", "reason", "owner", "lease"]).style(dim())];
+    let mut table_rows: Vec<Row> = vec![
+        Row::new(vec![
+            "event",
+            "op",
+            "status",
+            "att",
+            "next retry",
+            "reason",
+            "owner",
+            "lease",
+        ])
+        .style(dim()),
+    ];
     for (index, row) in rows.iter().enumerate().rev() {
         let mut style = match row.status.as_str() {
             "done" => Style::default().fg(Color::Green),
@@ -68,14 +94,31 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
             .style(style),
         );
     }
-    if rows.is_empty() {
-        table_rows.push(Row::new(vec![Cell::from("no events inserted this session")]).style(dim()));
-    }
-    let widths = [Constraint::Length(9), Constraint::Length(7), Constraint::Length(11), Constraint::Length(4), Constraint::Length(12), Constraint::Length(12), Constraint::Length(18), Constraint::Min(10)];
+
+    let widths = [
+        Constraint::Length(9),
+        Constraint::Length(7),
+        Constraint::Length(11),
+        Constraint::Length(4),
+        Constraint::Length(12),
+        Constraint::Length(12),
+        Constraint::Length(18),
+        Constraint::Min(10),
+    ];
     let layout = ratatui::layout::Layout::default()
         .direction(ratatui::layout::Direction::Vertical)
         .constraints([Constraint::Length(1), Constraint::Min(1)])
         .split(inner);
     frame.render_widget(Paragraph::new(header), layout[0]);
-    frame.render_widget(Table::new(table_rows, widths), layout[1]);
+    if rows.is_empty() {
+        frame.render_widget(
+            Paragraph::new(Line::styled(
+                "no events inserted this session: press d (delete) or u (upsert)",
+                dim(),
+            )),
+            layout[1],
+        );
+    } else {
+        frame.render_widget(Table::new(table_rows, widths), layout[1]);
+    }
 }

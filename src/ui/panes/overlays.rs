@@ -1,10 +1,10 @@
 //! Help (generated from the keymap), confirmations, the span tree, the filter prompt.
 
+use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
-use ratatui::Frame;
 
 use super::{dim, traces};
 use crate::cockpit::engine::Snapshot;
@@ -12,7 +12,10 @@ use crate::jaeger::SpanSummary;
 use crate::ui::{App, Confirm};
 
 fn frame_block(title: &str) -> Block<'static> {
-    Block::default().title(format!(" {title} ")).borders(Borders::ALL).border_style(Style::default().fg(Color::Cyan))
+    Block::default()
+        .title(format!(" {title} "))
+        .borders(Borders::ALL)
+        .border_style(Style::default().fg(Color::Cyan))
 }
 
 pub fn help(frame: &mut Frame, area: Rect, app: &App) {
@@ -20,8 +23,22 @@ pub fn help(frame: &mut Frame, area: Rect, app: &App) {
         .keymap
         .bindings
         .iter()
-        .map(|b| Line::from(vec![Span::styled(format!("{:>10}  ", b.key.to_string()), Style::default().fg(Color::Cyan)), Span::raw(b.label)]))
-        .chain([Line::raw(""), Line::styled("keys are remapped in the [keys] table of the config file; any key closes this", dim())])
+        .map(|b| {
+            Line::from(vec![
+                Span::styled(
+                    format!("{:>10}  ", b.key.to_string()),
+                    Style::default().fg(Color::Cyan),
+                ),
+                Span::raw(b.label),
+            ])
+        })
+        .chain([
+            Line::raw(""),
+            Line::styled(
+                "keys are remapped in the [keys] table of the config file; any key closes this",
+                dim(),
+            ),
+        ])
         .collect();
     frame.render_widget(Clear, area);
     frame.render_widget(Paragraph::new(lines).block(frame_block("Help")), area);
@@ -29,29 +46,61 @@ pub fn help(frame: &mut Frame, area: Rect, app: &App) {
 
 pub fn confirm(frame: &mut Frame, area: Rect, kind: Confirm, snapshot: &Snapshot) {
     let question = match kind {
-        Confirm::StopEs => format!("Stop `{}` of project `{}`? [y/N]", snapshot.es_service, snapshot.project),
+        Confirm::StopEs => format!(
+            "Stop `{}` of project `{}`? [y/N]",
+            snapshot.es_service, snapshot.project
+        ),
         Confirm::KillWorker => "Kill the worker with SIGKILL (no drain)? [y/N]".to_string(),
-        Confirm::QuitWithEsStopped => format!("`{}` is still stopped. Start it before quitting? [y/n, Esc: stay]", snapshot.es_service),
+        Confirm::QuitWithEsStopped => format!(
+            "`{}` is still stopped. Start it before quitting? [y/n, Esc: stay]",
+            snapshot.es_service
+        ),
     };
     frame.render_widget(Clear, area);
-    frame.render_widget(Paragraph::new(question).wrap(Wrap { trim: true }).block(frame_block("Confirm")), area);
+    frame.render_widget(
+        Paragraph::new(question)
+            .wrap(Wrap { trim: true })
+            .block(frame_block("Confirm")),
+        area,
+    );
 }
 
 pub fn filter_input(frame: &mut Frame, area: Rect, text: &str) {
     frame.render_widget(Clear, area);
-    let lines = vec![Line::raw(format!("/{text}▏")), Line::styled("Enter: apply · Esc: cancel · empty: no filter", dim())];
-    frame.render_widget(Paragraph::new(lines).block(frame_block("Filter the log")), area);
+    let lines = vec![
+        Line::raw(format!("/{text}▏")),
+        Line::styled("Enter: apply · Esc: cancel · empty: no filter", dim()),
+    ];
+    frame.render_widget(
+        Paragraph::new(lines).block(frame_block("Filter the log")),
+        area,
+    );
 }
 
 /// Spans in tree order with their depth.
 fn tree(spans: &[SpanSummary]) -> Vec<(usize, &SpanSummary)> {
     let mut ordered = Vec::new();
     let ids: Vec<&str> = spans.iter().map(|s| s.span_id.as_str()).collect();
-    let mut roots: Vec<&SpanSummary> = spans.iter().filter(|s| s.parent_span_id.as_deref().is_none_or(|p| !ids.contains(&p))).collect();
+    let mut roots: Vec<&SpanSummary> = spans
+        .iter()
+        .filter(|s| {
+            s.parent_span_id
+                .as_deref()
+                .is_none_or(|p| !ids.contains(&p))
+        })
+        .collect();
     roots.sort_by_key(|s| s.start_us);
-    fn visit<'a>(span: &'a SpanSummary, depth: usize, spans: &'a [SpanSummary], out: &mut Vec<(usize, &'a SpanSummary)>) {
+    fn visit<'a>(
+        span: &'a SpanSummary,
+        depth: usize,
+        spans: &'a [SpanSummary],
+        out: &mut Vec<(usize, &'a SpanSummary)>,
+    ) {
         out.push((depth, span));
-        let mut children: Vec<&SpanSummary> = spans.iter().filter(|s| s.parent_span_id.as_deref() == Some(span.span_id.as_str())).collect();
+        let mut children: Vec<&SpanSummary> = spans
+            .iter()
+            .filter(|s| s.parent_span_id.as_deref() == Some(span.span_id.as_str()))
+            .collect();
         children.sort_by_key(|s| s.start_us);
         for child in children {
             if out.len() < 10_000 {
@@ -67,25 +116,63 @@ fn tree(spans: &[SpanSummary]) -> Vec<(usize, &SpanSummary)> {
 
 pub fn span_tree(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot, scroll: usize) {
     let list = traces::list(snapshot);
-    let Some(trace) = list.get(app.trace_selected.min(list.len().saturating_sub(1))) else { return };
+    let Some(trace) = list.get(app.trace_selected.min(list.len().saturating_sub(1))) else {
+        return;
+    };
     let mut lines = vec![
-        Line::styled(format!("trace {}", trace.trace_id), Style::default().add_modifier(Modifier::BOLD)),
-        Line::styled(format!("Jaeger UI: {}/trace/{}", snapshot.jaeger_url, trace.trace_id), Style::default().fg(Color::Cyan)),
+        Line::styled(
+            format!("trace {}", trace.trace_id),
+            Style::default().add_modifier(Modifier::BOLD),
+        ),
+        Line::styled(
+            format!(
+                "Jaeger UI: {}/trace/{}",
+                snapshot.jaeger_url, trace.trace_id
+            ),
+            Style::default().fg(Color::Cyan),
+        ),
         Line::raw(""),
     ];
     for (depth, span) in tree(&trace.spans) {
         let indent = "  ".repeat(depth);
-        let style = if span.error { Style::default().fg(Color::Red).add_modifier(Modifier::BOLD) } else { Style::default().add_modifier(Modifier::BOLD) };
-        lines.push(Line::styled(format!("{indent}{} · {:.1} ms{}", span.operation, span.duration_us as f64 / 1000.0, if span.error { " · ERROR" } else { "" }), style));
+        let style = if span.error {
+            Style::default().fg(Color::Red).add_modifier(Modifier::BOLD)
+        } else {
+            Style::default().add_modifier(Modifier::BOLD)
+        };
+        lines.push(Line::styled(
+            format!(
+                "{indent}{} · {:.1} ms{}",
+                span.operation,
+                span.duration_us as f64 / 1000.0,
+                if span.error { " · ERROR" } else { "" }
+            ),
+            style,
+        ));
         for (key, value) in &span.tags {
-            lines.push(Line::styled(format!("{indent}    {key} = {}", crate::sanitize::one_line(value, 200)), dim()));
+            lines.push(Line::styled(
+                format!(
+                    "{indent}    {key} = {}",
+                    crate::sanitize::one_line(value, 200)
+                ),
+                dim(),
+            ));
         }
         for (_, fields) in &span.events {
-            let text: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={}", crate::sanitize::one_line(v, 120))).collect();
-            lines.push(Line::styled(format!("{indent}    event: {}", text.join(" ")), Style::default().fg(Color::Yellow)));
+            let text: Vec<String> = fields
+                .iter()
+                .map(|(k, v)| format!("{k}={}", crate::sanitize::one_line(v, 120)))
+                .collect();
+            lines.push(Line::styled(
+                format!("{indent}    event: {}", text.join(" ")),
+                Style::default().fg(Color::Yellow),
+            ));
         }
     }
     let visible: Vec<Line> = lines.into_iter().skip(scroll).collect();
     frame.render_widget(Clear, area);
-    frame.render_widget(Paragraph::new(visible).block(frame_block("Span tree · ↑↓ scroll · any other key closes")), area);
+    frame.render_widget(
+        Paragraph::new(visible).block(frame_block("Span tree · ↑↓ scroll · any other key closes")),
+        area,
+    );
 }

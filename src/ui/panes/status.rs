@@ -1,10 +1,10 @@
 //! The status bar: what is happening, the last action's outcome, the main keys.
 
+use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
-use ratatui::Frame;
 
 use crate::cockpit::engine::Snapshot;
 use crate::ui::App;
@@ -12,16 +12,35 @@ use crate::ui::App;
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
     let mut spans = Vec::new();
     if let Some(busy) = &snapshot.busy {
-        spans.push(Span::styled(format!(" {busy} "), Style::default().fg(Color::Black).bg(Color::Yellow)));
+        spans.push(Span::styled(
+            format!(" {busy} "),
+            Style::default().fg(Color::Black).bg(Color::Yellow),
+        ));
     } else if let Some((text, error)) = &snapshot.status {
-        let style = if *error { Style::default().fg(Color::White).bg(Color::Red) } else { Style::default().fg(Color::Black).bg(Color::Green) };
-        spans.push(Span::styled(format!(" {} ", crate::sanitize::one_line(text, 120)), style));
+        let style = if *error {
+            Style::default().fg(Color::White).bg(Color::Red)
+        } else {
+            Style::default().fg(Color::Black).bg(Color::Green)
+        };
+        spans.push(Span::styled(
+            format!(" {} ", crate::sanitize::one_line(text, 120)),
+            style,
+        ));
     } else if let Some(warning) = app.warnings.first() {
-        spans.push(Span::styled(format!(" {warning} "), Style::default().fg(Color::Black).bg(Color::Yellow)));
+        spans.push(Span::styled(
+            format!(" {warning} "),
+            Style::default().fg(Color::Black).bg(Color::Yellow),
+        ));
     }
     for binding in app.keymap.bindings.iter().filter(|b| b.in_status_bar) {
-        spans.push(Span::styled(format!(" {}", binding.key), Style::default().fg(Color::Cyan)));
-        spans.push(Span::raw(format!(" {}", binding.label.split(" (").next().unwrap_or(binding.label))));
+        spans.push(Span::styled(
+            format!(" {}", binding.key),
+            Style::default().fg(Color::Cyan),
+        ));
+        spans.push(Span::raw(format!(
+            " {}",
+            binding.label.split(" (").next().unwrap_or(binding.label)
+        )));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }

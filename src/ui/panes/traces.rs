@@ -1,11 +1,11 @@
 //! Jaeger traces of the event under drill (by `wordloom.outbox_event_id`) and of its
 //! claim batch (by `wordloom.claim_batch_id`).
 
+use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
-use ratatui::Frame;
 
 use super::{block, dim, error_style, short};
 use crate::cockpit::engine::Snapshot;
@@ -14,8 +14,14 @@ use crate::ui::{App, Pane};
 
 /// The selectable traces: event traces first, then batch traces.
 pub fn list(snapshot: &Snapshot) -> Vec<&TraceSummary> {
-    let event = snapshot.event_traces.iter().flat_map(|r| r.iter().flatten());
-    let batch = snapshot.batch_traces.iter().flat_map(|r| r.iter().flatten());
+    let event = snapshot
+        .event_traces
+        .iter()
+        .flat_map(|r| r.iter().flatten());
+    let batch = snapshot
+        .batch_traces
+        .iter()
+        .flat_map(|r| r.iter().flatten());
     event.chain(batch).collect()
 }
 
@@ -24,14 +30,27 @@ pub fn count(snapshot: &Snapshot) -> usize {
 }
 
 fn row(trace: &TraceSummary, selected: bool) -> Line<'static> {
-    let start = chrono::DateTime::from_timestamp_micros(trace.start_us()).map(|t| t.format("%H:%M:%S").to_string()).unwrap_or_default();
+    let start = chrono::DateTime::from_timestamp_micros(trace.start_us())
+        .map(|t| t.format("%H:%M:%S").to_string())
+        .unwrap_or_default();
     let process = trace.span("outbox.process");
     let batch = trace.span("projection.process_batch");
-    let tag = |span: Option<&crate::jaeger::SpanSummary>, key: &str| span.and_then(|s| s.tags.get(key)).cloned().unwrap_or_default();
+    let tag = |span: Option<&crate::jaeger::SpanSummary>, key: &str| {
+        span.and_then(|s| s.tags.get(key))
+            .cloned()
+            .unwrap_or_default()
+    };
     let result = tag(batch, "result");
-    let reason = [tag(process, "reason"), tag(batch, "reason")].into_iter().find(|r| !r.is_empty() && r != "none").unwrap_or_default();
+    let reason = [tag(process, "reason"), tag(batch, "reason")]
+        .into_iter()
+        .find(|r| !r.is_empty() && r != "none")
+        .unwrap_or_default();
     let attempt = tag(process, "wordloom.outbox_attempts");
-    let mut style = if trace.has_error() { Style::default().fg(Color::Red) } else { Style::default() };
+    let mut style = if trace.has_error() {
+        Style::default().fg(Color::Red)
+    } else {
+        Style::default()
+    };
     if selected {
         style = style.add_modifier(Modifier::REVERSED);
     }
@@ -50,31 +69,56 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
     let mut lines = Vec::new();
     let mut index = 0;
     match &snapshot.event_id {
-        None => lines.push(Line::styled("no event yet: press d (delete) or u (upsert)", dim())),
+        None => lines.push(Line::styled(
+            "no event yet: press d (delete) or u (upsert)",
+            dim(),
+        )),
         Some(event) => {
-            lines.push(Line::styled(format!("event {event}"), Style::default().add_modifier(Modifier::BOLD)));
+            lines.push(Line::styled(
+                format!("event {event}"),
+                Style::default().add_modifier(Modifier::BOLD),
+            ));
             match &snapshot.event_traces {
                 None => lines.push(Line::styled("  searching …", dim())),
                 Some(Err(error)) => lines.push(Line::styled(format!("  {error}"), error_style())),
-                Some(Ok(traces)) if traces.is_empty() => lines.push(Line::styled("  no outbox.process span yet", dim())),
+                Some(Ok(traces)) if traces.is_empty() => {
+                    lines.push(Line::styled("  no outbox.process span yet", dim()))
+                }
                 Some(Ok(traces)) => {
                     for trace in traces {
-                        lines.push(row(trace, app.focus == Pane::Traces && index == app.trace_selected));
+                        lines.push(row(
+                            trace,
+                            app.focus == Pane::Traces && index == app.trace_selected,
+                        ));
                         index += 1;
                     }
                 }
             }
             match (&snapshot.batch_id, &snapshot.batch_traces) {
-                (None, _) => lines.push(Line::styled("batch: not known yet (from the event's span or the log)", dim())),
+                (None, _) => lines.push(Line::styled(
+                    "batch: not known yet (from the event's span or the log)",
+                    dim(),
+                )),
                 (Some(batch), result) => {
-                    lines.push(Line::styled(format!("batch {batch}"), Style::default().add_modifier(Modifier::BOLD)));
+                    lines.push(Line::styled(
+                        format!("batch {batch}"),
+                        Style::default().add_modifier(Modifier::BOLD),
+                    ));
                     match result {
                         None => lines.push(Line::styled("  searching …", dim())),
-                        Some(Err(error)) => lines.push(Line::styled(format!("  {error}"), error_style())),
-                        Some(Ok(traces)) if traces.is_empty() => lines.push(Line::styled("  no projection.process_batch span yet", dim())),
+                        Some(Err(error)) => {
+                            lines.push(Line::styled(format!("  {error}"), error_style()))
+                        }
+                        Some(Ok(traces)) if traces.is_empty() => lines.push(Line::styled(
+                            "  no projection.process_batch span yet",
+                            dim(),
+                        )),
                         Some(Ok(traces)) => {
                             for trace in traces {
-                                lines.push(row(trace, app.focus == Pane::Traces && index == app.trace_selected));
+                                lines.push(row(
+                                    trace,
+                                    app.focus == Pane::Traces && index == app.trace_selected,
+                                ));
                                 index += 1;
                             }
                         }
@@ -84,5 +128,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
         }
     }
     let title = format!(" Traces · {} · Enter: span tree ", snapshot.jaeger_url);
-    frame.render_widget(Paragraph::new(lines).block(block(title, Pane::Traces, app)), area);
+    frame.render_widget(
+        Paragraph::new(lines).block(block(title, Pane::Traces, app)),
+        area,
+    );
 }

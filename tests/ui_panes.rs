@@ -1,0 +1,283 @@
+//! Every pane rendered into a `TestBackend` buffer, in healthy, degraded and failed
+//! states, compared with reviewed snapshots (tests/snapshots/). Times are fixed.
+
+use std::collections::VecDeque;
+
+use chrono::TimeZone;
+use drill_cockpit::cockpit::engine::{SetupStep, Snapshot, StepState};
+use drill_cockpit::config::{LoadOptions, Profile};
+use drill_cockpit::db::outbox::{OutboxRow, QueueSummary};
+use drill_cockpit::docker::ServiceState;
+use drill_cockpit::drill::{Missing, Observations, grade};
+use drill_cockpit::jaeger::parse_traces;
+use drill_cockpit::prom::Samples;
+use drill_cockpit::sources::worker_proc::{LogTail, WorkerState};
+use drill_cockpit::ui::keymap::Keymap;
+use drill_cockpit::ui::{App, Confirm, Overlay, Pane};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+fn fixture(path: &str) -> String {
+    std::fs::read_to_string(testkit::env::fixtures_dir().join(path)).unwrap()
+}
+
+fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc
+        .with_ymd_and_hms(2026, 2, 14, 10, 43, 0)
+        .unwrap()
+}
+
+fn app() -> App {
+    let profile = Profile::load(&LoadOptions {
+        config_path: None,
+        overrides: vec![],
+        environment: Some(Default::default()),
+    })
+    .unwrap();
+    let mut app = App::new(Keymap::from_profile(&profile));
+    app.now = now();
+    app
+}
+
+fn service(name: &str, state: &str, health: Option<&str>) -> ServiceState {
+    ServiceState {
+        service: name.into(),
+        container: format!("drill-cockpit-{name}-1"),
+        state: state.into(),
+        health: health.map(str::to_string),
+        started_at: (state == "running").then(|| "2026-02-14T10:30:00Z".to_string()),
+        exit_code: (state != "running").then_some(143),
+    }
+}
+
+const EVENT: &str = "8722f068-7acd-4223-986c-d49fc8ca02cf";
+
+fn base_snapshot() -> Snapshot {
+    Snapshot {
+        run_dir: "snapshots/es_down_connect/20260214T104133".into(),
+        scenario: "es_down_connect".into(),
+        project: "drill-cockpit".into(),
+        es_service: "es".into(),
+        metrics_url: "http://127.0.0.1:9109/metrics".into(),
+        jaeger_url: "http://localhost:16686".into(),
+        worker_command: "drill-cockpit worker".into(),
+        ..Snapshot::default()
+    }
+}
+
+fn tail() -> LogTail {
+    let lines: VecDeque<String> = fixture("upstream-run-es_down_connect/_logs/worker-20260214T184133-A3.log")
+        .lines()
+        .map(str::to_string)
+        .chain([r#"{"ts":"2026-02-14T10:42:30.000000+00:00","level":"INFO","message":"Observability schema: labs-009-v2 (file=worker.py)"}"#.to_string(), "\u{1b}[31mescape\u{1b}[0m sequences are stripped".to_string()])
+        .collect();
+    LogTail {
+        total: lines.len() as u64,
+        lines,
+    }
+}
+
+fn outbox_row(status: &str, attempts: i32) -> OutboxRow {
+    OutboxRow {
+        id: EVENT.parse().unwrap(),
+        entity_id: "066d3f68-c7b8-498b-87e7-ef5bad81f2e9".parse().unwrap(),
+        op: "delete".into(),
+        event_version: 1,
+        status: status.into(),
+        attempts,
+        owner: None,
+        lease_until: None,
+        next_retry_at: (status == "pending").then(|| now() + chrono::Duration::seconds(5)),
+        processed_at: None,
+        error_reason: Some("es_connect".into()),
+        error: Some("connection refused".into()),
+        created_at: now() - chrono::Duration::seconds(30),
+    }
+}
+
+fn healthy() -> Snapshot {
+    let before = Samples::parse(&fixture(
+        "upstream-run-es_down_connect/_metrics/metrics-before.txt",
+    ))
+    .unwrap();
+    let after = Samples::parse(&fixture(
+        "upstream-run-es_down_connect/_metrics/metrics-after.txt",
+    ))
+    .unwrap();
+    let export: serde_json::Value = serde_json::from_str(&fixture(
+        "upstream-run-es_down_connect/_exports/jaeger-traces-outbox_event_id-8722f068-7acd-4223-986c-d49fc8ca02cf-20260214T104255.json",
+    ))
+    .unwrap();
+    let traces = parse_traces(&export).unwrap();
+    let batch_id = "d76da081-ed66-4c26-bd35-b5b88f4d6bef".to_string();
+    let batch_traces: Vec<_> = traces
+        .iter()
+        .filter(|t| {
+            t.spans
+                .iter()
+                .any(|s| s.tags.get("wordloom.claim_batch_id") == Some(&batch_id))
+        })
+        .cloned()
+        .collect();
+    let mut snapshot = base_snapshot();
+    snapshot.counters.set_baseline(before.clone());
+    snapshot.counters.update(&after);
+    let tail = tail();
+    let observations = Observations {
+        metrics_before: Some(before),
+        metrics_after: Some(after),
+        log: Some(tail.lines.iter().cloned().collect()),
+        event_id: Some(EVENT.into()),
+        traces_by_event: Some(traces.clone()),
+        traces_by_batch: Some(batch_traces.clone()),
+        status_after_recovery: None,
+    };
+    snapshot.checklist = Some(grade(&observations, Missing::Pending));
+    snapshot.containers = Some(Ok(vec![
+        service("es", "exited", None),
+        service("jaeger", "running", Some("healthy")),
+        service("postgres", "running", Some("healthy")),
+    ]));
+    snapshot.worker = Some(WorkerState::Running { pid: 4242 });
+    snapshot.event_id = Some(EVENT.into());
+    snapshot.event_traces = Some(Ok(traces));
+    snapshot.batch_id = Some(batch_id);
+    snapshot.batch_traces = Some(Ok(batch_traces));
+    snapshot.outbox = Some(Ok((
+        QueueSummary {
+            pending: 1,
+            processing: 0,
+            done: 12,
+            failed: 0,
+            oldest_pending_age_seconds: Some(30.0),
+        },
+        vec![outbox_row("pending", 4)],
+    )));
+    snapshot.status = Some(("stopped `es`".into(), false));
+    snapshot.es_stopped = true;
+    snapshot
+}
+
+fn degraded() -> Snapshot {
+    let mut snapshot = healthy();
+    snapshot.metrics_error = Some(
+        "cannot reach the worker's metrics at http://127.0.0.1:9109/metrics: connection refused"
+            .into(),
+    );
+    snapshot.event_traces = Some(Err(
+        "cannot reach Jaeger at http://localhost:16686: connection refused".into(),
+    ));
+    snapshot.batch_traces = None;
+    snapshot.batch_id = None;
+    snapshot.worker = Some(WorkerState::Exited {
+        code: None,
+        signal: Some(9),
+    });
+    snapshot.status = Some(("worker killed (SIGKILL)".into(), false));
+    snapshot
+}
+
+fn failed() -> Snapshot {
+    let mut snapshot = base_snapshot();
+    snapshot.containers = Some(Err("cannot reach Docker at unix:///var/run/docker.sock: connection refused. Is the daemon running? Set DOCKER_HOST to use another engine".into()));
+    snapshot.setup = vec![
+        SetupStep { name: "docker", state: StepState::Failed("cannot reach Docker at unix:///var/run/docker.sock".into()) },
+        SetupStep { name: "database", state: StepState::Failed("cannot connect to Postgres at postgresql+psycopg://wordloom:***@localhost:5435/wordloom_test".into()) },
+        SetupStep { name: "worker", state: StepState::Failed("cannot start `python worker.py`: No such file or directory".into()) },
+    ];
+    snapshot.worker = Some(WorkerState::FailedToStart { message: "cannot start `python worker.py`: No such file or directory (os error 2). Check worker.command".into() });
+    snapshot.metrics_error = Some(
+        "cannot reach the worker's metrics at http://127.0.0.1:9109/metrics: connection refused"
+            .into(),
+    );
+    snapshot.outbox = Some(Err(
+        "cannot read search_outbox_events: pool timed out while waiting for an open connection"
+            .into(),
+    ));
+    snapshot.status = Some(("Docker is not connected".into(), true));
+    snapshot
+}
+
+fn render(app: &App, snapshot: &Snapshot, tail: &LogTail) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(200, 60)).unwrap();
+    terminal
+        .draw(|frame| drill_cockpit::ui::draw::draw(frame, app, snapshot, tail))
+        .unwrap();
+    let buffer = terminal.backend().buffer().clone();
+    let mut out = String::new();
+    for y in 0..buffer.area.height {
+        let line: String = (0..buffer.area.width)
+            .map(|x| buffer[(x, y)].symbol().to_string())
+            .collect();
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn healthy_drill_in_progress() {
+    let screen = render(&app(), &healthy(), &tail());
+    assert!(screen.contains("retry_scheduled  reason=es_connect op=delete"));
+    assert!(screen.contains("escape sequences are stripped"));
+    assert!(!screen.contains('\u{1b}'));
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn degraded_sources_say_why_in_their_panes() {
+    let screen = render(&app(), &degraded(), &tail());
+    assert!(screen.contains("stale: cannot reach the worker's metrics"));
+    assert!(screen.contains("cannot reach Jaeger"));
+    assert!(screen.contains("killed   signal 9"));
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn failed_start_shows_each_reason_and_fix() {
+    let screen = render(&app(), &failed(), &LogTail::default());
+    assert!(screen.contains("Set DOCKER_HOST"));
+    assert!(screen.contains("Check worker.command"));
+    assert!(screen.contains("pool timed out"));
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn help_overlay_lists_every_binding() {
+    let mut app = app();
+    app.overlay = Overlay::Help;
+    let screen = render(&app, &healthy(), &tail());
+    for binding in &app.keymap.bindings {
+        assert!(
+            screen.contains(binding.label),
+            "help lacks {}",
+            binding.label
+        );
+    }
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn span_tree_and_confirmation_overlays() {
+    let mut app = app();
+    app.focus = Pane::Traces;
+    app.overlay = Overlay::SpanTree { scroll: 0 };
+    let tree = render(&app, &healthy(), &tail());
+    assert!(
+        tree.contains("Jaeger UI: http://localhost:16686/trace/070ce4007f73a4f295ba023d5a365ac7")
+    );
+    assert!(tree.contains("wordloom.outbox_event_id = 8722f068"));
+    insta::assert_snapshot!("span_tree", tree);
+    app.overlay = Overlay::Confirm(Confirm::QuitWithEsStopped);
+    let confirm = render(&app, &healthy(), &tail());
+    assert!(confirm.contains("`es` is still stopped. Start it before quitting?"));
+}
+
+#[test]
+fn filtered_log_keeps_context_and_highlights_matches() {
+    let mut app = app();
+    app.log.set_filter("8722f068");
+    let screen = render(&app, &healthy(), &tail());
+    assert!(screen.contains("filter \"8722f068\""));
+    insta::assert_snapshot!(screen);
+}
