@@ -257,7 +257,11 @@ impl Engine {
                     )),
                 );
             }
-            Err(error) => self.step("database", StepState::Failed(error)),
+            Err(error) => {
+                // The outbox pane is the database's view: the failure and its fix show there.
+                self.snapshot.outbox = Some(Err(error.clone()));
+                self.step("database", StepState::Failed(error));
+            }
         }
         self.step("index", StepState::Running);
         match self.session.ensure_index().await {
@@ -395,6 +399,12 @@ impl Engine {
         );
         self.snapshot.busy = Some(format!("{command:?} …"));
         self.publish();
+        // The drill's baseline must predate its first fault or event.
+        if matches!(command, Command::StopEs | Command::Insert(_))
+            && !self.snapshot.counters.has_baseline()
+        {
+            self.scrape().await;
+        }
         match command {
             Command::StopEs => match self.session.stop_es().await {
                 Ok(()) => self.status(

@@ -26,13 +26,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
                 lines.push(Line::from(vec![
                     Span::styled(format!("{mark} "), style),
                     Span::styled(check.title, style),
+                    Span::styled(format!(" · {}", check.observed), dim()),
                 ]));
-                lines.push(Line::styled(format!("    {}", check.observed), dim()));
             }
         }
     }
     let title = format!(" Checklist · {} ", snapshot.scenario);
-    // One line each for the check and what was seen, cut at the pane's edge.
+    // One line per check (what was seen follows, cut at the pane's edge; `f` keeps it whole).
     frame.render_widget(
         Paragraph::new(lines).block(block(title, Pane::Checklist, app)),
         area,

@@ -83,7 +83,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
         Span::raw(format!("{:<10}", "worker")),
         Span::styled(worker_state, worker_style),
     ]));
+    let docker_failed = matches!(snapshot.containers, Some(Err(_)));
     for step in &snapshot.setup {
+        // Shown where they belong: Docker's above, the database's in the outbox pane.
+        if (step.name == "docker" && docker_failed) || step.name == "database" {
+            continue;
+        }
         match &step.state {
             StepState::Failed(error) => lines.push(Line::styled(
                 format!("✗ {}: {error}", step.name),

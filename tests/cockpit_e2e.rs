@@ -1,0 +1,247 @@
+//! The real cockpit binary in a terminal (tmux), driven by keys, against real
+//! Postgres, a real Docker container of the ES stand-in, the Jaeger stand-in and the
+//! bundled worker. And the same binary with every source unreachable.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use testkit::docker::{
+    ComposeLikeContainer, ES_STANDIN_IMAGE, engine, free_port, require_image, wait_http,
+};
+use testkit::jaeger::JaegerStandin;
+
+struct Tmux {
+    session: String,
+}
+
+impl Tmux {
+    fn start(env: &[(String, String)], args: &[String]) -> Option<Tmux> {
+        if Command::new("tmux").arg("-V").output().is_err() {
+            return testkit::env::unavailable(
+                "tmux",
+                "install it (apt-get install tmux); scripts/test does",
+            );
+        }
+        let session = format!("drill{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let binary = env!("CARGO_BIN_EXE_drill-cockpit");
+        let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+        // The pane outlives the program so its exit code can be read.
+        let script = format!("{binary} {}; echo EXIT=$?; sleep 30", quoted.join(" "));
+        let mut command = Command::new("tmux");
+        command.args(["new-session", "-d", "-s", &session, "-x", "200", "-y", "60"]);
+        for (key, value) in env {
+            command.args(["-e", &format!("{key}={value}")]);
+        }
+        let status = command.arg(script).status().expect("tmux runs");
+        assert!(status.success());
+        Some(Tmux { session })
+    }
+
+    fn screen(&self) -> String {
+        let output = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.session])
+            .output()
+            .expect("capture-pane");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &str) {
+        Command::new("tmux")
+            .args(["send-keys", "-t", &self.session, keys])
+            .status()
+            .expect("send-keys");
+    }
+
+    /// Waits until the screen satisfies `check`; fails with the screen otherwise.
+    async fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        check: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let screen = self.screen();
+            if check(&screen) {
+                return screen;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}; screen:\n{screen}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.session])
+            .status();
+    }
+}
+
+fn line_with<'a>(screen: &'a str, needle: &str) -> Option<&'a str> {
+    screen.lines().find(|l| l.contains(needle))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_drive_the_drill_from_es_stop_to_recovery() {
+    let Some(docker) = engine().await else { return };
+    let Some(()) = require_image(&docker, ES_STANDIN_IMAGE).await else {
+        return;
+    };
+    let Some(db) = testkit::pg::fresh_database().await else {
+        return;
+    };
+    let project = format!("drillui{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let es_port = free_port();
+    let _container =
+        ComposeLikeContainer::start(&docker, ES_STANDIN_IMAGE, &project, "es", es_port, 9200).await;
+    assert!(
+        wait_http(
+            &format!("http://127.0.0.1:{es_port}/"),
+            Duration::from_secs(15)
+        )
+        .await
+    );
+    let jaeger = JaegerStandin::start().await.unwrap();
+    let snapshots = tempfile::tempdir().unwrap();
+    let env: Vec<(String, String)> = [
+        ("DATABASE_URL", db.url.clone()),
+        ("ELASTIC_URL", format!("http://127.0.0.1:{es_port}")),
+        ("JAEGER_URL", jaeger.url()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", jaeger.url()),
+        ("COMPOSE_PROJECT_NAME", project.clone()),
+        ("OUTBOX_METRICS_PORT", free_port().to_string()),
+        ("OUTBOX_HTTP_PORT", free_port().to_string()),
+        ("OUTBOX_BASE_BACKOFF_SECONDS", "0.3".into()),
+        ("OUTBOX_MAX_BACKOFF_SECONDS", "1".into()),
+        ("OUTBOX_MAX_ATTEMPTS", "100".into()),
+        ("TERM", "xterm-256color".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let args = vec![
+        "--set".to_string(),
+        "database.ours=true".into(),
+        "--set".into(),
+        format!("cockpit.snapshots_dir={}", snapshots.path().display()),
+    ];
+    let Some(tmux) = Tmux::start(&env, &args) else {
+        return;
+    };
+
+    tmux.wait_for("the worker to run", Duration::from_secs(30), |s| {
+        s.contains("worker    running") && s.contains("es        running")
+    })
+    .await;
+
+    tmux.keys("s");
+    tmux.wait_for("the confirmation", Duration::from_secs(5), |s| {
+        s.contains("Stop `es` of project")
+    })
+    .await;
+    tmux.keys("y");
+    tmux.wait_for("the ES row to show stopped", Duration::from_secs(15), |s| {
+        line_with(s, "es        ").is_some_and(|l| l.contains("exited"))
+    })
+    .await;
+
+    tmux.keys("d");
+    let screen = tmux
+        .wait_for(
+            "a retry with reason es_connect and its trace",
+            Duration::from_secs(30),
+            |s| {
+                line_with(s, "retry_scheduled").is_some_and(|l| l.contains("reason=es_connect"))
+                    && s.contains("result=retry reason=es_connect")
+            },
+        )
+        .await;
+    assert!(
+        line_with(&screen, "delete  pending").is_some()
+            || line_with(&screen, "delete  processing").is_some(),
+        "{screen}"
+    );
+
+    tmux.keys("S");
+    tmux.wait_for("the event to reach done", Duration::from_secs(30), |s| {
+        line_with(s, "delete  done").is_some()
+    })
+    .await;
+    tmux.wait_for("the recovery check", Duration::from_secs(10), |s| {
+        s.contains("✓ after `start es` the event reaches done")
+    })
+    .await;
+
+    tmux.keys("q");
+    tmux.wait_for("a clean exit", Duration::from_secs(30), |s| {
+        s.contains("EXIT=0")
+    })
+    .await;
+    let runs: Vec<_> = std::fs::read_dir(snapshots.path().join("es_down_connect"))
+        .unwrap()
+        .flatten()
+        .collect();
+    let result = std::fs::read_to_string(runs[0].path().join("_result.json"))
+        .expect("final _result.json on quit");
+    assert!(result.contains("\"ok\": true"), "{result}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_sources_and_a_worker_that_exits_at_once_are_shown_not_fatal() {
+    let snapshots = tempfile::tempdir().unwrap();
+    let env: Vec<(String, String)> = [
+        ("DOCKER_HOST", "unix:///nonexistent/docker.sock".to_string()),
+        (
+            "DATABASE_URL",
+            "postgres://wordloom:hunter2@127.0.0.1:1/none".into(),
+        ),
+        ("ELASTIC_URL", "http://127.0.0.1:1".into()),
+        ("JAEGER_URL", "http://127.0.0.1:1".into()),
+        ("OUTBOX_METRICS_PORT", free_port().to_string()),
+        ("DRILL_WORKER_COMMAND", "false".into()),
+        ("TERM", "xterm-256color".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let args = vec![
+        "--set".to_string(),
+        format!("cockpit.snapshots_dir={}", snapshots.path().display()),
+    ];
+    let Some(tmux) = Tmux::start(&env, &args) else {
+        return;
+    };
+    let screen = tmux
+        .wait_for("every source's failure", Duration::from_secs(30), |s| {
+            s.contains("cannot reach Docker at")
+                && s.contains("cannot connect to Postgres")
+                && s.contains("exited   code 1")
+                && s.contains("cannot reach the worker's metrics")
+        })
+        .await;
+    assert!(!screen.contains("hunter2"), "{screen}");
+    tmux.keys("d");
+    tmux.wait_for(
+        "the insert's error in the status bar",
+        Duration::from_secs(10),
+        |s| s.contains("the database is not connected"),
+    )
+    .await;
+    tmux.keys("s");
+    tmux.keys("y");
+    tmux.wait_for(
+        "the stop's error in the status bar",
+        Duration::from_secs(10),
+        |s| s.contains("Docker is not connected"),
+    )
+    .await;
+    tmux.keys("q");
+    tmux.wait_for("a clean exit", Duration::from_secs(30), |s| {
+        s.contains("EXIT=0")
+    })
+    .await;
+}
