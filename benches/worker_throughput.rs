@@ -129,7 +129,7 @@ async fn end_to_end(es: &EsStandin, run: &Run) -> f64 {
 /// Postgres alone: claim + fenced finalize, no ES call.
 async fn postgres_ceiling(batch: u32, loops: usize) -> (f64, Vec<Duration>) {
     let (_, pool) = fresh_pool().await;
-    let events = 30_000i64;
+    let events: i64 = if batch == 1 { 5_000 } else { 30_000 };
     seed(&pool, events, "pending").await;
     let started = Instant::now();
     let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));

@@ -385,27 +385,6 @@ impl Worker {
         batch_cx: &Context,
     ) -> Vec<Settled> {
         let tracer = opentelemetry::global::tracer("drill-cockpit.worker");
-        let upsert_entities: Vec<Uuid> = events
-            .iter()
-            .filter(|e| e.op == "upsert")
-            .map(|e| e.entity_id)
-            .collect();
-        let sources = match store::source_documents(&self.pool, &upsert_entities).await {
-            Ok(sources) => sources,
-            Err(error) => {
-                // Without the sources nothing can be projected; the rows stay leased and are
-                // retried after the lease expires (at-least-once, nothing lost).
-                self.log.error(
-                    "Reading search_index failed",
-                    vec![
-                        ("claim_batch_id", json!(batch_id)),
-                        ("error", json!(error.to_string())),
-                    ],
-                );
-                return Vec::new();
-            }
-        };
-
         let mut prepared = Vec::with_capacity(events.len());
         for event in events {
             let op = Op::parse(&event.op).unwrap_or(Op::Upsert);
@@ -434,15 +413,13 @@ impl Worker {
                 ])
                 .start_with_context(&tracer, batch_cx);
             let action = match op {
-                Op::Upsert => sources
-                    .get(&event.entity_id)
-                    .map(|(version, doc)| EsAction {
-                        op,
-                        doc_id: event.entity_id.to_string(),
-                        // The row's version, so the document and its version always agree.
-                        version: *version,
-                        source: Some(doc.clone()),
-                    }),
+                Op::Upsert => event.document().map(|(version, doc)| EsAction {
+                    op,
+                    doc_id: event.entity_id.to_string(),
+                    // The row's version, so the document and its version always agree.
+                    version,
+                    source: Some(doc),
+                }),
                 Op::Delete => Some(EsAction {
                     op,
                     doc_id: event.entity_id.to_string(),

@@ -1,14 +1,11 @@
 //! The worker's SQL: claim with `FOR UPDATE SKIP LOCKED`, and finalize fenced on
 //! (id, owner, status='processing') so a worker that lost its lease changes nothing.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
-
-use crate::db::outbox::ENTITY_TYPE;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ClaimedEvent {
@@ -21,10 +18,34 @@ pub struct ClaimedEvent {
     pub traceparent: Option<String>,
     /// `processing` when this claim took over an expired lease.
     pub prior_status: String,
+    /// The entity's `search_index` row, read in the claim's own statement (upserts only).
+    pub source_text: Option<String>,
+    pub source_snippet: Option<String>,
+    pub source_rank_score: Option<f64>,
+    pub source_version: Option<i64>,
+    pub source_updated_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl ClaimedEvent {
+    /// The ES document of an upsert and its version, when the source row exists.
+    pub fn document(&self) -> Option<(i64, Value)> {
+        let version = self.source_version?;
+        let text = self.source_text.as_ref()?;
+        Some((
+            version,
+            json!({
+                "entity_type": self.entity_type, "entity_id": self.entity_id, "text": text,
+                "snippet": self.source_snippet, "rank_score": self.source_rank_score.unwrap_or(0.0),
+                "event_version": version,
+                "updated_at": self.source_updated_at.map(|t| t.to_rfc3339()),
+            }),
+        ))
+    }
 }
 
 /// Claims up to `limit` eligible rows: pending and due, or processing with an expired
-/// lease. One statement sets owner, lease, start time and attempts.
+/// lease. One statement sets owner, lease, start time and attempts, and returns each
+/// upsert's `search_index` row with it (one round trip per batch, not two).
 pub async fn claim(
     pool: &PgPool,
     owner: &str,
@@ -50,58 +71,28 @@ pub async fn claim(
              SELECT id, prior_status FROM due
              LIMIT $1
          )
-         UPDATE search_outbox_events e
-         SET status = 'processing', owner = $2,
-             lease_until = now() + make_interval(secs => $3),
-             processing_started_at = now(), attempts = e.attempts + 1, updated_at = now()
-         FROM candidates c
-         WHERE e.id = c.id
-         RETURNING e.id, e.entity_type, e.entity_id, e.op, e.event_version, e.attempts, e.traceparent,
-                   c.prior_status",
+         , claimed AS (
+             UPDATE search_outbox_events e
+             SET status = 'processing', owner = $2,
+                 lease_until = now() + make_interval(secs => $3),
+                 processing_started_at = now(), attempts = e.attempts + 1, updated_at = now()
+             FROM candidates c
+             WHERE e.id = c.id
+             RETURNING e.id, e.entity_type, e.entity_id, e.op, e.event_version, e.attempts, e.traceparent,
+                       c.prior_status
+         )
+         SELECT claimed.*, s.text AS source_text, s.snippet AS source_snippet,
+                s.rank_score AS source_rank_score, s.event_version AS source_version,
+                s.updated_at AS source_updated_at
+         FROM claimed
+         LEFT JOIN search_index s
+           ON claimed.op = 'upsert' AND s.entity_type = claimed.entity_type AND s.entity_id = claimed.entity_id",
     )
     .bind(i64::from(limit))
     .bind(owner)
     .bind(lease.as_secs_f64())
     .fetch_all(pool)
     .await
-}
-
-/// `search_index` columns: entity_id, text, snippet, rank_score, event_version, updated_at.
-type SourceRow = (
-    Uuid,
-    String,
-    Option<String>,
-    f64,
-    i64,
-    chrono::DateTime<chrono::Utc>,
-);
-
-/// The `search_index` rows of the upserted entities, as ES documents with their versions.
-pub async fn source_documents(
-    pool: &PgPool,
-    entity_ids: &[Uuid],
-) -> Result<HashMap<Uuid, (i64, Value)>, sqlx::Error> {
-    if entity_ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let rows: Vec<SourceRow> = sqlx::query_as(
-        "SELECT entity_id, text, snippet, rank_score, event_version, updated_at FROM search_index
-         WHERE entity_type = $1 AND entity_id = ANY($2)",
-    )
-    .bind(ENTITY_TYPE)
-    .bind(entity_ids)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(entity_id, text, snippet, rank_score, version, updated_at)| {
-            let doc = json!({
-                "entity_type": ENTITY_TYPE, "entity_id": entity_id, "text": text, "snippet": snippet,
-                "rank_score": rank_score, "event_version": version, "updated_at": updated_at.to_rfc3339()
-            });
-            (entity_id, (version, doc))
-        })
-        .collect())
 }
 
 /// Marks rows done; returns the ids that were still ours.
