@@ -242,7 +242,14 @@ async fn main() {
     println!("## Postgres ceiling: claim + fenced finalize, no ES\n");
     println!("| batch | loops | rows/s | claim p50 | claim p99 |\n|---|---|---|---|---|");
     let mut ceilings = std::collections::HashMap::new();
-    for (batch, loops) in [(1u32, 1usize), (100, 1), (500, 1), (100, 2), (500, 2)] {
+    for (batch, loops) in [
+        (1u32, 1usize),
+        (1, 2),
+        (100, 1),
+        (500, 1),
+        (100, 2),
+        (500, 2),
+    ] {
         let (rate, mut latencies) = postgres_ceiling(batch, loops).await;
         latencies.sort();
         ceilings.insert((batch, loops), rate);

@@ -452,6 +452,7 @@ impl Session {
     /// `report.md`, `timeline.svg`, `manifest.json`, `_outbox_event_id.txt`).
     pub async fn freeze(&mut self, last: bool) -> Result<(PathBuf, Verdict), String> {
         let ts = timestamp();
+        let capture_started = std::time::Instant::now();
         let event = self.event_under_drill();
         let log = self.log_lines();
         let metrics_url = self.metrics_url();
@@ -594,7 +595,8 @@ impl Session {
         );
         self.journal(
             "freeze",
-            json!({"ts": ts, "final": last, "files": files.len()}),
+            // `label`, not `ts`: the journal stamps its own `ts` on every line.
+            json!({"label": ts, "final": last, "files": files.len(), "capture_ms": capture_started.elapsed().as_millis() as u64}),
         );
         let timeline = self.timeline();
         let run_dir = self.run.dir.display().to_string();

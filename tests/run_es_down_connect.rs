@@ -110,6 +110,14 @@ fn run(stack: &Stack, extra_env: &[(&str, &str)]) -> std::process::Output {
         .env("OUTBOX_MAX_BACKOFF_SECONDS", "1")
         .env("OUTBOX_POLL_INTERVAL_MS", "50")
         .env("MY_API_TOKEN", "tok-zz-991")
+        // Like the upstream worker, print the database URL with its password first.
+        .env(
+            "DRILL_WORKER_COMMAND",
+            format!(
+                "sh -c 'echo \"[OK] Database: $DATABASE_URL token=$MY_API_TOKEN\"; exec {} worker'",
+                env!("CARGO_BIN_EXE_drill-cockpit")
+            ),
+        )
         .envs(extra_env.iter().copied());
     command.output().expect("run drill-cockpit")
 }

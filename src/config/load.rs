@@ -271,7 +271,9 @@ pub(crate) fn parse_flag(value: &str) -> Option<bool> {
     }
 }
 
-/// Splits a command line into words; double or single quotes group words.
+/// Splits a command line into words as a POSIX shell would: single quotes keep
+/// everything literally, double quotes group words and honour `\"` and `\\`, and a
+/// backslash outside quotes escapes the next character.
 pub(crate) fn split_command(line: &str) -> Vec<String> {
     let mut words = Vec::new();
     let mut current = String::new();
@@ -281,7 +283,8 @@ pub(crate) fn split_command(line: &str) -> Vec<String> {
     while let Some(c) = chars.next() {
         match (quote, c) {
             (Some(q), c) if c == q => quote = None,
-            (Some(_), '\\') => {
+            (Some('"'), '\\') | (None, '\\') => {
+                in_word = true;
                 if let Some(next) = chars.next() {
                     current.push(next);
                 }
@@ -421,6 +424,11 @@ mod tests {
             vec!["python", "backend/scripts/search outbox.py", "--x", "a b"]
         );
         assert!(split_command("   ").is_empty());
+        assert_eq!(
+            split_command(r#"sh -c 'echo "{\"a\":1}"'"#),
+            vec!["sh", "-c", r#"echo "{\"a\":1}""#]
+        );
+        assert_eq!(split_command(r#"a\ b "c\"d""#), vec!["a b", "c\"d"]);
     }
 
     #[test]

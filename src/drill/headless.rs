@@ -194,3 +194,38 @@ fn prune(scenario_dir: &Path, keep: usize, current: &Path) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keep_last_prunes_the_oldest_runs_but_never_the_current_one() {
+        let dir = tempfile::tempdir().unwrap();
+        for run in [
+            "20260101T000000",
+            "20260101T000001",
+            "20260101T000002",
+            "20260101T000002-2",
+            ".staging-x",
+        ] {
+            std::fs::create_dir(dir.path().join(run)).unwrap();
+        }
+        prune(dir.path(), 2, &dir.path().join("20260101T000000"));
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            vec![
+                ".staging-x",
+                "20260101T000000",
+                "20260101T000002",
+                "20260101T000002-2"
+            ]
+        );
+    }
+}

@@ -327,9 +327,31 @@ impl JaegerStandin {
         Ok(JaegerStandin { state, server })
     }
 
+    /// Like Jaeger after 2.20.0: only `/api/v3` (the legacy search answers 404).
+    pub async fn start_v3_only() -> std::io::Result<JaegerStandin> {
+        let state = JaegerState::default();
+        let server = RestartableServer::bind(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            v3_router(state.clone()),
+        )
+        .await?;
+        Ok(JaegerStandin { state, server })
+    }
+
     pub fn url(&self) -> String {
         self.server.url()
     }
+}
+
+fn v3_router(state: JaegerState) -> Router {
+    Router::new()
+        .route("/v1/traces", post(receive_otlp))
+        .route("/api/v3/services", get(v3_services))
+        .route("/api/v3/operations", get(v3_operations))
+        .route("/api/v3/traces", get(v3_find_traces))
+        .route("/api/v3/traces/{trace_id}", get(v3_get_trace))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "404 page not found\n") })
+        .with_state(state)
 }
 
 pub fn router(state: JaegerState) -> Router {
@@ -734,7 +756,10 @@ async fn v3_find_traces(
     let tags: BTreeMap<String, String> = params
         .iter()
         .filter_map(|(k, v)| {
-            k.strip_prefix("query.attributes.")
+            // grpc-gateway's map syntax `query.attributes[key]=value`, or `query.attributes.key`.
+            k.strip_prefix("query.attributes[")
+                .and_then(|rest| rest.strip_suffix(']'))
+                .or_else(|| k.strip_prefix("query.attributes."))
                 .map(|key| (key.to_string(), v.clone()))
         })
         .chain(
