@@ -285,7 +285,9 @@ async fn bench_firehose() {
         .collect();
     peak_rss = peak_rss.max(rss_kib());
     // Counted by streaming, so counting does not inflate the memory figure.
-    let in_file = std::io::BufRead::lines(std::io::BufReader::new(std::fs::File::open(&log).unwrap())).count();
+    let in_file =
+        std::io::BufRead::lines(std::io::BufReader::new(std::fs::File::open(&log).unwrap()))
+            .count();
     let total_seen = tail.lock().unwrap().total;
 
     let alone_rate = alone[0] / alone[1];

@@ -186,13 +186,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Worker) => Ok(crate::worker::run(profile).await),
         Some(Command::Verify { run_dir, json }) => verify(&run_dir, json),
         Some(Command::Run(args)) => {
-            let op_text = args
-                .op
-                .clone()
-                .unwrap_or_else(|| profile.default_op.clone());
-            let op = Op::parse(&op_text).ok_or_else(|| {
-                anyhow::anyhow!("--op {op_text:?} is not an outbox op: use upsert or delete")
-            })?;
+            let op = parse_op(args.op.as_deref(), &profile)?;
             let options = crate::drill::headless::RunOptions {
                 scenario: args.scenario,
                 duration: args.duration,
@@ -236,14 +230,15 @@ fn print_config(profile: &Profile) {
     }
 }
 
+/// `--op`, else the profile's `OUTBOX_OP`.
+fn parse_op(flag: Option<&str>, profile: &Profile) -> anyhow::Result<Op> {
+    let text = flag.unwrap_or(&profile.default_op);
+    Op::parse(text)
+        .ok_or_else(|| anyhow::anyhow!("--op {text:?} is not an outbox op: use upsert or delete"))
+}
+
 async fn insert(profile: &Profile, args: InsertArgs) -> anyhow::Result<ExitCode> {
-    let op_text = args
-        .op
-        .clone()
-        .unwrap_or_else(|| profile.default_op.clone());
-    let op = Op::parse(&op_text).ok_or_else(|| {
-        anyhow::anyhow!("--op {op_text:?} is not an outbox op: use upsert or delete")
-    })?;
+    let op = parse_op(args.op.as_deref(), profile)?;
     let pool = db::connect(profile, 2).await?;
     for _ in 0..args.count {
         let event = NewEvent {

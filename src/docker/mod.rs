@@ -102,20 +102,27 @@ impl ComposeDocker {
         HashMap::from([("label".to_string(), labels)])
     }
 
-    /// Every container of the project, with state and health.
-    pub async fn services(&self) -> Result<Vec<ServiceState>, DockerError> {
-        let summaries = self
-            .docker
+    /// Containers of this project (of one service, when given), running or not.
+    async fn list(
+        &self,
+        service: Option<&str>,
+    ) -> Result<Vec<bollard::models::ContainerSummary>, DockerError> {
+        self.docker
             .list_containers(Some(ListContainersOptions {
                 all: true,
-                filters: Some(self.project_filter(None)),
+                filters: Some(self.project_filter(service)),
                 ..Default::default()
             }))
             .await
             .map_err(|e| DockerError::Unreachable {
                 host: docker_host(),
                 message: e.to_string(),
-            })?;
+            })
+    }
+
+    /// Every container of the project, with state and health.
+    pub async fn services(&self) -> Result<Vec<ServiceState>, DockerError> {
+        let summaries = self.list(None).await?;
         let mut states = Vec::new();
         for summary in summaries {
             let Some(id) = summary.id.clone() else {
@@ -166,19 +173,8 @@ impl ComposeDocker {
 
     /// The container id of a service of this project, and nothing else.
     async fn container_of(&self, service: &str) -> Result<String, DockerError> {
-        let summaries = self
-            .docker
-            .list_containers(Some(ListContainersOptions {
-                all: true,
-                filters: Some(self.project_filter(Some(service))),
-                ..Default::default()
-            }))
-            .await
-            .map_err(|e| DockerError::Unreachable {
-                host: docker_host(),
-                message: e.to_string(),
-            })?;
-        summaries
+        self.list(Some(service))
+            .await?
             .into_iter()
             .find_map(|s| s.id)
             .ok_or_else(|| DockerError::NoContainer {

@@ -155,20 +155,27 @@ impl JaegerClient {
             ("limit".to_string(), query.limit.to_string()),
         ];
         let (status, text) = self.get(&url, &params).await?;
-        if status != 200 {
+        self.found(Api::Legacy, url, status, &text)
+    }
+
+    /// A search's answer: 200 with traces, v3's 404 "nothing matched", or an error.
+    fn found(&self, api: Api, url: String, status: u16, text: &str) -> Result<Found, JaegerError> {
+        // v3 answers 404 with an error object when nothing matched: empty, not an error.
+        let nothing_matched = api == Api::V3 && status == 404 && text.contains("\"error\"");
+        if status != 200 && !nothing_matched {
             return Err(JaegerError::Http {
                 url,
                 status,
                 excerpt: text.chars().take(200).collect(),
             });
         }
-        let raw = self.json(&url, &text)?;
+        let raw = self.json(&url, text)?;
         let traces = parse_traces(&raw).map_err(|e| JaegerError::BadBody {
             url: url.clone(),
             message: e.to_string(),
         })?;
         Ok(Found {
-            api: Api::Legacy,
+            api,
             url,
             raw,
             traces,
@@ -190,34 +197,7 @@ impl JaegerClient {
             params.push((format!("query.attributes[{key}]"), value.clone()));
         }
         let (status, text) = self.get(&url, &params).await?;
-        // v3 answers 404 when nothing matched: an empty result, not an error.
-        if status == 404 && text.contains("\"error\"") {
-            let raw = self.json(&url, &text)?;
-            return Ok(Found {
-                api: Api::V3,
-                url,
-                raw,
-                traces: Vec::new(),
-            });
-        }
-        if status != 200 {
-            return Err(JaegerError::Http {
-                url,
-                status,
-                excerpt: text.chars().take(200).collect(),
-            });
-        }
-        let raw = self.json(&url, &text)?;
-        let traces = parse_traces(&raw).map_err(|e| JaegerError::BadBody {
-            url: url.clone(),
-            message: e.to_string(),
-        })?;
-        Ok(Found {
-            api: Api::V3,
-            url,
-            raw,
-            traces,
-        })
+        self.found(Api::V3, url, status, &text)
     }
 
     /// `/api/services` (or v3), raw, for the evidence.

@@ -65,6 +65,32 @@ fn row(trace: &TraceSummary, selected: bool) -> Line<'static> {
     )])
 }
 
+/// One pivot's search result: its rows (numbered on from `index`), or why there are none.
+fn section(
+    lines: &mut Vec<Line<'static>>,
+    index: &mut usize,
+    app: &App,
+    result: &Option<Result<Vec<TraceSummary>, String>>,
+    operation: &str,
+) {
+    match result {
+        None => lines.push(Line::styled("  searching …", dim())),
+        Some(Err(error)) => lines.push(Line::styled(format!("  {error}"), error_style())),
+        Some(Ok(traces)) if traces.is_empty() => {
+            lines.push(Line::styled(format!("  no {operation} span yet"), dim()))
+        }
+        Some(Ok(traces)) => {
+            for trace in traces {
+                lines.push(row(
+                    trace,
+                    app.focus == Pane::Traces && *index == app.trace_selected,
+                ));
+                *index += 1;
+            }
+        }
+    }
+}
+
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
     let mut lines = Vec::new();
     let mut index = 0;
@@ -78,22 +104,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
                 format!("event {event}"),
                 Style::default().add_modifier(Modifier::BOLD),
             ));
-            match &snapshot.event_traces {
-                None => lines.push(Line::styled("  searching …", dim())),
-                Some(Err(error)) => lines.push(Line::styled(format!("  {error}"), error_style())),
-                Some(Ok(traces)) if traces.is_empty() => {
-                    lines.push(Line::styled("  no outbox.process span yet", dim()))
-                }
-                Some(Ok(traces)) => {
-                    for trace in traces {
-                        lines.push(row(
-                            trace,
-                            app.focus == Pane::Traces && index == app.trace_selected,
-                        ));
-                        index += 1;
-                    }
-                }
-            }
+            section(
+                &mut lines,
+                &mut index,
+                app,
+                &snapshot.event_traces,
+                "outbox.process",
+            );
             match (&snapshot.batch_id, &snapshot.batch_traces) {
                 (None, _) => lines.push(Line::styled(
                     "batch: not known yet (from the event's span or the log)",
@@ -104,25 +121,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
                         format!("batch {batch}"),
                         Style::default().add_modifier(Modifier::BOLD),
                     ));
-                    match result {
-                        None => lines.push(Line::styled("  searching …", dim())),
-                        Some(Err(error)) => {
-                            lines.push(Line::styled(format!("  {error}"), error_style()))
-                        }
-                        Some(Ok(traces)) if traces.is_empty() => lines.push(Line::styled(
-                            "  no projection.process_batch span yet",
-                            dim(),
-                        )),
-                        Some(Ok(traces)) => {
-                            for trace in traces {
-                                lines.push(row(
-                                    trace,
-                                    app.focus == Pane::Traces && index == app.trace_selected,
-                                ));
-                                index += 1;
-                            }
-                        }
-                    }
+                    section(
+                        &mut lines,
+                        &mut index,
+                        app,
+                        result,
+                        "projection.process_batch",
+                    );
                 }
             }
         }
