@@ -348,3 +348,44 @@ async fn a_dead_collector_does_not_slow_processing() {
     );
     assert_eq!(worker.counter("outbox_failed_total", None).await, 0.0);
 }
+
+#[tokio::test]
+async fn a_rows_traceparent_becomes_a_link_of_its_process_span() {
+    let Some(rig) = Rig::new().await else { return };
+    let worker = rig.spawn_worker("w-link", &[]);
+    worker.wait_ready().await;
+    let producer_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let event = drill_cockpit::db::outbox::NewEvent {
+        op: Op::Upsert,
+        entity_id: uuid::Uuid::new_v4(),
+        version: None,
+        traceparent: Some(format!("00-{producer_trace}-00f067aa0ba902b7-01")),
+    };
+    let id = drill_cockpit::db::outbox::insert_event(&rig.pool, &event)
+        .await
+        .unwrap();
+    let tags = format!(r#"{{"wordloom.outbox_event_id":"{id}"}}"#);
+    let jaeger = rig.jaeger.url();
+    assert!(
+        eventually(WAIT, || async {
+            !find(&jaeger, "outbox.process", &tags).await.is_empty()
+        })
+        .await
+    );
+    let traces = find(&jaeger, "outbox.process", &tags).await;
+    let process = traces[0]["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["operationName"] == "outbox.process")
+        .unwrap()
+        .clone();
+    let link = process["references"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["refType"] == "FOLLOWS_FROM")
+        .expect("a link");
+    assert_eq!(link["traceID"], producer_trace);
+    assert_eq!(link["spanID"], "00f067aa0ba902b7");
+}

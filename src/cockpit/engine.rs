@@ -292,7 +292,19 @@ impl Engine {
         self.publish();
         match compose_up(&self.session.profile).await {
             Ok(tool) => {
-                self.refresh_containers().await;
+                // `docker-compose` (v1) cannot `--wait`: wait for health here, for both.
+                self.snapshot.busy = Some("waiting for the services to be healthy …".into());
+                self.publish();
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+                loop {
+                    self.refresh_containers().await;
+                    let ready = matches!(&self.snapshot.containers, Some(Ok(list)) if !list.is_empty()
+                        && list.iter().all(|s| s.state == "running" && s.health.as_deref().is_none_or(|h| h == "healthy")));
+                    if ready || tokio::time::Instant::now() >= deadline {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
                 self.step(
                     "docker",
                     StepState::Done(format!(

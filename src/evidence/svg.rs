@@ -8,7 +8,7 @@ const HEIGHT: f64 = 360.0;
 const LEFT: f64 = 60.0;
 const RIGHT: f64 = 160.0;
 const TOP: f64 = 30.0;
-const BOTTOM: f64 = 60.0;
+const BOTTOM: f64 = 80.0;
 
 const SERIES: &[(&str, &str)] = &[
     ("retry_scheduled", "#d97706"),
@@ -80,17 +80,30 @@ pub fn render(title: &str, entries: &[Value]) -> String {
     );
 
     for (index, (name, colour)) in SERIES.iter().enumerate() {
-        let points: Vec<String> = counters
-            .iter()
-            .filter_map(|(t, e)| {
-                e.get(*name)
-                    .and_then(Value::as_f64)
-                    .map(|v| format!("{:.1},{:.1}", x(*t), y(v)))
-            })
-            .collect();
-        if !points.is_empty() {
+        // Counters change in steps (the journal records each change), and hold their
+        // last value to the end of the drill.
+        let mut points: Vec<String> = Vec::new();
+        let mut last: Option<f64> = None;
+        for (t, e) in &counters {
+            let Some(v) = e.get(*name).and_then(Value::as_f64) else {
+                continue;
+            };
+            if let Some(previous) = last {
+                points.push(format!("{:.1},{:.1}", x(*t), y(previous)));
+            }
+            points.push(format!("{:.1},{:.1}", x(*t), y(v)));
+            last = Some(v);
+        }
+        if let Some(previous) = last {
+            points.push(format!("{:.1},{:.1}", x(end), y(previous)));
+            // retry_scheduled often equals failed: dashed, so both stay visible.
+            let dash = if *name == "retry_scheduled" {
+                " stroke-dasharray=\"6,4\""
+            } else {
+                ""
+            };
             svg.push_str(&format!(
-                "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"/>\n",
+                "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\"{dash} points=\"{}\"/>\n",
                 points.join(" ")
             ));
         }
@@ -104,13 +117,17 @@ pub fn render(title: &str, entries: &[Value]) -> String {
         ));
     }
 
-    let mut label_row = 0;
+    // Labels go to the first of four rows where they do not overlap the previous one.
+    let mut row_ends = [f64::NEG_INFINITY; 4];
+    let mut hidden = 0;
     for entry in entries {
         let (Some(t), Some(kind)) = (seconds(entry), entry.get("kind").and_then(Value::as_str))
         else {
             continue;
         };
         let (colour, label) = match kind {
+            // Docker reports kill/die around every stop; the stop and start tell the story.
+            "container" if !matches!(entry["action"].as_str(), Some("stop" | "start")) => continue,
             "container" => (
                 "#2563eb",
                 format!(
@@ -131,12 +148,31 @@ pub fn render(title: &str, entries: &[Value]) -> String {
             _ => continue,
         };
         let px = x(t);
-        let label_y = TOP + plot_h + 28.0 + 12.0 * (label_row % 3) as f64;
-        label_row += 1;
+        let width = 7.0 * label.chars().count() as f64;
+        let row = row_ends.iter().position(|end| *end < px);
+        let label_y = TOP + plot_h + 28.0 + 12.0 * row.unwrap_or(0) as f64;
+        if let Some(row) = row {
+            row_ends[row] = px + width + 6.0;
+        } else {
+            // No free row: the mark stays, its label is counted below.
+            hidden += 1;
+            svg.push_str(&format!(
+                "<line x1=\"{px:.1}\" y1=\"{TOP}\" x2=\"{px:.1}\" y2=\"{:.1}\" stroke=\"{colour}\" stroke-dasharray=\"3,3\"/>\n",
+                TOP + plot_h
+            ));
+            continue;
+        }
         svg.push_str(&format!(
             "<line x1=\"{px:.1}\" y1=\"{TOP}\" x2=\"{px:.1}\" y2=\"{:.1}\" stroke=\"{colour}\" stroke-dasharray=\"3,3\"/>\n<text x=\"{px:.1}\" y=\"{label_y:.1}\" fill=\"{colour}\">{}</text>\n",
             TOP + plot_h,
             escape(&label)
+        ));
+    }
+    if hidden > 0 {
+        svg.push_str(&format!(
+            "<text x=\"{}\" y=\"{}\" fill=\"#6b7280\" text-anchor=\"end\">+{hidden} more marks (report.md lists every event)</text>\n",
+            WIDTH - 8.0,
+            HEIGHT - 8.0
         ));
     }
     svg.push_str("</svg>\n");
