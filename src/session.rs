@@ -46,6 +46,8 @@ pub struct Session {
     pub es_restarted: bool,
     last_statuses: BTreeMap<&'static str, CheckStatus>,
     last_counters: Option<[f64; 4]>,
+    /// How long the last freeze took from first capture to last file, in ms.
+    pub last_freeze_ms: Option<u64>,
 }
 
 /// The newest event and what was found for it.
@@ -89,6 +91,7 @@ impl Session {
             es_restarted: false,
             last_statuses: BTreeMap::new(),
             last_counters: None,
+            last_freeze_ms: None,
             profile,
         };
         session.write_recipe()?;
@@ -593,10 +596,12 @@ impl Session {
                 Missing::Pending
             },
         );
+        let capture_ms = capture_started.elapsed().as_millis() as u64;
+        // The report and the SVG show this freeze too, so its mark goes in first;
+        // its total time is journaled once the files are in place.
         self.journal(
             "freeze",
-            // `label`, not `ts`: the journal stamps its own `ts` on every line.
-            json!({"label": ts, "final": last, "files": files.len(), "capture_ms": capture_started.elapsed().as_millis() as u64}),
+            json!({"label": ts, "final": last, "files": files.len(), "capture_ms": capture_ms}),
         );
         let timeline = self.timeline();
         let run_dir = self.run.dir.display().to_string();
@@ -635,17 +640,22 @@ impl Session {
             ));
         }
         self.run.freeze(&ts, &files).map_err(error_text)?;
-        if last {
-            let listing = manifest::manifest(&self.run.dir, &[]);
-            self.run
-                .write_json("manifest.json", &listing)
-                .map_err(error_text)?;
+        let listing = manifest::manifest(&self.run.dir, &[]);
+        let manifest_name = if last {
+            "manifest.json".to_string()
         } else {
-            let listing = manifest::manifest(&self.run.dir, &[]);
-            self.run
-                .write_json(&format!("manifest-{ts}.json"), &listing)
-                .map_err(error_text)?;
-        }
+            format!("manifest-{ts}.json")
+        };
+        self.run
+            .write_json(&manifest_name, &listing)
+            .map_err(error_text)?;
+        let total_ms = capture_started.elapsed().as_millis() as u64;
+        self.last_freeze_ms = Some(total_ms);
+        // `label`, not `ts`: the journal stamps its own `ts` on every line.
+        self.journal(
+            "frozen",
+            json!({"label": ts, "capture_ms": capture_ms, "total_ms": total_ms}),
+        );
         Ok((self.run.dir.clone(), verdict))
     }
 

@@ -446,8 +446,9 @@ impl Engine {
             Command::Freeze => match self.session.freeze(false).await {
                 Ok((dir, verdict)) => self.status(
                     format!(
-                        "froze evidence in {} ({})",
+                        "froze evidence in {} in {} ms ({})",
                         dir.display(),
+                        self.session.last_freeze_ms.unwrap_or(0),
                         if verdict.ok {
                             "all checks passed"
                         } else {

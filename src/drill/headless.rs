@@ -147,7 +147,11 @@ async fn drive(session: &mut Session, options: &RunOptions) -> Result<(), String
         }
     }
     let (dir, _) = session.freeze(false).await?;
-    say(&format!("froze the outage in {}", dir.display()));
+    say(&format!(
+        "froze the outage in {} in {} ms",
+        dir.display(),
+        session.last_freeze_ms.unwrap_or(0)
+    ));
 
     say(&format!("starting `{}`", session.profile.es_service));
     session.start_es().await?;
