@@ -72,21 +72,24 @@ pub async fn claim(
              LIMIT $1
          )
          , claimed AS (
+             -- `= ANY(ARRAY(…))` and the LATERAL below keep every step an index probe;
+             -- a plain join let Postgres hash the whole table on every claim.
              UPDATE search_outbox_events e
              SET status = 'processing', owner = $2,
                  lease_until = now() + make_interval(secs => $3),
                  processing_started_at = now(), attempts = e.attempts + 1, updated_at = now()
-             FROM candidates c
-             WHERE e.id = c.id
-             RETURNING e.id, e.entity_type, e.entity_id, e.op, e.event_version, e.attempts, e.traceparent,
-                       c.prior_status
+             WHERE e.id = ANY(ARRAY(SELECT id FROM candidates))
+             RETURNING e.id, e.entity_type, e.entity_id, e.op, e.event_version, e.attempts, e.traceparent
          )
-         SELECT claimed.*, s.text AS source_text, s.snippet AS source_snippet,
+         SELECT claimed.*, c.prior_status, s.text AS source_text, s.snippet AS source_snippet,
                 s.rank_score AS source_rank_score, s.event_version AS source_version,
                 s.updated_at AS source_updated_at
          FROM claimed
-         LEFT JOIN search_index s
-           ON claimed.op = 'upsert' AND s.entity_type = claimed.entity_type AND s.entity_id = claimed.entity_id",
+         JOIN candidates c ON c.id = claimed.id
+         LEFT JOIN LATERAL (
+             SELECT text, snippet, rank_score, event_version, updated_at FROM search_index s
+             WHERE claimed.op = 'upsert' AND s.entity_type = claimed.entity_type AND s.entity_id = claimed.entity_id
+         ) s ON true",
     )
     .bind(i64::from(limit))
     .bind(owner)
@@ -149,7 +152,7 @@ pub async fn finish_failed(
              next_retry_at = CASE WHEN f.delay IS NULL THEN NULL ELSE now() + make_interval(secs => f.delay) END,
              owner = NULL, lease_until = NULL, error_reason = f.reason, error = f.error, updated_at = now()
          FROM unnest($1::uuid[], $2::float8[], $3::text[], $4::text[]) AS f(id, delay, reason, error)
-         WHERE e.id = f.id AND e.owner = $5 AND e.status = 'processing'
+         WHERE e.id = f.id AND e.id = ANY($1) AND e.owner = $5 AND e.status = 'processing'
          RETURNING e.id",
     )
     .bind(&ids)
