@@ -58,6 +58,7 @@ pub struct WorkerTuning {
     pub concurrency: u32,
     pub gauge_interval: Duration,
     pub es_timeout: Duration,
+    pub claim_loops: u32,
 }
 
 pub const CONTRACT_DATABASE_URL: &str =
@@ -121,6 +122,7 @@ impl Profile {
                 concurrency: count("worker.concurrency"),
                 gauge_interval: seconds("worker.gauge_interval_seconds"),
                 es_timeout: seconds("worker.es_timeout_seconds"),
+                claim_loops: count("worker.claim_loops"),
             },
             compose_file,
             compose_project,

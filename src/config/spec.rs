@@ -248,6 +248,13 @@ pub const SETTINGS: &[SettingSpec] = &[
         "Elasticsearch request timeout (beyond it: es_timeout)",
     ),
     s(
+        "worker.claim_loops",
+        Some("OUTBOX_CLAIM_LOOPS"),
+        "2",
+        Kind::Count,
+        "claim loops per worker: one claims while another waits on Elasticsearch",
+    ),
+    s(
         "worker.concurrency",
         Some("OUTBOX_CONCURRENCY"),
         "16",

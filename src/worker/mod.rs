@@ -69,7 +69,7 @@ pub async fn run(profile: Profile) -> ExitCode {
     let pool = match crate::db::connect_with_timeout(
         &profile.sqlx_database_url(),
         &profile.redacted_database_url(),
-        4 + profile.tuning.concurrency.min(16),
+        (4 + profile.tuning.concurrency.min(16)).max(2 + 2 * profile.tuning.claim_loops),
         Duration::from_secs(2),
     )
     .await
@@ -164,7 +164,11 @@ pub async fn run(profile: Profile) -> ExitCode {
             ("use_es_bulk", json!(worker.profile.tuning.use_es_bulk)),
         ],
     );
-    worker.claim_loop(stop_rx).await;
+    // Several claim loops pipeline the work: while one waits on Elasticsearch, another
+    // claims or finalizes. Each claim is its own SKIP LOCKED batch, so they never overlap.
+    let loops =
+        (0..worker.profile.tuning.claim_loops.max(1)).map(|_| worker.claim_loop(stop_rx.clone()));
+    futures::future::join_all(loops).await;
     telemetry.shutdown().await;
     log.info("Worker stopped", vec![("event", json!("worker.stopped"))]);
     ExitCode::SUCCESS
