@@ -450,11 +450,33 @@ impl Session {
         verdict
     }
 
+    /// The freeze's timestamp label, suffixed (`-2`, `-3`, …) when a freeze already took
+    /// this second: every freeze writes `_containers-<label>.json`, so that file says.
+    fn freeze_label(&self) -> String {
+        let base = timestamp();
+        (1..)
+            .map(|n| {
+                if n == 1 {
+                    base.clone()
+                } else {
+                    format!("{base}-{n}")
+                }
+            })
+            .find(|label| {
+                !self
+                    .run
+                    .dir
+                    .join(format!("_containers-{label}.json"))
+                    .exists()
+            })
+            .unwrap_or(base)
+    }
+
     /// Captures every source in parallel and writes it as one all-or-nothing freeze.
     /// `last` also writes the run's final files (`metrics-after.txt`, `_result.json`,
     /// `report.md`, `timeline.svg`, `manifest.json`, `_outbox_event_id.txt`).
     pub async fn freeze(&mut self, last: bool) -> Result<(PathBuf, Verdict), String> {
-        let ts = timestamp();
+        let ts = self.freeze_label();
         let capture_started = std::time::Instant::now();
         let event = self.event_under_drill();
         let log = self.log_lines();

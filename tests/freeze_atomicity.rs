@@ -106,11 +106,22 @@ async fn a_freeze_during_a_log_flood_is_complete_and_consistent() {
     let mut session = Session::create(profile, "es_down_connect").unwrap();
     session.start_worker().await;
     tokio::time::sleep(Duration::from_millis(500)).await;
+    // Two freezes in the same second get distinct labels (…T010203 and …T010203-2).
+    session
+        .freeze(false)
+        .await
+        .expect("a first freeze during the flood");
     let started = std::time::Instant::now();
     let (dir, _) = session
         .freeze(true)
         .await
-        .expect("freeze succeeds during the flood");
+        .expect("a second freeze in the same second succeeds");
+    let containers = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("_containers-"))
+        .count();
+    assert_eq!(containers, 2);
     let took = started.elapsed();
     session.stop_worker().await;
 

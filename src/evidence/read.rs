@@ -50,8 +50,13 @@ fn files_matching(dir: &Path, prefix: &str, suffix: &str) -> Vec<PathBuf> {
                 .is_some_and(|name| name.starts_with(prefix) && name.ends_with(suffix))
         })
         .collect();
-    // Timestamps in the names sort chronologically.
-    found.sort();
+    // `…T104255-2` (a second freeze in the same second) must sort after `…T104255`:
+    // compare with '-' ranked above '.', so the suffix outranks the file extension.
+    found.sort_by_key(|path| {
+        path.file_name()
+            .map(|n| n.to_string_lossy().replace('-', "~"))
+            .unwrap_or_default()
+    });
     found
 }
 
@@ -188,4 +193,33 @@ pub fn read_run_dir(path: &Path) -> Result<RunDir, ReadError> {
         },
         problems,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_second_suffixes_sort_after_their_base() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "metrics-20260214T104255-2.txt",
+            "metrics-20260214T104255.txt",
+            "metrics-20260214T104254.txt",
+        ] {
+            std::fs::write(dir.path().join(name), "").unwrap();
+        }
+        let names: Vec<String> = files_matching(dir.path(), "metrics-", ".txt")
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                "metrics-20260214T104254.txt",
+                "metrics-20260214T104255.txt",
+                "metrics-20260214T104255-2.txt"
+            ]
+        );
+    }
 }

@@ -208,15 +208,7 @@ impl JaegerClient {
             "/api/services"
         };
         let url = format!("{}{path}", self.base);
-        let (status, text) = self.get(&url, &[]).await?;
-        if status != 200 {
-            return Err(JaegerError::Http {
-                url,
-                status,
-                excerpt: text.chars().take(200).collect(),
-            });
-        }
-        self.json(&url, &text)
+        self.get_json(url, &[]).await
     }
 
     /// The service's operations, raw, for the evidence.
@@ -232,7 +224,16 @@ impl JaegerClient {
                 vec![],
             )
         };
-        let (status, text) = self.get(&url, &params).await?;
+        self.get_json(url, &params).await
+    }
+
+    /// A GET that must answer 200 with JSON.
+    async fn get_json(
+        &self,
+        url: String,
+        params: &[(String, String)],
+    ) -> Result<Value, JaegerError> {
+        let (status, text) = self.get(&url, params).await?;
         if status != 200 {
             return Err(JaegerError::Http {
                 url,

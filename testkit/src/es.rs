@@ -624,6 +624,19 @@ fn item_error(
     )
 }
 
+/// ES's answer to a write on an index with `index.blocks.write=true`.
+fn write_blocked(index: &str) -> (u16, Value) {
+    let reason = format!("index [{index}] blocked by: [FORBIDDEN/8/index write (api)];");
+    (
+        403,
+        json!({"error": {
+            "root_cause": [{"type": "cluster_block_exception", "reason": reason}],
+            "type": "cluster_block_exception",
+            "reason": reason
+        }, "status": 403}),
+    )
+}
+
 /// Returns the status and the item body (a bulk item, or a single-doc response without `status`).
 fn write_document(
     store: &mut Store,
@@ -636,15 +649,7 @@ fn write_document(
     let seq_no = store.seq_no;
     let target = ensure_index(store, index);
     if target.write_block {
-        return (
-            403,
-            json!({"error": {
-                "root_cause": [{"type": "cluster_block_exception",
-                                "reason": format!("index [{index}] blocked by: [FORBIDDEN/8/index write (api)];")}],
-                "type": "cluster_block_exception",
-                "reason": format!("index [{index}] blocked by: [FORBIDDEN/8/index write (api)];")
-            }, "status": 403}),
-        );
+        return write_blocked(index);
     }
     if let Some(problem) = mapping_violation(&target.mappings, &source, id) {
         return (
@@ -710,15 +715,7 @@ fn delete_document(
     let seq_no = store.seq_no;
     let target = ensure_index(store, index);
     if target.write_block {
-        return (
-            403,
-            json!({"error": {
-                "root_cause": [{"type": "cluster_block_exception",
-                                "reason": format!("index [{index}] blocked by: [FORBIDDEN/8/index write (api)];")}],
-                "type": "cluster_block_exception",
-                "reason": format!("index [{index}] blocked by: [FORBIDDEN/8/index write (api)];")
-            }, "status": 403}),
-        );
+        return write_blocked(index);
     }
     let current = target
         .docs
