@@ -192,20 +192,21 @@ fn profile(overrides: &[String]) -> Profile {
     .unwrap()
 }
 
-fn bench_render() {
+fn bench_render(rounds: usize) {
     let (snapshot, tail) = full_snapshot();
     let mut app = App::new(Keymap::from_profile(&profile(&[])));
     let mut terminal = Terminal::new(TestBackend::new(200, 60)).unwrap();
     let mut times = Vec::new();
-    for round in 0..2_200 {
-        if round == 1_000 {
+    let warm_up = rounds / 11;
+    for round in 0..rounds {
+        if round == rounds / 2 {
             app.log.set_filter("8722f068");
         }
         let started = Instant::now();
         terminal
             .draw(|frame| drill_cockpit::ui::draw::draw(frame, &app, &snapshot, &tail))
             .unwrap();
-        if round >= 200 {
+        if round >= warm_up {
             times.push(started.elapsed());
         }
     }
@@ -224,9 +225,7 @@ fn bench_render() {
     );
 }
 
-async fn bench_firehose() {
-    let rate = 100_000u64;
-    let seconds = 10u64;
+async fn bench_firehose(rate: u64, seconds: u64) {
     let exe = std::env::current_exe().unwrap();
     let dir = tempfile::tempdir().unwrap();
 
@@ -312,6 +311,12 @@ async fn main() {
         firehose(&spec);
         return;
     }
-    bench_render();
-    bench_firehose().await;
+    // `cargo test --all-targets` runs this without `--bench`: a quick smoke of the same code.
+    let smoke = !std::env::args().any(|a| a == "--bench");
+    bench_render(if smoke { 20 } else { 2_200 });
+    if smoke {
+        bench_firehose(2_000, 1).await;
+    } else {
+        bench_firehose(100_000, 10).await;
+    }
 }

@@ -91,7 +91,7 @@ struct Run {
     done_rows: i64,
 }
 
-async fn end_to_end(es: &EsStandin, run: &Run) -> f64 {
+async fn end_to_end(es: &EsStandin, run: &Run, events: i64) -> f64 {
     let (url, pool) = fresh_pool().await;
     if run.done_rows > 0 {
         seed(&pool, run.done_rows, "done").await;
@@ -108,7 +108,6 @@ async fn end_to_end(es: &EsStandin, run: &Run) -> f64 {
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let events: i64 = if run.batch == 1 { 5_000 } else { 30_000 };
     seed(&pool, events, "pending").await;
     let started = Instant::now();
     while unfinished(&pool).await > 0 {
@@ -232,6 +231,28 @@ async fn standin_capacity(es: &EsStandin) -> (f64, f64) {
 
 #[tokio::main]
 async fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        // `cargo test --all-targets` runs this without `--bench`: one small end-to-end run.
+        if std::env::var("DRILL_TEST_PG_ADMIN_URL").is_ok() {
+            let es = EsStandin::start().await.expect("stand-in");
+            let rate = end_to_end(
+                &es,
+                &Run {
+                    batch: 100,
+                    bulk: true,
+                    workers: 1,
+                    done_rows: 0,
+                },
+                2_000,
+            )
+            .await;
+            assert!(rate > 0.0, "the smoke run processed nothing");
+            println!(
+                "smoke: 2 000 events at {rate:.0} events/s (debug build; run `scripts/bench` for figures)"
+            );
+        }
+        return;
+    }
     let es = EsStandin::start().await.expect("stand-in");
     println!("## ES stand-in capacity (in-process, release)\n");
     let (single, bulk) = standin_capacity(&es).await;
@@ -274,7 +295,8 @@ async fn main() {
                         workers,
                         done_rows,
                     };
-                    let rate = end_to_end(&es, &run).await;
+                    let events = if batch == 1 { 5_000 } else { 30_000 };
+                    let rate = end_to_end(&es, &run, events).await;
                     let ceiling = ceilings.get(&(batch, workers)).copied().unwrap_or(f64::NAN);
                     println!(
                         "| {batch} | {} | {workers} | {done_rows} | {rate:.0} | {:.0} % |",
