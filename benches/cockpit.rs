@@ -179,6 +179,7 @@ fn full_snapshot() -> (Snapshot, LogTail) {
         LogTail {
             total: lines.len() as u64,
             lines,
+            ..LogTail::default()
         },
     )
 }

@@ -406,13 +406,14 @@ impl Session {
             .map(|row| row.status)
     }
 
-    /// The worker's log as written so far (redacted).
+    /// The worker's log lines the checks and the report use (redacted): kept as the
+    /// output is captured, so grading never re-reads the whole log file (`verify`
+    /// grades a finished run from the file itself).
     pub fn log_lines(&self) -> Vec<String> {
-        let bytes = std::fs::read(self.run.log_path()).unwrap_or_default();
-        String::from_utf8_lossy(&bytes)
-            .lines()
-            .map(str::to_string)
-            .collect()
+        self.tail
+            .lock()
+            .map(|tail| tail.key_lines())
+            .unwrap_or_default()
     }
 
     /// Everything the checks look at, as of now.

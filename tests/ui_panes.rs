@@ -74,6 +74,7 @@ fn tail() -> LogTail {
     LogTail {
         total: lines.len() as u64,
         lines,
+        ..LogTail::default()
     }
 }
 

@@ -53,12 +53,39 @@ impl std::fmt::Display for WorkerState {
     }
 }
 
+/// Lines the checks look at (schema marker, errors and warnings, tracing state), kept
+/// whole beside the tail so live grading never re-reads a log file that may be huge.
+pub const KEY_LINES: usize = 2_000;
+
 /// The shared tail of the worker's output.
 #[derive(Debug, Default)]
 pub struct LogTail {
     pub lines: VecDeque<String>,
     /// Lines received since start (including those dropped from the tail).
     pub total: u64,
+    /// Every schema-marker line, then the newest [`KEY_LINES`] other key lines.
+    pub markers: Vec<String>,
+    pub key_lines: VecDeque<String>,
+}
+
+impl LogTail {
+    /// The key lines in order of arrival (markers first: they come at start-up).
+    pub fn key_lines(&self) -> Vec<String> {
+        self.markers
+            .iter()
+            .chain(self.key_lines.iter())
+            .cloned()
+            .collect()
+    }
+}
+
+/// Whether a line can matter to a check or the report (cheap substring tests; both
+/// `"level":"ERROR"` and Python's `"level": "ERROR"` match).
+fn is_key_line(line: &str) -> bool {
+    line.contains("ERROR")
+        || line.contains("WARNING")
+        || line.contains("tracing.")
+        || line.contains("CRITICAL")
 }
 
 pub type SharedTail = Arc<Mutex<LogTail>>;
@@ -272,17 +299,31 @@ async fn write_lines(
             break;
         }
         let mut shown = Vec::with_capacity(batch.len());
+        let mut markers = Vec::new();
+        let mut keys = Vec::new();
         for raw in batch.drain(..) {
             let text = String::from_utf8_lossy(&raw);
             let text = text.trim_end_matches(['\n', '\r']);
             let clean = redactor.redact(text);
             let _ = file.write_all(clean.as_bytes()).await;
             let _ = file.write_all(b"\n").await;
+            if clean.contains("Observability schema:") {
+                markers.push(clean.clone());
+            } else if is_key_line(&clean) {
+                keys.push(clean.clone());
+            }
             shown.push(cut(&clean));
         }
         // Flushed per batch: the file is current within one batch of the child's output.
         let _ = file.flush().await;
         if let Ok(mut tail) = tail.lock() {
+            tail.markers.extend(markers);
+            for key in keys {
+                if tail.key_lines.len() == KEY_LINES {
+                    tail.key_lines.pop_front();
+                }
+                tail.key_lines.push_back(key);
+            }
             tail.total += shown.len() as u64;
             for line in shown {
                 if tail.lines.len() == TAIL_LINES {
@@ -308,4 +349,54 @@ fn cut(line: &str) -> String {
         &line[..end],
         line.len() - end
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn key_lines_are_kept_whole_and_bounded_beside_the_tail() {
+        let (sender, receiver) = mpsc::channel(16);
+        let dir = tempfile::tempdir().unwrap();
+        let file = tokio::fs::File::create(dir.path().join("log"))
+            .await
+            .unwrap();
+        let tail: SharedTail = Arc::default();
+        let writer = tokio::spawn(write_lines(
+            receiver,
+            file,
+            Redactor::default(),
+            tail.clone(),
+        ));
+        sender
+            .send(b"Observability schema: labs-009-v2 (file=x)\n".to_vec())
+            .await
+            .unwrap();
+        for i in 0..(KEY_LINES + 10) {
+            sender
+                .send(format!("{{\"level\": \"ERROR\", \"n\": {i}}}\n").into_bytes())
+                .await
+                .unwrap();
+            sender
+                .send(b"{\"level\":\"INFO\"}\n".to_vec())
+                .await
+                .unwrap();
+        }
+        drop(sender);
+        writer.await.unwrap();
+        let tail = tail.lock().unwrap();
+        let keys = tail.key_lines();
+        assert_eq!(keys.len(), KEY_LINES + 1);
+        assert!(
+            keys[0].starts_with("Observability schema"),
+            "the marker is never dropped"
+        );
+        assert!(
+            keys.last()
+                .unwrap()
+                .contains(&format!("\"n\": {}", KEY_LINES + 9))
+        );
+        assert_eq!(tail.total, 1 + 2 * (KEY_LINES as u64 + 10));
+    }
 }
