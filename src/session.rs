@@ -663,7 +663,11 @@ impl Session {
             ));
         }
         self.run.freeze(&ts, &files).map_err(error_text)?;
-        let listing = manifest::manifest(&self.run.dir, &[]);
+        // Hashing reads every file (the log may be large): off the async workers.
+        let run_dir = self.run.dir.clone();
+        let listing = tokio::task::spawn_blocking(move || manifest::manifest(&run_dir, &[]))
+            .await
+            .map_err(|e| format!("computing the manifest failed: {e}"))?;
         let manifest_name = if last {
             "manifest.json".to_string()
         } else {
