@@ -263,14 +263,12 @@ async fn main() {
     println!("## Postgres ceiling: claim + fenced finalize, no ES\n");
     println!("| batch | loops | rows/s | claim p50 | claim p99 |\n|---|---|---|---|---|");
     let mut ceilings = std::collections::HashMap::new();
-    for (batch, loops) in [
-        (1u32, 1usize),
-        (1, 2),
-        (100, 1),
-        (500, 1),
-        (100, 2),
-        (500, 2),
-    ] {
+    let ceilings_to_run: &[(u32, usize)] = if std::env::var("BENCH_ONLY").is_ok() {
+        &[(100, 1)]
+    } else {
+        &[(1, 1), (1, 2), (100, 1), (500, 1), (100, 2), (500, 2)]
+    };
+    for &(batch, loops) in ceilings_to_run {
         let (rate, mut latencies) = postgres_ceiling(batch, loops).await;
         latencies.sort();
         ceilings.insert((batch, loops), rate);
@@ -285,10 +283,17 @@ async fn main() {
     println!(
         "| batch | bulk | workers | done rows before | events/s | vs Postgres ceiling |\n|---|---|---|---|---|---|"
     );
+    // BENCH_ONLY=batch:bulk:workers (e.g. 100:off:1) runs one end-to-end row.
+    let only = std::env::var("BENCH_ONLY").ok();
     for done_rows in [0i64, 50_000] {
         for batch in [1u32, 100, 500] {
             for bulk in [false, true] {
                 for workers in [1usize, 2] {
+                    let key = format!("{batch}:{}:{workers}", if bulk { "on" } else { "off" });
+                    if only.as_ref().is_some_and(|o| *o != key) || (only.is_some() && done_rows > 0)
+                    {
+                        continue;
+                    }
                     let run = Run {
                         batch,
                         bulk,

@@ -62,12 +62,15 @@ impl EsClient {
         match request.send().await {
             Ok(response) => {
                 let status = response.status().as_u16();
-                let body = if response.status().is_success() {
-                    String::new()
+                // Always read the body: a response dropped unread takes its keep-alive
+                // connection with it, and every next request would open a new one.
+                let body = response.text().await.unwrap_or_default();
+                let detail = if (200..300).contains(&status) {
+                    ""
                 } else {
-                    response.text().await.unwrap_or_default()
+                    body.as_str()
                 };
-                classify::from_status(action.op, status, &body)
+                classify::from_status(action.op, status, detail)
             }
             Err(error) => classify::from_transport(&error),
         }
