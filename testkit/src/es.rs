@@ -661,31 +661,11 @@ fn write_document(
             }, "status": 400}),
         );
     }
-    let current = target
-        .docs
-        .get(id)
-        .map(|doc| doc.version)
-        .or_else(|| target.tombstones.get(id).copied());
-    let version = match external {
-        Some(requested) => {
-            if let Some(current) = current.filter(|current| *current >= requested) {
-                let reason = format!(
-                    "[{id}]: version conflict, current version [{current}] is higher or equal to the one provided [{requested}]"
-                );
-                let uuid = target.uuid.clone();
-                return item_error(
-                    409,
-                    "version_conflict_engine_exception",
-                    reason,
-                    index,
-                    id,
-                    &uuid,
-                );
-            }
-            requested
-        }
-        None => target.docs.get(id).map(|doc| doc.version + 1).unwrap_or(1),
-    };
+    if let Some(conflict) = version_conflict(target, index, id, external) {
+        return conflict;
+    }
+    let version =
+        external.unwrap_or_else(|| target.docs.get(id).map(|doc| doc.version + 1).unwrap_or(1));
     let created = !target.docs.contains_key(id);
     target.tombstones.remove(id);
     target.docs.insert(
@@ -705,6 +685,28 @@ fn write_document(
     )
 }
 
+/// External versioning: a write or delete whose version is not newer than the document's
+/// (or its tombstone's) is a 409 `version_conflict_engine_exception`.
+fn version_conflict(
+    target: &Index,
+    index: &str,
+    id: &str,
+    external: Option<i64>,
+) -> Option<(u16, Value)> {
+    let requested = external?;
+    let current = target
+        .docs
+        .get(id)
+        .map(|doc| doc.version)
+        .or_else(|| target.tombstones.get(id).copied())?;
+    (current >= requested).then(|| {
+        let reason = format!(
+            "[{id}]: version conflict, current version [{current}] is higher or equal to the one provided [{requested}]"
+        );
+        item_error(409, "version_conflict_engine_exception", reason, index, id, &target.uuid)
+    })
+}
+
 fn delete_document(
     store: &mut Store,
     index: &str,
@@ -717,26 +719,8 @@ fn delete_document(
     if target.write_block {
         return write_blocked(index);
     }
-    let current = target
-        .docs
-        .get(id)
-        .map(|doc| doc.version)
-        .or_else(|| target.tombstones.get(id).copied());
-    if let (Some(requested), Some(current)) = (external, current)
-        && current >= requested
-    {
-        let reason = format!(
-            "[{id}]: version conflict, current version [{current}] is higher or equal to the one provided [{requested}]"
-        );
-        let uuid = target.uuid.clone();
-        return item_error(
-            409,
-            "version_conflict_engine_exception",
-            reason,
-            index,
-            id,
-            &uuid,
-        );
+    if let Some(conflict) = version_conflict(target, index, id, external) {
+        return conflict;
     }
     let existed = target.docs.remove(id);
     let version =
