@@ -7,6 +7,6 @@ mod profile;
 pub mod redact;
 pub mod spec;
 
-pub use database_url::{normalize as normalize_database_url, password as database_password};
+pub use database_url::password as database_password;
 pub use load::{ConfigError, LoadOptions, Origin, Settings};
 pub use profile::Profile;

@@ -59,7 +59,10 @@ pub fn render(
         let link = if trace.is_empty() {
             String::new()
         } else {
-            format!(" — [trace {trace}]({jaeger_base}/trace/{trace})")
+            format!(
+                " — [trace {trace}]({})",
+                crate::jaeger::trace_link(jaeger_base, &trace)
+            )
         };
         out.push_str(&format!(
             "- `{}` {} {}{}{}\n",
@@ -98,7 +101,7 @@ pub fn render(
             })
             .unwrap_or_default();
         out.push_str(&format!(
-            "| `{}` | {} | {result} | {jaeger_base}/trace/{} |\n",
+            "| `{}` | {} | {result} | {} |\n",
             trace.trace_id,
             trace
                 .spans
@@ -107,7 +110,7 @@ pub fn render(
                 .filter(|o| o.contains('.'))
                 .collect::<Vec<_>>()
                 .join(", "),
-            trace.trace_id
+            crate::jaeger::trace_link(jaeger_base, &trace.trace_id)
         ));
     }
 

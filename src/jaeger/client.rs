@@ -77,7 +77,7 @@ impl JaegerClient {
 
     /// The Jaeger UI page of a trace.
     pub fn ui_link(&self, trace_id: &str) -> String {
-        format!("{}/trace/{trace_id}", self.base)
+        super::trace_link(&self.base, trace_id)
     }
 
     fn known_api(&self) -> Option<Api> {

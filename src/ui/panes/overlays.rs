@@ -126,8 +126,8 @@ pub fn span_tree(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot, 
         ),
         Line::styled(
             format!(
-                "Jaeger UI: {}/trace/{}",
-                snapshot.jaeger_url, trace.trace_id
+                "Jaeger UI: {}",
+                crate::jaeger::trace_link(&snapshot.jaeger_url, &trace.trace_id)
             ),
             Style::default().fg(Color::Cyan),
         ),
