@@ -662,7 +662,13 @@ impl Session {
                 format!("{event}\n").into_bytes(),
             ));
         }
-        self.run.freeze(&ts, &files).map_err(error_text)?;
+        // Each file is synced to disk: do it off the async workers.
+        let run = self.run.clone();
+        let label = ts.clone();
+        tokio::task::spawn_blocking(move || run.freeze(&label, &files))
+            .await
+            .map_err(|e| format!("the freeze task failed: {e}"))?
+            .map_err(error_text)?;
         // Hashing reads every file (the log may be large): off the async workers.
         let run_dir = self.run.dir.clone();
         let listing = tokio::task::spawn_blocking(move || manifest::manifest(&run_dir, &[]))

@@ -29,6 +29,22 @@ pub enum Command {
     Quit { start_es: bool },
 }
 
+impl Command {
+    /// What the status bar and the journal call it.
+    pub fn describe(&self) -> String {
+        match self {
+            Command::StopEs => "stopping Elasticsearch".into(),
+            Command::StartEs => "starting Elasticsearch".into(),
+            Command::Insert(op) => format!("inserting a {} event", op.as_str()),
+            Command::Freeze => "freezing evidence".into(),
+            Command::ToggleWorker => "starting/stopping the worker".into(),
+            Command::KillWorker => "killing the worker".into(),
+            Command::ComposeUp => "docker compose up -d".into(),
+            Command::Quit { .. } => "quitting".into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum StepState {
     Running,
@@ -405,11 +421,9 @@ impl Engine {
     }
 
     async fn handle(&mut self, command: Command) {
-        self.session.journal(
-            "key",
-            serde_json::json!({"command": format!("{command:?}")}),
-        );
-        self.snapshot.busy = Some(format!("{command:?} …"));
+        self.session
+            .journal("key", serde_json::json!({"command": command.describe()}));
+        self.snapshot.busy = Some(format!("{} …", command.describe()));
         self.publish();
         // The drill's baseline must predate its first fault or event.
         if matches!(command, Command::StopEs | Command::Insert(_))
