@@ -240,6 +240,9 @@ fn parse_op(flag: Option<&str>, profile: &Profile) -> anyhow::Result<Op> {
 async fn insert(profile: &Profile, args: InsertArgs) -> anyhow::Result<ExitCode> {
     let op = parse_op(args.op.as_deref(), profile)?;
     let pool = db::connect(profile, 2).await?;
+    db::schema::check(&pool)
+        .await
+        .map_err(|error| anyhow::anyhow!("{}: {error}", profile.redacted_database_url()))?;
     for _ in 0..args.count {
         let event = NewEvent {
             op,
@@ -247,12 +250,15 @@ async fn insert(profile: &Profile, args: InsertArgs) -> anyhow::Result<ExitCode>
             version: args.version,
             traceparent: None,
         };
-        let id = db::outbox::insert_event(&pool, &event).await.map_err(|error| {
-            anyhow::anyhow!(
-                "inserting into search_outbox_events at {} failed: {error}. Run `drill-cockpit db migrate` if the table is missing",
-                profile.redacted_database_url()
-            )
-        })?;
+        let id = db::outbox::insert_event(&pool, &event)
+            .await
+            .map_err(|error| {
+                anyhow::anyhow!(
+                    "{} ({})",
+                    db::schema::explain("the insert", &error),
+                    profile.redacted_database_url()
+                )
+            })?;
         println!("{id}");
     }
     Ok(ExitCode::SUCCESS)

@@ -48,7 +48,22 @@ pub struct Session {
     last_counters: Option<[f64; 4]>,
     /// How long the last freeze took from first capture to last file, in ms.
     pub last_freeze_ms: Option<u64>,
+    /// Why the database cannot take the drill's writes (a missing table or column).
+    pub schema_problem: Option<String>,
+    /// Actions that failed, newest last (bounded): shown in the checklist and report.
+    pub failed_actions: Vec<FailedAction>,
 }
+
+/// An action of the drill that did not happen, and why (it is evidence too).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FailedAction {
+    pub at: String,
+    pub action: String,
+    pub error: String,
+}
+
+/// Failed actions kept in memory; the journal keeps every one.
+const FAILED_ACTIONS_KEPT: usize = 50;
 
 /// The newest event and what was found for it.
 #[derive(Debug, Clone, Default)]
@@ -64,6 +79,8 @@ async fn within<F: std::future::Future>(
 ) -> Result<F::Output, tokio::time::error::Elapsed> {
     tokio::time::timeout(FREEZE_SOURCE_TIMEOUT, future).await
 }
+
+const NO_DOCKER: &str = "Docker is not connected: see the Containers pane for why";
 
 fn error_text(error: impl std::fmt::Display) -> String {
     error.to_string()
@@ -92,6 +109,8 @@ impl Session {
             last_statuses: BTreeMap::new(),
             last_counters: None,
             last_freeze_ms: None,
+            schema_problem: None,
+            failed_actions: Vec::new(),
             profile,
         };
         session.write_recipe()?;
@@ -119,6 +138,20 @@ impl Session {
         let _ = self.run.journal(kind, detail);
     }
 
+    /// Records an action that failed (journal, report, checklist) and hands the error back.
+    pub fn action_failed(&mut self, action: &str, error: String) -> String {
+        self.journal("action_failed", json!({"action": action, "error": error}));
+        if self.failed_actions.len() == FAILED_ACTIONS_KEPT {
+            self.failed_actions.remove(0);
+        }
+        self.failed_actions.push(FailedAction {
+            at: chrono::Utc::now().to_rfc3339(),
+            action: action.to_string(),
+            error: error.clone(),
+        });
+        error
+    }
+
     /// Connects to Postgres; migrates it when the profile marks it as ours.
     pub async fn connect_db(&mut self) -> Result<(), String> {
         let pool = crate::db::connect(&self.profile, 4)
@@ -132,8 +165,17 @@ impl Session {
                 )
             })?;
         }
+        // Reads still work on a database that lacks a column; writes are refused, naming it.
+        let checked = crate::db::schema::check(&pool).await;
         self.pool = Some(pool);
-        Ok(())
+        match checked {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                let text = format!("{}: {error}", self.profile.redacted_database_url());
+                self.schema_problem = Some(text.clone());
+                Err(text)
+            }
+        }
     }
 
     pub async fn connect_docker(&mut self) -> Result<(), String> {
@@ -292,11 +334,17 @@ impl Session {
     }
 
     pub async fn stop_es(&mut self) -> Result<(), String> {
-        let docker = self.docker.as_ref().ok_or("Docker is not connected")?;
-        docker
-            .stop_service(&self.profile.es_service, 10)
-            .await
-            .map_err(error_text)?;
+        let stopped = match self.docker.as_ref() {
+            Some(docker) => docker
+                .stop_service(&self.profile.es_service, 10)
+                .await
+                .map_err(error_text),
+            None => Err(NO_DOCKER.to_string()),
+        };
+        if let Err(error) = stopped {
+            let action = format!("stop {}", self.profile.es_service);
+            return Err(self.action_failed(&action, error));
+        }
         self.es_stopped = true;
         self.journal(
             "container",
@@ -306,11 +354,17 @@ impl Session {
     }
 
     pub async fn start_es(&mut self) -> Result<(), String> {
-        let docker = self.docker.as_ref().ok_or("Docker is not connected")?;
-        docker
-            .start_service(&self.profile.es_service)
-            .await
-            .map_err(error_text)?;
+        let started = match self.docker.as_ref() {
+            Some(docker) => docker
+                .start_service(&self.profile.es_service)
+                .await
+                .map_err(error_text),
+            None => Err(NO_DOCKER.to_string()),
+        };
+        if let Err(error) = started {
+            let action = format!("start {}", self.profile.es_service);
+            return Err(self.action_failed(&action, error));
+        }
         if self.es_stopped {
             self.es_restarted = true;
         }
@@ -341,16 +395,28 @@ impl Session {
     }
 
     pub async fn insert(&mut self, op: Op) -> Result<Uuid, String> {
-        let pool = self.pool.as_ref().ok_or("the database is not connected")?;
         let event = NewEvent {
             op,
             entity_id: Uuid::new_v4(),
             version: None,
             traceparent: None,
         };
-        let id = insert_event(pool, &event)
-            .await
-            .map_err(|e| format!("insert into search_outbox_events failed: {e}"))?;
+        let inserted = match (&self.pool, &self.schema_problem) {
+            (None, _) => {
+                Err("the database is not connected: see the Outbox pane for why".to_string())
+            }
+            (Some(_), Some(problem)) => Err(format!("the insert was not tried: {problem}")),
+            (Some(pool), None) => insert_event(pool, &event)
+                .await
+                .map_err(|e| crate::db::schema::explain("the insert", &e)),
+        };
+        let id = match inserted {
+            Ok(id) => id,
+            Err(error) => {
+                let action = format!("insert {} event", op.as_str());
+                return Err(self.action_failed(&action, error));
+            }
+        };
         self.inserted.push(id);
         self.journal("insert", json!({"op": op.as_str(), "outbox_event_id": id.to_string(), "entity_id": event.entity_id.to_string()}));
         Ok(id)
@@ -477,6 +543,13 @@ impl Session {
     /// `last` also writes the run's final files (`metrics-after.txt`, `_result.json`,
     /// `report.md`, `timeline.svg`, `manifest.json`, `_outbox_event_id.txt`).
     pub async fn freeze(&mut self, last: bool) -> Result<(PathBuf, Verdict), String> {
+        match self.freeze_all(last).await {
+            Ok(done) => Ok(done),
+            Err(error) => Err(self.action_failed("freeze", error)),
+        }
+    }
+
+    async fn freeze_all(&mut self, last: bool) -> Result<(PathBuf, Verdict), String> {
         let ts = self.freeze_label();
         let capture_started = std::time::Instant::now();
         let event = self.event_under_drill();

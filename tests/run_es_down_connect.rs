@@ -11,9 +11,18 @@ use testkit::docker::{
     ComposeLikeContainer, ES_STANDIN_IMAGE, engine, free_port, require_image, wait_http,
 };
 use testkit::jaeger::JaegerStandin;
+use testkit::pg::{Schema, apply_upstream_schema};
+
+/// The worker under drill: the bundled one, or the foreign (Python) test double.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Worker {
+    Bundled,
+    Foreign,
+}
 
 struct Stack {
     _container: ComposeLikeContainer,
+    schema: Schema,
     jaeger: JaegerStandin,
     project: String,
     es_port: u16,
@@ -54,10 +63,15 @@ async fn database_with_secret_password() -> Option<(String, String)> {
     ))
 }
 
-async fn stack() -> Option<Stack> {
+async fn stack(schema: Schema) -> Option<Stack> {
     let docker = engine().await?;
     require_image(&docker, ES_STANDIN_IMAGE).await?;
     let (database_url, password) = database_with_secret_password().await?;
+    if schema == Schema::Upstream {
+        // Built as the run's own role, the way upstream's migrations would have.
+        apply_upstream_schema(&database_url.replacen("postgresql+psycopg://", "postgres://", 1))
+            .await;
+    }
     let project = format!(
         "drillrun{}",
         &uuid::Uuid::new_v4().simple().to_string()[..8]
@@ -74,6 +88,7 @@ async fn stack() -> Option<Stack> {
     );
     Some(Stack {
         _container: container,
+        schema,
         jaeger: JaegerStandin::start().await.unwrap(),
         project,
         es_port,
@@ -83,7 +98,19 @@ async fn stack() -> Option<Stack> {
     })
 }
 
-fn run(stack: &Stack, extra_env: &[(&str, &str)]) -> std::process::Output {
+fn run(stack: &Stack, worker: Worker, extra_env: &[(&str, &str)]) -> Option<std::process::Output> {
+    let worker_command = match worker {
+        // Like the upstream worker, print the database URL with its password first.
+        Worker::Bundled => format!(
+            "sh -c 'echo \"[OK] Database: $DATABASE_URL token=$MY_API_TOKEN\"; exec {} worker'",
+            env!("CARGO_BIN_EXE_drill-cockpit")
+        ),
+        // Prints its URL with the password by itself; the token is echoed the same way.
+        Worker::Foreign => format!(
+            "sh -c 'echo \"token=$MY_API_TOKEN\"; exec {}'",
+            testkit::foreign_worker::command()?
+        ),
+    };
     let mut command = Command::new(env!("CARGO_BIN_EXE_drill-cockpit"));
     command
         .args([
@@ -98,7 +125,11 @@ fn run(stack: &Stack, extra_env: &[(&str, &str)]) -> std::process::Output {
             "--set",
             &format!("cockpit.snapshots_dir={}", stack.snapshots.path().display()),
         ])
-        .args(["--set", "database.ours=true"])
+        // Only our own schema may be migrated; upstream's is used as it is.
+        .args([
+            "--set",
+            &format!("database.ours={}", stack.schema == Schema::Ours),
+        ])
         .env("DATABASE_URL", &stack.database_url)
         .env("ELASTIC_URL", format!("http://127.0.0.1:{}", stack.es_port))
         .env("JAEGER_URL", stack.jaeger.url())
@@ -110,16 +141,10 @@ fn run(stack: &Stack, extra_env: &[(&str, &str)]) -> std::process::Output {
         .env("OUTBOX_MAX_BACKOFF_SECONDS", "1")
         .env("OUTBOX_POLL_INTERVAL_MS", "50")
         .env("MY_API_TOKEN", "tok-zz-991")
-        // Like the upstream worker, print the database URL with its password first.
-        .env(
-            "DRILL_WORKER_COMMAND",
-            format!(
-                "sh -c 'echo \"[OK] Database: $DATABASE_URL token=$MY_API_TOKEN\"; exec {} worker'",
-                env!("CARGO_BIN_EXE_drill-cockpit")
-            ),
-        )
+        .env("WORDLOOM_ENV", "test")
+        .env("DRILL_WORKER_COMMAND", worker_command)
         .envs(extra_env.iter().copied());
-    command.output().expect("run drill-cockpit")
+    Some(command.output().expect("run drill-cockpit"))
 }
 
 fn run_dir(snapshots: &Path) -> PathBuf {
@@ -148,8 +173,36 @@ fn all_files(dir: &Path) -> Vec<PathBuf> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_whole_runbook_passes_headless_with_complete_secret_free_evidence() {
-    let Some(stack) = stack().await else { return };
-    let output = run(&stack, &[]);
+    passes_with(Schema::Ours, Worker::Bundled).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runbook_passes_on_upstreams_schema_with_the_bundled_worker() {
+    passes_with(Schema::Upstream, Worker::Bundled).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runbook_passes_on_upstreams_schema_with_a_foreign_python_worker() {
+    passes_with(Schema::Upstream, Worker::Foreign).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runbook_passes_on_our_schema_with_a_foreign_python_worker() {
+    passes_with(Schema::Ours, Worker::Foreign).await;
+}
+
+async fn passes_with(schema: Schema, worker: Worker) {
+    let Some(stack) = stack(schema).await else {
+        return;
+    };
+    let started = std::time::Instant::now();
+    let Some(output) = run(&stack, worker, &[]) else {
+        return;
+    };
+    eprintln!(
+        "run es_down_connect ({schema:?} schema, {worker:?} worker): {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "stderr:\n{stderr}");
     assert!(
@@ -249,8 +302,16 @@ async fn the_whole_runbook_passes_headless_with_complete_secret_free_evidence() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_tracing_disabled_the_run_fails_and_says_which_checks_and_why() {
-    let Some(stack) = stack().await else { return };
-    let output = run(&stack, &[("WORDLOOM_TRACING_ENABLED", "0")]);
+    let Some(stack) = stack(Schema::Ours).await else {
+        return;
+    };
+    let Some(output) = run(
+        &stack,
+        Worker::Bundled,
+        &[("WORDLOOM_TRACING_ENABLED", "0")],
+    ) else {
+        return;
+    };
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     let dir = run_dir(stack.snapshots.path());
@@ -262,6 +323,86 @@ async fn with_tracing_disabled_the_run_fails_and_says_which_checks_and_why() {
     );
     assert!(stderr.contains("check `trace_by_event` FAILED"), "{stderr}");
     // ES was started again although the drill failed.
+    assert!(
+        wait_http(
+            &format!("http://127.0.0.1:{}/", stack.es_port),
+            Duration::from_secs(10)
+        )
+        .await
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_worker_at_log_level_warning_fails_honestly_naming_the_schema_marker() {
+    let Some(stack) = stack(Schema::Upstream).await else {
+        return;
+    };
+    let Some(output) = run(&stack, Worker::Foreign, &[("LOG_LEVEL", "WARNING")]) else {
+        return;
+    };
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // A verdict, not a crash: exit 1 and the check that could not pass is named.
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("check `schema_marker` FAILED"), "{stderr}");
+    let dir = run_dir(stack.snapshots.path());
+    let result: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("_result.json")).unwrap()).unwrap();
+    assert_eq!(result["ok"], false);
+    // The fault's own evidence is there all the same.
+    assert!(
+        result["observed"]["outbox_retry_scheduled_total_reason_es_connect_or_unreachable"]["delta"]
+            .as_f64()
+            .unwrap() >= 1.0,
+        "{result:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_insert_is_journaled_and_reported() {
+    let Some(stack) = stack(Schema::Upstream).await else {
+        return;
+    };
+    // The database refuses every outbox insert (as a locked-down or broken one would).
+    let url = stack
+        .database_url
+        .replacen("postgresql+psycopg://", "postgres://", 1);
+    let mut connection = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query(
+        "ALTER TABLE search_outbox_events ADD CONSTRAINT drill_refuses_inserts CHECK (false) NOT VALID",
+    )
+    .execute(&mut connection)
+    .await
+    .unwrap();
+    let Some(output) = run(&stack, Worker::Bundled, &[]) else {
+        return;
+    };
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("drill_refuses_inserts"), "{stderr}");
+    let dir = run_dir(stack.snapshots.path());
+    let timeline = std::fs::read_to_string(dir.join("_timeline.jsonl")).unwrap();
+    let failed: Vec<serde_json::Value> = timeline
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|e: &serde_json::Value| e["kind"] == "action_failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{timeline}");
+    assert_eq!(failed[0]["action"], "insert delete event");
+    assert!(
+        failed[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("check constraint drill_refuses_inserts of search_outbox_events failed"),
+        "{}",
+        failed[0]
+    );
+    let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(report.contains("## Failed actions"), "{report}");
+    assert!(
+        report.contains("**insert delete event** failed"),
+        "{report}"
+    );
+    // ES is running again.
     assert!(
         wait_http(
             &format!("http://127.0.0.1:{}/", stack.es_port),

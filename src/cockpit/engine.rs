@@ -84,6 +84,8 @@ pub struct Snapshot {
     pub busy: Option<String>,
     pub es_stopped: bool,
     pub finished: bool,
+    /// Actions that failed this session (bounded), for the checklist.
+    pub failed_actions: Vec<crate::session::FailedAction>,
 }
 
 pub struct EngineHandle {
@@ -495,6 +497,7 @@ impl Engine {
             Command::Quit { .. } => {}
         }
         self.snapshot.es_stopped = self.session.es_stopped;
+        self.snapshot.failed_actions = self.session.failed_actions.clone();
         self.refresh_containers().await;
     }
 

@@ -2,6 +2,7 @@
 
 pub mod migrate;
 pub mod outbox;
+pub mod schema;
 
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

@@ -45,6 +45,10 @@ pub struct NewEvent {
 /// and the outbox row together (a crash never leaves one without the other); for a
 /// delete the `search_index` row goes with it. Returns the outbox id, which is
 /// never the entity id.
+///
+/// Every `NOT NULL` column is written explicitly: upstream's tables (CONTRACT.md §2a)
+/// have no default for `replay_count`, `search_index.id`, `created_at` or `updated_at`,
+/// so relying on a default of our own migrations fails there. `library_id` is left alone.
 pub async fn insert_event(pool: &PgPool, event: &NewEvent) -> Result<Uuid, sqlx::Error> {
     let mut tx = pool.begin().await?;
     // Serialises version assignment per entity, so two helpers never hand out one version twice.
@@ -68,13 +72,14 @@ pub async fn insert_event(pool: &PgPool, event: &NewEvent) -> Result<Uuid, sqlx:
     match event.op {
         Op::Upsert => {
             sqlx::query(
-                "INSERT INTO search_index (entity_type, entity_id, text, snippet, rank_score, event_version, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, now())
+                "INSERT INTO search_index (id, entity_type, entity_id, text, snippet, rank_score, event_version, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, now(), now())
                  ON CONFLICT (entity_type, entity_id) DO UPDATE
                  SET text = EXCLUDED.text, snippet = EXCLUDED.snippet, rank_score = EXCLUDED.rank_score,
                      event_version = EXCLUDED.event_version, updated_at = now()
                  WHERE search_index.event_version <= EXCLUDED.event_version",
             )
+            .bind(Uuid::new_v4())
             .bind(ENTITY_TYPE)
             .bind(event.entity_id)
             .bind(format!("block {} version {version}", event.entity_id))
@@ -100,8 +105,10 @@ pub async fn insert_event(pool: &PgPool, event: &NewEvent) -> Result<Uuid, sqlx:
         id = Uuid::new_v4();
     }
     sqlx::query(
-        "INSERT INTO search_outbox_events (id, entity_type, entity_id, op, event_version, traceparent)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO search_outbox_events
+             (id, entity_type, entity_id, op, event_version, status, attempts, replay_count,
+              traceparent, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, 'pending', 0, 0, $6, now(), now())",
     )
     .bind(id)
     .bind(ENTITY_TYPE)

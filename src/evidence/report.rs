@@ -34,6 +34,23 @@ pub fn render(
         ));
     }
 
+    let failed: Vec<&Value> = timeline
+        .iter()
+        .filter(|e| e.get("kind").and_then(Value::as_str) == Some("action_failed"))
+        .collect();
+    if !failed.is_empty() {
+        out.push_str("\n## Failed actions\n\n");
+        for entry in failed {
+            let text = |key: &str| entry.get(key).and_then(Value::as_str).unwrap_or("");
+            out.push_str(&format!(
+                "- `{}` **{}** failed: {}\n",
+                text("ts"),
+                crate::sanitize::one_line(text("action"), 80),
+                crate::sanitize::one_line(text("error"), 400)
+            ));
+        }
+    }
+
     out.push_str("\n## Key log lines\n\n");
     let key_lines: Vec<Value> = obs
         .log_json()

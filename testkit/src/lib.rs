@@ -5,6 +5,7 @@
 pub mod docker;
 pub mod env;
 pub mod es;
+pub mod foreign_worker;
 pub mod jaeger;
 pub mod pg;
 pub mod server;

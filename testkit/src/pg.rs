@@ -180,3 +180,32 @@ impl Drop for OwnCluster {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// The schema upstream's own migrations leave (CONTRACT.md §2a): no default for
+/// `replay_count` or `search_index.id/created_at/updated_at`, none of our partial
+/// indexes, no CHECKs. See `testkit/sql/upstream_schema.sql`.
+pub const UPSTREAM_SCHEMA_SQL: &str = include_str!("../sql/upstream_schema.sql");
+
+/// Which schema a test database carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schema {
+    /// drill-cockpit's own migrations (the test applies them, or the cockpit does).
+    Ours,
+    /// Upstream's, built from [`UPSTREAM_SCHEMA_SQL`]; never migrated by the cockpit.
+    Upstream,
+}
+
+impl Schema {
+    pub const BOTH: [Schema; 2] = [Schema::Ours, Schema::Upstream];
+}
+
+/// Builds upstream's tables in the database at `url` (as the role of that URL, so it owns them).
+pub async fn apply_upstream_schema(url: &str) {
+    let mut connection = sqlx::PgConnection::connect(url)
+        .await
+        .unwrap_or_else(|error| panic!("connect {url}: {error}"));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(UPSTREAM_SCHEMA_SQL))
+        .execute(&mut connection)
+        .await
+        .unwrap_or_else(|error| panic!("building upstream's schema failed: {error}"));
+}

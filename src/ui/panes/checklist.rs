@@ -6,7 +6,7 @@ use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::{block, dim};
+use super::{block, dim, error_style};
 use crate::cockpit::engine::Snapshot;
 use crate::drill::CheckStatus;
 use crate::ui::{App, Pane};
@@ -30,6 +30,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
                 ]));
             }
         }
+    }
+    // Actions that did not happen are part of the drill's story: newest last, in red.
+    for failed in snapshot.failed_actions.iter().rev().take(3).rev() {
+        lines.push(Line::from(vec![
+            Span::styled("! ", error_style()),
+            Span::styled(format!("{} failed", failed.action), error_style()),
+            Span::styled(format!(" · {}", failed.error), dim()),
+        ]));
     }
     let title = format!(" Checklist · {} ", snapshot.scenario);
     // One line per check (what was seen follows, cut at the pane's edge; `f` keeps it whole).
