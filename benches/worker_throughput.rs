@@ -13,19 +13,26 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use sqlx::PgPool;
 use testkit::es::EsStandin;
+use testkit::pg::Schema;
 
 const INDEX: &str = "wordloom-test-search-index";
 
-async fn fresh_pool() -> (String, PgPool) {
+/// A fresh database with our migrations, or built the way upstream's leave it.
+async fn fresh_pool(schema: Schema) -> (String, PgPool) {
     let db = testkit::pg::fresh_database()
         .await
         .expect("run through scripts/bench (needs DRILL_TEST_PG_ADMIN_URL)");
+    if schema == Schema::Upstream {
+        testkit::pg::apply_upstream_schema(&db.url).await;
+    }
     let pool = drill_cockpit::db::connect_url(&db.url, "bench", 8)
         .await
         .expect("connect");
-    drill_cockpit::db::migrate::apply(&pool)
-        .await
-        .expect("migrate");
+    if schema == Schema::Ours {
+        drill_cockpit::db::migrate::apply(&pool)
+            .await
+            .expect("migrate");
+    }
     (db.url, pool)
 }
 
@@ -33,10 +40,10 @@ async fn fresh_pool() -> (String, PgPool) {
 async fn seed(pool: &PgPool, count: i64, status: &str) {
     sqlx::query(
         "WITH e AS (SELECT gen_random_uuid() AS entity_id FROM generate_series(1, $1)),
-              si AS (INSERT INTO search_index (entity_type, entity_id, text, snippet, rank_score, event_version)
-                     SELECT 'block', entity_id, 'bench document ' || entity_id, 'v1', 1, 1 FROM e RETURNING entity_id)
-         INSERT INTO search_outbox_events (id, entity_type, entity_id, op, event_version, status, processed_at)
-         SELECT gen_random_uuid(), 'block', entity_id, 'upsert', 1, $2, CASE WHEN $2 = 'done' THEN now() END FROM si",
+              si AS (INSERT INTO search_index (id, entity_type, entity_id, text, snippet, rank_score, event_version, created_at, updated_at)
+                     SELECT gen_random_uuid(), 'block', entity_id, 'bench document ' || entity_id, 'v1', 1, 1, now(), now() FROM e RETURNING entity_id)
+         INSERT INTO search_outbox_events (id, entity_type, entity_id, op, event_version, status, attempts, replay_count, created_at, updated_at, processed_at)
+         SELECT gen_random_uuid(), 'block', entity_id, 'upsert', 1, $2, 0, 0, now(), now(), CASE WHEN $2 = 'done' THEN now() END FROM si",
     )
     .bind(count)
     .bind(status)
@@ -73,7 +80,6 @@ fn spawn_worker(database_url: &str, es_url: &str, id: &str, batch: u32, bulk: bo
         )
         .env("OUTBOX_HTTP_PORT", testkit::docker::free_port().to_string())
         .env("OUTBOX_BATCH_SIZE", batch.to_string())
-        .env("OUTBOX_BULK_SIZE", "500")
         .env("OUTBOX_USE_ES_BULK", if bulk { "1" } else { "0" })
         .env("OUTBOX_POLL_INTERVAL_MS", "5")
         .env("OUTBOX_CONCURRENCY", "32")
@@ -89,10 +95,11 @@ struct Run {
     bulk: bool,
     workers: usize,
     done_rows: i64,
+    schema: Schema,
 }
 
 async fn end_to_end(es: &EsStandin, run: &Run, events: i64) -> f64 {
-    let (url, pool) = fresh_pool().await;
+    let (url, pool) = fresh_pool(run.schema).await;
     if run.done_rows > 0 {
         seed(&pool, run.done_rows, "done").await;
     }
@@ -127,7 +134,7 @@ async fn end_to_end(es: &EsStandin, run: &Run, events: i64) -> f64 {
 
 /// Postgres alone: claim + fenced finalize, no ES call.
 async fn postgres_ceiling(batch: u32, loops: usize) -> (f64, Vec<Duration>) {
-    let (_, pool) = fresh_pool().await;
+    let (_, pool) = fresh_pool(Schema::Ours).await;
     let events: i64 = if batch == 1 { 5_000 } else { 30_000 };
     seed(&pool, events, "pending").await;
     let started = Instant::now();
@@ -242,6 +249,7 @@ async fn main() {
                     bulk: true,
                     workers: 1,
                     done_rows: 0,
+                    schema: Schema::Ours,
                 },
                 2_000,
             )
@@ -299,6 +307,7 @@ async fn main() {
                         bulk,
                         workers,
                         done_rows,
+                        schema: Schema::Ours,
                     };
                     let events = if batch == 1 { 5_000 } else { 30_000 };
                     let rate = end_to_end(&es, &run, events).await;
@@ -310,6 +319,38 @@ async fn main() {
                     );
                 }
             }
+        }
+    }
+
+    // Upstream's schema has none of our partial claim indexes: the same worker there.
+    println!("\n## Worker end to end on upstream's schema (CONTRACT §2a; no partial indexes)\n");
+    println!(
+        "| batch | bulk | workers | done rows before | events/s | vs our schema |\n|---|---|---|---|---|---|"
+    );
+    for done_rows in [0i64, 50_000] {
+        for (batch, bulk) in [(100u32, false), (500, true)] {
+            let key = format!("{batch}:{}:1", if bulk { "on" } else { "off" });
+            if only.as_ref().is_some_and(|o| *o != key) || (only.is_some() && done_rows > 0) {
+                continue;
+            }
+            let mut rates = Vec::new();
+            for schema in [Schema::Ours, Schema::Upstream] {
+                let run = Run {
+                    batch,
+                    bulk,
+                    workers: 1,
+                    done_rows,
+                    schema,
+                };
+                rates.push(end_to_end(&es, &run, 30_000).await);
+            }
+            println!(
+                "| {batch} | {} | 1 | {done_rows} | {:.0} | {:.0} % of {:.0} |",
+                if bulk { "on" } else { "off" },
+                rates[1],
+                100.0 * rates[1] / rates[0],
+                rates[0]
+            );
         }
     }
 }

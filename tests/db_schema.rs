@@ -128,3 +128,121 @@ fn unreachable_database_is_a_clear_error_without_the_password() {
     );
     assert!(!stderr.contains("hunter2"), "{stderr}");
 }
+
+/// The insert helper on a database built the way upstream's migrations leave it
+/// (no default for replay_count, search_index.id/created_at/updated_at).
+#[tokio::test]
+async fn insert_works_on_upstreams_schema_and_writes_every_not_null_column() {
+    let Some(db) = testkit::pg::fresh_database().await else {
+        return;
+    };
+    testkit::pg::apply_upstream_schema(&db.url).await;
+    let mut ids = Vec::new();
+    for op in ["delete", "upsert"] {
+        let output = cockpit(&db.url, &["insert", "--op", op]);
+        assert!(
+            output.status.success(),
+            "insert --op {op}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        ids.push(
+            String::from_utf8_lossy(&output.stdout)
+                .trim()
+                .parse::<uuid::Uuid>()
+                .unwrap(),
+        );
+    }
+    let mut connection = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let rows: Vec<(uuid::Uuid, String, String, i32, i32)> = sqlx::query_as(
+        "SELECT id, op::text, status::text, attempts, replay_count FROM search_outbox_events ORDER BY created_at",
+    )
+    .fetch_all(&mut connection)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 2);
+    for (row, id) in rows.iter().zip(&ids) {
+        assert_eq!(&row.0, id);
+        assert_eq!((row.2.as_str(), row.3, row.4), ("pending", 0, 0));
+    }
+    let index: Vec<(uuid::Uuid, Option<uuid::Uuid>, i64)> = sqlx::query_as(
+        "SELECT id, library_id, event_version FROM search_index WHERE created_at IS NOT NULL AND updated_at IS NOT NULL",
+    )
+    .fetch_all(&mut connection)
+    .await
+    .unwrap();
+    assert_eq!(index.len(), 1, "the upsert wrote its search_index row");
+    assert_eq!(index[0].1, None, "library_id is left alone");
+
+    // The same entity upserted again keeps its search_index id (a conflict update).
+    let entity: (uuid::Uuid,) = sqlx::query_as("SELECT entity_id FROM search_index")
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+    let again = cockpit(
+        &db.url,
+        &[
+            "insert",
+            "--op",
+            "upsert",
+            "--entity-id",
+            &entity.0.to_string(),
+        ],
+    );
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let after: Vec<(uuid::Uuid, i64)> =
+        sqlx::query_as("SELECT id, event_version FROM search_index")
+            .fetch_all(&mut connection)
+            .await
+            .unwrap();
+    assert_eq!(after, vec![(index[0].0, 2)]);
+}
+
+#[tokio::test]
+async fn a_database_without_a_needed_column_is_refused_naming_it() {
+    let Some(db) = testkit::pg::fresh_database().await else {
+        return;
+    };
+    testkit::pg::apply_upstream_schema(&db.url).await;
+    let mut connection = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::query("ALTER TABLE search_outbox_events DROP COLUMN replay_count")
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    let output = cockpit(&db.url, &["insert", "--op", "delete"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("table search_outbox_events has no column replay_count"),
+        "{stderr}"
+    );
+    let count: (i64,) = sqlx::query_as("SELECT count(*) FROM search_outbox_events")
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(count.0, 0, "nothing was written");
+}
+
+#[tokio::test]
+async fn a_not_null_column_without_default_is_explained_in_words() {
+    let Some(db) = testkit::pg::fresh_database().await else {
+        return;
+    };
+    testkit::pg::apply_upstream_schema(&db.url).await;
+    let mut connection = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    // A column a future upstream migration might add, that drill-cockpit does not know.
+    sqlx::query("ALTER TABLE search_outbox_events ADD COLUMN tenant_id uuid NOT NULL")
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    let output = cockpit(&db.url, &["insert", "--op", "delete"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("the database rejected the insert: column tenant_id of search_outbox_events is NOT NULL and has no default there"),
+        "{stderr}"
+    );
+}

@@ -61,6 +61,8 @@ fn base_snapshot() -> Snapshot {
         metrics_url: "http://127.0.0.1:9109/metrics".into(),
         jaeger_url: "http://localhost:16686".into(),
         worker_command: "drill-cockpit worker".into(),
+        batch_sent: 100,
+        batch_reported: Some(100),
         ..Snapshot::default()
     }
 }

@@ -69,6 +69,10 @@ pub struct Snapshot {
     pub containers: Option<Result<Vec<ServiceState>, String>>,
     pub worker: Option<WorkerState>,
     pub worker_command: String,
+    /// The claim size the cockpit passed (OUTBOX_BATCH_SIZE = OUTBOX_BULK_SIZE).
+    pub batch_sent: u32,
+    /// The claim size the worker says it uses, once it has logged it.
+    pub batch_reported: Option<u64>,
     pub metrics_url: String,
     pub metrics_error: Option<String>,
     pub counters: CounterBoard,
@@ -112,6 +116,7 @@ pub fn start(profile: Profile, options: StartOptions) -> Result<EngineHandle, St
         metrics_url: session.metrics_url(),
         jaeger_url: session.profile.jaeger_url.clone(),
         worker_command: crate::sources::worker_proc::worker_command(&session.profile).join(" "),
+        batch_sent: session.profile.tuning.batch_size,
         ..Snapshot::default()
     };
     let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(snapshot.clone()));
@@ -191,8 +196,10 @@ impl Engine {
                 _ = jaeger_tick.tick() => self.refresh_traces().await,
                 _ = worker_tick.tick() => {
                     let state = self.session.worker_state();
-                    if state != self.snapshot.worker {
+                    let reported = self.session.tail.lock().ok().and_then(|t| t.reported_batch_size);
+                    if state != self.snapshot.worker || reported != self.snapshot.batch_reported {
                         self.snapshot.worker = state;
+                        self.snapshot.batch_reported = reported;
                         self.publish();
                     }
                 }

@@ -49,6 +49,8 @@ async fn event_loop(
                 .lock()
                 .map_err(|_| anyhow::anyhow!("log tail lock poisoned"))?;
             seen_lines = tail.total;
+            // A pause holds the view at what was last drawn.
+            app.log.seen_total = tail.total;
             terminal.draw(|frame| crate::ui::draw::draw(frame, &app, &snapshot, &tail))?;
             dirty = false;
         }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::load::{ConfigError, LoadOptions, Settings, parse_flag, split_command};
+use super::load::{ConfigError, LoadOptions, Origin, Settings, parse_flag, split_command};
 use super::{database_url, spec::SETTINGS};
 
 /// Everything the cockpit, the worker and the insert helper need to know.
@@ -108,7 +108,7 @@ impl Profile {
             default_op: text("worker.op"),
             worker_command: split_command(&text("worker.command")),
             tuning: WorkerTuning {
-                batch_size: count("worker.batch_size"),
+                batch_size: claim_size(&settings),
                 bulk_size: count("worker.bulk_size"),
                 use_es_bulk: flag("worker.use_es_bulk"),
                 lease: seconds("worker.lease_seconds"),
@@ -151,12 +151,18 @@ impl Profile {
 
     /// The contract's environment variables carrying this profile, for a worker or helper
     /// the cockpit starts. Each worker then reads the same names a person would export.
+    ///
+    /// The claim size goes out under both of its names (`OUTBOX_BATCH_SIZE` and
+    /// `OUTBOX_BULK_SIZE`), so a worker that reads either one claims the same batch.
     pub fn contract_env(&self) -> Vec<(&'static str, String)> {
+        let claim = self.tuning.batch_size.to_string();
         SETTINGS
             .iter()
             .filter_map(|spec| {
-                spec.env
-                    .map(|name| (name, self.settings.text(spec.key).to_string()))
+                spec.env.map(|name| match name {
+                    "OUTBOX_BATCH_SIZE" | "OUTBOX_BULK_SIZE" => (name, claim.clone()),
+                    _ => (name, self.settings.text(spec.key).to_string()),
+                })
             })
             .filter(|(name, _)| !name.starts_with("DRILL_") && *name != "COMPOSE_PROJECT_NAME")
             .collect()
@@ -172,6 +178,16 @@ impl Profile {
             .collect();
         serde_json::Value::Object(map)
     }
+}
+
+/// Rows claimed per batch, by upstream's rule: `worker.bulk_size` (`OUTBOX_BULK_SIZE`)
+/// when it was set anywhere, else `worker.batch_size` (`OUTBOX_BATCH_SIZE`).
+fn claim_size(settings: &Settings) -> u32 {
+    let key = match settings.origin("worker.bulk_size") {
+        Some(Origin::Default) | None => "worker.batch_size",
+        Some(_) => "worker.bulk_size",
+    };
+    settings.text(key).parse().unwrap_or(1).max(1)
 }
 
 /// Compose's own rule: the file's top-level `name:`, else its folder name,
@@ -254,6 +270,31 @@ mod tests {
         assert_eq!(env["ELASTIC_INDEX"], "wordloom-test-search-index");
         assert_eq!(env["WORDLOOM_TRACING_ENABLED"], "1");
         assert!(!env.contains_key("DRILL_WORKER_COMMAND"));
+    }
+
+    #[test]
+    fn one_claim_size_goes_out_under_both_names_by_upstreams_rule() {
+        let both = |p: &Profile| {
+            let env: BTreeMap<_, _> = p.contract_env().into_iter().collect();
+            (
+                p.tuning.batch_size,
+                env["OUTBOX_BATCH_SIZE"].clone(),
+                env["OUTBOX_BULK_SIZE"].clone(),
+            )
+        };
+        assert_eq!(both(&profile(&[])), (100, "100".into(), "100".into()));
+        assert_eq!(
+            both(&profile(&[("OUTBOX_BATCH_SIZE", "7")])),
+            (7, "7".into(), "7".into())
+        );
+        // OUTBOX_BULK_SIZE, when set, wins (as upstream's worker reads it).
+        assert_eq!(
+            both(&profile(&[
+                ("OUTBOX_BATCH_SIZE", "7"),
+                ("OUTBOX_BULK_SIZE", "20")
+            ])),
+            (20, "20".into(), "20".into())
+        );
     }
 
     #[test]

@@ -19,8 +19,13 @@ use crate::config::redact::Redactor;
 
 /// Lines kept in memory for the log pane.
 pub const TAIL_LINES: usize = 5_000;
-/// A longer line is cut in the tail (never in the file).
+/// A longer line is shortened in the tail (the file keeps it as captured).
 pub const TAIL_LINE_CHARS: usize = 4_096;
+/// A string field of a JSON line longer than this (a traceback in `exc_info`) is cut in
+/// the tail, so the line stays valid JSON and renders compactly.
+const TAIL_FIELD_CHARS: usize = 512;
+/// The longest line read from the worker; the rest of a longer one is counted, not kept.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WorkerState {
@@ -61,14 +66,94 @@ pub const KEY_LINES: usize = 2_000;
 #[derive(Debug, Default)]
 pub struct LogTail {
     pub lines: VecDeque<String>,
+    /// [`LineMeta`] of each line of `lines`, when captured (computed on demand otherwise).
+    pub meta: VecDeque<LineMeta>,
     /// Lines received since start (including those dropped from the tail).
     pub total: u64,
     /// Every schema-marker line, then the newest [`KEY_LINES`] other key lines.
     pub markers: Vec<String>,
     pub key_lines: VecDeque<String>,
+    /// The claim batch size the worker says it uses (a `batch_size` field it logged).
+    pub reported_batch_size: Option<u64>,
+}
+
+/// What the log pane needs to fold repeated lines, computed once at capture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineMeta {
+    /// Equal for lines that differ only in ids, numbers and timestamps.
+    pub shape: u64,
+    /// Errors, warnings and markers are never folded into a run.
+    pub foldable: bool,
+}
+
+impl LineMeta {
+    pub fn of(line: &str) -> LineMeta {
+        LineMeta {
+            shape: line_shape(line),
+            foldable: !is_key_line(line) && !line.contains("Observability schema:"),
+        }
+    }
+}
+
+/// A hash of the line with every id-like run masked: a run of hex digits and dashes
+/// that holds a digit or is 8+ long (UUIDs, trace ids, numbers, timestamps' parts).
+pub fn line_shape(line: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    let bytes = line.as_bytes();
+    let is_run = |b: u8| b.is_ascii_hexdigit() || b == b'-';
+    let mut i = 0;
+    while i < bytes.len() {
+        if !is_run(bytes[i]) {
+            bytes[i].hash(&mut hasher);
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && is_run(bytes[i]) {
+            i += 1;
+        }
+        let run = &bytes[start..i];
+        if run.len() >= 8 || run.iter().any(u8::is_ascii_digit) {
+            0xffu8.hash(&mut hasher);
+        } else {
+            run.hash(&mut hasher);
+        }
+    }
+    hasher.finish()
 }
 
 impl LogTail {
+    /// Appends one (already shortened) line, dropping the oldest beyond [`TAIL_LINES`].
+    pub fn push(&mut self, line: String) {
+        if self.lines.len() >= TAIL_LINES {
+            self.lines.pop_front();
+            self.meta.pop_front();
+        }
+        // Keep `meta` aligned with `lines` even if a caller filled `lines` directly.
+        if self.meta.len() == self.lines.len() {
+            self.meta.push_back(LineMeta::of(&line));
+        }
+        self.lines.push_back(line);
+        self.total += 1;
+    }
+
+    /// The meta of line `index` of `lines`.
+    pub fn meta_of(&self, index: usize) -> LineMeta {
+        if self.meta.len() == self.lines.len()
+            && let Some(meta) = self.meta.get(index)
+        {
+            return *meta;
+        }
+        self.lines
+            .get(index)
+            .map(|line| LineMeta::of(line))
+            .unwrap_or(LineMeta {
+                shape: 0,
+                foldable: false,
+            })
+    }
+
     /// The key lines in order of arrival (markers first: they come at start-up).
     pub fn key_lines(&self) -> Vec<String> {
         self.markers
@@ -268,20 +353,48 @@ fn set(state: &Arc<Mutex<WorkerState>>, value: WorkerState) {
     }
 }
 
-/// Reads raw lines (any length, any bytes) as fast as the child writes them.
+/// Reads raw lines (any bytes) as fast as the child writes them. A line longer than
+/// [`MAX_LINE_BYTES`] keeps its first part and says how many bytes were dropped, so a
+/// worker printing without newlines cannot grow the cockpit's memory.
 async fn read_lines(stream: impl AsyncRead + Unpin, lines: mpsc::Sender<Vec<u8>>) {
     let mut reader = BufReader::with_capacity(256 * 1024, stream);
+    let mut line = Vec::new();
+    let mut dropped: u64 = 0;
     loop {
-        let mut line = Vec::new();
-        match reader.read_until(b'\n', &mut line).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {
-                if lines.send(line).await.is_err() {
-                    return;
-                }
+        let chunk = match reader.fill_buf().await {
+            Ok(chunk) => chunk,
+            Err(_) => return,
+        };
+        if chunk.is_empty() {
+            if !line.is_empty() || dropped > 0 {
+                let _ = lines.send(finish_line(line, dropped)).await;
+            }
+            return;
+        }
+        let (part, ends_line) = match chunk.iter().position(|b| *b == b'\n') {
+            Some(at) => (&chunk[..at], true),
+            None => (chunk, false),
+        };
+        let room = MAX_LINE_BYTES.saturating_sub(line.len());
+        line.extend_from_slice(&part[..part.len().min(room)]);
+        dropped += part.len().saturating_sub(room) as u64;
+        let consumed = part.len() + usize::from(ends_line);
+        reader.consume(consumed);
+        if ends_line {
+            let full = finish_line(std::mem::take(&mut line), dropped);
+            dropped = 0;
+            if lines.send(full).await.is_err() {
+                return;
             }
         }
     }
+}
+
+fn finish_line(mut line: Vec<u8>, dropped: u64) -> Vec<u8> {
+    if dropped > 0 {
+        line.extend_from_slice(format!("… [{dropped} more bytes of this line dropped]").as_bytes());
+    }
+    line
 }
 
 /// Redacts, appends to the file (whole), and keeps a cut copy in the tail.
@@ -301,6 +414,7 @@ async fn write_lines(
         let mut shown = Vec::with_capacity(batch.len());
         let mut markers = Vec::new();
         let mut keys = Vec::new();
+        let mut reported_batch = None;
         for raw in batch.drain(..) {
             let text = String::from_utf8_lossy(&raw);
             let text = text.trim_end_matches(['\n', '\r']);
@@ -312,7 +426,10 @@ async fn write_lines(
             } else if is_key_line(&clean) {
                 keys.push(clean.clone());
             }
-            shown.push(cut(&clean));
+            if clean.contains("batch_size") {
+                reported_batch = reported_batch_size(&clean).or(reported_batch);
+            }
+            shown.push(shorten(&clean));
         }
         // Flushed per batch: the file is current within one batch of the child's output.
         let _ = file.flush().await;
@@ -324,16 +441,60 @@ async fn write_lines(
                 }
                 tail.key_lines.push_back(key);
             }
-            tail.total += shown.len() as u64;
+            if reported_batch.is_some() {
+                tail.reported_batch_size = reported_batch;
+            }
             for line in shown {
-                if tail.lines.len() == TAIL_LINES {
-                    tail.lines.pop_front();
-                }
-                tail.lines.push_back(line);
+                tail.push(line);
             }
         }
     }
     let _ = file.flush().await;
+}
+
+/// The `batch_size` a worker logged (`"batch_size": 10` in a JSON line, or `batch_size=10`).
+fn reported_batch_size(line: &str) -> Option<u64> {
+    if line.trim_start().starts_with('{')
+        && let Ok(serde_json::Value::Object(fields)) = serde_json::from_str(line)
+    {
+        return fields.get("batch_size").and_then(|v| {
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        });
+    }
+    let after = line.split("batch_size=").nth(1)?;
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// The line as the tail keeps it: a JSON line too long for the tail keeps its shape
+/// (every long string field cut, so it still parses and renders compactly); any other
+/// long line is cut at [`TAIL_LINE_CHARS`].
+fn shorten(line: &str) -> String {
+    if line.len() <= TAIL_LINE_CHARS {
+        return line.to_string();
+    }
+    if line.trim_start().starts_with('{')
+        && let Ok(serde_json::Value::Object(mut fields)) = serde_json::from_str(line)
+    {
+        for value in fields.values_mut() {
+            if let serde_json::Value::String(text) = value
+                && text.len() > TAIL_FIELD_CHARS
+            {
+                let mut end = TAIL_FIELD_CHARS;
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                let rest = text.len() - end;
+                *text = format!("{}… [{rest} more bytes in the log file]", &text[..end]);
+            }
+        }
+        let compact = serde_json::Value::Object(fields).to_string();
+        if compact.len() <= TAIL_LINE_CHARS {
+            return compact;
+        }
+    }
+    cut(line)
 }
 
 fn cut(line: &str) -> String {
@@ -354,6 +515,63 @@ fn cut(line: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_json_line_stays_json_with_its_trace_id() {
+        let traceback = "Traceback (most recent call last):\n  File \"x.py\"\n".repeat(120);
+        let line = serde_json::json!({"ts": "2026-02-14T10:42:39+00:00", "level": "ERROR", "message": "Outbox delete failed", "trace_id": "18bef09d08385a0c18bef09d08385a0c", "exc_info": traceback}).to_string();
+        assert!(line.len() > 5_000);
+        let kept = shorten(&line);
+        assert!(kept.len() <= TAIL_LINE_CHARS);
+        let parsed: serde_json::Value = serde_json::from_str(&kept).expect("still JSON");
+        assert_eq!(parsed["trace_id"], "18bef09d08385a0c18bef09d08385a0c");
+        assert!(
+            parsed["exc_info"]
+                .as_str()
+                .unwrap()
+                .ends_with("more bytes in the log file]")
+        );
+        assert!(shorten(&"x".repeat(10_000)).contains("more bytes in the log file"));
+    }
+
+    #[test]
+    fn lines_differing_only_in_ids_and_times_have_one_shape() {
+        let a = r#"{"ts": "2026-11-28T06:56:38.040555+00:00", "level": "INFO", "message": "outbox.claim_batch", "claim_batch_id": "29d3984f-2630-4e20-bd0b-ea51fdad55b9", "claimed": 0}"#;
+        let b = r#"{"ts": "2026-11-28T06:56:38.240911+00:00", "level": "INFO", "message": "outbox.claim_batch", "claim_batch_id": "deadbeef-aaaa-4e20-bd0b-ea51fdad55b9", "claimed": 12}"#;
+        let c = r#"{"ts": "2026-11-28T06:56:38.240911+00:00", "level": "INFO", "message": "outbox.other", "claim_batch_id": "deadbeef-aaaa-4e20-bd0b-ea51fdad55b9", "claimed": 12}"#;
+        assert_eq!(line_shape(a), line_shape(b));
+        assert_ne!(line_shape(a), line_shape(c));
+        assert!(LineMeta::of(a).foldable);
+        assert!(!LineMeta::of(r#"{"level": "ERROR"}"#).foldable);
+    }
+
+    #[test]
+    fn the_reported_batch_size_is_read_from_json_or_text() {
+        assert_eq!(
+            reported_batch_size(r#"{"message": "Worker config", "batch_size": 10}"#),
+            Some(10)
+        );
+        assert_eq!(
+            reported_batch_size("started batch_size=250 bulk=1"),
+            Some(250)
+        );
+        assert_eq!(reported_batch_size("no size here"), None);
+    }
+
+    #[tokio::test]
+    async fn a_line_longer_than_the_cap_is_kept_in_part_and_counted() {
+        let (sender, mut receiver) = mpsc::channel(4);
+        let mut input = vec![b'a'; MAX_LINE_BYTES + 1_000];
+        input.extend_from_slice(b"\nshort\n");
+        tokio::spawn(read_lines(std::io::Cursor::new(input), sender));
+        let first = receiver.recv().await.unwrap();
+        assert!(first.len() < MAX_LINE_BYTES + 100);
+        assert!(
+            String::from_utf8_lossy(&first).ends_with("[1000 more bytes of this line dropped]")
+        );
+        assert_eq!(receiver.recv().await.unwrap(), b"short");
+        assert!(receiver.recv().await.is_none());
+    }
 
     #[tokio::test]
     async fn key_lines_are_kept_whole_and_bounded_beside_the_tail() {

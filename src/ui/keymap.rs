@@ -31,6 +31,7 @@ pub enum Action {
     Close,
     ToggleFollow,
     ToggleWrap,
+    ToggleFold,
     NextMatch,
 }
 
@@ -144,6 +145,11 @@ impl Keymap {
             (Action::Close, "Esc", "close / clear the filter"),
             (Action::ToggleFollow, "p", "log: pause / follow"),
             (Action::ToggleWrap, "z", "log: wrap long lines"),
+            (
+                Action::ToggleFold,
+                "c",
+                "log: fold / unfold repeated lines (×N)",
+            ),
             (Action::NextMatch, "n", "log: next filter match"),
         ] {
             bindings.push(Binding {

@@ -1,7 +1,11 @@
-//! The log pane's own state and its line shaping: follow/pause, scroll, wrap, and a
-//! filter that keeps context lines around each match. Works on the in-memory tail only.
+//! The log pane's own state and its line shaping: follow/pause, scroll, wrap, a
+//! filter that keeps context lines around each match, and folding of runs of lines
+//! that differ only in ids and times (`outbox.claim_batch … ×37`), so a 200 ms poll
+//! stream never hides the one error. Works on the in-memory tail only.
 
 use std::collections::VecDeque;
+
+use crate::sources::worker_proc::LogTail;
 
 use serde_json::Value;
 
@@ -22,6 +26,12 @@ pub struct LogView {
     pub filter: String,
     /// Which match `n` jumps to next.
     pub match_cursor: usize,
+    /// Fold runs of same-shaped lines into one (`c` toggles).
+    pub fold: bool,
+    /// The tail's line count when the view was paused: lines after it stay off screen.
+    pub paused_at: Option<u64>,
+    /// The tail's line count as of the last frame (set by the terminal loop).
+    pub seen_total: u64,
 }
 
 impl Default for LogView {
@@ -32,6 +42,9 @@ impl Default for LogView {
             wrap: false,
             filter: String::new(),
             match_cursor: 0,
+            fold: true,
+            paused_at: None,
+            seen_total: 0,
         }
     }
 }
@@ -45,21 +58,48 @@ pub struct ShownLine {
     pub is_marker: bool,
     /// A separator between non-adjacent context groups.
     pub is_gap: bool,
+    /// How many same-shaped lines this one stands for (1 = itself only).
+    pub repeat: usize,
+}
+
+/// One row before shaping: a tail index, whether it matched, how many it folds.
+#[derive(Debug, Clone, Copy)]
+struct Row {
+    index: usize,
+    is_match: bool,
+    repeat: usize,
 }
 
 impl LogView {
     pub fn set_filter(&mut self, text: &str) {
         self.filter = text.to_string();
         self.match_cursor = 0;
-        self.follow = true;
+        self.set_follow(true);
         self.offset = 0;
     }
 
+    /// Follow the newest lines, or hold the view still (new lines wait below it).
+    fn set_follow(&mut self, follow: bool) {
+        if follow {
+            self.paused_at = None;
+        } else if self.follow {
+            self.paused_at = Some(self.seen_total);
+        }
+        self.follow = follow;
+    }
+
     pub fn toggle_follow(&mut self) {
-        self.follow = !self.follow;
+        self.set_follow(!self.follow);
         if self.follow {
             self.offset = 0;
         }
+    }
+
+    /// Lines that arrived since the pause (shown in the title, not on screen).
+    pub fn held_back(&self, tail: &LogTail) -> u64 {
+        self.paused_at
+            .map(|at| tail.total.saturating_sub(at))
+            .unwrap_or(0)
     }
 
     pub fn scroll(&mut self, action: Action) {
@@ -74,25 +114,42 @@ impl LogView {
         };
         let next = (self.offset as i64).saturating_add(by).max(0) as usize;
         self.offset = next;
-        self.follow = next == 0;
+        // Scrolling back to the bottom of a held view keeps it held; End follows again.
+        let follow = next == 0 && (self.paused_at.is_none() || action == Action::Bottom);
+        self.set_follow(follow);
     }
 
     pub fn next_match(&mut self) {
         self.match_cursor += 1;
-        self.follow = false;
+        self.set_follow(false);
     }
 
     /// The lines to show in a pane of `height` rows, from the tail.
-    pub fn visible(&self, tail: &VecDeque<String>, height: usize) -> Vec<ShownLine> {
+    pub fn visible(&self, log: &LogTail, height: usize) -> Vec<ShownLine> {
+        let tail = &log.lines;
+        // A held view ends where it was paused, however many lines came since.
+        let newest = tail.len().saturating_sub(self.held_back(log) as usize);
         let selected: Vec<(usize, bool)> = if self.filter.is_empty() {
-            (0..tail.len()).map(|i| (i, false)).collect()
+            (0..newest).map(|i| (i, false)).collect()
         } else {
-            with_context(tail, &self.filter)
+            with_context(tail, &self.filter, newest)
+        };
+        let selected = if self.fold {
+            fold_runs(&selected, log)
+        } else {
+            selected
+                .iter()
+                .map(|&(index, is_match)| Row {
+                    index,
+                    is_match,
+                    repeat: 1,
+                })
+                .collect()
         };
         let matches: Vec<usize> = selected
             .iter()
             .enumerate()
-            .filter(|(_, (_, m))| *m)
+            .filter(|(_, row)| row.is_match)
             .map(|(i, _)| i)
             .collect();
         let total = selected.len();
@@ -109,9 +166,10 @@ impl LogView {
         let start = end.saturating_sub(height);
         let mut shown = Vec::with_capacity(end - start);
         let mut previous: Option<usize> = None;
-        for (index, is_match) in &selected[start..end] {
+        for row in &selected[start..end] {
+            let first = row.index + 1 - row.repeat;
             if let Some(prev) = previous
-                && *index > prev + 1
+                && first > prev + 1
             {
                 shown.push(ShownLine {
                     text: "…".into(),
@@ -119,17 +177,22 @@ impl LogView {
                     is_match: false,
                     is_marker: false,
                     is_gap: true,
+                    repeat: 1,
                 });
             }
-            previous = Some(*index);
-            let raw = &tail[*index];
-            let (text, level) = render_line(raw);
+            previous = Some(row.index);
+            let raw = &tail[row.index];
+            let (mut text, level) = render_line(raw);
+            if row.repeat > 1 {
+                text.push_str(&format!("  ×{}", row.repeat));
+            }
             shown.push(ShownLine {
                 is_marker: raw.contains("Observability schema:"),
                 text,
                 level,
-                is_match: *is_match,
+                is_match: row.is_match,
                 is_gap: false,
+                repeat: row.repeat,
             });
         }
         let overflow = shown.len().saturating_sub(height);
@@ -138,18 +201,47 @@ impl LogView {
     }
 }
 
-/// Indices of matching lines plus their context, in order: (index, is_match).
-fn with_context(tail: &VecDeque<String>, filter: &str) -> Vec<(usize, bool)> {
+/// Consecutive foldable lines of one shape become one row (the newest of them) that
+/// counts them; matches, errors, warnings and markers always stand alone.
+fn fold_runs(selected: &[(usize, bool)], log: &LogTail) -> Vec<Row> {
+    let mut rows: Vec<Row> = Vec::with_capacity(selected.len());
+    let mut last_shape: Option<u64> = None;
+    for &(index, is_match) in selected {
+        let meta = log.meta_of(index);
+        let joins = !is_match
+            && meta.foldable
+            && last_shape == Some(meta.shape)
+            && rows
+                .last()
+                .is_some_and(|r| r.index + 1 == index && !r.is_match);
+        if joins && let Some(row) = rows.last_mut() {
+            row.index = index;
+            row.repeat += 1;
+            continue;
+        }
+        last_shape = (meta.foldable && !is_match).then_some(meta.shape);
+        rows.push(Row {
+            index,
+            is_match,
+            repeat: 1,
+        });
+    }
+    rows
+}
+
+/// Indices (below `end`) of matching lines plus their context, in order: (index, is_match).
+fn with_context(tail: &VecDeque<String>, filter: &str, end: usize) -> Vec<(usize, bool)> {
     let needle = filter.to_lowercase();
     let matches: Vec<usize> = tail
         .iter()
+        .take(end)
         .enumerate()
         .filter(|(_, l)| l.to_lowercase().contains(&needle))
         .map(|(i, _)| i)
         .collect();
     let mut keep = std::collections::BTreeMap::new();
     for m in &matches {
-        for i in m.saturating_sub(CONTEXT)..=(m + CONTEXT).min(tail.len().saturating_sub(1)) {
+        for i in m.saturating_sub(CONTEXT)..=(m + CONTEXT).min(end.saturating_sub(1)) {
             keep.entry(i).or_insert(false);
         }
         keep.insert(*m, true);
@@ -209,8 +301,12 @@ fn cut(text: &str) -> String {
 mod tests {
     use super::*;
 
-    fn tail(lines: &[&str]) -> VecDeque<String> {
-        lines.iter().map(|s| s.to_string()).collect()
+    fn tail(lines: &[&str]) -> LogTail {
+        let mut tail = LogTail::default();
+        for line in lines {
+            tail.push(line.to_string());
+        }
+        tail
     }
 
     #[test]
@@ -242,7 +338,10 @@ mod tests {
             })
             .collect();
         let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
-        let mut view = LogView::default();
+        let mut view = LogView {
+            fold: false,
+            ..LogView::default()
+        };
         view.set_filter("ES_CONNECT");
         let shown = view.visible(&tail(&refs), 50);
         let texts: Vec<&str> = shown.iter().map(|l| l.text.as_str()).collect();
@@ -269,12 +368,61 @@ mod tests {
     fn follow_shows_the_newest_and_scrolling_pauses() {
         let lines: Vec<String> = (0..100).map(|i| format!("l{i}")).collect();
         let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
-        let mut view = LogView::default();
+        let mut view = LogView {
+            fold: false,
+            seen_total: 100,
+            ..LogView::default()
+        };
         assert_eq!(view.visible(&tail(&refs), 3).last().unwrap().text, "l99");
         view.scroll(Action::PageUp);
         assert!(!view.follow);
         assert_eq!(view.visible(&tail(&refs), 3).last().unwrap().text, "l79");
         view.scroll(Action::Bottom);
         assert!(view.follow);
+    }
+
+    #[test]
+    fn a_paused_view_holds_still_while_lines_keep_coming() {
+        let mut log = tail(&["a", "b", "c"]);
+        let mut view = LogView {
+            seen_total: log.total,
+            ..LogView::default()
+        };
+        view.toggle_follow();
+        for line in ["d", "e", "f"] {
+            log.push(line.to_string());
+        }
+        let texts: Vec<String> = view.visible(&log, 2).into_iter().map(|l| l.text).collect();
+        assert_eq!(texts, vec!["b", "c"], "new lines do not move a paused view");
+        assert_eq!(view.held_back(&log), 3);
+        view.toggle_follow();
+        let texts: Vec<String> = view.visible(&log, 2).into_iter().map(|l| l.text).collect();
+        assert_eq!(texts, vec!["e", "f"]);
+    }
+
+    #[test]
+    fn runs_of_poll_lines_fold_and_never_hide_an_error() {
+        let poll = |n: usize| {
+            format!(
+                r#"{{"ts":"2026-11-28T06:56:{:02}.1+00:00","level":"INFO","message":"outbox.claim_batch","claim_batch_id":"{}","claimed":0}}"#,
+                n % 60,
+                uuid::Uuid::new_v4()
+            )
+        };
+        let mut lines: Vec<String> = (0..37).map(poll).collect();
+        lines.push(r#"{"ts":"2026-11-28T06:57:00.0+00:00","level":"ERROR","message":"Outbox delete failed","reason":"es_connect"}"#.into());
+        lines.extend((0..5).map(poll));
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let log = tail(&refs);
+        let mut view = LogView::default();
+        let shown = view.visible(&log, 10);
+        assert_eq!(shown.len(), 3, "{shown:#?}");
+        assert!(shown[0].text.contains("outbox.claim_batch") && shown[0].text.ends_with("×37"));
+        assert_eq!(shown[1].level.as_deref(), Some("ERROR"));
+        assert!(shown[2].text.ends_with("×5"));
+        assert_eq!(shown.iter().map(|l| l.repeat).sum::<usize>(), 43);
+        // Unfolded, every line is there again.
+        view.fold = false;
+        assert_eq!(view.visible(&log, 100).len(), 43);
     }
 }

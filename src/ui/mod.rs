@@ -178,6 +178,7 @@ impl App {
             Action::Close => self.log.set_filter(""),
             Action::ToggleFollow => self.log.toggle_follow(),
             Action::ToggleWrap => self.log.wrap = !self.log.wrap,
+            Action::ToggleFold => self.log.fold = !self.log.fold,
             Action::NextMatch => self.log.next_match(),
             Action::Open if self.focus == Pane::Traces && panes::traces::count(snapshot) > 0 => {
                 self.overlay = Overlay::SpanTree { scroll: 0 };

@@ -12,6 +12,7 @@ use drill_cockpit::prom::Samples;
 use sqlx::PgPool;
 use testkit::es::EsStandin;
 use testkit::jaeger::JaegerStandin;
+pub use testkit::pg::Schema;
 use uuid::Uuid;
 
 pub const INDEX: &str = "wordloom-test-search-index";
@@ -30,13 +31,28 @@ impl Rig {
         Some(Rig::on_database(db.url).await)
     }
 
+    /// A rig whose database carries `schema` (ours, migrated; or upstream's, built as it is).
+    pub async fn with_schema(schema: Schema) -> Option<Rig> {
+        let db = testkit::pg::fresh_database().await?;
+        if schema == Schema::Upstream {
+            testkit::pg::apply_upstream_schema(&db.url).await;
+        }
+        Some(Rig::prepared(db.url, schema).await)
+    }
+
     pub async fn on_database(database_url: String) -> Rig {
+        Rig::prepared(database_url, Schema::Ours).await
+    }
+
+    async fn prepared(database_url: String, schema: Schema) -> Rig {
         let pool = drill_cockpit::db::connect_url(&database_url, "test db", 8)
             .await
             .expect("connect test db");
-        drill_cockpit::db::migrate::apply(&pool)
-            .await
-            .expect("migrate");
+        if schema == Schema::Ours {
+            drill_cockpit::db::migrate::apply(&pool)
+                .await
+                .expect("migrate");
+        }
         Rig {
             database_url,
             pool,

@@ -82,6 +82,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
     lines.push(Line::from(vec![
         Span::raw(format!("{:<10}", "worker")),
         Span::styled(worker_state, worker_style),
+        batch_size(snapshot),
     ]));
     let docker_failed = matches!(snapshot.containers, Some(Err(_)));
     for step in &snapshot.setup {
@@ -104,4 +105,20 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
         app,
     ));
     frame.render_widget(widget, area);
+}
+
+/// The claim size: what was passed, and what the worker says it uses once it logs it
+/// (yellow when the two differ: the worker reads its settings another way).
+fn batch_size(snapshot: &Snapshot) -> Span<'static> {
+    let sent = snapshot.batch_sent;
+    match snapshot.batch_reported {
+        Some(reported) if reported == u64::from(sent) => {
+            Span::styled(format!("  · batch {reported} (worker says)"), dim())
+        }
+        Some(reported) => Span::styled(
+            format!("  · worker says batch {reported}, sent {sent}"),
+            Style::default().fg(Color::Yellow),
+        ),
+        None => Span::styled(format!("  · batch {sent} sent"), dim()),
+    }
 }

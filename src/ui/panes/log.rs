@@ -13,7 +13,7 @@ use crate::ui::{App, Pane};
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot, tail: &LogTail) {
     let height = area.height.saturating_sub(2) as usize;
-    let shown = app.log.visible(&tail.lines, height);
+    let shown = app.log.visible(tail, height);
     let mut lines: Vec<Line> = shown
         .iter()
         .map(|line| {
@@ -43,16 +43,22 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot, tail:
             dim(),
         ));
     }
-    let mode = if app.log.follow { "follow" } else { "paused" };
+    let held = app.log.held_back(tail);
+    let mode = match (app.log.follow, held) {
+        (true, _) => "follow".to_string(),
+        (false, 0) => "paused".to_string(),
+        (false, held) => format!("paused · {held} new below (End)"),
+    };
     let filter = if app.log.filter.is_empty() {
         String::new()
     } else {
         format!(" · filter \"{}\"", app.log.filter)
     };
     let title = format!(
-        " Worker log · {} lines · {mode}{}{filter} ",
+        " Worker log · {} lines · {mode}{}{}{filter} ",
         tail.total,
-        if app.log.wrap { " · wrap" } else { "" }
+        if app.log.wrap { " · wrap" } else { "" },
+        if app.log.fold { "" } else { " · unfolded" }
     );
     let mut widget = Paragraph::new(lines).block(block(title, Pane::Log, app));
     if app.log.wrap {
