@@ -803,10 +803,14 @@ impl Session {
     }
 
     async fn containers_json(&self) -> Value {
-        let worker = self
-            .worker
-            .as_ref()
-            .map(|w| format!("{:?}", w.state.lock().map(|s| s.clone()).ok()));
+        // Structured: {"state": "running", "pid": …} / {"state": "exited", "code": …}.
+        let worker = self.worker.as_ref().map(|w| {
+            json!({
+                "command": w.command.join(" "),
+                "status": w.state.lock().ok().map(|s| s.clone()),
+                "summary": w.state.lock().map(|s| s.to_string()).unwrap_or_default(),
+            })
+        });
         match &self.docker {
             Some(docker) => match docker.services().await {
                 Ok(services) => {

@@ -263,6 +263,23 @@ async fn passes_with(schema: Schema, worker: Worker) {
     ] {
         assert!(timeline.contains(kind), "timeline lacks {kind}");
     }
+    // The worker's state is structured JSON in every container snapshot.
+    let containers = all_files(&dir)
+        .into_iter()
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("_containers-")
+        })
+        .unwrap();
+    let containers: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(containers).unwrap()).unwrap();
+    assert_eq!(
+        containers["worker"]["status"]["state"], "running",
+        "{containers:#}"
+    );
+    assert!(containers["worker"]["status"]["pid"].as_u64().unwrap() > 0);
     let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(
         report.contains("PASSED") && report.contains("/trace/"),

@@ -83,3 +83,55 @@ fn a_directory_that_is_not_a_run_is_a_clear_error() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("is not a run directory"));
 }
+
+/// Every freeze exports the traces found so far; `verify` counts each trace once.
+#[test]
+fn a_trace_exported_by_several_freezes_counts_once() {
+    let copy = tempfile::tempdir().unwrap();
+    let dir = copy.path().join("es_down_connect").join("20260214T184133");
+    copy_dir(&upstream_run(), &dir);
+    let export = std::fs::read_dir(dir.join("_exports"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.to_string_lossy()
+                .contains("jaeger-traces-outbox_event_id-")
+        })
+        .unwrap();
+    let once = read_run_dir(&dir)
+        .unwrap()
+        .observations
+        .traces_by_event
+        .unwrap()
+        .len();
+    let later = export
+        .to_string_lossy()
+        .replace("20260214T104255", "20260214T104301");
+    std::fs::copy(&export, later).unwrap();
+    let run = read_run_dir(&dir).unwrap();
+    assert_eq!(
+        run.observations.traces_by_event.as_ref().unwrap().len(),
+        once
+    );
+    let verdict = grade(&run.observations, run.missing_mode());
+    let seen = &verdict
+        .checks
+        .iter()
+        .find(|c| c.id == "trace_by_event")
+        .unwrap()
+        .observed;
+    assert!(seen.starts_with(&format!("{once} trace(s)")), "{seen}");
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}

@@ -154,7 +154,16 @@ pub fn read_run_dir(path: &Path) -> Result<RunDir, ReadError> {
                 Err(error) => problems.push(format!("{}: {error}", file.display())),
             }
         }
-        Some(traces)
+        // Every freeze exports the traces found so far: one trace appears in many files.
+        // Count it once, as its newest export shows it.
+        let mut distinct: Vec<crate::jaeger::TraceSummary> = Vec::new();
+        for trace in traces {
+            match distinct.iter_mut().find(|t| t.trace_id == trace.trace_id) {
+                Some(seen) => *seen = trace,
+                None => distinct.push(trace),
+            }
+        }
+        Some(distinct)
     };
     let traces_by_event = read_traces("jaeger-traces-outbox_event_id-");
     let traces_by_batch = read_traces("jaeger-projection-by-claim_batch_id-");

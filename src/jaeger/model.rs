@@ -50,6 +50,26 @@ impl TraceSummary {
     pub fn has_error(&self) -> bool {
         self.spans.iter().any(|s| s.error)
     }
+
+    /// Whether the drill's unit of work failed in this trace: the `outbox.process`
+    /// span's own status and `result` (else the batch span's). A child span's error
+    /// alone (the HTTP client's 404 of a no-op delete) is not a failure.
+    pub fn failed(&self) -> bool {
+        let judged = |span: &SpanSummary| {
+            span.error
+                || matches!(
+                    span.tags.get("result").map(String::as_str),
+                    Some("retry" | "failed" | "partial")
+                )
+        };
+        match self
+            .span("outbox.process")
+            .or_else(|| self.span("projection.process_batch"))
+        {
+            Some(span) => judged(span),
+            None => self.has_error(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -333,5 +353,51 @@ mod tests {
             "telemetrygen-client"
         );
         assert!(parse_traces(&serde_json::json!({"foo": 1})).is_err());
+    }
+
+    fn span(operation: &str, error: bool, result: Option<&str>) -> SpanSummary {
+        SpanSummary {
+            span_id: operation.into(),
+            parent_span_id: None,
+            operation: operation.into(),
+            service: "w".into(),
+            start_us: 0,
+            duration_us: 1,
+            tags: result
+                .map(|r| [("result".to_string(), r.to_string())].into())
+                .unwrap_or_default(),
+            error,
+            events: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_trace_fails_by_its_process_span_not_by_a_child() {
+        // The no-op delete: the HTTP client's 404 span is ERROR, the event is ok.
+        let noop = TraceSummary {
+            trace_id: "t".into(),
+            spans: vec![
+                span("projection.process_batch", false, Some("ok")),
+                span("outbox.process", false, Some("ok")),
+                span("HTTP DELETE", true, None),
+            ],
+        };
+        assert!(noop.has_error());
+        assert!(!noop.failed());
+        let retry = TraceSummary {
+            trace_id: "t".into(),
+            spans: vec![span("outbox.process", false, Some("retry"))],
+        };
+        assert!(retry.failed());
+        let errored = TraceSummary {
+            trace_id: "t".into(),
+            spans: vec![span("outbox.process", true, Some("ok"))],
+        };
+        assert!(errored.failed());
+        let batch_only = TraceSummary {
+            trace_id: "t".into(),
+            spans: vec![span("projection.process_batch", false, Some("failed"))],
+        };
+        assert!(batch_only.failed());
     }
 }

@@ -46,7 +46,7 @@ fn row(trace: &TraceSummary, selected: bool) -> Line<'static> {
         .find(|r| !r.is_empty() && r != "none")
         .unwrap_or_default();
     let attempt = tag(process, "wordloom.outbox_attempts");
-    let mut style = if trace.has_error() {
+    let mut style = if trace.failed() {
         Style::default().fg(Color::Red)
     } else {
         Style::default()
@@ -59,7 +59,7 @@ fn row(trace: &TraceSummary, selected: bool) -> Line<'static> {
             "{} {start} {:>8.1}ms {} result={result} reason={reason} attempt={attempt}",
             short(&trace.trace_id),
             trace.duration_us() as f64 / 1000.0,
-            if trace.has_error() { "ERR" } else { "ok " },
+            if trace.failed() { "ERR" } else { "ok " },
         ),
         style,
     )])
