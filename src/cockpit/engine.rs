@@ -315,7 +315,8 @@ impl Engine {
         self.step("docker", StepState::Running);
         self.snapshot.busy = Some("docker compose up -d …".into());
         self.publish();
-        match compose_up(&self.session.profile).await {
+        let profile = &self.session.profile;
+        match crate::docker::compose::up(&profile.compose_file, &profile.compose_project).await {
             Ok(tool) => {
                 // `docker-compose` (v1) cannot `--wait`: wait for health here, for both.
                 self.snapshot.busy = Some("waiting for the services to be healthy …".into());
@@ -536,49 +537,4 @@ async fn next_event(
         Some(stream) => stream.next().await,
         None => std::future::pending().await,
     }
-}
-
-/// `docker compose -f FILE up -d`, falling back to `docker-compose`; returns which ran.
-pub async fn compose_up(profile: &Profile) -> Result<&'static str, String> {
-    let file = profile.compose_file.display().to_string();
-    let attempts: [(&'static str, &str, Vec<&str>); 2] = [
-        (
-            "docker compose",
-            "docker",
-            vec![
-                "compose",
-                "-f",
-                &file,
-                "-p",
-                &profile.compose_project,
-                "up",
-                "-d",
-                "--wait",
-            ],
-        ),
-        (
-            "docker-compose",
-            "docker-compose",
-            vec!["-f", &file, "-p", &profile.compose_project, "up", "-d"],
-        ),
-    ];
-    let mut errors = Vec::new();
-    for (name, program, args) in attempts {
-        match tokio::process::Command::new(program)
-            .args(&args)
-            .output()
-            .await
-        {
-            Ok(output) if output.status.success() => return Ok(name),
-            Ok(output) => errors.push(format!(
-                "{name}: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            )),
-            Err(error) => errors.push(format!("{name}: {error}")),
-        }
-    }
-    Err(format!(
-        "could not bring the stack up: {}",
-        errors.join("; ")
-    ))
 }

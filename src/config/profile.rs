@@ -190,12 +190,16 @@ fn claim_size(settings: &Settings) -> u32 {
     settings.text(key).parse().unwrap_or(1).max(1)
 }
 
-/// Compose's own rule: the file's top-level `name:`, else its folder name,
+/// Compose's own rule: the file's top-level `name:` (or, for files that must stay
+/// valid for Compose v1, `x-drill-cockpit-project:`), else its folder name,
 /// lower-cased, keeping only `[a-z0-9_-]`.
 fn default_compose_project(compose_file: &std::path::Path) -> String {
     let declared = std::fs::read_to_string(compose_file).ok().and_then(|text| {
         text.lines()
-            .find_map(|line| line.strip_prefix("name:"))
+            .find_map(|line| {
+                line.strip_prefix("name:")
+                    .or_else(|| line.strip_prefix("x-drill-cockpit-project:"))
+            })
             .map(|name| name.trim().trim_matches(['"', '\'']).to_string())
             .filter(|name| !name.is_empty())
     });

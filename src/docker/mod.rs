@@ -3,6 +3,8 @@
 //! found by compose's labels, so a stack started by `docker compose` (or by a test
 //! that labels its containers the same way) is recognised.
 
+pub mod compose;
+
 use std::collections::HashMap;
 
 use bollard::Docker;
