@@ -9,6 +9,7 @@ use testkit::docker::{
     ComposeLikeContainer, ES_STANDIN_IMAGE, engine, free_port, require_image, wait_http,
 };
 use testkit::jaeger::JaegerStandin;
+use testkit::pg::Schema;
 
 struct Tmux {
     session: String,
@@ -87,6 +88,20 @@ fn line_with<'a>(screen: &'a str, needle: &str) -> Option<&'a str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_drive_the_drill_from_es_stop_to_recovery() {
+    drive_the_drill(Schema::Ours, None).await;
+}
+
+/// The same keys on the real world: upstream's schema (never migrated by the cockpit)
+/// and a worker that is not ours (the Python test double), configured by name only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_drive_the_drill_on_upstreams_schema_with_a_foreign_worker() {
+    let Some(foreign) = testkit::foreign_worker::command() else {
+        return;
+    };
+    drive_the_drill(Schema::Upstream, Some(foreign)).await;
+}
+
+async fn drive_the_drill(schema: Schema, worker_command: Option<String>) {
     let Some(docker) = engine().await else { return };
     let Some(()) = require_image(&docker, ES_STANDIN_IMAGE).await else {
         return;
@@ -94,6 +109,10 @@ async fn keys_drive_the_drill_from_es_stop_to_recovery() {
     let Some(db) = testkit::pg::fresh_database().await else {
         return;
     };
+    if schema == Schema::Upstream {
+        testkit::pg::apply_upstream_schema(&db.url).await;
+    }
+    let foreign = worker_command.is_some();
     let project = format!("drillui{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let es_port = free_port();
     let _container =
@@ -118,6 +137,8 @@ async fn keys_drive_the_drill_from_es_stop_to_recovery() {
         ("OUTBOX_BASE_BACKOFF_SECONDS", "0.3".into()),
         ("OUTBOX_MAX_BACKOFF_SECONDS", "1".into()),
         ("OUTBOX_MAX_ATTEMPTS", "100".into()),
+        ("WORDLOOM_ENV", "test".into()),
+        ("DRILL_WORKER_COMMAND", worker_command.unwrap_or_default()),
         ("TERM", "xterm-256color".into()),
     ]
     .into_iter()
@@ -125,7 +146,7 @@ async fn keys_drive_the_drill_from_es_stop_to_recovery() {
     .collect();
     let args = vec![
         "--set".to_string(),
-        "database.ours=true".into(),
+        format!("database.ours={}", schema == Schema::Ours),
         "--set".into(),
         format!("cockpit.snapshots_dir={}", snapshots.path().display()),
     ];
@@ -165,6 +186,24 @@ async fn keys_drive_the_drill_from_es_stop_to_recovery() {
             || line_with(&screen, "delete  processing").is_some(),
         "{screen}"
     );
+    if foreign {
+        // Its 5 KB ERROR lines render compact with their trace id, and its 200 ms
+        // poll lines fold into one row instead of hiding them.
+        let screen = tmux
+            .wait_for("folded poll lines", Duration::from_secs(10), |s| {
+                s.lines()
+                    .any(|l| l.contains("outbox.claim_batch") && l.contains('×'))
+            })
+            .await;
+        let error = line_with(&screen, "ERROR   Outbox delete failed (es_connect)")
+            .unwrap_or_else(|| panic!("no compact error line:\n{screen}"));
+        assert!(
+            error.contains("reason=es_connect") && error.contains("trace="),
+            "{error}"
+        );
+        // The batch size it reports equals the one it was given under both names.
+        assert!(screen.contains("batch 100 (worker says)"), "{screen}");
+    }
 
     tmux.keys("S");
     tmux.wait_for("the event to reach done", Duration::from_secs(30), |s| {

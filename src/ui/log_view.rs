@@ -268,11 +268,12 @@ pub fn render_line(raw: &str) -> (String, Option<String>) {
         let level = text("level").unwrap_or_default();
         let mut line = format!("{time} {level:<7} {}", text("message").unwrap_or_default());
         for (key, short) in [
+            // The trace id before the other ids: it is the way into Jaeger.
             ("reason", "reason"),
             ("attempt", "attempt"),
+            ("trace_id", "trace"),
             ("outbox_event_id", "event"),
             ("claim_batch_id", "batch"),
-            ("trace_id", "trace"),
         ] {
             if let Some(value) = text(key).filter(|v| !v.is_empty() && v != "null") {
                 let value = if matches!(short, "event" | "batch" | "trace") {
@@ -316,7 +317,7 @@ mod tests {
         );
         assert_eq!(
             text,
-            "10:42:39.403 ERROR   Failed here  reason=es_connect  attempt=2  event=8722f068  trace=18bef09d"
+            "10:42:39.403 ERROR   Failed here  reason=es_connect  attempt=2  trace=18bef09d  event=8722f068"
         );
         assert_eq!(level.as_deref(), Some("ERROR"));
         assert_eq!(
