@@ -262,8 +262,54 @@ async fn main() {
         return;
     }
     let es = EsStandin::start().await.expect("stand-in");
+    // BENCH_SCHEMAS=1 runs only the comparison of our schema with upstream's.
+    let schemas_only = std::env::var("BENCH_SCHEMAS").is_ok();
+    let only = std::env::var("BENCH_ONLY").ok();
+    if !schemas_only {
+        own_schema_tables(&es, only.as_deref()).await;
+    }
+    schema_comparison(&es, only.as_deref()).await;
+}
+
+/// Upstream's schema has none of our partial claim indexes: the same worker there,
+/// each row run on both schemas back to back.
+async fn schema_comparison(es: &EsStandin, only: Option<&str>) {
+    println!("\n## Worker end to end on upstream's schema (CONTRACT §2a; no partial indexes)\n");
+    println!(
+        "| batch | bulk | workers | done rows before | events/s | vs our schema |\n|---|---|---|---|---|---|"
+    );
+    for done_rows in [0i64, 50_000] {
+        for (batch, bulk) in [(100u32, false), (500, true)] {
+            let key = format!("{batch}:{}:1", if bulk { "on" } else { "off" });
+            if only.is_some_and(|o| o != key) || (only.is_some() && done_rows > 0) {
+                continue;
+            }
+            let mut rates = Vec::new();
+            for schema in [Schema::Ours, Schema::Upstream] {
+                let run = Run {
+                    batch,
+                    bulk,
+                    workers: 1,
+                    done_rows,
+                    schema,
+                };
+                rates.push(end_to_end(es, &run, 30_000).await);
+            }
+            println!(
+                "| {batch} | {} | 1 | {done_rows} | {:.0} | {:.0} % of {:.0} |",
+                if bulk { "on" } else { "off" },
+                rates[1],
+                100.0 * rates[1] / rates[0],
+                rates[0]
+            );
+        }
+    }
+}
+
+/// The stand-in's capacity, the Postgres ceiling and the end-to-end table on our schema.
+async fn own_schema_tables(es: &EsStandin, only: Option<&str>) {
     println!("## ES stand-in capacity (in-process, release)\n");
-    let (single, bulk) = standin_capacity(&es).await;
+    let (single, bulk) = standin_capacity(es).await;
     println!(
         "| mode | rate |\n|---|---|\n| single-document PUT, 32 clients | {single:.0} req/s |\n| _bulk of 500 | {bulk:.0} items/s |\n"
     );
@@ -292,7 +338,6 @@ async fn main() {
         "| batch | bulk | workers | done rows before | events/s | vs Postgres ceiling |\n|---|---|---|---|---|---|"
     );
     // BENCH_ONLY=batch:bulk:workers (e.g. 100:off:1) runs one end-to-end row.
-    let only = std::env::var("BENCH_ONLY").ok();
     for done_rows in [0i64, 50_000] {
         for batch in [1u32, 100, 500] {
             for bulk in [false, true] {
@@ -310,7 +355,7 @@ async fn main() {
                         schema: Schema::Ours,
                     };
                     let events = if batch == 1 { 5_000 } else { 30_000 };
-                    let rate = end_to_end(&es, &run, events).await;
+                    let rate = end_to_end(es, &run, events).await;
                     let ceiling = ceilings.get(&(batch, workers)).copied().unwrap_or(f64::NAN);
                     println!(
                         "| {batch} | {} | {workers} | {done_rows} | {rate:.0} | {:.0} % |",
@@ -322,35 +367,4 @@ async fn main() {
         }
     }
 
-    // Upstream's schema has none of our partial claim indexes: the same worker there.
-    println!("\n## Worker end to end on upstream's schema (CONTRACT §2a; no partial indexes)\n");
-    println!(
-        "| batch | bulk | workers | done rows before | events/s | vs our schema |\n|---|---|---|---|---|---|"
-    );
-    for done_rows in [0i64, 50_000] {
-        for (batch, bulk) in [(100u32, false), (500, true)] {
-            let key = format!("{batch}:{}:1", if bulk { "on" } else { "off" });
-            if only.as_ref().is_some_and(|o| *o != key) || (only.is_some() && done_rows > 0) {
-                continue;
-            }
-            let mut rates = Vec::new();
-            for schema in [Schema::Ours, Schema::Upstream] {
-                let run = Run {
-                    batch,
-                    bulk,
-                    workers: 1,
-                    done_rows,
-                    schema,
-                };
-                rates.push(end_to_end(&es, &run, 30_000).await);
-            }
-            println!(
-                "| {batch} | {} | 1 | {done_rows} | {:.0} | {:.0} % of {:.0} |",
-                if bulk { "on" } else { "off" },
-                rates[1],
-                100.0 * rates[1] / rates[0],
-                rates[0]
-            );
-        }
-    }
 }
