@@ -366,5 +366,4 @@ async fn own_schema_tables(es: &EsStandin, only: Option<&str>) {
             }
         }
     }
-
 }

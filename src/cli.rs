@@ -52,13 +52,17 @@ pub enum Command {
     Worker,
     /// Run a drill headless: the runbook without a human; the exit code is the verdict.
     Run(RunArgs),
-    /// Re-grade a run directory from its raw evidence (ours or the upstream tooling's).
+    /// Re-grade runs from their raw evidence: ours by our checks, another tool's (any of
+    /// upstream's nine scenarios) by upstream's rules. Read-only.
     Verify {
-        /// snapshots/<scenario>/<run_id>
+        /// snapshots/<scenario>/<run_id>, or a folder with runs below it (any depth)
         run_dir: PathBuf,
-        /// Print `_result.json`'s content instead of the table.
+        /// Print the result as JSON (upstream's check ids and observed keys).
         #[arg(long)]
         json: bool,
+        /// Show where our verdict and numbers differ from the run's own _result.json.
+        #[arg(long)]
+        compare: bool,
     },
 }
 
@@ -154,8 +158,13 @@ pub fn load_profile(global: &GlobalArgs) -> anyhow::Result<Profile> {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // `verify` grades files only: it must work without a valid profile for this machine.
-    if let Some(Command::Verify { run_dir, json }) = &cli.command {
-        return verify(run_dir, *json);
+    if let Some(Command::Verify {
+        run_dir,
+        json,
+        compare,
+    }) = &cli.command
+    {
+        return verify(run_dir, *json, *compare);
     }
     let profile = load_profile(&cli.global)?;
     match cli.command {
@@ -184,7 +193,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Some(Command::Insert(args)) => insert(&profile, args).await,
         Some(Command::Worker) => Ok(crate::worker::run(profile).await),
-        Some(Command::Verify { run_dir, json }) => verify(&run_dir, json),
+        Some(Command::Verify {
+            run_dir,
+            json,
+            compare,
+        }) => verify(&run_dir, json, compare),
         Some(Command::Run(args)) => {
             let op = parse_op(args.op.as_deref(), &profile)?;
             let options = crate::drill::headless::RunOptions {
@@ -264,34 +277,11 @@ async fn insert(profile: &Profile, args: InsertArgs) -> anyhow::Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-/// Exit code 0 when the run passed, 1 when it did not.
-fn verify(run_dir: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
-    // A freeze torn by a crash is completed (if committed) or discarded first.
-    crate::evidence::write::recover(run_dir);
-    let run = crate::evidence::read::read_run_dir(run_dir)?;
-    crate::drill::check_supported(&run.scenario).map_err(anyhow::Error::msg)?;
-    let verdict = crate::drill::grade(&run.observations, run.missing_mode());
-    if json {
-        println!("{:#}", verdict.result_json(&run_dir.display().to_string()));
-    } else {
-        println!(
-            "{} ({}, written by {})",
-            run_dir.display(),
-            run.scenario,
-            if run.ours {
-                "drill-cockpit"
-            } else {
-                "another tool"
-            }
-        );
-        for problem in &run.problems {
-            println!("warning: {problem}");
-        }
-        print!("{}", verdict.table());
+/// Exit code 0 when every graded run passed, 1 when one did not.
+fn verify(path: &std::path::Path, json: bool, compare: bool) -> anyhow::Result<ExitCode> {
+    match crate::verify::verify(path, json, compare) {
+        Ok(true) => Ok(ExitCode::SUCCESS),
+        Ok(false) => Ok(ExitCode::from(1)),
+        Err(error) => Err(anyhow::Error::msg(error)),
     }
-    Ok(if verdict.ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
 }

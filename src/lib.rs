@@ -15,4 +15,5 @@ pub mod sanitize;
 pub mod session;
 pub mod sources;
 pub mod ui;
+pub mod verify;
 pub mod worker;

@@ -5,6 +5,7 @@
 pub mod checks;
 pub mod headless;
 pub mod observations;
+pub mod upstream;
 
 pub use checks::{CheckOutcome, CheckStatus, Missing, Verdict, grade};
 pub use observations::Observations;

@@ -1,6 +1,7 @@
 //! Run directories: reading any run (ours or the upstream tooling's) back into
 //! observations for `verify`, and writing our own.
 
+pub mod foreign;
 pub mod manifest;
 pub mod read;
 pub mod report;

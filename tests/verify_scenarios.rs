@@ -1,0 +1,376 @@
+//! `verify` grades every drill of upstream's tooling by upstream's rules, from the raw
+//! files alone: each fixture run passes with upstream's verdict and observed numbers,
+//! each run made to say "the fault did not happen" fails naming the check, recorded
+//! thresholds are honoured, a folder of runs becomes one table, and nothing is written.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+fn fixtures() -> PathBuf {
+    testkit::env::fixtures_dir()
+}
+
+/// (scenario, the run's folder below fixtures/)
+fn fixture_runs() -> Vec<(String, PathBuf)> {
+    let mut runs = vec![(
+        "es_down_connect".to_string(),
+        fixtures().join("upstream-run-es_down_connect"),
+    )];
+    for scenario in std::fs::read_dir(fixtures().join("upstream-runs"))
+        .unwrap()
+        .flatten()
+    {
+        for run in std::fs::read_dir(scenario.path()).unwrap().flatten() {
+            runs.push((
+                scenario.file_name().to_string_lossy().into_owned(),
+                run.path(),
+            ));
+        }
+    }
+    runs.sort();
+    runs
+}
+
+fn verify(args: &[&str]) -> (Option<i32>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_drill-cockpit"))
+        .arg("verify")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
+}
+
+fn verify_json(dir: &Path) -> (Option<i32>, Value) {
+    let (code, text) = verify(&[&dir.display().to_string(), "--json"]);
+    let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    (code, value)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A writable copy of a fixture run at `<tmp>/<scenario>/<run>`.
+fn copy_of(scenario: &str, run: &Path) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join(scenario).join(run.file_name().unwrap());
+    copy_dir(run, &dir);
+    // The writable copy keeps the read-only fixture's modes: make it writable.
+    let _ = Command::new("chmod")
+        .args(["-R", "u+w"])
+        .arg(tmp.path())
+        .status();
+    (tmp, dir)
+}
+
+fn status_of<'a>(result: &'a Value, id: &str) -> &'a str {
+    result["verdict"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no check {id} in {result:#}"))["status"]
+        .as_str()
+        .unwrap()
+}
+
+#[test]
+fn every_fixture_run_passes_with_upstreams_verdict_and_numbers() {
+    let runs = fixture_runs();
+    assert!(runs.len() >= 8, "{runs:?}");
+    for (scenario, dir) in runs {
+        let (code, result) = verify_json(&dir);
+        assert_eq!(code, Some(0), "{scenario}: {result:#}");
+        assert_eq!(result["scenario"], scenario.as_str());
+        assert_eq!(result["ok"], true, "{scenario}: {result:#}");
+        // Not a copy of their verdict: the same numbers, recomputed.
+        let theirs: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("_result.json")).unwrap())
+                .unwrap();
+        assert_eq!(
+            result["compare"].as_array().unwrap().len(),
+            0,
+            "{scenario}: {:#}",
+            result["compare"]
+        );
+        if let Some(observed) = theirs["observed"].as_object() {
+            for key in observed.keys() {
+                assert!(
+                    result["observed"].get(key).is_some(),
+                    "{scenario}: observed key {key} missing in {:#}",
+                    result["observed"]
+                );
+            }
+        }
+    }
+}
+
+/// Each fixture, made to say that the fault did not happen, and the check that must fail.
+#[test]
+fn every_scenario_fails_when_its_evidence_says_the_fault_did_not_happen() {
+    let same_metrics = |dir: &Path, pairs: &[(&str, &str)]| {
+        for (before, after) in pairs {
+            std::fs::copy(
+                dir.join("_metrics").join(before),
+                dir.join("_metrics").join(after),
+            )
+            .unwrap();
+        }
+    };
+    let single = [("metrics-before.txt", "metrics-after.txt")];
+    for (scenario, run) in fixture_runs() {
+        let (_tmp, dir) = copy_of(&scenario, &run);
+        let failing = match scenario.as_str() {
+            "es_down_connect" | "es_429_inject" => {
+                same_metrics(&dir, &single);
+                "retry_delta_ge"
+            }
+            "es_write_block_4xx" => {
+                same_metrics(&dir, &single);
+                "failed_delta_ge"
+            }
+            "es_bulk_partial" => {
+                same_metrics(&dir, &single);
+                "partial_delta_ge"
+            }
+            "duplicate_delivery" => {
+                same_metrics(&dir, &single);
+                "min_processed_delta"
+            }
+            "db_claim_contention" => {
+                same_metrics(
+                    &dir,
+                    &[
+                        ("metrics-before-1.txt", "metrics-after-1.txt"),
+                        ("metrics-before-2.txt", "metrics-after-2.txt"),
+                    ],
+                );
+                "owner_mismatch_delta_ge"
+            }
+            "stuck_reclaim" => {
+                let log = std::fs::read_dir(dir.join("_logs"))
+                    .unwrap()
+                    .flatten()
+                    .map(|e| e.path())
+                    .find(|p| {
+                        p.file_name()
+                            .unwrap()
+                            .to_string_lossy()
+                            .starts_with("worker2")
+                    })
+                    .unwrap();
+                let text = std::fs::read_to_string(&log).unwrap();
+                let kept: Vec<&str> = text.lines().filter(|l| !l.contains("Reclaimed")).collect();
+                std::fs::write(&log, kept.join("\n")).unwrap();
+                "reclaimed_ge"
+            }
+            "projection_version" => {
+                std::fs::write(
+                    dir.join("_probe_entry_v2.json"),
+                    r#"{"chronicle_event_id": "a93fcabf-9d94-451f-9985-3d1a370aeb84", "found": true, "projection_version": 1}"#,
+                )
+                .unwrap();
+                "probe_v2"
+            }
+            other => panic!("no negative variant for {other}"),
+        };
+        let (code, result) = verify_json(&dir);
+        assert_eq!(code, Some(1), "{scenario}: {result:#}");
+        assert_eq!(result["ok"], false);
+        assert_eq!(
+            status_of(&result, failing),
+            "failed",
+            "{scenario}: {result:#}"
+        );
+        // And the difference from the run's own verdict is shown.
+        assert!(
+            result["compare"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["what"] == "ok"),
+            "{scenario}: {:#}",
+            result["compare"]
+        );
+    }
+}
+
+/// No collector_down run is on file: one is written here the way upstream's tooling writes it.
+fn collector_down_run(root: &Path, exit_code: &str, processed_after: u32) -> PathBuf {
+    let dir = root.join("collector_down").join("20260214T230000");
+    std::fs::create_dir_all(dir.join("_metrics")).unwrap();
+    std::fs::write(
+        dir.join("_recipe.json"),
+        r#"{"scenario": "collector_down", "run_id": "20260214T230000"}"#,
+    )
+    .unwrap();
+    let metrics = |processed: u32| {
+        format!(
+            "# TYPE outbox_processed_total counter\noutbox_processed_total{{projection=\"search_index_to_elastic\",op=\"upsert\"}} {processed}.0\noutbox_failed_total{{projection=\"search_index_to_elastic\",op=\"upsert\",reason=\"none\"}} 0.0\n"
+        )
+    };
+    std::fs::write(dir.join("_metrics/metrics-before.txt"), metrics(0)).unwrap();
+    std::fs::write(
+        dir.join("_metrics/metrics-after.txt"),
+        metrics(processed_after),
+    )
+    .unwrap();
+    std::fs::write(dir.join("_inject_jaeger_stop.exitcode.txt"), exit_code).unwrap();
+    dir
+}
+
+#[test]
+fn collector_down_is_graded_by_exit_code_processed_and_failed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, result) = verify_json(&collector_down_run(tmp.path(), "0\n", 1));
+    assert_eq!(code, Some(0), "{result:#}");
+    assert_eq!(result["observed"]["outbox_processed_total"]["delta"], 1.0);
+
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, result) = verify_json(&collector_down_run(tmp.path(), "1\n", 1));
+    assert_eq!(code, Some(1));
+    assert_eq!(status_of(&result, "inject_exit_code"), "failed");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, result) = verify_json(&collector_down_run(tmp.path(), "0\n", 0));
+    assert_eq!(code, Some(1));
+    assert_eq!(status_of(&result, "processed_delta_ge"), "failed");
+}
+
+#[test]
+fn thresholds_recorded_in_the_run_are_its_recipe_and_are_said() {
+    let run = fixtures().join("upstream-runs/es_429_inject");
+    let run = std::fs::read_dir(run)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let (_tmp, dir) = copy_of("es_429_inject", &run);
+    let mut result: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("_result.json")).unwrap()).unwrap();
+    result["checks"]["retry_delta_ge"] = 10.0.into();
+    std::fs::write(dir.join("_result.json"), result.to_string()).unwrap();
+    let (code, text) = verify(&[&dir.display().to_string()]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains(
+            "thresholds from this run's _result.json (its recipe), not the defaults: retry_delta_ge"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("Δ=4 (0 → 4); expected ≥ 10"), "{text}");
+}
+
+#[test]
+fn the_scenario_comes_from_the_folder_when_the_run_does_not_say() {
+    let run = fixtures().join("upstream-runs/es_write_block_4xx");
+    let run = std::fs::read_dir(run)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let (_tmp, dir) = copy_of("es_write_block_4xx", &run);
+    std::fs::remove_file(dir.join("_recipe.json")).unwrap();
+    std::fs::remove_file(dir.join("_result.json")).unwrap();
+    let (code, result) = verify_json(&dir);
+    assert_eq!(code, Some(0), "{result:#}");
+    assert_eq!(result["scenario"], "es_write_block_4xx");
+    assert_eq!(result["scenario_from"], "the parent folder's name");
+}
+
+#[test]
+fn a_folder_of_runs_is_one_table_and_one_failure_fails_it() {
+    let (code, text) = verify(&[&fixtures().display().to_string()]);
+    assert_eq!(code, Some(0), "{text}");
+    let runs = fixture_runs().len();
+    assert!(
+        text.contains(&format!(
+            "{runs} run(s): {runs} passed, 0 failed, 0 unreadable"
+        )),
+        "{text}"
+    );
+    for (scenario, _) in fixture_runs() {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(&scenario) && l.contains("PASSED")),
+            "{scenario} row in:\n{text}"
+        );
+    }
+    assert!(text.contains("Δretry=4 Δfailed=4 Δterminal=0"), "{text}");
+
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(&fixtures().join("upstream-runs"), tmp.path());
+    let _ = Command::new("chmod")
+        .args(["-R", "u+w"])
+        .arg(tmp.path())
+        .status();
+    collector_down_run(tmp.path(), "1", 1);
+    let (code, text) = verify(&[&tmp.path().display().to_string()]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("8 run(s): 7 passed, 1 failed"), "{text}");
+}
+
+#[test]
+fn verify_writes_renames_and_deletes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let outside = tmp.path().join("outside");
+    let (_copy, dir) = copy_of(
+        "es_down_connect",
+        &fixtures().join("upstream-run-es_down_connect"),
+    );
+    // A torn freeze whose plan points outside the run: recovery must not run here.
+    let staging = dir.join(".staging-x");
+    std::fs::create_dir_all(&staging).unwrap();
+    std::fs::write(staging.join("0"), "x").unwrap();
+    std::fs::write(
+        staging.join("COMMIT"),
+        format!(r#"[{{"staged":"0","target":"{}"}}]"#, outside.display()),
+    )
+    .unwrap();
+    let listing = |dir: &Path| {
+        let mut names: Vec<String> = walk(dir)
+            .iter()
+            .map(|p| p.strip_prefix(dir).unwrap().display().to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = listing(&dir);
+    let (code, text) = verify(&[&dir.display().to_string()]);
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(listing(&dir), before, "verify changed the run directory");
+    assert!(
+        !outside.exists(),
+        "verify followed a staging plan out of the run"
+    );
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        files.push(entry.path());
+        if entry.path().is_dir() {
+            files.extend(walk(&entry.path()));
+        }
+    }
+    files
+}
