@@ -159,8 +159,8 @@ async fn postgres_ceiling(batch: u32, loops: usize) -> (f64, Vec<Duration>) {
                 if claimed.is_empty() {
                     break;
                 }
-                let ids: Vec<uuid::Uuid> = claimed.iter().map(|e| e.id).collect();
-                drill_cockpit::worker::store::finish_done(&pool, &owner, &ids)
+                let tokens: Vec<_> = claimed.iter().map(|e| e.token()).collect();
+                drill_cockpit::worker::store::finish_done(&pool, &owner, &tokens)
                     .await
                     .expect("finish");
             }

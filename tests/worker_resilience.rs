@@ -394,3 +394,105 @@ async fn a_rows_traceparent_becomes_a_link_of_its_process_span() {
     assert_eq!(link["traceID"], producer_trace);
     assert_eq!(link["spanID"], "00f067aa0ba902b7");
 }
+
+/// The fence is the claim, not the owner string: a claim whose lease expired and was
+/// taken again by the same owner (a sibling claim loop, or a second process started
+/// with the same `OUTBOX_WORKER_ID`) finalizes, fails and releases nothing.
+#[tokio::test]
+async fn a_stale_claim_of_the_same_owner_changes_nothing() {
+    use drill_cockpit::worker::store::{self, FailedAttempt};
+    for schema in common::Schema::BOTH {
+        let Some(rig) = Rig::with_schema(schema).await else {
+            return;
+        };
+        let id = rig.insert(Op::Upsert, 1).await[0];
+        let lease = Duration::from_secs(30);
+        let stale = store::claim(&rig.pool, "w-same", 10, lease).await.unwrap();
+        assert_eq!(stale.len(), 1);
+        // The lease runs out; the same owner claims the row again.
+        sqlx::query("UPDATE search_outbox_events SET lease_until = now() - interval '1 second' WHERE id = $1")
+            .bind(id)
+            .execute(&rig.pool)
+            .await
+            .unwrap();
+        let current = store::claim(&rig.pool, "w-same", 10, lease).await.unwrap();
+        assert_eq!(current.len(), 1);
+        assert_ne!(stale[0].token(), current[0].token());
+
+        let failed = FailedAttempt {
+            token: stale[0].token(),
+            retry_after: Some(Duration::from_secs(1)),
+            reason: "es_timeout".into(),
+            error: "stale".into(),
+        };
+        assert!(
+            store::finish_done(&rig.pool, "w-same", &[stale[0].token()])
+                .await
+                .unwrap()
+                .is_empty(),
+            "{schema:?}"
+        );
+        assert!(
+            store::finish_failed(&rig.pool, "w-same", &[failed])
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            store::release(&rig.pool, "w-same", &[stale[0].token()])
+                .await
+                .unwrap(),
+            0
+        );
+        let (status, attempts, _, owner) = rig.row(id).await;
+        assert_eq!(
+            (status.as_str(), attempts, owner.as_deref()),
+            ("processing", 2, Some("w-same"))
+        );
+
+        // The current claim still finalizes.
+        assert_eq!(
+            store::finish_done(&rig.pool, "w-same", &[current[0].token()])
+                .await
+                .unwrap(),
+            vec![id]
+        );
+        assert_eq!(rig.row(id).await.0, "done");
+    }
+}
+
+/// Two processes with one `OUTBOX_WORKER_ID`, each with two claim loops, while ES answers
+/// slower than the lease: leases are lost and re-claimed under the same owner string, yet
+/// every row ends done and is counted processed exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_worker_id_twice_with_es_slower_than_the_lease_counts_each_row_once() {
+    let Some(rig) = Rig::new().await else { return };
+    rig.es.state.set_delay(Duration::from_millis(1500));
+    let tuning: &[(&str, &str)] = &[
+        ("OUTBOX_LEASE_SECONDS", "1"),
+        ("OUTBOX_BATCH_SIZE", "5"),
+        ("OUTBOX_MAX_ATTEMPTS", "100"),
+    ];
+    let a = rig.spawn_worker("w-same", tuning);
+    let b = rig.spawn_worker("w-same", tuning);
+    a.wait_ready().await;
+    b.wait_ready().await;
+    rig.insert(Op::Upsert, 10).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    rig.es.state.set_delay(Duration::ZERO);
+    assert!(
+        eventually(WAIT, || async { rig.all_done(10).await }).await,
+        "{:?}\n{}",
+        rig.statuses().await,
+        a.log()
+    );
+    let processed = a.counter("outbox_processed_total", None).await
+        + b.counter("outbox_processed_total", None).await;
+    let skipped = a.counter("outbox_owner_mismatch_skips_total", None).await
+        + b.counter("outbox_owner_mismatch_skips_total", None).await;
+    assert_eq!(processed, 10.0, "one finalize per row");
+    assert!(
+        skipped >= 1.0,
+        "leases were lost under the same owner and their stale finalizes skipped"
+    );
+}

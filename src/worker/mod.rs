@@ -289,7 +289,7 @@ impl Worker {
                 continue;
             }
             let claim_ended = SystemTime::now();
-            let ids: Vec<Uuid> = claimed.iter().map(|e| e.id).collect();
+            let tokens: Vec<store::ClaimToken> = claimed.iter().map(|e| e.token()).collect();
             let batch = self.process_batch(claimed, claim_started, claim_ended);
             tokio::pin!(batch);
             tokio::select! {
@@ -297,7 +297,7 @@ impl Worker {
                 _ = stop.changed() => {
                     // Finish the in-flight batch within the grace period, else give its rows back.
                     if tokio::time::timeout(tuning.shutdown_grace.mul_f64(0.8), &mut batch).await.is_err() {
-                        match store::release(&self.pool, &self.profile.worker_id, &ids).await {
+                        match store::release(&self.pool, &self.profile.worker_id, &tokens).await {
                             Ok(released) => self.log.info("Released leases of the unfinished batch", vec![("released", json!(released))]),
                             Err(error) => self.log.error("Could not release leases; they expire by themselves", vec![("error", json!(error.to_string()))]),
                         }
@@ -510,7 +510,7 @@ impl Worker {
         let mut attempts = Vec::new();
         for item in settled {
             match &item.outcome {
-                Outcome::Done | Outcome::Noop(_) => done_ids.push(item.event.id),
+                Outcome::Done | Outcome::Noop(_) => done_ids.push(item.event.token()),
                 Outcome::Failed { reason, error } => {
                     let attempt = item.event.attempts.max(1) as u32;
                     let retry_after = (reason.is_transient() && attempt < tuning.max_attempts)
@@ -523,7 +523,7 @@ impl Worker {
                             )
                         });
                     attempts.push(FailedAttempt {
-                        id: item.event.id,
+                        token: item.event.token(),
                         retry_after,
                         reason: reason.as_str().to_string(),
                         error: error.clone(),
@@ -592,7 +592,7 @@ impl Worker {
                 Outcome::Failed { reason, error } => {
                     let retry = attempts
                         .iter()
-                        .find(|a| a.id == item.event.id)
+                        .find(|a| a.token.id == item.event.id)
                         .and_then(|a| a.retry_after);
                     self.metrics
                         .failed

@@ -1,5 +1,8 @@
-//! The worker's SQL: claim with `FOR UPDATE SKIP LOCKED`, and finalize fenced on
-//! (id, owner, status='processing') so a worker that lost its lease changes nothing.
+//! The worker's SQL: claim with `FOR UPDATE SKIP LOCKED`, and finalize fenced on the
+//! claim itself: (id, attempts as claimed, owner, status='processing'). Every claim
+//! increments `attempts`, so it is a token that changes at every claim: a claim that
+//! lost its lease changes nothing, even when the new claim has the same owner string
+//! (a sibling claim loop, or two processes started with the same `OUTBOX_WORKER_ID`).
 
 use std::time::Duration;
 
@@ -26,7 +29,21 @@ pub struct ClaimedEvent {
     pub source_updated_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+/// What fences a finalize: the row and the `attempts` value its claim set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimToken {
+    pub id: Uuid,
+    pub attempts: i32,
+}
+
 impl ClaimedEvent {
+    pub fn token(&self) -> ClaimToken {
+        ClaimToken {
+            id: self.id,
+            attempts: self.attempts,
+        }
+    }
+
     /// The ES document of an upsert and its version, when the source row exists.
     pub fn document(&self) -> Option<(i64, Value)> {
         let version = self.source_version?;
@@ -98,23 +115,31 @@ pub async fn claim(
     .await
 }
 
-/// Marks rows done; returns the ids that were still ours.
+fn split(tokens: &[ClaimToken]) -> (Vec<Uuid>, Vec<i32>) {
+    tokens.iter().map(|t| (t.id, t.attempts)).unzip()
+}
+
+/// Marks rows done; returns the ids whose claim was still current.
 pub async fn finish_done(
     pool: &PgPool,
     owner: &str,
-    ids: &[Uuid],
+    tokens: &[ClaimToken],
 ) -> Result<Vec<Uuid>, sqlx::Error> {
-    if ids.is_empty() {
+    if tokens.is_empty() {
         return Ok(Vec::new());
     }
+    let (ids, attempts) = split(tokens);
     sqlx::query_scalar(
-        "UPDATE search_outbox_events
+        "UPDATE search_outbox_events e
          SET status = 'done', processed_at = now(), owner = NULL, lease_until = NULL,
              next_retry_at = NULL, error_reason = NULL, error = NULL, updated_at = now()
-         WHERE id = ANY($1) AND owner = $2 AND status = 'processing'
-         RETURNING id",
+         FROM unnest($1::uuid[], $2::int4[]) AS c(id, attempts)
+         WHERE e.id = c.id AND e.attempts = c.attempts AND e.id = ANY($1)
+           AND e.owner = $3 AND e.status = 'processing'
+         RETURNING e.id",
     )
-    .bind(ids)
+    .bind(&ids)
+    .bind(&attempts)
     .bind(owner)
     .fetch_all(pool)
     .await
@@ -123,7 +148,7 @@ pub async fn finish_done(
 /// One failed attempt to record.
 #[derive(Debug, Clone)]
 pub struct FailedAttempt {
-    pub id: Uuid,
+    pub token: ClaimToken,
     /// `Some` = back to pending after this delay; `None` = terminal `failed`.
     pub retry_after: Option<Duration>,
     pub reason: String,
@@ -139,7 +164,8 @@ pub async fn finish_failed(
     if attempts.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<Uuid> = attempts.iter().map(|a| a.id).collect();
+    let ids: Vec<Uuid> = attempts.iter().map(|a| a.token.id).collect();
+    let claimed: Vec<i32> = attempts.iter().map(|a| a.token.attempts).collect();
     let delays: Vec<Option<f64>> = attempts
         .iter()
         .map(|a| a.retry_after.map(|d| d.as_secs_f64()))
@@ -151,8 +177,10 @@ pub async fn finish_failed(
          SET status = CASE WHEN f.delay IS NULL THEN 'failed' ELSE 'pending' END,
              next_retry_at = CASE WHEN f.delay IS NULL THEN NULL ELSE now() + make_interval(secs => f.delay) END,
              owner = NULL, lease_until = NULL, error_reason = f.reason, error = f.error, updated_at = now()
-         FROM unnest($1::uuid[], $2::float8[], $3::text[], $4::text[]) AS f(id, delay, reason, error)
-         WHERE e.id = f.id AND e.id = ANY($1) AND e.owner = $5 AND e.status = 'processing'
+         FROM unnest($1::uuid[], $2::float8[], $3::text[], $4::text[], $6::int4[])
+              AS f(id, delay, reason, error, attempts)
+         WHERE e.id = f.id AND e.attempts = f.attempts AND e.id = ANY($1)
+           AND e.owner = $5 AND e.status = 'processing'
          RETURNING e.id",
     )
     .bind(&ids)
@@ -160,18 +188,28 @@ pub async fn finish_failed(
     .bind(&reasons)
     .bind(&errors)
     .bind(owner)
+    .bind(&claimed)
     .fetch_all(pool)
     .await
 }
 
 /// Gives claimed rows back (shutdown): pending again, not counted as an attempt.
-pub async fn release(pool: &PgPool, owner: &str, ids: &[Uuid]) -> Result<u64, sqlx::Error> {
+pub async fn release(
+    pool: &PgPool,
+    owner: &str,
+    tokens: &[ClaimToken],
+) -> Result<u64, sqlx::Error> {
+    let (ids, attempts) = split(tokens);
     let result = sqlx::query(
-        "UPDATE search_outbox_events
-         SET status = 'pending', owner = NULL, lease_until = NULL, attempts = greatest(attempts - 1, 0), updated_at = now()
-         WHERE id = ANY($1) AND owner = $2 AND status = 'processing'",
+        "UPDATE search_outbox_events e
+         SET status = 'pending', owner = NULL, lease_until = NULL,
+             attempts = greatest(e.attempts - 1, 0), updated_at = now()
+         FROM unnest($1::uuid[], $2::int4[]) AS c(id, attempts)
+         WHERE e.id = c.id AND e.attempts = c.attempts AND e.id = ANY($1)
+           AND e.owner = $3 AND e.status = 'processing'",
     )
-    .bind(ids)
+    .bind(&ids)
+    .bind(&attempts)
     .bind(owner)
     .execute(pool)
     .await?;
