@@ -13,11 +13,24 @@ pub fn strip_controls(text: &str) -> String {
             '\u{9b}' => skip_csi(&mut chars),
             '\u{9d}' => skip_osc(&mut chars),
             '\t' => out.push_str("    "),
-            c if c.is_control() => {}
+            c if c.is_control() || is_invisible_format(c) => {}
             c => out.push(c),
         }
     }
     out
+}
+
+/// Bidi overrides and isolates (which reorder what a reader sees), marks, and
+/// zero-width characters (which hide text): none belongs in evidence or on screen.
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2069}'
+            | '\u{061C}'
+            | '\u{FEFF}'
+    )
 }
 
 fn skip_escape(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
@@ -54,6 +67,19 @@ fn skip_osc(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
     }
 }
 
+/// Every line sanitised, the line breaks kept: for whole documents (`report.md`).
+pub fn strip_controls_per_line(text: &str) -> String {
+    let mut out: String = text
+        .lines()
+        .map(strip_controls)
+        .collect::<Vec<_>>()
+        .join("\n");
+    if text.ends_with('\n') {
+        out.push('\n');
+    }
+    out
+}
+
 /// Sanitised and cut to `max` characters (with `…`), on one line.
 pub fn one_line(text: &str, max: usize) -> String {
     let clean = strip_controls(text);
@@ -81,5 +107,12 @@ mod tests {
         assert_eq!(one_line("ééééé", 3), "éé…");
         let huge = "x".repeat(1_000_000);
         assert_eq!(one_line(&huge, 10).chars().count(), 10);
+    }
+
+    #[test]
+    fn bidi_and_zero_width_characters_are_removed() {
+        let hostile = "ok\u{202E}gnp.exe\u{2066}x\u{2069}\u{200B}y\u{200F}\u{061C}\u{FEFF}";
+        assert_eq!(strip_controls(hostile), "okgnp.exexy");
+        assert_eq!(strip_controls("\u{9d}52;c;aGk=\u{7}clip"), "clip");
     }
 }

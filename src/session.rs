@@ -629,10 +629,20 @@ impl Session {
         }
         if let Some((batch_id, result)) = batch {
             match result {
-                Ok((raw, traces)) => {
+                Ok((mut raw, traces)) => {
+                    // The batch id comes from the worker's log or span tags: it names the
+                    // file only when it is plainly an id (else a hash), and the original
+                    // stays inside the export.
+                    if let Some(object) = raw.as_object_mut() {
+                        object.insert(
+                            "drill_cockpit_query".into(),
+                            json!({"operation": "projection.process_batch", "wordloom.claim_batch_id": batch_id}),
+                        );
+                    }
                     files.push((
                         format!(
-                            "_exports/jaeger-projection-by-claim_batch_id-{batch_id}-{ts}.json"
+                            "_exports/jaeger-projection-by-claim_batch_id-{}-{ts}.json",
+                            crate::evidence::write::file_id(&batch_id)
                         ),
                         format!("{raw:#}").into_bytes(),
                     ));

@@ -519,6 +519,7 @@ impl Engine {
             let _ = self.session.freeze(true).await;
         }
         self.session.stop_worker().await;
+        self.session.run.release();
         self.snapshot.finished = true;
         self.snapshot.busy = None;
         self.publish();

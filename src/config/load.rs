@@ -247,6 +247,7 @@ fn check(kind: Kind, value: &str) -> Result<(), String> {
             .is_ok_and(|n| n.is_finite() && n >= 0.0),
         Kind::Flag => parse_flag(value).is_some(),
         Kind::Key => crate::keys::KeySpec::parse(value).is_some(),
+        Kind::Scenario => crate::drill::upstream::SCENARIOS.contains(&value.trim()),
     };
     if ok {
         return Ok(());
@@ -260,6 +261,10 @@ fn check(kind: Kind, value: &str) -> Result<(), String> {
         Kind::Seconds => "a number of seconds of at least 0, e.g. 0.25".into(),
         Kind::Flag => "1/0, true/false, yes/no or on/off".into(),
         Kind::Key => "a key such as `s`, `S`, `Tab`, `Enter`, `F5` or `Ctrl-x`".into(),
+        Kind::Scenario => format!(
+            "a scenario id: one of {}",
+            crate::drill::upstream::SCENARIOS.join(", ")
+        ),
     })
 }
 

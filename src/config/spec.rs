@@ -23,6 +23,8 @@ pub enum Kind {
     Command,
     /// A key binding such as `s`, `S`, `Tab`, `Ctrl-c`.
     Key,
+    /// One of the lab's scenario ids (CONTRACT.md §6): it names a folder of `snapshots/`.
+    Scenario,
 }
 
 pub struct SettingSpec {
@@ -307,7 +309,7 @@ pub const SETTINGS: &[SettingSpec] = &[
         "cockpit.scenario",
         None,
         "es_down_connect",
-        Kind::Text,
+        Kind::Scenario,
         "drill scenario id (CONTRACT.md §6)",
     ),
     s(

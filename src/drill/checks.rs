@@ -108,6 +108,20 @@ fn delta_check(
     let (Some(before), Some(after)) = (&obs.metrics_before, &obs.metrics_after) else {
         return missing(id, title, mode, "metrics before and after");
     };
+    // A page with no outbox series at all (another exporter, an HTML page that parsed
+    // as nothing) shows nothing about the drill: not a Δ of 0, no evidence.
+    for (which, samples) in [("before", before), ("after", after)] {
+        if !samples.has_prefix("outbox_") {
+            return missing(
+                id,
+                title,
+                mode,
+                &format!(
+                    "the {which} scrape has no outbox_* series (is it the worker's /metrics?)"
+                ),
+            );
+        }
+    }
     let value = |samples: &Samples| samples.sum(metric, &[("reason", ES_DOWN_REASONS)]);
     let (b, a) = (value(before), value(after));
     let d = delta(b, a);
@@ -125,6 +139,24 @@ fn delta_check(
     check.after = Some(a);
     check.delta = Some(d);
     check
+}
+
+/// A span counts for the drill when it carries no schema tag or the contract's one.
+fn of_our_schema(span: &crate::jaeger::SpanSummary) -> bool {
+    span.tags
+        .get("wordloom.obs_schema")
+        .is_none_or(|schema| schema == super::OBS_SCHEMA)
+}
+
+/// A trace or span id as comparable text: lower-case hex without leading zeros (Jaeger
+/// drops them from 128-bit ids whose upper half is zero; logs keep all 32 digits).
+fn hex_id(id: &str) -> String {
+    let trimmed = id.trim().trim_start_matches('0').to_ascii_lowercase();
+    if trimmed.is_empty() {
+        "0".into()
+    } else {
+        trimmed
+    }
 }
 
 /// Grades `es_down_connect`.
@@ -219,6 +251,7 @@ pub fn grade(obs: &Observations, mode: Missing) -> Verdict {
                     t.spans.iter().any(|s| {
                         s.operation == "outbox.process"
                             && s.tags.get("wordloom.outbox_event_id") == Some(id)
+                            && of_our_schema(s)
                     })
                 })
                 .count();
@@ -256,23 +289,28 @@ pub fn grade(obs: &Observations, mode: Missing) -> Verdict {
                 .filter(|s| {
                     s.operation == "projection.process_batch"
                         && s.tags.get("wordloom.claim_batch_id") == Some(id)
+                        && of_our_schema(s)
                 })
                 .collect();
-            let result = batch_spans
-                .first()
-                .and_then(|s| s.tags.get("result"))
-                .cloned()
-                .unwrap_or_default();
+            // The contract: the batch of a drill's failed attempt says result=retry.
+            let retried = batch_spans
+                .iter()
+                .any(|s| s.tags.get("result").map(String::as_str) == Some("retry"));
+            let results: Vec<&str> = batch_spans
+                .iter()
+                .map(|s| s.tags.get("result").map(String::as_str).unwrap_or("-"))
+                .collect();
             let mut check = outcome(
                 "trace_by_batch",
-                "projection.process_batch found by claim_batch_id",
-                !batch_spans.is_empty(),
+                "projection.process_batch with result=retry found by claim_batch_id",
+                retried,
                 format!(
-                    "{} span(s) for batch {id}; result={result}",
-                    batch_spans.len()
+                    "{} span(s) for batch {id}; result={}",
+                    batch_spans.len(),
+                    results.join(",")
                 ),
             );
-            if batch_spans.is_empty() && mode == Missing::Pending {
+            if !retried && mode == Missing::Pending {
                 check.status = CheckStatus::Pending;
             }
             check
@@ -293,32 +331,40 @@ pub fn grade(obs: &Observations, mode: Missing) -> Verdict {
 
     checks.push(match (&obs.log, &obs.traces_by_event) {
         (Some(_), Some(traces)) => {
-            let exported: Vec<&str> = traces.iter().map(|t| t.trace_id.as_str()).collect();
-            let error_ids: Vec<String> = obs
+            // A link is the line's trace id *and* span id naming one exported span.
+            let exported: Vec<(String, String)> = traces
+                .iter()
+                .flat_map(|t| {
+                    t.spans
+                        .iter()
+                        .map(|s| (hex_id(&t.trace_id), hex_id(&s.span_id)))
+                })
+                .collect();
+            let error_ids: Vec<(String, String)> = obs
                 .log_json()
                 .filter(|line| line.get("level").and_then(Value::as_str) == Some("ERROR"))
                 .filter_map(|line| {
-                    line.get("trace_id")
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
+                    let text = |key: &str| line.get(key).and_then(Value::as_str).map(hex_id);
+                    Some((text("trace_id")?, text("span_id")?))
                 })
                 .collect();
-            let linked = error_ids.iter().find(|id| exported.contains(&id.as_str()));
+            let linked = error_ids.iter().find(|ids| exported.contains(ids));
             let mut check = match linked {
-                Some(id) => outcome(
+                Some((trace, span)) => outcome(
                     "log_trace_link",
                     "an error log line's trace_id is in the exported traces",
                     true,
-                    format!("trace {id}"),
+                    format!("trace {trace} span {span}"),
                 ),
                 None => outcome(
                     "log_trace_link",
                     "an error log line's trace_id is in the exported traces",
                     false,
                     format!(
-                        "{} error line(s) with trace ids, none among {} exported trace(s)",
+                        "{} error line(s) with trace and span ids, none among the {} span(s) of {} exported trace(s)",
                         error_ids.len(),
-                        exported.len()
+                        exported.len(),
+                        traces.len()
                     ),
                 ),
             };
@@ -413,11 +459,12 @@ impl Verdict {
             .max()
             .unwrap_or(10);
         for check in &self.checks {
+            // What was seen comes from evidence (ids, tags, statuses): never raw to a terminal.
             out.push_str(&format!(
                 "{:<13} {:<width$}  {}\n",
                 check.status.label(),
                 check.title,
-                check.observed
+                crate::sanitize::one_line(&check.observed, 400)
             ));
         }
         out.push_str(&format!(
@@ -425,5 +472,132 @@ impl Verdict {
             if self.ok { "PASSED" } else { "FAILED" }
         ));
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jaeger::{SpanSummary, TraceSummary};
+
+    const EVENT: &str = "8722f068-7acd-4223-986c-d49fc8ca02cf";
+    const BATCH: &str = "b-1";
+
+    fn samples(retry: f64) -> Samples {
+        Samples::parse(&format!(
+            "outbox_retry_scheduled_total{{op=\"delete\",reason=\"es_connect\"}} {retry}\noutbox_failed_total{{op=\"delete\",reason=\"es_connect\"}} {retry}\noutbox_terminal_failed_total{{op=\"delete\",reason=\"none\"}} 0\n"
+        ))
+        .unwrap()
+    }
+
+    fn span(id: &str, operation: &str, tags: &[(&str, &str)]) -> SpanSummary {
+        SpanSummary {
+            span_id: id.into(),
+            parent_span_id: None,
+            operation: operation.into(),
+            service: "w".into(),
+            start_us: 0,
+            duration_us: 1,
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            error: false,
+            events: Vec::new(),
+        }
+    }
+
+    /// A drill that passes every check; each test breaks one thing.
+    fn passing(batch_result: &str, schema: &str, log_span: &str) -> Observations {
+        let trace = TraceSummary {
+            trace_id: "00000000000000000123456789abcdef".into(),
+            spans: vec![
+                span(
+                    "aaaa",
+                    "projection.process_batch",
+                    &[
+                        ("wordloom.claim_batch_id", BATCH),
+                        ("result", batch_result),
+                        ("wordloom.obs_schema", schema),
+                    ],
+                ),
+                span(
+                    "bbbb",
+                    "outbox.process",
+                    &[
+                        ("wordloom.outbox_event_id", EVENT),
+                        ("wordloom.claim_batch_id", BATCH),
+                        ("wordloom.obs_schema", schema),
+                    ],
+                ),
+            ],
+        };
+        Observations {
+            metrics_before: Some(samples(0.0)),
+            metrics_after: Some(samples(2.0)),
+            log: Some(vec![
+                "Observability schema: labs-009-v2 (file=w.py)".into(),
+                format!(
+                    r#"{{"level":"ERROR","message":"retry","trace_id":"123456789abcdef","span_id":"{log_span}","reason":"es_connect"}}"#
+                ),
+            ]),
+            event_id: Some(EVENT.into()),
+            traces_by_event: Some(vec![trace.clone()]),
+            traces_by_batch: Some(vec![trace]),
+            status_after_recovery: Some("done".into()),
+        }
+    }
+
+    fn status(verdict: &Verdict, id: &str) -> CheckStatus {
+        verdict.checks.iter().find(|c| c.id == id).unwrap().status
+    }
+
+    #[test]
+    fn the_reference_drill_passes() {
+        let verdict = grade(&passing("retry", "labs-009-v2", "bbbb"), Missing::Failed);
+        assert!(verdict.ok, "{}", verdict.table());
+    }
+
+    #[test]
+    fn a_batch_span_must_say_retry() {
+        let verdict = grade(&passing("ok", "labs-009-v2", "bbbb"), Missing::Failed);
+        assert_eq!(status(&verdict, "trace_by_batch"), CheckStatus::Failed);
+        assert!(!verdict.ok);
+    }
+
+    #[test]
+    fn spans_of_another_schema_do_not_count() {
+        let verdict = grade(&passing("retry", "labs-008", "bbbb"), Missing::NotRecorded);
+        assert_eq!(status(&verdict, "trace_by_event"), CheckStatus::Failed);
+        assert_eq!(status(&verdict, "trace_by_batch"), CheckStatus::Failed);
+    }
+
+    #[test]
+    fn a_log_line_links_by_trace_and_span_id() {
+        let verdict = grade(&passing("retry", "labs-009-v2", "ffff"), Missing::Failed);
+        assert_eq!(status(&verdict, "log_trace_link"), CheckStatus::Failed);
+    }
+
+    #[test]
+    fn a_scrape_without_outbox_series_is_no_evidence_not_a_zero_delta() {
+        let mut obs = passing("retry", "labs-009-v2", "bbbb");
+        let other = Samples::parse("go_goroutines 12\nprocess_cpu_seconds_total 3\n").unwrap();
+        obs.metrics_before = Some(other.clone());
+        obs.metrics_after = Some(other);
+        for mode in [Missing::Failed, Missing::NotRecorded] {
+            let verdict = grade(&obs, mode);
+            let terminal = verdict
+                .checks
+                .iter()
+                .find(|c| c.id == "terminal_delta")
+                .unwrap();
+            assert_ne!(terminal.status, CheckStatus::Passed, "{mode:?}");
+            assert!(
+                terminal.observed.starts_with("no evidence"),
+                "{}",
+                terminal.observed
+            );
+            assert!(!verdict.ok);
+        }
     }
 }

@@ -77,7 +77,7 @@ pub async fn run(profile: Profile, options: RunOptions) -> anyhow::Result<u8> {
                         "check `{}` {}: {}",
                         check.id,
                         check.status.label(),
-                        check.observed
+                        crate::sanitize::one_line(&check.observed, 400)
                     ));
                 }
                 say(&format!("evidence: {}", dir.display()));
@@ -90,6 +90,7 @@ pub async fn run(profile: Profile, options: RunOptions) -> anyhow::Result<u8> {
         },
     };
     session.stop_worker().await;
+    session.run.release();
     if let Some(keep) = options.keep_last {
         prune(
             &session.profile.snapshots_dir.join(&options.scenario),
@@ -192,7 +193,12 @@ fn prune(scenario_dir: &Path, keep: usize, current: &Path) {
         .collect();
     runs.sort();
     let excess = runs.len().saturating_sub(keep.max(1));
-    for old in runs.into_iter().take(excess).filter(|p| p != current) {
+    // A run another session still holds is never removed (its `.lock` names a live pid).
+    for old in runs
+        .into_iter()
+        .take(excess)
+        .filter(|p| p != current && !crate::evidence::write::held_by_live_session(p))
+    {
         if std::fs::remove_dir_all(&old).is_ok() {
             say(&format!("removed old run {}", old.display()));
         }

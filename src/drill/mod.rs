@@ -13,6 +13,9 @@ pub use observations::Observations;
 /// The scenarios of CONTRACT.md §6 this build can grade and run.
 pub const SUPPORTED: &[&str] = &["es_down_connect"];
 
+/// The observability schema every span and marker of the contract names.
+pub const OBS_SCHEMA: &str = "labs-009-v2";
+
 /// The `reason` labels that mean "Elasticsearch could not be reached".
 pub const ES_DOWN_REASONS: &[&str] = &["es_connect", "es_unreachable"];
 
@@ -21,7 +24,8 @@ pub fn check_supported(scenario: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "scenario `{scenario}` is not supported by this build; supported: {}",
+            "scenario `{}` is not supported by this build; supported: {}",
+            crate::sanitize::one_line(scenario, 80),
             SUPPORTED.join(", ")
         ))
     }

@@ -17,10 +17,11 @@ pub fn render(
         verdict.scenario,
         if verdict.ok { "PASSED" } else { "FAILED" }
     );
+    let clean = |text: &str| crate::sanitize::one_line(text, 200).replace('`', "'");
     if let Some(event) = &obs.event_id {
-        out.push_str(&format!("Event under drill: `{event}`"));
+        out.push_str(&format!("Event under drill: `{}`", clean(event)));
         if let Some(batch) = obs.claim_batch_id() {
-            out.push_str(&format!(", claim batch `{batch}`"));
+            out.push_str(&format!(", claim batch `{}`", clean(&batch)));
         }
         out.push_str("\n\n");
     }
@@ -30,7 +31,7 @@ pub fn render(
             "| {} | {} | {} |\n",
             check.title,
             check.status.label(),
-            check.observed.replace('|', "\\|")
+            crate::sanitize::one_line(&check.observed, 400).replace('|', "\\|")
         ));
     }
 
@@ -119,7 +120,7 @@ pub fn render(
             .unwrap_or_default();
         out.push_str(&format!(
             "| `{}` | {} | {result} | {} |\n",
-            trace.trace_id,
+            clean(&trace.trace_id),
             trace
                 .spans
                 .iter()
@@ -159,5 +160,6 @@ pub fn render(
         out.push_str(&format!("- `{ts}` **{kind}** {}\n", detail.join(" ")));
     }
     out.push_str("\n![timeline](timeline.svg)\n");
-    out
+    // Everything above came from evidence at some point: no escape or bidi code survives.
+    crate::sanitize::strip_controls_per_line(&out)
 }

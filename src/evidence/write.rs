@@ -2,6 +2,11 @@
 //! a freeze is all-or-nothing: its files are staged in a hidden directory, a COMMIT
 //! marker is written, then they are renamed into place. A freeze interrupted before
 //! COMMIT is discarded; one interrupted after it is completed by [`recover`].
+//!
+//! A run is held by its session through a `.lock` file with the session's pid. Only a
+//! run whose session is gone is recovered (by the next session of that scenario), and
+//! recovery confines every path to the run directory: a plan naming an absolute path,
+//! `..` or a path through a symlink is discarded, never followed.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -26,6 +31,76 @@ pub enum WriteError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "refusing to write {0:?}: a run's files stay inside its directory (no absolute path, no `..`, no symlink)"
+    )]
+    Unsafe(String),
+}
+
+/// The file a live session keeps in its run directory (its pid).
+pub const LOCK_FILE: &str = ".lock";
+
+/// An id from outside (a claim batch id from a worker's log, a trace id from a span tag)
+/// made safe for a file name: kept when it is plainly an id, else replaced by a hash of
+/// itself (the original is kept inside the file).
+pub fn file_id(id: &str) -> String {
+    let plain = !id.is_empty()
+        && id.len() <= 128
+        && !id.contains("..")
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !id.starts_with('.');
+    if plain {
+        return id.to_string();
+    }
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(id.as_bytes());
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("sha256-{hex}")
+}
+
+/// `relative` inside `run_dir`, or `None` when it would leave it: absolute, with `..`
+/// or `.` parts, empty, or through a symlink that exists on the way.
+pub fn confined(run_dir: &Path, relative: &str) -> Option<PathBuf> {
+    use std::path::Component;
+    let path = Path::new(relative);
+    if relative.is_empty()
+        || path
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_)))
+    {
+        return None;
+    }
+    let mut walked = run_dir.to_path_buf();
+    for part in path.components() {
+        walked.push(part);
+        if walked
+            .symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink())
+        {
+            return None;
+        }
+    }
+    Some(walked)
+}
+
+/// Whether a live process other than this one holds the run (its `.lock` names a pid
+/// that is still running).
+pub fn held_by_live_session(run_dir: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(run_dir.join(LOCK_FILE)) else {
+        return false;
+    };
+    let Ok(pid) = text.trim().parse::<i32>() else {
+        // A lock we cannot read is treated as held: never recover over a stranger.
+        return true;
+    };
+    if pid <= 0 {
+        return true;
+    }
+    // SAFETY: kill(2) with signal 0 only checks that the process exists.
+    (unsafe { libc::kill(pid, 0) } == 0)
+        || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WriteError + '_ {
@@ -55,6 +130,10 @@ impl RunWriter {
         scenario: &str,
         redactor: Redactor,
     ) -> Result<RunWriter, WriteError> {
+        // The scenario names a folder: it must be a plain name, whatever called us.
+        if file_id(scenario) != scenario {
+            return Err(WriteError::Unsafe(scenario.to_string()));
+        }
         let parent = snapshots.join(scenario);
         std::fs::create_dir_all(&parent).map_err(|source| WriteError::CreateRun {
             dir: parent.clone(),
@@ -73,6 +152,12 @@ impl RunWriter {
                     for sub in ["_metrics", "_logs", "_exports"] {
                         std::fs::create_dir(dir.join(sub)).map_err(io(&dir))?;
                     }
+                    write_new_file(
+                        &dir.join(LOCK_FILE),
+                        std::process::id().to_string().as_bytes(),
+                    )?;
+                    // Torn freezes of earlier runs whose session is gone are settled now.
+                    recover_abandoned(&parent, &dir);
                     return Ok(RunWriter {
                         dir,
                         run_id,
@@ -94,6 +179,11 @@ impl RunWriter {
         })
     }
 
+    /// Ends this session's hold on the run (its `.lock` goes).
+    pub fn release(&self) {
+        let _ = std::fs::remove_file(self.dir.join(LOCK_FILE));
+    }
+
     pub fn log_path(&self) -> PathBuf {
         self.dir
             .join("_logs")
@@ -102,7 +192,8 @@ impl RunWriter {
 
     /// Writes a new file (redacted); fails rather than replace one.
     pub fn write_new(&self, relative: &str, content: &[u8]) -> Result<PathBuf, WriteError> {
-        let path = self.dir.join(relative);
+        let path =
+            confined(&self.dir, relative).ok_or_else(|| WriteError::Unsafe(relative.into()))?;
         write_new_file(
             &path,
             self.redactor
@@ -139,7 +230,8 @@ impl RunWriter {
         files: &[(String, Vec<u8>)],
     ) -> Result<Vec<PathBuf>, WriteError> {
         for (relative, _) in files {
-            let target = self.dir.join(relative);
+            let target = confined(&self.dir, relative)
+                .ok_or_else(|| WriteError::Unsafe(relative.clone()))?;
             if target.exists() {
                 return Err(WriteError::Exists(target));
             }
@@ -192,18 +284,28 @@ fn write_new_file(path: &Path, content: &[u8]) -> Result<(), WriteError> {
     file.sync_all().map_err(io(path))
 }
 
-/// Moves a committed staging directory's files into place and removes it.
+/// Moves a committed staging directory's files into place and removes it. The whole
+/// plan is checked first: one step that would leave the run moves nothing at all.
 fn complete(run_dir: &Path, staging: &Path) -> Result<Vec<PathBuf>, WriteError> {
     let plan_text = std::fs::read_to_string(staging.join("COMMIT")).map_err(io(staging))?;
     let plan: Vec<Value> = serde_json::from_str(&plan_text).unwrap_or_default();
-    let mut placed = Vec::new();
-    for step in plan {
+    let mut moves = Vec::with_capacity(plan.len());
+    for step in &plan {
         let (Some(staged), Some(target)) = (step["staged"].as_str(), step["target"].as_str())
         else {
-            continue;
+            return Err(WriteError::Unsafe(step.to_string()));
         };
-        let from = staging.join(staged);
-        let to = run_dir.join(target);
+        // A plan is data on disk: every path in it is confined before it is used.
+        match (
+            confined(staging, staged).filter(|_| !staged.contains('/')),
+            confined(run_dir, target),
+        ) {
+            (Some(from), Some(to)) => moves.push((from, to)),
+            _ => return Err(WriteError::Unsafe(format!("{staged} -> {target}"))),
+        }
+    }
+    let mut placed = Vec::new();
+    for (from, to) in moves {
         if from.exists() {
             if let Some(parent) = to.parent() {
                 std::fs::create_dir_all(parent).map_err(io(parent))?;
@@ -219,10 +321,34 @@ fn complete(run_dir: &Path, staging: &Path) -> Result<Vec<PathBuf>, WriteError> 
     Ok(placed)
 }
 
+/// Recovers every run of `scenario_dir` but `current` whose session is gone.
+fn recover_abandoned(scenario_dir: &Path, current: &Path) {
+    for entry in std::fs::read_dir(scenario_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let path = entry.path();
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if is_dir && path != current && !held_by_live_session(&path) {
+            recover(&path);
+            // Nobody holds it any more: its stale lock goes with the recovery.
+            let _ = std::fs::remove_file(path.join(LOCK_FILE));
+        }
+    }
+}
+
 /// Finishes committed freezes and discards uncommitted ones left by a crash.
-/// Returns how many were completed and discarded.
+/// Returns how many were completed and discarded. Does nothing to a run a live
+/// session holds; a plan that would leave the run directory is discarded.
 pub fn recover(run_dir: &Path) -> (usize, usize) {
     let (mut completed, mut discarded) = (0, 0);
+    if held_by_live_session(run_dir)
+        && std::fs::read_to_string(run_dir.join(LOCK_FILE))
+            .is_ok_and(|pid| pid.trim() != std::process::id().to_string())
+    {
+        return (0, 0);
+    }
     let Ok(entries) = std::fs::read_dir(run_dir) else {
         return (0, 0);
     };
@@ -232,18 +358,79 @@ pub fn recover(run_dir: &Path) -> (usize, usize) {
             .file_name()
             .and_then(|n| n.to_str())
             .is_some_and(|n| n.starts_with(".staging-"));
-        if !hidden || !path.is_dir() {
+        // A staging "directory" that is a symlink is not ours: never read through it.
+        if !hidden || !entry.file_type().is_ok_and(|t| t.is_dir()) {
             continue;
         }
-        if path.join("COMMIT").is_file() {
-            if complete(run_dir, &path).is_ok() {
-                completed += 1;
-            }
+        if path.join("COMMIT").is_file() && complete(run_dir, &path).is_ok() {
+            completed += 1;
         } else if std::fs::remove_dir_all(&path).is_ok() {
             discarded += 1;
         }
     }
     (completed, discarded)
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::*;
+
+    #[test]
+    fn ids_from_outside_never_shape_a_path() {
+        assert_eq!(
+            file_id("59fb43f2-644b-494f-95f0-37b13a38d0db"),
+            "59fb43f2-644b-494f-95f0-37b13a38d0db"
+        );
+        for hostile in ["x/../../..", "a/b", "..", ".hidden", "", "a\u{0}b", "é"] {
+            let safe = file_id(hostile);
+            assert!(safe.starts_with("sha256-"), "{hostile:?} -> {safe}");
+            assert_eq!(safe.len(), "sha256-".len() + 16);
+        }
+        assert_ne!(file_id("a/b"), file_id("a/c"));
+    }
+
+    #[test]
+    fn paths_are_confined_to_the_run() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(confined(dir.path(), "_exports/x.json").is_some());
+        for bad in ["/etc/passwd", "../x", "_exports/../../x", "./x", ""] {
+            assert!(confined(dir.path(), bad).is_none(), "{bad}");
+        }
+        std::os::unix::fs::symlink("/tmp", dir.path().join("link")).unwrap();
+        assert!(confined(dir.path(), "link/x").is_none());
+    }
+
+    #[test]
+    fn recovery_discards_a_plan_that_leaves_the_run_and_spares_live_sessions() {
+        let root = tempfile::tempdir().unwrap();
+        let run = root.path().join("run");
+        let outside = root.path().join("outside.txt");
+        let staging = run.join(".staging-x");
+        std::fs::create_dir_all(&staging).unwrap();
+        std::fs::write(staging.join("0"), "payload").unwrap();
+        std::fs::write(staging.join("1"), "fine").unwrap();
+        std::fs::write(
+            staging.join("COMMIT"),
+            format!(
+                r#"[{{"staged":"1","target":"ok.txt"}},{{"staged":"0","target":"{}"}}]"#,
+                outside.display()
+            ),
+        )
+        .unwrap();
+        // Held by a live process (pid 1 always runs): untouched.
+        std::fs::write(run.join(LOCK_FILE), "1").unwrap();
+        assert_eq!(recover(&run), (0, 0));
+        assert!(staging.is_dir());
+        // Its session gone: the plan is refused whole and the staging discarded.
+        std::fs::write(run.join(LOCK_FILE), "999999999").unwrap();
+        assert_eq!(recover(&run), (0, 1));
+        assert!(!outside.exists());
+        assert!(
+            !run.join("ok.txt").exists(),
+            "no step of a refused plan runs"
+        );
+        assert!(!staging.exists());
+    }
 }
 
 #[cfg(test)]

@@ -83,6 +83,11 @@ impl Samples {
             .fold(0.0, |total, value| total + value)
     }
 
+    /// Whether any sample's name starts with `prefix` (e.g. the page is an outbox worker's).
+    pub fn has_prefix(&self, prefix: &str) -> bool {
+        self.samples.iter().any(|s| s.name.starts_with(prefix))
+    }
+
     /// Series of `name`, for per-label views (e.g. by reason).
     pub fn series(&self, name: &str) -> impl Iterator<Item = &Sample> {
         self.samples.iter().filter(move |s| s.name == name)
