@@ -80,6 +80,16 @@ async fn within<F: std::future::Future>(
     tokio::time::timeout(FREEZE_SOURCE_TIMEOUT, future).await
 }
 
+/// Every secret a run may meet: the database password, every `*PASSWORD*`/`*TOKEN*`/
+/// `*SECRET*` variable, and the password of every URL setting, however it was set.
+fn run_redactor(profile: &Profile) -> Redactor {
+    Redactor::from_process(&profile.database_url).with_urls(&[
+        &profile.elastic_url,
+        &profile.jaeger_url,
+        &profile.otlp_endpoint,
+    ])
+}
+
 const NO_DOCKER: &str = "Docker is not connected: see the Containers pane for why";
 
 fn error_text(error: impl std::fmt::Display) -> String {
@@ -88,7 +98,7 @@ fn error_text(error: impl std::fmt::Display) -> String {
 
 impl Session {
     pub fn create(profile: Profile, scenario: &str) -> Result<Session, WriteError> {
-        let redactor = Redactor::from_process(&profile.database_url);
+        let redactor = run_redactor(&profile);
         let run = RunWriter::create(&profile.snapshots_dir, scenario, redactor)?;
         let http = crate::sources::metrics::client();
         let jaeger = JaegerClient::new(&profile.jaeger_url, &profile.service_name);
@@ -239,7 +249,7 @@ impl Session {
     }
 
     fn run_redactor(&self) -> Redactor {
-        Redactor::from_process(&self.profile.database_url)
+        run_redactor(&self.profile)
     }
 
     pub fn worker_state(&mut self) -> Option<WorkerState> {

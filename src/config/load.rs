@@ -156,7 +156,8 @@ impl Settings {
             .map(|spec| {
                 let (value, origin) = &self.values[spec.key];
                 let shown = match spec.kind {
-                    Kind::DatabaseUrl => database_url::redact(value),
+                    // Any URL's password: ELASTIC_URL, JAEGER_URL and the OTLP endpoint too.
+                    Kind::DatabaseUrl | Kind::HttpUrl => database_url::redact(value),
                     _ => value.clone(),
                 };
                 (spec.key, shown, origin.clone())

@@ -32,15 +32,35 @@ impl Redactor {
             if SECRET_NAME_PARTS.iter().any(|part| upper.contains(part)) {
                 secrets.push(value.clone());
             }
-            if upper.ends_with("DATABASE_URL")
-                && let Some(password) = super::database_password(value)
-            {
+            // Every URL's password (ELASTIC_URL, JAEGER_URL, the OTLP endpoint, …).
+            if let Some(password) = url_password(value) {
                 secrets.push(password);
             }
         }
-        secrets.retain(|secret| secret.len() >= MIN_SECRET_LEN);
+        Redactor::from_secrets(secrets)
+    }
+
+    /// Adds the password of each URL (settings that came from a file or a flag).
+    pub fn with_urls(self, urls: &[&str]) -> Redactor {
+        let mut secrets = self.secrets;
+        secrets.extend(urls.iter().filter_map(|url| url_password(url)));
+        Redactor::from_secrets(secrets)
+    }
+
+    /// Each secret in every form a worker may print it: as is, percent-decoded, and
+    /// escaped inside a JSON string (serde's and Python's `ensure_ascii` forms).
+    fn from_secrets(raw: Vec<String>) -> Redactor {
+        let mut secrets = Vec::new();
+        for secret in raw {
+            let decoded = percent_decode(&secret);
+            for form in [secret, decoded] {
+                secrets.extend(json_forms(&form));
+                secrets.push(form);
+            }
+        }
+        secrets.retain(|secret| secret.chars().count() >= MIN_SECRET_LEN);
         // Longest first, so a secret that contains another is replaced whole.
-        secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
+        secrets.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         secrets.dedup();
         Redactor { secrets }
     }
@@ -64,23 +84,56 @@ impl Redactor {
         out
     }
 
+    /// Like [`Redactor::redact`] for text that was cut: a cut that split a secret leaves
+    /// its first part at the end, which goes too.
+    pub fn redact_cut(&self, text: &str) -> String {
+        let mut out = self.redact(text);
+        for secret in &self.secrets {
+            let chars: Vec<(usize, char)> = secret.char_indices().collect();
+            // The longest proper prefix of the secret (3+ characters) that ends the text.
+            let found = (MIN_SECRET_LEN..chars.len())
+                .rev()
+                .map(|n| &secret[..chars[n].0])
+                .find(|prefix| out.ends_with(prefix));
+            if let Some(prefix) = found {
+                out.truncate(out.len() - prefix.len());
+                out.push_str("***");
+            }
+        }
+        out
+    }
+
     pub fn is_empty(&self) -> bool {
         self.secrets.is_empty()
     }
 }
 
-/// Characters that continue an identifier: a secret next to one is part of a longer word.
+/// Characters of an identifier.
 fn is_word_char(c: char) -> bool {
-    c.is_alphanumeric() || c == '_' || c == '-' || c == '.'
+    c.is_alphanumeric() || c == '_'
+}
+
+/// Whether the text on one side of a match continues an identifier the match is part
+/// of: a word character right there, or `.`/`-` joining on to one (`wordloom.outbox`,
+/// `wordloom-search`). A `.` or `-` that ends a sentence or a token does not.
+fn continues_identifier(mut side: impl Iterator<Item = char>) -> bool {
+    match side.next() {
+        Some(c) if is_word_char(c) => true,
+        Some('.' | '-') => side.next().is_some_and(is_word_char),
+        _ => false,
+    }
 }
 
 fn replace_whole_tokens(text: &str, secret: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(position) = rest.find(secret) {
-        let before = rest[..position].chars().next_back();
-        let after = rest[position + secret.len()..].chars().next();
-        let whole = !before.is_some_and(is_word_char) && !after.is_some_and(is_word_char);
+        let before = continues_identifier(rest[..position].chars().rev());
+        let after = continues_identifier(rest[position + secret.len()..].chars());
+        // A secret that is itself punctuation-edged matches on its own terms.
+        let edged = |c: Option<char>| c.is_some_and(|c| !is_word_char(c));
+        let whole = (!before || edged(secret.chars().next()))
+            && (!after || edged(secret.chars().next_back()));
         out.push_str(&rest[..position]);
         out.push_str(if whole { "***" } else { secret });
         rest = &rest[position + secret.len()..];
@@ -127,6 +180,38 @@ fn redact_url_passwords(text: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// The password of a `scheme://user:password@host…` URL.
+fn url_password(value: &str) -> Option<String> {
+    let (_, tail) = value.split_once("://")?;
+    let authority = tail.split(['/', '?', '#']).next()?;
+    let (userinfo, _) = authority.rsplit_once('@')?;
+    let (_, password) = userinfo.split_once(':')?;
+    (!password.is_empty()).then(|| password.to_string())
+}
+
+/// A secret as it appears inside a JSON string: serde's escaping and Python's
+/// `json.dumps` default (`ensure_ascii`: every non-ASCII character as `\uXXXX`).
+fn json_forms(secret: &str) -> Vec<String> {
+    let serde_form = serde_json::to_string(secret)
+        .map(|quoted| quoted[1..quoted.len() - 1].to_string())
+        .unwrap_or_default();
+    let mut ascii = String::new();
+    for c in serde_form.chars() {
+        if c.is_ascii() {
+            ascii.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                ascii.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    [serde_form, ascii]
+        .into_iter()
+        .filter(|form| form != secret)
+        .collect()
 }
 
 fn percent_decode(text: &str) -> String {

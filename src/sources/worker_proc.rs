@@ -62,6 +62,8 @@ impl std::fmt::Display for WorkerState {
 /// Lines the checks look at (schema marker, errors and warnings, tracing state), kept
 /// whole beside the tail so live grading never re-reads a log file that may be huge.
 pub const KEY_LINES: usize = 2_000;
+/// Schema-marker lines kept (the first ones: a marker matters at start-up).
+pub const MAX_MARKERS: usize = 16;
 
 /// The shared tail of the worker's output.
 #[derive(Debug, Default)]
@@ -391,11 +393,26 @@ async fn read_lines(stream: impl AsyncRead + Unpin, lines: mpsc::Sender<Vec<u8>>
     }
 }
 
+/// Marks a line cut at the cap; the writer sees the marker and redacts the cut end too
+/// (a secret split by the cut must not leave its first part behind).
+const DROPPED_MARK: &str = "\u{0}drill-cockpit-dropped:";
+
 fn finish_line(mut line: Vec<u8>, dropped: u64) -> Vec<u8> {
     if dropped > 0 {
-        line.extend_from_slice(format!("… [{dropped} more bytes of this line dropped]").as_bytes());
+        line.extend_from_slice(format!("{DROPPED_MARK}{dropped}").as_bytes());
     }
     line
+}
+
+/// The line redacted, with the note of what the cap dropped.
+fn redact_line(redactor: &Redactor, text: &str) -> String {
+    match text.rsplit_once(DROPPED_MARK) {
+        Some((kept, dropped)) => format!(
+            "{}… [{dropped} more bytes of this line dropped]",
+            redactor.redact_cut(kept)
+        ),
+        None => redactor.redact(text),
+    }
 }
 
 /// Redacts, appends to the file (whole), and keeps a cut copy in the tail.
@@ -419,7 +436,7 @@ async fn write_lines(
         for raw in batch.drain(..) {
             let text = String::from_utf8_lossy(&raw);
             let text = text.trim_end_matches(['\n', '\r']);
-            let clean = redactor.redact(text);
+            let clean = redact_line(&redactor, text);
             let _ = file.write_all(clean.as_bytes()).await;
             let _ = file.write_all(b"\n").await;
             if clean.contains("Observability schema:") {
@@ -435,7 +452,9 @@ async fn write_lines(
         // Flushed per batch: the file is current within one batch of the child's output.
         let _ = file.flush().await;
         if let Ok(mut tail) = tail.lock() {
-            tail.markers.extend(markers);
+            // A worker restarted in a loop prints its marker each time: keep a few.
+            let room = MAX_MARKERS.saturating_sub(tail.markers.len());
+            tail.markers.extend(markers.into_iter().take(room));
             for key in keys {
                 if tail.key_lines.len() == KEY_LINES {
                     tail.key_lines.pop_front();
@@ -567,9 +586,8 @@ mod tests {
         tokio::spawn(read_lines(std::io::Cursor::new(input), sender));
         let first = receiver.recv().await.unwrap();
         assert!(first.len() < MAX_LINE_BYTES + 100);
-        assert!(
-            String::from_utf8_lossy(&first).ends_with("[1000 more bytes of this line dropped]")
-        );
+        let first = redact_line(&Redactor::default(), &String::from_utf8_lossy(&first));
+        assert!(first.ends_with("a… [1000 more bytes of this line dropped]"));
         assert_eq!(receiver.recv().await.unwrap(), b"short");
         assert!(receiver.recv().await.is_none());
     }
