@@ -99,6 +99,11 @@ async fn stack(schema: Schema) -> Option<Stack> {
 }
 
 fn run(stack: &Stack, worker: Worker, extra_env: &[(&str, &str)]) -> Option<std::process::Output> {
+    let mut command = run_command(stack, worker, extra_env)?;
+    Some(command.output().expect("run drill-cockpit"))
+}
+
+fn run_command(stack: &Stack, worker: Worker, extra_env: &[(&str, &str)]) -> Option<Command> {
     let worker_command = match worker {
         // Like the upstream worker, print the database URL with its password first.
         Worker::Bundled => format!(
@@ -144,7 +149,7 @@ fn run(stack: &Stack, worker: Worker, extra_env: &[(&str, &str)]) -> Option<std:
         .env("WORDLOOM_ENV", "test")
         .env("DRILL_WORKER_COMMAND", worker_command)
         .envs(extra_env.iter().copied());
-    Some(command.output().expect("run drill-cockpit"))
+    Some(command)
 }
 
 fn run_dir(snapshots: &Path) -> PathBuf {
@@ -426,5 +431,60 @@ async fn a_failed_insert_is_journaled_and_reported() {
             Duration::from_secs(10)
         )
         .await
+    );
+}
+
+/// SIGTERM (and SIGHUP alike) in the middle of the outage: the drill records what it
+/// has, starts Elasticsearch again and exits 143.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_drill_restores_elasticsearch() {
+    let Some(stack) = stack(Schema::Ours).await else {
+        return;
+    };
+    // Without spans the trace checks never pass: the drill observes its whole window.
+    let Some(mut command) = run_command(
+        &stack,
+        Worker::Bundled,
+        &[("WORDLOOM_TRACING_ENABLED", "0")],
+    ) else {
+        return;
+    };
+    let mut child = command
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stopped = testkit::docker::wait_until(Duration::from_secs(30), || {
+        std::fs::read_dir(stack.snapshots.path().join("es_down_connect"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|run| {
+                std::fs::read_to_string(run.path().join("_timeline.jsonl")).is_ok_and(|t| {
+                    t.contains(r#""action":"stop","by":"drill""#)
+                        && t.contains(r#""kind":"insert""#)
+                })
+            })
+    })
+    .await;
+    assert!(stopped, "the drill never stopped ES");
+    // SAFETY: kill(2) on the child this test spawned.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(143), "{stderr}");
+    assert!(stderr.contains("interrupted by SIGTERM"), "{stderr}");
+    assert!(
+        wait_http(
+            &format!("http://127.0.0.1:{}/", stack.es_port),
+            Duration::from_secs(15)
+        )
+        .await,
+        "ES is not running again after SIGTERM:\n{stderr}"
+    );
+    let dir = run_dir(stack.snapshots.path());
+    assert!(
+        dir.join("_result.json").is_file(),
+        "the final freeze was written"
     );
 }

@@ -96,8 +96,9 @@ async fn event_loop(
             }
             _ = clock.tick() => dirty = true,
             _ = terminate.recv() => {
-                // SIGTERM: finish like `q` without asking (nobody is there to answer).
-                let _ = handle.commands.send(Command::Quit { start_es: false }).await;
+                // SIGTERM: finish like `q` without asking (nobody is there to answer),
+                // and give back what the drill took: a stopped ES is started again.
+                let _ = handle.commands.send(Command::Quit { start_es: true }).await;
                 quit_deadline.get_or_insert(tokio::time::Instant::now() + QUIT_BUDGET);
             }
         }

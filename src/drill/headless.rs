@@ -6,6 +6,8 @@
 use std::path::Path;
 use std::time::Duration;
 
+use futures::FutureExt;
+
 use crate::config::Profile;
 use crate::db::outbox::Op;
 use crate::drill::{CheckStatus, Missing};
@@ -32,9 +34,22 @@ pub async fn run(profile: Profile, options: RunOptions) -> anyhow::Result<u8> {
     let mut session = Session::create(profile, &options.scenario)?;
     say(&format!("run directory {}", session.run.dir.display()));
 
+    // A panic inside the drill is an outcome too: the faults are restored all the same.
+    let driven = std::panic::AssertUnwindSafe(drive(&mut session, &options)).catch_unwind();
+    let mut interrupted = None;
     let outcome = tokio::select! {
-        result = drive(&mut session, &options) => Some(result),
-        _ = tokio::signal::ctrl_c() => None,
+        result = driven => Some(result.unwrap_or_else(|panic| Err(format!(
+            "the drill panicked: {}",
+            panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("(no message)")
+        )))),
+        signal = stop_signal() => {
+            interrupted = Some(signal);
+            None
+        }
     };
     // Whatever happened: ES back up, worker stopped.
     if session.es_stopped {
@@ -49,9 +64,14 @@ pub async fn run(profile: Profile, options: RunOptions) -> anyhow::Result<u8> {
     }
     let code = match outcome {
         None => {
-            say("interrupted: recording what there is");
+            let (name, code) = interrupted.unwrap_or(("a signal", 130));
+            say(&format!("interrupted by {name}: recording what there is"));
+            session.journal(
+                "note",
+                serde_json::json!({"message": format!("interrupted by {name}")}),
+            );
             let _ = session.freeze(true).await;
-            130
+            code
         }
         Some(Err(error)) => {
             say(&format!("the drill could not complete: {error}"));
@@ -99,6 +119,23 @@ pub async fn run(profile: Profile, options: RunOptions) -> anyhow::Result<u8> {
         );
     }
     Ok(code)
+}
+
+/// The first of Ctrl-C, SIGTERM and SIGHUP: its name and the exit code it means.
+async fn stop_signal() -> (&'static str, u8) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return ("Ctrl-C", 130);
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => ("Ctrl-C", 130),
+        _ = term.recv() => ("SIGTERM", 143),
+        _ = hup.recv() => ("SIGHUP", 129),
+    }
 }
 
 async fn drive(session: &mut Session, options: &RunOptions) -> Result<(), String> {

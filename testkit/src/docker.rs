@@ -166,3 +166,15 @@ pub async fn wait_http(url: &str, timeout: std::time::Duration) -> bool {
     }
     false
 }
+
+/// Polls `condition` every 100 ms until it holds or `timeout` passes.
+pub async fn wait_until(timeout: std::time::Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    condition()
+}
