@@ -61,11 +61,6 @@ pub async fn run(profile: Profile) -> ExitCode {
         &format!("Observability schema: {OBS_SCHEMA} (file={file})"),
         vec![("obs_schema", json!(OBS_SCHEMA))],
     );
-    log.plain(&format!(
-        "[OK] Database: {}",
-        profile.redacted_database_url()
-    ));
-
     let pool = match crate::db::connect_with_timeout(
         &profile.sqlx_database_url(),
         &profile.redacted_database_url(),
@@ -77,6 +72,11 @@ pub async fn run(profile: Profile) -> ExitCode {
         Ok(pool) => pool,
         Err(error) => return fail(error.to_string()),
     };
+    // Said once it is true: the pool has connected.
+    log.plain(&format!(
+        "[OK] Database: {}",
+        profile.redacted_database_url()
+    ));
     let metrics = match Metrics::new() {
         Ok(metrics) => Arc::new(metrics),
         Err(error) => return fail(format!("cannot register metrics: {error}")),
