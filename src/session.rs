@@ -762,19 +762,14 @@ impl Session {
             .await
             .map_err(|e| format!("the freeze task failed: {e}"))?
             .map_err(error_text)?;
-        // Hashing reads every file (the log may be large): off the async workers.
-        let run_dir = self.run.dir.clone();
-        let listing = tokio::task::spawn_blocking(move || manifest::manifest(&run_dir, &[]))
-            .await
-            .map_err(|e| format!("computing the manifest failed: {e}"))?;
-        let manifest_name = if last {
-            "manifest.json".to_string()
-        } else {
-            format!("manifest-{ts}.json")
-        };
-        self.run
-            .write_json(&manifest_name, &listing)
-            .map_err(error_text)?;
+        // A point-in-time listing per freeze; the run's own `manifest.json` is written by
+        // `close`, once nothing writes into the run any more.
+        if !last {
+            let listing = self.listing().await?;
+            self.run
+                .write_json(&format!("manifest-{ts}.json"), &listing)
+                .map_err(error_text)?;
+        }
         let total_ms = capture_started.elapsed().as_millis() as u64;
         self.last_freeze_ms = Some(total_ms);
         // `label`, not `ts`: the journal stamps its own `ts` on every line.
@@ -783,6 +778,37 @@ impl Session {
             json!({"label": ts, "capture_ms": capture_ms, "total_ms": total_ms}),
         );
         Ok((self.run.dir.clone(), verdict))
+    }
+
+    /// Size and sha256 of every file of the run. Hashing reads every file (the log may
+    /// be large): off the async workers.
+    async fn listing(&self) -> Result<Value, String> {
+        let run_dir = self.run.dir.clone();
+        tokio::task::spawn_blocking(move || manifest::manifest(&run_dir, &[]))
+            .await
+            .map_err(|e| format!("computing the manifest failed: {e}"))
+    }
+
+    /// Ends the session: the worker stopped (its last lines are in the log), the journal's
+    /// last line written, then `manifest.json` — the last word on every file's content,
+    /// which `verify` checks — and the run's lock released.
+    pub async fn close(&mut self) -> Result<(), String> {
+        self.stop_worker().await;
+        self.journal("closed", json!({"run_id": self.run.run_id}));
+        let written = match self.listing().await {
+            Ok(mut listing) => {
+                listing["tool"] = json!("drill-cockpit");
+                listing["run_id"] = json!(self.run.run_id);
+                listing["scenario"] = json!(self.scenario);
+                self.run
+                    .write_json("manifest.json", &listing)
+                    .map(|_| ())
+                    .map_err(|e| format!("writing manifest.json failed: {e}"))
+            }
+            Err(error) => Err(error),
+        };
+        self.run.release();
+        written
     }
 
     #[allow(clippy::type_complexity)]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use crate::drill::upstream::{self, UpstreamGrade};
-use crate::drill::{CheckOutcome, Verdict};
+use crate::drill::{CheckOutcome, CheckStatus, Verdict};
 use crate::evidence::foreign;
 use crate::evidence::read::read_run_dir;
 use crate::sanitize::one_line;
@@ -91,6 +91,38 @@ impl GradedRun {
     }
 }
 
+/// A run of ours ends with `manifest.json`: every file as it was when the session closed.
+fn manifest_check(dir: &Path) -> CheckOutcome {
+    let (passed, observed) = if !dir.join("manifest.json").is_file() {
+        (
+            false,
+            "no manifest.json: the session did not close (killed?) or the file was removed"
+                .to_string(),
+        )
+    } else {
+        match crate::evidence::manifest::verify(dir) {
+            Ok(problems) if problems.is_empty() => {
+                (true, "every file as listed (size and sha256)".to_string())
+            }
+            Ok(problems) => (false, problems.join("; ")),
+            Err(error) => (false, error),
+        }
+    };
+    CheckOutcome {
+        id: "manifest",
+        title: "files unchanged since manifest.json",
+        status: if passed {
+            CheckStatus::Passed
+        } else {
+            CheckStatus::Failed
+        },
+        observed,
+        before: None,
+        after: None,
+        delta: None,
+    }
+}
+
 /// Grades one run directory.
 pub fn grade_run(dir: &Path) -> Result<GradedRun, String> {
     if !dir.is_dir() || !foreign::is_run_dir(dir) {
@@ -102,7 +134,10 @@ pub fn grade_run(dir: &Path) -> Result<GradedRun, String> {
     let ours = read_run_dir(dir).map_err(|e| e.to_string())?;
     if ours.ours {
         crate::drill::check_supported(&ours.scenario)?;
-        let verdict = crate::drill::grade(&ours.observations, ours.missing_mode());
+        let mut verdict = crate::drill::grade(&ours.observations, ours.missing_mode());
+        let manifest = manifest_check(dir);
+        verdict.ok &= manifest.status == CheckStatus::Passed;
+        verdict.checks.push(manifest);
         return Ok(GradedRun {
             dir: dir.to_path_buf(),
             graded: Graded::Ours(verdict),

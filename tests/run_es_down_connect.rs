@@ -320,6 +320,36 @@ async fn passes_with(schema: Schema, worker: Worker) {
         "{}",
         String::from_utf8_lossy(&verify.stdout)
     );
+
+    // The manifest is the last word: a changed file, or a deleted recipe (which would
+    // make the run look like another tool's, graded leniently), fails naming the file.
+    let regrade = || {
+        let output = Command::new(env!("CARGO_BIN_EXE_drill-cockpit"))
+            .args(["verify", &dir.display().to_string()])
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    };
+    std::fs::remove_file(dir.join("_recipe.json")).unwrap();
+    let (code, stdout) = regrade();
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("written by drill-cockpit"), "{stdout}");
+    assert!(
+        stdout.contains("_recipe.json: listed in manifest.json but missing"),
+        "{stdout}"
+    );
+    let report = dir.join("report.md");
+    let text = std::fs::read_to_string(&report).unwrap();
+    std::fs::write(&report, format!("{text}\nReviewed: all good.\n")).unwrap();
+    let (code, stdout) = regrade();
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout.contains("report.md: changed since manifest.json"),
+        "{stdout}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

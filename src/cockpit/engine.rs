@@ -518,8 +518,9 @@ impl Engine {
         if self.session.baseline.is_some() {
             let _ = self.session.freeze(true).await;
         }
-        self.session.stop_worker().await;
-        self.session.run.release();
+        if let Err(error) = self.session.close().await {
+            self.snapshot.status = Some((error, true));
+        }
         self.snapshot.finished = true;
         self.snapshot.busy = None;
         self.publish();

@@ -109,8 +109,9 @@ pub async fn run(profile: Profile, options: RunOptions) -> anyhow::Result<u8> {
             }
         },
     };
-    session.stop_worker().await;
-    session.run.release();
+    if let Err(error) = session.close().await {
+        say(&error);
+    }
     if let Some(keep) = options.keep_last {
         prune(
             &session.profile.snapshots_dir.join(&options.scenario),

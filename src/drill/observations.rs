@@ -21,32 +21,54 @@ pub struct Observations {
 }
 
 impl Observations {
-    /// The claim batch of the drilled event: from its `outbox.process` span (tag or
-    /// parent batch span), else from a log line that names both ids.
+    /// The claim batch of the drilled event: the batch of one of its failed attempts
+    /// (the one under drill, whose batch span says `result=retry`) when the traces show
+    /// one, else of any attempt; from its `outbox.process` span (tag or parent batch
+    /// span), else from a log line that names both ids (an error line first).
     pub fn claim_batch_id(&self) -> Option<String> {
         let event_id = self.event_id.as_deref()?;
-        let from_traces = self.traces_by_event.iter().flatten().find_map(|trace| {
-            let process = trace.spans.iter().find(|s| {
+        // (batch id, whether that attempt failed), oldest attempt first.
+        let mut attempts: Vec<(i64, String, bool)> = Vec::new();
+        for trace in self.traces_by_event.iter().flatten() {
+            for process in trace.spans.iter().filter(|s| {
                 s.operation == "outbox.process"
                     && s.tags.get("wordloom.outbox_event_id").map(String::as_str) == Some(event_id)
-            })?;
-            process
-                .tags
-                .get("wordloom.claim_batch_id")
-                .cloned()
-                .or_else(|| {
-                    let parent = process.parent_span_id.as_deref()?;
-                    trace
-                        .spans
-                        .iter()
-                        .find(|s| s.span_id == parent)?
-                        .tags
-                        .get("wordloom.claim_batch_id")
-                        .cloned()
-                })
-        });
+            }) {
+                let parent = process
+                    .parent_span_id
+                    .as_deref()
+                    .and_then(|id| trace.spans.iter().find(|s| s.span_id == id));
+                let Some(batch) = process
+                    .tags
+                    .get("wordloom.claim_batch_id")
+                    .or_else(|| parent?.tags.get("wordloom.claim_batch_id"))
+                    .cloned()
+                else {
+                    continue;
+                };
+                let failed = |span: Option<&crate::jaeger::SpanSummary>| {
+                    span.and_then(|s| s.tags.get("result"))
+                        .is_some_and(|r| r == "retry" || r == "failed")
+                };
+                let batch_span = trace.spans.iter().find(|s| {
+                    s.operation == "projection.process_batch"
+                        && s.tags.get("wordloom.claim_batch_id") == Some(&batch)
+                });
+                attempts.push((
+                    process.start_us,
+                    batch,
+                    failed(Some(process)) || failed(parent) || failed(batch_span),
+                ));
+            }
+        }
+        attempts.sort_by_key(|(start, _, _)| *start);
+        let from_traces = attempts
+            .iter()
+            .find(|(_, _, failed)| *failed)
+            .or_else(|| attempts.first())
+            .map(|(_, batch, _)| batch.clone());
         from_traces.or_else(|| {
-            self.log_json().find_map(|line| {
+            let batch_of = |line: &Value| {
                 (line.get("outbox_event_id").and_then(Value::as_str) == Some(event_id))
                     .then(|| {
                         line.get("claim_batch_id")
@@ -54,7 +76,11 @@ impl Observations {
                             .map(str::to_string)
                     })
                     .flatten()
-            })
+            };
+            self.log_json()
+                .filter(|line| line.get("reason").is_some())
+                .find_map(|line| batch_of(&line))
+                .or_else(|| self.log_json().find_map(|line| batch_of(&line)))
         })
     }
 

@@ -95,11 +95,17 @@ pub fn read_run_dir(path: &Path) -> Result<RunDir, ReadError> {
                 .map(|n| n.to_string_lossy().into_owned())
         })
         .unwrap_or_default();
-    let ours = recipe
-        .as_ref()
-        .and_then(|r| r.get("tool"))
-        .and_then(Value::as_str)
-        == Some("drill-cockpit");
+    // Ours when the recipe says so, or when our manifest does: deleting or editing
+    // `_recipe.json` cannot turn a run of ours into a leniently graded one.
+    let tool_of = |value: Option<Value>| {
+        value
+            .and_then(|v| v.get("tool").and_then(Value::as_str).map(str::to_string))
+            .is_some_and(|tool| tool == "drill-cockpit")
+    };
+    let manifest = std::fs::read_to_string(path.join("manifest.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok());
+    let ours = tool_of(recipe.clone()) || tool_of(manifest);
 
     let mut read_metrics = |file: &Path| -> Option<Samples> {
         let text = std::fs::read_to_string(file).ok()?;
@@ -108,13 +114,15 @@ pub fn read_run_dir(path: &Path) -> Result<RunDir, ReadError> {
             .ok()
     };
     let metrics_before = read_metrics(&metrics_dir.join("metrics-before.txt"));
-    // The end state: metrics-after.txt, else the latest freeze.
+    // The end state: metrics-after.txt, as `run` graded it. Only another tool's run
+    // without one falls back to its latest scrape.
     let after_file = Some(metrics_dir.join("metrics-after.txt"))
         .filter(|p| p.is_file())
         .or_else(|| {
             files_matching(&metrics_dir, "metrics-", ".txt")
                 .into_iter()
                 .rfind(|p| !p.ends_with("metrics-before.txt"))
+                .filter(|_| !ours)
         });
     let metrics_after = after_file.as_deref().and_then(&mut read_metrics);
 
