@@ -794,6 +794,12 @@ impl Session {
     /// which `verify` checks — and the run's lock released.
     pub async fn close(&mut self) -> Result<(), String> {
         self.stop_worker().await;
+        if let Some(worker) = self.worker.as_mut()
+            && !matches!(worker.poll(), WorkerState::Running { .. })
+        {
+            // Its last lines may still be in the pipes: the log is complete first.
+            worker.drained(Duration::from_secs(10)).await;
+        }
         self.journal("closed", json!({"run_id": self.run.run_id}));
         let written = match self.listing().await {
             Ok(mut listing) => {

@@ -123,7 +123,8 @@ async fn a_freeze_during_a_log_flood_is_complete_and_consistent() {
         .count();
     assert_eq!(containers, 2);
     let took = started.elapsed();
-    session.stop_worker().await;
+    // Closing stops the worker, ends the journal and writes manifest.json last.
+    session.close().await.expect("close writes the manifest");
 
     // Every file the manifest lists exists with its size and digest.
     let manifest: serde_json::Value =
@@ -133,23 +134,24 @@ async fn a_freeze_during_a_log_flood_is_complete_and_consistent() {
         let path = dir.join(entry["path"].as_str().unwrap());
         let bytes = std::fs::read(&path).unwrap();
         let digest: String = sha2_hex(&bytes);
-        // The log and the journal keep growing after the manifest; every other file is frozen.
-        let path_text = entry["path"].as_str().unwrap();
-        if !path_text.starts_with("_logs/") && path_text != "_timeline.jsonl" {
-            assert_eq!(
-                bytes.len() as u64,
-                entry["size"].as_u64().unwrap(),
-                "{}",
-                path.display()
-            );
-            assert_eq!(
-                digest,
-                entry["sha256"].as_str().unwrap(),
-                "{}",
-                path.display()
-            );
-        }
+        // The manifest is the last word: the log and the journal too are as it lists them.
+        assert_eq!(
+            bytes.len() as u64,
+            entry["size"].as_u64().unwrap(),
+            "{}",
+            path.display()
+        );
+        assert_eq!(
+            digest,
+            entry["sha256"].as_str().unwrap(),
+            "{}",
+            path.display()
+        );
     }
+    assert_eq!(
+        drill_cockpit::evidence::manifest::verify(&dir).unwrap(),
+        Vec::<String>::new()
+    );
     let names: Vec<&str> = files.iter().map(|f| f["path"].as_str().unwrap()).collect();
     for expected in ["_result.json", "report.md", "timeline.svg", "_recipe.json"] {
         assert!(

@@ -112,7 +112,14 @@ fn healthy() -> Snapshot {
     ))
     .unwrap();
     let traces = parse_traces(&export).unwrap();
-    let batch_id = "d76da081-ed66-4c26-bd35-b5b88f4d6bef".to_string();
+    // The batch under drill, as the cockpit picks it (a failed attempt's batch).
+    let batch_id = Observations {
+        event_id: Some(EVENT.into()),
+        traces_by_event: Some(traces.clone()),
+        ..Observations::default()
+    }
+    .claim_batch_id()
+    .unwrap();
     let batch_traces: Vec<_> = traces
         .iter()
         .filter(|t| {

@@ -62,12 +62,14 @@ impl TraceSummary {
                     Some("retry" | "failed" | "partial")
                 )
         };
-        match self
-            .span("outbox.process")
-            .or_else(|| self.span("projection.process_batch"))
-        {
-            Some(span) => judged(span),
-            None => self.has_error(),
+        // The event's own span first; its batch's result speaks for it when the
+        // process span carries none (upstream writes `result` on the batch only).
+        let process = self.span("outbox.process");
+        let batch = self.span("projection.process_batch");
+        match (process, batch) {
+            (None, None) => self.has_error(),
+            (Some(process), _) if process.tags.contains_key("result") => judged(process),
+            (process, batch) => process.is_some_and(judged) || batch.is_some_and(judged),
         }
     }
 }

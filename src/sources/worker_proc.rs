@@ -180,6 +180,8 @@ pub type SharedTail = Arc<Mutex<LogTail>>;
 
 pub struct WorkerProcess {
     child: Option<Child>,
+    /// The task writing the child's output; it ends once both pipes are drained.
+    writer: Option<tokio::task::JoinHandle<()>>,
     pub state: Arc<Mutex<WorkerState>>,
     pub tail: SharedTail,
     pub log_path: PathBuf,
@@ -212,6 +214,7 @@ impl WorkerProcess {
         }));
         let mut process = WorkerProcess {
             child: None,
+            writer: None,
             state: state.clone(),
             tail: tail.clone(),
             log_path: log_path.to_path_buf(),
@@ -283,7 +286,9 @@ impl WorkerProcess {
             tokio::spawn(read_lines(stderr, lines_tx.clone()));
         }
         drop(lines_tx);
-        tokio::spawn(write_lines(lines_rx, log_file, redactor, tail));
+        process.writer = Some(tokio::spawn(write_lines(
+            lines_rx, log_file, redactor, tail,
+        )));
         process.child = Some(child);
         process
     }
@@ -339,6 +344,15 @@ impl WorkerProcess {
             self.kill().await;
         }
         self.poll()
+    }
+
+    /// Waits (up to `timeout`) until everything the exited child printed is in the log
+    /// file: the pipes may still hold its last lines when it exits.
+    pub async fn drained(&mut self, timeout: Duration) -> bool {
+        match self.writer.take() {
+            Some(writer) => tokio::time::timeout(timeout, writer).await.is_ok(),
+            None => true,
+        }
     }
 
     /// kill -9 (the drill's "crash the worker").
