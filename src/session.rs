@@ -164,9 +164,16 @@ impl Session {
 
     /// Connects to Postgres; migrates it when the profile marks it as ours.
     pub async fn connect_db(&mut self) -> Result<(), String> {
-        let pool = crate::db::connect(&self.profile, 4)
-            .await
-            .map_err(error_text)?;
+        // A short acquire timeout: a database that went away is reported within a
+        // second, not after the default wait, and the cockpit keeps drawing.
+        let pool = crate::db::connect_with_timeout(
+            &self.profile.sqlx_database_url(),
+            &self.profile.redacted_database_url(),
+            4,
+            Duration::from_secs(1),
+        )
+        .await
+        .map_err(error_text)?;
         if self.profile.database_is_ours {
             crate::db::migrate::apply(&pool).await.map_err(|e| {
                 format!(

@@ -184,6 +184,7 @@ fn degraded() -> Snapshot {
         signal: Some(9),
     });
     snapshot.status = Some(("worker killed (SIGKILL)".into(), false));
+    snapshot.elastic = Some(Err("cannot reach Elasticsearch at http://localhost:9200: error sending request: tcp connect error: Connection refused. Start it (S) or check ELASTIC_URL".into()));
     snapshot
 }
 
@@ -196,6 +197,7 @@ fn failed() -> Snapshot {
         SetupStep { name: "worker", state: StepState::Failed("cannot start `python worker.py`: No such file or directory".into()) },
     ];
     snapshot.worker = Some(WorkerState::FailedToStart { message: "cannot start `python worker.py`: No such file or directory (os error 2). Check worker.command".into() });
+    snapshot.jaeger_error = Some("cannot reach Jaeger at http://localhost:16686: connection refused. Is it running? Start it with `docker compose -f docker-compose.infra.yml up -d jaeger`, or set jaeger.url".into());
     snapshot.metrics_error = Some(
         "cannot reach the worker's metrics at http://127.0.0.1:9109/metrics: connection refused"
             .into(),
@@ -240,6 +242,7 @@ fn degraded_sources_say_why_in_their_panes() {
     assert!(screen.contains("stale: cannot reach the worker's metrics"));
     assert!(screen.contains("cannot reach Jaeger"));
     assert!(screen.contains("killed   signal 9"));
+    assert!(screen.contains("es http   cannot reach Elasticsearch"));
     insta::assert_snapshot!(screen);
 }
 

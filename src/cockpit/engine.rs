@@ -87,6 +87,10 @@ pub struct Snapshot {
     pub status: Option<(String, bool)>,
     pub busy: Option<String>,
     pub es_stopped: bool,
+    /// Elasticsearch over HTTP (probed every second): what it answered, or why not.
+    pub elastic: Option<Result<String, String>>,
+    /// Jaeger's own health before any event is under drill (the traces pane says why).
+    pub jaeger_error: Option<String>,
     pub finished: bool,
     /// Actions that failed this session (bounded), for the checklist.
     pub failed_actions: Vec<crate::session::FailedAction>,
@@ -168,11 +172,15 @@ impl Engine {
         let mut outbox_tick = tokio::time::interval(profile.outbox_interval);
         let mut jaeger_tick = tokio::time::interval(profile.jaeger_interval);
         let mut worker_tick = tokio::time::interval(Duration::from_millis(250));
+        // Sources that are down are retried, and reachability is probed, every second:
+        // a source that returns is seen again within that.
+        let mut probe_tick = tokio::time::interval(PROBE_INTERVAL);
         for tick in [
             &mut scrape_tick,
             &mut outbox_tick,
             &mut jaeger_tick,
             &mut worker_tick,
+            &mut probe_tick,
         ] {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         }
@@ -194,6 +202,11 @@ impl Engine {
                 _ = scrape_tick.tick() => self.scrape().await,
                 _ = outbox_tick.tick() => self.refresh_outbox().await,
                 _ = jaeger_tick.tick() => self.refresh_traces().await,
+                _ = probe_tick.tick() => {
+                    if self.probe(events.is_some()).await {
+                        events = self.docker_events();
+                    }
+                }
                 _ = worker_tick.tick() => {
                     let state = self.session.worker_state();
                     let reported = self.session.tail.lock().ok().and_then(|t| t.reported_batch_size);
@@ -221,6 +234,69 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// Retries what is down and probes what the panes cannot otherwise see. Returns
+    /// whether Docker is (again) reachable with no event stream: the caller subscribes.
+    async fn probe(&mut self, streaming: bool) -> bool {
+        let mut resubscribe = false;
+        if self.session.docker.is_none() {
+            if let Ok(Ok(())) =
+                tokio::time::timeout(PROBE_INTERVAL, self.session.connect_docker()).await
+            {
+                self.step(
+                    "docker",
+                    StepState::Done(format!("project {}", self.session.profile.compose_project)),
+                );
+                self.refresh_containers().await;
+                resubscribe = true;
+            }
+        } else if !streaming {
+            // The event stream broke (Docker went away): listing again tells whether it is back.
+            self.refresh_containers().await;
+            resubscribe = matches!(self.snapshot.containers, Some(Ok(_)));
+        }
+        if self.session.pool.is_none()
+            && let Ok(Ok(())) =
+                tokio::time::timeout(PROBE_INTERVAL, self.session.connect_db()).await
+        {
+            self.step(
+                "database",
+                StepState::Done(self.session.profile.redacted_database_url()),
+            );
+            self.refresh_outbox().await;
+        }
+        let url = self.session.profile.elastic_url.clone();
+        self.snapshot.elastic = Some(
+            match self
+                .session
+                .http
+                .get(&url)
+                .timeout(PROBE_INTERVAL)
+                .send()
+                .await
+            {
+                Ok(answer) => Ok(format!("HTTP {}", answer.status().as_u16())),
+                Err(error) => Err(format!(
+                    "cannot reach Elasticsearch at {url}: {}. Start it (S) or check ELASTIC_URL",
+                    crate::sources::metrics::error_chain(&error)
+                )),
+            },
+        );
+        if self.session.event_under_drill().is_none() {
+            self.snapshot.jaeger_error =
+                match tokio::time::timeout(PROBE_INTERVAL, self.session.jaeger.services()).await {
+                    Ok(Ok(_)) => None,
+                    Ok(Err(error)) => Some(error.to_string()),
+                    Err(_) => Some(format!(
+                        "Jaeger at {} did not answer within {} ms",
+                        self.session.profile.jaeger_url,
+                        PROBE_INTERVAL.as_millis()
+                    )),
+                };
+        }
+        self.publish();
+        resubscribe
     }
 
     fn docker_events(
@@ -412,9 +488,10 @@ impl Engine {
         let rows = crate::db::outbox::rows_by_id(pool, &self.session.inserted).await;
         self.snapshot.outbox = Some(match (summary, rows) {
             (Ok(summary), Ok(rows)) => Ok((summary, rows)),
-            (Err(error), _) | (_, Err(error)) => {
-                Err(format!("cannot read search_outbox_events: {error}"))
-            }
+            (Err(error), _) | (_, Err(error)) => Err(format!(
+                "cannot read search_outbox_events at {}: {error}. Is Postgres running? The cockpit retries every second",
+                self.session.profile.redacted_database_url()
+            )),
         });
         self.publish();
     }
@@ -526,6 +603,9 @@ impl Engine {
         self.publish();
     }
 }
+
+/// How often sources that are down are retried and reachability is probed.
+const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
 async fn next_event(
     events: &mut Option<

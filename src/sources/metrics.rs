@@ -27,6 +27,22 @@ pub fn metrics_url(port: u16) -> String {
     format!("http://127.0.0.1:{port}/metrics")
 }
 
+/// An error with its causes (`…: tcp connect error: Connection refused`): reqwest's own
+/// text alone does not say why a request failed.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(2))
@@ -41,7 +57,7 @@ pub async fn scrape(http: &reqwest::Client, url: &str) -> Result<Scrape, ScrapeE
         .await
         .map_err(|e| ScrapeError::Unreachable {
             url: url.into(),
-            message: e.to_string(),
+            message: error_chain(&e),
         })?;
     let status = response.status().as_u16();
     if status != 200 {

@@ -84,6 +84,21 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
         Span::styled(worker_state, worker_style),
         batch_size(snapshot),
     ]));
+    // Elasticsearch as the worker sees it: over HTTP, whatever runs it.
+    match &snapshot.elastic {
+        Some(Ok(answer)) => lines.push(Line::from(vec![
+            Span::raw(format!("{:<10}", "es http")),
+            Span::styled(
+                format!("reachable ({answer})"),
+                Style::default().fg(Color::Green),
+            ),
+        ])),
+        Some(Err(error)) => lines.push(Line::from(vec![
+            Span::raw(format!("{:<10}", "es http")),
+            Span::styled(error.clone(), error_style()),
+        ])),
+        None => {}
+    }
     let docker_failed = matches!(snapshot.containers, Some(Err(_)));
     for step in &snapshot.setup {
         // Shown where they belong: Docker's above, the database's in the outbox pane.

@@ -95,10 +95,15 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
     let mut lines = Vec::new();
     let mut index = 0;
     match &snapshot.event_id {
-        None => lines.push(Line::styled(
-            "no event yet: press d (delete) or u (upsert)",
-            dim(),
-        )),
+        None => {
+            lines.push(Line::styled(
+                "no event yet: press d (delete) or u (upsert)",
+                dim(),
+            ));
+            if let Some(error) = &snapshot.jaeger_error {
+                lines.push(Line::styled(error.clone(), error_style()));
+            }
+        }
         Some(event) => {
             lines.push(Line::styled(
                 format!("event {event}"),
@@ -134,7 +139,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
     }
     let title = format!(" Traces · {} · Enter: span tree ", snapshot.jaeger_url);
     frame.render_widget(
-        Paragraph::new(lines).block(block(title, Pane::Traces, app)),
+        // Wrapped: an error with its fix is longer than the pane is wide.
+        Paragraph::new(lines)
+            .wrap(ratatui::widgets::Wrap { trim: false })
+            .block(block(title, Pane::Traces, app)),
         area,
     );
 }
