@@ -170,7 +170,7 @@ impl Session {
             &self.profile.sqlx_database_url(),
             &self.profile.redacted_database_url(),
             4,
-            Duration::from_secs(1),
+            Duration::from_millis(750),
         )
         .await
         .map_err(error_text)?;

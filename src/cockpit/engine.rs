@@ -484,11 +484,15 @@ impl Engine {
         let Some(pool) = &self.session.pool else {
             return;
         };
-        let summary = crate::db::outbox::queue_summary(pool).await;
-        let rows = crate::db::outbox::rows_by_id(pool, &self.session.inserted).await;
-        self.snapshot.outbox = Some(match (summary, rows) {
-            (Ok(summary), Ok(rows)) => Ok((summary, rows)),
-            (Err(error), _) | (_, Err(error)) => Err(format!(
+        // One failed read is enough to tell: the second would wait out its own timeout.
+        let read = async {
+            let summary = crate::db::outbox::queue_summary(pool).await?;
+            let rows = crate::db::outbox::rows_by_id(pool, &self.session.inserted).await?;
+            Ok::<_, sqlx::Error>((summary, rows))
+        };
+        self.snapshot.outbox = Some(match read.await {
+            Ok(data) => Ok(data),
+            Err(error) => Err(format!(
                 "cannot read search_outbox_events at {}: {error}. Is Postgres running? The cockpit retries every second",
                 self.session.profile.redacted_database_url()
             )),

@@ -2,6 +2,8 @@
 //! against a fresh Postgres database and the in-process ES and Jaeger stand-ins.
 #![allow(dead_code)] // each test file uses a different part of the rig
 
+pub mod tmux;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};

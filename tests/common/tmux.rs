@@ -1,0 +1,80 @@
+//! The real cockpit binary in a terminal: tmux runs it, `send-keys` types, and
+//! `capture-pane` reads the screen.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+pub struct Tmux {
+    session: String,
+}
+
+impl Tmux {
+    pub fn start(env: &[(String, String)], args: &[String]) -> Option<Tmux> {
+        if Command::new("tmux").arg("-V").output().is_err() {
+            return testkit::env::unavailable(
+                "tmux",
+                "install it (apt-get install tmux); scripts/test does",
+            );
+        }
+        let session = format!("drill{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let binary = env!("CARGO_BIN_EXE_drill-cockpit");
+        let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+        // The pane outlives the program so its exit code can be read.
+        let script = format!("{binary} {}; echo EXIT=$?; sleep 30", quoted.join(" "));
+        let mut command = Command::new("tmux");
+        command.args(["new-session", "-d", "-s", &session, "-x", "200", "-y", "60"]);
+        for (key, value) in env {
+            command.args(["-e", &format!("{key}={value}")]);
+        }
+        let status = command.arg(script).status().expect("tmux runs");
+        assert!(status.success());
+        Some(Tmux { session })
+    }
+
+    pub fn screen(&self) -> String {
+        let output = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.session])
+            .output()
+            .expect("capture-pane");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    pub fn keys(&self, keys: &str) {
+        Command::new("tmux")
+            .args(["send-keys", "-t", &self.session, keys])
+            .status()
+            .expect("send-keys");
+    }
+
+    /// Waits until the screen satisfies `check`; fails with the screen otherwise.
+    pub async fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        check: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let screen = self.screen();
+            if check(&screen) {
+                return screen;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}; screen:\n{screen}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.session])
+            .status();
+    }
+}
+
+pub fn line_with<'a>(screen: &'a str, needle: &str) -> Option<&'a str> {
+    screen.lines().find(|l| l.contains(needle))
+}
