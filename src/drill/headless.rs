@@ -259,6 +259,8 @@ mod tests {
         ] {
             std::fs::create_dir(dir.path().join(run)).unwrap();
         }
+        // A live session (pid 1 always runs) holds the oldest but one: it is spared.
+        std::fs::write(dir.path().join("20260101T000001/.lock"), "1").unwrap();
         prune(dir.path(), 2, &dir.path().join("20260101T000000"));
         let mut left: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()
@@ -271,6 +273,7 @@ mod tests {
             vec![
                 ".staging-x",
                 "20260101T000000",
+                "20260101T000001",
                 "20260101T000002",
                 "20260101T000002-2"
             ]
