@@ -212,3 +212,82 @@ async fn unreachable_sources_and_a_worker_that_exits_at_once_are_shown_not_fatal
     })
     .await;
 }
+
+/// The foreign worker at upstream's default `LOG_LEVEL=WARNING` hides its schema
+/// marker: the cockpit says so in the checklist and the run fails that check by name,
+/// without crashing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_worker_at_warning_fails_the_marker_check_by_name() {
+    let Some(foreign) = testkit::foreign_worker::command() else {
+        return;
+    };
+    let Some(db) = testkit::pg::fresh_database().await else {
+        return;
+    };
+    testkit::pg::apply_upstream_schema(&db.url).await;
+    let es = testkit::es::EsStandin::start().await.unwrap();
+    let jaeger = JaegerStandin::start().await.unwrap();
+    let snapshots = tempfile::tempdir().unwrap();
+    let env: Vec<(String, String)> = [
+        ("DOCKER_HOST", "unix:///nonexistent/docker.sock".to_string()),
+        ("DATABASE_URL", db.url.clone()),
+        ("ELASTIC_URL", es.url()),
+        ("JAEGER_URL", jaeger.url()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", jaeger.url()),
+        ("OUTBOX_METRICS_PORT", free_port().to_string()),
+        ("OUTBOX_HTTP_PORT", free_port().to_string()),
+        ("WORDLOOM_ENV", "test".into()),
+        ("LOG_LEVEL", "WARNING".into()),
+        ("DRILL_WORKER_COMMAND", foreign),
+        ("TERM", "xterm-256color".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let args = vec![
+        "--set".to_string(),
+        "database.ours=false".into(),
+        "--set".into(),
+        format!("cockpit.snapshots_dir={}", snapshots.path().display()),
+    ];
+    let Some(tmux) = Tmux::start(&env, &args) else {
+        return;
+    };
+    tmux.wait_for(
+        "the worker running and the marker missing",
+        Duration::from_secs(30),
+        // Counters with a Δ: the baseline is taken, so the worker already serves
+        // /metrics, which it does only after the point where it logs its marker.
+        |s| {
+            s.contains("worker    running")
+                && s.contains("Δ0")
+                && s.contains("no evidence: marker line not")
+        },
+    )
+    .await;
+    tmux.keys("q");
+    tmux.wait_for("a clean exit", Duration::from_secs(30), |s| {
+        s.contains("EXIT=0")
+    })
+    .await;
+    let run = std::fs::read_dir(snapshots.path().join("es_down_connect"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let timeline = std::fs::read_to_string(run.join("_timeline.jsonl")).unwrap_or_default();
+    let result: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run.join("_result.json"))
+            .unwrap_or_else(|e| panic!("_result.json: {e}; journal:\n{timeline}")),
+    )
+    .unwrap();
+    assert_eq!(result["ok"], false);
+    let marker = result["verdict"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "schema_marker")
+        .unwrap();
+    assert_eq!(marker["status"], "failed", "{marker}");
+}
