@@ -1,0 +1,9 @@
+//! Faults injected from outside the worker, so any worker honouring the contract is
+//! drilled unchanged: the HTTP fault gate in front of Elasticsearch ([`gate`]) and the
+//! faults it knows ([`spec`]).
+
+pub mod gate;
+pub mod spec;
+
+pub use gate::{FaultGate, GateRecord};
+pub use spec::{EsOp, Fault, Ops, Pick};

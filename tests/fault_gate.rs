@@ -1,0 +1,241 @@
+//! The fault gate between a client and the ES stand-in, over real sockets: pass-through
+//! changes nothing, each fault does what it says (and only to the ops it names), every
+//! request is recorded, and the reference worker behind the gate sees real 429s.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use drill_cockpit::faults::{EsOp, Fault, FaultGate, Ops, Pick};
+use testkit::es::EsStandin;
+
+const INDEX: &str = "wordloom-test-search-index";
+
+async fn gate() -> (EsStandin, FaultGate, reqwest::Client) {
+    let es = EsStandin::start().await.unwrap();
+    let gate = FaultGate::start("127.0.0.1:0".parse().unwrap(), &es.url())
+        .await
+        .unwrap();
+    (es, gate, reqwest::Client::new())
+}
+
+async fn put(
+    client: &reqwest::Client,
+    base: &str,
+    id: &str,
+    version: u32,
+) -> reqwest::Result<reqwest::Response> {
+    client
+        .put(format!(
+            "{base}/{INDEX}/_doc/{id}?version={version}&version_type=external"
+        ))
+        .json(&serde_json::json!({"text": format!("doc {id}")}))
+        .send()
+        .await
+}
+
+#[tokio::test]
+async fn pass_through_changes_nothing() {
+    let (es, gate, client) = gate().await;
+    let through = put(&client, &gate.url(), "a", 1).await.unwrap();
+    assert_eq!(through.status(), 201);
+    let direct = put(&client, &es.url(), "b", 1).await.unwrap();
+    assert_eq!(direct.status(), 201);
+    // The same document read both ways is byte for byte the same answer.
+    for id in ["a", "b"] {
+        let via_gate = client
+            .get(format!("{}/{INDEX}/_doc/{id}", gate.url()))
+            .send()
+            .await
+            .unwrap();
+        let status = via_gate.status();
+        let content_type = via_gate.headers()["content-type"].clone();
+        let gate_body = via_gate.bytes().await.unwrap();
+        let via_es = client
+            .get(format!("{}/{INDEX}/_doc/{id}", es.url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(status, via_es.status());
+        assert_eq!(content_type, via_es.headers()["content-type"]);
+        assert_eq!(gate_body, via_es.bytes().await.unwrap());
+    }
+    // An ES answer that is an error passes as it is (409 on a stale version).
+    let stale = put(&client, &gate.url(), "a", 1).await.unwrap();
+    assert_eq!(stale.status(), 409);
+    let records = gate.records();
+    assert_eq!(records.len(), 4);
+    assert_eq!(records[0].op, EsOp::Upsert);
+    assert_eq!(records[0].status, Some(201));
+    assert!(records.iter().all(|r| r.injected.is_none()));
+}
+
+#[tokio::test]
+async fn abort_hits_every_nth_request_of_its_op_only_with_retry_after() {
+    let (_es, gate, client) = gate().await;
+    gate.set_fault(Fault::Abort {
+        status: 429,
+        ops: Ops::only(EsOp::Upsert),
+        pick: Pick::Nth { n: 2 },
+        retry_after_seconds: Some(3),
+    })
+    .await
+    .unwrap();
+    let first = put(&client, &gate.url(), "a", 1).await.unwrap();
+    assert_eq!(first.status(), 201);
+    let second = put(&client, &gate.url(), "a", 2).await.unwrap();
+    assert_eq!(second.status(), 429);
+    assert_eq!(second.headers()["retry-after"], "3");
+    let body: serde_json::Value = second.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "es_rejected_execution_exception");
+    // Deletes are not named by the fault: they pass.
+    let delete = client
+        .delete(format!("{}/{INDEX}/_doc/zz", gate.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.status(), 404);
+    let injected: Vec<bool> = gate
+        .records()
+        .iter()
+        .map(|r| r.injected.is_some())
+        .collect();
+    assert_eq!(injected, vec![false, true, false]);
+    // Every record exports as a JSON line.
+    let export = gate.export_jsonl();
+    assert_eq!(export.lines().count(), 3);
+    for line in export.lines() {
+        let record: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(record["path"].as_str().unwrap().contains("/_doc/"));
+    }
+}
+
+#[tokio::test]
+async fn latency_black_hole_refuse_and_reset_do_what_they_say() {
+    let (_es, gate, client) = gate().await;
+    gate.set_fault(Fault::Latency {
+        min: Duration::from_millis(300),
+        max: Duration::from_millis(300),
+        ops: Ops::WRITES,
+    })
+    .await
+    .unwrap();
+    let started = Instant::now();
+    assert_eq!(
+        put(&client, &gate.url(), "a", 1).await.unwrap().status(),
+        201
+    );
+    assert!(started.elapsed() >= Duration::from_millis(300));
+
+    gate.set_fault(Fault::BlackHole { ops: Ops::WRITES })
+        .await
+        .unwrap();
+    let held = client
+        .put(format!(
+            "{}/{INDEX}/_doc/b?version=1&version_type=external",
+            gate.url()
+        ))
+        .json(&serde_json::json!({}))
+        .timeout(Duration::from_millis(400))
+        .send()
+        .await;
+    assert!(held.unwrap_err().is_timeout());
+
+    gate.set_fault(Fault::Refuse).await.unwrap();
+    let refused = put(&client, &gate.url(), "c", 1).await.unwrap_err();
+    assert!(refused.is_connect(), "{refused:?}");
+
+    gate.set_fault(Fault::Reset { ops: Ops::WRITES })
+        .await
+        .unwrap();
+    let reset = match put(&client, &gate.url(), "d", 1).await {
+        Ok(response) => response.bytes().await.map(|_| ()),
+        Err(error) => Err(error),
+    };
+    assert!(reset.is_err(), "a reset answer must not read as complete");
+
+    // Back to pass on the same port.
+    gate.set_fault(Fault::Pass).await.unwrap();
+    assert_eq!(
+        put(&client, &gate.url(), "e", 1).await.unwrap().status(),
+        201
+    );
+}
+
+#[tokio::test]
+async fn bulk_partial_rewrites_one_item_of_the_real_answer() {
+    let (es, gate, client) = gate().await;
+    gate.set_fault(Fault::BulkPartial {
+        item: 0,
+        status: 400,
+    })
+    .await
+    .unwrap();
+    let body = format!(
+        "{}\n{}\n{}\n{}\n",
+        serde_json::json!({"index": {"_index": INDEX, "_id": "p", "version": 1, "version_type": "external"}}),
+        serde_json::json!({"text": "poison"}),
+        serde_json::json!({"index": {"_index": INDEX, "_id": "g", "version": 1, "version_type": "external"}}),
+        serde_json::json!({"text": "good"}),
+    );
+    let answer: serde_json::Value = client
+        .post(format!("{}/_bulk", gate.url()))
+        .header("content-type", "application/x-ndjson")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["errors"], true);
+    assert_eq!(answer["items"][0]["index"]["status"], 400);
+    assert_eq!(answer["items"][1]["index"]["status"], 201);
+    // The bulk was really forwarded: ES has both documents.
+    assert_eq!(es.state.documents(INDEX).len(), 2);
+}
+
+#[tokio::test]
+async fn the_reference_worker_behind_the_gate_retries_injected_429s() {
+    let Some(rig) = common::Rig::new().await else {
+        return;
+    };
+    let gate = FaultGate::start("127.0.0.1:0".parse().unwrap(), &rig.es.url())
+        .await
+        .unwrap();
+    gate.set_fault(Fault::Abort {
+        status: 429,
+        ops: Ops::WRITES,
+        pick: Pick::All,
+        retry_after_seconds: None,
+    })
+    .await
+    .unwrap();
+    let worker = rig.spawn_worker("w-gate", &[("ELASTIC_URL", &gate.url())]);
+    worker.wait_ready().await;
+    let id = rig.insert(drill_cockpit::db::outbox::Op::Upsert, 1).await[0];
+    assert!(
+        common::eventually(Duration::from_secs(20), || async {
+            worker
+                .counter("outbox_retry_scheduled_total", Some(("reason", "es_429")))
+                .await
+                >= 1.0
+        })
+        .await,
+        "{}",
+        worker.log()
+    );
+    gate.set_fault(Fault::Pass).await.unwrap();
+    assert!(
+        common::eventually(Duration::from_secs(20), || async {
+            rig.row(id).await.0 == "done"
+        })
+        .await,
+        "the event did not recover once the gate passed again"
+    );
+    assert!(
+        gate.records()
+            .iter()
+            .any(|r| r.injected.is_some() && r.status == Some(429))
+    );
+}
