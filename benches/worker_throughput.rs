@@ -99,6 +99,11 @@ struct Run {
 }
 
 async fn end_to_end(es: &EsStandin, run: &Run, events: i64) -> f64 {
+    end_to_end_via(&es.url(), run, events).await
+}
+
+/// The same run with the worker's `ELASTIC_URL` set to `elastic_url` (ES or a gate).
+async fn end_to_end_via(elastic_url: &str, run: &Run, events: i64) -> f64 {
     let (url, pool) = fresh_pool(run.schema).await;
     if run.done_rows > 0 {
         seed(&pool, run.done_rows, "done").await;
@@ -107,7 +112,7 @@ async fn end_to_end(es: &EsStandin, run: &Run, events: i64) -> f64 {
         .map(|i| {
             spawn_worker(
                 &url,
-                &es.url(),
+                elastic_url,
                 &format!("w-bench-{i}"),
                 run.batch,
                 run.bulk,
@@ -262,13 +267,72 @@ async fn main() {
         return;
     }
     let es = EsStandin::start().await.expect("stand-in");
-    // BENCH_SCHEMAS=1 runs only the comparison of our schema with upstream's.
+    // BENCH_SCHEMAS=1 runs only the comparison of our schema with upstream's;
+    // BENCH_GATE=1 only the fault gate's overhead.
     let schemas_only = std::env::var("BENCH_SCHEMAS").is_ok();
+    let gate_only = std::env::var("BENCH_GATE").is_ok();
     let only = std::env::var("BENCH_ONLY").ok();
-    if !schemas_only {
+    if !schemas_only && !gate_only {
         own_schema_tables(&es, only.as_deref()).await;
     }
-    schema_comparison(&es, only.as_deref()).await;
+    if !gate_only {
+        schema_comparison(&es, only.as_deref()).await;
+    }
+    if !schemas_only {
+        gate_overhead(&es).await;
+    }
+}
+
+/// The fault gate in pass-through: the worker's events/s through it against direct, and
+/// the latency it adds to one request.
+async fn gate_overhead(es: &EsStandin) {
+    let gate = drill_cockpit::faults::FaultGate::start("127.0.0.1:0".parse().unwrap(), &es.url())
+        .await
+        .expect("gate");
+    println!("\n## Fault gate overhead (pass-through)\n");
+    println!("| batch | bulk | direct events/s | through the gate | gate / direct |\n|---|---|---|---|---|");
+    for (batch, bulk) in [(100u32, false), (500, true)] {
+        let run = Run {
+            batch,
+            bulk,
+            workers: 1,
+            done_rows: 0,
+            schema: Schema::Ours,
+        };
+        let direct = end_to_end_via(&es.url(), &run, 30_000).await;
+        let gated = end_to_end_via(&gate.url(), &run, 30_000).await;
+        println!(
+            "| {batch} | {} | {direct:.0} | {gated:.0} | {:.0} % |",
+            if bulk { "on" } else { "off" },
+            100.0 * gated / direct
+        );
+    }
+    let client = reqwest::Client::builder().tcp_nodelay(true).build().unwrap();
+    let mut latencies = Vec::new();
+    for base in [es.url(), gate.url()] {
+        let mut samples = Vec::with_capacity(2_000);
+        for i in 0..2_000 {
+            let started = Instant::now();
+            let _ = client
+                .put(format!("{base}/{INDEX}/_doc/lat-{i}?version={}&version_type=external", i + 1))
+                .json(&json!({"text": "latency"}))
+                .send()
+                .await;
+            samples.push(started.elapsed());
+        }
+        samples.sort();
+        latencies.push((percentile(&samples, 0.5), percentile(&samples, 0.99)));
+    }
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "\n| one PUT, sequential, 2 000 requests | p50 | p99 |\n|---|---|---|\n| direct | {:.3} ms | {:.3} ms |\n| through the gate | {:.3} ms | {:.3} ms |\n| added by the gate | {:.3} ms | {:.3} ms |",
+        ms(latencies[0].0),
+        ms(latencies[0].1),
+        ms(latencies[1].0),
+        ms(latencies[1].1),
+        ms(latencies[1].0) - ms(latencies[0].0),
+        ms(latencies[1].1) - ms(latencies[0].1)
+    );
 }
 
 /// Upstream's schema has none of our partial claim indexes: the same worker there,
