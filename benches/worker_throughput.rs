@@ -290,7 +290,9 @@ async fn gate_overhead(es: &EsStandin) {
         .await
         .expect("gate");
     println!("\n## Fault gate overhead (pass-through)\n");
-    println!("| batch | bulk | direct events/s | through the gate | gate / direct |\n|---|---|---|---|---|");
+    println!(
+        "| batch | bulk | direct events/s | through the gate | gate / direct |\n|---|---|---|---|---|"
+    );
     for (batch, bulk) in [(100u32, false), (500, true)] {
         let run = Run {
             batch,
@@ -307,14 +309,20 @@ async fn gate_overhead(es: &EsStandin) {
             100.0 * gated / direct
         );
     }
-    let client = reqwest::Client::builder().tcp_nodelay(true).build().unwrap();
+    let client = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .build()
+        .unwrap();
     let mut latencies = Vec::new();
     for base in [es.url(), gate.url()] {
         let mut samples = Vec::with_capacity(2_000);
         for i in 0..2_000 {
             let started = Instant::now();
             let _ = client
-                .put(format!("{base}/{INDEX}/_doc/lat-{i}?version={}&version_type=external", i + 1))
+                .put(format!(
+                    "{base}/{INDEX}/_doc/lat-{i}?version={}&version_type=external",
+                    i + 1
+                ))
                 .json(&json!({"text": "latency"}))
                 .send()
                 .await;

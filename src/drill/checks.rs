@@ -62,7 +62,12 @@ pub struct Verdict {
     pub ok: bool,
 }
 
-fn outcome(id: &'static str, title: &'static str, passed: bool, observed: String) -> CheckOutcome {
+pub(crate) fn outcome(
+    id: &'static str,
+    title: &'static str,
+    passed: bool,
+    observed: String,
+) -> CheckOutcome {
     CheckOutcome {
         id,
         title,

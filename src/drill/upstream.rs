@@ -154,46 +154,39 @@ fn change(
     }
 }
 
-fn check(id: &'static str, title: &'static str, passed: bool, observed: String) -> CheckOutcome {
-    CheckOutcome {
+use super::checks::outcome as check;
+
+/// A Δ held against a bound: at least `bound` (a `…_ge` check), or at most it (`…_le`).
+fn bounded(
+    id: &'static str,
+    title: &'static str,
+    change: Change,
+    bound: f64,
+    at_least: bool,
+) -> CheckOutcome {
+    let (passed, rule) = if at_least {
+        (change.delta() >= bound, "≥")
+    } else {
+        (change.delta() <= bound, "≤")
+    };
+    let mut outcome = check(
         id,
         title,
-        status: if passed {
-            CheckStatus::Passed
-        } else {
-            CheckStatus::Failed
-        },
-        observed,
-        before: None,
-        after: None,
-        delta: None,
-    }
+        passed,
+        format!("{}; expected {rule} {bound}", change.seen()),
+    );
+    outcome.before = Some(change.before);
+    outcome.after = Some(change.after);
+    outcome.delta = Some(change.delta());
+    outcome
 }
 
 fn at_least(id: &'static str, title: &'static str, change: Change, min: f64) -> CheckOutcome {
-    let mut outcome = check(
-        id,
-        title,
-        change.delta() >= min,
-        format!("{}; expected ≥ {min}", change.seen()),
-    );
-    outcome.before = Some(change.before);
-    outcome.after = Some(change.after);
-    outcome.delta = Some(change.delta());
-    outcome
+    bounded(id, title, change, min, true)
 }
 
 fn at_most(id: &'static str, title: &'static str, change: Change, max: f64) -> CheckOutcome {
-    let mut outcome = check(
-        id,
-        title,
-        change.delta() <= max,
-        format!("{}; expected ≤ {max}", change.seen()),
-    );
-    outcome.before = Some(change.before);
-    outcome.after = Some(change.after);
-    outcome.delta = Some(change.delta());
-    outcome
+    bounded(id, title, change, max, false)
 }
 
 /// What a grading collects before it becomes an [`UpstreamGrade`].
