@@ -30,7 +30,9 @@ pub const RECORDS_KEPT: usize = 10_000;
 /// One request that went through the gate.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GateRecord {
-    pub ts: String,
+    /// When the request arrived (Unix ms; exported as RFC 3339 `ts`).
+    #[serde(rename = "ts", serialize_with = "rfc3339_ms")]
+    pub at_unix_ms: i64,
     pub method: String,
     pub path: String,
     pub op: EsOp,
@@ -39,6 +41,13 @@ pub struct GateRecord {
     /// The fault applied to this request, if one was.
     pub injected: Option<String>,
     pub elapsed_ms: u64,
+}
+
+fn rfc3339_ms<S: serde::Serializer>(at_unix_ms: &i64, serializer: S) -> Result<S::Ok, S::Error> {
+    let text = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(*at_unix_ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default();
+    serializer.serialize_str(&text)
 }
 
 struct Shared {
@@ -257,16 +266,18 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<GateBod
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "/".into());
     let op = EsOp::of(&method, &path);
-    let (decision, fault) = match shared.decider.lock() {
+    // The fault is described only for a request it hits: pass-through stays cheap.
+    let (decision, injected) = match shared.decider.lock() {
         Ok(mut decider) => {
             let decision = decider.decide(op);
-            (decision, decider.fault().describe())
+            let injected = (decision != Decision::Forward).then(|| decider.fault().describe());
+            (decision, injected)
         }
-        Err(_) => (Decision::Forward, "pass".into()),
+        Err(_) => (Decision::Forward, None),
     };
-    let injected = (decision != Decision::Forward).then(|| fault.clone());
+    let received = chrono::Utc::now().timestamp_millis();
     let done = |status: Option<u16>| GateRecord {
-        ts: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        at_unix_ms: received,
         method: method.clone(),
         path: path.clone(),
         op,
