@@ -260,6 +260,7 @@ async fn bench_firehose(rate: u64, seconds: u64) {
     let rss_before = rss_kib();
     let mut process = WorkerProcess::spawn(
         &profile,
+        &[],
         &log,
         Redactor::new(&profile.database_url, &Default::default()),
         tail.clone(),

@@ -199,7 +199,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             compare,
         }) => verify(&run_dir, json, compare),
         Some(Command::Run(args)) => {
-            let op = parse_op(args.op.as_deref(), &profile)?;
+            // Without --op the scenario's own trigger (a delete for A, an upsert for B).
+            let op = match args.op.as_deref() {
+                Some(text) => Some(parse_op(Some(text), &profile)?),
+                None => None,
+            };
             let options = crate::drill::headless::RunOptions {
                 scenario: args.scenario,
                 duration: args.duration,

@@ -15,9 +15,11 @@ use crate::config::Profile;
 use crate::config::redact::Redactor;
 use crate::db::outbox::{NewEvent, Op, insert_event};
 use crate::docker::ComposeDocker;
+use crate::drill::scenario::{Inject, Scenario};
 use crate::drill::{CheckStatus, Missing, Observations, Verdict, grade};
 use crate::evidence::write::{RunWriter, WriteError, timestamp};
 use crate::evidence::{manifest, report, svg};
+use crate::faults::{Fault, FaultGate, Ops, Pick};
 use crate::jaeger::TraceSummary;
 use crate::jaeger::client::{JaegerClient, batch_query, event_query};
 use crate::prom::Samples;
@@ -32,6 +34,8 @@ const FREEZE_SOURCE_TIMEOUT: Duration = Duration::from_millis(700);
 pub struct Session {
     pub profile: Profile,
     pub scenario: String,
+    /// What this drill injects and checks.
+    pub drill: &'static Scenario,
     pub run: RunWriter,
     pub http: reqwest::Client,
     pub jaeger: JaegerClient,
@@ -43,7 +47,12 @@ pub struct Session {
     pub latest: Option<Scrape>,
     pub inserted: Vec<Uuid>,
     pub es_stopped: bool,
-    pub es_restarted: bool,
+    /// The drill's fault was put in and later taken out again (recovery is now due).
+    pub fault_restored: bool,
+    /// The fault gate between the worker and ES, for drills that inject through it.
+    pub gate: Option<FaultGate>,
+    /// The gate's fault is in force.
+    pub gate_faulted: bool,
     last_statuses: BTreeMap<&'static str, CheckStatus>,
     last_counters: Option<[f64; 4]>,
     /// How long the last freeze took from first capture to last file, in ms.
@@ -90,6 +99,16 @@ fn run_redactor(profile: &Profile) -> Redactor {
     ])
 }
 
+/// Drill B's fault: every write answered 429 by the gate (as upstream's `EVERY_N=1`).
+fn gate_429() -> Fault {
+    Fault::Abort {
+        status: 429,
+        ops: Ops::WRITES,
+        pick: Pick::All,
+        retry_after_seconds: None,
+    }
+}
+
 const NO_DOCKER: &str = "Docker is not connected: see the Containers pane for why";
 
 fn error_text(error: impl std::fmt::Display) -> String {
@@ -97,13 +116,15 @@ fn error_text(error: impl std::fmt::Display) -> String {
 }
 
 impl Session {
-    pub fn create(profile: Profile, scenario: &str) -> Result<Session, WriteError> {
+    pub fn create(profile: Profile, drill: &'static Scenario) -> Result<Session, WriteError> {
+        let scenario = drill.id;
         let redactor = run_redactor(&profile);
         let run = RunWriter::create(&profile.snapshots_dir, scenario, redactor)?;
         let http = crate::sources::metrics::client();
         let jaeger = JaegerClient::new(&profile.jaeger_url, &profile.service_name);
         let session = Session {
             scenario: scenario.to_string(),
+            drill,
             run,
             http,
             jaeger,
@@ -115,7 +136,9 @@ impl Session {
             latest: None,
             inserted: Vec::new(),
             es_stopped: false,
-            es_restarted: false,
+            fault_restored: false,
+            gate: None,
+            gate_faulted: false,
             last_statuses: BTreeMap::new(),
             last_counters: None,
             last_freeze_ms: None,
@@ -135,9 +158,12 @@ impl Session {
             "run_id": self.run.run_id,
             "created_at": chrono::Utc::now().to_rfc3339(),
             "service": self.profile.service_name,
-            "inject": {"kind": "es_down", "compose": {"file": self.profile.compose_file, "project": self.profile.compose_project, "service": self.profile.es_service, "action": "stop"}},
+            "inject": match self.drill.inject {
+                Inject::StopEs => json!({"kind": "es_down", "compose": {"file": self.profile.compose_file, "project": self.profile.compose_project, "service": self.profile.es_service, "action": "stop"}}),
+                Inject::Gate429 => json!({"kind": "es_429", "by": "drill-cockpit fault gate", "fault": gate_429().describe(), "upstream": self.profile.elastic_url}),
+            },
             "worker": {"command": crate::sources::worker_proc::worker_command(&self.profile), "metrics_port": self.profile.metrics_port},
-            "trigger": {"op": self.profile.default_op},
+            "trigger": {"op": self.drill.trigger.as_str()},
             "profile": self.profile.redacted_json(),
         });
         self.run.write_json("_recipe.json", &recipe).map(|_| ())
@@ -236,8 +262,34 @@ impl Session {
     }
 
     pub async fn start_worker(&mut self) {
+        // A drill through the gate: the worker's Elasticsearch is the gate.
+        let mut overrides = Vec::new();
+        if self.drill.needs_gate() {
+            if self.gate.is_none() {
+                match FaultGate::start(([127, 0, 0, 1], 0).into(), &self.profile.elastic_url).await
+                {
+                    Ok(gate) => {
+                        self.journal(
+                            "gate",
+                            json!({"action": "listen", "url": gate.url(), "upstream": gate.upstream()}),
+                        );
+                        self.gate = Some(gate);
+                    }
+                    Err(error) => {
+                        let _ = self.action_failed(
+                            "start the fault gate",
+                            format!("cannot listen on 127.0.0.1: {error}"),
+                        );
+                    }
+                }
+            }
+            if let Some(gate) = &self.gate {
+                overrides.push(("ELASTIC_URL", gate.url()));
+            }
+        }
         let process = WorkerProcess::spawn(
             &self.profile,
+            &overrides,
             &self.run.log_path(),
             self.run_redactor(),
             self.tail.clone(),
@@ -350,6 +402,50 @@ impl Session {
         Ok(())
     }
 
+    /// Whether the drill's fault is in force (and must be taken out before leaving).
+    pub fn fault_active(&self) -> bool {
+        self.es_stopped || self.gate_faulted
+    }
+
+    /// Puts the drill's fault in, from outside the worker.
+    pub async fn inject(&mut self) -> Result<(), String> {
+        match self.drill.inject {
+            Inject::StopEs => self.stop_es().await,
+            Inject::Gate429 => self.set_gate(gate_429(), true).await,
+        }
+    }
+
+    /// Takes the drill's fault out again.
+    pub async fn restore(&mut self) -> Result<(), String> {
+        match self.drill.inject {
+            Inject::StopEs => self.start_es().await,
+            Inject::Gate429 => self.set_gate(Fault::Pass, false).await,
+        }
+    }
+
+    async fn set_gate(&mut self, fault: Fault, faulted: bool) -> Result<(), String> {
+        let description = fault.describe();
+        let result = match &self.gate {
+            Some(gate) => gate
+                .set_fault(fault)
+                .await
+                .map_err(|e| format!("the fault gate could not switch to `{description}`: {e}")),
+            None => Err("the fault gate is not running (see the failed actions)".to_string()),
+        };
+        if let Err(error) = result {
+            return Err(self.action_failed(&format!("gate: {description}"), error));
+        }
+        if self.gate_faulted && !faulted {
+            self.fault_restored = true;
+        }
+        self.gate_faulted = faulted;
+        self.journal(
+            "gate",
+            json!({"action": "fault", "fault": description, "by": "drill"}),
+        );
+        Ok(())
+    }
+
     pub async fn stop_es(&mut self) -> Result<(), String> {
         let stopped = match self.docker.as_ref() {
             Some(docker) => docker
@@ -383,7 +479,7 @@ impl Session {
             return Err(self.action_failed(&action, error));
         }
         if self.es_stopped {
-            self.es_restarted = true;
+            self.fault_restored = true;
         }
         self.es_stopped = false;
         self.journal(
@@ -504,7 +600,7 @@ impl Session {
         let _ = self.scrape().await;
         let log = self.log_lines();
         let findings = self.find_traces(&log).await;
-        let status = if self.es_restarted {
+        let status = if self.fault_restored {
             self.event_status().await
         } else {
             None
@@ -522,7 +618,7 @@ impl Session {
 
     /// Grades and journals every check whose status changed.
     pub fn grade(&mut self, obs: &Observations, mode: Missing) -> Verdict {
-        let verdict = grade(obs, mode);
+        let verdict = grade(self.drill, obs, mode);
         for check in &verdict.checks {
             if self.last_statuses.get(check.id) != Some(&check.status) {
                 self.last_statuses.insert(check.id, check.status);
@@ -671,6 +767,13 @@ impl Session {
                 )),
             }
         }
+        // What the fault gate did to every request so far (drills through the gate).
+        if let Some(gate) = &self.gate {
+            files.push((
+                format!("_exports/gate-{ts}.jsonl"),
+                gate.export_jsonl().into_bytes(),
+            ));
+        }
         files.push((
             format!("_containers-{ts}.json"),
             format!(
@@ -682,7 +785,7 @@ impl Session {
         ));
         let outbox =
             outbox.unwrap_or_else(|_| json!({"available": false, "error": timeout("Postgres")}));
-        let status_after_recovery = if self.es_restarted {
+        let status_after_recovery = if self.fault_restored {
             event.and_then(|id| {
                 outbox["rows"]
                     .as_array()?
@@ -893,7 +996,7 @@ impl Session {
         let rows = crate::db::outbox::rows_by_id(pool, &self.inserted).await;
         match (summary, rows) {
             (Ok(summary), Ok(rows)) => {
-                json!({"available": true, "es_restarted": self.es_restarted, "summary": summary, "rows": rows})
+                json!({"available": true, "fault_restored": self.fault_restored, "summary": summary, "rows": rows})
             }
             (Err(error), _) | (_, Err(error)) => {
                 json!({"available": false, "error": error.to_string()})

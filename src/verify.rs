@@ -133,8 +133,8 @@ pub fn grade_run(dir: &Path) -> Result<GradedRun, String> {
     }
     let ours = read_run_dir(dir).map_err(|e| e.to_string())?;
     if ours.ours {
-        crate::drill::check_supported(&ours.scenario)?;
-        let mut verdict = crate::drill::grade(&ours.observations, ours.missing_mode());
+        let drill = crate::drill::scenario::find(&ours.scenario)?;
+        let mut verdict = crate::drill::grade(drill, &ours.observations, ours.missing_mode());
         let manifest = manifest_check(dir);
         verdict.ok &= manifest.status == CheckStatus::Passed;
         verdict.checks.push(manifest);
@@ -154,8 +154,13 @@ pub fn grade_run(dir: &Path) -> Result<GradedRun, String> {
             upstream::SCENARIOS.join(", ")
         )
     })?;
-    let also = (run.scenario == "es_down_connect")
-        .then(|| crate::drill::grade(&ours.observations, ours.missing_mode()));
+    let also = (run.scenario == "es_down_connect").then(|| {
+        crate::drill::grade(
+            &crate::drill::scenario::ES_DOWN_CONNECT,
+            &ours.observations,
+            ours.missing_mode(),
+        )
+    });
     let mut problems = ours.problems;
     problems.extend(run.problems.iter().cloned());
     Ok(GradedRun {

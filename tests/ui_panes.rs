@@ -8,6 +8,7 @@ use drill_cockpit::cockpit::engine::{SetupStep, Snapshot, StepState};
 use drill_cockpit::config::{LoadOptions, Profile};
 use drill_cockpit::db::outbox::{OutboxRow, QueueSummary};
 use drill_cockpit::docker::ServiceState;
+use drill_cockpit::drill::scenario::ES_DOWN_CONNECT;
 use drill_cockpit::drill::{Missing, Observations, grade};
 use drill_cockpit::jaeger::parse_traces;
 use drill_cockpit::prom::Samples;
@@ -142,7 +143,7 @@ fn healthy() -> Snapshot {
         traces_by_batch: Some(batch_traces.clone()),
         status_after_recovery: None,
     };
-    snapshot.checklist = Some(grade(&observations, Missing::Pending));
+    snapshot.checklist = Some(grade(&ES_DOWN_CONNECT, &observations, Missing::Pending));
     snapshot.containers = Some(Ok(vec![
         service("es", "exited", None),
         service("jaeger", "running", Some("healthy")),

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use drill_cockpit::drill::scenario::ES_DOWN_CONNECT;
 use drill_cockpit::drill::{CheckStatus, Missing, grade};
 use drill_cockpit::evidence::read::read_run_dir;
 
@@ -16,7 +17,7 @@ fn upstream_run_verifies_ok_with_its_own_deltas() {
     let run = read_run_dir(&upstream_run()).unwrap();
     assert!(!run.ours);
     assert_eq!(run.scenario, "es_down_connect");
-    let verdict = grade(&run.observations, run.missing_mode());
+    let verdict = grade(&ES_DOWN_CONNECT, &run.observations, run.missing_mode());
     assert!(verdict.ok, "{}", verdict.table());
 
     // The same deltas as the fixture's own _result.json.
@@ -45,7 +46,7 @@ fn upstream_run_verifies_ok_with_its_own_deltas() {
 #[test]
 fn the_same_evidence_graded_as_our_own_run_fails_on_what_is_missing() {
     let run = read_run_dir(&upstream_run()).unwrap();
-    let verdict = grade(&run.observations, Missing::Failed);
+    let verdict = grade(&ES_DOWN_CONNECT, &run.observations, Missing::Failed);
     assert!(!verdict.ok);
     let failed: Vec<&str> = verdict
         .checks
@@ -114,7 +115,7 @@ fn a_trace_exported_by_several_freezes_counts_once() {
         run.observations.traces_by_event.as_ref().unwrap().len(),
         once
     );
-    let verdict = grade(&run.observations, run.missing_mode());
+    let verdict = grade(&ES_DOWN_CONNECT, &run.observations, run.missing_mode());
     let seen = &verdict
         .checks
         .iter()

@@ -110,7 +110,15 @@ pub struct StartOptions {
 /// Starts the engine; the run directory is created before this returns.
 pub fn start(profile: Profile, options: StartOptions) -> Result<EngineHandle, String> {
     let scenario = profile.scenario.clone();
-    let session = Session::create(profile, &scenario).map_err(|e| e.to_string())?;
+    let drill = crate::drill::scenario::find(&scenario)?;
+    // The cockpit's keys stop and start ES: the gate's drills run headless for now.
+    if drill.inject != crate::drill::scenario::Inject::StopEs {
+        return Err(format!(
+            "the cockpit drills es_down_connect; run `drill-cockpit run {}` headless",
+            drill.id
+        ));
+    }
+    let session = Session::create(profile, drill).map_err(|e| e.to_string())?;
     let tail = session.tail.clone();
     let snapshot = Snapshot {
         run_dir: session.run.dir.display().to_string(),
@@ -460,7 +468,7 @@ impl Engine {
             event_id: self.snapshot.event_id.clone(),
             traces_by_event: self.snapshot.event_traces.clone().and_then(Result::ok),
             traces_by_batch: self.snapshot.batch_traces.clone().and_then(Result::ok),
-            status_after_recovery: if self.session.es_restarted {
+            status_after_recovery: if self.session.fault_restored {
                 self.event_status()
             } else {
                 None

@@ -3,8 +3,8 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::ES_DOWN_REASONS;
 use super::observations::Observations;
+use super::scenario::Scenario;
 use crate::prom::{Samples, delta};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -100,11 +100,13 @@ fn missing(id: &'static str, title: &'static str, mode: Missing, what: &str) -> 
     }
 }
 
-/// A metric delta over the es-down reasons.
+/// A metric delta over the scenario's reasons.
+#[allow(clippy::too_many_arguments)]
 fn delta_check(
     id: &'static str,
     title: &'static str,
     metric: &str,
+    reasons: &[&str],
     obs: &Observations,
     mode: Missing,
     pass: impl Fn(f64) -> bool,
@@ -127,7 +129,7 @@ fn delta_check(
             );
         }
     }
-    let value = |samples: &Samples| samples.sum(metric, &[("reason", ES_DOWN_REASONS)]);
+    let value = |samples: &Samples| samples.sum(metric, &[("reason", reasons)]);
     let (b, a) = (value(before), value(after));
     let d = delta(b, a);
     let mut check = outcome(
@@ -164,8 +166,8 @@ fn hex_id(id: &str) -> String {
     }
 }
 
-/// Grades `es_down_connect`.
-pub fn grade(obs: &Observations, mode: Missing) -> Verdict {
+/// Grades a drill of `scenario` (CONTRACT.md §6, our checks).
+pub fn grade(scenario: &Scenario, obs: &Observations, mode: Missing) -> Verdict {
     let mut checks = Vec::new();
 
     checks.push(match &obs.log {
@@ -221,8 +223,9 @@ pub fn grade(obs: &Observations, mode: Missing) -> Verdict {
 
     checks.push(delta_check(
         "retry_delta",
-        "retry_scheduled{es_connect|es_unreachable} Δ≥1",
+        scenario.titles.retry,
         "outbox_retry_scheduled_total",
+        scenario.reasons,
         obs,
         mode,
         |d| d >= 1.0,
@@ -230,8 +233,9 @@ pub fn grade(obs: &Observations, mode: Missing) -> Verdict {
     ));
     checks.push(delta_check(
         "failed_delta",
-        "failed{es_connect|es_unreachable} Δ≥1",
+        scenario.titles.failed,
         "outbox_failed_total",
+        scenario.reasons,
         obs,
         mode,
         |d| d >= 1.0,
@@ -239,8 +243,9 @@ pub fn grade(obs: &Observations, mode: Missing) -> Verdict {
     ));
     checks.push(delta_check(
         "terminal_delta",
-        "terminal_failed{es_connect|es_unreachable} Δ=0",
+        scenario.titles.terminal,
         "outbox_terminal_failed_total",
+        scenario.reasons,
         obs,
         mode,
         |d| d <= 0.0,
@@ -390,7 +395,7 @@ pub fn grade(obs: &Observations, mode: Missing) -> Verdict {
         Some(status) => {
             let mut check = outcome(
                 "recovered",
-                "after `start es` the event reaches done",
+                scenario.titles.recovered,
                 status == "done",
                 format!("status {status}"),
             );
@@ -401,7 +406,7 @@ pub fn grade(obs: &Observations, mode: Missing) -> Verdict {
         }
         None => missing(
             "recovered",
-            "after `start es` the event reaches done",
+            scenario.titles.recovered,
             mode,
             "outbox state after ES was started again",
         ),
@@ -416,7 +421,7 @@ pub fn grade(obs: &Observations, mode: Missing) -> Verdict {
         .any(|c| c.id == "retry_delta" && c.status == CheckStatus::Passed);
     let ok = metrics_decided && decided.iter().all(|c| c.status == CheckStatus::Passed);
     Verdict {
-        scenario: "es_down_connect".into(),
+        scenario: scenario.id.into(),
         checks,
         ok,
     }
@@ -426,7 +431,9 @@ impl Verdict {
     /// `_result.json`: upstream's keys (`checks`, `observed`, `ok`) so its tooling reads
     /// ours, plus the per-check table.
     pub fn result_json(&self, run_dir: &str) -> Value {
-        let observed_key = |metric: &str| format!("{metric}_reason_es_connect_or_unreachable");
+        let scenario =
+            super::scenario::find(&self.scenario).unwrap_or(&super::scenario::ES_DOWN_CONNECT);
+        let observed_key = |metric: &str| format!("{metric}_reason_{}", scenario.observed_suffix);
         let mut observed = serde_json::Map::new();
         for (id, metric) in [
             ("retry_delta", "outbox_retry_scheduled_total"),
@@ -447,7 +454,7 @@ impl Verdict {
             "scenario": self.scenario,
             "run_dir": run_dir,
             "tool": "drill-cockpit",
-            "checks": {"reasons": ES_DOWN_REASONS, "retry_delta_ge": 1.0, "failed_delta_ge": 1.0, "terminal_delta_le": 0.0},
+            "checks": {"reasons": scenario.reasons, "retry_delta_ge": 1.0, "failed_delta_ge": 1.0, "terminal_delta_le": 0.0},
             "observed": observed,
             "verdict": self.checks,
             "ok": self.ok
@@ -483,6 +490,7 @@ impl Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::drill::scenario::ES_DOWN_CONNECT;
     use crate::jaeger::{SpanSummary, TraceSummary};
 
     const EVENT: &str = "8722f068-7acd-4223-986c-d49fc8ca02cf";
@@ -559,27 +567,43 @@ mod tests {
 
     #[test]
     fn the_reference_drill_passes() {
-        let verdict = grade(&passing("retry", "labs-009-v2", "bbbb"), Missing::Failed);
+        let verdict = grade(
+            &ES_DOWN_CONNECT,
+            &passing("retry", "labs-009-v2", "bbbb"),
+            Missing::Failed,
+        );
         assert!(verdict.ok, "{}", verdict.table());
     }
 
     #[test]
     fn a_batch_span_must_say_retry() {
-        let verdict = grade(&passing("ok", "labs-009-v2", "bbbb"), Missing::Failed);
+        let verdict = grade(
+            &ES_DOWN_CONNECT,
+            &passing("ok", "labs-009-v2", "bbbb"),
+            Missing::Failed,
+        );
         assert_eq!(status(&verdict, "trace_by_batch"), CheckStatus::Failed);
         assert!(!verdict.ok);
     }
 
     #[test]
     fn spans_of_another_schema_do_not_count() {
-        let verdict = grade(&passing("retry", "labs-008", "bbbb"), Missing::NotRecorded);
+        let verdict = grade(
+            &ES_DOWN_CONNECT,
+            &passing("retry", "labs-008", "bbbb"),
+            Missing::NotRecorded,
+        );
         assert_eq!(status(&verdict, "trace_by_event"), CheckStatus::Failed);
         assert_eq!(status(&verdict, "trace_by_batch"), CheckStatus::Failed);
     }
 
     #[test]
     fn a_log_line_links_by_trace_and_span_id() {
-        let verdict = grade(&passing("retry", "labs-009-v2", "ffff"), Missing::Failed);
+        let verdict = grade(
+            &ES_DOWN_CONNECT,
+            &passing("retry", "labs-009-v2", "ffff"),
+            Missing::Failed,
+        );
         assert_eq!(status(&verdict, "log_trace_link"), CheckStatus::Failed);
     }
 
@@ -590,7 +614,7 @@ mod tests {
         obs.metrics_before = Some(other.clone());
         obs.metrics_after = Some(other);
         for mode in [Missing::Failed, Missing::NotRecorded] {
-            let verdict = grade(&obs, mode);
+            let verdict = grade(&ES_DOWN_CONNECT, &obs, mode);
             let terminal = verdict
                 .checks
                 .iter()

@@ -1,7 +1,8 @@
-//! `drill-cockpit run <scenario>`: the whole runbook without a human. Baseline, stop
-//! ES, insert, observe, freeze, start ES, wait for recovery, final freeze, verdict.
-//! Progress goes to stderr; the exit code is the verdict. Elasticsearch is started
-//! again whatever happens, Ctrl-C included.
+//! `drill-cockpit run <scenario>`: the whole runbook without a human, for any scenario
+//! of `drill::scenario`. Baseline, inject the fault, insert the trigger event, observe,
+//! freeze, restore, wait for recovery, final freeze, verdict. Progress goes to stderr;
+//! the exit code is the verdict. The fault is taken out again whatever happens
+//! (failure, Ctrl-C, SIGTERM, SIGHUP, a panic).
 
 use std::path::Path;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use futures::FutureExt;
 
 use crate::config::Profile;
 use crate::db::outbox::Op;
+use crate::drill::scenario::Inject;
 use crate::drill::{CheckStatus, Missing};
 use crate::session::Session;
 
@@ -17,7 +19,8 @@ pub struct RunOptions {
     pub scenario: String,
     /// How long to observe the outage at most.
     pub duration: Duration,
-    pub op: Op,
+    /// The trigger event's op; `None` = the scenario's own.
+    pub op: Option<Op>,
     /// Keep only the newest N run directories of the scenario (after this run).
     pub keep_last: Option<usize>,
     /// How long to wait for the event to reach `done` after ES is back.
@@ -30,8 +33,8 @@ fn say(message: &str) {
 
 /// Returns the process exit code: 0 passed, 1 failed, 130 interrupted.
 pub async fn run(profile: Profile, options: RunOptions) -> anyhow::Result<u8> {
-    super::check_supported(&options.scenario).map_err(anyhow::Error::msg)?;
-    let mut session = Session::create(profile, &options.scenario)?;
+    let drill = super::scenario::find(&options.scenario).map_err(anyhow::Error::msg)?;
+    let mut session = Session::create(profile, drill)?;
     say(&format!("run directory {}", session.run.dir.display()));
 
     // A panic inside the drill is an outcome too: the faults are restored all the same.
@@ -51,12 +54,13 @@ pub async fn run(profile: Profile, options: RunOptions) -> anyhow::Result<u8> {
             None
         }
     };
-    // Whatever happened: ES back up, worker stopped.
-    if session.es_stopped {
-        say("starting Elasticsearch again");
-        if let Err(error) = session.start_es().await {
+    // Whatever happened: the fault taken out again, the worker stopped.
+    if session.fault_active() {
+        say(&format!("restoring: {}", session.drill.restore));
+        if let Err(error) = session.restore().await {
             say(&format!(
-                "could not start Elasticsearch: {error}. Start it by hand: docker compose -f {} start {}",
+                "could not {}: {error}. For ES: docker compose -f {} start {}",
+                session.drill.restore,
                 session.profile.compose_file.display(),
                 session.profile.es_service
             ));
@@ -143,7 +147,14 @@ async fn drive(session: &mut Session, options: &RunOptions) -> Result<(), String
     say("connecting to Postgres");
     session.connect_db().await?;
     say("connecting to Docker");
-    session.connect_docker().await?;
+    match (session.connect_docker().await, session.drill.inject) {
+        (Err(error), Inject::StopEs) => return Err(error),
+        // Drills through the gate need no container control.
+        (Err(error), _) => say(&format!(
+            "Docker not connected ({error}); this drill does not need it"
+        )),
+        (Ok(()), _) => {}
+    }
     if let Err(error) = session.ensure_index().await {
         say(&format!("index check skipped: {error}"));
     }
@@ -156,10 +167,14 @@ async fn drive(session: &mut Session, options: &RunOptions) -> Result<(), String
     session.take_baseline().await?;
     say("baseline taken (_metrics/metrics-before.txt)");
 
-    say(&format!("stopping `{}`", session.profile.es_service));
-    session.stop_es().await?;
-    let id = session.insert(options.op).await?;
-    say(&format!("inserted {} event {id}", options.op.as_str()));
+    match session.drill.inject {
+        Inject::StopEs => say(&format!("stopping `{}`", session.profile.es_service)),
+        Inject::Gate429 => say("the fault gate answers every write with 429"),
+    }
+    session.inject().await?;
+    let op = options.op.unwrap_or(session.drill.trigger);
+    let id = session.insert(op).await?;
+    say(&format!("inserted {} event {id}", op.as_str()));
 
     // Observe until everything that can pass during the outage has, or time is up.
     let deadline = tokio::time::Instant::now() + options.duration;
@@ -192,9 +207,13 @@ async fn drive(session: &mut Session, options: &RunOptions) -> Result<(), String
         session.last_freeze_ms.unwrap_or(0)
     ));
 
-    say(&format!("starting `{}`", session.profile.es_service));
-    session.start_es().await?;
-    if !session.wait_for_es(Duration::from_secs(60)).await {
+    match session.drill.inject {
+        Inject::StopEs => say(&format!("starting `{}`", session.profile.es_service)),
+        Inject::Gate429 => say("the fault gate passes again"),
+    }
+    session.restore().await?;
+    if session.drill.inject == Inject::StopEs && !session.wait_for_es(Duration::from_secs(60)).await
+    {
         return Err(format!(
             "Elasticsearch at {} did not answer within 60 s after start",
             session.profile.elastic_url

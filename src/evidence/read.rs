@@ -182,7 +182,12 @@ pub fn read_run_dir(path: &Path) -> Result<RunDir, ReadError> {
         .rev()
         .filter_map(|file| std::fs::read_to_string(file).ok())
         .filter_map(|text| serde_json::from_str::<Value>(&text).ok())
-        .find(|snapshot| snapshot.get("es_restarted").and_then(Value::as_bool) == Some(true))
+        // `fault_restored` (`es_restarted` in runs written before drills were data).
+        .find(|snapshot| {
+            ["fault_restored", "es_restarted"]
+                .iter()
+                .any(|key| snapshot.get(*key).and_then(Value::as_bool) == Some(true))
+        })
         .and_then(|snapshot| {
             let id = event_id.as_deref()?;
             snapshot

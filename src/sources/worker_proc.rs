@@ -204,6 +204,7 @@ impl WorkerProcess {
     /// reported as a state, not an error, so the cockpit keeps running.
     pub async fn spawn(
         profile: &Profile,
+        overrides: &[(&'static str, String)],
         log_path: &Path,
         redactor: Redactor,
         tail: SharedTail,
@@ -252,6 +253,8 @@ impl WorkerProcess {
         let mut child = match Command::new(program)
             .args(args)
             .envs(profile.contract_env())
+            // The drill's own settings last (the fault gate in place of ES).
+            .envs(overrides.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
