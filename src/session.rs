@@ -53,6 +53,8 @@ pub struct Session {
     pub gate: Option<FaultGate>,
     /// The gate's fault is in force.
     pub gate_faulted: bool,
+    /// The drill's index refuses writes (`index.blocks.write=true`).
+    pub index_blocked: bool,
     last_statuses: BTreeMap<&'static str, CheckStatus>,
     last_counters: Option<[f64; 4]>,
     /// How long the last freeze took from first capture to last file, in ms.
@@ -139,6 +141,7 @@ impl Session {
             fault_restored: false,
             gate: None,
             gate_faulted: false,
+            index_blocked: false,
             last_statuses: BTreeMap::new(),
             last_counters: None,
             last_freeze_ms: None,
@@ -161,6 +164,7 @@ impl Session {
             "inject": match self.drill.inject {
                 Inject::StopEs => json!({"kind": "es_down", "compose": {"file": self.profile.compose_file, "project": self.profile.compose_project, "service": self.profile.es_service, "action": "stop"}}),
                 Inject::Gate429 => json!({"kind": "es_429", "by": "drill-cockpit fault gate", "fault": gate_429().describe(), "upstream": self.profile.elastic_url}),
+                Inject::WriteBlock => json!({"kind": "es_write_block", "index": self.profile.elastic_index, "settings": {"index": {"blocks": {"write": true}}}}),
             },
             "worker": {"command": crate::sources::worker_proc::worker_command(&self.profile), "metrics_port": self.profile.metrics_port},
             "trigger": {"op": self.drill.trigger.as_str()},
@@ -404,7 +408,7 @@ impl Session {
 
     /// Whether the drill's fault is in force (and must be taken out before leaving).
     pub fn fault_active(&self) -> bool {
-        self.es_stopped || self.gate_faulted
+        self.es_stopped || self.gate_faulted || self.index_blocked
     }
 
     /// Puts the drill's fault in, from outside the worker.
@@ -412,6 +416,7 @@ impl Session {
         match self.drill.inject {
             Inject::StopEs => self.stop_es().await,
             Inject::Gate429 => self.set_gate(gate_429(), true).await,
+            Inject::WriteBlock => self.set_write_block(true).await,
         }
     }
 
@@ -420,7 +425,43 @@ impl Session {
         match self.drill.inject {
             Inject::StopEs => self.start_es().await,
             Inject::Gate429 => self.set_gate(Fault::Pass, false).await,
+            Inject::WriteBlock => self.set_write_block(false).await,
         }
+    }
+
+    /// `index.blocks.write` on the drill's index, through the ES API (drill C).
+    async fn set_write_block(&mut self, blocked: bool) -> Result<(), String> {
+        let url = format!(
+            "{}/{}/_settings",
+            self.profile.elastic_url, self.profile.elastic_index
+        );
+        let answer = self
+            .http
+            .put(&url)
+            .json(&json!({"index": {"blocks": {"write": blocked}}}))
+            .send()
+            .await;
+        let result = match answer {
+            Ok(answer) if answer.status().is_success() => Ok(()),
+            Ok(answer) => Err(format!("{url} answered HTTP {}", answer.status().as_u16())),
+            Err(error) => Err(format!(
+                "cannot reach Elasticsearch at {url}: {}",
+                crate::sources::metrics::error_chain(&error)
+            )),
+        };
+        let action = format!("set index.blocks.write={blocked}");
+        if let Err(error) = result {
+            return Err(self.action_failed(&action, error));
+        }
+        if self.index_blocked && !blocked {
+            self.fault_restored = true;
+        }
+        self.index_blocked = blocked;
+        self.journal(
+            "index",
+            json!({"action": action, "index": self.profile.elastic_index, "by": "drill"}),
+        );
+        Ok(())
     }
 
     async fn set_gate(&mut self, fault: Fault, faulted: bool) -> Result<(), String> {
@@ -575,6 +616,11 @@ impl Session {
     }
 
     pub async fn event_status(&self) -> Option<String> {
+        self.event_state().await.map(|(status, _)| status)
+    }
+
+    /// The drilled event's status and `error_reason`.
+    pub async fn event_state(&self) -> Option<(String, Option<String>)> {
         let pool = self.pool.as_ref()?;
         let id = self.event_under_drill()?;
         crate::db::outbox::rows_by_id(pool, &[id])
@@ -582,7 +628,13 @@ impl Session {
             .ok()?
             .into_iter()
             .next()
-            .map(|row| row.status)
+            .map(|row| (row.status, row.error_reason))
+    }
+
+    /// Whether the event's state decides the final check now: after the fault was taken
+    /// out for a transient drill, at any time for one whose event must end failed.
+    pub fn end_state_due(&self) -> bool {
+        self.fault_restored || !self.drill.recovers()
     }
 
     /// The worker's log lines the checks and the report use (redacted): kept as the
@@ -600,10 +652,10 @@ impl Session {
         let _ = self.scrape().await;
         let log = self.log_lines();
         let findings = self.find_traces(&log).await;
-        let status = if self.fault_restored {
-            self.event_status().await
+        let (status, reason) = if self.end_state_due() {
+            self.event_state().await.unzip()
         } else {
-            None
+            (None, None)
         };
         Observations {
             metrics_before: self.baseline.as_ref().map(|s| s.samples.clone()),
@@ -613,6 +665,7 @@ impl Session {
             traces_by_event: findings.event_traces.and_then(Result::ok),
             traces_by_batch: findings.batch_traces.and_then(Result::ok),
             status_after_recovery: status,
+            event_reason: reason.flatten(),
         }
     }
 
@@ -785,17 +838,22 @@ impl Session {
         ));
         let outbox =
             outbox.unwrap_or_else(|_| json!({"available": false, "error": timeout("Postgres")}));
-        let status_after_recovery = if self.fault_restored {
-            event.and_then(|id| {
-                outbox["rows"]
-                    .as_array()?
-                    .iter()
-                    .find(|r| r["id"] == id.to_string())?["status"]
-                    .as_str()
-                    .map(str::to_string)
-            })
+        let event_row = event.and_then(|id| {
+            outbox["rows"]
+                .as_array()?
+                .iter()
+                .find(|r| r["id"] == id.to_string())
+                .cloned()
+        });
+        let text_of = |key: &str| {
+            event_row
+                .as_ref()
+                .and_then(|row| row[key].as_str().map(str::to_string))
+        };
+        let (status_after_recovery, event_reason) = if self.end_state_due() {
+            (text_of("status"), text_of("error_reason"))
         } else {
-            None
+            (None, None)
         };
         files.push((
             format!("_outbox-{ts}.json"),
@@ -813,6 +871,7 @@ impl Session {
             traces_by_event,
             traces_by_batch,
             status_after_recovery,
+            event_reason,
         };
         let verdict = self.grade(
             &observations,

@@ -1,8 +1,12 @@
-//! `drill-cockpit run es_429_inject` end to end: the fault gate in front of the ES
-//! stand-in answers every write with 429, the trigger upsert is retried with reason
-//! es_429, the gate passes again and the event recovers. With the bundled worker on our
-//! schema and with the foreign (Python) worker on upstream's: the drill is worker-agnostic.
-//! No Docker: the gate is the only fault.
+//! Drills that need no Docker, end to end with `drill-cockpit run`:
+//! - es_429_inject (B): the fault gate in front of the ES stand-in answers every write
+//!   with 429, the upsert is retried with reason es_429, the gate passes again and the
+//!   event recovers;
+//! - es_write_block_4xx (C): `index.blocks.write=true` through the ES API, the upsert
+//!   fails terminally with es_4xx (never retried), the block is lifted afterwards.
+//!
+//! Each with the bundled worker on our schema and with the foreign (Python) worker on
+//! upstream's: the drills are worker-agnostic.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,8 +16,8 @@ use testkit::es::EsStandin;
 use testkit::jaeger::JaegerStandin;
 use testkit::pg::Schema;
 
-fn run_dir(snapshots: &Path) -> PathBuf {
-    let mut runs: Vec<PathBuf> = std::fs::read_dir(snapshots.join("es_429_inject"))
+fn run_dir(snapshots: &Path, scenario: &str) -> PathBuf {
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(snapshots.join(scenario))
         .unwrap()
         .flatten()
         .map(|e| e.path())
@@ -22,10 +26,18 @@ fn run_dir(snapshots: &Path) -> PathBuf {
     runs.pop().expect("a run directory")
 }
 
-async fn run_b(schema: Schema, worker: Option<String>) {
-    let Some(db) = testkit::pg::fresh_database().await else {
-        return;
-    };
+/// What one headless run left: its `_result.json`, its directory, and the ES stand-in
+/// (still running, to look at after the drill).
+struct Ran {
+    result: serde_json::Value,
+    dir: PathBuf,
+    es: EsStandin,
+    _snapshots: tempfile::TempDir,
+}
+
+/// Runs `scenario` headless; checks the verdict passed and `verify` agrees.
+async fn run_drill(scenario: &str, schema: Schema, worker: Option<String>) -> Option<Ran> {
+    let db = testkit::pg::fresh_database().await?;
     if schema == Schema::Upstream {
         testkit::pg::apply_upstream_schema(&db.url).await;
     }
@@ -36,7 +48,7 @@ async fn run_b(schema: Schema, worker: Option<String>) {
     let output = Command::new(env!("CARGO_BIN_EXE_drill-cockpit"))
         .args([
             "run",
-            "es_429_inject",
+            scenario,
             "--duration",
             "20s",
             "--recovery-timeout",
@@ -66,27 +78,47 @@ async fn run_b(schema: Schema, worker: Option<String>) {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     eprintln!(
-        "run es_429_inject ({schema:?} schema): {:.1} s",
+        "run {scenario} ({schema:?} schema): {:.1} s",
         started.elapsed().as_secs_f64()
     );
     assert_eq!(output.status.code(), Some(0), "{stderr}");
-    assert!(
-        stderr.contains("the fault gate answers every write with 429"),
-        "{stderr}"
-    );
-    let dir = run_dir(snapshots.path());
+    let dir = run_dir(snapshots.path(), scenario);
     let result: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("_result.json")).unwrap()).unwrap();
     assert_eq!(result["ok"], true, "{result:#}");
+    // Graded again from the files alone: the same verdict.
+    let verify = Command::new(env!("CARGO_BIN_EXE_drill-cockpit"))
+        .args(["verify", &dir.display().to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        verify.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    Some(Ran {
+        result,
+        dir,
+        es,
+        _snapshots: snapshots,
+    })
+}
+
+async fn run_b(schema: Schema, worker: Option<String>) {
+    let Some(ran) = run_drill("es_429_inject", schema, worker).await else {
+        return;
+    };
     assert!(
-        result["observed"]["outbox_retry_scheduled_total_reason_es_429"]["delta"]
+        ran.result["observed"]["outbox_retry_scheduled_total_reason_es_429"]["delta"]
             .as_f64()
             .unwrap()
             >= 1.0,
-        "{result:#}"
+        "{:#}",
+        ran.result
     );
     // The gate's own record of what it did is evidence too.
-    let exports: Vec<PathBuf> = std::fs::read_dir(dir.join("_exports"))
+    let exports: Vec<PathBuf> = std::fs::read_dir(ran.dir.join("_exports"))
         .unwrap()
         .flatten()
         .map(|e| e.path())
@@ -105,17 +137,47 @@ async fn run_b(schema: Schema, worker: Option<String>) {
             .any(|l| l.contains("\"status\":429") && l.contains("abort 429")),
         "{records}"
     );
-    // Graded again from the files alone: the same verdict.
-    let verify = Command::new(env!("CARGO_BIN_EXE_drill-cockpit"))
-        .args(["verify", &dir.display().to_string()])
-        .output()
-        .unwrap();
-    assert_eq!(
-        verify.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&verify.stdout)
+}
+
+async fn run_c(schema: Schema, worker: Option<String>) {
+    let Some(ran) = run_drill("es_write_block_4xx", schema, worker).await else {
+        return;
+    };
+    let observed = &ran.result["observed"];
+    assert!(
+        observed["outbox_failed_total_reason_es_4xx"]["delta"]
+            .as_f64()
+            .unwrap()
+            >= 1.0,
+        "{observed:#}"
     );
+    assert_eq!(
+        observed["outbox_retry_scheduled_total_reason_es_4xx"]["delta"],
+        0.0
+    );
+    let end = ran.result["verdict"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "recovered")
+        .unwrap();
+    assert_eq!(end["observed"], "status failed, reason es_4xx", "{end}");
+    let journal = std::fs::read_to_string(ran.dir.join("_timeline.jsonl")).unwrap();
+    assert!(
+        journal.contains("set index.blocks.write=false"),
+        "{journal}"
+    );
+    // The block is lifted: the index takes writes again.
+    let put = reqwest::Client::new()
+        .put(format!(
+            "{}/wordloom-test-search-index/_doc/after",
+            ran.es.url()
+        ))
+        .json(&serde_json::json!({"text": "after the drill"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success(), "{}", put.status());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -129,4 +191,17 @@ async fn es_429_inject_passes_with_the_foreign_worker_on_upstreams_schema() {
         return;
     };
     run_b(Schema::Upstream, Some(foreign)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn es_write_block_4xx_passes_with_the_bundled_worker() {
+    run_c(Schema::Ours, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn es_write_block_4xx_passes_with_the_foreign_worker_on_upstreams_schema() {
+    let Some(foreign) = testkit::foreign_worker::command() else {
+        return;
+    };
+    run_c(Schema::Upstream, Some(foreign)).await;
 }

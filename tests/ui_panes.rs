@@ -142,6 +142,7 @@ fn healthy() -> Snapshot {
         traces_by_event: Some(traces.clone()),
         traces_by_batch: Some(batch_traces.clone()),
         status_after_recovery: None,
+        event_reason: None,
     };
     snapshot.checklist = Some(grade(&ES_DOWN_CONNECT, &observations, Missing::Pending));
     snapshot.containers = Some(Ok(vec![

@@ -468,22 +468,26 @@ impl Engine {
             event_id: self.snapshot.event_id.clone(),
             traces_by_event: self.snapshot.event_traces.clone().and_then(Result::ok),
             traces_by_batch: self.snapshot.batch_traces.clone().and_then(Result::ok),
-            status_after_recovery: if self.session.fault_restored {
-                self.event_status()
-            } else {
-                None
-            },
+            status_after_recovery: None,
+            event_reason: None,
         };
+        let mut observations = observations;
+        if self.session.end_state_due()
+            && let Some((status, reason)) = self.event_state()
+        {
+            observations.status_after_recovery = Some(status);
+            observations.event_reason = reason;
+        }
         self.snapshot.checklist = Some(self.session.grade(&observations, Missing::Pending));
     }
 
-    fn event_status(&self) -> Option<String> {
+    fn event_state(&self) -> Option<(String, Option<String>)> {
         let id = self.snapshot.event_id.as_deref()?;
         match &self.snapshot.outbox {
             Some(Ok((_, rows))) => rows
                 .iter()
                 .find(|r| r.id.to_string() == id)
-                .map(|r| r.status.clone()),
+                .map(|r| (r.status.clone(), r.error_reason.clone())),
             _ => None,
         }
     }

@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::observations::Observations;
-use super::scenario::Scenario;
+use super::scenario::{Ends, Scenario};
 use crate::prom::{Samples, delta};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -221,36 +221,26 @@ pub fn grade(scenario: &Scenario, obs: &Observations, mode: Missing) -> Verdict 
         ),
     });
 
-    checks.push(delta_check(
-        "retry_delta",
-        scenario.titles.retry,
-        "outbox_retry_scheduled_total",
-        scenario.reasons,
-        obs,
-        mode,
-        |d| d >= 1.0,
-        "≥1",
-    ));
-    checks.push(delta_check(
-        "failed_delta",
-        scenario.titles.failed,
-        "outbox_failed_total",
-        scenario.reasons,
-        obs,
-        mode,
-        |d| d >= 1.0,
-        "≥1",
-    ));
-    checks.push(delta_check(
-        "terminal_delta",
-        scenario.titles.terminal,
-        "outbox_terminal_failed_total",
-        scenario.reasons,
-        obs,
-        mode,
-        |d| d <= 0.0,
-        "=0",
-    ));
+    for counter in scenario.counters {
+        let (bound, at_least) = (counter.bound, counter.at_least);
+        let rule = if at_least {
+            format!("≥{bound}")
+        } else if bound == 0.0 {
+            "=0".to_string()
+        } else {
+            format!("≤{bound}")
+        };
+        checks.push(delta_check(
+            counter.id,
+            counter.title,
+            counter.metric,
+            scenario.reasons,
+            obs,
+            mode,
+            |d| if at_least { d >= bound } else { d <= bound },
+            &rule,
+        ));
+    }
 
     let event_id = obs.event_id.clone();
     checks.push(match (&event_id, &obs.traces_by_event) {
@@ -302,17 +292,22 @@ pub fn grade(scenario: &Scenario, obs: &Observations, mode: Missing) -> Verdict 
                         && of_our_schema(s)
                 })
                 .collect();
-            // The contract: the batch of a drill's failed attempt says result=retry.
+            // The contract: the batch of a drill's failed attempt says result=retry
+            // (result=failed for a deterministic failure).
             let retried = batch_spans
                 .iter()
-                .any(|s| s.tags.get("result").map(String::as_str) == Some("retry"));
+                .any(|s| s.tags.get("result").map(String::as_str) == Some(scenario.batch_result));
             let results: Vec<&str> = batch_spans
                 .iter()
                 .map(|s| s.tags.get("result").map(String::as_str).unwrap_or("-"))
                 .collect();
             let mut check = outcome(
                 "trace_by_batch",
-                "projection.process_batch with result=retry found by claim_batch_id",
+                if scenario.batch_result == "retry" {
+                    "projection.process_batch with result=retry found by claim_batch_id"
+                } else {
+                    "projection.process_batch with result=failed found by claim_batch_id"
+                },
                 retried,
                 format!(
                     "{} span(s) for batch {id}; result={}",
@@ -393,22 +388,31 @@ pub fn grade(scenario: &Scenario, obs: &Observations, mode: Missing) -> Verdict 
 
     checks.push(match &obs.status_after_recovery {
         Some(status) => {
-            let mut check = outcome(
-                "recovered",
-                scenario.titles.recovered,
-                status == "done",
-                format!("status {status}"),
-            );
-            if status != "done" && mode == Missing::Pending {
+            let (ended, seen) = match scenario.ends {
+                Ends::Done => (status == "done", format!("status {status}")),
+                Ends::Failed { reason } => {
+                    let got = obs.event_reason.as_deref().unwrap_or("-");
+                    (
+                        status == "failed" && got == reason,
+                        format!("status {status}, reason {got}"),
+                    )
+                }
+            };
+            let mut check = outcome("recovered", scenario.end_title, ended, seen);
+            if !ended && mode == Missing::Pending {
                 check.status = CheckStatus::Pending;
             }
             check
         }
         None => missing(
             "recovered",
-            scenario.titles.recovered,
+            scenario.end_title,
             mode,
-            "outbox state after ES was started again",
+            if scenario.recovers() {
+                "outbox state after the fault was taken out"
+            } else {
+                "outbox state of the event"
+            },
         ),
     });
 
@@ -416,9 +420,11 @@ pub fn grade(scenario: &Scenario, obs: &Observations, mode: Missing) -> Verdict 
         .iter()
         .filter(|c| c.status != CheckStatus::NotRecorded)
         .collect();
+    // The fault was seen at all: the first `Δ ≥` counter passed.
+    let deciding = scenario.counters.iter().find(|c| c.at_least).map(|c| c.id);
     let metrics_decided = checks
         .iter()
-        .any(|c| c.id == "retry_delta" && c.status == CheckStatus::Passed);
+        .any(|c| Some(c.id) == deciding && c.status == CheckStatus::Passed);
     let ok = metrics_decided && decided.iter().all(|c| c.status == CheckStatus::Passed);
     Verdict {
         scenario: scenario.id.into(),
@@ -435,11 +441,7 @@ impl Verdict {
             super::scenario::find(&self.scenario).unwrap_or(&super::scenario::ES_DOWN_CONNECT);
         let observed_key = |metric: &str| format!("{metric}_reason_{}", scenario.observed_suffix);
         let mut observed = serde_json::Map::new();
-        for (id, metric) in [
-            ("retry_delta", "outbox_retry_scheduled_total"),
-            ("failed_delta", "outbox_failed_total"),
-            ("terminal_delta", "outbox_terminal_failed_total"),
-        ] {
+        for (id, metric) in scenario.counters.iter().map(|c| (c.id, c.metric)) {
             if let Some(check) = self.checks.iter().find(|c| c.id == id)
                 && let (Some(before), Some(after), Some(delta)) =
                     (check.before, check.after, check.delta)
@@ -450,11 +452,18 @@ impl Verdict {
                 );
             }
         }
+        // Upstream's threshold keys: `<metric>_delta_ge|le` (`retry_delta_ge`, …).
+        let mut thresholds = serde_json::Map::new();
+        thresholds.insert("reasons".into(), json!(scenario.reasons));
+        for counter in scenario.counters {
+            let side = if counter.at_least { "ge" } else { "le" };
+            thresholds.insert(format!("{}_{side}", counter.id), json!(counter.bound));
+        }
         json!({
             "scenario": self.scenario,
             "run_dir": run_dir,
             "tool": "drill-cockpit",
-            "checks": {"reasons": scenario.reasons, "retry_delta_ge": 1.0, "failed_delta_ge": 1.0, "terminal_delta_le": 0.0},
+            "checks": thresholds,
             "observed": observed,
             "verdict": self.checks,
             "ok": self.ok
@@ -558,6 +567,7 @@ mod tests {
             traces_by_event: Some(vec![trace.clone()]),
             traces_by_batch: Some(vec![trace]),
             status_after_recovery: Some("done".into()),
+            event_reason: None,
         }
     }
 

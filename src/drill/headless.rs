@@ -170,6 +170,10 @@ async fn drive(session: &mut Session, options: &RunOptions) -> Result<(), String
     match session.drill.inject {
         Inject::StopEs => say(&format!("stopping `{}`", session.profile.es_service)),
         Inject::Gate429 => say("the fault gate answers every write with 429"),
+        Inject::WriteBlock => say(&format!(
+            "blocking writes to index {}",
+            session.profile.elastic_index
+        )),
     }
     session.inject().await?;
     let op = options.op.unwrap_or(session.drill.trigger);
@@ -185,7 +189,11 @@ async fn drive(session: &mut Session, options: &RunOptions) -> Result<(), String
         let waiting: Vec<&str> = verdict
             .checks
             .iter()
-            .filter(|c| c.id != "recovered" && c.status != CheckStatus::Passed)
+            // A transient drill's last check waits for the restore; a terminal one's not.
+            .filter(|c| {
+                (c.id != "recovered" || !session.drill.recovers())
+                    && c.status != CheckStatus::Passed
+            })
             .map(|c| c.id)
             .collect();
         if waiting.is_empty() {
@@ -210,6 +218,7 @@ async fn drive(session: &mut Session, options: &RunOptions) -> Result<(), String
     match session.drill.inject {
         Inject::StopEs => say(&format!("starting `{}`", session.profile.es_service)),
         Inject::Gate429 => say("the fault gate passes again"),
+        Inject::WriteBlock => say("lifting the index write block"),
     }
     session.restore().await?;
     if session.drill.inject == Inject::StopEs && !session.wait_for_es(Duration::from_secs(60)).await
@@ -218,6 +227,9 @@ async fn drive(session: &mut Session, options: &RunOptions) -> Result<(), String
             "Elasticsearch at {} did not answer within 60 s after start",
             session.profile.elastic_url
         ));
+    }
+    if !session.drill.recovers() {
+        return Ok(());
     }
     let deadline = tokio::time::Instant::now() + options.recovery_timeout;
     loop {

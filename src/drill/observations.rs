@@ -18,6 +18,8 @@ pub struct Observations {
     pub traces_by_batch: Option<Vec<TraceSummary>>,
     /// The event's status after Elasticsearch was started again (`None`: not observed).
     pub status_after_recovery: Option<String>,
+    /// The event's `error_reason` in the same outbox snapshot as its status.
+    pub event_reason: Option<String>,
 }
 
 impl Observations {

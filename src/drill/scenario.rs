@@ -11,16 +11,28 @@ pub enum Inject {
     StopEs,
     /// The fault gate answers every write with HTTP 429; restore = the gate passes.
     Gate429,
+    /// `index.blocks.write=true` on the index through the ES API; restore = `false`.
+    WriteBlock,
 }
 
-/// The checklist's words for the scenario's counter checks (fixed text, so the pane,
-/// the report and `verify` say the same).
+/// A counter check: Δ of `metric` over the scenario's reasons, held against a bound.
 #[derive(Debug, Clone, Copy)]
-pub struct Titles {
-    pub retry: &'static str,
-    pub failed: &'static str,
-    pub terminal: &'static str,
-    pub recovered: &'static str,
+pub struct Counter {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub metric: &'static str,
+    /// `true`: Δ ≥ bound; `false`: Δ ≤ bound.
+    pub at_least: bool,
+    pub bound: f64,
+}
+
+/// How the drilled event ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ends {
+    /// `done` once the fault is taken out (a transient failure).
+    Done,
+    /// terminal `failed` with this reason while the fault is in (a deterministic one).
+    Failed { reason: &'static str },
 }
 
 #[derive(Debug)]
@@ -34,7 +46,14 @@ pub struct Scenario {
     pub reasons: &'static [&'static str],
     /// Upstream's observed-key suffix (`outbox_failed_total_reason_<suffix>`).
     pub observed_suffix: &'static str,
-    pub titles: Titles,
+    /// The counter checks, in checklist order; the first `≥` one decides that the
+    /// fault was seen at all.
+    pub counters: &'static [Counter],
+    /// The `result` the claim batch's span of a failed attempt carries.
+    pub batch_result: &'static str,
+    pub ends: Ends,
+    /// The final check's words ("after `start es` the event reaches done").
+    pub end_title: &'static str,
     /// What restoring is called in the journal and on screen.
     pub restore: &'static str,
 }
@@ -44,6 +63,40 @@ impl Scenario {
     pub fn needs_gate(&self) -> bool {
         matches!(self.inject, Inject::Gate429)
     }
+
+    /// Whether the drill waits for the event to recover after restoring.
+    pub fn recovers(&self) -> bool {
+        self.ends == Ends::Done
+    }
+}
+
+/// retry ≥ 1, failed ≥ 1, terminal = 0: a transient failure (A, B).
+macro_rules! transient {
+    ($reasons:literal) => {
+        &[
+            Counter {
+                id: "retry_delta",
+                title: concat!("retry_scheduled{", $reasons, "} Δ≥1"),
+                metric: "outbox_retry_scheduled_total",
+                at_least: true,
+                bound: 1.0,
+            },
+            Counter {
+                id: "failed_delta",
+                title: concat!("failed{", $reasons, "} Δ≥1"),
+                metric: "outbox_failed_total",
+                at_least: true,
+                bound: 1.0,
+            },
+            Counter {
+                id: "terminal_delta",
+                title: concat!("terminal_failed{", $reasons, "} Δ=0"),
+                metric: "outbox_terminal_failed_total",
+                at_least: false,
+                bound: 0.0,
+            },
+        ]
+    };
 }
 
 pub const ES_DOWN_CONNECT: Scenario = Scenario {
@@ -53,12 +106,10 @@ pub const ES_DOWN_CONNECT: Scenario = Scenario {
     trigger: Op::Delete,
     reasons: super::ES_DOWN_REASONS,
     observed_suffix: "es_connect_or_unreachable",
-    titles: Titles {
-        retry: "retry_scheduled{es_connect|es_unreachable} Δ≥1",
-        failed: "failed{es_connect|es_unreachable} Δ≥1",
-        terminal: "terminal_failed{es_connect|es_unreachable} Δ=0",
-        recovered: "after `start es` the event reaches done",
-    },
+    counters: transient!("es_connect|es_unreachable"),
+    batch_result: "retry",
+    ends: Ends::Done,
+    end_title: "after `start es` the event reaches done",
     restore: "start Elasticsearch",
 };
 
@@ -69,17 +120,44 @@ pub const ES_429_INJECT: Scenario = Scenario {
     trigger: Op::Upsert,
     reasons: &["es_429"],
     observed_suffix: "es_429",
-    titles: Titles {
-        retry: "retry_scheduled{es_429} Δ≥1",
-        failed: "failed{es_429} Δ≥1",
-        terminal: "terminal_failed{es_429} Δ=0",
-        recovered: "after the gate passes again the event reaches done",
-    },
+    counters: transient!("es_429"),
+    batch_result: "retry",
+    ends: Ends::Done,
+    end_title: "after the gate passes again the event reaches done",
     restore: "let the gate pass again",
 };
 
+pub const ES_WRITE_BLOCK_4XX: Scenario = Scenario {
+    id: "es_write_block_4xx",
+    title: "the index refuses writes (a deterministic 4xx)",
+    inject: Inject::WriteBlock,
+    trigger: Op::Upsert,
+    reasons: &["es_4xx"],
+    observed_suffix: "es_4xx",
+    counters: &[
+        Counter {
+            id: "failed_delta",
+            title: "failed{es_4xx} Δ≥1",
+            metric: "outbox_failed_total",
+            at_least: true,
+            bound: 1.0,
+        },
+        Counter {
+            id: "retry_delta",
+            title: "retry_scheduled{es_4xx} Δ=0 (a 4xx is not retried)",
+            metric: "outbox_retry_scheduled_total",
+            at_least: false,
+            bound: 0.0,
+        },
+    ],
+    batch_result: "failed",
+    ends: Ends::Failed { reason: "es_4xx" },
+    end_title: "the event ends terminal failed with reason es_4xx",
+    restore: "lift the index write block",
+};
+
 /// The scenarios this build can run and grade as its own.
-pub const RUNNABLE: [&Scenario; 2] = [&ES_DOWN_CONNECT, &ES_429_INJECT];
+pub const RUNNABLE: [&Scenario; 3] = [&ES_DOWN_CONNECT, &ES_429_INJECT, &ES_WRITE_BLOCK_4XX];
 
 /// The scenario with this id, or an error naming the ones there are.
 pub fn find(id: &str) -> Result<&'static Scenario, String> {

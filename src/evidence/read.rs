@@ -176,17 +176,21 @@ pub fn read_run_dir(path: &Path) -> Result<RunDir, ReadError> {
     let traces_by_event = read_traces("jaeger-traces-outbox_event_id-");
     let traces_by_batch = read_traces("jaeger-projection-by-claim_batch_id-");
 
-    // The event's status in the last outbox snapshot taken after ES was started again.
-    let status_after_recovery = files_matching(path, "_outbox-", ".json")
+    // The event's state in the last outbox snapshot that decides the final check: taken
+    // after the fault was taken out (a transient drill), or any (a drill whose event
+    // must end failed).
+    let recovers = crate::drill::scenario::find(&scenario).map_or(true, |s| s.recovers());
+    let event_row = files_matching(path, "_outbox-", ".json")
         .into_iter()
         .rev()
         .filter_map(|file| std::fs::read_to_string(file).ok())
         .filter_map(|text| serde_json::from_str::<Value>(&text).ok())
         // `fault_restored` (`es_restarted` in runs written before drills were data).
         .find(|snapshot| {
-            ["fault_restored", "es_restarted"]
-                .iter()
-                .any(|key| snapshot.get(*key).and_then(Value::as_bool) == Some(true))
+            !recovers
+                || ["fault_restored", "es_restarted"]
+                    .iter()
+                    .any(|key| snapshot.get(*key).and_then(Value::as_bool) == Some(true))
         })
         .and_then(|snapshot| {
             let id = event_id.as_deref()?;
@@ -194,11 +198,15 @@ pub fn read_run_dir(path: &Path) -> Result<RunDir, ReadError> {
                 .get("rows")?
                 .as_array()?
                 .iter()
-                .find(|row| row.get("id").and_then(Value::as_str) == Some(id))?
-                .get("status")?
-                .as_str()
-                .map(str::to_string)
+                .find(|row| row.get("id").and_then(Value::as_str) == Some(id))
+                .cloned()
         });
+    let text_of = |key: &str| {
+        event_row
+            .as_ref()
+            .and_then(|row| row.get(key)?.as_str().map(str::to_string))
+    };
+    let (status_after_recovery, event_reason) = (text_of("status"), text_of("error_reason"));
 
     Ok(RunDir {
         path: path.to_path_buf(),
@@ -212,6 +220,7 @@ pub fn read_run_dir(path: &Path) -> Result<RunDir, ReadError> {
             traces_by_event,
             traces_by_batch,
             status_after_recovery,
+            event_reason,
         },
         problems,
     })
