@@ -55,6 +55,8 @@ pub struct Session {
     pub gate_faulted: bool,
     /// The drill's index refuses writes (`index.blocks.write=true`).
     pub index_blocked: bool,
+    /// The entity of the last event inserted.
+    pub last_entity: Option<Uuid>,
     last_statuses: BTreeMap<&'static str, CheckStatus>,
     last_counters: Option<[f64; 4]>,
     /// How long the last freeze took from first capture to last file, in ms.
@@ -142,6 +144,7 @@ impl Session {
             gate: None,
             gate_faulted: false,
             index_blocked: false,
+            last_entity: None,
             last_statuses: BTreeMap::new(),
             last_counters: None,
             last_freeze_ms: None,
@@ -165,6 +168,7 @@ impl Session {
                 Inject::StopEs => json!({"kind": "es_down", "compose": {"file": self.profile.compose_file, "project": self.profile.compose_project, "service": self.profile.es_service, "action": "stop"}}),
                 Inject::Gate429 => json!({"kind": "es_429", "by": "drill-cockpit fault gate", "fault": gate_429().describe(), "upstream": self.profile.elastic_url}),
                 Inject::WriteBlock => json!({"kind": "es_write_block", "index": self.profile.elastic_index, "settings": {"index": {"blocks": {"write": true}}}}),
+                Inject::Nothing => json!({"kind": "none", "events": std::iter::once(self.drill.trigger).chain(self.drill.then.iter().copied()).map(|op| op.as_str()).collect::<Vec<_>>()}),
             },
             "worker": {"command": crate::sources::worker_proc::worker_command(&self.profile), "metrics_port": self.profile.metrics_port},
             "trigger": {"op": self.drill.trigger.as_str()},
@@ -417,6 +421,7 @@ impl Session {
             Inject::StopEs => self.stop_es().await,
             Inject::Gate429 => self.set_gate(gate_429(), true).await,
             Inject::WriteBlock => self.set_write_block(true).await,
+            Inject::Nothing => Ok(()),
         }
     }
 
@@ -426,6 +431,7 @@ impl Session {
             Inject::StopEs => self.start_es().await,
             Inject::Gate429 => self.set_gate(Fault::Pass, false).await,
             Inject::WriteBlock => self.set_write_block(false).await,
+            Inject::Nothing => Ok(()),
         }
     }
 
@@ -549,9 +555,19 @@ impl Session {
     }
 
     pub async fn insert(&mut self, op: Op) -> Result<Uuid, String> {
+        self.insert_for(op, Uuid::new_v4()).await
+    }
+
+    /// Another event of the entity of the last one (the same delete twice, …).
+    pub async fn insert_again(&mut self, op: Op) -> Result<Uuid, String> {
+        let entity = self.last_entity.unwrap_or_else(Uuid::new_v4);
+        self.insert_for(op, entity).await
+    }
+
+    async fn insert_for(&mut self, op: Op, entity_id: Uuid) -> Result<Uuid, String> {
         let event = NewEvent {
             op,
-            entity_id: Uuid::new_v4(),
+            entity_id,
             version: None,
             traceparent: None,
         };
@@ -572,6 +588,7 @@ impl Session {
             }
         };
         self.inserted.push(id);
+        self.last_entity = Some(entity_id);
         self.journal("insert", json!({"op": op.as_str(), "outbox_event_id": id.to_string(), "entity_id": event.entity_id.to_string()}));
         Ok(id)
     }

@@ -43,7 +43,24 @@ fn killing_the_process_mid_freeze_leaves_whole_freezes_or_none() {
             .env(CHILD_ENV, dir.path())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(150 + 70 * round));
+        // Kill it at a different point of its freezes each round, but only once it has
+        // frozen at least once (a loaded machine may take a while to start the child).
+        let started = std::time::Instant::now();
+        while started.elapsed() < Duration::from_secs(20) {
+            let frozen = std::fs::read_dir(dir.path().join("es_down_connect"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|run| {
+                    std::fs::read_dir(run.path().join("_exports"))
+                        .is_ok_and(|mut files| files.next().is_some())
+                });
+            if frozen {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(13 * round));
         child.kill().unwrap();
         child.wait().unwrap();
 

@@ -205,3 +205,52 @@ async fn es_write_block_4xx_passes_with_the_foreign_worker_on_upstreams_schema()
     };
     run_c(Schema::Upstream, Some(foreign)).await;
 }
+
+/// G: an upsert, then the same delete twice (each once the previous one is done): the
+/// second delete finds no document and is an idempotent no-op, nothing fails.
+async fn run_g(schema: Schema, worker: Option<String>) {
+    let Some(ran) = run_drill("duplicate_delivery", schema, worker).await else {
+        return;
+    };
+    let observed = &ran.result["observed"];
+    assert!(
+        observed["outbox_idempotent_noop_total_reason_es_404"]["delta"]
+            .as_f64()
+            .unwrap()
+            >= 1.0,
+        "{observed:#}"
+    );
+    assert!(
+        observed["outbox_processed_total"]["delta"]
+            .as_f64()
+            .unwrap()
+            >= 3.0
+    );
+    assert_eq!(observed["outbox_failed_total"]["delta"], 0.0);
+    let journal = std::fs::read_to_string(ran.dir.join("_timeline.jsonl")).unwrap();
+    let inserts: Vec<serde_json::Value> = journal
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|e: &serde_json::Value| e["kind"] == "insert")
+        .collect();
+    assert_eq!(inserts.len(), 3);
+    assert!(
+        inserts
+            .iter()
+            .all(|e| e["entity_id"] == inserts[0]["entity_id"]),
+        "one entity: {inserts:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_delivery_passes_with_the_bundled_worker() {
+    run_g(Schema::Ours, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_delivery_passes_with_the_foreign_worker_on_upstreams_schema() {
+    let Some(foreign) = testkit::foreign_worker::command() else {
+        return;
+    };
+    run_g(Schema::Upstream, Some(foreign)).await;
+}

@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::observations::Observations;
-use super::scenario::{Ends, Scenario};
+use super::scenario::{Ends, Scenario, Series};
 use crate::prom::{Samples, delta};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -106,7 +106,7 @@ fn delta_check(
     id: &'static str,
     title: &'static str,
     metric: &str,
-    reasons: &[&str],
+    filter: crate::prom::LabelFilter<'_>,
     obs: &Observations,
     mode: Missing,
     pass: impl Fn(f64) -> bool,
@@ -129,7 +129,7 @@ fn delta_check(
             );
         }
     }
-    let value = |samples: &Samples| samples.sum(metric, &[("reason", reasons)]);
+    let value = |samples: &Samples| samples.sum(metric, filter);
     let (b, a) = (value(before), value(after));
     let d = delta(b, a);
     let mut check = outcome(
@@ -230,11 +230,23 @@ pub fn grade(scenario: &Scenario, obs: &Observations, mode: Missing) -> Verdict 
         } else {
             format!("≤{bound}")
         };
+        let by_reason;
+        let filter: crate::prom::LabelFilter<'_> = match counter.series {
+            Series::ScenarioReasons => {
+                by_reason = [("reason", scenario.reasons)];
+                &by_reason
+            }
+            Series::Reasons(reasons) => {
+                by_reason = [("reason", reasons)];
+                &by_reason
+            }
+            Series::All => &[],
+        };
         checks.push(delta_check(
             counter.id,
             counter.title,
             counter.metric,
-            scenario.reasons,
+            filter,
             obs,
             mode,
             |d| if at_least { d >= bound } else { d <= bound },
@@ -334,7 +346,7 @@ pub fn grade(scenario: &Scenario, obs: &Observations, mode: Missing) -> Verdict 
         ),
     });
 
-    checks.push(match (&obs.log, &obs.traces_by_event) {
+    let link = match (&obs.log, &obs.traces_by_event) {
         (Some(_), Some(traces)) => {
             // A link is the line's trace id *and* span id naming one exported span.
             let exported: Vec<(String, String)> = traces
@@ -384,7 +396,11 @@ pub fn grade(scenario: &Scenario, obs: &Observations, mode: Missing) -> Verdict 
             mode,
             "log and Jaeger export",
         ),
-    });
+    };
+    // A drill without failures has no error line to link.
+    if scenario.logs_errors {
+        checks.push(link);
+    }
 
     checks.push(match &obs.status_after_recovery {
         Some(status) => {
@@ -441,13 +457,19 @@ impl Verdict {
             super::scenario::find(&self.scenario).unwrap_or(&super::scenario::ES_DOWN_CONNECT);
         let observed_key = |metric: &str| format!("{metric}_reason_{}", scenario.observed_suffix);
         let mut observed = serde_json::Map::new();
-        for (id, metric) in scenario.counters.iter().map(|c| (c.id, c.metric)) {
+        for counter in scenario.counters {
+            let (id, metric) = (counter.id, counter.metric);
+            // Upstream's key: the metric alone for an unfiltered sum.
+            let key = match counter.series {
+                Series::All => metric.to_string(),
+                _ => observed_key(metric),
+            };
             if let Some(check) = self.checks.iter().find(|c| c.id == id)
                 && let (Some(before), Some(after), Some(delta)) =
                     (check.before, check.after, check.delta)
             {
                 observed.insert(
-                    observed_key(metric),
+                    key,
                     json!({"before": before, "after": after, "delta": delta}),
                 );
             }

@@ -174,11 +174,27 @@ async fn drive(session: &mut Session, options: &RunOptions) -> Result<(), String
             "blocking writes to index {}",
             session.profile.elastic_index
         )),
+        Inject::Nothing => say("no fault: the drill is in its events"),
     }
     session.inject().await?;
     let op = options.op.unwrap_or(session.drill.trigger);
     let id = session.insert(op).await?;
     say(&format!("inserted {} event {id}", op.as_str()));
+    // Further events of the same entity, each once the previous one is done.
+    for &next in session.drill.then {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while session.event_status().await.as_deref() != Some("done") {
+            if tokio::time::Instant::now() >= deadline {
+                return Err("the previous event did not reach done within 20 s".into());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let id = session.insert_again(next).await?;
+        say(&format!(
+            "inserted {} event {id} (same entity)",
+            next.as_str()
+        ));
+    }
 
     // Observe until everything that can pass during the outage has, or time is up.
     let deadline = tokio::time::Instant::now() + options.duration;
@@ -219,6 +235,7 @@ async fn drive(session: &mut Session, options: &RunOptions) -> Result<(), String
         Inject::StopEs => say(&format!("starting `{}`", session.profile.es_service)),
         Inject::Gate429 => say("the fault gate passes again"),
         Inject::WriteBlock => say("lifting the index write block"),
+        Inject::Nothing => {}
     }
     session.restore().await?;
     if session.drill.inject == Inject::StopEs && !session.wait_for_es(Duration::from_secs(60)).await

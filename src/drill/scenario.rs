@@ -13,6 +13,19 @@ pub enum Inject {
     Gate429,
     /// `index.blocks.write=true` on the index through the ES API; restore = `false`.
     WriteBlock,
+    /// No fault: the drill is in its events (the same delete twice, a stale version).
+    Nothing,
+}
+
+/// Which series of a counter a check sums.
+#[derive(Debug, Clone, Copy)]
+pub enum Series {
+    /// Those whose `reason` is one of the scenario's.
+    ScenarioReasons,
+    /// Those whose `reason` is one of these.
+    Reasons(&'static [&'static str]),
+    /// Every series (any reason, or none).
+    All,
 }
 
 /// A counter check: Δ of `metric` over the scenario's reasons, held against a bound.
@@ -21,6 +34,7 @@ pub struct Counter {
     pub id: &'static str,
     pub title: &'static str,
     pub metric: &'static str,
+    pub series: Series,
     /// `true`: Δ ≥ bound; `false`: Δ ≤ bound.
     pub at_least: bool,
     pub bound: f64,
@@ -42,6 +56,12 @@ pub struct Scenario {
     pub inject: Inject,
     /// The event the drill inserts once the fault is in.
     pub trigger: Op,
+    /// More events of the same entity, each inserted once the previous one is done; the
+    /// last one is the event under drill.
+    pub then: &'static [Op],
+    /// Whether a failed attempt logs an ERROR line whose ids name a span (the log↔trace
+    /// check); a drill without failures has none.
+    pub logs_errors: bool,
     /// The `reason` labels the counter checks sum.
     pub reasons: &'static [&'static str],
     /// Upstream's observed-key suffix (`outbox_failed_total_reason_<suffix>`).
@@ -66,7 +86,7 @@ impl Scenario {
 
     /// Whether the drill waits for the event to recover after restoring.
     pub fn recovers(&self) -> bool {
-        self.ends == Ends::Done
+        self.ends == Ends::Done && self.inject != Inject::Nothing
     }
 }
 
@@ -78,6 +98,7 @@ macro_rules! transient {
                 id: "retry_delta",
                 title: concat!("retry_scheduled{", $reasons, "} Δ≥1"),
                 metric: "outbox_retry_scheduled_total",
+                series: Series::ScenarioReasons,
                 at_least: true,
                 bound: 1.0,
             },
@@ -85,6 +106,7 @@ macro_rules! transient {
                 id: "failed_delta",
                 title: concat!("failed{", $reasons, "} Δ≥1"),
                 metric: "outbox_failed_total",
+                series: Series::ScenarioReasons,
                 at_least: true,
                 bound: 1.0,
             },
@@ -92,6 +114,7 @@ macro_rules! transient {
                 id: "terminal_delta",
                 title: concat!("terminal_failed{", $reasons, "} Δ=0"),
                 metric: "outbox_terminal_failed_total",
+                series: Series::ScenarioReasons,
                 at_least: false,
                 bound: 0.0,
             },
@@ -104,6 +127,8 @@ pub const ES_DOWN_CONNECT: Scenario = Scenario {
     title: "Elasticsearch is down (connection refused)",
     inject: Inject::StopEs,
     trigger: Op::Delete,
+    then: &[],
+    logs_errors: true,
     reasons: super::ES_DOWN_REASONS,
     observed_suffix: "es_connect_or_unreachable",
     counters: transient!("es_connect|es_unreachable"),
@@ -118,6 +143,8 @@ pub const ES_429_INJECT: Scenario = Scenario {
     title: "Elasticsearch pushes back (HTTP 429)",
     inject: Inject::Gate429,
     trigger: Op::Upsert,
+    then: &[],
+    logs_errors: true,
     reasons: &["es_429"],
     observed_suffix: "es_429",
     counters: transient!("es_429"),
@@ -132,6 +159,8 @@ pub const ES_WRITE_BLOCK_4XX: Scenario = Scenario {
     title: "the index refuses writes (a deterministic 4xx)",
     inject: Inject::WriteBlock,
     trigger: Op::Upsert,
+    then: &[],
+    logs_errors: true,
     reasons: &["es_4xx"],
     observed_suffix: "es_4xx",
     counters: &[
@@ -139,6 +168,7 @@ pub const ES_WRITE_BLOCK_4XX: Scenario = Scenario {
             id: "failed_delta",
             title: "failed{es_4xx} Δ≥1",
             metric: "outbox_failed_total",
+            series: Series::ScenarioReasons,
             at_least: true,
             bound: 1.0,
         },
@@ -146,6 +176,7 @@ pub const ES_WRITE_BLOCK_4XX: Scenario = Scenario {
             id: "retry_delta",
             title: "retry_scheduled{es_4xx} Δ=0 (a 4xx is not retried)",
             metric: "outbox_retry_scheduled_total",
+            series: Series::ScenarioReasons,
             at_least: false,
             bound: 0.0,
         },
@@ -156,8 +187,54 @@ pub const ES_WRITE_BLOCK_4XX: Scenario = Scenario {
     restore: "lift the index write block",
 };
 
+pub const DUPLICATE_DELIVERY: Scenario = Scenario {
+    id: "duplicate_delivery",
+    title: "the same delete delivered twice",
+    inject: Inject::Nothing,
+    trigger: Op::Upsert,
+    then: &[Op::Delete, Op::Delete],
+    logs_errors: false,
+    reasons: &["es_404"],
+    observed_suffix: "es_404",
+    counters: &[
+        Counter {
+            id: "noop_delta",
+            title: "idempotent_noop{es_404} Δ≥1 (the second delete)",
+            metric: "outbox_idempotent_noop_total",
+            series: Series::ScenarioReasons,
+            at_least: true,
+            bound: 1.0,
+        },
+        Counter {
+            id: "processed_delta",
+            title: "processed Δ≥3 (upsert + two deletes)",
+            metric: "outbox_processed_total",
+            series: Series::All,
+            at_least: true,
+            bound: 3.0,
+        },
+        Counter {
+            id: "failed_delta",
+            title: "failed Δ=0 (any reason)",
+            metric: "outbox_failed_total",
+            series: Series::All,
+            at_least: false,
+            bound: 0.0,
+        },
+    ],
+    batch_result: "ok",
+    ends: Ends::Done,
+    end_title: "the second delete ends done",
+    restore: "nothing to take out",
+};
+
 /// The scenarios this build can run and grade as its own.
-pub const RUNNABLE: [&Scenario; 3] = [&ES_DOWN_CONNECT, &ES_429_INJECT, &ES_WRITE_BLOCK_4XX];
+pub const RUNNABLE: [&Scenario; 4] = [
+    &ES_DOWN_CONNECT,
+    &ES_429_INJECT,
+    &ES_WRITE_BLOCK_4XX,
+    &DUPLICATE_DELIVERY,
+];
 
 /// The scenario with this id, or an error naming the ones there are.
 pub fn find(id: &str) -> Result<&'static Scenario, String> {
