@@ -103,6 +103,16 @@ fn run_redactor(profile: &Profile) -> Redactor {
     ])
 }
 
+/// `_version` of an ES document answer (`found: false` has none).
+pub fn document_version(document: &Value) -> Option<i64> {
+    document
+        .get("found")
+        .and_then(Value::as_bool)
+        .filter(|found| *found)
+        .and(document.get("_version"))
+        .and_then(Value::as_i64)
+}
+
 /// Drill B's fault: every write answered 429 by the gate (as upstream's `EVERY_N=1`).
 fn gate_429() -> Fault {
     Fault::Abort {
@@ -555,20 +565,30 @@ impl Session {
     }
 
     pub async fn insert(&mut self, op: Op) -> Result<Uuid, String> {
-        self.insert_for(op, Uuid::new_v4()).await
+        self.insert_for(op, Uuid::new_v4(), None).await
     }
 
-    /// Another event of the entity of the last one (the same delete twice, …).
-    pub async fn insert_again(&mut self, op: Op) -> Result<Uuid, String> {
-        let entity = self.last_entity.unwrap_or_else(Uuid::new_v4);
-        self.insert_for(op, entity).await
+    /// The drill's `n`th event (0 = its trigger): of the entity of the previous one after
+    /// the first, at the scenario's version when it names one.
+    pub async fn insert_nth(&mut self, n: usize, op: Op) -> Result<Uuid, String> {
+        let entity = match (n, self.last_entity) {
+            (0, _) | (_, None) => Uuid::new_v4(),
+            (_, Some(entity)) => entity,
+        };
+        let version = self.drill.versions.get(n).copied();
+        self.insert_for(op, entity, version).await
     }
 
-    async fn insert_for(&mut self, op: Op, entity_id: Uuid) -> Result<Uuid, String> {
+    async fn insert_for(
+        &mut self,
+        op: Op,
+        entity_id: Uuid,
+        version: Option<i64>,
+    ) -> Result<Uuid, String> {
         let event = NewEvent {
             op,
             entity_id,
-            version: None,
+            version,
             traceparent: None,
         };
         let inserted = match (&self.pool, &self.schema_problem) {
@@ -683,7 +703,35 @@ impl Session {
             traces_by_batch: findings.batch_traces.and_then(Result::ok),
             status_after_recovery: status,
             event_reason: reason.flatten(),
+            document_version: self
+                .entity_document()
+                .await
+                .ok()
+                .as_ref()
+                .and_then(document_version),
         }
+    }
+
+    /// The ES document of the drilled entity, as ES answers it (drills that check the
+    /// version a document ends at; `Err` for the others or when ES cannot be asked).
+    async fn entity_document(&self) -> Result<Value, String> {
+        let (Some(_), Some(entity)) = (self.drill.document_version, self.last_entity) else {
+            return Err("this drill does not read documents".into());
+        };
+        let url = format!(
+            "{}/{}/_doc/{entity}",
+            self.profile.elastic_url, self.profile.elastic_index
+        );
+        let answer = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| crate::sources::metrics::error_chain(&e))?;
+        answer
+            .json()
+            .await
+            .map_err(|e| format!("{url}: not JSON: {e}"))
     }
 
     /// Grades and journals every check whose status changed.
@@ -837,6 +885,17 @@ impl Session {
                 )),
             }
         }
+        // The drilled entity's ES document, for drills that check the version it ends at.
+        let document = within(self.entity_document())
+            .await
+            .ok()
+            .and_then(Result::ok);
+        if let Some(document) = &document {
+            files.push((
+                format!("_es_document-{ts}.json"),
+                format!("{document:#}").into_bytes(),
+            ));
+        }
         // What the fault gate did to every request so far (drills through the gate).
         if let Some(gate) = &self.gate {
             files.push((
@@ -889,6 +948,7 @@ impl Session {
             traces_by_batch,
             status_after_recovery,
             event_reason,
+            document_version: document.as_ref().and_then(document_version),
         };
         let verdict = self.grade(
             &observations,

@@ -254,3 +254,46 @@ async fn duplicate_delivery_passes_with_the_foreign_worker_on_upstreams_schema()
     };
     run_g(Schema::Upstream, Some(foreign)).await;
 }
+
+/// H: the entity's version 2, then a replay of version 1: the stale event is a 409 no-op
+/// and the ES document keeps version 2.
+async fn run_h(schema: Schema, worker: Option<String>) {
+    let Some(ran) = run_drill("projection_version", schema, worker).await else {
+        return;
+    };
+    let observed = &ran.result["observed"];
+    assert!(
+        observed["outbox_idempotent_noop_total_reason_es_409"]["delta"]
+            .as_f64()
+            .unwrap()
+            >= 1.0,
+        "{observed:#}"
+    );
+    assert_eq!(observed["outbox_failed_total"]["delta"], 0.0);
+    let kept = ran.result["verdict"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "document_version")
+        .unwrap();
+    assert_eq!(kept["observed"], "_version 2; expected 2", "{kept}");
+    let exports = std::fs::read_dir(&ran.dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("_es_document-"))
+        .count();
+    assert!(exports >= 1, "the document is evidence");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projection_version_passes_with_the_bundled_worker() {
+    run_h(Schema::Ours, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projection_version_passes_with_the_foreign_worker_on_upstreams_schema() {
+    let Some(foreign) = testkit::foreign_worker::command() else {
+        return;
+    };
+    run_h(Schema::Upstream, Some(foreign)).await;
+}

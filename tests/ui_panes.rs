@@ -143,6 +143,7 @@ fn healthy() -> Snapshot {
         traces_by_batch: Some(batch_traces.clone()),
         status_after_recovery: None,
         event_reason: None,
+        document_version: None,
     };
     snapshot.checklist = Some(grade(&ES_DOWN_CONNECT, &observations, Missing::Pending));
     snapshot.containers = Some(Ok(vec![

@@ -470,6 +470,7 @@ impl Engine {
             traces_by_batch: self.snapshot.batch_traces.clone().and_then(Result::ok),
             status_after_recovery: None,
             event_reason: None,
+            document_version: None,
         };
         let mut observations = observations;
         if self.session.end_state_due()

@@ -432,6 +432,30 @@ pub fn grade(scenario: &Scenario, obs: &Observations, mode: Missing) -> Verdict 
         ),
     });
 
+    // A replay must never regress the document: it ends at the newer version.
+    if let Some(expected) = scenario.document_version {
+        checks.push(match obs.document_version {
+            Some(version) => {
+                let mut check = outcome(
+                    "document_version",
+                    "the ES document keeps the newer version",
+                    version == expected,
+                    format!("_version {version}; expected {expected}"),
+                );
+                if version < expected && mode == Missing::Pending {
+                    check.status = CheckStatus::Pending;
+                }
+                check
+            }
+            None => missing(
+                "document_version",
+                "the ES document keeps the newer version",
+                mode,
+                "the entity's ES document",
+            ),
+        });
+    }
+
     let decided: Vec<&CheckOutcome> = checks
         .iter()
         .filter(|c| c.status != CheckStatus::NotRecorded)
@@ -590,6 +614,7 @@ mod tests {
             traces_by_batch: Some(vec![trace]),
             status_after_recovery: Some("done".into()),
             event_reason: None,
+            document_version: None,
         }
     }
 

@@ -178,10 +178,10 @@ async fn drive(session: &mut Session, options: &RunOptions) -> Result<(), String
     }
     session.inject().await?;
     let op = options.op.unwrap_or(session.drill.trigger);
-    let id = session.insert(op).await?;
+    let id = session.insert_nth(0, op).await?;
     say(&format!("inserted {} event {id}", op.as_str()));
     // Further events of the same entity, each once the previous one is done.
-    for &next in session.drill.then {
+    for (n, &next) in session.drill.then.iter().enumerate() {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         while session.event_status().await.as_deref() != Some("done") {
             if tokio::time::Instant::now() >= deadline {
@@ -189,7 +189,7 @@ async fn drive(session: &mut Session, options: &RunOptions) -> Result<(), String
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let id = session.insert_again(next).await?;
+        let id = session.insert_nth(n + 1, next).await?;
         say(&format!(
             "inserted {} event {id} (same entity)",
             next.as_str()

@@ -20,6 +20,8 @@ pub struct Observations {
     pub status_after_recovery: Option<String>,
     /// The event's `error_reason` in the same outbox snapshot as its status.
     pub event_reason: Option<String>,
+    /// The ES document of the drilled entity: its `_version` (`None` when not read or absent).
+    pub document_version: Option<i64>,
 }
 
 impl Observations {

@@ -59,6 +59,11 @@ pub struct Scenario {
     /// More events of the same entity, each inserted once the previous one is done; the
     /// last one is the event under drill.
     pub then: &'static [Op],
+    /// The `event_version` of each of those events in order (trigger first); empty =
+    /// the insert helper's next version.
+    pub versions: &'static [i64],
+    /// The ES document of the entity must end at this version (a replay never regresses it).
+    pub document_version: Option<i64>,
     /// Whether a failed attempt logs an ERROR line whose ids name a span (the log↔trace
     /// check); a drill without failures has none.
     pub logs_errors: bool,
@@ -128,6 +133,8 @@ pub const ES_DOWN_CONNECT: Scenario = Scenario {
     inject: Inject::StopEs,
     trigger: Op::Delete,
     then: &[],
+    versions: &[],
+    document_version: None,
     logs_errors: true,
     reasons: super::ES_DOWN_REASONS,
     observed_suffix: "es_connect_or_unreachable",
@@ -144,6 +151,8 @@ pub const ES_429_INJECT: Scenario = Scenario {
     inject: Inject::Gate429,
     trigger: Op::Upsert,
     then: &[],
+    versions: &[],
+    document_version: None,
     logs_errors: true,
     reasons: &["es_429"],
     observed_suffix: "es_429",
@@ -160,6 +169,8 @@ pub const ES_WRITE_BLOCK_4XX: Scenario = Scenario {
     inject: Inject::WriteBlock,
     trigger: Op::Upsert,
     then: &[],
+    versions: &[],
+    document_version: None,
     logs_errors: true,
     reasons: &["es_4xx"],
     observed_suffix: "es_4xx",
@@ -193,6 +204,8 @@ pub const DUPLICATE_DELIVERY: Scenario = Scenario {
     inject: Inject::Nothing,
     trigger: Op::Upsert,
     then: &[Op::Delete, Op::Delete],
+    versions: &[],
+    document_version: None,
     logs_errors: false,
     reasons: &["es_404"],
     observed_suffix: "es_404",
@@ -228,12 +241,48 @@ pub const DUPLICATE_DELIVERY: Scenario = Scenario {
     restore: "nothing to take out",
 };
 
+pub const PROJECTION_VERSION: Scenario = Scenario {
+    id: "projection_version",
+    title: "an older version replayed after a newer one",
+    inject: Inject::Nothing,
+    trigger: Op::Upsert,
+    then: &[Op::Upsert],
+    versions: &[2, 1],
+    document_version: Some(2),
+    logs_errors: false,
+    reasons: &["es_409"],
+    observed_suffix: "es_409",
+    counters: &[
+        Counter {
+            id: "noop_delta",
+            title: "idempotent_noop{es_409} Δ≥1 (the stale replay)",
+            metric: "outbox_idempotent_noop_total",
+            series: Series::ScenarioReasons,
+            at_least: true,
+            bound: 1.0,
+        },
+        Counter {
+            id: "failed_delta",
+            title: "failed Δ=0 (any reason)",
+            metric: "outbox_failed_total",
+            series: Series::All,
+            at_least: false,
+            bound: 0.0,
+        },
+    ],
+    batch_result: "ok",
+    ends: Ends::Done,
+    end_title: "the replayed event ends done",
+    restore: "nothing to take out",
+};
+
 /// The scenarios this build can run and grade as its own.
-pub const RUNNABLE: [&Scenario; 4] = [
+pub const RUNNABLE: [&Scenario; 5] = [
     &ES_DOWN_CONNECT,
     &ES_429_INJECT,
     &ES_WRITE_BLOCK_4XX,
     &DUPLICATE_DELIVERY,
+    &PROJECTION_VERSION,
 ];
 
 /// The scenario with this id, or an error naming the ones there are.

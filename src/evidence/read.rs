@@ -207,6 +207,14 @@ pub fn read_run_dir(path: &Path) -> Result<RunDir, ReadError> {
             .and_then(|row| row.get(key)?.as_str().map(str::to_string))
     };
     let (status_after_recovery, event_reason) = (text_of("status"), text_of("error_reason"));
+    // The drilled entity's ES document as the last freeze read it.
+    let document_version = files_matching(path, "_es_document-", ".json")
+        .into_iter()
+        .next_back()
+        .and_then(|file| std::fs::read_to_string(file).ok())
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+        .as_ref()
+        .and_then(crate::session::document_version);
 
     Ok(RunDir {
         path: path.to_path_buf(),
@@ -221,6 +229,7 @@ pub fn read_run_dir(path: &Path) -> Result<RunDir, ReadError> {
             traces_by_batch,
             status_after_recovery,
             event_reason,
+            document_version,
         },
         problems,
     })
