@@ -53,6 +53,8 @@ pub struct Session {
     pub gate: Option<FaultGate>,
     /// The gate's fault is in force.
     pub gate_faulted: bool,
+    /// The gate in front of the trace collector (collector_down).
+    pub collector_gate: Option<FaultGate>,
     /// The drill's index refuses writes (`index.blocks.write=true`).
     pub index_blocked: bool,
     /// The entity of the last event inserted.
@@ -153,6 +155,7 @@ impl Session {
             fault_restored: false,
             gate: None,
             gate_faulted: false,
+            collector_gate: None,
             index_blocked: false,
             last_entity: None,
             last_statuses: BTreeMap::new(),
@@ -178,6 +181,7 @@ impl Session {
                 Inject::StopEs => json!({"kind": "es_down", "compose": {"file": self.profile.compose_file, "project": self.profile.compose_project, "service": self.profile.es_service, "action": "stop"}}),
                 Inject::Gate429 => json!({"kind": "es_429", "by": "drill-cockpit fault gate", "fault": gate_429().describe(), "upstream": self.profile.elastic_url}),
                 Inject::WriteBlock => json!({"kind": "es_write_block", "index": self.profile.elastic_index, "settings": {"index": {"blocks": {"write": true}}}}),
+                Inject::CollectorRefused => json!({"kind": "collector_down", "by": "drill-cockpit fault gate in front of the OTLP endpoint", "fault": "refuse connections", "upstream": self.profile.otlp_endpoint}),
                 Inject::Nothing => json!({"kind": "none", "events": std::iter::once(self.drill.trigger).chain(self.drill.then.iter().copied()).map(|op| op.as_str()).collect::<Vec<_>>()}),
             },
             "worker": {"command": crate::sources::worker_proc::worker_command(&self.profile), "metrics_port": self.profile.metrics_port},
@@ -304,6 +308,9 @@ impl Session {
             if let Some(gate) = &self.gate {
                 overrides.push(("ELASTIC_URL", gate.url()));
             }
+        }
+        if let Some(gate) = &self.collector_gate {
+            overrides.push(("OTEL_EXPORTER_OTLP_ENDPOINT", gate.url()));
         }
         let process = WorkerProcess::spawn(
             &self.profile,
@@ -432,6 +439,7 @@ impl Session {
             Inject::Gate429 => self.set_gate(gate_429(), true).await,
             Inject::WriteBlock => self.set_write_block(true).await,
             Inject::Nothing => Ok(()),
+            Inject::CollectorRefused => self.set_collector_gate(true).await,
         }
     }
 
@@ -442,6 +450,7 @@ impl Session {
             Inject::Gate429 => self.set_gate(Fault::Pass, false).await,
             Inject::WriteBlock => self.set_write_block(false).await,
             Inject::Nothing => Ok(()),
+            Inject::CollectorRefused => self.set_collector_gate(false).await,
         }
     }
 
@@ -476,6 +485,46 @@ impl Session {
         self.journal(
             "index",
             json!({"action": action, "index": self.profile.elastic_index, "by": "drill"}),
+        );
+        Ok(())
+    }
+
+    /// The collector's gate (started on first use): refusing, or passing to the real
+    /// OTLP endpoint again.
+    async fn set_collector_gate(&mut self, refuse: bool) -> Result<(), String> {
+        if self.collector_gate.is_none() {
+            match FaultGate::start(([127, 0, 0, 1], 0).into(), &self.profile.otlp_endpoint).await {
+                Ok(gate) => {
+                    self.journal(
+                        "gate",
+                        json!({"action": "listen", "url": gate.url(), "upstream": gate.upstream(), "for": "trace collector"}),
+                    );
+                    self.collector_gate = Some(gate);
+                }
+                Err(error) => {
+                    return Err(self.action_failed(
+                        "start the collector's gate",
+                        format!("cannot listen on 127.0.0.1: {error}"),
+                    ));
+                }
+            }
+        }
+        let fault = if refuse { Fault::Refuse } else { Fault::Pass };
+        let description = fault.describe();
+        let switched = match &self.collector_gate {
+            Some(gate) => gate.set_fault(fault).await.map_err(|e| e.to_string()),
+            None => Err("the collector's gate is not running".to_string()),
+        };
+        if let Err(error) = switched {
+            return Err(self.action_failed(&format!("collector gate: {description}"), error));
+        }
+        if self.gate_faulted && !refuse {
+            self.fault_restored = true;
+        }
+        self.gate_faulted = refuse;
+        self.journal(
+            "gate",
+            json!({"action": "fault", "fault": description, "for": "trace collector", "by": "drill"}),
         );
         Ok(())
     }

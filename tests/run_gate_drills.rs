@@ -297,3 +297,41 @@ async fn projection_version_passes_with_the_foreign_worker_on_upstreams_schema()
     };
     run_h(Schema::Upstream, Some(foreign)).await;
 }
+
+/// collector_down: a gate in front of the collector refuses connections from before the
+/// worker starts; processing goes on (processed ≥ 1, nothing failed), no span expected.
+async fn run_collector_down(schema: Schema, worker: Option<String>) {
+    let Some(ran) = run_drill("collector_down", schema, worker).await else {
+        return;
+    };
+    let observed = &ran.result["observed"];
+    assert!(
+        observed["outbox_processed_total"]["delta"]
+            .as_f64()
+            .unwrap()
+            >= 1.0
+    );
+    assert_eq!(observed["outbox_failed_total"]["delta"], 0.0);
+    let ids: Vec<&str> = ran.result["verdict"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    assert!(!ids.iter().any(|id| id.starts_with("trace_by_")), "{ids:?}");
+    let journal = std::fs::read_to_string(ran.dir.join("_timeline.jsonl")).unwrap();
+    assert!(journal.contains("refuse connections"), "{journal}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collector_down_passes_with_the_bundled_worker() {
+    run_collector_down(Schema::Ours, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collector_down_passes_with_the_foreign_worker_on_upstreams_schema() {
+    let Some(foreign) = testkit::foreign_worker::command() else {
+        return;
+    };
+    run_collector_down(Schema::Upstream, Some(foreign)).await;
+}

@@ -162,6 +162,11 @@ async fn drive(session: &mut Session, options: &RunOptions) -> Result<(), String
         "starting the worker: {}",
         crate::sources::worker_proc::worker_command(&session.profile).join(" ")
     ));
+    if session.drill.injects_before_worker() {
+        // The worker may look at its collector once, at start: the fault comes first.
+        say("the trace collector's gate refuses connections");
+        session.inject().await?;
+    }
     session.start_worker().await;
     session.wait_for_metrics(Duration::from_secs(30)).await?;
     session.take_baseline().await?;
@@ -175,8 +180,11 @@ async fn drive(session: &mut Session, options: &RunOptions) -> Result<(), String
             session.profile.elastic_index
         )),
         Inject::Nothing => say("no fault: the drill is in its events"),
+        Inject::CollectorRefused => {}
     }
-    session.inject().await?;
+    if !session.drill.injects_before_worker() {
+        session.inject().await?;
+    }
     let op = options.op.unwrap_or(session.drill.trigger);
     let id = session.insert_nth(0, op).await?;
     say(&format!("inserted {} event {id}", op.as_str()));
@@ -235,6 +243,7 @@ async fn drive(session: &mut Session, options: &RunOptions) -> Result<(), String
         Inject::StopEs => say(&format!("starting `{}`", session.profile.es_service)),
         Inject::Gate429 => say("the fault gate passes again"),
         Inject::WriteBlock => say("lifting the index write block"),
+        Inject::CollectorRefused => say("the trace collector's gate passes again"),
         Inject::Nothing => {}
     }
     session.restore().await?;

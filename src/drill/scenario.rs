@@ -15,6 +15,9 @@ pub enum Inject {
     WriteBlock,
     /// No fault: the drill is in its events (the same delete twice, a stale version).
     Nothing,
+    /// A second gate, in front of the trace collector, refuses connections; it is put in
+    /// before the worker starts (a worker may probe its collector once, at start).
+    CollectorRefused,
 }
 
 /// Which series of a counter a check sums.
@@ -67,6 +70,8 @@ pub struct Scenario {
     /// Whether a failed attempt logs an ERROR line whose ids name a span (the log↔trace
     /// check); a drill without failures has none.
     pub logs_errors: bool,
+    /// Whether the drill's spans reach Jaeger (not when the collector is the fault).
+    pub expects_traces: bool,
     /// The `reason` labels the counter checks sum.
     pub reasons: &'static [&'static str],
     /// Upstream's observed-key suffix (`outbox_failed_total_reason_<suffix>`).
@@ -87,6 +92,11 @@ impl Scenario {
     /// Whether the worker must reach Elasticsearch through the fault gate.
     pub fn needs_gate(&self) -> bool {
         matches!(self.inject, Inject::Gate429)
+    }
+
+    /// Whether the fault must be in before the worker starts.
+    pub fn injects_before_worker(&self) -> bool {
+        matches!(self.inject, Inject::CollectorRefused)
     }
 
     /// Whether the drill waits for the event to recover after restoring.
@@ -136,6 +146,7 @@ pub const ES_DOWN_CONNECT: Scenario = Scenario {
     versions: &[],
     document_version: None,
     logs_errors: true,
+    expects_traces: true,
     reasons: super::ES_DOWN_REASONS,
     observed_suffix: "es_connect_or_unreachable",
     counters: transient!("es_connect|es_unreachable"),
@@ -154,6 +165,7 @@ pub const ES_429_INJECT: Scenario = Scenario {
     versions: &[],
     document_version: None,
     logs_errors: true,
+    expects_traces: true,
     reasons: &["es_429"],
     observed_suffix: "es_429",
     counters: transient!("es_429"),
@@ -172,6 +184,7 @@ pub const ES_WRITE_BLOCK_4XX: Scenario = Scenario {
     versions: &[],
     document_version: None,
     logs_errors: true,
+    expects_traces: true,
     reasons: &["es_4xx"],
     observed_suffix: "es_4xx",
     counters: &[
@@ -207,6 +220,7 @@ pub const DUPLICATE_DELIVERY: Scenario = Scenario {
     versions: &[],
     document_version: None,
     logs_errors: false,
+    expects_traces: true,
     reasons: &["es_404"],
     observed_suffix: "es_404",
     counters: &[
@@ -250,6 +264,7 @@ pub const PROJECTION_VERSION: Scenario = Scenario {
     versions: &[2, 1],
     document_version: Some(2),
     logs_errors: false,
+    expects_traces: true,
     reasons: &["es_409"],
     observed_suffix: "es_409",
     counters: &[
@@ -276,8 +291,45 @@ pub const PROJECTION_VERSION: Scenario = Scenario {
     restore: "nothing to take out",
 };
 
+pub const COLLECTOR_DOWN: Scenario = Scenario {
+    id: "collector_down",
+    title: "the trace collector is down",
+    inject: Inject::CollectorRefused,
+    trigger: Op::Upsert,
+    then: &[],
+    versions: &[],
+    document_version: None,
+    logs_errors: false,
+    expects_traces: false,
+    reasons: &[],
+    observed_suffix: "any",
+    counters: &[
+        Counter {
+            id: "processed_delta",
+            title: "processed Δ≥1 (processing goes on without traces)",
+            metric: "outbox_processed_total",
+            series: Series::All,
+            at_least: true,
+            bound: 1.0,
+        },
+        Counter {
+            id: "failed_delta",
+            title: "failed Δ=0 (any reason)",
+            metric: "outbox_failed_total",
+            series: Series::All,
+            at_least: false,
+            bound: 0.0,
+        },
+    ],
+    batch_result: "ok",
+    ends: Ends::Done,
+    end_title: "the event ends done",
+    restore: "let the collector's gate pass again",
+};
+
 /// The scenarios this build can run and grade as its own.
-pub const RUNNABLE: [&Scenario; 5] = [
+pub const RUNNABLE: [&Scenario; 6] = [
+    &COLLECTOR_DOWN,
     &ES_DOWN_CONNECT,
     &ES_429_INJECT,
     &ES_WRITE_BLOCK_4XX,
