@@ -108,19 +108,12 @@ fn manifest_check(dir: &Path) -> CheckOutcome {
             Err(error) => (false, error),
         }
     };
-    CheckOutcome {
-        id: "manifest",
-        title: "files unchanged since manifest.json",
-        status: if passed {
-            CheckStatus::Passed
-        } else {
-            CheckStatus::Failed
-        },
+    crate::drill::checks::outcome(
+        "manifest",
+        "files unchanged since manifest.json",
+        passed,
         observed,
-        before: None,
-        after: None,
-        delta: None,
-    }
+    )
 }
 
 /// Grades one run directory.

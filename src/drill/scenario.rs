@@ -137,6 +137,16 @@ macro_rules! transient {
     };
 }
 
+/// failed Δ=0 over every reason: the drills where nothing may fail.
+const NOTHING_FAILED: Counter = Counter {
+    id: "failed_delta",
+    title: "failed Δ=0 (any reason)",
+    metric: "outbox_failed_total",
+    series: Series::All,
+    at_least: false,
+    bound: 0.0,
+};
+
 pub const ES_DOWN_CONNECT: Scenario = Scenario {
     id: "es_down_connect",
     title: "Elasticsearch is down (connection refused)",
@@ -240,14 +250,7 @@ pub const DUPLICATE_DELIVERY: Scenario = Scenario {
             at_least: true,
             bound: 3.0,
         },
-        Counter {
-            id: "failed_delta",
-            title: "failed Δ=0 (any reason)",
-            metric: "outbox_failed_total",
-            series: Series::All,
-            at_least: false,
-            bound: 0.0,
-        },
+        NOTHING_FAILED,
     ],
     batch_result: "ok",
     ends: Ends::Done,
@@ -276,14 +279,7 @@ pub const PROJECTION_VERSION: Scenario = Scenario {
             at_least: true,
             bound: 1.0,
         },
-        Counter {
-            id: "failed_delta",
-            title: "failed Δ=0 (any reason)",
-            metric: "outbox_failed_total",
-            series: Series::All,
-            at_least: false,
-            bound: 0.0,
-        },
+        NOTHING_FAILED,
     ],
     batch_result: "ok",
     ends: Ends::Done,
@@ -312,14 +308,7 @@ pub const COLLECTOR_DOWN: Scenario = Scenario {
             at_least: true,
             bound: 1.0,
         },
-        Counter {
-            id: "failed_delta",
-            title: "failed Δ=0 (any reason)",
-            metric: "outbox_failed_total",
-            series: Series::All,
-            at_least: false,
-            bound: 0.0,
-        },
+        NOTHING_FAILED,
     ],
     batch_result: "ok",
     ends: Ends::Done,
