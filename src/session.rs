@@ -115,6 +115,22 @@ pub fn document_version(document: &Value) -> Option<i64> {
         .and_then(Value::as_i64)
 }
 
+/// Which service a fault gate stands in front of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GateRole {
+    Elastic,
+    Collector,
+}
+
+impl GateRole {
+    fn name(self) -> &'static str {
+        match self {
+            GateRole::Elastic => "Elasticsearch",
+            GateRole::Collector => "trace collector",
+        }
+    }
+}
+
 /// Drill B's fault: every write answered 429 by the gate (as upstream's `EVERY_N=1`).
 fn gate_429() -> Fault {
     Fault::Abort {
@@ -287,24 +303,8 @@ impl Session {
         // A drill through the gate: the worker's Elasticsearch is the gate.
         let mut overrides = Vec::new();
         if self.drill.needs_gate() {
-            if self.gate.is_none() {
-                match FaultGate::start(([127, 0, 0, 1], 0).into(), &self.profile.elastic_url).await
-                {
-                    Ok(gate) => {
-                        self.journal(
-                            "gate",
-                            json!({"action": "listen", "url": gate.url(), "upstream": gate.upstream()}),
-                        );
-                        self.gate = Some(gate);
-                    }
-                    Err(error) => {
-                        let _ = self.action_failed(
-                            "start the fault gate",
-                            format!("cannot listen on 127.0.0.1: {error}"),
-                        );
-                    }
-                }
-            }
+            // A failure is journaled by open_gate; the worker then talks to ES directly.
+            let _ = self.open_gate(GateRole::Elastic).await;
             if let Some(gate) = &self.gate {
                 overrides.push(("ELASTIC_URL", gate.url()));
             }
@@ -436,10 +436,13 @@ impl Session {
     pub async fn inject(&mut self) -> Result<(), String> {
         match self.drill.inject {
             Inject::StopEs => self.stop_es().await,
-            Inject::Gate429 => self.set_gate(gate_429(), true).await,
+            Inject::Gate429 => self.set_gate(GateRole::Elastic, gate_429(), true).await,
             Inject::WriteBlock => self.set_write_block(true).await,
             Inject::Nothing => Ok(()),
-            Inject::CollectorRefused => self.set_collector_gate(true).await,
+            Inject::CollectorRefused => {
+                self.set_gate(GateRole::Collector, Fault::Refuse, true)
+                    .await
+            }
         }
     }
 
@@ -447,10 +450,12 @@ impl Session {
     pub async fn restore(&mut self) -> Result<(), String> {
         match self.drill.inject {
             Inject::StopEs => self.start_es().await,
-            Inject::Gate429 => self.set_gate(Fault::Pass, false).await,
+            Inject::Gate429 => self.set_gate(GateRole::Elastic, Fault::Pass, false).await,
             Inject::WriteBlock => self.set_write_block(false).await,
             Inject::Nothing => Ok(()),
-            Inject::CollectorRefused => self.set_collector_gate(false).await,
+            Inject::CollectorRefused => {
+                self.set_gate(GateRole::Collector, Fault::Pass, false).await
+            }
         }
     }
 
@@ -489,56 +494,57 @@ impl Session {
         Ok(())
     }
 
-    /// The collector's gate (started on first use): refusing, or passing to the real
-    /// OTLP endpoint again.
-    async fn set_collector_gate(&mut self, refuse: bool) -> Result<(), String> {
-        if self.collector_gate.is_none() {
-            match FaultGate::start(([127, 0, 0, 1], 0).into(), &self.profile.otlp_endpoint).await {
-                Ok(gate) => {
-                    self.journal(
-                        "gate",
-                        json!({"action": "listen", "url": gate.url(), "upstream": gate.upstream(), "for": "trace collector"}),
-                    );
-                    self.collector_gate = Some(gate);
-                }
-                Err(error) => {
-                    return Err(self.action_failed(
-                        "start the collector's gate",
-                        format!("cannot listen on 127.0.0.1: {error}"),
-                    ));
-                }
-            }
+    /// The gate in front of `role`'s service, started on first use (the worker is then
+    /// pointed at it when it starts).
+    async fn open_gate(&mut self, role: GateRole) -> Result<(), String> {
+        if self.gate_of(role).is_some() {
+            return Ok(());
         }
-        let fault = if refuse { Fault::Refuse } else { Fault::Pass };
-        let description = fault.describe();
-        let switched = match &self.collector_gate {
-            Some(gate) => gate.set_fault(fault).await.map_err(|e| e.to_string()),
-            None => Err("the collector's gate is not running".to_string()),
+        let upstream = match role {
+            GateRole::Elastic => self.profile.elastic_url.clone(),
+            GateRole::Collector => self.profile.otlp_endpoint.clone(),
         };
-        if let Err(error) = switched {
-            return Err(self.action_failed(&format!("collector gate: {description}"), error));
+        match FaultGate::start(([127, 0, 0, 1], 0).into(), &upstream).await {
+            Ok(gate) => {
+                self.journal(
+                    "gate",
+                    json!({"action": "listen", "url": gate.url(), "upstream": gate.upstream(), "for": role.name()}),
+                );
+                *self.gate_of(role) = Some(gate);
+                Ok(())
+            }
+            Err(error) => Err(self.action_failed(
+                &format!("start the fault gate for the {}", role.name()),
+                format!("cannot listen on 127.0.0.1: {error}"),
+            )),
         }
-        if self.gate_faulted && !refuse {
-            self.fault_restored = true;
-        }
-        self.gate_faulted = refuse;
-        self.journal(
-            "gate",
-            json!({"action": "fault", "fault": description, "for": "trace collector", "by": "drill"}),
-        );
-        Ok(())
     }
 
-    async fn set_gate(&mut self, fault: Fault, faulted: bool) -> Result<(), String> {
+    fn gate_of(&mut self, role: GateRole) -> &mut Option<FaultGate> {
+        match role {
+            GateRole::Elastic => &mut self.gate,
+            GateRole::Collector => &mut self.collector_gate,
+        }
+    }
+
+    /// Puts `fault` in force on `role`'s gate; `faulted` says whether that is the drill's
+    /// fault (taking it out makes recovery due).
+    async fn set_gate(
+        &mut self,
+        role: GateRole,
+        fault: Fault,
+        faulted: bool,
+    ) -> Result<(), String> {
         let description = fault.describe();
-        let result = match &self.gate {
+        self.open_gate(role).await?;
+        let switched = match self.gate_of(role) {
             Some(gate) => gate
                 .set_fault(fault)
                 .await
                 .map_err(|e| format!("the fault gate could not switch to `{description}`: {e}")),
             None => Err("the fault gate is not running (see the failed actions)".to_string()),
         };
-        if let Err(error) = result {
+        if let Err(error) = switched {
             return Err(self.action_failed(&format!("gate: {description}"), error));
         }
         if self.gate_faulted && !faulted {
@@ -547,7 +553,7 @@ impl Session {
         self.gate_faulted = faulted;
         self.journal(
             "gate",
-            json!({"action": "fault", "fault": description, "by": "drill"}),
+            json!({"action": "fault", "fault": description, "for": role.name(), "by": "drill"}),
         );
         Ok(())
     }
