@@ -214,12 +214,12 @@ pub fn grade(run: &ForeignRun) -> Option<UpstreamGrade> {
         observed: Map::new(),
         deciding: Vec::new(),
     };
-    let ok = match run.scenario.as_str() {
+    match run.scenario.as_str() {
         "es_down_connect" => {
             let reasons = g.thresholds.list("reasons", super::ES_DOWN_REASONS);
-            by_reason(run, &mut g, &reasons, "es_connect_or_unreachable", true)
+            by_reason(run, &mut g, &reasons, "es_connect_or_unreachable")
         }
-        "es_429_inject" => by_reason(run, &mut g, &["es_429".into()], "es_429", true),
+        "es_429_inject" => by_reason(run, &mut g, &["es_429".into()], "es_429"),
         "es_write_block_4xx" => write_block(run, &mut g),
         "es_bulk_partial" => bulk_partial(run, &mut g),
         "db_claim_contention" => claim_contention(run, &mut g),
@@ -228,7 +228,9 @@ pub fn grade(run: &ForeignRun) -> Option<UpstreamGrade> {
         "projection_version" => projection_version(run, &mut g),
         "collector_down" => collector_down(run, &mut g),
         _ => return None,
-    };
+    }
+    // Upstream's verdict: every one of the scenario's checks holds.
+    let ok = g.checks.iter().all(|c| c.status == CheckStatus::Passed);
     Some(UpstreamGrade {
         scenario: run.scenario.clone(),
         checks: g.checks,
@@ -241,13 +243,7 @@ pub fn grade(run: &ForeignRun) -> Option<UpstreamGrade> {
 }
 
 /// A and B: retry ≥, failed ≥, terminal ≤, each summed over the scenario's reasons.
-fn by_reason(
-    run: &ForeignRun,
-    g: &mut Grading,
-    reasons: &[String],
-    key_suffix: &str,
-    with_terminal: bool,
-) -> bool {
+fn by_reason(run: &ForeignRun, g: &mut Grading, reasons: &[String], key_suffix: &str) {
     let reasons: Vec<&str> = reasons.iter().map(String::as_str).collect();
     let filter: &[(&str, &[&str])] = &[("reason", &reasons)];
     let retry_min = g.thresholds.number("retry_delta_ge", 1.0);
@@ -276,25 +272,22 @@ fn by_reason(
         failed,
         failed_min,
     ));
-    if with_terminal {
-        g.checks.push(at_most(
-            "terminal_delta_le",
-            "terminal_failed Δ ≤ threshold",
-            terminal,
-            terminal_max,
-        ));
-    }
+    g.checks.push(at_most(
+        "terminal_delta_le",
+        "terminal_failed Δ ≤ threshold",
+        terminal,
+        terminal_max,
+    ));
     g.deciding.push(format!(
         "Δretry={} Δfailed={} Δterminal={}",
         retry.delta(),
         failed.delta(),
         terminal.delta()
     ));
-    g.checks.iter().all(|c| c.status == CheckStatus::Passed)
 }
 
 /// C: failed{es_4xx} ≥, retry{es_4xx} ≤.
-fn write_block(run: &ForeignRun, g: &mut Grading) -> bool {
+fn write_block(run: &ForeignRun, g: &mut Grading) {
     let filter: &[(&str, &[&str])] = &[("reason", &["es_4xx"])];
     let failed_min = g.thresholds.number("failed_delta_ge", 1.0);
     let retry_max = g.thresholds.number("retry_delta_le", 0.0);
@@ -320,11 +313,10 @@ fn write_block(run: &ForeignRun, g: &mut Grading) -> bool {
         failed.delta(),
         retry.delta()
     ));
-    g.checks.iter().all(|c| c.status == CheckStatus::Passed)
 }
 
 /// D: bulk requests partial, items success, items failed, item failures 4xx: all Δ ≥.
-fn bulk_partial(run: &ForeignRun, g: &mut Grading) -> bool {
+fn bulk_partial(run: &ForeignRun, g: &mut Grading) {
     let (before, after) = SINGLE;
     let ops: &[&str] = &["index", "delete"];
     let partial = change(
@@ -389,11 +381,10 @@ fn bulk_partial(run: &ForeignRun, g: &mut Grading) -> bool {
         failed.delta(),
         class_4xx.delta()
     ));
-    g.checks.iter().all(|c| c.status == CheckStatus::Passed)
 }
 
 /// E: over both workers, owner-mismatch skips ≥, processed ≥, failed ≤ (no label filter).
-fn claim_contention(run: &ForeignRun, g: &mut Grading) -> bool {
+fn claim_contention(run: &ForeignRun, g: &mut Grading) {
     let before: &[&str] = &["metrics-before-1", "metrics-before-2"];
     let after: &[&str] = &["metrics-after-1", "metrics-after-2"];
     let mismatch = change(run, before, after, "outbox_owner_mismatch_skips_total", &[]);
@@ -429,7 +420,6 @@ fn claim_contention(run: &ForeignRun, g: &mut Grading) -> bool {
         processed.delta(),
         failed.delta()
     ));
-    g.checks.iter().all(|c| c.status == CheckStatus::Passed)
 }
 
 /// Lines of `text` matching `pattern`, and the first capture of the first match.
@@ -445,7 +435,7 @@ fn matches(text: &str, pattern: &str) -> (usize, Option<String>) {
 }
 
 /// F: worker 2's files only; the log rule rescues a run whose scrape missed the work.
-fn stuck_reclaim(run: &ForeignRun, g: &mut Grading) -> bool {
+fn stuck_reclaim(run: &ForeignRun, g: &mut Grading) {
     let (before, after) = (&["metrics-before-2"][..], &["metrics-after-2"][..]);
     let available = !before
         .iter()
@@ -512,11 +502,10 @@ fn stuck_reclaim(run: &ForeignRun, g: &mut Grading) -> bool {
         processed.delta(),
         failed.delta()
     ));
-    g.checks.iter().all(|c| c.status == CheckStatus::Passed)
 }
 
 /// G: processed ≥, failed ≤, and a no-op by metric or by the INFO line of the first log.
-fn duplicate_delivery(run: &ForeignRun, g: &mut Grading) -> bool {
+fn duplicate_delivery(run: &ForeignRun, g: &mut Grading) {
     let (before, after) = SINGLE;
     let available = before
         .iter()
@@ -563,11 +552,10 @@ fn duplicate_delivery(run: &ForeignRun, g: &mut Grading) -> bool {
         failed.delta(),
         noop.delta()
     ));
-    g.checks.iter().all(|c| c.status == CheckStatus::Passed)
 }
 
 /// H: each DB probe found the entry with the expected projection version.
-fn projection_version(run: &ForeignRun, g: &mut Grading) -> bool {
+fn projection_version(run: &ForeignRun, g: &mut Grading) {
     let expected = run.result.as_ref().and_then(|r| r.get("expected"));
     let mut seen = Vec::new();
     for (version, id, title, default) in [
@@ -611,11 +599,10 @@ fn projection_version(run: &ForeignRun, g: &mut Grading) -> bool {
         ));
     }
     g.deciding.push(seen.join(" "));
-    g.checks.iter().all(|c| c.status == CheckStatus::Passed)
 }
 
 /// collector_down: the stop of Jaeger worked, processing went on, nothing failed.
-fn collector_down(run: &ForeignRun, g: &mut Grading) -> bool {
+fn collector_down(run: &ForeignRun, g: &mut Grading) {
     let (before, after) = SINGLE;
     let processed = change(run, before, after, "outbox_processed_total", &[]);
     let failed = change(run, before, after, "outbox_failed_total", &[]);
@@ -657,7 +644,6 @@ fn collector_down(run: &ForeignRun, g: &mut Grading) -> bool {
         processed.delta(),
         failed.delta()
     ));
-    g.checks.iter().all(|c| c.status == CheckStatus::Passed)
 }
 
 /// Where our grade and the run's own `_result.json` differ: (what, ours, theirs).
