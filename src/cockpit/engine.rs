@@ -461,7 +461,7 @@ impl Engine {
     }
 
     async fn regrade(&mut self) {
-        let observations = Observations {
+        let mut observations = Observations {
             metrics_before: self.session.baseline.as_ref().map(|s| s.samples.clone()),
             metrics_after: self.session.latest.as_ref().map(|s| s.samples.clone()),
             log: Some(self.session.log_lines()),
@@ -472,7 +472,6 @@ impl Engine {
             event_reason: None,
             document_version: None,
         };
-        let mut observations = observations;
         if self.session.end_state_due()
             && let Some((status, reason)) = self.event_state()
         {

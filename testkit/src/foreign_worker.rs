@@ -12,8 +12,3 @@ pub fn command() -> Option<String> {
         ),
     }
 }
-
-/// The command as program + arguments (it is two plain paths, no quoting).
-pub fn argv() -> Option<Vec<String>> {
-    command().map(|c| c.split_whitespace().map(str::to_string).collect())
-}
