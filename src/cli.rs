@@ -68,7 +68,7 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Scenario id (CONTRACT.md §6); supported: es_down_connect.
+    /// Scenario id (CONTRACT.md §6), or `all` for every drill in turn with a summary.
     pub scenario: String,
     /// How long to observe the outage at most, e.g. 20s or 1m.
     #[arg(long, default_value = "20s", value_parser = parse_duration)]
@@ -204,15 +204,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Some(text) => Some(parse_op(Some(text), &profile)?),
                 None => None,
             };
-            let options = crate::drill::headless::RunOptions {
+            let options = crate::run::RunOptions {
                 scenario: args.scenario,
                 duration: args.duration,
                 op,
                 keep_last: args.keep_last,
                 recovery_timeout: args.recovery_timeout,
             };
+            if options.scenario == "all" {
+                return Ok(ExitCode::from(
+                    crate::run::all::run_all(profile, options).await,
+                ));
+            }
             Ok(ExitCode::from(
-                crate::drill::headless::run(profile, options).await?,
+                crate::run::run(profile, options).await?.code,
             ))
         }
         None => {

@@ -12,6 +12,7 @@ pub mod faults;
 pub mod jaeger;
 pub mod keys;
 pub mod prom;
+pub mod run;
 pub mod sanitize;
 pub mod session;
 pub mod sources;

@@ -117,6 +117,7 @@ async fn latency_black_hole_refuse_and_reset_do_what_they_say() {
         min: Duration::from_millis(300),
         max: Duration::from_millis(300),
         ops: Ops::WRITES,
+        pick: Pick::First { n: 1 },
     })
     .await
     .unwrap();
@@ -126,6 +127,13 @@ async fn latency_black_hole_refuse_and_reset_do_what_they_say() {
         201
     );
     assert!(started.elapsed() >= Duration::from_millis(300));
+    // `First { n: 1 }`: the second write goes straight through.
+    let started = Instant::now();
+    assert_eq!(
+        put(&client, &gate.url(), "a2", 1).await.unwrap().status(),
+        201
+    );
+    assert!(started.elapsed() < Duration::from_millis(300));
 
     gate.set_fault(Fault::BlackHole { ops: Ops::WRITES })
         .await

@@ -78,7 +78,7 @@ async fn run_drill(scenario: &str, schema: Schema, worker: Option<String>) -> Op
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     eprintln!(
-        "run {scenario} ({schema:?} schema): {:.1} s",
+        "run {scenario} ({schema:?} schema): {:.1} s\n{stderr}",
         started.elapsed().as_secs_f64()
     );
     assert_eq!(output.status.code(), Some(0), "{stderr}");
@@ -334,4 +334,129 @@ async fn collector_down_passes_with_the_foreign_worker_on_upstreams_schema() {
         return;
     };
     run_collector_down(Schema::Upstream, Some(foreign)).await;
+}
+
+/// D: bulk on, two upserts in one claim; the gate rewrites item 0 of the real `_bulk`
+/// answer to 400: a partial bulk, the poison row failed, the good one done.
+async fn run_d(schema: Schema, worker: Option<String>) {
+    let Some(ran) = run_drill("es_bulk_partial", schema, worker).await else {
+        return;
+    };
+    let observed = &ran.result["observed"];
+    for key in [
+        "outbox_es_bulk_requests_total",
+        "outbox_es_bulk_items_total",
+        "outbox_es_bulk_item_failures_total",
+    ] {
+        assert!(
+            observed
+                .as_object()
+                .unwrap()
+                .keys()
+                .any(|k| k.starts_with(key)),
+            "{key}: {observed:#}"
+        );
+    }
+    let end = ran.result["verdict"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "recovered")
+        .unwrap();
+    assert_eq!(end["status"], "passed", "{end}");
+    let inserts = std::fs::read_to_string(ran.dir.join("_timeline.jsonl"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("\"kind\":\"insert\""))
+        .count();
+    assert_eq!(inserts, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn es_bulk_partial_passes_with_the_bundled_worker() {
+    run_d(Schema::Ours, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn es_bulk_partial_passes_with_the_foreign_worker_on_upstreams_schema() {
+    let Some(foreign) = testkit::foreign_worker::command() else {
+        return;
+    };
+    run_d(Schema::Upstream, Some(foreign)).await;
+}
+
+/// E: two workers, a one-second lease, the gate holding the first write for three: the
+/// lease is lost under one worker, the other reclaims and finalizes; the late finalize
+/// is skipped (owner mismatch), the row is finalized once.
+async fn run_e(schema: Schema, worker: Option<String>) {
+    let Some(ran) = run_drill("db_claim_contention", schema, worker).await else {
+        return;
+    };
+    let observed = &ran.result["observed"];
+    assert!(
+        observed["outbox_owner_mismatch_skips_total"]["delta"]
+            .as_f64()
+            .unwrap()
+            >= 1.0,
+        "{observed:#}"
+    );
+    for file in [
+        "metrics-before-1.txt",
+        "metrics-before-2.txt",
+        "metrics-after-1.txt",
+        "metrics-after-2.txt",
+    ] {
+        assert!(ran.dir.join("_metrics").join(file).is_file(), "{file}");
+    }
+    let logs: Vec<String> = std::fs::read_dir(ran.dir.join("_logs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(logs.iter().any(|l| l.starts_with("worker2-")), "{logs:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn db_claim_contention_passes_with_the_bundled_worker() {
+    run_e(Schema::Ours, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn db_claim_contention_passes_with_the_foreign_worker_on_upstreams_schema() {
+    let Some(foreign) = testkit::foreign_worker::command() else {
+        return;
+    };
+    run_e(Schema::Upstream, Some(foreign)).await;
+}
+
+/// F: worker 1 claims (its write held by the gate), worker 2 starts, worker 1 is killed
+/// with SIGKILL; worker 2 reclaims the expired lease and processes the event.
+async fn run_f(schema: Schema, worker: Option<String>) {
+    let Some(ran) = run_drill("stuck_reclaim", schema, worker).await else {
+        return;
+    };
+    let journal = std::fs::read_to_string(ran.dir.join("_timeline.jsonl")).unwrap();
+    assert!(journal.contains("kill -9"), "{journal}");
+    let reclaimed = ran.result["verdict"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "reclaimed")
+        .unwrap();
+    assert_eq!(reclaimed["status"], "passed", "{reclaimed}");
+    let after_1 = std::fs::read_to_string(ran.dir.join("_metrics/metrics-after-1.txt")).unwrap();
+    assert!(after_1.starts_with("# drill-cockpit: worker 1 was killed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stuck_reclaim_passes_with_the_bundled_worker() {
+    run_f(Schema::Ours, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stuck_reclaim_passes_with_the_foreign_worker_on_upstreams_schema() {
+    let Some(foreign) = testkit::foreign_worker::command() else {
+        return;
+    };
+    run_f(Schema::Upstream, Some(foreign)).await;
 }

@@ -462,8 +462,8 @@ impl Engine {
 
     async fn regrade(&mut self) {
         let mut observations = Observations {
-            metrics_before: self.session.baseline.as_ref().map(|s| s.samples.clone()),
-            metrics_after: self.session.latest.as_ref().map(|s| s.samples.clone()),
+            metrics_before: self.session.metrics_before(),
+            metrics_after: self.session.metrics_after(),
             log: Some(self.session.log_lines()),
             event_id: self.snapshot.event_id.clone(),
             traces_by_event: self.snapshot.event_traces.clone().and_then(Result::ok),
@@ -471,6 +471,10 @@ impl Engine {
             status_after_recovery: None,
             event_reason: None,
             document_version: None,
+            drill_rows: match &self.snapshot.outbox {
+                Some(Ok((_, rows))) => Some(crate::session::row_states(rows)),
+                _ => None,
+            },
         };
         if self.session.end_state_due()
             && let Some((status, reason)) = self.event_state()

@@ -50,11 +50,30 @@ pub struct NewEvent {
 /// have no default for `replay_count`, `search_index.id`, `created_at` or `updated_at`,
 /// so relying on a default of our own migrations fails there. `library_id` is left alone.
 pub async fn insert_event(pool: &PgPool, event: &NewEvent) -> Result<Uuid, sqlx::Error> {
+    let ids = insert_events(pool, std::slice::from_ref(event)).await?;
+    Ok(ids[0])
+}
+
+/// Inserts several events in one transaction: a worker that polls sees all of them or
+/// none, so they land in one claim (a drill that needs two events in one `_bulk`).
+pub async fn insert_events(pool: &PgPool, events: &[NewEvent]) -> Result<Vec<Uuid>, sqlx::Error> {
     let mut tx = pool.begin().await?;
+    let mut ids = Vec::with_capacity(events.len());
+    for event in events {
+        ids.push(insert_in(&mut tx, event).await?);
+    }
+    tx.commit().await?;
+    Ok(ids)
+}
+
+async fn insert_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    event: &NewEvent,
+) -> Result<Uuid, sqlx::Error> {
     // Serialises version assignment per entity, so two helpers never hand out one version twice.
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))")
         .bind(event.entity_id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     let version = match event.version {
         Some(version) => version,
@@ -64,7 +83,7 @@ pub async fn insert_event(pool: &PgPool, event: &NewEvent) -> Result<Uuid, sqlx:
             )
             .bind(ENTITY_TYPE)
             .bind(event.entity_id)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut **tx)
             .await?;
             current.unwrap_or(0) + 1
         }
@@ -86,7 +105,7 @@ pub async fn insert_event(pool: &PgPool, event: &NewEvent) -> Result<Uuid, sqlx:
             .bind(format!("v{version}"))
             .bind(version as f64)
             .bind(version)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         }
         Op::Delete => {
@@ -96,7 +115,7 @@ pub async fn insert_event(pool: &PgPool, event: &NewEvent) -> Result<Uuid, sqlx:
             .bind(ENTITY_TYPE)
             .bind(event.entity_id)
             .bind(version)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         }
     }
@@ -116,9 +135,8 @@ pub async fn insert_event(pool: &PgPool, event: &NewEvent) -> Result<Uuid, sqlx:
     .bind(event.op.as_str())
     .bind(version)
     .bind(&event.traceparent)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
-    tx.commit().await?;
     Ok(id)
 }
 

@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::observations::Observations;
-use super::scenario::{Ends, Scenario, Series};
+use super::scenario::{Ends, LogLine, Scenario, Series};
 use crate::prom::{Samples, delta};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -166,6 +166,93 @@ fn hex_id(id: &str) -> String {
     }
 }
 
+/// D's end: exactly one of the drill's rows `failed` with `reason`, every other `done`.
+fn one_poisoned(obs: &Observations, reason: &str) -> (bool, String) {
+    let rows = obs.drill_rows.as_deref().unwrap_or(&[]);
+    let poisoned = rows
+        .iter()
+        .filter(|r| r.status == "failed" && r.reason.as_deref() == Some(reason))
+        .count();
+    let done = rows.iter().filter(|r| r.status == "done").count();
+    let seen: Vec<String> = rows
+        .iter()
+        .map(|r| match &r.reason {
+            Some(why) if r.status != "done" => format!("{} {why}", r.status),
+            _ => r.status.clone(),
+        })
+        .collect();
+    (
+        rows.len() >= 2 && poisoned == 1 && done == rows.len() - 1,
+        format!("{} row(s): {}", rows.len(), seen.join(", ")),
+    )
+}
+
+/// E: Δprocessed over every worker equals the drill's events — a row whose lease was
+/// lost and which both workers wrote was still finalized once.
+fn finalized_once(obs: &Observations, mode: Missing) -> CheckOutcome {
+    const TITLE: &str = "no row finalized twice (Δprocessed = events)";
+    let (Some(before), Some(after), Some(rows)) =
+        (&obs.metrics_before, &obs.metrics_after, &obs.drill_rows)
+    else {
+        return missing(
+            "finalized_once",
+            TITLE,
+            mode,
+            "metrics and the drill's rows",
+        );
+    };
+    let processed = delta(
+        before.sum("outbox_processed_total", &[]),
+        after.sum("outbox_processed_total", &[]),
+    );
+    let events = rows.len() as f64;
+    let done = rows.iter().filter(|r| r.status == "done").count();
+    let mut check = outcome(
+        "finalized_once",
+        TITLE,
+        processed == events && done == rows.len(),
+        format!("Δprocessed={processed} for {events} event(s), {done} done"),
+    );
+    // Live, processing may not have finished; more than the events never gets better.
+    if mode == Missing::Pending && check.status == CheckStatus::Failed && processed < events {
+        check.status = CheckStatus::Pending;
+    }
+    check
+}
+
+/// A line some worker logged, matched by `line.pattern` (first group: a count ≥ 1).
+fn log_line(line: &LogLine, obs: &Observations, mode: Missing) -> CheckOutcome {
+    let Some(lines) = &obs.log else {
+        return missing(line.id, line.title, mode, "the workers' logs");
+    };
+    // The patterns are constants of the scenarios: they always compile.
+    let Ok(re) = regex::Regex::new(line.pattern) else {
+        return outcome(
+            line.id,
+            line.title,
+            false,
+            "the pattern does not compile".into(),
+        );
+    };
+    let found = lines.iter().find_map(|l| {
+        let count: u64 = re.captures(l)?.get(1)?.as_str().parse().ok()?;
+        (count >= 1).then_some(count)
+    });
+    let mut check = outcome(
+        line.id,
+        line.title,
+        found.is_some(),
+        match found {
+            Some(count) => format!("count {count}"),
+            None => format!("no matching line in {} key log line(s)", lines.len()),
+        },
+    );
+    if found.is_none() && mode == Missing::Pending {
+        check.status = CheckStatus::Pending;
+    }
+    check
+}
+
 /// Grades a drill of `scenario` (CONTRACT.md §6, our checks).
 pub fn grade(scenario: &Scenario, obs: &Observations, mode: Missing) -> Verdict {
     let mut checks = Vec::new();
@@ -241,6 +328,7 @@ pub fn grade(scenario: &Scenario, obs: &Observations, mode: Missing) -> Verdict 
                 &by_reason
             }
             Series::All => &[],
+            Series::Labels(labels) => labels,
         };
         checks.push(delta_check(
             counter.id,
@@ -252,6 +340,13 @@ pub fn grade(scenario: &Scenario, obs: &Observations, mode: Missing) -> Verdict 
             |d| if at_least { d >= bound } else { d <= bound },
             &rule,
         ));
+    }
+
+    if scenario.finalized_once {
+        checks.push(finalized_once(obs, mode));
+    }
+    if let Some(line) = &scenario.log_line {
+        checks.push(log_line(line, obs, mode));
     }
 
     let event_id = obs.event_id.clone();
@@ -413,6 +508,7 @@ pub fn grade(scenario: &Scenario, obs: &Observations, mode: Missing) -> Verdict 
                         format!("status {status}, reason {got}"),
                     )
                 }
+                Ends::OnePoisoned { reason } => one_poisoned(obs, reason),
             };
             let mut check = outcome("recovered", scenario.end_title, ended, seen);
             if !ended && mode == Missing::Pending {

@@ -3,13 +3,12 @@
 //! so all three give the same verdict from the same evidence.
 
 pub mod checks;
-pub mod headless;
 pub mod observations;
 pub mod scenario;
 pub mod upstream;
 
 pub use checks::{CheckOutcome, CheckStatus, Missing, Verdict, grade};
-pub use observations::Observations;
+pub use observations::{Observations, RowState};
 
 /// The observability schema every span and marker of the contract names.
 pub const OBS_SCHEMA: &str = "labs-009-v2";

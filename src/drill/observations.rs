@@ -22,6 +22,35 @@ pub struct Observations {
     pub event_reason: Option<String>,
     /// The ES document of the drilled entity: its `_version` (`None` when not read or absent).
     pub document_version: Option<i64>,
+    /// Every event the drill inserted, in the same outbox snapshot (oldest first).
+    pub drill_rows: Option<Vec<RowState>>,
+}
+
+/// The drill's rows of an outbox snapshot (`_outbox-<ts>.json`: `rows` of objects with
+/// `id`, `status`, `error_reason`); `None` when it holds none.
+pub fn rows_of_snapshot(snapshot: &Value) -> Option<Vec<RowState>> {
+    let rows: Vec<RowState> = snapshot
+        .get("rows")?
+        .as_array()?
+        .iter()
+        .filter_map(|row| {
+            let text = |key: &str| row.get(key)?.as_str().map(str::to_string);
+            Some(RowState {
+                id: text("id")?,
+                status: text("status")?,
+                reason: text("error_reason"),
+            })
+        })
+        .collect();
+    (!rows.is_empty()).then_some(rows)
+}
+
+/// One of the drill's outbox rows as a snapshot shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowState {
+    pub id: String,
+    pub status: String,
+    pub reason: Option<String>,
 }
 
 impl Observations {

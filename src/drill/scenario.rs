@@ -18,6 +18,33 @@ pub enum Inject {
     /// A second gate, in front of the trace collector, refuses connections; it is put in
     /// before the worker starts (a worker may probe its collector once, at start).
     CollectorRefused,
+    /// The gate forwards each `_bulk` and rewrites one item of the real answer to a 400
+    /// (bulk on, two events in one claim); restore = the gate passes.
+    GateBulkPartial,
+    /// The gate holds the first write longer than the lease, so the lease expires under
+    /// the worker that claimed and the other worker reclaims; restore = the gate passes.
+    GateSlowerThanLease,
+    /// kill -9 of worker 1 once it holds a claim (the gate holds its write so it cannot
+    /// finish first); worker 2, started then, reclaims the expired lease. Not undone.
+    KillClaimingWorker,
+}
+
+/// How many workers a drill runs, and when the second one starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workers {
+    One,
+    /// Both from the start, on one table (claim contention).
+    TwoFromStart,
+    /// The second once the first holds a claim, just before the first is killed.
+    SecondAfterClaim,
+}
+
+/// A line a worker must log, found by a regex whose first group is a count ≥ 1.
+#[derive(Debug, Clone, Copy)]
+pub struct LogLine {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub pattern: &'static str,
 }
 
 /// Which series of a counter a check sums.
@@ -29,6 +56,8 @@ pub enum Series {
     Reasons(&'static [&'static str]),
     /// Every series (any reason, or none).
     All,
+    /// Those whose labels have one of the listed values each (`result="partial"`).
+    Labels(&'static [(&'static str, &'static [&'static str])]),
 }
 
 /// A counter check: Δ of `metric` over the scenario's reasons, held against a bound.
@@ -50,6 +79,9 @@ pub enum Ends {
     Done,
     /// terminal `failed` with this reason while the fault is in (a deterministic one).
     Failed { reason: &'static str },
+    /// Exactly one of the drill's events ends `failed` with this reason (the poison
+    /// item), every other one `done`.
+    OnePoisoned { reason: &'static str },
 }
 
 #[derive(Debug)]
@@ -86,12 +118,72 @@ pub struct Scenario {
     pub end_title: &'static str,
     /// What restoring is called in the journal and on screen.
     pub restore: &'static str,
+    /// How many trigger events go in together, in one transaction (so one claim takes
+    /// them all: the drill that needs two items in one `_bulk`).
+    pub together: usize,
+    pub workers: Workers,
+    /// Settings the drill gives every worker it starts (bulk on, a short lease), set as
+    /// the contract's environment variables after the profile's own.
+    pub worker_env: &'static [(&'static str, &'static str)],
+    /// A line some worker must log (the reclaim of F).
+    pub log_line: Option<LogLine>,
+    /// Δprocessed over every worker equals the number of events: none finalized twice.
+    pub finalized_once: bool,
 }
+
+/// The defaults of the fields most drills leave alone (`..PLAIN`).
+const PLAIN: Scenario = Scenario {
+    id: "",
+    title: "",
+    inject: Inject::Nothing,
+    trigger: Op::Upsert,
+    then: &[],
+    versions: &[],
+    document_version: None,
+    logs_errors: false,
+    expects_traces: true,
+    reasons: &[],
+    observed_suffix: "any",
+    counters: &[],
+    batch_result: "ok",
+    ends: Ends::Done,
+    end_title: "the event ends done",
+    restore: "nothing to take out",
+    together: 1,
+    workers: Workers::One,
+    worker_env: &[],
+    log_line: None,
+    finalized_once: false,
+};
 
 impl Scenario {
     /// Whether the worker must reach Elasticsearch through the fault gate.
     pub fn needs_gate(&self) -> bool {
-        matches!(self.inject, Inject::Gate429)
+        matches!(
+            self.inject,
+            Inject::Gate429
+                | Inject::GateBulkPartial
+                | Inject::GateSlowerThanLease
+                | Inject::KillClaimingWorker
+        )
+    }
+
+    /// Whether the fault goes in after the trigger (a worker must hold a claim first).
+    pub fn injects_after_trigger(&self) -> bool {
+        self.inject == Inject::KillClaimingWorker
+    }
+
+    /// Whether taking the fault out is a step of the drill (a kill is not undone).
+    pub fn restorable(&self) -> bool {
+        !matches!(self.inject, Inject::Nothing | Inject::KillClaimingWorker)
+    }
+
+    /// How many workers run.
+    pub fn worker_count(&self) -> usize {
+        match self.workers {
+            Workers::One => 1,
+            Workers::TwoFromStart | Workers::SecondAfterClaim => 2,
+        }
     }
 
     /// Whether the fault must be in before the worker starts.
@@ -101,7 +193,7 @@ impl Scenario {
 
     /// Whether the drill waits for the event to recover after restoring.
     pub fn recovers(&self) -> bool {
-        self.ends == Ends::Done && self.inject != Inject::Nothing
+        self.ends == Ends::Done && self.restorable()
     }
 }
 
@@ -164,6 +256,7 @@ pub const ES_DOWN_CONNECT: Scenario = Scenario {
     ends: Ends::Done,
     end_title: "after `start es` the event reaches done",
     restore: "start Elasticsearch",
+    ..PLAIN
 };
 
 pub const ES_429_INJECT: Scenario = Scenario {
@@ -183,6 +276,7 @@ pub const ES_429_INJECT: Scenario = Scenario {
     ends: Ends::Done,
     end_title: "after the gate passes again the event reaches done",
     restore: "let the gate pass again",
+    ..PLAIN
 };
 
 pub const ES_WRITE_BLOCK_4XX: Scenario = Scenario {
@@ -219,6 +313,7 @@ pub const ES_WRITE_BLOCK_4XX: Scenario = Scenario {
     ends: Ends::Failed { reason: "es_4xx" },
     end_title: "the event ends terminal failed with reason es_4xx",
     restore: "lift the index write block",
+    ..PLAIN
 };
 
 pub const DUPLICATE_DELIVERY: Scenario = Scenario {
@@ -256,6 +351,7 @@ pub const DUPLICATE_DELIVERY: Scenario = Scenario {
     ends: Ends::Done,
     end_title: "the second delete ends done",
     restore: "nothing to take out",
+    ..PLAIN
 };
 
 pub const PROJECTION_VERSION: Scenario = Scenario {
@@ -285,6 +381,7 @@ pub const PROJECTION_VERSION: Scenario = Scenario {
     ends: Ends::Done,
     end_title: "the replayed event ends done",
     restore: "nothing to take out",
+    ..PLAIN
 };
 
 pub const COLLECTOR_DOWN: Scenario = Scenario {
@@ -314,16 +411,139 @@ pub const COLLECTOR_DOWN: Scenario = Scenario {
     ends: Ends::Done,
     end_title: "the event ends done",
     restore: "let the collector's gate pass again",
+    ..PLAIN
 };
 
-/// The scenarios this build can run and grade as its own.
-pub const RUNNABLE: [&Scenario; 6] = [
-    &COLLECTOR_DOWN,
+pub const ES_BULK_PARTIAL: Scenario = Scenario {
+    id: "es_bulk_partial",
+    title: "one poison item in a bulk request (a partial _bulk)",
+    inject: Inject::GateBulkPartial,
+    trigger: Op::Upsert,
+    logs_errors: false,
+    reasons: &["es_4xx"],
+    observed_suffix: "es_4xx",
+    counters: &[
+        Counter {
+            id: "bulk_partial_delta",
+            title: "es_bulk_requests{result=partial} Δ≥1",
+            metric: "outbox_es_bulk_requests_total",
+            series: Series::Labels(&[("result", &["partial"])]),
+            at_least: true,
+            bound: 1.0,
+        },
+        Counter {
+            id: "items_success_delta",
+            title: "es_bulk_items{result=success} Δ≥1 (the good item)",
+            metric: "outbox_es_bulk_items_total",
+            series: Series::Labels(&[("result", &["success"])]),
+            at_least: true,
+            bound: 1.0,
+        },
+        Counter {
+            id: "items_failed_delta",
+            title: "es_bulk_items{result=failed} Δ≥1 (the poison item)",
+            metric: "outbox_es_bulk_items_total",
+            series: Series::Labels(&[("result", &["failed"])]),
+            at_least: true,
+            bound: 1.0,
+        },
+        Counter {
+            id: "item_failures_4xx_delta",
+            title: "es_bulk_item_failures{failure_class=4xx} Δ≥1",
+            metric: "outbox_es_bulk_item_failures_total",
+            series: Series::Labels(&[("failure_class", &["4xx"])]),
+            at_least: true,
+            bound: 1.0,
+        },
+    ],
+    batch_result: "partial",
+    ends: Ends::OnePoisoned { reason: "es_4xx" },
+    end_title: "the poison row ends failed (es_4xx), the good row done",
+    restore: "let the gate pass again",
+    together: 2,
+    worker_env: &[("OUTBOX_USE_ES_BULK", "1")],
+    ..PLAIN
+};
+
+pub const DB_CLAIM_CONTENTION: Scenario = Scenario {
+    id: "db_claim_contention",
+    title: "two workers, a lease lost under one of them",
+    inject: Inject::GateSlowerThanLease,
+    trigger: Op::Upsert,
+    counters: &[
+        Counter {
+            id: "owner_mismatch_delta",
+            title: "owner_mismatch_skips Δ≥1 (both workers: a lost lease not finalized)",
+            metric: "outbox_owner_mismatch_skips_total",
+            series: Series::All,
+            at_least: true,
+            bound: 1.0,
+        },
+        Counter {
+            id: "processed_delta",
+            title: "processed Δ≥1 (both workers)",
+            metric: "outbox_processed_total",
+            series: Series::All,
+            at_least: true,
+            bound: 1.0,
+        },
+        NOTHING_FAILED,
+    ],
+    end_title: "the event ends done",
+    restore: "let the gate pass again",
+    workers: Workers::TwoFromStart,
+    worker_env: &[
+        ("OUTBOX_LEASE_SECONDS", "1"),
+        ("OUTBOX_RECLAIM_INTERVAL_SECONDS", "0.25"),
+        ("OUTBOX_ES_TIMEOUT_SECONDS", "30"),
+    ],
+    finalized_once: true,
+    ..PLAIN
+};
+
+pub const STUCK_RECLAIM: Scenario = Scenario {
+    id: "stuck_reclaim",
+    title: "a worker killed holding a claim; the other reclaims",
+    inject: Inject::KillClaimingWorker,
+    trigger: Op::Upsert,
+    counters: &[
+        Counter {
+            id: "processed_delta",
+            title: "processed Δ≥1 (the event processed after the reclaim)",
+            metric: "outbox_processed_total",
+            series: Series::All,
+            at_least: true,
+            bound: 1.0,
+        },
+        NOTHING_FAILED,
+    ],
+    end_title: "the reclaimed event ends done",
+    restore: "nothing to take out (a kill is not undone)",
+    workers: Workers::SecondAfterClaim,
+    worker_env: &[
+        ("OUTBOX_LEASE_SECONDS", "4"),
+        ("OUTBOX_RECLAIM_INTERVAL_SECONDS", "0.5"),
+        ("OUTBOX_ES_TIMEOUT_SECONDS", "60"),
+    ],
+    log_line: Some(LogLine {
+        id: "reclaimed",
+        title: "worker 2 logs `Reclaimed N stuck outbox events`, N ≥ 1",
+        pattern: r"Reclaimed\s+(\d+)\s+stuck\s+outbox\s+events",
+    }),
+    ..PLAIN
+};
+
+/// The scenarios this build can run and grade as its own, in the lab's order (`run all`).
+pub const RUNNABLE: [&Scenario; 9] = [
     &ES_DOWN_CONNECT,
     &ES_429_INJECT,
     &ES_WRITE_BLOCK_4XX,
+    &ES_BULK_PARTIAL,
+    &DB_CLAIM_CONTENTION,
+    &STUCK_RECLAIM,
     &DUPLICATE_DELIVERY,
     &PROJECTION_VERSION,
+    &COLLECTOR_DOWN,
 ];
 
 /// The scenario with this id, or an error naming the ones there are.

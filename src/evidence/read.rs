@@ -180,7 +180,7 @@ pub fn read_run_dir(path: &Path) -> Result<RunDir, ReadError> {
     // after the fault was taken out (a transient drill), or any (a drill whose event
     // must end failed).
     let recovers = crate::drill::scenario::find(&scenario).map_or(true, |s| s.recovers());
-    let event_row = files_matching(path, "_outbox-", ".json")
+    let decisive = files_matching(path, "_outbox-", ".json")
         .into_iter()
         .rev()
         .filter_map(|file| std::fs::read_to_string(file).ok())
@@ -191,16 +191,19 @@ pub fn read_run_dir(path: &Path) -> Result<RunDir, ReadError> {
                 || ["fault_restored", "es_restarted"]
                     .iter()
                     .any(|key| snapshot.get(*key).and_then(Value::as_bool) == Some(true))
-        })
-        .and_then(|snapshot| {
-            let id = event_id.as_deref()?;
-            snapshot
-                .get("rows")?
-                .as_array()?
-                .iter()
-                .find(|row| row.get("id").and_then(Value::as_str) == Some(id))
-                .cloned()
         });
+    let drill_rows = decisive
+        .as_ref()
+        .and_then(crate::drill::observations::rows_of_snapshot);
+    let event_row = decisive.as_ref().and_then(|snapshot| {
+        let id = event_id.as_deref()?;
+        snapshot
+            .get("rows")?
+            .as_array()?
+            .iter()
+            .find(|row| row.get("id").and_then(Value::as_str) == Some(id))
+            .cloned()
+    });
     let text_of = |key: &str| {
         event_row
             .as_ref()
@@ -230,6 +233,7 @@ pub fn read_run_dir(path: &Path) -> Result<RunDir, ReadError> {
             status_after_recovery,
             event_reason,
             document_version,
+            drill_rows,
         },
         problems,
     })

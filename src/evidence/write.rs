@@ -185,9 +185,15 @@ impl RunWriter {
     }
 
     pub fn log_path(&self) -> PathBuf {
+        self.log_path_of("worker")
+    }
+
+    /// `_logs/<name>-<run_id>.log` (`worker2` for the second worker: upstream's rules
+    /// find worker 2's log by that prefix).
+    pub fn log_path_of(&self, name: &str) -> PathBuf {
         self.dir
             .join("_logs")
-            .join(format!("worker-{}.log", self.run_id))
+            .join(format!("{name}-{}.log", self.run_id))
     }
 
     /// Writes a new file (redacted); fails rather than replace one.

@@ -69,7 +69,7 @@ impl Ops {
 }
 
 /// Which of the matching requests a fault hits.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(tag = "every", rename_all = "snake_case")]
 pub enum Pick {
     /// Every matching request.
@@ -78,6 +78,20 @@ pub enum Pick {
     Nth { n: u64 },
     /// Each matching request with this probability, from a seeded generator.
     Ratio { ratio: f64, seed: u64 },
+    /// Only the first `n` matching requests (then the gate passes them).
+    First { n: u64 },
+}
+
+impl Pick {
+    /// The pick's words after the fault's (empty for every request).
+    fn describe(&self) -> String {
+        match self {
+            Pick::All => String::new(),
+            Pick::Nth { n } => format!(", every {n}th"),
+            Pick::Ratio { ratio, seed } => format!(", ratio {ratio} (seed {seed})"),
+            Pick::First { n } => format!(", the first {n} only"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -97,6 +111,7 @@ pub enum Fault {
         min: Duration,
         max: Duration,
         ops: Ops,
+        pick: Pick,
     },
     /// Accept the request and never answer (the client times out: `es_timeout`).
     BlackHole { ops: Ops },
@@ -134,20 +149,22 @@ impl Fault {
             } => format!(
                 "abort {status} on {}{}{}",
                 ops(on),
-                match pick {
-                    Pick::All => String::new(),
-                    Pick::Nth { n } => format!(", every {n}th"),
-                    Pick::Ratio { ratio, seed } => format!(", ratio {ratio} (seed {seed})"),
-                },
+                pick.describe(),
                 retry_after_seconds
                     .map(|s| format!(", Retry-After {s}"))
                     .unwrap_or_default()
             ),
-            Fault::Latency { min, max, ops: on } => format!(
-                "latency {}–{} ms on {}",
+            Fault::Latency {
+                min,
+                max,
+                ops: on,
+                pick,
+            } => format!(
+                "latency {}–{} ms on {}{}",
                 min.as_millis(),
                 max.as_millis(),
-                ops(on)
+                ops(on),
+                pick.describe()
             ),
             Fault::BlackHole { ops: on } => format!("black hole on {}", ops(on)),
             Fault::Refuse => "refuse connections".into(),
@@ -203,6 +220,17 @@ impl Decider {
         &self.fault
     }
 
+    /// Counts one matching request and says whether the pick takes it.
+    fn picks(&mut self, pick: &Pick) -> bool {
+        self.matched += 1;
+        match pick {
+            Pick::All => true,
+            Pick::Nth { n } => self.matched.is_multiple_of((*n).max(1)),
+            Pick::Ratio { ratio, .. } => self.rng.f64() < *ratio,
+            Pick::First { n } => self.matched <= *n,
+        }
+    }
+
     pub fn decide(&mut self, op: EsOp) -> Decision {
         match &self.fault {
             Fault::Pass | Fault::Refuse => Decision::Forward,
@@ -215,29 +243,33 @@ impl Decider {
                 if !ops.matches(op) {
                     return Decision::Forward;
                 }
-                self.matched += 1;
-                let hit = match pick {
-                    Pick::All => true,
-                    Pick::Nth { n } => self.matched.is_multiple_of((*n).max(1)),
-                    Pick::Ratio { ratio, .. } => self.rng.f64() < *ratio,
-                };
-                if hit {
+                let (status, retry_after_seconds, pick) = (*status, *retry_after_seconds, *pick);
+                if self.picks(&pick) {
                     Decision::Abort {
-                        status: *status,
-                        retry_after_seconds: *retry_after_seconds,
+                        status,
+                        retry_after_seconds,
                     }
                 } else {
                     Decision::Forward
                 }
             }
-            Fault::Latency { min, max, ops } if ops.matches(op) => {
-                let spread = max.saturating_sub(*min).as_millis() as u64;
+            Fault::Latency {
+                min,
+                max,
+                ops,
+                pick,
+            } if ops.matches(op) => {
+                let (min, max, pick) = (*min, *max, *pick);
+                if !self.picks(&pick) {
+                    return Decision::Forward;
+                }
+                let spread = max.saturating_sub(min).as_millis() as u64;
                 let extra = if spread == 0 {
                     0
                 } else {
                     self.rng.u64(0..=spread)
                 };
-                Decision::Delay(*min + Duration::from_millis(extra))
+                Decision::Delay(min + Duration::from_millis(extra))
             }
             Fault::BlackHole { ops } if ops.matches(op) => Decision::Hold,
             Fault::Reset { ops } if ops.matches(op) => Decision::Reset,

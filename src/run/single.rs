@@ -1,6 +1,7 @@
 //! `drill-cockpit run <scenario>`: the whole runbook without a human, for any scenario
-//! of `drill::scenario`. Baseline, inject the fault, insert the trigger event, observe,
-//! freeze, restore, wait for recovery, final freeze, verdict. Progress goes to stderr;
+//! of `drill::scenario`. Baseline, inject the fault, insert the trigger events (or
+//! inject once a worker holds a claim), observe until the checks are decided, freeze,
+//! restore, wait for recovery, final freeze, verdict. Progress goes to stderr;
 //! the exit code is the verdict. The fault is taken out again whatever happens
 //! (failure, Ctrl-C, SIGTERM, SIGHUP, a panic).
 
@@ -12,9 +13,10 @@ use futures::FutureExt;
 use crate::config::Profile;
 use crate::db::outbox::Op;
 use crate::drill::scenario::Inject;
-use crate::drill::{CheckStatus, Missing};
+use crate::drill::{CheckStatus, Missing, Verdict};
 use crate::session::Session;
 
+#[derive(Debug, Clone)]
 pub struct RunOptions {
     pub scenario: String,
     /// How long to observe the outage at most.
@@ -31,9 +33,42 @@ fn say(message: &str) {
     eprintln!("[{}] {message}", chrono::Local::now().format("%H:%M:%S"));
 }
 
-/// Returns the process exit code: 0 passed, 1 failed, 130 interrupted.
-pub async fn run(profile: Profile, options: RunOptions) -> anyhow::Result<u8> {
-    let drill = super::scenario::find(&options.scenario).map_err(anyhow::Error::msg)?;
+/// How one headless drill ended.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The process exit code: 0 passed, 1 failed, 129/130/143 interrupted.
+    pub code: u8,
+    pub dir: std::path::PathBuf,
+    /// The numbers that decided, in one line (`retry_delta=1 failed_delta=2 …`).
+    pub deciding: String,
+    /// Why it failed, when it did: the checks that did not pass, or the error.
+    pub why: Option<String>,
+}
+
+/// The checks' deltas in one line.
+fn deciding(verdict: &Verdict) -> String {
+    verdict
+        .checks
+        .iter()
+        .filter_map(|c| c.delta.map(|d| format!("{}={d}", c.id)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The checks that did not pass, by id.
+fn not_passed(verdict: &Verdict) -> Option<String> {
+    let ids: Vec<&str> = verdict
+        .checks
+        .iter()
+        .filter(|c| c.status != CheckStatus::Passed)
+        .map(|c| c.id)
+        .collect();
+    (!ids.is_empty()).then(|| ids.join(", "))
+}
+
+/// Runs one drill; see [`Outcome`].
+pub async fn run(profile: Profile, options: RunOptions) -> anyhow::Result<Outcome> {
+    let drill = crate::drill::scenario::find(&options.scenario).map_err(anyhow::Error::msg)?;
     let mut session = Session::create(profile, drill)?;
     say(&format!("run directory {}", session.run.dir.display()));
 
@@ -66,6 +101,7 @@ pub async fn run(profile: Profile, options: RunOptions) -> anyhow::Result<u8> {
             ));
         }
     }
+    let mut summary = (String::new(), None);
     let code = match outcome {
         None => {
             let (name, code) = interrupted.unwrap_or(("a signal", 130));
@@ -75,15 +111,18 @@ pub async fn run(profile: Profile, options: RunOptions) -> anyhow::Result<u8> {
                 serde_json::json!({"message": format!("interrupted by {name}")}),
             );
             let _ = session.freeze(true).await;
+            summary.1 = Some(format!("interrupted by {name}"));
             code
         }
         Some(Err(error)) => {
             say(&format!("the drill could not complete: {error}"));
             session.journal("error", serde_json::json!({"message": error}));
+            summary.1 = Some(error.clone());
             match session.freeze(true).await {
                 Ok((dir, verdict)) => {
                     eprint!("{}", verdict.table());
                     say(&format!("evidence: {}", dir.display()));
+                    summary.0 = deciding(&verdict);
                 }
                 Err(freeze_error) => say(&format!("the final freeze failed too: {freeze_error}")),
             }
@@ -105,6 +144,7 @@ pub async fn run(profile: Profile, options: RunOptions) -> anyhow::Result<u8> {
                     ));
                 }
                 say(&format!("evidence: {}", dir.display()));
+                summary = (deciding(&verdict), not_passed(&verdict));
                 if verdict.ok { 0 } else { 1 }
             }
             Err(error) => {
@@ -123,7 +163,12 @@ pub async fn run(profile: Profile, options: RunOptions) -> anyhow::Result<u8> {
             &session.run.dir,
         );
     }
-    Ok(code)
+    Ok(Outcome {
+        code,
+        dir: session.run.dir.clone(),
+        deciding: summary.0,
+        why: summary.1,
+    })
 }
 
 /// The first of Ctrl-C, SIGTERM and SIGHUP: its name and the exit code it means.
@@ -143,6 +188,42 @@ async fn stop_signal() -> (&'static str, u8) {
     }
 }
 
+/// What putting the drill's fault in looks like, in words.
+fn injecting(session: &Session) -> String {
+    match session.drill.inject {
+        Inject::StopEs => format!("stopping `{}`", session.profile.es_service),
+        Inject::Gate429 => "the fault gate answers every write with 429".into(),
+        Inject::WriteBlock => format!("blocking writes to index {}", session.profile.elastic_index),
+        Inject::Nothing => "no fault: the drill is in its events".into(),
+        Inject::CollectorRefused => "the trace collector's gate refuses connections".into(),
+        Inject::GateBulkPartial => {
+            "the fault gate answers item 0 of every _bulk with 400 (the rest as ES did)".into()
+        }
+        Inject::GateSlowerThanLease => format!(
+            "the fault gate holds the first write longer than the lease ({})",
+            session.slower_than_lease().describe()
+        ),
+        Inject::KillClaimingWorker => {
+            "waiting for worker 1 to claim; then worker 2 starts and worker 1 is killed (SIGKILL)"
+                .into()
+        }
+    }
+}
+
+/// Waits until the drill's event (the last inserted) is `done`.
+async fn wait_until_done(session: &Session, timeout: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if session.event_status().await.as_deref() == Some("done") {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn drive(session: &mut Session, options: &RunOptions) -> Result<(), String> {
     say("connecting to Postgres");
     session.connect_db().await?;
@@ -159,43 +240,41 @@ async fn drive(session: &mut Session, options: &RunOptions) -> Result<(), String
         say(&format!("index check skipped: {error}"));
     }
     say(&format!(
-        "starting the worker: {}",
+        "starting {}: {}",
+        if session.drill.workers == crate::drill::scenario::Workers::TwoFromStart {
+            "two workers"
+        } else {
+            "the worker"
+        },
         crate::sources::worker_proc::worker_command(&session.profile).join(" ")
     ));
     if session.drill.injects_before_worker() {
         // The worker may look at its collector once, at start: the fault comes first.
-        say("the trace collector's gate refuses connections");
+        say(&injecting(session));
         session.inject().await?;
     }
     session.start_worker().await;
     session.wait_for_metrics(Duration::from_secs(30)).await?;
     session.take_baseline().await?;
-    say("baseline taken (_metrics/metrics-before.txt)");
+    say("baseline taken (_metrics/metrics-before*.txt)");
 
-    match session.drill.inject {
-        Inject::StopEs => say(&format!("stopping `{}`", session.profile.es_service)),
-        Inject::Gate429 => say("the fault gate answers every write with 429"),
-        Inject::WriteBlock => say(&format!(
-            "blocking writes to index {}",
-            session.profile.elastic_index
-        )),
-        Inject::Nothing => say("no fault: the drill is in its events"),
-        Inject::CollectorRefused => {}
-    }
-    if !session.drill.injects_before_worker() {
+    let inject_now =
+        !session.drill.injects_before_worker() && !session.drill.injects_after_trigger();
+    if inject_now {
+        say(&injecting(session));
         session.inject().await?;
     }
     let op = options.op.unwrap_or(session.drill.trigger);
     let id = session.insert_nth(0, op).await?;
-    say(&format!("inserted {} event {id}", op.as_str()));
+    say(&format!(
+        "inserted {} {} event(s), the last {id}",
+        session.drill.together.max(1),
+        op.as_str()
+    ));
     // Further events of the same entity, each once the previous one is done.
     for (n, &next) in session.drill.then.iter().enumerate() {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        while session.event_status().await.as_deref() != Some("done") {
-            if tokio::time::Instant::now() >= deadline {
-                return Err("the previous event did not reach done within 20 s".into());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        if !wait_until_done(session, Duration::from_secs(20)).await {
+            return Err("the previous event did not reach done within 20 s".into());
         }
         let id = session.insert_nth(n + 1, next).await?;
         say(&format!(
@@ -203,11 +282,16 @@ async fn drive(session: &mut Session, options: &RunOptions) -> Result<(), String
             next.as_str()
         ));
     }
+    if session.drill.injects_after_trigger() {
+        say(&injecting(session));
+        session.inject().await?;
+        say("worker 1 killed holding its claim; worker 2 runs");
+    }
 
     // Observe until everything that can pass during the outage has, or time is up.
     let deadline = tokio::time::Instant::now() + options.duration;
     loop {
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
         let observations = session.observe().await;
         let verdict = session.grade(&observations, Missing::Pending);
         let waiting: Vec<&str> = verdict
@@ -239,13 +323,10 @@ async fn drive(session: &mut Session, options: &RunOptions) -> Result<(), String
         session.last_freeze_ms.unwrap_or(0)
     ));
 
-    match session.drill.inject {
-        Inject::StopEs => say(&format!("starting `{}`", session.profile.es_service)),
-        Inject::Gate429 => say("the fault gate passes again"),
-        Inject::WriteBlock => say("lifting the index write block"),
-        Inject::CollectorRefused => say("the trace collector's gate passes again"),
-        Inject::Nothing => {}
+    if !session.drill.restorable() {
+        return Ok(());
     }
+    say(&format!("restoring: {}", session.drill.restore));
     session.restore().await?;
     if session.drill.inject == Inject::StopEs && !session.wait_for_es(Duration::from_secs(60)).await
     {
@@ -257,17 +338,12 @@ async fn drive(session: &mut Session, options: &RunOptions) -> Result<(), String
     if !session.drill.recovers() {
         return Ok(());
     }
-    let deadline = tokio::time::Instant::now() + options.recovery_timeout;
-    loop {
-        if session.event_status().await.as_deref() == Some("done") {
-            say("the event reached done");
-            break;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            say("the event did not reach done in time");
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+    if wait_until_done(session, options.recovery_timeout).await {
+        say("the event reached done");
+        // A short settle: the worker's counters and spans of the last attempt land.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    } else {
+        say("the event did not reach done in time");
     }
     Ok(())
 }

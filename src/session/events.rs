@@ -1,0 +1,105 @@
+//! The drill's outbox events: inserting them (every NOT NULL column set) and reading
+//! back the state of the event under drill.
+
+use serde_json::json;
+use uuid::Uuid;
+
+use super::*;
+
+impl Session {
+    pub async fn insert(&mut self, op: Op) -> Result<Uuid, String> {
+        self.insert_events(op, &[(Uuid::new_v4(), None)]).await
+    }
+
+    /// The drill's `n`th event (0 = its trigger, `together` of them in one transaction,
+    /// each its own entity); later ones of the entity of the previous one, at the
+    /// scenario's version when it names one.
+    pub async fn insert_nth(&mut self, n: usize, op: Op) -> Result<Uuid, String> {
+        let version = self.drill.versions.get(n).copied();
+        let entities: Vec<(Uuid, Option<i64>)> = match (n, self.last_entity) {
+            (0, _) | (_, None) => (0..self.drill.together.max(1))
+                .map(|_| (Uuid::new_v4(), version))
+                .collect(),
+            (_, Some(entity)) => vec![(entity, version)],
+        };
+        self.insert_events(op, &entities).await
+    }
+
+    /// Inserts one event per entity, all in one transaction; returns the last id.
+    async fn insert_events(
+        &mut self,
+        op: Op,
+        entities: &[(Uuid, Option<i64>)],
+    ) -> Result<Uuid, String> {
+        let events: Vec<NewEvent> = entities
+            .iter()
+            .map(|&(entity_id, version)| NewEvent {
+                op,
+                entity_id,
+                version,
+                traceparent: None,
+            })
+            .collect();
+        let inserted = match (&self.pool, &self.schema_problem) {
+            (None, _) => {
+                Err("the database is not connected: see the Outbox pane for why".to_string())
+            }
+            (Some(_), Some(problem)) => Err(format!("the insert was not tried: {problem}")),
+            (Some(pool), None) => insert_events(pool, &events)
+                .await
+                .map_err(|e| crate::db::schema::explain("the insert", &e)),
+        };
+        let ids = match inserted {
+            Ok(ids) => ids,
+            Err(error) => {
+                let action = format!("insert {} event", op.as_str());
+                return Err(self.action_failed(&action, error));
+            }
+        };
+        for (id, event) in ids.iter().zip(&events) {
+            self.inserted.push(*id);
+            self.last_entity = Some(event.entity_id);
+            self.journal("insert", json!({"op": op.as_str(), "outbox_event_id": id.to_string(), "entity_id": event.entity_id.to_string(), "together": events.len()}));
+        }
+        ids.last()
+            .copied()
+            .ok_or_else(|| "the insert returned no id".to_string())
+    }
+
+    /// Every event the drill inserted, as the outbox holds it now (empty when it cannot
+    /// be read).
+    pub async fn drill_rows(&self) -> Vec<crate::db::outbox::OutboxRow> {
+        let Some(pool) = &self.pool else {
+            return Vec::new();
+        };
+        crate::db::outbox::rows_by_id(pool, &self.inserted)
+            .await
+            .unwrap_or_default()
+    }
+
+    pub fn event_under_drill(&self) -> Option<Uuid> {
+        self.inserted.last().copied()
+    }
+
+    pub async fn event_status(&self) -> Option<String> {
+        self.event_state().await.map(|(status, _)| status)
+    }
+
+    /// The drilled event's status and `error_reason`.
+    pub async fn event_state(&self) -> Option<(String, Option<String>)> {
+        let pool = self.pool.as_ref()?;
+        let id = self.event_under_drill()?;
+        crate::db::outbox::rows_by_id(pool, &[id])
+            .await
+            .ok()?
+            .into_iter()
+            .next()
+            .map(|row| (row.status, row.error_reason))
+    }
+
+    /// Whether the event's state decides the final check now: after the fault was taken
+    /// out for a transient drill, at any time for one whose event must end failed.
+    pub fn end_state_due(&self) -> bool {
+        self.fault_restored || !self.drill.recovers()
+    }
+}

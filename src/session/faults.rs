@@ -1,0 +1,251 @@
+//! Putting the drill's fault in and taking it out, from outside the worker: the
+//! compose service of Elasticsearch, the index write block, the fault gates.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::*;
+
+impl Session {
+    /// Whether the drill's fault is in force (and must be taken out before leaving).
+    pub fn fault_active(&self) -> bool {
+        self.es_stopped || self.gate_faulted || self.index_blocked
+    }
+
+    /// Puts the drill's fault in, from outside the worker.
+    pub async fn inject(&mut self) -> Result<(), String> {
+        match self.drill.inject {
+            Inject::StopEs => self.stop_es().await,
+            Inject::Gate429 => self.set_gate(GateRole::Elastic, gate_429(), true).await,
+            Inject::WriteBlock => self.set_write_block(true).await,
+            Inject::Nothing => Ok(()),
+            Inject::CollectorRefused => {
+                self.set_gate(GateRole::Collector, Fault::Refuse, true)
+                    .await
+            }
+            Inject::GateBulkPartial => {
+                self.set_gate(GateRole::Elastic, gate_bulk_partial(), true)
+                    .await
+            }
+            Inject::GateSlowerThanLease => {
+                let fault = self.slower_than_lease();
+                self.set_gate(GateRole::Elastic, fault, true).await
+            }
+            Inject::KillClaimingWorker => self.kill_claiming_worker().await,
+        }
+    }
+
+    /// The lease the drill gives its workers (its own setting, else the profile's).
+    fn drill_lease(&self) -> Duration {
+        self.drill
+            .worker_env
+            .iter()
+            .find(|(key, _)| *key == "OUTBOX_LEASE_SECONDS")
+            .and_then(|(_, value)| value.parse::<f64>().ok())
+            .map(Duration::from_secs_f64)
+            .unwrap_or(self.profile.tuning.lease)
+    }
+
+    /// E's fault: the first write waits three leases, so the lease of the worker that
+    /// claimed expires under it and the other worker reclaims; later writes pass.
+    pub fn slower_than_lease(&self) -> Fault {
+        let hold = self.drill_lease() * 3;
+        Fault::Latency {
+            min: hold,
+            max: hold,
+            ops: Ops::WRITES,
+            pick: Pick::First { n: 1 },
+        }
+    }
+
+    /// F's set-up: worker 1's first write waits (far beyond the lease), so it still
+    /// holds its claim when it is killed. Not the drill's fault: nothing to restore.
+    pub(super) async fn hold_first_write(&mut self) -> Result<(), String> {
+        let hold = Fault::Latency {
+            min: Duration::from_secs(120),
+            max: Duration::from_secs(120),
+            ops: Ops::WRITES,
+            pick: Pick::First { n: 1 },
+        };
+        self.set_gate(GateRole::Elastic, hold, false).await
+    }
+
+    /// Takes the drill's fault out again.
+    pub async fn restore(&mut self) -> Result<(), String> {
+        match self.drill.inject {
+            Inject::StopEs => self.start_es().await,
+            Inject::Gate429 => self.set_gate(GateRole::Elastic, Fault::Pass, false).await,
+            Inject::WriteBlock => self.set_write_block(false).await,
+            Inject::Nothing => Ok(()),
+            Inject::CollectorRefused => {
+                self.set_gate(GateRole::Collector, Fault::Pass, false).await
+            }
+            Inject::GateBulkPartial | Inject::GateSlowerThanLease => {
+                self.set_gate(GateRole::Elastic, Fault::Pass, false).await
+            }
+            // A kill is not undone: worker 2 carries on.
+            Inject::KillClaimingWorker => Ok(()),
+        }
+    }
+
+    /// `index.blocks.write` on the drill's index, through the ES API (drill C).
+    async fn set_write_block(&mut self, blocked: bool) -> Result<(), String> {
+        let url = format!(
+            "{}/{}/_settings",
+            self.profile.elastic_url, self.profile.elastic_index
+        );
+        let answer = self
+            .http
+            .put(&url)
+            .json(&json!({"index": {"blocks": {"write": blocked}}}))
+            .send()
+            .await;
+        let result = match answer {
+            Ok(answer) if answer.status().is_success() => Ok(()),
+            Ok(answer) => Err(format!("{url} answered HTTP {}", answer.status().as_u16())),
+            Err(error) => Err(format!(
+                "cannot reach Elasticsearch at {url}: {}",
+                crate::sources::metrics::error_chain(&error)
+            )),
+        };
+        let action = format!("set index.blocks.write={blocked}");
+        if let Err(error) = result {
+            return Err(self.action_failed(&action, error));
+        }
+        if self.index_blocked && !blocked {
+            self.fault_restored = true;
+        }
+        self.index_blocked = blocked;
+        self.journal(
+            "index",
+            json!({"action": action, "index": self.profile.elastic_index, "by": "drill"}),
+        );
+        Ok(())
+    }
+
+    /// The gate in front of `role`'s service, started on first use (the worker is then
+    /// pointed at it when it starts).
+    pub(super) async fn open_gate(&mut self, role: GateRole) -> Result<(), String> {
+        if self.gate_of(role).is_some() {
+            return Ok(());
+        }
+        let upstream = match role {
+            GateRole::Elastic => self.profile.elastic_url.clone(),
+            GateRole::Collector => self.profile.otlp_endpoint.clone(),
+        };
+        match FaultGate::start(([127, 0, 0, 1], 0).into(), &upstream).await {
+            Ok(gate) => {
+                self.journal(
+                    "gate",
+                    json!({"action": "listen", "url": gate.url(), "upstream": gate.upstream(), "for": role.name()}),
+                );
+                *self.gate_of(role) = Some(gate);
+                Ok(())
+            }
+            Err(error) => Err(self.action_failed(
+                &format!("start the fault gate for the {}", role.name()),
+                format!("cannot listen on 127.0.0.1: {error}"),
+            )),
+        }
+    }
+
+    fn gate_of(&mut self, role: GateRole) -> &mut Option<FaultGate> {
+        match role {
+            GateRole::Elastic => &mut self.gate,
+            GateRole::Collector => &mut self.collector_gate,
+        }
+    }
+
+    /// Puts `fault` in force on `role`'s gate; `faulted` says whether that is the drill's
+    /// fault (taking it out makes recovery due).
+    async fn set_gate(
+        &mut self,
+        role: GateRole,
+        fault: Fault,
+        faulted: bool,
+    ) -> Result<(), String> {
+        let description = fault.describe();
+        self.open_gate(role).await?;
+        let switched = match self.gate_of(role) {
+            Some(gate) => gate
+                .set_fault(fault)
+                .await
+                .map_err(|e| format!("the fault gate could not switch to `{description}`: {e}")),
+            None => Err("the fault gate is not running (see the failed actions)".to_string()),
+        };
+        if let Err(error) = switched {
+            return Err(self.action_failed(&format!("gate: {description}"), error));
+        }
+        if self.gate_faulted && !faulted {
+            self.fault_restored = true;
+        }
+        self.gate_faulted = faulted;
+        self.journal(
+            "gate",
+            json!({"action": "fault", "fault": description, "for": role.name(), "by": "drill"}),
+        );
+        Ok(())
+    }
+
+    pub async fn stop_es(&mut self) -> Result<(), String> {
+        let stopped = match self.docker.as_ref() {
+            Some(docker) => docker
+                .stop_service(&self.profile.es_service, 10)
+                .await
+                .map_err(error_text),
+            None => Err(NO_DOCKER.to_string()),
+        };
+        if let Err(error) = stopped {
+            let action = format!("stop {}", self.profile.es_service);
+            return Err(self.action_failed(&action, error));
+        }
+        self.es_stopped = true;
+        self.journal(
+            "container",
+            json!({"service": self.profile.es_service, "action": "stop", "by": "drill"}),
+        );
+        Ok(())
+    }
+
+    pub async fn start_es(&mut self) -> Result<(), String> {
+        let started = match self.docker.as_ref() {
+            Some(docker) => docker
+                .start_service(&self.profile.es_service)
+                .await
+                .map_err(error_text),
+            None => Err(NO_DOCKER.to_string()),
+        };
+        if let Err(error) = started {
+            let action = format!("start {}", self.profile.es_service);
+            return Err(self.action_failed(&action, error));
+        }
+        if self.es_stopped {
+            self.fault_restored = true;
+        }
+        self.es_stopped = false;
+        self.journal(
+            "container",
+            json!({"service": self.profile.es_service, "action": "start", "by": "drill"}),
+        );
+        Ok(())
+    }
+
+    /// Waits until Elasticsearch answers HTTP again after a start.
+    pub async fn wait_for_es(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while tokio::time::Instant::now() < deadline {
+            if self
+                .http
+                .get(&self.profile.elastic_url)
+                .send()
+                .await
+                .is_ok()
+            {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+}

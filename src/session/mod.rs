@@ -1,0 +1,299 @@
+//! One drill session: the run directory, the worker under drill, and the actions and
+//! observations that both the cockpit and the headless `run` use. Every action is
+//! journaled; every source that fails is reported with its error, never skipped.
+
+mod connect;
+mod events;
+mod faults;
+mod freeze;
+mod observe;
+mod workers;
+
+pub use workers::{SecondWorker, combined};
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::config::Profile;
+use crate::config::redact::Redactor;
+use crate::db::outbox::{NewEvent, Op, insert_events};
+use crate::docker::ComposeDocker;
+use crate::drill::scenario::{Inject, Scenario};
+use crate::drill::{CheckStatus, Missing, Observations, Verdict, grade};
+use crate::evidence::write::{RunWriter, WriteError, timestamp};
+use crate::evidence::{manifest, report, svg};
+use crate::faults::{Fault, FaultGate, Ops, Pick};
+use crate::jaeger::TraceSummary;
+use crate::jaeger::client::{JaegerClient, batch_query, event_query};
+use crate::prom::Samples;
+use crate::sources::metrics::{Scrape, metrics_url, scrape};
+use crate::sources::worker_proc::{LogTail, SharedTail, WorkerProcess, WorkerState};
+
+/// How far back Jaeger searches look.
+const TRACE_LOOKBACK: Duration = Duration::from_secs(3600);
+/// Per-source budget inside a freeze, so the whole freeze stays under a second.
+const FREEZE_SOURCE_TIMEOUT: Duration = Duration::from_millis(700);
+
+pub struct Session {
+    pub profile: Profile,
+    pub scenario: String,
+    /// What this drill injects and checks.
+    pub drill: &'static Scenario,
+    pub run: RunWriter,
+    pub http: reqwest::Client,
+    pub jaeger: JaegerClient,
+    pub pool: Option<PgPool>,
+    pub docker: Option<ComposeDocker>,
+    pub worker: Option<WorkerProcess>,
+    pub tail: SharedTail,
+    pub baseline: Option<Scrape>,
+    pub latest: Option<Scrape>,
+    pub inserted: Vec<Uuid>,
+    pub es_stopped: bool,
+    /// The drill's fault was put in and later taken out again (recovery is now due).
+    pub fault_restored: bool,
+    /// The fault gate between the worker and ES, for drills that inject through it.
+    pub gate: Option<FaultGate>,
+    /// The gate's fault is in force.
+    pub gate_faulted: bool,
+    /// The gate in front of the trace collector (collector_down).
+    pub collector_gate: Option<FaultGate>,
+    /// The drill's index refuses writes (`index.blocks.write=true`).
+    pub index_blocked: bool,
+    /// The entity of the last event inserted.
+    pub last_entity: Option<Uuid>,
+    last_statuses: BTreeMap<&'static str, CheckStatus>,
+    last_counters: Option<[f64; 4]>,
+    /// How long the last freeze took from first capture to last file, in ms.
+    pub last_freeze_ms: Option<u64>,
+    /// Why the database cannot take the drill's writes (a missing table or column).
+    pub schema_problem: Option<String>,
+    /// Actions that failed, newest last (bounded): shown in the checklist and report.
+    pub failed_actions: Vec<FailedAction>,
+    /// Worker 2 of a two-worker drill.
+    pub second: Option<SecondWorker>,
+    /// Worker 1 was killed by the drill (its last scrape stands for it).
+    pub worker_killed: bool,
+}
+
+/// An action of the drill that did not happen, and why (it is evidence too).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FailedAction {
+    pub at: String,
+    pub action: String,
+    pub error: String,
+}
+
+/// Failed actions kept in memory; the journal keeps every one.
+const FAILED_ACTIONS_KEPT: usize = 50;
+
+/// The newest event and what was found for it.
+#[derive(Debug, Clone, Default)]
+pub struct TraceFindings {
+    pub event_traces: Option<Result<Vec<TraceSummary>, String>>,
+    pub batch_id: Option<String>,
+    pub batch_traces: Option<Result<Vec<TraceSummary>, String>>,
+}
+
+/// A source's answer within the freeze budget (`Err` = it did not answer in time).
+async fn within<F: std::future::Future>(
+    future: F,
+) -> Result<F::Output, tokio::time::error::Elapsed> {
+    tokio::time::timeout(FREEZE_SOURCE_TIMEOUT, future).await
+}
+
+/// Every secret a run may meet: the database password, every `*PASSWORD*`/`*TOKEN*`/
+/// `*SECRET*` variable, and the password of every URL setting, however it was set.
+fn run_redactor(profile: &Profile) -> Redactor {
+    Redactor::from_process(&profile.database_url).with_urls(&[
+        &profile.elastic_url,
+        &profile.jaeger_url,
+        &profile.otlp_endpoint,
+    ])
+}
+
+/// The drill's rows as the checks see them.
+pub fn row_states(rows: &[crate::db::outbox::OutboxRow]) -> Vec<crate::drill::RowState> {
+    rows.iter()
+        .map(|row| crate::drill::RowState {
+            id: row.id.to_string(),
+            status: row.status.clone(),
+            reason: row.error_reason.clone(),
+        })
+        .collect()
+}
+
+/// `_version` of an ES document answer (`found: false` has none).
+pub fn document_version(document: &Value) -> Option<i64> {
+    document
+        .get("found")
+        .and_then(Value::as_bool)
+        .filter(|found| *found)
+        .and(document.get("_version"))
+        .and_then(Value::as_i64)
+}
+
+/// Which service a fault gate stands in front of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GateRole {
+    Elastic,
+    Collector,
+}
+
+impl GateRole {
+    fn name(self) -> &'static str {
+        match self {
+            GateRole::Elastic => "Elasticsearch",
+            GateRole::Collector => "trace collector",
+        }
+    }
+}
+
+/// Drill B's fault: every write answered 429 by the gate (as upstream's `EVERY_N=1`).
+fn gate_429() -> Fault {
+    Fault::Abort {
+        status: 429,
+        ops: Ops::WRITES,
+        pick: Pick::All,
+        retry_after_seconds: None,
+    }
+}
+
+/// Drill D's fault: item 0 of every `_bulk` answered 400 with an ES-shaped error.
+fn gate_bulk_partial() -> Fault {
+    Fault::BulkPartial {
+        item: 0,
+        status: 400,
+    }
+}
+
+const NO_DOCKER: &str = "Docker is not connected: see the Containers pane for why";
+
+fn error_text(error: impl std::fmt::Display) -> String {
+    error.to_string()
+}
+
+impl Session {
+    pub fn create(profile: Profile, drill: &'static Scenario) -> Result<Session, WriteError> {
+        let scenario = drill.id;
+        let redactor = run_redactor(&profile);
+        let run = RunWriter::create(&profile.snapshots_dir, scenario, redactor)?;
+        let http = crate::sources::metrics::client();
+        let jaeger = JaegerClient::new(&profile.jaeger_url, &profile.service_name);
+        let session = Session {
+            scenario: scenario.to_string(),
+            drill,
+            run,
+            http,
+            jaeger,
+            pool: None,
+            docker: None,
+            worker: None,
+            tail: Arc::new(Mutex::new(LogTail::default())),
+            baseline: None,
+            latest: None,
+            inserted: Vec::new(),
+            es_stopped: false,
+            fault_restored: false,
+            gate: None,
+            gate_faulted: false,
+            collector_gate: None,
+            index_blocked: false,
+            last_entity: None,
+            last_statuses: BTreeMap::new(),
+            last_counters: None,
+            last_freeze_ms: None,
+            schema_problem: None,
+            failed_actions: Vec::new(),
+            second: None,
+            worker_killed: false,
+            profile,
+        };
+        session.write_recipe()?;
+        Ok(session)
+    }
+
+    fn write_recipe(&self) -> Result<(), WriteError> {
+        let recipe = json!({
+            "tool": "drill-cockpit",
+            "version": env!("CARGO_PKG_VERSION"),
+            "scenario": self.scenario,
+            "run_id": self.run.run_id,
+            "created_at": chrono::Utc::now().to_rfc3339(),
+            "service": self.profile.service_name,
+            "inject": match self.drill.inject {
+                Inject::StopEs => json!({"kind": "es_down", "compose": {"file": self.profile.compose_file, "project": self.profile.compose_project, "service": self.profile.es_service, "action": "stop"}}),
+                Inject::Gate429 => json!({"kind": "es_429", "by": "drill-cockpit fault gate", "fault": gate_429().describe(), "upstream": self.profile.elastic_url}),
+                Inject::WriteBlock => json!({"kind": "es_write_block", "index": self.profile.elastic_index, "settings": {"index": {"blocks": {"write": true}}}}),
+                Inject::CollectorRefused => json!({"kind": "collector_down", "by": "drill-cockpit fault gate in front of the OTLP endpoint", "fault": "refuse connections", "upstream": self.profile.otlp_endpoint}),
+                Inject::GateBulkPartial => json!({"kind": "es_bulk_partial", "by": "drill-cockpit fault gate", "fault": gate_bulk_partial().describe(), "upstream": self.profile.elastic_url, "events_in_one_claim": self.drill.together}),
+                Inject::GateSlowerThanLease => json!({"kind": "claim_contention", "by": "drill-cockpit fault gate", "fault": self.slower_than_lease().describe(), "workers": 2, "upstream": self.profile.elastic_url}),
+                Inject::KillClaimingWorker => json!({"kind": "stuck_reclaim", "by": "SIGKILL of worker 1 once it holds a claim; worker 2 started then", "hold": "the gate holds worker 1's first write", "workers": 2}),
+                Inject::Nothing => json!({"kind": "none", "events": std::iter::once(self.drill.trigger).chain(self.drill.then.iter().copied()).map(|op| op.as_str()).collect::<Vec<_>>()}),
+            },
+            "worker": {"command": crate::sources::worker_proc::worker_command(&self.profile), "metrics_port": self.profile.metrics_port, "count": self.drill.worker_count(), "env": self.drill.worker_env.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>()},
+            "trigger_together": self.drill.together,
+            "trigger": {"op": self.drill.trigger.as_str()},
+            "profile": self.profile.redacted_json(),
+        });
+        self.run.write_json("_recipe.json", &recipe).map(|_| ())
+    }
+
+    pub fn journal(&self, kind: &str, detail: Value) {
+        // The journal is evidence, but a full disk must not stop the drill itself.
+        let _ = self.run.journal(kind, detail);
+    }
+
+    /// Records an action that failed (journal, report, checklist) and hands the error back.
+    pub fn action_failed(&mut self, action: &str, error: String) -> String {
+        self.journal("action_failed", json!({"action": action, "error": error}));
+        if self.failed_actions.len() == FAILED_ACTIONS_KEPT {
+            self.failed_actions.remove(0);
+        }
+        self.failed_actions.push(FailedAction {
+            at: chrono::Utc::now().to_rfc3339(),
+            action: action.to_string(),
+            error: error.clone(),
+        });
+        error
+    }
+
+    /// Ends the session: the worker stopped (its last lines are in the log), the journal's
+    /// last line written, then `manifest.json` — the last word on every file's content,
+    /// which `verify` checks — and the run's lock released.
+    pub async fn close(&mut self) -> Result<(), String> {
+        self.stop_worker().await;
+        // Their last lines may still be in the pipes: the logs are complete first.
+        self.drain_workers().await;
+        self.journal("closed", json!({"run_id": self.run.run_id}));
+        let written = match self.listing().await {
+            Ok(mut listing) => {
+                listing["tool"] = json!("drill-cockpit");
+                listing["run_id"] = json!(self.run.run_id);
+                listing["scenario"] = json!(self.scenario);
+                self.run
+                    .write_json("manifest.json", &listing)
+                    .map(|_| ())
+                    .map_err(|e| format!("writing manifest.json failed: {e}"))
+            }
+            Err(error) => Err(error),
+        };
+        self.run.release();
+        written
+    }
+
+    /// The journal so far.
+    pub fn timeline(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.run.dir.join("_timeline.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
+    }
+}

@@ -1,0 +1,124 @@
+//! Observing the drill as the checks see it: metrics, log, traces, outbox state and
+//! the drilled entity's document; grading it and journaling every change of a check.
+
+use serde_json::{Value, json};
+
+use super::*;
+
+impl Session {
+    /// Jaeger: the event's traces, then its claim batch's.
+    pub async fn find_traces(&self, log: &[String]) -> TraceFindings {
+        let Some(event) = self.event_under_drill() else {
+            return TraceFindings::default();
+        };
+        let event_traces = self
+            .jaeger
+            .find(&event_query(&event.to_string(), TRACE_LOOKBACK))
+            .await
+            .map(|f| f.traces)
+            .map_err(error_text);
+        let partial = Observations {
+            event_id: Some(event.to_string()),
+            traces_by_event: event_traces.as_ref().ok().cloned(),
+            log: Some(log.to_vec()),
+            ..Observations::default()
+        };
+        let batch_id = partial.claim_batch_id();
+        let batch_traces = match &batch_id {
+            Some(id) => Some(
+                self.jaeger
+                    .find(&batch_query(id, TRACE_LOOKBACK))
+                    .await
+                    .map(|f| f.traces)
+                    .map_err(error_text),
+            ),
+            None => None,
+        };
+        TraceFindings {
+            event_traces: Some(event_traces),
+            batch_id,
+            batch_traces,
+        }
+    }
+
+    pub fn log_lines(&self) -> Vec<String> {
+        let mut lines = self
+            .tail
+            .lock()
+            .map(|tail| tail.key_lines())
+            .unwrap_or_default();
+        // Worker 2's after worker 1's, as `verify` reads the two log files.
+        if let Some(second) = &self.second
+            && let Ok(tail) = second.tail.lock()
+        {
+            lines.extend(tail.key_lines());
+        }
+        lines
+    }
+
+    /// Everything the checks look at, as of now.
+    pub async fn observe(&mut self) -> Observations {
+        let _ = self.scrape().await;
+        let log = self.log_lines();
+        let findings = self.find_traces(&log).await;
+        let (status, reason) = if self.end_state_due() {
+            self.event_state().await.unzip()
+        } else {
+            (None, None)
+        };
+        let rows = self.drill_rows().await;
+        Observations {
+            metrics_before: self.metrics_before(),
+            metrics_after: self.metrics_after(),
+            drill_rows: (!rows.is_empty()).then(|| row_states(&rows)),
+            log: Some(log),
+            event_id: self.event_under_drill().map(|id| id.to_string()),
+            traces_by_event: findings.event_traces.and_then(Result::ok),
+            traces_by_batch: findings.batch_traces.and_then(Result::ok),
+            status_after_recovery: status,
+            event_reason: reason.flatten(),
+            document_version: self
+                .entity_document()
+                .await
+                .ok()
+                .as_ref()
+                .and_then(document_version),
+        }
+    }
+
+    /// The ES document of the drilled entity, as ES answers it (drills that check the
+    /// version a document ends at; `Err` for the others or when ES cannot be asked).
+    pub(super) async fn entity_document(&self) -> Result<Value, String> {
+        let (Some(_), Some(entity)) = (self.drill.document_version, self.last_entity) else {
+            return Err("this drill does not read documents".into());
+        };
+        let url = format!(
+            "{}/{}/_doc/{entity}",
+            self.profile.elastic_url, self.profile.elastic_index
+        );
+        let answer = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| crate::sources::metrics::error_chain(&e))?;
+        answer
+            .json()
+            .await
+            .map_err(|e| format!("{url}: not JSON: {e}"))
+    }
+
+    /// Grades and journals every check whose status changed.
+    pub fn grade(&mut self, obs: &Observations, mode: Missing) -> Verdict {
+        let verdict = grade(self.drill, obs, mode);
+        for check in &verdict.checks {
+            if self.last_statuses.get(check.id) != Some(&check.status) {
+                self.last_statuses.insert(check.id, check.status);
+                if matches!(check.status, CheckStatus::Passed | CheckStatus::Failed) {
+                    self.journal("check", json!({"id": check.id, "status": check.status.label().to_lowercase(), "observed": check.observed}));
+                }
+            }
+        }
+        verdict
+    }
+}

@@ -1,0 +1,436 @@
+//! The workers under drill: starting, stopping and killing them, and scraping their
+//! `/metrics` (the baselines first). Most drills run one worker; two-worker drills
+//! (claim contention, stuck reclaim) run a second one with its own id, ports, log and
+//! baseline, and their counters are summed over both.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::*;
+
+/// The second worker of a two-worker drill.
+pub struct SecondWorker {
+    pub process: WorkerProcess,
+    pub tail: SharedTail,
+    /// Its `OUTBOX_WORKER_ID`.
+    pub id: String,
+    pub metrics_port: u16,
+    pub baseline: Option<Scrape>,
+    pub latest: Option<Scrape>,
+}
+
+/// A port the kernel says is free now (the worker binds it a moment later).
+fn free_port() -> Result<u16, String> {
+    std::net::TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("no free port on 127.0.0.1 for worker 2: {e}"))
+}
+
+/// Scrapes side by side, as one page: each worker's series under a comment naming it,
+/// so sums over the page are sums over the workers.
+pub fn combined(parts: &[(usize, &Scrape)]) -> Scrape {
+    let mut raw = String::new();
+    let mut samples = Samples::default();
+    for (n, scrape) in parts {
+        raw.push_str(&format!("# drill-cockpit: worker {n}\n"));
+        raw.push_str(&scrape.raw);
+        if !scrape.raw.ends_with('\n') {
+            raw.push('\n');
+        }
+        samples
+            .samples
+            .extend(scrape.samples.samples.iter().cloned());
+    }
+    Scrape { raw, samples }
+}
+
+impl Session {
+    /// The environment a worker of this drill gets after the profile's: the gates in
+    /// place of the services they stand in front of, then the drill's own settings.
+    async fn drill_env(&mut self) -> Vec<(&'static str, String)> {
+        let mut overrides = Vec::new();
+        if self.drill.needs_gate() {
+            // A failure is journaled by open_gate; the worker then talks to ES directly.
+            let _ = self.open_gate(GateRole::Elastic).await;
+            if let Some(gate) = &self.gate {
+                overrides.push(("ELASTIC_URL", gate.url()));
+            }
+        }
+        if let Some(gate) = &self.collector_gate {
+            overrides.push(("OTEL_EXPORTER_OTLP_ENDPOINT", gate.url()));
+        }
+        for (key, value) in self.drill.worker_env {
+            overrides.push((*key, value.to_string()));
+        }
+        overrides
+    }
+
+    pub async fn start_worker(&mut self) {
+        let overrides = self.drill_env().await;
+        if self.drill.inject == Inject::KillClaimingWorker {
+            // Worker 1 must still hold its claim when it is killed: its first write waits.
+            let _ = self.hold_first_write().await;
+        }
+        let process = WorkerProcess::spawn(
+            &self.profile,
+            &overrides,
+            &self.run.log_path(),
+            self.run_redactor(),
+            self.tail.clone(),
+        )
+        .await;
+        let state = process
+            .state
+            .lock()
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        self.journal(
+            "worker",
+            json!({"action": "start", "command": process.command.join(" "), "state": state}),
+        );
+        self.worker = Some(process);
+        if self.drill.workers == crate::drill::scenario::Workers::TwoFromStart {
+            self.start_second_worker().await;
+        }
+    }
+
+    /// Starts worker 2: the drill's environment, its own id, ports and log.
+    pub async fn start_second_worker(&mut self) {
+        if self.second.is_some() {
+            return;
+        }
+        let ports = free_port().and_then(|m| Ok((m, free_port()?)));
+        let (metrics_port, http_port) = match ports {
+            Ok(ports) => ports,
+            Err(error) => {
+                self.action_failed("start worker 2", error);
+                return;
+            }
+        };
+        let id = format!("{}-w2", self.profile.worker_id);
+        let mut overrides = self.drill_env().await;
+        overrides.push(("OUTBOX_WORKER_ID", id.clone()));
+        overrides.push(("OUTBOX_METRICS_PORT", metrics_port.to_string()));
+        overrides.push(("OUTBOX_HTTP_PORT", http_port.to_string()));
+        let tail: SharedTail = Arc::new(Mutex::new(LogTail::default()));
+        let process = WorkerProcess::spawn(
+            &self.profile,
+            &overrides,
+            &self.run.log_path_of("worker2"),
+            self.run_redactor(),
+            tail.clone(),
+        )
+        .await;
+        let state = process
+            .state
+            .lock()
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        self.journal(
+            "worker",
+            json!({"action": "start", "worker": 2, "id": id, "metrics_port": metrics_port, "command": process.command.join(" "), "state": state}),
+        );
+        self.second = Some(SecondWorker {
+            process,
+            tail,
+            id,
+            metrics_port,
+            baseline: None,
+            latest: None,
+        });
+    }
+
+    fn run_redactor(&self) -> Redactor {
+        run_redactor(&self.profile)
+    }
+
+    pub fn worker_state(&mut self) -> Option<WorkerState> {
+        self.worker.as_mut().map(|w| w.poll())
+    }
+
+    pub fn second_worker_state(&mut self) -> Option<WorkerState> {
+        self.second.as_mut().map(|w| w.process.poll())
+    }
+
+    /// Stops every worker (SIGTERM, then SIGKILL after the grace).
+    pub async fn stop_worker(&mut self) {
+        let grace = self.profile.tuning.shutdown_grace + Duration::from_secs(1);
+        if let Some(worker) = self.worker.as_mut() {
+            let state = worker.stop(grace).await;
+            self.journal(
+                "worker",
+                json!({"action": "stop", "state": format!("{state:?}")}),
+            );
+        }
+        if let Some(second) = self.second.as_mut() {
+            let state = second.process.stop(grace).await;
+            self.journal(
+                "worker",
+                json!({"action": "stop", "worker": 2, "state": format!("{state:?}")}),
+            );
+        }
+    }
+
+    /// Waits for every stopped worker's last lines to reach its log.
+    pub async fn drain_workers(&mut self) {
+        let workers = self
+            .worker
+            .iter_mut()
+            .chain(self.second.as_mut().map(|s| &mut s.process));
+        for worker in workers {
+            if !matches!(worker.poll(), WorkerState::Running { .. }) {
+                worker.drained(Duration::from_secs(10)).await;
+            }
+        }
+    }
+
+    pub async fn kill_worker(&mut self) {
+        if let Some(worker) = self.worker.as_mut() {
+            let state = worker.kill().await;
+            self.journal(
+                "worker",
+                json!({"action": "kill -9", "worker": 1, "state": format!("{state:?}")}),
+            );
+        }
+    }
+
+    /// F's fault: once worker 1 holds a claim on one of the drill's events, worker 2 is
+    /// started (its baseline taken) and worker 1 is killed with SIGKILL, claim held.
+    pub async fn kill_claiming_worker(&mut self) -> Result<(), String> {
+        const ACTION: &str = "kill -9 worker 1 holding a claim";
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        let claimed = loop {
+            if let Some(row) = self
+                .drill_rows()
+                .await
+                .into_iter()
+                .find(|r| r.status == "processing")
+            {
+                break row;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                let error = if self.inserted.is_empty() {
+                    "no event of the drill yet: insert one first".to_string()
+                } else {
+                    "worker 1 claimed none of the drill's events within 15 s".to_string()
+                };
+                return Err(self.action_failed(ACTION, error));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        self.journal(
+            "claim",
+            json!({"outbox_event_id": claimed.id, "owner": claimed.owner, "lease_until": claimed.lease_until, "by": "worker 1"}),
+        );
+        self.start_second_worker().await;
+        if let Err(error) = self.wait_for_second_metrics(Duration::from_secs(30)).await {
+            return Err(self.action_failed("start worker 2", error));
+        }
+        self.take_second_baseline().await?;
+        self.kill_worker().await;
+        self.worker_killed = true;
+        Ok(())
+    }
+
+    pub fn metrics_url(&self) -> String {
+        metrics_url(self.profile.metrics_port)
+    }
+
+    /// Scrapes every live worker; returns their pages as one (a killed worker counts
+    /// with its last page). An error only when no worker answered now.
+    pub async fn scrape(&mut self) -> Result<Scrape, String> {
+        let first = if self.worker_killed {
+            Err("worker 1 was killed".to_string())
+        } else {
+            scrape(&self.http, &self.metrics_url())
+                .await
+                .map_err(error_text)
+        };
+        if let Ok(scraped) = &first {
+            self.latest = Some(scraped.clone());
+        }
+        let mut second_ok = false;
+        if let Some(second) = self.second.as_mut() {
+            if let Ok(scraped) = scrape(&self.http, &metrics_url(second.metrics_port)).await {
+                second.latest = Some(scraped);
+                second_ok = true;
+            }
+        }
+        let Some(now) = self.metrics_after_scrape() else {
+            return first;
+        };
+        if first.is_err() && !second_ok {
+            return first;
+        }
+        self.journal_counters(&now.samples);
+        Ok(now)
+    }
+
+    /// The latest page of every worker, as one.
+    pub fn metrics_after_scrape(&self) -> Option<Scrape> {
+        let Some(second) = &self.second else {
+            return self.latest.clone();
+        };
+        let parts: Vec<(usize, &Scrape)> = [(1, self.latest.as_ref()), (2, second.latest.as_ref())]
+            .into_iter()
+            .filter_map(|(n, s)| Some((n, s?)))
+            .collect();
+        (!parts.is_empty()).then(|| combined(&parts))
+    }
+
+    /// The drill's baseline over every worker whose baseline is taken.
+    pub fn metrics_before(&self) -> Option<Samples> {
+        let mut samples = self.baseline.as_ref()?.samples.clone();
+        if let Some(before) = self.second.as_ref().and_then(|s| s.baseline.as_ref()) {
+            samples
+                .samples
+                .extend(before.samples.samples.iter().cloned());
+        }
+        Some(samples)
+    }
+
+    /// The latest counters over every worker (a killed one with its last page).
+    pub fn metrics_after(&self) -> Option<Samples> {
+        self.metrics_after_scrape().map(|s| s.samples)
+    }
+
+    fn journal_counters(&mut self, samples: &Samples) {
+        let values = [
+            samples.sum("outbox_retry_scheduled_total", &[]),
+            samples.sum("outbox_failed_total", &[]),
+            samples.sum("outbox_terminal_failed_total", &[]),
+            samples.sum("outbox_processed_total", &[]),
+        ];
+        if self.last_counters != Some(values) {
+            self.last_counters = Some(values);
+            self.journal("counters", json!({"retry_scheduled": values[0], "failed": values[1], "terminal_failed": values[2], "processed": values[3]}));
+        }
+    }
+
+    /// Waits until every worker's `/metrics` answers, or one exits, or `timeout` passes.
+    pub async fn wait_for_metrics(&mut self, timeout: Duration) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match scrape(&self.http, &self.metrics_url()).await {
+                Ok(_) => break,
+                Err(error) => {
+                    match self.worker_state() {
+                        Some(WorkerState::Exited { code, signal }) => {
+                            return Err(format!(
+                                "the worker exited (code {code:?}, signal {signal:?}) before serving /metrics; see its log {}",
+                                self.run.log_path().display()
+                            ));
+                        }
+                        Some(WorkerState::FailedToStart { message }) => return Err(message),
+                        _ => {}
+                    }
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(error.to_string());
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        if self.second.is_some() {
+            self.wait_for_second_metrics(deadline - tokio::time::Instant::now())
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn wait_for_second_metrics(&mut self, timeout: Duration) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let Some(second) = self.second.as_mut() else {
+                return Err("worker 2 did not start (see the failed actions)".into());
+            };
+            let url = metrics_url(second.metrics_port);
+            match scrape(&self.http, &url).await {
+                Ok(_) => return Ok(()),
+                Err(error) => {
+                    match second.process.poll() {
+                        WorkerState::Exited { code, signal } => {
+                            return Err(format!(
+                                "worker 2 exited (code {code:?}, signal {signal:?}) before serving /metrics; see its log {}",
+                                self.run.log_path_of("worker2").display()
+                            ));
+                        }
+                        WorkerState::FailedToStart { message } => return Err(message),
+                        WorkerState::Running { .. } => {}
+                    }
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(format!("worker 2 at {url}: {error}"));
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Takes the drill's baseline: `metrics-before.txt` (one worker), or one page per
+    /// worker (`metrics-before-1.txt`, `-2`) and their sum once both are in.
+    pub async fn take_baseline(&mut self) -> Result<(), String> {
+        let scraped = scrape(&self.http, &self.metrics_url())
+            .await
+            .map_err(error_text)?;
+        self.latest = Some(scraped.clone());
+        if self.drill.worker_count() == 1 {
+            self.run
+                .write_new("_metrics/metrics-before.txt", scraped.raw.as_bytes())
+                .map_err(error_text)?;
+            self.journal(
+                "baseline",
+                json!({"metrics": "_metrics/metrics-before.txt"}),
+            );
+            self.baseline = Some(scraped);
+            return Ok(());
+        }
+        self.run
+            .write_new("_metrics/metrics-before-1.txt", scraped.raw.as_bytes())
+            .map_err(error_text)?;
+        self.journal(
+            "baseline",
+            json!({"metrics": "_metrics/metrics-before-1.txt", "worker": 1}),
+        );
+        self.baseline = Some(scraped);
+        if self.second.is_some() {
+            self.take_second_baseline().await?;
+        }
+        Ok(())
+    }
+
+    /// Worker 2's baseline (`metrics-before-2.txt`), then both as `metrics-before.txt`.
+    async fn take_second_baseline(&mut self) -> Result<(), String> {
+        let Some(second) = self.second.as_ref() else {
+            return Err("worker 2 is not running".into());
+        };
+        let scraped = scrape(&self.http, &metrics_url(second.metrics_port))
+            .await
+            .map_err(|e| format!("worker 2's /metrics: {e}"))?;
+        self.run
+            .write_new("_metrics/metrics-before-2.txt", scraped.raw.as_bytes())
+            .map_err(error_text)?;
+        let first = self.baseline.clone();
+        if let Some(second) = self.second.as_mut() {
+            second.baseline = Some(scraped.clone());
+            second.latest = Some(scraped.clone());
+        }
+        let mut parts = vec![(2, &scraped)];
+        if let Some(first) = &first {
+            parts.insert(0, (1, first));
+        }
+        self.run
+            .write_new(
+                "_metrics/metrics-before.txt",
+                combined(&parts).raw.as_bytes(),
+            )
+            .map_err(error_text)?;
+        self.journal(
+            "baseline",
+            json!({"metrics": "_metrics/metrics-before-2.txt", "worker": 2, "sum": "_metrics/metrics-before.txt"}),
+        );
+        Ok(())
+    }
+}
