@@ -461,6 +461,11 @@ impl Engine {
     }
 
     async fn regrade(&mut self) {
+        if let Some(Ok((_, rows))) = &self.snapshot.outbox {
+            self.session
+                .note_poisoned(&crate::session::row_states(rows));
+            self.snapshot.event_id = self.session.event_under_drill().map(|id| id.to_string());
+        }
         let mut observations = Observations {
             metrics_before: self.session.metrics_before(),
             metrics_after: self.session.metrics_after(),

@@ -410,10 +410,15 @@ pub fn grade(scenario: &Scenario, obs: &Observations, mode: Missing) -> Verdict 
                 .collect();
             let mut check = outcome(
                 "trace_by_batch",
-                if scenario.batch_result == "retry" {
-                    "projection.process_batch with result=retry found by claim_batch_id"
-                } else {
-                    "projection.process_batch with result=failed found by claim_batch_id"
+                match scenario.batch_result {
+                    "retry" => "projection.process_batch with result=retry found by claim_batch_id",
+                    "failed" => {
+                        "projection.process_batch with result=failed found by claim_batch_id"
+                    }
+                    "partial" => {
+                        "projection.process_batch with result=partial found by claim_batch_id"
+                    }
+                    _ => "projection.process_batch with result=ok found by claim_batch_id",
                 },
                 retried,
                 format!(
@@ -554,6 +559,8 @@ pub fn grade(scenario: &Scenario, obs: &Observations, mode: Missing) -> Verdict 
 
     // The collector is the fault: no span is expected anywhere.
     checks.retain(|c| scenario.expects_traces || !c.id.starts_with("trace_by_"));
+    // A bulk request may be traced as a batch only: its batch span decides.
+    checks.retain(|c| scenario.per_event_spans || c.id != "trace_by_event");
 
     let decided: Vec<&CheckOutcome> = checks
         .iter()

@@ -129,6 +129,9 @@ pub struct Scenario {
     pub log_line: Option<LogLine>,
     /// Δprocessed over every worker equals the number of events: none finalized twice.
     pub finalized_once: bool,
+    /// Whether each event gets its own `outbox.process` span (not in a bulk request,
+    /// where a worker may trace only the batch).
+    pub per_event_spans: bool,
 }
 
 /// The defaults of the fields most drills leave alone (`..PLAIN`).
@@ -154,6 +157,7 @@ const PLAIN: Scenario = Scenario {
     worker_env: &[],
     log_line: None,
     finalized_once: false,
+    per_event_spans: true,
 };
 
 impl Scenario {
@@ -462,6 +466,7 @@ pub const ES_BULK_PARTIAL: Scenario = Scenario {
     restore: "let the gate pass again",
     together: 2,
     worker_env: &[("OUTBOX_USE_ES_BULK", "1")],
+    per_event_spans: false,
     ..PLAIN
 };
 

@@ -77,8 +77,29 @@ impl Session {
             .unwrap_or_default()
     }
 
+    /// The event the checks follow: the poison one once the outbox shows which (D),
+    /// else the last inserted.
     pub fn event_under_drill(&self) -> Option<Uuid> {
-        self.inserted.last().copied()
+        self.poisoned.or_else(|| self.inserted.last().copied())
+    }
+
+    /// D: the one row of the drill that ended failed is the event under drill.
+    pub fn note_poisoned(&mut self, rows: &[crate::drill::RowState]) {
+        if !matches!(self.drill.ends, crate::drill::scenario::Ends::OnePoisoned { .. }) {
+            return;
+        }
+        let failed: Vec<&crate::drill::RowState> =
+            rows.iter().filter(|r| r.status == "failed").collect();
+        if let [row] = failed.as_slice()
+            && let Ok(id) = row.id.parse::<Uuid>()
+            && self.poisoned != Some(id)
+        {
+            self.poisoned = Some(id);
+            self.journal(
+                "note",
+                json!({"message": "the poison event is the event under drill", "outbox_event_id": id.to_string()}),
+            );
+        }
     }
 
     pub async fn event_status(&self) -> Option<String> {

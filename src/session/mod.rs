@@ -80,6 +80,8 @@ pub struct Session {
     pub second: Option<SecondWorker>,
     /// Worker 1 was killed by the drill (its last scrape stands for it).
     pub worker_killed: bool,
+    /// D's poison event, once the outbox shows which one it is.
+    pub poisoned: Option<Uuid>,
 }
 
 /// An action of the drill that did not happen, and why (it is evidence too).
@@ -213,6 +215,7 @@ impl Session {
             failed_actions: Vec::new(),
             second: None,
             worker_killed: false,
+            poisoned: None,
             profile,
         };
         session.write_recipe()?;

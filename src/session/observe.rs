@@ -59,6 +59,8 @@ impl Session {
     /// Everything the checks look at, as of now.
     pub async fn observe(&mut self) -> Observations {
         let _ = self.scrape().await;
+        let rows = row_states(&self.drill_rows().await);
+        self.note_poisoned(&rows);
         let log = self.log_lines();
         let findings = self.find_traces(&log).await;
         let (status, reason) = if self.end_state_due() {
@@ -66,11 +68,10 @@ impl Session {
         } else {
             (None, None)
         };
-        let rows = self.drill_rows().await;
         Observations {
             metrics_before: self.metrics_before(),
             metrics_after: self.metrics_after(),
-            drill_rows: (!rows.is_empty()).then(|| row_states(&rows)),
+            drill_rows: (!rows.is_empty()).then_some(rows),
             log: Some(log),
             event_id: self.event_under_drill().map(|id| id.to_string()),
             traces_by_event: findings.event_traces.and_then(Result::ok),
