@@ -82,6 +82,10 @@ pub struct RunArgs {
     /// How long to wait for recovery after ES is started again.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub recovery_timeout: std::time::Duration,
+    /// A control run: everything but the fault. Its verdict must be FAILED (exit 1):
+    /// proof that the checks need the fault to pass.
+    #[arg(long)]
+    pub control: bool,
 }
 
 /// `20s`, `1m`, `1500ms`, or plain seconds.
@@ -210,6 +214,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 op,
                 keep_last: args.keep_last,
                 recovery_timeout: args.recovery_timeout,
+                control: args.control,
             };
             if options.scenario == "all" {
                 return Ok(ExitCode::from(

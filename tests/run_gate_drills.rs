@@ -35,8 +35,64 @@ struct Ran {
     _snapshots: tempfile::TempDir,
 }
 
-/// Runs `scenario` headless; checks the verdict passed and `verify` agrees.
+/// Runs `scenario` headless; checks the verdict passed, `verify` agrees, and so do
+/// upstream's own rules applied to our run directory.
 async fn run_drill(scenario: &str, schema: Schema, worker: Option<String>) -> Option<Ran> {
+    let (output, ran) = launch(scenario, schema, worker, false).await?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(ran.result["ok"], true, "{:#}", ran.result);
+    // Graded again from the files alone: the same verdict.
+    let verify = Command::new(env!("CARGO_BIN_EXE_drill-cockpit"))
+        .args(["verify", &ran.dir.display().to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        verify.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    // Our run directory carries the files upstream's rules read, and they agree.
+    let upstream = drill_cockpit::drill::upstream::grade(&drill_cockpit::evidence::foreign::read(
+        &ran.dir,
+    ))
+    .expect("one of upstream's scenarios");
+    assert!(
+        upstream.ok,
+        "upstream's rules disagree: {:#?}",
+        upstream
+            .checks
+            .iter()
+            .map(|c| (c.id, c.status, c.observed.clone()))
+            .collect::<Vec<_>>()
+    );
+    Some(ran)
+}
+
+/// A control run of `scenario` (everything but the fault): the verdict must fail, and
+/// `verify` must fail it too.
+async fn control_fails(scenario: &str) {
+    let Some((output, ran)) = launch(scenario, Schema::Ours, None, true).await else {
+        return;
+    };
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(ran.result["ok"], false, "{:#}", ran.result);
+    let verify = Command::new(env!("CARGO_BIN_EXE_drill-cockpit"))
+        .args(["verify", &ran.dir.display().to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(verify.status.code(), Some(1));
+}
+
+/// Runs `drill-cockpit run` against fresh stand-ins and a fresh database.
+async fn launch(
+    scenario: &str,
+    schema: Schema,
+    worker: Option<String>,
+    control: bool,
+) -> Option<(std::process::Output, Ran)> {
     let db = testkit::pg::fresh_database().await?;
     if schema == Schema::Upstream {
         testkit::pg::apply_upstream_schema(&db.url).await;
@@ -50,10 +106,12 @@ async fn run_drill(scenario: &str, schema: Schema, worker: Option<String>) -> Op
             "run",
             scenario,
             "--duration",
-            "20s",
+            // A control run's checks wait in vain: a shorter window.
+            if control { "8s" } else { "20s" },
             "--recovery-timeout",
             "30s",
         ])
+        .args(control.then_some("--control"))
         .args([
             "--set",
             &format!("cockpit.snapshots_dir={}", snapshots.path().display()),
@@ -76,33 +134,24 @@ async fn run_drill(scenario: &str, schema: Schema, worker: Option<String>) -> Op
         .env("DRILL_WORKER_COMMAND", worker.unwrap_or_default())
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
     eprintln!(
-        "run {scenario} ({schema:?} schema): {:.1} s\n{stderr}",
-        started.elapsed().as_secs_f64()
+        "run {scenario} ({schema:?} schema{}): {:.1} s\n{}",
+        if control { ", control" } else { "" },
+        started.elapsed().as_secs_f64(),
+        String::from_utf8_lossy(&output.stderr)
     );
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
     let dir = run_dir(snapshots.path(), scenario);
     let result: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("_result.json")).unwrap()).unwrap();
-    assert_eq!(result["ok"], true, "{result:#}");
-    // Graded again from the files alone: the same verdict.
-    let verify = Command::new(env!("CARGO_BIN_EXE_drill-cockpit"))
-        .args(["verify", &dir.display().to_string()])
-        .output()
-        .unwrap();
-    assert_eq!(
-        verify.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&verify.stdout)
-    );
-    Some(Ran {
-        result,
-        dir,
-        es,
-        _snapshots: snapshots,
-    })
+    Some((
+        output,
+        Ran {
+            result,
+            dir,
+            es,
+            _snapshots: snapshots,
+        },
+    ))
 }
 
 async fn run_b(schema: Schema, worker: Option<String>) {
@@ -459,4 +508,46 @@ async fn stuck_reclaim_passes_with_the_foreign_worker_on_upstreams_schema() {
         return;
     };
     run_f(Schema::Upstream, Some(foreign)).await;
+}
+
+// Control runs: each drill without its fault must fail (its checks need the fault).
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn es_429_inject_fails_without_its_fault() {
+    control_fails("es_429_inject").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn es_write_block_4xx_fails_without_its_fault() {
+    control_fails("es_write_block_4xx").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn es_bulk_partial_fails_without_its_fault() {
+    control_fails("es_bulk_partial").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn db_claim_contention_fails_without_its_fault() {
+    control_fails("db_claim_contention").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stuck_reclaim_fails_without_its_fault() {
+    control_fails("stuck_reclaim").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_delivery_fails_without_the_second_delete() {
+    control_fails("duplicate_delivery").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projection_version_fails_without_the_replay() {
+    control_fails("projection_version").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collector_down_fails_while_the_collector_is_up() {
+    control_fails("collector_down").await;
 }

@@ -470,6 +470,7 @@ impl Engine {
             metrics_before: self.session.metrics_before(),
             metrics_after: self.session.metrics_after(),
             log: Some(self.session.log_lines()),
+            worker2_log: self.session.worker2_log_lines(),
             event_id: self.snapshot.event_id.clone(),
             traces_by_event: self.snapshot.event_traces.clone().and_then(Result::ok),
             traces_by_batch: self.snapshot.batch_traces.clone().and_then(Result::ok),

@@ -220,10 +220,41 @@ fn finalized_once(obs: &Observations, mode: Missing) -> CheckOutcome {
     check
 }
 
+/// collector_down: Jaeger holds no span of the event — the collector really was down
+/// (a run whose spans got through did not drill anything).
+fn no_traces(obs: &Observations, mode: Missing) -> CheckOutcome {
+    const TITLE: &str = "no span of the event reached Jaeger (the collector was down)";
+    match (&obs.event_id, &obs.traces_by_event) {
+        (Some(id), Some(traces)) => {
+            let hits = traces
+                .iter()
+                .filter(|t| {
+                    t.spans
+                        .iter()
+                        .any(|s| s.tags.get("wordloom.outbox_event_id") == Some(id))
+                })
+                .count();
+            outcome(
+                "no_traces",
+                TITLE,
+                hits == 0,
+                format!("{hits} trace(s) for event {id} in Jaeger"),
+            )
+        }
+        (None, _) => missing("no_traces", TITLE, mode, "event id"),
+        (_, None) => missing("no_traces", TITLE, mode, "Jaeger search by event id"),
+    }
+}
+
 /// A line some worker logged, matched by `line.pattern` (first group: a count ≥ 1).
 fn log_line(line: &LogLine, obs: &Observations, mode: Missing) -> CheckOutcome {
-    let Some(lines) = &obs.log else {
-        return missing(line.id, line.title, mode, "the workers' logs");
+    let (lines, whose) = if line.worker2 {
+        (&obs.worker2_log, "worker 2's log")
+    } else {
+        (&obs.log, "the workers' logs")
+    };
+    let Some(lines) = lines else {
+        return missing(line.id, line.title, mode, whose);
     };
     // The patterns are constants of the scenarios: they always compile.
     let Ok(re) = regex::Regex::new(line.pattern) else {
@@ -244,7 +275,7 @@ fn log_line(line: &LogLine, obs: &Observations, mode: Missing) -> CheckOutcome {
         found.is_some(),
         match found {
             Some(count) => format!("count {count}"),
-            None => format!("no matching line in {} key log line(s)", lines.len()),
+            None => format!("no matching line in {} line(s) of {whose}", lines.len()),
         },
     );
     if found.is_none() && mode == Missing::Pending {
@@ -557,8 +588,11 @@ pub fn grade(scenario: &Scenario, obs: &Observations, mode: Missing) -> Verdict 
         });
     }
 
-    // The collector is the fault: no span is expected anywhere.
+    // The collector is the fault: no span is expected anywhere, and none may arrive.
     checks.retain(|c| scenario.expects_traces || !c.id.starts_with("trace_by_"));
+    if !scenario.expects_traces {
+        checks.push(no_traces(obs, mode));
+    }
     // A bulk request may be traced as a batch only: its batch span decides.
     checks.retain(|c| scenario.per_event_spans || c.id != "trace_by_event");
 
@@ -611,7 +645,7 @@ impl Verdict {
             let side = if counter.at_least { "ge" } else { "le" };
             thresholds.insert(format!("{}_{side}", counter.id), json!(counter.bound));
         }
-        json!({
+        let mut result = json!({
             "scenario": self.scenario,
             "run_dir": run_dir,
             "tool": "drill-cockpit",
@@ -619,7 +653,18 @@ impl Verdict {
             "observed": observed,
             "verdict": self.checks,
             "ok": self.ok
-        })
+        });
+        // A replay drill: the document version each `_probe_entry_v<N>.json` (taken once
+        // event version N was done) must show — always the newer one.
+        if let Some(kept) = scenario.document_version {
+            result["expected"] = scenario
+                .versions
+                .iter()
+                .map(|v| (format!("v{v}"), json!(kept)))
+                .collect::<serde_json::Map<_, _>>()
+                .into();
+        }
+        result
     }
 
     /// A fixed-width table for the terminal and the report.

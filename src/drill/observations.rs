@@ -22,6 +22,8 @@ pub struct Observations {
     pub event_reason: Option<String>,
     /// The ES document of the drilled entity: its `_version` (`None` when not read or absent).
     pub document_version: Option<i64>,
+    /// Worker 2's log lines, for a drill that runs two workers (`None`: no worker 2).
+    pub worker2_log: Option<Vec<String>>,
     /// Every event the drill inserted, in the same outbox snapshot (oldest first).
     pub drill_rows: Option<Vec<RowState>>,
 }

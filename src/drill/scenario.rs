@@ -45,6 +45,8 @@ pub struct LogLine {
     pub id: &'static str,
     pub title: &'static str,
     pub pattern: &'static str,
+    /// Only worker 2's log counts (F: the reclaim must be the other worker's).
+    pub worker2: bool,
 }
 
 /// Which series of a counter a check sums.
@@ -179,7 +181,10 @@ impl Scenario {
 
     /// Whether taking the fault out is a step of the drill (a kill is not undone).
     pub fn restorable(&self) -> bool {
-        !matches!(self.inject, Inject::Nothing | Inject::KillClaimingWorker)
+        !matches!(
+            self.inject,
+            Inject::Nothing | Inject::KillClaimingWorker | Inject::CollectorRefused
+        )
     }
 
     /// How many workers run.
@@ -414,7 +419,7 @@ pub const COLLECTOR_DOWN: Scenario = Scenario {
     batch_result: "ok",
     ends: Ends::Done,
     end_title: "the event ends done",
-    restore: "let the collector's gate pass again",
+    restore: "let the collector's gate pass again (the session ends with it refusing)",
     ..PLAIN
 };
 
@@ -534,6 +539,7 @@ pub const STUCK_RECLAIM: Scenario = Scenario {
         id: "reclaimed",
         title: "worker 2 logs `Reclaimed N stuck outbox events`, N ≥ 1",
         pattern: r"Reclaimed\s+(\d+)\s+stuck\s+outbox\s+events",
+        worker2: true,
     }),
     ..PLAIN
 };

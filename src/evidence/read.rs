@@ -126,19 +126,23 @@ pub fn read_run_dir(path: &Path) -> Result<RunDir, ReadError> {
         });
     let metrics_after = after_file.as_deref().and_then(&mut read_metrics);
 
-    let log_files = files_matching(&path.join("_logs"), "", ".log");
-    let log = (!log_files.is_empty()).then(|| {
-        log_files
-            .iter()
-            .flat_map(|file| {
-                let bytes = std::fs::read(file).unwrap_or_default();
-                String::from_utf8_lossy(&bytes)
-                    .lines()
-                    .map(str::to_string)
-                    .collect::<Vec<_>>()
-            })
-            .collect::<Vec<_>>()
-    });
+    let read_logs = |prefix: &str| {
+        let log_files = files_matching(&path.join("_logs"), prefix, ".log");
+        (!log_files.is_empty()).then(|| {
+            log_files
+                .iter()
+                .flat_map(|file| {
+                    let bytes = std::fs::read(file).unwrap_or_default();
+                    String::from_utf8_lossy(&bytes)
+                        .lines()
+                        .map(str::to_string)
+                        .collect::<Vec<_>>()
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    let log = read_logs("");
+    let worker2_log = read_logs("worker2");
 
     let event_id = std::fs::read_to_string(path.join("_outbox_event_id.txt"))
         .ok()
@@ -234,6 +238,7 @@ pub fn read_run_dir(path: &Path) -> Result<RunDir, ReadError> {
             event_reason,
             document_version,
             drill_rows,
+            worker2_log,
         },
         problems,
     })

@@ -27,6 +27,10 @@ pub struct RunOptions {
     pub keep_last: Option<usize>,
     /// How long to wait for the event to reach `done` after ES is back.
     pub recovery_timeout: Duration,
+    /// A control run: everything but the fault (for a drill whose fault is in its
+    /// events, without the last of them). Its verdict must be FAILED: the checks are
+    /// not passed by a pipeline that was never hurt.
+    pub control: bool,
 }
 
 fn say(message: &str) {
@@ -248,7 +252,15 @@ async fn drive(session: &mut Session, options: &RunOptions) -> Result<(), String
         },
         crate::sources::worker_proc::worker_command(&session.profile).join(" ")
     ));
-    if session.drill.injects_before_worker() {
+    if options.control {
+        say("CONTROL RUN: the fault is not put in; the verdict must come out FAILED");
+        session.journal(
+            "note",
+            serde_json::json!({"message": "control run: the fault is not put in", "control": true}),
+        );
+    }
+    let inject = !options.control;
+    if inject && session.drill.injects_before_worker() {
         // The worker may look at its collector once, at start: the fault comes first.
         say(&injecting(session));
         session.inject().await?;
@@ -260,7 +272,7 @@ async fn drive(session: &mut Session, options: &RunOptions) -> Result<(), String
 
     let inject_now =
         !session.drill.injects_before_worker() && !session.drill.injects_after_trigger();
-    if inject_now {
+    if inject && inject_now {
         say(&injecting(session));
         session.inject().await?;
     }
@@ -272,9 +284,19 @@ async fn drive(session: &mut Session, options: &RunOptions) -> Result<(), String
         op.as_str()
     ));
     // Further events of the same entity, each once the previous one is done.
-    for (n, &next) in session.drill.then.iter().enumerate() {
+    let then = match (options.control, session.drill.then) {
+        // The fault of these drills is their last event (a second delete, a replay).
+        (true, [before @ .., _]) if session.drill.inject == Inject::Nothing => before,
+        (_, all) => all,
+    };
+    // A replay drill probes the entity's document once each of its events is done.
+    let probes = session.drill.document_version.is_some();
+    for (n, &next) in then.iter().enumerate() {
         if !wait_until_done(session, Duration::from_secs(20)).await {
             return Err("the previous event did not reach done within 20 s".into());
+        }
+        if probes && let Some(&version) = session.drill.versions.get(n) {
+            session.probe_document(version).await?;
         }
         let id = session.insert_nth(n + 1, next).await?;
         say(&format!(
@@ -282,7 +304,13 @@ async fn drive(session: &mut Session, options: &RunOptions) -> Result<(), String
             next.as_str()
         ));
     }
-    if session.drill.injects_after_trigger() {
+    if probes && let Some(&version) = session.drill.versions.get(then.len()) {
+        if !wait_until_done(session, Duration::from_secs(20)).await {
+            return Err("the last event did not reach done within 20 s".into());
+        }
+        session.probe_document(version).await?;
+    }
+    if inject && session.drill.injects_after_trigger() {
         say(&injecting(session));
         session.inject().await?;
         say("worker 1 killed holding its claim; worker 2 runs");
@@ -306,6 +334,11 @@ async fn drive(session: &mut Session, options: &RunOptions) -> Result<(), String
             .collect();
         if waiting.is_empty() {
             say("outage evidence complete");
+            if !session.drill.expects_traces {
+                // A span that does get through takes up to an export interval to show.
+                say("waiting 6 s (a span export interval): no span of the event may arrive");
+                tokio::time::sleep(Duration::from_secs(6)).await;
+            }
             break;
         }
         if tokio::time::Instant::now() >= deadline {
@@ -323,7 +356,7 @@ async fn drive(session: &mut Session, options: &RunOptions) -> Result<(), String
         session.last_freeze_ms.unwrap_or(0)
     ));
 
-    if !session.drill.restorable() {
+    if !session.drill.restorable() || !inject {
         return Ok(());
     }
     say(&format!("restoring: {}", session.drill.restore));

@@ -177,15 +177,41 @@ impl Session {
         if let Err(error) = switched {
             return Err(self.action_failed(&format!("gate: {description}"), error));
         }
-        if self.gate_faulted && !faulted {
-            self.fault_restored = true;
+        if role == GateRole::Collector {
+            // Only the worker's spans go through it, and the worker stops with the
+            // session: it stays in for the last freeze (the spans that did not arrive).
+            if faulted && !self.collector_refused {
+                self.record_collector_stop();
+            }
+            self.collector_refused = faulted;
+        } else {
+            if self.gate_faulted && !faulted {
+                self.fault_restored = true;
+            }
+            self.gate_faulted = faulted;
         }
-        self.gate_faulted = faulted;
         self.journal(
             "gate",
             json!({"action": "fault", "fault": description, "for": role.name(), "by": "drill"}),
         );
         Ok(())
+    }
+
+    /// The files upstream's collector_down rule reads: the inject's exit code (0: it
+    /// took), and in words what "stopping Jaeger" was here.
+    fn record_collector_stop(&mut self) {
+        let how = format!(
+            "drill-cockpit: the fault gate in front of the trace collector ({}) refuses connections; the worker's OTLP endpoint is the gate. Jaeger's own container was not stopped.\n",
+            self.profile.otlp_endpoint
+        );
+        for (name, text) in [
+            ("_inject_jaeger_stop.exitcode.txt", "0\n".to_string()),
+            ("_inject_jaeger_stop.stdout.txt", how),
+        ] {
+            if let Err(error) = self.run.write_new(name, text.as_bytes()) {
+                self.action_failed(&format!("write {name}"), error.to_string());
+            }
+        }
     }
 
     pub async fn stop_es(&mut self) -> Result<(), String> {

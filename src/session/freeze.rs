@@ -267,6 +267,7 @@ impl Session {
         let observations = Observations {
             metrics_before: self.metrics_before(),
             drill_rows: crate::drill::observations::rows_of_snapshot(&outbox),
+            worker2_log: self.worker2_log_lines(),
             metrics_after: metrics.as_ref().ok().map(|s| s.samples.clone()),
             log: Some(log),
             event_id: event.map(|id| id.to_string()),

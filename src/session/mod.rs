@@ -64,6 +64,8 @@ pub struct Session {
     pub gate_faulted: bool,
     /// The gate in front of the trace collector (collector_down).
     pub collector_gate: Option<FaultGate>,
+    /// The collector's gate refuses connections.
+    pub collector_refused: bool,
     /// The drill's index refuses writes (`index.blocks.write=true`).
     pub index_blocked: bool,
     /// The entity of the last event inserted.
@@ -206,6 +208,7 @@ impl Session {
             gate: None,
             gate_faulted: false,
             collector_gate: None,
+            collector_refused: false,
             index_blocked: false,
             last_entity: None,
             last_statuses: BTreeMap::new(),

@@ -56,6 +56,33 @@ impl Session {
         lines
     }
 
+    /// Worker 2's key log lines (`None` without a worker 2).
+    pub fn worker2_log_lines(&self) -> Option<Vec<String>> {
+        let second = self.second.as_ref()?;
+        second.tail.lock().ok().map(|tail| tail.key_lines())
+    }
+
+    /// A replay drill's probe once event version `version` is done:
+    /// `_probe_entry_v<version>.json` with the entity's document version then (upstream's
+    /// `projection_version` key, so its rules read it too).
+    pub async fn probe_document(&mut self, version: i64) -> Result<(), String> {
+        let document = self.entity_document().await?;
+        let found = document_version(&document);
+        let probe = json!({
+            "found": found.is_some(),
+            "projection_version": found,
+            "event_version": version,
+            "entity_id": self.last_entity.map(|e| e.to_string()),
+            "outbox_event_id": self.inserted.last().map(|e| e.to_string()),
+            "by": "drill-cockpit: the ES document of the entity, read once the event was done",
+        });
+        self.run
+            .write_json(&format!("_probe_entry_v{version}.json"), &probe)
+            .map_err(error_text)?;
+        self.journal("probe", probe);
+        Ok(())
+    }
+
     /// Everything the checks look at, as of now.
     pub async fn observe(&mut self) -> Observations {
         let _ = self.scrape().await;
@@ -73,6 +100,7 @@ impl Session {
             metrics_after: self.metrics_after(),
             drill_rows: (!rows.is_empty()).then_some(rows),
             log: Some(log),
+            worker2_log: self.worker2_log_lines(),
             event_id: self.event_under_drill().map(|id| id.to_string()),
             traces_by_event: findings.event_traces.and_then(Result::ok),
             traces_by_batch: findings.batch_traces.and_then(Result::ok),
