@@ -104,6 +104,16 @@ fn run(stack: &Stack, worker: Worker, extra_env: &[(&str, &str)]) -> Option<std:
 }
 
 fn run_command(stack: &Stack, worker: Worker, extra_env: &[(&str, &str)]) -> Option<Command> {
+    run_command_for(stack, worker, &["es_down_connect"], extra_env)
+}
+
+/// `drill-cockpit run <args…>` against the stack.
+fn run_command_for(
+    stack: &Stack,
+    worker: Worker,
+    args: &[&str],
+    extra_env: &[(&str, &str)],
+) -> Option<Command> {
     let worker_command = match worker {
         // Like the upstream worker, print the database URL with its password first.
         Worker::Bundled => format!(
@@ -118,14 +128,9 @@ fn run_command(stack: &Stack, worker: Worker, extra_env: &[(&str, &str)]) -> Opt
     };
     let mut command = Command::new(env!("CARGO_BIN_EXE_drill-cockpit"));
     command
-        .args([
-            "run",
-            "es_down_connect",
-            "--duration",
-            "15s",
-            "--recovery-timeout",
-            "30s",
-        ])
+        .arg("run")
+        .args(args)
+        .args(["--duration", "15s", "--recovery-timeout", "30s"])
         .args([
             "--set",
             &format!("cockpit.snapshots_dir={}", stack.snapshots.path().display()),
@@ -517,4 +522,64 @@ async fn sigterm_mid_drill_restores_elasticsearch() {
         dir.join("_result.json").is_file(),
         "the final freeze was written"
     );
+}
+
+/// A: without stopping Elasticsearch nothing is retried: the control run fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn es_down_connect_fails_without_its_fault() {
+    let Some(stack) = stack(Schema::Ours).await else {
+        return;
+    };
+    let Some(mut command) = run_command_for(
+        &stack,
+        Worker::Bundled,
+        &["es_down_connect", "--control"],
+        &[],
+    ) else {
+        return;
+    };
+    let output = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("CONTROL RUN"), "{stderr}");
+    assert!(stderr.contains("check `retry_delta`"), "{stderr}");
+}
+
+/// `run all`: the nine drills in turn on one stack (A through Docker, the others
+/// through the gate, the ES API and processes), a summary table, exit 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_all_passes_every_drill_and_prints_the_summary() {
+    let Some(stack) = stack(Schema::Ours).await else {
+        return;
+    };
+    let Some(mut command) = run_command_for(&stack, Worker::Bundled, &["all"], &[]) else {
+        return;
+    };
+    let started = std::time::Instant::now();
+    let output = command.output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    eprintln!(
+        "run all: {:.1} s\n{stdout}",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for drill in drill_cockpit::drill::scenario::RUNNABLE {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(drill.id) && l.contains("PASSED")),
+            "{}: {stdout}",
+            drill.id
+        );
+        // Each drill left its own run directory, closed with a manifest.
+        let runs = stack.snapshots.path().join(drill.id);
+        let run = std::fs::read_dir(&runs).unwrap().flatten().next().unwrap();
+        assert!(run.path().join("manifest.json").is_file(), "{}", drill.id);
+    }
+    assert!(stdout.contains("9/9 passed"), "{stdout}");
 }

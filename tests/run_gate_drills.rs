@@ -54,10 +54,9 @@ async fn run_drill(scenario: &str, schema: Schema, worker: Option<String>) -> Op
         String::from_utf8_lossy(&verify.stdout)
     );
     // Our run directory carries the files upstream's rules read, and they agree.
-    let upstream = drill_cockpit::drill::upstream::grade(&drill_cockpit::evidence::foreign::read(
-        &ran.dir,
-    ))
-    .expect("one of upstream's scenarios");
+    let upstream =
+        drill_cockpit::drill::upstream::grade(&drill_cockpit::evidence::foreign::read(&ran.dir))
+            .expect("one of upstream's scenarios");
     assert!(
         upstream.ok,
         "upstream's rules disagree: {:#?}",

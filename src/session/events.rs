@@ -85,7 +85,10 @@ impl Session {
 
     /// D: the one row of the drill that ended failed is the event under drill.
     pub fn note_poisoned(&mut self, rows: &[crate::drill::RowState]) {
-        if !matches!(self.drill.ends, crate::drill::scenario::Ends::OnePoisoned { .. }) {
+        if !matches!(
+            self.drill.ends,
+            crate::drill::scenario::Ends::OnePoisoned { .. }
+        ) {
             return;
         }
         let failed: Vec<&crate::drill::RowState> =
