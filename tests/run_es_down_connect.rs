@@ -549,17 +549,27 @@ async fn es_down_connect_fails_without_its_fault() {
 /// through the gate, the ES API and processes), a summary table, exit 0.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_all_passes_every_drill_and_prints_the_summary() {
-    let Some(stack) = stack(Schema::Ours).await else {
+    run_all_passes(Schema::Ours, Worker::Bundled).await;
+}
+
+/// The same nine drills, unchanged, on upstream's schema with the foreign worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_all_passes_with_the_foreign_worker_on_upstreams_schema() {
+    run_all_passes(Schema::Upstream, Worker::Foreign).await;
+}
+
+async fn run_all_passes(schema: Schema, worker: Worker) {
+    let Some(stack) = stack(schema).await else {
         return;
     };
-    let Some(mut command) = run_command_for(&stack, Worker::Bundled, &["all"], &[]) else {
+    let Some(mut command) = run_command_for(&stack, worker, &["all"], &[]) else {
         return;
     };
     let started = std::time::Instant::now();
     let output = command.output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     eprintln!(
-        "run all: {:.1} s\n{stdout}",
+        "run all ({schema:?} schema, {worker:?} worker): {:.1} s\n{stdout}",
         started.elapsed().as_secs_f64()
     );
     assert_eq!(
