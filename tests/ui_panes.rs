@@ -144,6 +144,7 @@ fn healthy() -> Snapshot {
         status_after_recovery: None,
         event_reason: None,
         document_version: None,
+        ..Observations::default()
     };
     snapshot.checklist = Some(grade(&ES_DOWN_CONNECT, &observations, Missing::Pending));
     snapshot.containers = Some(Ok(vec![
@@ -265,7 +266,7 @@ fn help_overlay_lists_every_binding() {
     let screen = render(&app, &healthy(), &tail());
     for binding in &app.keymap.bindings {
         assert!(
-            screen.contains(binding.label),
+            screen.contains(&binding.label),
             "help lacks {}",
             binding.label
         );
@@ -296,4 +297,98 @@ fn filtered_log_keeps_context_and_highlights_matches() {
     let screen = render(&app, &healthy(), &tail());
     assert!(screen.contains("filter \"8722f068\""));
     insta::assert_snapshot!(screen);
+}
+
+/// A two-worker drill through the gate (claim contention): the Faults pane with the
+/// gate's fault and its newest requests, worker 2's row, each worker's share of the
+/// counters, and the keys generated from the scenario (help and status bar).
+fn contention() -> (App, Snapshot) {
+    use drill_cockpit::cockpit::engine::GateView;
+    use drill_cockpit::drill::scenario::DB_CLAIM_CONTENTION;
+    use drill_cockpit::faults::{EsOp, GateRecord};
+    let profile = Profile::load(&LoadOptions {
+        config_path: None,
+        overrides: vec!["cockpit.scenario=db_claim_contention".into()],
+        environment: Some(Default::default()),
+    })
+    .unwrap();
+    let mut app = App::new(Keymap::for_drill(&profile, &DB_CLAIM_CONTENTION));
+    app.now = now();
+    app.scenario = "db_claim_contention".into();
+    let mut snapshot = healthy();
+    snapshot.scenario = "db_claim_contention".into();
+    snapshot.checklist = None;
+    snapshot.fault_in = true;
+    snapshot.worker2 = Some((
+        "w-labs009-expA-w2".into(),
+        9127,
+        WorkerState::Running { pid: 4243 },
+    ));
+    snapshot.per_worker = vec![(1, 0.0, 0.0, 0.0), (2, 1.0, 0.0, 0.0)];
+    let at = now().timestamp_millis();
+    let record = |offset: i64, status: u16, injected: Option<&str>, elapsed_ms: u64| GateRecord {
+        at_unix_ms: at + offset,
+        method: "PUT".into(),
+        path: "/wordloom-test-search-index/_doc/7b1c?version=1&version_type=external".into(),
+        op: EsOp::Upsert,
+        status: Some(status),
+        injected: injected.map(str::to_string),
+        elapsed_ms,
+    };
+    snapshot.gates = vec![GateView {
+        role: "Elasticsearch",
+        url: "http://127.0.0.1:41234".into(),
+        upstream: "http://127.0.0.1:9200".into(),
+        fault: "latency 3000–3000 ms on upsert+delete+bulk, the first 1 only".into(),
+        total: 2,
+        injected: 1,
+        recent: vec![
+            record(0, 201, Some("latency 3000–3000 ms"), 3004),
+            record(1200, 201, None, 3),
+        ],
+    }];
+    (app, snapshot)
+}
+
+#[test]
+fn a_gate_drill_with_two_workers_shows_its_faults_and_both_workers() {
+    let (app, snapshot) = contention();
+    let screen = render(&app, &snapshot, &tail());
+    assert!(
+        screen.contains("Faults · the drill's fault is IN"),
+        "{screen}"
+    );
+    assert!(screen.contains("latency 3000–3000 ms on upsert+delete+bulk, the first 1 only"));
+    assert!(screen.contains("2 request(s), 1 hit"));
+    assert!(screen.contains("worker 2  running  pid 4243"), "{screen}");
+    assert!(screen.contains("w2: processed Δ1 failed Δ0"), "{screen}");
+    assert!(
+        screen.contains("x fault in X fault out i next event l worker log D pick another drill"),
+        "{screen}"
+    );
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn the_drill_picker_lists_every_drill_and_marks_the_current_one() {
+    let (mut app, snapshot) = contention();
+    app.overlay = Overlay::Picker { selected: 5 };
+    let screen = render(&app, &snapshot, &tail());
+    for drill in drill_cockpit::drill::scenario::RUNNABLE {
+        assert!(screen.contains(drill.id), "{}", drill.id);
+    }
+    assert!(screen.contains("● db_claim_contention"), "{screen}");
+    // Enter on another drill asks the engine to switch; on the current one, nothing.
+    let enter = crossterm::event::KeyEvent::new(
+        crossterm::event::KeyCode::Enter,
+        crossterm::event::KeyModifiers::NONE,
+    );
+    assert_eq!(
+        app.on_key(enter, &snapshot),
+        Some(drill_cockpit::cockpit::engine::Command::SwitchScenario(
+            "stuck_reclaim"
+        ))
+    );
+    app.overlay = Overlay::Picker { selected: 4 };
+    assert_eq!(app.on_key(enter, &snapshot), None);
 }

@@ -26,7 +26,17 @@ pub enum Command {
     ToggleWorker,
     KillWorker,
     ComposeUp,
-    Quit { start_es: bool },
+    /// Put the drill's fault in (its own switch: the gate, the write block, a kill …).
+    FaultIn,
+    /// Take the drill's fault out again.
+    FaultOut,
+    /// Insert the drill's next event (its trigger, then its chain).
+    InsertNext,
+    /// End this drill (its fault taken out, the last freeze) and start another.
+    SwitchScenario(&'static str),
+    Quit {
+        start_es: bool,
+    },
 }
 
 impl Command {
@@ -40,6 +50,10 @@ impl Command {
             Command::ToggleWorker => "starting/stopping the worker".into(),
             Command::KillWorker => "killing the worker".into(),
             Command::ComposeUp => "docker compose up -d".into(),
+            Command::FaultIn => "putting the drill's fault in".into(),
+            Command::FaultOut => "taking the drill's fault out".into(),
+            Command::InsertNext => "inserting the drill's next event".into(),
+            Command::SwitchScenario(id) => format!("switching to the drill {id}"),
             Command::Quit { .. } => "quitting".into(),
         }
     }
@@ -94,12 +108,38 @@ pub struct Snapshot {
     pub finished: bool,
     /// Actions that failed this session (bounded), for the checklist.
     pub failed_actions: Vec<crate::session::FailedAction>,
+    /// The drill's fault is in force.
+    pub fault_in: bool,
+    /// What the "insert next" key inserts now.
+    pub next_event: String,
+    /// The fault gates (Elasticsearch's, the collector's) and what they did lately.
+    pub gates: Vec<GateView>,
+    /// Worker 2 of a two-worker drill: its id, metrics port and state.
+    pub worker2: Option<(String, u16, WorkerState)>,
+    /// Each worker's counters since its baseline: (worker, processed, failed, retried).
+    pub per_worker: Vec<(usize, f64, f64, f64)>,
+}
+
+/// One fault gate as the Faults pane shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GateView {
+    /// What it stands in front of ("Elasticsearch", "trace collector").
+    pub role: &'static str,
+    pub url: String,
+    pub upstream: String,
+    pub fault: String,
+    /// Requests seen, and how many of them a fault hit.
+    pub total: usize,
+    pub injected: usize,
+    pub recent: Vec<crate::faults::GateRecord>,
 }
 
 pub struct EngineHandle {
     pub commands: mpsc::Sender<Command>,
     pub snapshots: watch::Receiver<Arc<Snapshot>>,
     pub tail: SharedTail,
+    /// Worker 2's log (two-worker drills); the same handle across drills.
+    pub tail2: SharedTail,
 }
 
 pub struct StartOptions {
@@ -109,28 +149,11 @@ pub struct StartOptions {
 
 /// Starts the engine; the run directory is created before this returns.
 pub fn start(profile: Profile, options: StartOptions) -> Result<EngineHandle, String> {
-    let scenario = profile.scenario.clone();
-    let drill = crate::drill::scenario::find(&scenario)?;
-    // The cockpit's keys stop and start ES: the gate's drills run headless for now.
-    if drill.inject != crate::drill::scenario::Inject::StopEs {
-        return Err(format!(
-            "the cockpit drills es_down_connect; run `drill-cockpit run {}` headless",
-            drill.id
-        ));
-    }
+    let drill = crate::drill::scenario::find(&profile.scenario)?;
     let session = Session::create(profile, drill).map_err(|e| e.to_string())?;
     let tail = session.tail.clone();
-    let snapshot = Snapshot {
-        run_dir: session.run.dir.display().to_string(),
-        scenario,
-        project: session.profile.compose_project.clone(),
-        es_service: session.profile.es_service.clone(),
-        metrics_url: session.metrics_url(),
-        jaeger_url: session.profile.jaeger_url.clone(),
-        worker_command: crate::sources::worker_proc::worker_command(&session.profile).join(" "),
-        batch_sent: session.profile.tuning.batch_size,
-        ..Snapshot::default()
-    };
+    let tail2 = session.tail2.clone();
+    let snapshot = fresh_snapshot(&session);
     let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(snapshot.clone()));
     let (command_tx, command_rx) = mpsc::channel(32);
     let engine = Engine {
@@ -144,7 +167,24 @@ pub fn start(profile: Profile, options: StartOptions) -> Result<EngineHandle, St
         commands: command_tx,
         snapshots: snapshot_rx,
         tail,
+        tail2,
     })
+}
+
+/// The snapshot of a session that has just begun.
+fn fresh_snapshot(session: &Session) -> Snapshot {
+    Snapshot {
+        run_dir: session.run.dir.display().to_string(),
+        scenario: session.drill.id.to_string(),
+        project: session.profile.compose_project.clone(),
+        es_service: session.profile.es_service.clone(),
+        metrics_url: session.metrics_url(),
+        jaeger_url: session.profile.jaeger_url.clone(),
+        worker_command: crate::sources::worker_proc::worker_command(&session.profile).join(" "),
+        batch_sent: session.profile.tuning.batch_size,
+        next_event: session.next_event_words(),
+        ..Snapshot::default()
+    }
 }
 
 struct Engine {
@@ -218,9 +258,17 @@ impl Engine {
                 _ = worker_tick.tick() => {
                     let state = self.session.worker_state();
                     let reported = self.session.tail.lock().ok().and_then(|t| t.reported_batch_size);
-                    if state != self.snapshot.worker || reported != self.snapshot.batch_reported {
+                    let worker2 = self.worker2();
+                    let gates = self.gates();
+                    if state != self.snapshot.worker
+                        || reported != self.snapshot.batch_reported
+                        || worker2 != self.snapshot.worker2
+                        || gates != self.snapshot.gates
+                    {
                         self.snapshot.worker = state;
                         self.snapshot.batch_reported = reported;
+                        self.snapshot.worker2 = worker2;
+                        self.snapshot.gates = gates;
                         self.publish();
                     }
                 }
@@ -307,6 +355,69 @@ impl Engine {
         resubscribe
     }
 
+    /// Worker 2's id, port and state, when the drill runs one.
+    fn worker2(&mut self) -> Option<(String, u16, WorkerState)> {
+        let state = self.session.second_worker_state()?;
+        let second = self.session.second.as_ref()?;
+        Some((second.id.clone(), second.metrics_port, state))
+    }
+
+    /// The gates' state and their newest requests.
+    fn gates(&self) -> Vec<GateView> {
+        [
+            ("Elasticsearch", &self.session.gate),
+            ("trace collector", &self.session.collector_gate),
+        ]
+        .into_iter()
+        .filter_map(|(role, gate)| {
+            let gate = gate.as_ref()?;
+            let (recent, total, injected) = gate.recent(GATE_RECENT);
+            Some(GateView {
+                role,
+                url: gate.url(),
+                upstream: gate.upstream().to_string(),
+                fault: gate.fault().describe(),
+                total,
+                injected,
+                recent,
+            })
+        })
+        .collect()
+    }
+
+    /// Each worker's Δ since its own baseline (two-worker drills).
+    fn per_worker(&self) -> Vec<(usize, f64, f64, f64)> {
+        let Some(second) = &self.session.second else {
+            return Vec::new();
+        };
+        let delta = |before: Option<&crate::sources::metrics::Scrape>,
+                     after: Option<&crate::sources::metrics::Scrape>,
+                     metric: &str| {
+            let value = |s: Option<&crate::sources::metrics::Scrape>| {
+                s.map(|s| s.samples.sum(metric, &[])).unwrap_or(0.0)
+            };
+            crate::prom::delta(value(before), value(after))
+        };
+        [
+            (
+                1,
+                self.session.baseline.as_ref(),
+                self.session.latest.as_ref(),
+            ),
+            (2, second.baseline.as_ref(), second.latest.as_ref()),
+        ]
+        .into_iter()
+        .map(|(n, before, after)| {
+            (
+                n,
+                delta(before, after, "outbox_processed_total"),
+                delta(before, after, "outbox_failed_total"),
+                delta(before, after, "outbox_retry_scheduled_total"),
+            )
+        })
+        .collect()
+    }
+
     fn docker_events(
         &self,
     ) -> Option<
@@ -380,6 +491,17 @@ impl Engine {
             ),
             Err(error) => self.step("index", StepState::Failed(error)),
         }
+        if self.session.drill.injects_before_worker() {
+            // The worker may look at its collector once, at start: the fault comes first.
+            self.step("fault", StepState::Running);
+            match self.session.inject().await {
+                Ok(()) => self.step(
+                    "fault",
+                    StepState::Done(self.session.drill.inject_words.to_string()),
+                ),
+                Err(error) => self.step("fault", StepState::Failed(error)),
+            }
+        }
         self.step("worker", StepState::Running);
         self.session.start_worker().await;
         self.snapshot.worker = self.session.worker_state();
@@ -452,7 +574,20 @@ impl Engine {
                     }
                     self.snapshot.counters.set_baseline(scraped.samples.clone());
                 }
+                // Worker 2 of a two-worker drill may answer later than worker 1.
+                if self.session.baseline.is_some()
+                    && self
+                        .session
+                        .second
+                        .as_ref()
+                        .is_some_and(|s| s.baseline.is_none() && s.latest.is_some())
+                    && self.session.take_second_baseline().await.is_ok()
+                    && let Some(before) = self.session.metrics_before()
+                {
+                    self.snapshot.counters.set_baseline(before);
+                }
                 self.snapshot.counters.update(&scraped.samples);
+                self.snapshot.per_worker = self.per_worker();
             }
             Err(error) => self.snapshot.metrics_error = Some(error),
         }
@@ -539,8 +674,10 @@ impl Engine {
         self.snapshot.busy = Some(format!("{} …", command.describe()));
         self.publish();
         // The drill's baseline must predate its first fault or event.
-        if matches!(command, Command::StopEs | Command::Insert(_))
-            && !self.snapshot.counters.has_baseline()
+        if matches!(
+            command,
+            Command::StopEs | Command::Insert(_) | Command::FaultIn | Command::InsertNext
+        ) && !self.snapshot.counters.has_baseline()
         {
             self.scrape().await;
         }
@@ -605,11 +742,92 @@ impl Engine {
                 self.status("worker killed (SIGKILL)", false);
             }
             Command::ComposeUp => self.compose_up().await,
+            Command::FaultIn => match self.session.inject().await {
+                Ok(()) => self.status(
+                    format!("fault in: {}", self.session.drill.inject_words),
+                    false,
+                ),
+                Err(error) => self.status(error, true),
+            },
+            Command::FaultOut => match self.session.restore().await {
+                Ok(()) => self.status(format!("fault out: {}", self.session.drill.restore), false),
+                Err(error) => self.status(error, true),
+            },
+            Command::InsertNext => match self.session.insert_next().await {
+                Ok((id, op)) => {
+                    self.snapshot.event_id = Some(id.to_string());
+                    self.snapshot.event_traces = None;
+                    self.snapshot.batch_id = None;
+                    self.snapshot.batch_traces = None;
+                    self.status(format!("inserted {} event {id}", op.as_str()), false);
+                    self.refresh_outbox().await;
+                }
+                Err(error) => self.status(error, true),
+            },
+            Command::SwitchScenario(id) => {
+                self.switch_scenario(id).await;
+                return;
+            }
             Command::Quit { .. } => {}
         }
+        self.snapshot.next_event = self.session.next_event_words();
+        self.snapshot.fault_in = self.session.fault_active() || self.session.collector_refused;
+        self.snapshot.worker2 = self.worker2();
+        self.snapshot.gates = self.gates();
         self.snapshot.es_stopped = self.session.es_stopped;
         self.snapshot.failed_actions = self.session.failed_actions.clone();
         self.refresh_containers().await;
+    }
+
+    /// Ends this drill as `q` would (its fault taken out first, so the next drill starts
+    /// on a healthy stack) and starts `id` in a new run directory, on the same screen.
+    async fn switch_scenario(&mut self, id: &'static str) {
+        let drill = match crate::drill::scenario::find(id) {
+            Ok(drill) => drill,
+            Err(error) => return self.status(error, true),
+        };
+        if self.session.fault_active()
+            && let Err(error) = self.session.restore().await
+        {
+            return self.status(
+                format!(
+                    "not switching: could not {}: {error}",
+                    self.session.drill.restore
+                ),
+                true,
+            );
+        }
+        self.snapshot.busy = Some(format!("closing {} …", self.session.drill.id));
+        self.publish();
+        if self.session.baseline.is_some() {
+            let _ = self.session.freeze(true).await;
+        }
+        let closed = self.session.close().await;
+        let session = match Session::create(self.session.profile.clone(), drill) {
+            Ok(session) => session,
+            Err(error) => return self.status(format!("cannot start {id}: {error}"), true),
+        };
+        let previous = std::mem::replace(&mut self.session, session);
+        // The UI holds the log tails: the new session writes into the same ones, emptied.
+        for tail in [&previous.tail, &previous.tail2] {
+            if let Ok(mut tail) = tail.lock() {
+                *tail = crate::sources::worker_proc::LogTail::default();
+            }
+        }
+        self.session.tail = previous.tail.clone();
+        self.session.tail2 = previous.tail2.clone();
+        let containers = self.snapshot.containers.take();
+        let elastic = self.snapshot.elastic.take();
+        self.snapshot = fresh_snapshot(&self.session);
+        self.snapshot.containers = containers;
+        self.snapshot.elastic = elastic;
+        self.publish();
+        self.setup().await;
+        let note = match closed {
+            Ok(()) => format!("now drilling {id}; {} closed", previous.run.dir.display()),
+            Err(error) => format!("now drilling {id}; closing the last drill: {error}"),
+        };
+        self.status(note, false);
     }
 
     async fn quit(&mut self, start_es: bool) {
@@ -629,6 +847,9 @@ impl Engine {
         self.publish();
     }
 }
+
+/// Requests of each gate the Faults pane shows.
+const GATE_RECENT: usize = 8;
 
 /// How often sources that are down are retried and reachability is probed.
 const PROBE_INTERVAL: Duration = Duration::from_secs(1);

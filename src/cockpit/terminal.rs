@@ -20,10 +20,10 @@ const QUIT_BUDGET: Duration = Duration::from_secs(20);
 pub async fn run(profile: Profile, options: StartOptions) -> anyhow::Result<ExitCode> {
     let keymap = Keymap::from_profile(&profile);
     // Created before the terminal is taken over, so a failure prints as usual.
-    let handle = engine::start(profile, options).map_err(anyhow::Error::msg)?;
+    let handle = engine::start(profile.clone(), options).map_err(anyhow::Error::msg)?;
     // ratatui::init installs a panic hook that restores the terminal before the message.
     let mut terminal = ratatui::init();
-    let result = event_loop(&mut terminal, handle, App::new(keymap)).await;
+    let result = event_loop(&mut terminal, handle, App::new(keymap), &profile).await;
     ratatui::restore();
     result
 }
@@ -32,6 +32,7 @@ async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     mut handle: engine::EngineHandle,
     mut app: App,
+    profile: &Profile,
 ) -> anyhow::Result<ExitCode> {
     let mut events = EventStream::new();
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -44,8 +45,13 @@ async fn event_loop(
     loop {
         if dirty {
             app.now = chrono::Utc::now();
-            let tail = handle
-                .tail
+            app.follow_scenario(profile, &snapshot.scenario);
+            let shown = if app.log_worker == 2 {
+                &handle.tail2
+            } else {
+                &handle.tail
+            };
+            let tail = shown
                 .lock()
                 .map_err(|_| anyhow::anyhow!("log tail lock poisoned"))?;
             seen_lines = tail.total;
@@ -91,7 +97,8 @@ async fn event_loop(
                 dirty = true;
             }
             _ = tail_check.tick() => {
-                let total = handle.tail.lock().map(|t| t.total).unwrap_or(seen_lines);
+                let shown = if app.log_worker == 2 { &handle.tail2 } else { &handle.tail };
+                let total = shown.lock().map(|t| t.total).unwrap_or(seen_lines);
                 dirty |= total != seen_lines;
             }
             _ = clock.tick() => dirty = true,

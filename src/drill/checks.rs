@@ -766,6 +766,7 @@ mod tests {
             status_after_recovery: Some("done".into()),
             event_reason: None,
             document_version: None,
+            ..Observations::default()
         }
     }
 

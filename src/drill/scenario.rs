@@ -118,6 +118,9 @@ pub struct Scenario {
     pub ends: Ends,
     /// The final check's words ("after `start es` the event reaches done").
     pub end_title: &'static str,
+    /// What putting the fault in is called on its key (empty: the fault is in the
+    /// drill's events, not a switch).
+    pub inject_words: &'static str,
     /// What restoring is called in the journal and on screen.
     pub restore: &'static str,
     /// How many trigger events go in together, in one transaction (so one claim takes
@@ -154,6 +157,7 @@ const PLAIN: Scenario = Scenario {
     ends: Ends::Done,
     end_title: "the event ends done",
     restore: "nothing to take out",
+    inject_words: "",
     together: 1,
     workers: Workers::One,
     worker_env: &[],
@@ -264,6 +268,7 @@ pub const ES_DOWN_CONNECT: Scenario = Scenario {
     batch_result: "retry",
     ends: Ends::Done,
     end_title: "after `start es` the event reaches done",
+    inject_words: "stop Elasticsearch (compose stop)",
     restore: "start Elasticsearch",
     ..PLAIN
 };
@@ -284,6 +289,7 @@ pub const ES_429_INJECT: Scenario = Scenario {
     batch_result: "retry",
     ends: Ends::Done,
     end_title: "after the gate passes again the event reaches done",
+    inject_words: "gate: answer every write 429",
     restore: "let the gate pass again",
     ..PLAIN
 };
@@ -321,6 +327,7 @@ pub const ES_WRITE_BLOCK_4XX: Scenario = Scenario {
     batch_result: "failed",
     ends: Ends::Failed { reason: "es_4xx" },
     end_title: "the event ends terminal failed with reason es_4xx",
+    inject_words: "block writes to the index (index.blocks.write)",
     restore: "lift the index write block",
     ..PLAIN
 };
@@ -419,6 +426,7 @@ pub const COLLECTOR_DOWN: Scenario = Scenario {
     batch_result: "ok",
     ends: Ends::Done,
     end_title: "the event ends done",
+    inject_words: "gate: refuse the trace collector's connections",
     restore: "let the collector's gate pass again (the session ends with it refusing)",
     ..PLAIN
 };
@@ -468,6 +476,7 @@ pub const ES_BULK_PARTIAL: Scenario = Scenario {
     batch_result: "partial",
     ends: Ends::OnePoisoned { reason: "es_4xx" },
     end_title: "the poison row ends failed (es_4xx), the good row done",
+    inject_words: "gate: answer item 0 of every _bulk 400",
     restore: "let the gate pass again",
     together: 2,
     worker_env: &[("OUTBOX_USE_ES_BULK", "1")],
@@ -500,6 +509,7 @@ pub const DB_CLAIM_CONTENTION: Scenario = Scenario {
         NOTHING_FAILED,
     ],
     end_title: "the event ends done",
+    inject_words: "gate: hold the first write three leases long",
     restore: "let the gate pass again",
     workers: Workers::TwoFromStart,
     worker_env: &[
@@ -528,6 +538,7 @@ pub const STUCK_RECLAIM: Scenario = Scenario {
         NOTHING_FAILED,
     ],
     end_title: "the reclaimed event ends done",
+    inject_words: "kill -9 worker 1 holding a claim (worker 2 starts)",
     restore: "nothing to take out (a kill is not undone)",
     workers: Workers::SecondAfterClaim,
     worker_env: &[

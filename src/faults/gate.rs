@@ -162,6 +162,22 @@ impl FaultGate {
             .unwrap_or_default()
     }
 
+    /// The newest `n` records (oldest first), how many requests were recorded, and how
+    /// many of those had a fault applied: the Faults pane's view.
+    pub fn recent(&self, n: usize) -> (Vec<GateRecord>, usize, usize) {
+        let Ok(records) = self.shared.records.lock() else {
+            return (Vec::new(), 0, 0);
+        };
+        let dropped = self.shared.dropped.lock().map(|d| *d).unwrap_or(0) as usize;
+        let injected = records.iter().filter(|r| r.injected.is_some()).count();
+        let newest = records
+            .iter()
+            .skip(records.len().saturating_sub(n))
+            .cloned()
+            .collect();
+        (newest, records.len() + dropped, injected)
+    }
+
     /// Every kept record as JSON lines (`_exports/gate-<ts>.jsonl`).
     pub fn export_jsonl(&self) -> String {
         let mut out = String::new();

@@ -25,6 +25,41 @@ impl Session {
         self.insert_events(op, &entities).await
     }
 
+    /// The drill's next event: its trigger (`together` of them), then each of its
+    /// further events of the same entity in turn, then a new trigger. The op it inserts.
+    pub async fn insert_next(&mut self) -> Result<(Uuid, Op), String> {
+        let n = self.chain_next % (self.drill.then.len() + 1);
+        let op = match n {
+            0 => self.drill.trigger,
+            n => self.drill.then[n - 1],
+        };
+        let id = self.insert_nth(n, op).await?;
+        self.chain_next = n + 1;
+        Ok((id, op))
+    }
+
+    /// What the next `insert_next` inserts, in words (the key's label).
+    pub fn next_event_words(&self) -> String {
+        let n = self.chain_next % (self.drill.then.len() + 1);
+        match n {
+            0 if self.drill.together > 1 => format!(
+                "{} {} events in one transaction",
+                self.drill.together,
+                self.drill.trigger.as_str()
+            ),
+            0 => format!("a {} event", self.drill.trigger.as_str()),
+            n => format!(
+                "{} of the same entity{}",
+                self.drill.then[n - 1].as_str(),
+                self.drill
+                    .versions
+                    .get(n)
+                    .map(|v| format!(" at version {v}"))
+                    .unwrap_or_default()
+            ),
+        }
+    }
+
     /// Inserts one event per entity, all in one transaction; returns the last id.
     async fn insert_events(
         &mut self,

@@ -52,6 +52,10 @@ pub struct Session {
     pub docker: Option<ComposeDocker>,
     pub worker: Option<WorkerProcess>,
     pub tail: SharedTail,
+    /// Worker 2's tail (two-worker drills), made up front so the UI can hold it.
+    pub tail2: SharedTail,
+    /// Where the drill's chain of events stands (the cockpit's "insert next" key).
+    pub chain_next: usize,
     pub baseline: Option<Scrape>,
     pub latest: Option<Scrape>,
     pub inserted: Vec<Uuid>,
@@ -200,6 +204,8 @@ impl Session {
             docker: None,
             worker: None,
             tail: Arc::new(Mutex::new(LogTail::default())),
+            tail2: Arc::new(Mutex::new(LogTail::default())),
+            chain_next: 0,
             baseline: None,
             latest: None,
             inserted: Vec::new(),

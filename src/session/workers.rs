@@ -114,7 +114,7 @@ impl Session {
         overrides.push(("OUTBOX_WORKER_ID", id.clone()));
         overrides.push(("OUTBOX_METRICS_PORT", metrics_port.to_string()));
         overrides.push(("OUTBOX_HTTP_PORT", http_port.to_string()));
-        let tail: SharedTail = Arc::new(Mutex::new(LogTail::default()));
+        let tail = self.tail2.clone();
         let process = WorkerProcess::spawn(
             &self.profile,
             &overrides,
@@ -402,7 +402,7 @@ impl Session {
     }
 
     /// Worker 2's baseline (`metrics-before-2.txt`), then both as `metrics-before.txt`.
-    async fn take_second_baseline(&mut self) -> Result<(), String> {
+    pub async fn take_second_baseline(&mut self) -> Result<(), String> {
         let Some(second) = self.second.as_ref() else {
             return Err("worker 2 is not running".into());
         };

@@ -37,7 +37,16 @@ pub fn draw(frame: &mut Frame, app: &App, snapshot: &Snapshot, tail: &LogTail) {
     panes::checklist::draw(frame, top[2], app, snapshot);
     panes::log::draw(frame, middle[0], app, snapshot, tail);
     panes::traces::draw(frame, middle[1], app, snapshot);
-    panes::outbox::draw(frame, rows[2], app, snapshot);
+    if snapshot.gates.is_empty() {
+        panes::outbox::draw(frame, rows[2], app, snapshot);
+    } else {
+        let bottom = Layout::default()
+            .direction(Direction::Horizontal)
+            .constraints([Constraint::Percentage(55), Constraint::Percentage(45)])
+            .split(rows[2]);
+        panes::outbox::draw(frame, bottom[0], app, snapshot);
+        panes::faults::draw(frame, bottom[1], app, snapshot);
+    }
     panes::status::draw(frame, rows[3], app, snapshot);
 
     match &app.overlay {
@@ -48,6 +57,9 @@ pub fn draw(frame: &mut Frame, app: &App, snapshot: &Snapshot, tail: &LogTail) {
         }
         Overlay::SpanTree { scroll } => {
             panes::overlays::span_tree(frame, centered(area, 85, 85), app, snapshot, *scroll)
+        }
+        Overlay::Picker { selected } => {
+            panes::overlays::picker(frame, centered(area, 70, 60), *selected, snapshot)
         }
         Overlay::FilterInput(text) => {
             panes::overlays::filter_input(frame, centered(area, 50, 15), text)

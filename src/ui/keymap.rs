@@ -4,6 +4,7 @@
 use crossterm::event::KeyEvent;
 
 use crate::config::Profile;
+use crate::drill::scenario::{Inject, Scenario};
 use crate::keys::KeySpec;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +21,12 @@ pub enum Action {
     Help,
     Quit,
     ComposeUp,
+    // The drill's own keys (generated from its scenario).
+    FaultIn,
+    FaultOut,
+    InsertNext,
+    PickScenario,
+    SwitchLog,
     // Pane-local keys (fixed).
     Up,
     Down,
@@ -39,7 +46,7 @@ pub enum Action {
 pub struct Binding {
     pub action: Action,
     pub key: KeySpec,
-    pub label: &'static str,
+    pub label: String,
     /// Shown in the status bar (the most useful ones).
     pub in_status_bar: bool,
 }
@@ -58,82 +65,136 @@ fn key(text: &str) -> KeySpec {
 }
 
 impl Keymap {
+    /// The keys of the profile's drill.
     pub fn from_profile(profile: &Profile) -> Keymap {
+        let drill = crate::drill::scenario::find(&profile.scenario)
+            .unwrap_or(&crate::drill::scenario::ES_DOWN_CONNECT);
+        Keymap::for_drill(profile, drill)
+    }
+
+    /// The cockpit's keys, with the drill's own generated from its scenario: its fault
+    /// in and out, its next event, worker 2's log when it runs two workers.
+    pub fn for_drill(profile: &Profile, drill: &Scenario) -> Keymap {
         let configured = |setting: &str| key(profile.settings.text(setting));
-        let mut bindings = vec![
+        let mut bindings = Vec::new();
+        if !drill.inject_words.is_empty() {
+            bindings.push(Binding {
+                action: Action::FaultIn,
+                key: configured("keys.fault_in"),
+                label: format!("fault in: {}", drill.inject_words),
+                // For ES down, `s`/`S` are the drill's own switch already.
+                in_status_bar: drill.inject != Inject::StopEs,
+            });
+        }
+        if drill.restorable() || drill.inject == Inject::CollectorRefused {
+            bindings.push(Binding {
+                action: Action::FaultOut,
+                key: configured("keys.fault_out"),
+                label: format!("fault out: {}", drill.restore),
+                in_status_bar: drill.inject != Inject::StopEs,
+            });
+        }
+        bindings.push(Binding {
+            action: Action::InsertNext,
+            key: configured("keys.insert_next"),
+            label: format!(
+                "next event: {}",
+                std::iter::once(drill.trigger)
+                    .chain(drill.then.iter().copied())
+                    .map(|op| op.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" → ")
+            ),
+            in_status_bar: true,
+        });
+        if drill.worker_count() == 2 {
+            bindings.push(Binding {
+                action: Action::SwitchLog,
+                key: configured("keys.switch_log"),
+                label: "worker log: worker 1 / worker 2".into(),
+                in_status_bar: true,
+            });
+        }
+        bindings.push(Binding {
+            action: Action::PickScenario,
+            key: configured("keys.pick_scenario"),
+            label: "pick another drill".into(),
+            in_status_bar: true,
+        });
+        bindings.extend(vec![
             Binding {
                 action: Action::StopEs,
                 key: configured("keys.stop_es"),
-                label: "stop ES (confirm)",
+                label: "stop ES (confirm)".into(),
                 in_status_bar: true,
             },
             Binding {
                 action: Action::StartEs,
                 key: configured("keys.start_es"),
-                label: "start ES",
+                label: "start ES".into(),
                 in_status_bar: true,
             },
             Binding {
                 action: Action::InsertDelete,
                 key: configured("keys.insert_delete"),
-                label: "insert delete event",
+                label: "insert delete event".into(),
                 in_status_bar: true,
             },
             Binding {
                 action: Action::InsertUpsert,
                 key: configured("keys.insert_upsert"),
-                label: "insert upsert event",
+                label: "insert upsert event".into(),
                 in_status_bar: true,
             },
             Binding {
                 action: Action::Freeze,
                 key: configured("keys.freeze"),
-                label: "freeze evidence",
+                label: "freeze evidence".into(),
                 in_status_bar: true,
             },
             Binding {
                 action: Action::ToggleWorker,
                 key: configured("keys.toggle_worker"),
-                label: "start/stop worker",
+                label: "start/stop worker".into(),
                 in_status_bar: true,
             },
             Binding {
                 action: Action::KillWorker,
                 key: configured("keys.kill_worker"),
-                label: "kill -9 worker (confirm)",
+                label: "kill -9 worker (confirm)".into(),
                 in_status_bar: false,
             },
             Binding {
                 action: Action::FocusNext,
                 key: configured("keys.focus_next"),
-                label: "next pane",
+                label: "next pane".into(),
                 in_status_bar: false,
             },
             Binding {
                 action: Action::Filter,
                 key: configured("keys.filter"),
-                label: "filter the log",
+                label: "filter the log".into(),
                 in_status_bar: false,
             },
             Binding {
                 action: Action::Help,
                 key: configured("keys.help"),
-                label: "help",
+                label: "help".into(),
                 in_status_bar: true,
             },
             Binding {
                 action: Action::Quit,
                 key: configured("keys.quit"),
-                label: "quit",
+                label: "quit".into(),
                 in_status_bar: true,
             },
             Binding {
                 action: Action::ComposeUp,
                 key: key("U"),
-                label: "docker compose up -d",
+                label: "docker compose up -d".into(),
                 in_status_bar: false,
             },
-        ];
+        ]);
         for (action, text, label) in [
             (Action::Up, "Up", "select / scroll up"),
             (Action::Down, "Down", "select / scroll down"),
@@ -155,7 +216,7 @@ impl Keymap {
             bindings.push(Binding {
                 action,
                 key: key(text),
-                label,
+                label: label.into(),
                 in_status_bar: false,
             });
         }

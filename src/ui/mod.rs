@@ -21,6 +21,8 @@ pub enum Pane {
     Log,
     Traces,
     Outbox,
+    /// The fault gates (not in the focus cycle: nothing in it scrolls).
+    Faults,
 }
 
 const FOCUS_ORDER: [Pane; 6] = [
@@ -50,10 +52,18 @@ pub enum Overlay {
     },
     /// Typing a log filter.
     FilterInput(String),
+    /// Choosing another drill.
+    Picker {
+        selected: usize,
+    },
 }
 
 pub struct App {
     pub keymap: Keymap,
+    /// The drill the keymap was made for (it is remade when the drill changes).
+    pub scenario: String,
+    /// Whose log the log pane shows: worker 1 or worker 2.
+    pub log_worker: u8,
     pub focus: Pane,
     pub overlay: Overlay,
     pub log: LogView,
@@ -70,6 +80,8 @@ impl App {
         let warnings = keymap.conflicts();
         App {
             keymap,
+            scenario: String::new(),
+            log_worker: 1,
             focus: Pane::Log,
             overlay: Overlay::None,
             log: LogView::default(),
@@ -79,6 +91,19 @@ impl App {
             quitting: false,
             warnings,
         }
+    }
+
+    /// Remakes the keys when the engine runs another drill than the keymap's.
+    pub fn follow_scenario(&mut self, profile: &crate::config::Profile, scenario: &str) {
+        if self.scenario == scenario {
+            return;
+        }
+        if let Ok(drill) = crate::drill::scenario::find(scenario) {
+            self.keymap = Keymap::for_drill(profile, drill);
+            self.warnings = self.keymap.conflicts();
+            self.log_worker = 1;
+        }
+        self.scenario = scenario.to_string();
     }
 
     /// One key, one state change; returns the command for the engine, if any.
@@ -125,6 +150,25 @@ impl App {
                 self.overlay = Overlay::None;
                 return None;
             }
+            Overlay::Picker { selected } => {
+                let last = crate::drill::scenario::RUNNABLE.len() - 1;
+                self.overlay = match event.code {
+                    KeyCode::Up => Overlay::Picker {
+                        selected: selected.saturating_sub(1),
+                    },
+                    KeyCode::Down => Overlay::Picker {
+                        selected: (selected + 1).min(last),
+                    },
+                    KeyCode::Enter => {
+                        self.overlay = Overlay::None;
+                        let chosen = crate::drill::scenario::RUNNABLE[selected.min(last)].id;
+                        return (chosen != snapshot.scenario)
+                            .then_some(Command::SwitchScenario(chosen));
+                    }
+                    _ => Overlay::None,
+                };
+                return None;
+            }
             Overlay::SpanTree { scroll } => {
                 match event.code {
                     KeyCode::Up => {
@@ -162,6 +206,20 @@ impl App {
             Action::ToggleWorker => return Some(Command::ToggleWorker),
             Action::KillWorker => self.overlay = Overlay::Confirm(Confirm::KillWorker),
             Action::ComposeUp => return Some(Command::ComposeUp),
+            Action::FaultIn => return Some(Command::FaultIn),
+            Action::FaultOut => return Some(Command::FaultOut),
+            Action::InsertNext => return Some(Command::InsertNext),
+            Action::PickScenario => {
+                let current = crate::drill::scenario::RUNNABLE
+                    .iter()
+                    .position(|d| d.id == snapshot.scenario)
+                    .unwrap_or(0);
+                self.overlay = Overlay::Picker { selected: current };
+            }
+            Action::SwitchLog => {
+                self.log_worker = if self.log_worker == 1 { 2 } else { 1 };
+                self.log = LogView::default();
+            }
             Action::FocusNext => {
                 let index = FOCUS_ORDER
                     .iter()

@@ -61,29 +61,27 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
             }
         }
     }
-    let (worker_state, worker_style) = match &snapshot.worker {
-        Some(WorkerState::Running { pid }) => (
-            format!("running  pid {pid}"),
-            Style::default().fg(Color::Green),
-        ),
-        Some(WorkerState::Exited { code, signal }) => (
-            match (code, signal) {
-                (Some(code), _) => format!("exited   code {code}"),
-                (_, Some(signal)) => format!("killed   signal {signal}"),
-                _ => "exited".into(),
-            },
-            error_style(),
-        ),
-        Some(WorkerState::FailedToStart { message }) => {
-            (format!("not started: {message}"), error_style())
-        }
-        None => ("starting …".into(), dim()),
-    };
+    let (worker_state, worker_style) = worker_line(snapshot.worker.as_ref());
     lines.push(Line::from(vec![
-        Span::raw(format!("{:<10}", "worker")),
+        Span::raw(format!(
+            "{:<10}",
+            if snapshot.worker2.is_some() {
+                "worker 1"
+            } else {
+                "worker"
+            }
+        )),
         Span::styled(worker_state, worker_style),
         batch_size(snapshot),
     ]));
+    if let Some((id, port, state)) = &snapshot.worker2 {
+        let (state, style) = worker_line(Some(state));
+        lines.push(Line::from(vec![
+            Span::raw(format!("{:<10}", "worker 2")),
+            Span::styled(state, style),
+            Span::styled(format!("  · {id} · :{port}"), dim()),
+        ]));
+    }
     // Elasticsearch as the worker sees it: over HTTP, whatever runs it.
     match &snapshot.elastic {
         Some(Ok(answer)) => lines.push(Line::from(vec![
@@ -135,5 +133,27 @@ fn batch_size(snapshot: &Snapshot) -> Span<'static> {
             Style::default().fg(Color::Yellow),
         ),
         None => Span::styled(format!("  · batch {sent} sent"), dim()),
+    }
+}
+
+/// A worker's state in words and colour.
+fn worker_line(state: Option<&WorkerState>) -> (String, Style) {
+    match state {
+        Some(WorkerState::Running { pid }) => (
+            format!("running  pid {pid}"),
+            Style::default().fg(Color::Green),
+        ),
+        Some(WorkerState::Exited { code, signal }) => (
+            match (code, signal) {
+                (Some(code), _) => format!("exited   code {code}"),
+                (_, Some(signal)) => format!("killed   signal {signal}"),
+                _ => "exited".into(),
+            },
+            error_style(),
+        ),
+        Some(WorkerState::FailedToStart { message }) => {
+            (format!("not started: {message}"), error_style())
+        }
+        None => ("starting …".into(), dim()),
     }
 }

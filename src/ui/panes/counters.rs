@@ -61,6 +61,17 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
         .collect();
     let footer = match &snapshot.metrics_error {
         Some(error) => Line::styled(format!("stale: {error}"), error_style()),
+        // Two workers: the sums above, each worker's own share here.
+        None if !snapshot.per_worker.is_empty() => Line::raw(
+            snapshot
+                .per_worker
+                .iter()
+                .map(|(n, processed, failed, retried)| {
+                    format!("w{n}: processed Δ{processed} failed Δ{failed} retry Δ{retried}")
+                })
+                .collect::<Vec<_>>()
+                .join(" · "),
+        ),
         None => Line::raw(gauges.join(" · ")),
     };
     let parts = ratatui::layout::Layout::default()

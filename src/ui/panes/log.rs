@@ -55,7 +55,16 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot, tail:
         format!(" · filter \"{}\"", app.log.filter)
     };
     let title = format!(
-        " Worker log · {} lines · {mode}{}{}{filter} ",
+        " {} log · {} lines · {mode}{}{}{filter} ",
+        if snapshot.worker2.is_some() || app.log_worker == 2 {
+            if app.log_worker == 2 {
+                "Worker 2"
+            } else {
+                "Worker 1"
+            }
+        } else {
+            "Worker"
+        },
         tail.total,
         if app.log.wrap { " · wrap" } else { "" },
         if app.log.fold { "" } else { " · unfolded" }

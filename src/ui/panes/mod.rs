@@ -3,6 +3,7 @@
 pub mod checklist;
 pub mod containers;
 pub mod counters;
+pub mod faults;
 pub mod log;
 pub mod outbox;
 pub mod overlays;

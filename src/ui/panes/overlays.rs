@@ -29,7 +29,7 @@ pub fn help(frame: &mut Frame, area: Rect, app: &App) {
                     format!("{:>10}  ", b.key.to_string()),
                     Style::default().fg(Color::Cyan),
                 ),
-                Span::raw(b.label),
+                Span::raw(b.label.clone()),
             ])
         })
         .chain([
@@ -42,6 +42,41 @@ pub fn help(frame: &mut Frame, area: Rect, app: &App) {
         .collect();
     frame.render_widget(Clear, area);
     frame.render_widget(Paragraph::new(lines).block(frame_block("Help")), area);
+}
+
+/// The drill picker: every drill of the lab, the current one marked.
+pub fn picker(frame: &mut Frame, area: Rect, selected: usize, snapshot: &Snapshot) {
+    let mut lines: Vec<Line> = crate::drill::scenario::RUNNABLE
+        .iter()
+        .enumerate()
+        .map(|(n, drill)| {
+            let current = drill.id == snapshot.scenario;
+            let style = if n == selected {
+                Style::default().fg(Color::Black).bg(Color::Cyan)
+            } else {
+                Style::default()
+            };
+            Line::from(vec![
+                Span::styled(
+                    format!(" {} {:<20} ", if current { "●" } else { " " }, drill.id),
+                    style.add_modifier(Modifier::BOLD),
+                ),
+                Span::styled(format!(" {}", drill.title), style),
+            ])
+        })
+        .collect();
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(
+        "↑/↓ choose · Enter: end this drill (fault out, last freeze) and start that one · Esc: stay",
+        dim(),
+    ));
+    frame.render_widget(Clear, area);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(frame_block("Drills")),
+        area,
+    );
 }
 
 pub fn confirm(frame: &mut Frame, area: Rect, kind: Confirm, snapshot: &Snapshot) {

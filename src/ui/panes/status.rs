@@ -37,10 +37,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
             format!(" {}", binding.key),
             Style::default().fg(Color::Cyan),
         ));
-        spans.push(Span::raw(format!(
-            " {}",
-            binding.label.split(" (").next().unwrap_or(binding.label)
-        )));
+        // The label's head: "fault in: gate: …" → "fault in", "stop ES (confirm)" → "stop ES".
+        let head = binding.label.split([':', '(']).next().unwrap_or("").trim();
+        spans.push(Span::raw(format!(" {head}")));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }

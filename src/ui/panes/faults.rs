@@ -1,0 +1,93 @@
+//! The fault gates: what each stands in front of, the fault in force, how many requests
+//! it saw and hit, and its newest requests (an injected one in colour).
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::{block, dim};
+use crate::cockpit::engine::Snapshot;
+use crate::ui::{App, Pane};
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
+    let mut lines = Vec::new();
+    for gate in &snapshot.gates {
+        let passing = gate.fault == "pass";
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!("{} gate ", gate.role),
+                Style::default().add_modifier(Modifier::BOLD),
+            ),
+            Span::styled(
+                if passing {
+                    "pass".to_string()
+                } else {
+                    crate::sanitize::one_line(&gate.fault, 80)
+                },
+                if passing {
+                    Style::default().fg(Color::Green)
+                } else {
+                    Style::default().fg(Color::Black).bg(Color::Yellow)
+                },
+            ),
+        ]));
+        lines.push(Line::styled(
+            format!(
+                "  {} request(s), {} hit · {} → {}",
+                gate.total, gate.injected, gate.url, gate.upstream
+            ),
+            dim(),
+        ));
+        for record in gate.recent.iter().rev() {
+            let at = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(record.at_unix_ms)
+                // UTC, as the journal and the exports stamp it.
+                .map(|t| t.format("%H:%M:%S%.3fZ").to_string())
+                .unwrap_or_default();
+            let status = record.status.map_or("---".to_string(), |s| s.to_string());
+            let style = match (&record.injected, record.status) {
+                (Some(_), _) => Style::default().fg(Color::Yellow),
+                (None, Some(status)) if status >= 400 => Style::default().fg(Color::Red),
+                _ => Style::default(),
+            };
+            lines.push(Line::from(vec![
+                Span::styled(format!(" {at} "), dim()),
+                Span::styled(
+                    format!(
+                        "{:<6} {:<7} {status} {:>5} ms ",
+                        record.method,
+                        format!("{:?}", record.op).to_lowercase(),
+                        record.elapsed_ms
+                    ),
+                    style,
+                ),
+                Span::styled(
+                    record
+                        .injected
+                        .as_deref()
+                        .map(|f| format!("← {}", crate::sanitize::one_line(f, 60)))
+                        .unwrap_or_else(|| crate::sanitize::one_line(&record.path, 60)),
+                    if record.injected.is_some() {
+                        style
+                    } else {
+                        dim()
+                    },
+                ),
+            ]));
+        }
+    }
+    let widget = Paragraph::new(lines).block(block(
+        format!(
+            " Faults · {} ",
+            if snapshot.fault_in {
+                "the drill's fault is IN"
+            } else {
+                "no fault in"
+            }
+        ),
+        Pane::Faults,
+        app,
+    ));
+    frame.render_widget(widget, area);
+}
