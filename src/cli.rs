@@ -23,6 +23,10 @@ pub struct Cli {
     /// Cockpit: run `docker compose -f … up -d` without asking when the stack is absent.
     #[arg(long)]
     pub up: bool,
+    /// Cockpit: the drill to start with (CONTRACT §6 ids; `D` picks another later).
+    /// The same as --set cockpit.scenario=<id>.
+    #[arg(long, value_name = "ID")]
+    pub scenario: Option<String>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -160,7 +164,13 @@ pub fn load_profile(global: &GlobalArgs) -> anyhow::Result<Profile> {
     })?)
 }
 
-async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Some(scenario) = cli.scenario.take() {
+        crate::drill::scenario::find(&scenario).map_err(anyhow::Error::msg)?;
+        cli.global
+            .overrides
+            .push(format!("cockpit.scenario={scenario}"));
+    }
     // `verify` grades files only: it must work without a valid profile for this machine.
     if let Some(Command::Verify {
         run_dir,

@@ -291,3 +291,136 @@ async fn a_foreign_worker_at_warning_fails_the_marker_check_by_name() {
         .unwrap();
     assert_eq!(marker["status"], "failed", "{marker}");
 }
+
+/// B then F through keys, in one cockpit: the gate's 429 in (`x`) and out (`X`) around
+/// the drill's event (`i`); then the picker (`D`) to stuck_reclaim, its event, the kill
+/// of the worker holding the claim (`x`), worker 2's reclaim in its own log (`l`).
+/// No Docker: the gate, the ES stand-in and processes are all these drills need.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_drive_the_429_drill_and_the_stuck_reclaim_drill() {
+    let Some(db) = testkit::pg::fresh_database().await else {
+        return;
+    };
+    let es = testkit::es::EsStandin::start().await.unwrap();
+    let jaeger = JaegerStandin::start().await.unwrap();
+    let snapshots = tempfile::tempdir().unwrap();
+    let env: Vec<(String, String)> = [
+        ("DOCKER_HOST", "unix:///nonexistent/docker.sock".to_string()),
+        ("DATABASE_URL", db.url.clone()),
+        ("ELASTIC_URL", es.url()),
+        ("JAEGER_URL", jaeger.url()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", jaeger.url()),
+        ("OUTBOX_METRICS_PORT", free_port().to_string()),
+        ("OUTBOX_HTTP_PORT", free_port().to_string()),
+        ("OUTBOX_BASE_BACKOFF_SECONDS", "0.3".into()),
+        ("OUTBOX_MAX_BACKOFF_SECONDS", "1".into()),
+        ("OUTBOX_MAX_ATTEMPTS", "100".into()),
+        ("WORDLOOM_ENV", "test".into()),
+        ("TERM", "xterm-256color".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let args = vec![
+        "--scenario".to_string(),
+        "es_429_inject".into(),
+        "--set".into(),
+        "database.ours=true".into(),
+        "--set".into(),
+        format!("cockpit.snapshots_dir={}", snapshots.path().display()),
+    ];
+    let Some(tmux) = Tmux::start(&env, &args) else {
+        return;
+    };
+    tmux.wait_for("the worker behind the gate", Duration::from_secs(30), |s| {
+        s.contains("worker    running")
+            && s.contains("Checklist · es_429_inject")
+            && s.contains("Elasticsearch gate pass")
+    })
+    .await;
+
+    // B: the gate answers every write 429; the drill's event is retried with es_429.
+    tmux.keys("x");
+    tmux.wait_for(
+        "the 429 fault in the Faults pane",
+        Duration::from_secs(10),
+        |s| s.contains("Elasticsearch gate abort 429") && s.contains("the drill's fault is IN"),
+    )
+    .await;
+    tmux.keys("i");
+    tmux.wait_for(
+        "retries with reason es_429, answered 429 by the gate",
+        Duration::from_secs(30),
+        |s| {
+            line_with(s, "retry_scheduled").is_some_and(|l| l.contains("reason=es_429"))
+                && s.contains("← abort 429")
+        },
+    )
+    .await;
+    tmux.keys("X");
+    tmux.wait_for(
+        "the event done once the gate passes",
+        Duration::from_secs(30),
+        |s| {
+            line_with(s, "upsert  done").is_some()
+                && s.contains("✓ after the gate passes again the event reaches done")
+        },
+    )
+    .await;
+
+    // To F through the picker: B is closed (its last freeze) and F starts.
+    tmux.keys("D");
+    tmux.wait_for("the picker", Duration::from_secs(5), |s| {
+        s.contains("● es_429_inject") && s.contains("stuck_reclaim")
+    })
+    .await;
+    for _ in 0..4 {
+        tmux.keys("Down");
+    }
+    tmux.keys("Enter");
+    tmux.wait_for("the stuck_reclaim drill", Duration::from_secs(40), |s| {
+        s.contains("Checklist · stuck_reclaim") && s.contains("worker 1  running")
+    })
+    .await;
+    tmux.keys("i");
+    tmux.wait_for("worker 1 holding the claim", Duration::from_secs(20), |s| {
+        line_with(s, "upsert  processing").is_some()
+    })
+    .await;
+    tmux.keys("x");
+    tmux.wait_for(
+        "worker 1 killed, worker 2 running and reclaiming",
+        Duration::from_secs(40),
+        |s| {
+            line_with(s, "│worker 1  ").is_some_and(|l| l.contains("killed   signal 9"))
+                && line_with(s, "│worker 2  ").is_some_and(|l| l.contains("running"))
+                && line_with(s, "upsert  done").is_some()
+                && s.contains("✓ worker 2 logs `Reclaimed N stuck outbox events`")
+        },
+    )
+    .await;
+    tmux.keys("l");
+    tmux.wait_for("worker 2's log", Duration::from_secs(10), |s| {
+        s.contains("Worker 2 log") && s.contains("Reclaimed 1 stuck outbox events")
+    })
+    .await;
+
+    tmux.keys("q");
+    tmux.wait_for("a clean exit", Duration::from_secs(30), |s| {
+        s.contains("EXIT=0")
+    })
+    .await;
+    for scenario in ["es_429_inject", "stuck_reclaim"] {
+        let run = std::fs::read_dir(snapshots.path().join(scenario))
+            .unwrap()
+            .flatten()
+            .next()
+            .unwrap()
+            .path();
+        let result: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("_result.json")).unwrap())
+                .unwrap();
+        assert_eq!(result["ok"], true, "{scenario}: {result:#}");
+        assert!(run.join("manifest.json").is_file(), "{scenario} closed");
+    }
+}

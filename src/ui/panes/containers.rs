@@ -65,7 +65,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
     lines.push(Line::from(vec![
         Span::raw(format!(
             "{:<10}",
-            if snapshot.worker2.is_some() {
+            if two_workers(snapshot) {
                 "worker 1"
             } else {
                 "worker"
@@ -134,6 +134,12 @@ fn batch_size(snapshot: &Snapshot) -> Span<'static> {
         ),
         None => Span::styled(format!("  · batch {sent} sent"), dim()),
     }
+}
+
+/// Whether the drill runs two workers (worker 2 may not have started yet).
+fn two_workers(snapshot: &Snapshot) -> bool {
+    snapshot.worker2.is_some()
+        || crate::drill::scenario::find(&snapshot.scenario).is_ok_and(|d| d.worker_count() == 2)
 }
 
 /// A worker's state in words and colour.

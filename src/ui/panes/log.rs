@@ -56,7 +56,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot, tail:
     };
     let title = format!(
         " {} log · {} lines · {mode}{}{}{filter} ",
-        if snapshot.worker2.is_some() || app.log_worker == 2 {
+        if snapshot.worker2.is_some()
+            || app.log_worker == 2
+            || crate::drill::scenario::find(&snapshot.scenario).is_ok_and(|d| d.worker_count() == 2)
+        {
             if app.log_worker == 2 {
                 "Worker 2"
             } else {

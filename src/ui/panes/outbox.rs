@@ -113,7 +113,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
     if rows.is_empty() {
         frame.render_widget(
             Paragraph::new(Line::styled(
-                "no events inserted this session: press d (delete) or u (upsert)",
+                "no events inserted this session: press i (the drill's next event), d (delete) or u (upsert)",
                 dim(),
             )),
             layout[1],

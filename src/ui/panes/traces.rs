@@ -97,7 +97,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
     match &snapshot.event_id {
         None => {
             lines.push(Line::styled(
-                "no event yet: press d (delete) or u (upsert)",
+                "no event yet: press i (the drill's next event), d or u",
                 dim(),
             ));
             if let Some(error) = &snapshot.jaeger_error {
