@@ -838,4 +838,95 @@ mod tests {
             assert!(!verdict.ok);
         }
     }
+
+    fn row(status: &str, reason: Option<&str>) -> crate::drill::RowState {
+        crate::drill::RowState {
+            id: uuid::Uuid::new_v4().to_string(),
+            status: status.into(),
+            reason: reason.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn one_poisoned_row_means_exactly_one_failed_and_the_rest_done() {
+        let mut obs = Observations::default();
+        for (rows, ok) in [
+            (vec![row("done", None), row("failed", Some("es_4xx"))], true),
+            (vec![row("done", None), row("done", None)], false),
+            (
+                vec![row("failed", Some("es_4xx")), row("failed", Some("es_4xx"))],
+                false,
+            ),
+            (
+                vec![row("failed", Some("es_5xx")), row("done", None)],
+                false,
+            ),
+            (vec![row("failed", Some("es_4xx"))], false),
+        ] {
+            obs.drill_rows = Some(rows.clone());
+            assert_eq!(one_poisoned(&obs, "es_4xx").0, ok, "{rows:?}");
+        }
+    }
+
+    #[test]
+    fn a_row_finalized_twice_fails_and_a_short_count_waits_live() {
+        let processed = |n: f64| {
+            Samples::parse(&format!("outbox_processed_total{{op=\"upsert\"}} {n}\n")).unwrap()
+        };
+        let mut obs = Observations {
+            metrics_before: Some(processed(0.0)),
+            metrics_after: Some(processed(2.0)),
+            drill_rows: Some(vec![row("done", None)]),
+            ..Observations::default()
+        };
+        assert_eq!(
+            finalized_once(&obs, Missing::Pending).status,
+            CheckStatus::Failed
+        );
+        obs.metrics_after = Some(processed(0.0));
+        assert_eq!(
+            finalized_once(&obs, Missing::Pending).status,
+            CheckStatus::Pending
+        );
+        obs.metrics_after = Some(processed(1.0));
+        assert_eq!(
+            finalized_once(&obs, Missing::Failed).status,
+            CheckStatus::Passed
+        );
+    }
+
+    #[test]
+    fn the_reclaim_must_be_in_worker_2s_log() {
+        let line = crate::drill::scenario::STUCK_RECLAIM.log_line.unwrap();
+        let reclaimed =
+            r#"{"level":"WARNING","message":"Reclaimed 1 stuck outbox events (lease expired)"}"#;
+        let mut obs = Observations {
+            log: Some(vec![reclaimed.into()]),
+            ..Observations::default()
+        };
+        // Worker 1 reclaiming its own lease is not the drill: no worker 2, no pass.
+        assert_eq!(
+            log_line(&line, &obs, Missing::Failed).status,
+            CheckStatus::Failed
+        );
+        obs.worker2_log = Some(vec!["Reclaimed 0 stuck outbox events".into()]);
+        assert_eq!(
+            log_line(&line, &obs, Missing::Failed).status,
+            CheckStatus::Failed
+        );
+        obs.worker2_log = Some(vec![reclaimed.into()]);
+        let check = log_line(&line, &obs, Missing::Failed);
+        assert_eq!(check.status, CheckStatus::Passed);
+        assert_eq!(check.observed, "count 1");
+    }
+
+    #[test]
+    fn collector_down_fails_when_the_events_spans_reached_jaeger() {
+        let mut obs = passing("ok", "labs-009-v2", "bbbb");
+        assert_eq!(no_traces(&obs, Missing::Failed).status, CheckStatus::Failed);
+        obs.traces_by_event = Some(Vec::new());
+        assert_eq!(no_traces(&obs, Missing::Failed).status, CheckStatus::Passed);
+        obs.traces_by_event = None;
+        assert_eq!(no_traces(&obs, Missing::Failed).status, CheckStatus::Failed);
+    }
 }

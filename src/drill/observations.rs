@@ -28,6 +28,16 @@ pub struct Observations {
     pub drill_rows: Option<Vec<RowState>>,
 }
 
+/// `_version` of an ES document answer (`found: false` has none).
+pub fn document_version(document: &Value) -> Option<i64> {
+    document
+        .get("found")
+        .and_then(Value::as_bool)
+        .filter(|found| *found)
+        .and(document.get("_version"))
+        .and_then(Value::as_i64)
+}
+
 /// The drill's rows of an outbox snapshot (`_outbox-<ts>.json`: `rows` of objects with
 /// `id`, `status`, `error_reason`); `None` when it holds none.
 pub fn rows_of_snapshot(snapshot: &Value) -> Option<Vec<RowState>> {

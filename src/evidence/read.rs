@@ -221,7 +221,7 @@ pub fn read_run_dir(path: &Path) -> Result<RunDir, ReadError> {
         .and_then(|file| std::fs::read_to_string(file).ok())
         .and_then(|text| serde_json::from_str::<Value>(&text).ok())
         .as_ref()
-        .and_then(crate::session::document_version);
+        .and_then(crate::drill::observations::document_version);
 
     Ok(RunDir {
         path: path.to_path_buf(),

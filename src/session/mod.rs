@@ -137,15 +137,7 @@ pub fn row_states(rows: &[crate::db::outbox::OutboxRow]) -> Vec<crate::drill::Ro
         .collect()
 }
 
-/// `_version` of an ES document answer (`found: false` has none).
-pub fn document_version(document: &Value) -> Option<i64> {
-    document
-        .get("found")
-        .and_then(Value::as_bool)
-        .filter(|found| *found)
-        .and(document.get("_version"))
-        .and_then(Value::as_i64)
-}
+pub use crate::drill::observations::document_version;
 
 /// Which service a fault gate stands in front of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
