@@ -252,11 +252,11 @@ impl Session {
             self.latest = Some(scraped.clone());
         }
         let mut second_ok = false;
-        if let Some(second) = self.second.as_mut() {
-            if let Ok(scraped) = scrape(&self.http, &metrics_url(second.metrics_port)).await {
-                second.latest = Some(scraped);
-                second_ok = true;
-            }
+        if let Some(second) = self.second.as_mut()
+            && let Ok(scraped) = scrape(&self.http, &metrics_url(second.metrics_port)).await
+        {
+            second.latest = Some(scraped);
+            second_ok = true;
         }
         let Some(now) = self.metrics_after_scrape() else {
             return first;
