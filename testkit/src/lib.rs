@@ -4,8 +4,19 @@
 
 pub mod docker;
 pub mod env;
-pub mod es;
 pub mod foreign_worker;
-pub mod jaeger;
 pub mod pg;
-pub mod server;
+
+/// The tests' Elasticsearch: the sandbox's ES-API simulator (`drill_sim::elastic`).
+pub mod es {
+    pub use drill_sim::elastic::EsSimulator as EsStandin;
+    pub use drill_sim::elastic::*;
+}
+
+/// The tests' Jaeger: the sandbox's trace store (`drill_sim::traces`).
+pub mod jaeger {
+    pub use drill_sim::traces::TraceStore as JaegerStandin;
+    pub use drill_sim::traces::*;
+}
+
+pub use drill_sim::server;

@@ -1,12 +1,14 @@
-//! **Test stand-in for Elasticsearch 8** (Elasticsearch images cannot be pulled on the
-//! machines this project is tested on). It speaks the subset of the real REST API the
-//! outbox worker and the cockpit use, with ES 8's response shapes and status codes:
-//! external versioning (409 `version_conflict_engine_exception`), 404 `not_found`
-//! deletes with tombstones, `_bulk` with per-item results, write blocks (403
-//! `cluster_block_exception`), mapped-type checks (400 `document_parsing_exception`),
-//! `_count` and `_refresh`. It is never part of the shipped binary.
+//! **Elasticsearch REST-API simulator** — not Elasticsearch. It speaks the subset of
+//! Elasticsearch 8's REST API an outbox worker and the cockpit use, with ES 8's response
+//! shapes and status codes: external versioning (409 `version_conflict_engine_exception`),
+//! 404 `not_found` deletes with tombstones, `_bulk` with per-item results, write blocks
+//! (403 `cluster_block_exception`), mapped-type checks (400 `document_parsing_exception`),
+//! `_count` and `_refresh`. Each index keeps at most [`MAX_DOCUMENTS`] documents (and as
+//! many tombstones): beyond that the oldest are dropped and counted
+//! ([`EsState::dropped_documents`]). Used by the sandbox and, as the tests'
+//! Elasticsearch stand-in, by the test suite.
 //!
-//! Tests can also inject whole-request faults (e.g. a burst of 429s) through
+//! Whole-request faults (e.g. a burst of 429s) can be injected through
 //! [`EsState::inject`] or `POST /_standin/faults` — an endpoint real ES does not have.
 
 use std::collections::HashMap;
@@ -39,6 +41,8 @@ struct Index {
     /// Versions of deleted documents, so a stale write after a delete is still refused.
     tombstones: HashMap<String, i64>,
     write_block: bool,
+    /// Documents and tombstones dropped to keep memory bounded.
+    dropped: u64,
     /// field → mapped type (`long`, `integer`, `double`, `float`, `boolean`, `date`, `keyword`, `text`).
     mappings: HashMap<String, String>,
 }
@@ -50,6 +54,9 @@ pub struct Fault {
     pub remaining: u64,
     pub delay: Duration,
 }
+
+/// Documents (and tombstones) kept per index; the oldest go first beyond it.
+pub const MAX_DOCUMENTS: usize = 100_000;
 
 #[derive(Default)]
 struct Store {
@@ -108,23 +115,28 @@ impl EsState {
     pub fn requests(&self) -> u64 {
         self.lock().requests
     }
+
+    /// Documents and tombstones dropped (the oldest) to keep memory bounded.
+    pub fn dropped_documents(&self) -> u64 {
+        self.lock().indices.values().map(|i| i.dropped).sum()
+    }
 }
 
 /// A running stand-in on 127.0.0.1.
-pub struct EsStandin {
+pub struct EsSimulator {
     pub state: EsState,
     pub server: RestartableServer,
 }
 
-impl EsStandin {
-    pub async fn start() -> std::io::Result<EsStandin> {
-        EsStandin::start_on(SocketAddr::from(([127, 0, 0, 1], 0))).await
+impl EsSimulator {
+    pub async fn start() -> std::io::Result<EsSimulator> {
+        EsSimulator::start_on(SocketAddr::from(([127, 0, 0, 1], 0))).await
     }
 
-    pub async fn start_on(addr: SocketAddr) -> std::io::Result<EsStandin> {
+    pub async fn start_on(addr: SocketAddr) -> std::io::Result<EsSimulator> {
         let state = EsState::default();
         let server = RestartableServer::bind(addr, router(state.clone())).await?;
-        Ok(EsStandin { state, server })
+        Ok(EsSimulator { state, server })
     }
 
     pub fn url(&self) -> String {
@@ -668,6 +680,10 @@ fn write_document(
         external.unwrap_or_else(|| target.docs.get(id).map(|doc| doc.version + 1).unwrap_or(1));
     let created = !target.docs.contains_key(id);
     target.tombstones.remove(id);
+    if created {
+        let freed = make_room(target);
+        target.dropped += freed;
+    }
     target.docs.insert(
         id.to_string(),
         Document {
@@ -683,6 +699,37 @@ fn write_document(
                "result": if created { "created" } else { "updated" },
                "_shards": shards(), "_seq_no": seq_no, "_primary_term": 1}),
     )
+}
+
+/// Keeps an index under [`MAX_DOCUMENTS`] documents and tombstones: when full, the
+/// oldest tenth (by sequence number; tombstones in any order) goes. Returns how many.
+fn make_room(target: &mut Index) -> u64 {
+    let mut dropped = 0;
+    if target.docs.len() >= MAX_DOCUMENTS {
+        let mut by_age: Vec<(i64, String)> = target
+            .docs
+            .iter()
+            .map(|(id, doc)| (doc.seq_no, id.clone()))
+            .collect();
+        by_age.sort_unstable();
+        for (_, id) in by_age.into_iter().take(MAX_DOCUMENTS / 10) {
+            target.docs.remove(&id);
+            dropped += 1;
+        }
+    }
+    if target.tombstones.len() >= MAX_DOCUMENTS {
+        let excess: Vec<String> = target
+            .tombstones
+            .keys()
+            .take(MAX_DOCUMENTS / 10)
+            .cloned()
+            .collect();
+        for id in excess {
+            target.tombstones.remove(&id);
+            dropped += 1;
+        }
+    }
+    dropped
 }
 
 /// External versioning: a write or delete whose version is not newer than the document's
@@ -945,3 +992,23 @@ async fn bulk(
         json!({"errors": errors, "took": started.elapsed().as_millis() as u64, "items": items}),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_index_keeps_at_most_max_documents_dropping_the_oldest() {
+        let mut store = Store::default();
+        for n in 0..=MAX_DOCUMENTS {
+            let (status, _) = write_document(&mut store, "i", &format!("d{n}"), json!({}), None);
+            assert_eq!(status, 201);
+        }
+        let index = &store.indices["i"];
+        assert!(index.docs.len() <= MAX_DOCUMENTS);
+        assert_eq!(index.dropped as usize + index.docs.len(), MAX_DOCUMENTS + 1);
+        assert!(!index.docs.contains_key("d0"), "the oldest went first");
+        assert!(index.docs.contains_key(&format!("d{MAX_DOCUMENTS}")));
+    }
+}
+

@@ -1,12 +1,14 @@
-//! **Test stand-in for Jaeger** (Jaeger images cannot be pulled on the machines this
-//! project is tested on). It receives OTLP/HTTP protobuf on `/v1/traces` as Jaeger's
-//! collector does, converts spans the way Jaeger's OTLP translator does (typed tags,
-//! `span.kind`, `otel.scope.*`, `otel.status_code` + `error=true` on error status,
-//! events as logs, parent as `CHILD_OF`, links as `FOLLOWS_FROM`), and answers the
-//! query API: legacy `/api/services`, `/api/services/{svc}/operations`,
-//! `/api/operations`, `/api/traces` (service, operation, `tags` JSON, start/end µs,
-//! limit), `/api/traces/{id}`, and the post-2.20 `/api/v3/{services,operations,traces}`
-//! in OTLP JSON. Response shapes follow `shared/fixtures/jaeger/`. Never shipped.
+//! **Trace store: an OTLP/HTTP receiver and Jaeger's query API** — a simulator, not
+//! Jaeger. It receives OTLP/HTTP protobuf on `/v1/traces` as Jaeger's collector does,
+//! converts spans the way Jaeger's OTLP translator does (typed tags, `span.kind`,
+//! `otel.scope.*`, `otel.status_code` + `error=true` on error status, events as logs,
+//! parent as `CHILD_OF`, links as `FOLLOWS_FROM`), and answers the query API: legacy
+//! `/api/services`, `/api/services/{svc}/operations`, `/api/operations`, `/api/traces`
+//! (service, operation, `tags` JSON, start/end µs, limit), `/api/traces/{id}`, and the
+//! post-2.20 `/api/v3/{services,operations,traces}` in OTLP JSON. Response shapes follow
+//! `shared/fixtures/jaeger/`. It keeps at most [`MAX_SPANS`] spans: beyond that the
+//! oldest are dropped and counted ([`JaegerState::dropped_spans`]). Used by the sandbox
+//! and, as the tests' Jaeger stand-in, by the test suite.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
@@ -96,9 +98,13 @@ impl Tag {
     }
 }
 
+/// Spans kept in memory; the oldest go first beyond it.
+pub const MAX_SPANS: usize = 50_000;
+
 #[derive(Clone, Default)]
 pub struct JaegerState {
     spans: Arc<Mutex<Vec<StoredSpan>>>,
+    dropped: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl JaegerState {
@@ -114,6 +120,11 @@ impl JaegerState {
 
     pub fn span_count(&self) -> usize {
         self.lock().len()
+    }
+
+    /// Spans dropped (the oldest) to keep memory bounded.
+    pub fn dropped_spans(&self) -> u64 {
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Decodes one OTLP export request and stores its spans; returns how many.
@@ -230,7 +241,15 @@ impl JaegerState {
             }
         }
         let count = converted.len();
-        self.lock().extend(converted);
+        let mut spans = self.lock();
+        spans.extend(converted);
+        if spans.len() > MAX_SPANS {
+            // A tenth at once, so a full store does not shift the whole Vec per span.
+            let excess = spans.len() - MAX_SPANS + MAX_SPANS / 10;
+            spans.drain(..excess);
+            self.dropped
+                .fetch_add(excess as u64, std::sync::atomic::Ordering::Relaxed);
+        }
         count
     }
 }
@@ -309,33 +328,33 @@ fn base64_encode(bytes: &[u8]) -> String {
     out
 }
 
-pub struct JaegerStandin {
+pub struct TraceStore {
     pub state: JaegerState,
     pub server: RestartableServer,
 }
 
-impl JaegerStandin {
+impl TraceStore {
     /// One port serves both the OTLP receiver and the query API (Jaeger uses 4318 and
     /// 16686; tests only need distinct URLs, which both point here).
-    pub async fn start() -> std::io::Result<JaegerStandin> {
-        JaegerStandin::start_on(SocketAddr::from(([127, 0, 0, 1], 0))).await
+    pub async fn start() -> std::io::Result<TraceStore> {
+        TraceStore::start_on(SocketAddr::from(([127, 0, 0, 1], 0))).await
     }
 
-    pub async fn start_on(addr: SocketAddr) -> std::io::Result<JaegerStandin> {
+    pub async fn start_on(addr: SocketAddr) -> std::io::Result<TraceStore> {
         let state = JaegerState::default();
         let server = RestartableServer::bind(addr, router(state.clone())).await?;
-        Ok(JaegerStandin { state, server })
+        Ok(TraceStore { state, server })
     }
 
     /// Like Jaeger after 2.20.0: only `/api/v3` (the legacy search answers 404).
-    pub async fn start_v3_only() -> std::io::Result<JaegerStandin> {
+    pub async fn start_v3_only() -> std::io::Result<TraceStore> {
         let state = JaegerState::default();
         let server = RestartableServer::bind(
             SocketAddr::from(([127, 0, 0, 1], 0)),
             v3_router(state.clone()),
         )
         .await?;
-        Ok(JaegerStandin { state, server })
+        Ok(TraceStore { state, server })
     }
 
     pub fn url(&self) -> String {
@@ -880,5 +899,39 @@ mod tests {
         // ui_01.json carries the binary tag value "AAAwOQ==" for bytes 00 00 30 39.
         assert_eq!(base64_encode(&[0, 0, 0x30, 0x39]), "AAAwOQ==");
         assert_eq!(base64_encode(b"ab"), "YWI=");
+    }
+
+    #[test]
+    fn the_store_keeps_at_most_max_spans_dropping_the_oldest() {
+        use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+        let state = super::JaegerState::default();
+        let spans = |from: usize, count: usize| super::ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: (from..from + count)
+                        .map(|n| Span {
+                            trace_id: (n as u128).to_be_bytes().to_vec(),
+                            span_id: (n as u64).to_be_bytes().to_vec(),
+                            name: format!("span-{n}"),
+                            ..Span::default()
+                        })
+                        .collect(),
+                    ..ScopeSpans::default()
+                }],
+                ..ResourceSpans::default()
+            }],
+        };
+        state.ingest(spans(0, super::MAX_SPANS));
+        assert_eq!(state.dropped_spans(), 0);
+        state.ingest(spans(super::MAX_SPANS, 10));
+        assert!(state.span_count() <= super::MAX_SPANS);
+        assert_eq!(
+            state.dropped_spans() as usize + state.span_count(),
+            super::MAX_SPANS + 10
+        );
+        let kept = state.spans();
+        // The newest stayed, the oldest went.
+        assert_eq!(kept.last().unwrap().operation, format!("span-{}", super::MAX_SPANS + 9));
+        assert_ne!(kept.first().unwrap().operation, "span-0");
     }
 }
