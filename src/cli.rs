@@ -27,6 +27,11 @@ pub struct Cli {
     /// The same as --set cockpit.scenario=<id>.
     #[arg(long, value_name = "ID")]
     pub scenario: Option<String>,
+    /// A self-contained practice range instead of the real stack: a throwaway Postgres
+    /// from the local server binaries (or DATABASE_URL), a simulated Elasticsearch and
+    /// trace store in this process, the bundled worker. No Docker, no images.
+    #[arg(long)]
+    pub sandbox: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -90,6 +95,9 @@ pub struct RunArgs {
     /// proof that the checks need the fault to pass.
     #[arg(long)]
     pub control: bool,
+    /// Run in the sandbox (see `drill-cockpit --help`): no Docker, no images.
+    #[arg(long)]
+    pub sandbox: bool,
 }
 
 /// `20s`, `1m`, `1500ms`, or plain seconds.
@@ -180,7 +188,29 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
     {
         return verify(run_dir, *json, *compare);
     }
-    let profile = load_profile(&cli.global)?;
+    let wants_sandbox =
+        cli.sandbox || matches!(&cli.command, Some(Command::Run(args)) if args.sandbox);
+    let sandbox = if wants_sandbox {
+        let started = std::time::Instant::now();
+        let given = std::env::var("DATABASE_URL")
+            .ok()
+            .filter(|url| !url.trim().is_empty());
+        let sandbox = crate::sandbox::Sandbox::start(given)
+            .await
+            .map_err(|e| anyhow::anyhow!("the sandbox could not start: {e}"))?;
+        eprintln!(
+            "{} · up in {} ms: {}",
+            crate::sandbox::BANNER,
+            started.elapsed().as_millis(),
+            sandbox.describe()
+        );
+        cli.global.overrides.extend(sandbox.overrides());
+        Some(sandbox)
+    } else {
+        None
+    };
+    let mut profile = load_profile(&cli.global)?;
+    profile.sandbox = sandbox;
     match cli.command {
         Some(Command::Config) => {
             print_config(&profile);

@@ -13,6 +13,7 @@ pub mod jaeger;
 pub mod keys;
 pub mod prom;
 pub mod run;
+pub mod sandbox;
 pub mod sanitize;
 pub mod session;
 pub mod sources;

@@ -1011,4 +1011,3 @@ mod tests {
         assert!(index.docs.contains_key(&format!("d{MAX_DOCUMENTS}")));
     }
 }
-

@@ -931,7 +931,10 @@ mod tests {
         );
         let kept = state.spans();
         // The newest stayed, the oldest went.
-        assert_eq!(kept.last().unwrap().operation, format!("span-{}", super::MAX_SPANS + 9));
+        assert_eq!(
+            kept.last().unwrap().operation,
+            format!("span-{}", super::MAX_SPANS + 9)
+        );
         assert_ne!(kept.first().unwrap().operation, "span-0");
     }
 }

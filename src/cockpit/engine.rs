@@ -116,6 +116,8 @@ pub struct Snapshot {
     pub gates: Vec<GateView>,
     /// Worker 2 of a two-worker drill: its id, metrics port and state.
     pub worker2: Option<(String, u16, WorkerState)>,
+    /// The sandbox's banner, when the services are simulated.
+    pub sandbox: Option<&'static str>,
     /// Each worker's counters since its baseline: (worker, processed, failed, retried).
     pub per_worker: Vec<(usize, f64, f64, f64)>,
 }
@@ -183,6 +185,11 @@ fn fresh_snapshot(session: &Session) -> Snapshot {
         worker_command: crate::sources::worker_proc::worker_command(&session.profile).join(" "),
         batch_sent: session.profile.tuning.batch_size,
         next_event: session.next_event_words(),
+        sandbox: session
+            .profile
+            .sandbox
+            .is_some()
+            .then_some(crate::sandbox::BANNER),
         ..Snapshot::default()
     }
 }
@@ -296,7 +303,10 @@ impl Engine {
     /// whether Docker is (again) reachable with no event stream: the caller subscribes.
     async fn probe(&mut self, streaming: bool) -> bool {
         let mut resubscribe = false;
-        if self.session.docker.is_none() {
+        if self.session.profile.sandbox.is_some() {
+            // No Docker to reach: the simulated services are read directly.
+            self.refresh_containers().await;
+        } else if self.session.docker.is_none() {
             if let Ok(Ok(())) =
                 tokio::time::timeout(PROBE_INTERVAL, self.session.connect_docker()).await
             {
@@ -433,6 +443,11 @@ impl Engine {
     }
 
     async fn setup(&mut self) {
+        if self.session.profile.sandbox.is_some() {
+            self.refresh_containers().await;
+            self.step("docker", StepState::Done(crate::sandbox::BANNER.into()));
+            return self.setup_after_docker().await;
+        }
         self.step("docker", StepState::Running);
         match self.session.connect_docker().await {
             Ok(()) => {
@@ -461,6 +476,11 @@ impl Engine {
                 self.step("docker", StepState::Failed(error));
             }
         }
+        self.setup_after_docker().await;
+    }
+
+    /// Database, index, the fault that precedes the worker, the worker.
+    async fn setup_after_docker(&mut self) {
         self.step("database", StepState::Running);
         match self.session.connect_db().await {
             Ok(()) => {
@@ -554,7 +574,14 @@ impl Engine {
     }
 
     async fn refresh_containers(&mut self) {
-        if let Some(docker) = &self.session.docker {
+        if let Some(sandbox) = &self.session.profile.sandbox {
+            let services = sandbox.services();
+            if self.snapshot.containers.as_ref() != Some(&Ok(services.clone())) {
+                self.snapshot.containers = Some(Ok(services));
+            }
+            self.snapshot.es_stopped = self.session.es_stopped;
+            self.publish();
+        } else if let Some(docker) = &self.session.docker {
             self.snapshot.containers = Some(docker.services().await.map_err(|e| e.to_string()));
             self.snapshot.es_stopped = self.session.es_stopped;
             self.publish();

@@ -39,6 +39,9 @@ pub struct Profile {
     pub jaeger_interval: Duration,
     pub outbox_interval: Duration,
     pub snapshots_dir: PathBuf,
+    /// The sandbox this profile points at (`--sandbox`), shared by every drill of the
+    /// process; `None` on the real stack.
+    pub sandbox: Option<std::sync::Arc<crate::sandbox::Sandbox>>,
 }
 
 /// The worker's knobs (CONTRACT.md §1, "worker tuning knobs used upstream").
@@ -134,6 +137,7 @@ impl Profile {
             jaeger_interval: millis("cockpit.jaeger_interval_ms"),
             outbox_interval: millis("cockpit.outbox_interval_ms"),
             snapshots_dir: PathBuf::from(text("cockpit.snapshots_dir")),
+            sandbox: None,
             database_url,
             settings,
         }

@@ -231,8 +231,14 @@ async fn wait_until_done(session: &Session, timeout: Duration) -> bool {
 async fn drive(session: &mut Session, options: &RunOptions) -> Result<(), String> {
     say("connecting to Postgres");
     session.connect_db().await?;
-    say("connecting to Docker");
+    if session.profile.sandbox.is_some() {
+        say(crate::sandbox::BANNER);
+    } else {
+        say("connecting to Docker");
+    }
     match (session.connect_docker().await, session.drill.inject) {
+        // The sandbox stops and starts its simulated ES itself.
+        (Err(_), _) if session.profile.sandbox.is_some() => {}
         (Err(error), Inject::StopEs) => return Err(error),
         // Drills through the gate need no container control.
         (Err(error), _) => say(&format!(

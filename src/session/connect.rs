@@ -42,6 +42,9 @@ impl Session {
     }
 
     pub async fn connect_docker(&mut self) -> Result<(), String> {
+        if self.profile.sandbox.is_some() {
+            return Err("the sandbox runs without Docker: its services are simulated".into());
+        }
         let docker = ComposeDocker::connect(&self.profile.compose_project)
             .await
             .map_err(error_text)?;

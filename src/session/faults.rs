@@ -215,12 +215,13 @@ impl Session {
     }
 
     pub async fn stop_es(&mut self) -> Result<(), String> {
-        let stopped = match self.docker.as_ref() {
-            Some(docker) => docker
+        let stopped = match (self.profile.sandbox.as_ref(), self.docker.as_ref()) {
+            (Some(sandbox), _) => sandbox.stop_service(&self.profile.es_service),
+            (None, Some(docker)) => docker
                 .stop_service(&self.profile.es_service, 10)
                 .await
                 .map_err(error_text),
-            None => Err(NO_DOCKER.to_string()),
+            (None, None) => Err(NO_DOCKER.to_string()),
         };
         if let Err(error) = stopped {
             let action = format!("stop {}", self.profile.es_service);
@@ -235,12 +236,13 @@ impl Session {
     }
 
     pub async fn start_es(&mut self) -> Result<(), String> {
-        let started = match self.docker.as_ref() {
-            Some(docker) => docker
+        let started = match (self.profile.sandbox.as_ref(), self.docker.as_ref()) {
+            (Some(sandbox), _) => sandbox.start_service(&self.profile.es_service).await,
+            (None, Some(docker)) => docker
                 .start_service(&self.profile.es_service)
                 .await
                 .map_err(error_text),
-            None => Err(NO_DOCKER.to_string()),
+            (None, None) => Err(NO_DOCKER.to_string()),
         };
         if let Err(error) = started {
             let action = format!("start {}", self.profile.es_service);

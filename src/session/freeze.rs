@@ -305,12 +305,20 @@ impl Session {
         ));
         files.push((
             format!("report{suffix}.md"),
-            report::render(
-                &self.run.run_id,
-                &verdict,
-                &observations,
-                self.jaeger.base(),
-                &timeline,
+            format!(
+                "{}{}",
+                if self.profile.sandbox.is_some() {
+                    format!("> **{}**\n\n", crate::sandbox::BANNER)
+                } else {
+                    String::new()
+                },
+                report::render(
+                    &self.run.run_id,
+                    &verdict,
+                    &observations,
+                    self.jaeger.base(),
+                    &timeline,
+                )
             )
             .into_bytes(),
         ));
@@ -415,6 +423,9 @@ impl Session {
             about["metrics_port"] = json!(s.metrics_port);
             about
         });
+        if let Some(sandbox) = &self.profile.sandbox {
+            return json!({"available": true, "sandbox": crate::sandbox::BANNER, "services": sandbox.services(), "worker": worker, "worker2": worker2});
+        }
         match &self.docker {
             Some(docker) => match docker.services().await {
                 Ok(services) => {

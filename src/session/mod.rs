@@ -246,6 +246,10 @@ impl Session {
             "trigger": {"op": self.drill.trigger.as_str()},
             "profile": self.profile.redacted_json(),
         });
+        let mut recipe = recipe;
+        if let Some(sandbox) = &self.profile.sandbox {
+            recipe["sandbox"] = sandbox.describe();
+        }
         self.run.write_json("_recipe.json", &recipe).map(|_| ())
     }
 

@@ -9,7 +9,23 @@ use crate::cockpit::engine::Snapshot;
 use crate::sources::worker_proc::LogTail;
 
 pub fn draw(frame: &mut Frame, app: &App, snapshot: &Snapshot, tail: &LogTail) {
-    let area = frame.area();
+    let mut area = frame.area();
+    // The sandbox is never mistaken for the real stack: a title bar says so.
+    if let Some(banner) = snapshot.sandbox {
+        let split = Layout::default()
+            .direction(Direction::Vertical)
+            .constraints([Constraint::Length(1), Constraint::Min(0)])
+            .split(area);
+        frame.render_widget(
+            ratatui::widgets::Paragraph::new(format!(" {banner} · {} ", snapshot.run_dir)).style(
+                ratatui::style::Style::default()
+                    .fg(ratatui::style::Color::Black)
+                    .bg(ratatui::style::Color::Yellow),
+            ),
+            split[0],
+        );
+        area = split[1];
+    }
     let rows = Layout::default()
         .direction(Direction::Vertical)
         .constraints([

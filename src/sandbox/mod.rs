@@ -1,0 +1,192 @@
+//! The sandbox (`--sandbox`): a practice range that needs nothing but this binary and
+//! PostgreSQL's server binaries. A throwaway Postgres cluster (or the database of
+//! `DATABASE_URL` when given), the ES-API simulator and the trace store of `drill-sim`
+//! on loopback in this process, and the bundled worker (or any `worker.command`).
+//! `stop_service("es")` closes the simulator's listener for real (connection refused),
+//! as stopping a container does. Everything it touches says SANDBOX.
+
+pub mod postgres;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use drill_sim::elastic::EsSimulator;
+use drill_sim::traces::TraceStore;
+
+use crate::docker::ServiceState;
+use postgres::LocalPostgres;
+
+/// The words that never let a sandbox run pass for the real stack.
+pub const BANNER: &str = "SANDBOX · simulated Elasticsearch and trace store";
+
+/// The sandbox's database name in its own cluster (`create_database` creates it).
+const DATABASE: &str = "wordloom_sandbox";
+
+pub struct Sandbox {
+    /// `None` when the sandbox uses the database of `DATABASE_URL`.
+    postgres: Option<LocalPostgres>,
+    database_url: String,
+    pub elastic: EsSimulator,
+    pub traces: TraceStore,
+    started_at: String,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("postgres", &self.postgres.as_ref().map(|p| p.port))
+            .field("elastic", &self.elastic.url())
+            .field("traces", &self.traces.url())
+            .finish()
+    }
+}
+
+fn loopback() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+fn free_port() -> Result<u16, String> {
+    std::net::TcpListener::bind(loopback())
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("no free port on 127.0.0.1: {e}"))
+}
+
+impl Sandbox {
+    /// Starts the range. `database_url`: a database to use instead of a throwaway
+    /// cluster (the user's `DATABASE_URL`), migrated as the cockpit's own.
+    pub async fn start(database_url: Option<String>) -> Result<Arc<Sandbox>, String> {
+        let (postgres, database_url) = match database_url {
+            Some(url) => (None, url),
+            None => {
+                let port = free_port()?;
+                let cluster = tokio::task::spawn_blocking(move || LocalPostgres::start(port))
+                    .await
+                    .map_err(|e| format!("starting Postgres: {e}"))??;
+                create_database(&cluster.url("postgres")).await?;
+                let url = cluster.url(DATABASE);
+                (Some(cluster), url)
+            }
+        };
+        let elastic = EsSimulator::start_on(loopback())
+            .await
+            .map_err(|e| format!("the ES-API simulator cannot listen on 127.0.0.1: {e}"))?;
+        let traces = TraceStore::start_on(loopback())
+            .await
+            .map_err(|e| format!("the trace store cannot listen on 127.0.0.1: {e}"))?;
+        Ok(Arc::new(Sandbox {
+            postgres,
+            database_url,
+            elastic,
+            traces,
+            started_at: chrono::Utc::now().to_rfc3339(),
+        }))
+    }
+
+    /// The profile settings that point the cockpit and its worker at the range.
+    pub fn overrides(&self) -> Vec<String> {
+        vec![
+            format!("database.url={}", self.database_url),
+            "database.ours=true".into(),
+            format!("elastic.url={}", self.elastic.url()),
+            format!("jaeger.url={}", self.traces.url()),
+            format!("tracing.otlp_endpoint={}", self.traces.url()),
+            "docker.project=sandbox".into(),
+            "docker.es_service=es".into(),
+        ]
+    }
+
+    /// The range's services as the Containers pane shows Docker's.
+    pub fn services(&self) -> Vec<ServiceState> {
+        let service = |name: &str, container: String, running: bool| ServiceState {
+            service: name.into(),
+            container,
+            state: if running { "running" } else { "exited" }.into(),
+            health: None,
+            started_at: running.then(|| self.started_at.clone()),
+            exit_code: (!running).then_some(0),
+        };
+        let mut services = vec![
+            service(
+                "es",
+                format!("ES-API simulator {}", self.elastic.url()),
+                self.elastic.server.is_running(),
+            ),
+            service(
+                "jaeger",
+                format!("trace store {}", self.traces.url()),
+                self.traces.server.is_running(),
+            ),
+        ];
+        services.insert(
+            0,
+            service(
+                "postgres",
+                match &self.postgres {
+                    Some(cluster) => format!(
+                        "throwaway cluster :{} ({})",
+                        cluster.port,
+                        cluster.bin.display()
+                    ),
+                    None => "DATABASE_URL".into(),
+                },
+                true,
+            ),
+        );
+        services
+    }
+
+    /// Stops a simulated service: its listener and connections close.
+    pub fn stop_service(&self, name: &str) -> Result<(), String> {
+        match name {
+            "es" => self.elastic.server.stop(),
+            "jaeger" => self.traces.server.stop(),
+            other => {
+                return Err(format!(
+                    "the sandbox cannot stop `{other}`: only es and jaeger"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts it again on the same port.
+    pub async fn start_service(&self, name: &str) -> Result<(), String> {
+        let started = match name {
+            "es" => self.elastic.server.start().await,
+            "jaeger" => self.traces.server.start().await,
+            other => {
+                return Err(format!(
+                    "the sandbox cannot start `{other}`: only es and jaeger"
+                ));
+            }
+        };
+        started.map_err(|e| format!("restarting the simulated {name}: {e}"))
+    }
+
+    /// What `_recipe.json` says about the range.
+    pub fn describe(&self) -> serde_json::Value {
+        serde_json::json!({
+            "banner": BANNER,
+            "postgres": match &self.postgres {
+                Some(cluster) => format!("throwaway cluster on 127.0.0.1:{} from {}", cluster.port, cluster.bin.display()),
+                None => "the database of DATABASE_URL".into(),
+            },
+            "elasticsearch": format!("drill-sim ES-API simulator at {} (not Elasticsearch)", self.elastic.url()),
+            "jaeger": format!("drill-sim trace store (OTLP receiver + Jaeger query API) at {} (not Jaeger)", self.traces.url()),
+        })
+    }
+}
+
+/// `CREATE DATABASE` in the fresh cluster (it has only `postgres`).
+async fn create_database(admin_url: &str) -> Result<(), String> {
+    use sqlx::Connection;
+    let mut connection = sqlx::PgConnection::connect(admin_url)
+        .await
+        .map_err(|e| format!("connecting to the sandbox's Postgres: {e}"))?;
+    sqlx::query("CREATE DATABASE wordloom_sandbox")
+        .execute(&mut connection)
+        .await
+        .map_err(|e| format!("creating the sandbox's database: {e}"))?;
+    Ok(())
+}
