@@ -198,6 +198,11 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
         let sandbox = crate::sandbox::Sandbox::start(given)
             .await
             .map_err(|e| anyhow::anyhow!("the sandbox could not start: {e}"))?;
+        // A headless run needs its database now; the cockpit draws first and waits in
+        // its setup (the Containers pane shows Postgres starting).
+        if cli.command.is_some() {
+            sandbox.ready().await.map_err(anyhow::Error::msg)?;
+        }
         eprintln!(
             "{} · up in {} ms: {}",
             crate::sandbox::BANNER,

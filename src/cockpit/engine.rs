@@ -482,6 +482,14 @@ impl Engine {
     /// Database, index, the fault that precedes the worker, the worker.
     async fn setup_after_docker(&mut self) {
         self.step("database", StepState::Running);
+        if let Some(sandbox) = self.session.profile.sandbox.clone() {
+            let ready = sandbox.ready().await;
+            self.refresh_containers().await;
+            if let Err(error) = ready {
+                self.snapshot.outbox = Some(Err(error.clone()));
+                self.step("database", StepState::Failed(error));
+            }
+        }
         match self.session.connect_db().await {
             Ok(()) => {
                 let migrated = if self.session.profile.database_is_ours {

@@ -22,9 +22,23 @@ pub const BANNER: &str = "SANDBOX · simulated Elasticsearch and trace store";
 /// The sandbox's database name in its own cluster (`create_database` creates it).
 const DATABASE: &str = "wordloom_sandbox";
 
+/// Where the sandbox's database stands.
+#[derive(Debug)]
+enum Database {
+    /// `initdb` and `pg_ctl` are running (the URL is already known: its port is chosen).
+    Starting {
+        port: u16,
+    },
+    Ready(LocalPostgres),
+    Failed(String),
+    /// The database of `DATABASE_URL`.
+    Given,
+}
+
 pub struct Sandbox {
-    /// `None` when the sandbox uses the database of `DATABASE_URL`.
-    postgres: Option<LocalPostgres>,
+    postgres: std::sync::Mutex<Database>,
+    /// Told when the database is ready or failed.
+    settled: tokio::sync::watch::Sender<bool>,
     database_url: String,
     pub elastic: EsSimulator,
     pub traces: TraceStore,
@@ -34,7 +48,7 @@ pub struct Sandbox {
 impl std::fmt::Debug for Sandbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sandbox")
-            .field("postgres", &self.postgres.as_ref().map(|p| p.port))
+            .field("postgres", &self.database_url)
             .field("elastic", &self.elastic.url())
             .field("traces", &self.traces.url())
             .finish()
@@ -53,19 +67,26 @@ fn free_port() -> Result<u16, String> {
 }
 
 impl Sandbox {
-    /// Starts the range. `database_url`: a database to use instead of a throwaway
-    /// cluster (the user's `DATABASE_URL`), migrated as the cockpit's own.
+    /// Starts the range: the simulators at once, the throwaway cluster in the
+    /// background (its URL is known before it is up, so the cockpit draws at once;
+    /// [`Sandbox::ready`] waits for it). `database_url`: a database to use instead
+    /// (the user's `DATABASE_URL`), migrated as the cockpit's own.
     pub async fn start(database_url: Option<String>) -> Result<Arc<Sandbox>, String> {
-        let (postgres, database_url) = match database_url {
-            Some(url) => (None, url),
+        let (database, database_url) = match database_url {
+            Some(url) => (Database::Given, url),
             None => {
+                // Fail fast, before any frame, when there is nothing to start.
+                if postgres::find_bin_dir().is_none() {
+                    return Err(format!(
+                        "no PostgreSQL server binaries (initdb, pg_ctl) on PATH or in the usual places: {}",
+                        postgres::INSTALL_HINT
+                    ));
+                }
                 let port = free_port()?;
-                let cluster = tokio::task::spawn_blocking(move || LocalPostgres::start(port))
-                    .await
-                    .map_err(|e| format!("starting Postgres: {e}"))??;
-                create_database(&cluster.url("postgres")).await?;
-                let url = cluster.url(DATABASE);
-                (Some(cluster), url)
+                (
+                    Database::Starting { port },
+                    format!("postgres://postgres@127.0.0.1:{port}/{DATABASE}"),
+                )
             }
         };
         let elastic = EsSimulator::start_on(loopback())
@@ -74,13 +95,56 @@ impl Sandbox {
         let traces = TraceStore::start_on(loopback())
             .await
             .map_err(|e| format!("the trace store cannot listen on 127.0.0.1: {e}"))?;
-        Ok(Arc::new(Sandbox {
-            postgres,
+        let starting = match database {
+            Database::Starting { port } => Some(port),
+            _ => None,
+        };
+        let (settled, _) = tokio::sync::watch::channel(starting.is_none());
+        let sandbox = Arc::new(Sandbox {
+            postgres: std::sync::Mutex::new(database),
+            settled,
             database_url,
             elastic,
             traces,
             started_at: chrono::Utc::now().to_rfc3339(),
-        }))
+        });
+        if let Some(port) = starting {
+            let sandbox = sandbox.clone();
+            tokio::spawn(async move {
+                let started = tokio::task::spawn_blocking(move || LocalPostgres::start(port))
+                    .await
+                    .map_err(|e| format!("starting Postgres: {e}"))
+                    .and_then(|r| r);
+                let state = match started {
+                    Ok(cluster) => match create_database(&cluster.url("postgres")).await {
+                        Ok(()) => Database::Ready(cluster),
+                        Err(error) => Database::Failed(error),
+                    },
+                    Err(error) => Database::Failed(error),
+                };
+                if let Ok(mut slot) = sandbox.postgres.lock() {
+                    *slot = state;
+                }
+                sandbox.settled.send_replace(true);
+            });
+        }
+        Ok(sandbox)
+    }
+
+    /// Waits until the database is up; the error says why it is not.
+    pub async fn ready(&self) -> Result<(), String> {
+        let mut settled = self.settled.subscribe();
+        let _ = settled.wait_for(|done| *done).await;
+        match &*self
+            .postgres
+            .lock()
+            .map_err(|_| "the sandbox's state is poisoned")?
+        {
+            Database::Failed(error) => {
+                Err(format!("the sandbox's Postgres did not start: {error}"))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The profile settings that point the cockpit and its worker at the range.
@@ -118,21 +182,29 @@ impl Sandbox {
                 self.traces.server.is_running(),
             ),
         ];
-        services.insert(
-            0,
-            service(
+        let postgres = match self.postgres.lock().as_deref() {
+            Ok(Database::Ready(cluster)) => service(
                 "postgres",
-                match &self.postgres {
-                    Some(cluster) => format!(
-                        "throwaway cluster :{} ({})",
-                        cluster.port,
-                        cluster.bin.display()
-                    ),
-                    None => "DATABASE_URL".into(),
-                },
+                format!(
+                    "throwaway cluster :{} ({})",
+                    cluster.port,
+                    cluster.bin.display()
+                ),
                 true,
             ),
-        );
+            Ok(Database::Starting { port }) => ServiceState {
+                health: Some("starting".into()),
+                ..service("postgres", format!("initdb, pg_ctl start :{port}"), true)
+            },
+            Ok(Database::Failed(error)) => ServiceState {
+                state: "dead".into(),
+                exit_code: Some(1),
+                started_at: None,
+                ..service("postgres", crate::sanitize::one_line(error, 200), false)
+            },
+            Ok(Database::Given) | Err(_) => service("postgres", "DATABASE_URL".into(), true),
+        };
+        services.insert(0, postgres);
         services
     }
 
@@ -168,9 +240,9 @@ impl Sandbox {
     pub fn describe(&self) -> serde_json::Value {
         serde_json::json!({
             "banner": BANNER,
-            "postgres": match &self.postgres {
-                Some(cluster) => format!("throwaway cluster on 127.0.0.1:{} from {}", cluster.port, cluster.bin.display()),
-                None => "the database of DATABASE_URL".into(),
+            "postgres": match self.postgres.lock().as_deref() {
+                Ok(Database::Given) => "the database of DATABASE_URL".to_string(),
+                _ => format!("throwaway cluster (initdb into a temporary directory) at {}", self.database_url),
             },
             "elasticsearch": format!("drill-sim ES-API simulator at {} (not Elasticsearch)", self.elastic.url()),
             "jaeger": format!("drill-sim trace store (OTLP receiver + Jaeger query API) at {} (not Jaeger)", self.traces.url()),
