@@ -161,6 +161,20 @@ async fn the_sandbox_cockpit_drills_es_down_with_the_runbooks_keys() {
         },
     )
     .await;
+    // A marker for the room: on the strip now, in the journal, report and SVG after.
+    tmux.keys("m");
+    tmux.keys("ES is back");
+    tmux.keys("Enter");
+    tmux.wait_for(
+        "the marker on the timeline strip",
+        Duration::from_secs(10),
+        |s| {
+            s.lines()
+                .nth(2)
+                .is_some_and(|strip| strip.contains("ES is back"))
+        },
+    )
+    .await;
     tmux.keys("f");
     tmux.wait_for("the freeze", Duration::from_secs(10), |s| {
         s.contains("froze evidence in")
@@ -180,6 +194,11 @@ async fn the_sandbox_cockpit_drills_es_down_with_the_runbooks_keys() {
     let result: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("_result.json")).unwrap()).unwrap();
     assert_eq!(result["ok"], true, "{result:#}");
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(report.contains("## The drill's story"), "{report}");
+    assert!(report.contains("m ES is back"), "{report}");
+    let svg = std::fs::read_to_string(run.join("timeline.svg")).unwrap();
+    assert!(svg.contains("✎ ES is back"));
     let verify = Command::new(env!("CARGO_BIN_EXE_drill-cockpit"))
         .args(["verify", &run.display().to_string()])
         .output()

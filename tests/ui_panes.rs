@@ -392,3 +392,50 @@ fn the_drill_picker_lists_every_drill_and_marks_the_current_one() {
     app.overlay = Overlay::Picker { selected: 4 };
     assert_eq!(app.on_key(enter, &snapshot), None);
 }
+
+/// The timeline strip tells the drill's story (fault in, first retry, a marker, fault
+/// out, recovery), and `m` asks for a marker's note then hands it to the engine.
+#[test]
+fn the_timeline_strip_and_a_marker() {
+    use drill_cockpit::evidence::moments::moments;
+    let journal: Vec<serde_json::Value> = [
+        r#"{"ts":"2026-02-14T10:42:00Z","kind":"counters","retry_scheduled":0,"terminal_failed":0}"#,
+        r#"{"ts":"2026-02-14T10:42:05Z","kind":"container","service":"es","action":"stop","by":"drill"}"#,
+        r#"{"ts":"2026-02-14T10:42:09Z","kind":"counters","retry_scheduled":1,"terminal_failed":0}"#,
+        r#"{"ts":"2026-02-14T10:42:20Z","kind":"marker","note":"the room sees the retries"}"#,
+        r#"{"ts":"2026-02-14T10:42:40Z","kind":"container","service":"es","action":"start","by":"drill"}"#,
+        r#"{"ts":"2026-02-14T10:42:42Z","kind":"check","id":"recovered","status":"passed"}"#,
+    ]
+    .iter()
+    .map(|l| serde_json::from_str(l).unwrap())
+    .collect();
+    let mut snapshot = healthy();
+    snapshot.moments = moments(&journal);
+    snapshot.elapsed = 60.0;
+    let mut app = app();
+    let screen = render(&app, &snapshot, &tail());
+    let strip = screen.lines().nth(1).unwrap();
+    for glyph in ['▼', 'r', 'm', '▲', '✓'] {
+        assert!(strip.contains(glyph), "{glyph}: {strip}");
+    }
+    assert!(
+        strip.contains("m +20s the room sees the retries"),
+        "{strip}"
+    );
+    insta::assert_snapshot!(screen);
+
+    let key = |code| crossterm::event::KeyEvent::new(code, crossterm::event::KeyModifiers::NONE);
+    use crossterm::event::KeyCode;
+    assert_eq!(app.on_key(key(KeyCode::Char('m')), &snapshot), None);
+    for c in "ES back".chars() {
+        app.on_key(key(KeyCode::Char(c)), &snapshot);
+    }
+    let prompt = render(&app, &snapshot, &tail());
+    assert!(prompt.contains("✎ ES back"), "{prompt}");
+    assert_eq!(
+        app.on_key(key(KeyCode::Enter), &snapshot),
+        Some(drill_cockpit::cockpit::engine::Command::Marker(
+            "ES back".into()
+        ))
+    );
+}

@@ -34,6 +34,8 @@ pub enum Command {
     InsertNext,
     /// End this drill (its fault taken out, the last freeze) and start another.
     SwitchScenario(&'static str),
+    /// Drop a note on the timeline.
+    Marker(String),
     Quit {
         start_es: bool,
     },
@@ -54,6 +56,7 @@ impl Command {
             Command::FaultOut => "taking the drill's fault out".into(),
             Command::InsertNext => "inserting the drill's next event".into(),
             Command::SwitchScenario(id) => format!("switching to the drill {id}"),
+            Command::Marker(_) => "dropping a marker".into(),
             Command::Quit { .. } => "quitting".into(),
         }
     }
@@ -120,6 +123,10 @@ pub struct Snapshot {
     pub sandbox: Option<&'static str>,
     /// Each worker's counters since its baseline: (worker, processed, failed, retried).
     pub per_worker: Vec<(usize, f64, f64, f64)>,
+    /// The drill's story so far (from its journal), for the timeline strip.
+    pub moments: Vec<crate::evidence::moments::Moment>,
+    /// Seconds since the drill's journal began.
+    pub elapsed: f64,
 }
 
 /// One fault gate as the Faults pane shows it.
@@ -363,6 +370,16 @@ impl Engine {
         }
         self.publish();
         resubscribe
+    }
+
+    /// The story so far, re-read from the journal (it is small, and a scrape's pace).
+    fn refresh_moments(&mut self) {
+        let entries = self.session.timeline();
+        self.snapshot.moments = crate::evidence::moments::moments(&entries);
+        if let Some(start) = entries.iter().find_map(crate::evidence::moments::seconds) {
+            self.snapshot.elapsed =
+                (chrono::Utc::now().timestamp_millis() as f64 / 1000.0 - start).max(0.0);
+        }
     }
 
     /// Worker 2's id, port and state, when the drill runs one.
@@ -623,6 +640,7 @@ impl Engine {
                 }
                 self.snapshot.counters.update(&scraped.samples);
                 self.snapshot.per_worker = self.per_worker();
+                self.refresh_moments();
             }
             Err(error) => self.snapshot.metrics_error = Some(error),
         }
@@ -803,8 +821,15 @@ impl Engine {
                 self.switch_scenario(id).await;
                 return;
             }
+            Command::Marker(note) => {
+                let note = crate::sanitize::one_line(&note, 200);
+                self.session
+                    .journal("marker", serde_json::json!({"note": note}));
+                self.status(format!("marker: {note}"), false);
+            }
             Command::Quit { .. } => {}
         }
+        self.refresh_moments();
         self.snapshot.next_event = self.session.next_event_words();
         self.snapshot.fault_in = self.session.fault_active() || self.session.collector_refused;
         self.snapshot.worker2 = self.worker2();

@@ -412,6 +412,13 @@ pub const SETTINGS: &[SettingSpec] = &[
         Kind::Key,
         "show worker 1's or worker 2's log",
     ),
+    s(
+        "keys.marker",
+        None,
+        "m",
+        Kind::Key,
+        "drop a marker (a one-line note) on the timeline",
+    ),
     s("keys.focus_next", None, "Tab", Kind::Key, "cycle focus"),
     s("keys.filter", None, "/", Kind::Key, "filter the log"),
     s("keys.help", None, "?", Kind::Key, "help overlay"),

@@ -3,6 +3,7 @@
 
 pub mod foreign;
 pub mod manifest;
+pub mod moments;
 pub mod read;
 pub mod report;
 pub mod svg;

@@ -132,6 +132,19 @@ pub fn render(
         ));
     }
 
+    let story = crate::evidence::moments::moments(timeline);
+    if !story.is_empty() {
+        out.push_str("\n## The drill's story\n\n");
+        for moment in &story {
+            out.push_str(&format!(
+                "- +{:.1} s {} {}\n",
+                moment.at,
+                moment.kind.glyph(),
+                moment.label
+            ));
+        }
+    }
+
     out.push_str("\n## Timeline\n\n");
     for entry in timeline
         .iter()

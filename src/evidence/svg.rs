@@ -145,6 +145,27 @@ pub fn render(title: &str, entries: &[Value]) -> String {
                 format!("✓ {}", entry["id"].as_str().unwrap_or("")),
             ),
             "freeze" => ("#6b7280", "freeze".to_string()),
+            "marker" => (
+                "#db2777",
+                format!(
+                    "✎ {}",
+                    crate::sanitize::one_line(entry["note"].as_str().unwrap_or(""), 40)
+                ),
+            ),
+            // The drill's own fault switches: the gate, the write block, a kill.
+            "gate" if entry["by"] == "drill" && entry["action"] == "fault" => (
+                "#ea580c",
+                match entry["fault"].as_str() {
+                    Some("pass") => "gate passes".to_string(),
+                    Some(fault) => format!("gate: {}", crate::sanitize::one_line(fault, 30)),
+                    None => "gate".to_string(),
+                },
+            ),
+            "index" if entry["by"] == "drill" => (
+                "#ea580c",
+                entry["action"].as_str().unwrap_or("index").to_string(),
+            ),
+            "worker" if entry["action"] == "kill -9" => ("#ea580c", "worker kill -9".to_string()),
             _ => continue,
         };
         let px = x(t);

@@ -29,6 +29,7 @@ pub fn draw(frame: &mut Frame, app: &App, snapshot: &Snapshot, tail: &LogTail) {
     let rows = Layout::default()
         .direction(Direction::Vertical)
         .constraints([
+            Constraint::Length(3),
             Constraint::Length(11),
             Constraint::Min(8),
             Constraint::Length(9),
@@ -42,28 +43,29 @@ pub fn draw(frame: &mut Frame, app: &App, snapshot: &Snapshot, tail: &LogTail) {
             Constraint::Percentage(40),
             Constraint::Percentage(30),
         ])
-        .split(rows[0]);
+        .split(rows[1]);
     let middle = Layout::default()
         .direction(Direction::Horizontal)
         .constraints([Constraint::Percentage(60), Constraint::Percentage(40)])
-        .split(rows[1]);
+        .split(rows[2]);
 
+    panes::timeline::draw(frame, rows[0], app, snapshot);
     panes::containers::draw(frame, top[0], app, snapshot);
     panes::counters::draw(frame, top[1], app, snapshot);
     panes::checklist::draw(frame, top[2], app, snapshot);
     panes::log::draw(frame, middle[0], app, snapshot, tail);
     panes::traces::draw(frame, middle[1], app, snapshot);
     if snapshot.gates.is_empty() {
-        panes::outbox::draw(frame, rows[2], app, snapshot);
+        panes::outbox::draw(frame, rows[3], app, snapshot);
     } else {
         let bottom = Layout::default()
             .direction(Direction::Horizontal)
             .constraints([Constraint::Percentage(55), Constraint::Percentage(45)])
-            .split(rows[2]);
+            .split(rows[3]);
         panes::outbox::draw(frame, bottom[0], app, snapshot);
         panes::faults::draw(frame, bottom[1], app, snapshot);
     }
-    panes::status::draw(frame, rows[3], app, snapshot);
+    panes::status::draw(frame, rows[4], app, snapshot);
 
     match &app.overlay {
         Overlay::None => {}
@@ -76,6 +78,9 @@ pub fn draw(frame: &mut Frame, app: &App, snapshot: &Snapshot, tail: &LogTail) {
         }
         Overlay::Picker { selected } => {
             panes::overlays::picker(frame, centered(area, 70, 60), *selected, snapshot)
+        }
+        Overlay::MarkerInput(text) => {
+            panes::overlays::marker_input(frame, centered(area, 60, 15), text)
         }
         Overlay::FilterInput(text) => {
             panes::overlays::filter_input(frame, centered(area, 50, 15), text)

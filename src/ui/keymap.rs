@@ -27,6 +27,7 @@ pub enum Action {
     InsertNext,
     PickScenario,
     SwitchLog,
+    Marker,
     // Pane-local keys (fixed).
     Up,
     Down,
@@ -115,6 +116,12 @@ impl Keymap {
                 in_status_bar: true,
             });
         }
+        bindings.push(Binding {
+            action: Action::Marker,
+            key: configured("keys.marker"),
+            label: "marker: a one-line note on the timeline".into(),
+            in_status_bar: false,
+        });
         bindings.push(Binding {
             action: Action::PickScenario,
             key: configured("keys.pick_scenario"),

@@ -23,6 +23,8 @@ pub enum Pane {
     Outbox,
     /// The fault gates (not in the focus cycle: nothing in it scrolls).
     Faults,
+    /// The timeline strip (not in the focus cycle either).
+    Timeline,
 }
 
 const FOCUS_ORDER: [Pane; 6] = [
@@ -56,6 +58,8 @@ pub enum Overlay {
     Picker {
         selected: usize,
     },
+    /// Typing a marker's note.
+    MarkerInput(String),
 }
 
 pub struct App {
@@ -150,6 +154,28 @@ impl App {
                 self.overlay = Overlay::None;
                 return None;
             }
+            Overlay::MarkerInput(mut text) => {
+                match event.code {
+                    KeyCode::Enter => {
+                        self.overlay = Overlay::None;
+                        let note = text.trim().to_string();
+                        return (!note.is_empty()).then_some(Command::Marker(note));
+                    }
+                    KeyCode::Esc => self.overlay = Overlay::None,
+                    KeyCode::Backspace => {
+                        text.pop();
+                        self.overlay = Overlay::MarkerInput(text);
+                    }
+                    // One line, bounded: a marker is a note, not a document.
+                    KeyCode::Char(c) if !ctrl_c && text.chars().count() < 200 => {
+                        text.push(c);
+                        self.overlay = Overlay::MarkerInput(text);
+                    }
+                    _ if ctrl_c => self.overlay = Overlay::None,
+                    _ => {}
+                }
+                return None;
+            }
             Overlay::Picker { selected } => {
                 let last = crate::drill::scenario::RUNNABLE.len() - 1;
                 self.overlay = match event.code {
@@ -216,6 +242,7 @@ impl App {
                     .unwrap_or(0);
                 self.overlay = Overlay::Picker { selected: current };
             }
+            Action::Marker => self.overlay = Overlay::MarkerInput(String::new()),
             Action::SwitchLog => {
                 self.log_worker = if self.log_worker == 1 { 2 } else { 1 };
                 self.log = LogView::default();

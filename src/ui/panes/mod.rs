@@ -8,6 +8,7 @@ pub mod log;
 pub mod outbox;
 pub mod overlays;
 pub mod status;
+pub mod timeline;
 pub mod traces;
 
 use ratatui::style::{Color, Modifier, Style};

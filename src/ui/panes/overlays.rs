@@ -112,6 +112,18 @@ pub fn filter_input(frame: &mut Frame, area: Rect, text: &str) {
     );
 }
 
+pub fn marker_input(frame: &mut Frame, area: Rect, text: &str) {
+    frame.render_widget(Clear, area);
+    let lines = vec![
+        Line::raw(format!("✎ {text}▏")),
+        Line::styled(
+            "Enter: drop it on the timeline (journal, report, SVG) · Esc: cancel",
+            dim(),
+        ),
+    ];
+    frame.render_widget(Paragraph::new(lines).block(frame_block("Marker")), area);
+}
+
 /// Spans in tree order with their depth.
 fn tree(spans: &[SpanSummary]) -> Vec<(usize, &SpanSummary)> {
     let mut ordered = Vec::new();
