@@ -215,7 +215,11 @@ fn failed() -> Snapshot {
 }
 
 fn render(app: &App, snapshot: &Snapshot, tail: &LogTail) -> String {
-    let mut terminal = Terminal::new(TestBackend::new(200, 60)).unwrap();
+    render_at(200, 60, app, snapshot, tail)
+}
+
+fn render_at(width: u16, height: u16, app: &App, snapshot: &Snapshot, tail: &LogTail) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
     terminal
         .draw(|frame| drill_cockpit::ui::draw::draw(frame, app, snapshot, tail))
         .unwrap();
@@ -438,4 +442,49 @@ fn the_timeline_strip_and_a_marker() {
             "ES back".into()
         ))
     );
+}
+
+/// 80×24: every pane still there, each with fewer rows (the strip, the services, the
+/// main counters, the first checks, the log, the outbox's summary).
+#[test]
+fn a_small_terminal_keeps_every_pane() {
+    let screen = render_at(80, 24, &app(), &healthy(), &tail());
+    for title in [
+        "Timeline",
+        "Containers",
+        "Counters",
+        "Checklist",
+        "log",
+        "Traces",
+        "Outbox",
+    ] {
+        assert!(screen.contains(title), "{title}:\n{screen}");
+    }
+    assert_eq!(screen.lines().count(), 24);
+    insta::assert_snapshot!(screen);
+    let (app, snapshot) = contention();
+    let screen = render_at(80, 24, &app, &snapshot, &tail());
+    assert!(screen.contains("Faults"), "{screen}");
+    insta::assert_snapshot!("small_with_faults", screen);
+}
+
+/// `z` shows the focused pane full screen, at both sizes; again, back.
+#[test]
+fn zoom_fills_the_screen_with_the_focused_pane() {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let mut app = app();
+    let snapshot = healthy();
+    app.on_key(KeyEvent::new(KeyCode::Char('z'), KeyModifiers::NONE), &snapshot);
+    assert!(app.zoomed);
+    let big = render(&app, &snapshot, &tail());
+    assert!(big.starts_with("┏ Worker log"), "{big}");
+    assert!(!big.contains("Containers ·"));
+    insta::assert_snapshot!("zoomed_log", big);
+    app.focus = Pane::Checklist;
+    let small = render_at(80, 24, &app, &snapshot, &tail());
+    assert!(small.starts_with("┏ Checklist"), "{small}");
+    insta::assert_snapshot!("zoomed_checklist_small", small);
+    app.on_key(KeyEvent::new(KeyCode::Char('z'), KeyModifiers::NONE), &snapshot);
+    assert!(!app.zoomed);
+    assert!(render(&app, &snapshot, &tail()).contains("Containers ·"));
 }

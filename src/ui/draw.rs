@@ -4,7 +4,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Direction, Layout, Rect};
 
 use super::panes;
-use super::{App, Overlay};
+use super::{App, Overlay, Pane};
 use crate::cockpit::engine::Snapshot;
 use crate::sources::worker_proc::LogTail;
 
@@ -26,13 +26,36 @@ pub fn draw(frame: &mut Frame, app: &App, snapshot: &Snapshot, tail: &LogTail) {
         );
         area = split[1];
     }
+    if app.zoomed {
+        let split = Layout::default()
+            .direction(Direction::Vertical)
+            .constraints([Constraint::Min(3), Constraint::Length(1)])
+            .split(area);
+        match app.focus {
+            Pane::Containers => panes::containers::draw(frame, split[0], app, snapshot),
+            Pane::Counters => panes::counters::draw(frame, split[0], app, snapshot),
+            Pane::Checklist => panes::checklist::draw(frame, split[0], app, snapshot),
+            Pane::Traces => panes::traces::draw(frame, split[0], app, snapshot),
+            Pane::Outbox => panes::outbox::draw(frame, split[0], app, snapshot),
+            Pane::Faults => panes::faults::draw(frame, split[0], app, snapshot),
+            Pane::Timeline => panes::timeline::draw(frame, split[0], app, snapshot),
+            Pane::Log => panes::log::draw(frame, split[0], app, snapshot, tail),
+        }
+        panes::status::draw(frame, split[1], app, snapshot);
+        draw_overlay(frame, area, app, snapshot);
+        return;
+    }
+    // A small terminal (80×24) keeps every pane, each with fewer rows: the strip, the
+    // top row's first lines (services, the main counters, the first checks), the log
+    // in the middle, the outbox's summary and first rows.
+    let small = area.height < 40;
     let rows = Layout::default()
         .direction(Direction::Vertical)
         .constraints([
             Constraint::Length(3),
-            Constraint::Length(11),
-            Constraint::Min(8),
-            Constraint::Length(9),
+            Constraint::Length(if small { 7 } else { 11 }),
+            Constraint::Min(if small { 4 } else { 8 }),
+            Constraint::Length(if small { 5 } else { 9 }),
             Constraint::Length(1),
         ])
         .split(area);
@@ -67,6 +90,11 @@ pub fn draw(frame: &mut Frame, app: &App, snapshot: &Snapshot, tail: &LogTail) {
     }
     panes::status::draw(frame, rows[4], app, snapshot);
 
+    draw_overlay(frame, area, app, snapshot);
+}
+
+/// The overlay on top of whatever is drawn.
+fn draw_overlay(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
     match &app.overlay {
         Overlay::None => {}
         Overlay::Help => panes::overlays::help(frame, centered(area, 70, 80), app),

@@ -39,6 +39,7 @@ pub enum Action {
     Close,
     ToggleFollow,
     ToggleWrap,
+    Zoom,
     ToggleFold,
     NextMatch,
 }
@@ -212,7 +213,12 @@ impl Keymap {
             (Action::Open, "Enter", "open the trace's span tree"),
             (Action::Close, "Esc", "close / clear the filter"),
             (Action::ToggleFollow, "p", "log: pause / follow"),
-            (Action::ToggleWrap, "z", "log: wrap long lines"),
+            (Action::ToggleWrap, "W", "log: wrap long lines"),
+            (
+                Action::Zoom,
+                "z",
+                "zoom: the focused pane full screen (again: back)",
+            ),
             (
                 Action::ToggleFold,
                 "c",

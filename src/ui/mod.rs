@@ -68,6 +68,8 @@ pub struct App {
     pub scenario: String,
     /// Whose log the log pane shows: worker 1 or worker 2.
     pub log_worker: u8,
+    /// The focused pane fills the screen (`z`).
+    pub zoomed: bool,
     pub focus: Pane,
     pub overlay: Overlay,
     pub log: LogView,
@@ -86,6 +88,7 @@ impl App {
             keymap,
             scenario: String::new(),
             log_worker: 1,
+            zoomed: false,
             focus: Pane::Log,
             overlay: Overlay::None,
             log: LogView::default(),
@@ -263,6 +266,7 @@ impl App {
             Action::Close => self.log.set_filter(""),
             Action::ToggleFollow => self.log.toggle_follow(),
             Action::ToggleWrap => self.log.wrap = !self.log.wrap,
+            Action::Zoom => self.zoomed = !self.zoomed,
             Action::ToggleFold => self.log.fold = !self.log.fold,
             Action::NextMatch => self.log.next_match(),
             Action::Open if self.focus == Pane::Traces && panes::traces::count(snapshot) > 0 => {
