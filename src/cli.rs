@@ -73,6 +73,19 @@ pub enum Command {
         #[arg(long)]
         compare: bool,
     },
+    /// Share a run: one self-contained HTML file (verdict, checklist, counters, the
+    /// drill's story and timeline, key log lines with trace links, the manifest).
+    /// Read-only on the run; the file goes to --out or ./report-<scenario>-<run_id>.html.
+    Report {
+        /// snapshots/<scenario>/<run_id> (ours or another tool's)
+        run_dir: PathBuf,
+        /// Write the HTML report (the format this command writes).
+        #[arg(long)]
+        html: bool,
+        /// Where to write it (never over an existing file).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -179,6 +192,18 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
             .overrides
             .push(format!("cockpit.scenario={scenario}"));
     }
+    // `report` reads files only, like `verify`: no profile needed.
+    if let Some(Command::Report { run_dir, html, out }) = &cli.command {
+        if !html {
+            anyhow::bail!(
+                "`report` writes HTML: pass --html (each run already carries its report.md)"
+            );
+        }
+        let written =
+            crate::evidence::html::write(run_dir, out.as_deref()).map_err(anyhow::Error::msg)?;
+        println!("{}", written.display());
+        return Ok(ExitCode::SUCCESS);
+    }
     // `verify` grades files only: it must work without a valid profile for this machine.
     if let Some(Command::Verify {
         run_dir,
@@ -247,6 +272,8 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             compare,
         }) => verify(&run_dir, json, compare),
+        // Handled above, before the profile: it reads files only.
+        Some(Command::Report { .. }) => Ok(ExitCode::SUCCESS),
         Some(Command::Run(args)) => {
             // Without --op the scenario's own trigger (a delete for A, an upsert for B).
             let op = match args.op.as_deref() {

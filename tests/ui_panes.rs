@@ -474,7 +474,10 @@ fn zoom_fills_the_screen_with_the_focused_pane() {
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
     let mut app = app();
     let snapshot = healthy();
-    app.on_key(KeyEvent::new(KeyCode::Char('z'), KeyModifiers::NONE), &snapshot);
+    app.on_key(
+        KeyEvent::new(KeyCode::Char('z'), KeyModifiers::NONE),
+        &snapshot,
+    );
     assert!(app.zoomed);
     let big = render(&app, &snapshot, &tail());
     assert!(big.starts_with("┏ Worker log"), "{big}");
@@ -484,7 +487,10 @@ fn zoom_fills_the_screen_with_the_focused_pane() {
     let small = render_at(80, 24, &app, &snapshot, &tail());
     assert!(small.starts_with("┏ Checklist"), "{small}");
     insta::assert_snapshot!("zoomed_checklist_small", small);
-    app.on_key(KeyEvent::new(KeyCode::Char('z'), KeyModifiers::NONE), &snapshot);
+    app.on_key(
+        KeyEvent::new(KeyCode::Char('z'), KeyModifiers::NONE),
+        &snapshot,
+    );
     assert!(!app.zoomed);
     assert!(render(&app, &snapshot, &tail()).contains("Containers ·"));
 }

@@ -2,6 +2,7 @@
 //! observations for `verify`, and writing our own.
 
 pub mod foreign;
+pub mod html;
 pub mod manifest;
 pub mod moments;
 pub mod read;

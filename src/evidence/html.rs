@@ -1,0 +1,236 @@
+//! `drill-cockpit report <run_dir> --html`: one self-contained HTML file to attach to a
+//! ticket — the verdict and its checks, the counters that decided, the drill's story and
+//! its timeline as inline SVG, the key log lines with their Jaeger links, and every file
+//! of the run with its size and sha256. No script, no external resource: it reads the
+//! same offline. Graded from the raw files like `verify` (ours by our checks, another
+//! tool's by upstream's rules); it never writes into the run directory.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::drill::{CheckOutcome, CheckStatus};
+use crate::verify::{Graded, grade_run};
+
+fn escape(text: &str) -> String {
+    crate::sanitize::strip_controls_per_line(text)
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#111}\
+h1 .ok{color:#15803d}h1 .failed{color:#b91c1c}table{border-collapse:collapse;margin:1em 0;width:100%}\
+td,th{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top;font-size:13px}\
+th{background:#f3f4f6}.passed{color:#15803d}.failed{color:#b91c1c}.pending,.not{color:#92400e}\
+code,pre{font-family:ui-monospace,monospace;font-size:12px}pre{background:#f9fafb;padding:8px;overflow-x:auto}\
+.banner{background:#fde047;padding:6px 10px;font-weight:bold}";
+
+fn status_class(status: CheckStatus) -> &'static str {
+    match status {
+        CheckStatus::Passed => "passed",
+        CheckStatus::Failed => "failed",
+        CheckStatus::Pending => "pending",
+        CheckStatus::NotRecorded => "not",
+    }
+}
+
+/// The Jaeger UI the run was recorded against (its recipe), else the contract's default.
+fn jaeger_base(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("_recipe.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+        .and_then(|recipe| recipe["profile"]["jaeger.url"].as_str().map(str::to_string))
+        .unwrap_or_else(|| "http://localhost:16686".into())
+}
+
+/// The run as one HTML page.
+pub fn render_run(dir: &Path) -> Result<String, String> {
+    let graded = grade_run(dir)?;
+    let run_id = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (checks, by): (&[CheckOutcome], &str) = match &graded.graded {
+        Graded::Ours(verdict) => (&verdict.checks, "drill-cockpit's checks (CONTRACT §6)"),
+        Graded::Upstream { grade, .. } => (&grade.checks, "upstream's own rules"),
+    };
+    let ok = graded.ok();
+    let recipe: Option<Value> = std::fs::read_to_string(dir.join("_recipe.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok());
+    let mut html = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} — {}</title><style>{STYLE}</style></head><body>\n",
+        escape(graded.scenario()),
+        escape(&run_id)
+    );
+    if let Some(banner) = recipe
+        .as_ref()
+        .and_then(|r| r["sandbox"]["banner"].as_str())
+    {
+        html.push_str(&format!("<p class=\"banner\">{}</p>\n", escape(banner)));
+    }
+    html.push_str(&format!(
+        "<h1>Drill <code>{}</code> — run <code>{}</code>: <span class=\"{}\">{}</span></h1>\n<p>Graded from the run's raw files by {by}.</p>\n",
+        escape(graded.scenario()),
+        escape(&run_id),
+        if ok { "ok" } else { "failed" },
+        if ok { "PASSED" } else { "FAILED" }
+    ));
+
+    html.push_str(
+        "<h2>Checklist</h2>\n<table><tr><th>check</th><th>status</th><th>observed</th></tr>\n",
+    );
+    for check in checks {
+        html.push_str(&format!(
+            "<tr><td>{}</td><td class=\"{}\">{}</td><td>{}</td></tr>\n",
+            escape(check.title),
+            status_class(check.status),
+            check.status.label(),
+            escape(&crate::sanitize::one_line(&check.observed, 400))
+        ));
+    }
+    html.push_str("</table>\n");
+
+    let counters: Vec<&CheckOutcome> = checks.iter().filter(|c| c.delta.is_some()).collect();
+    if !counters.is_empty() {
+        html.push_str("<h2>Counters</h2>\n<table><tr><th>check</th><th>before</th><th>after</th><th>Δ</th></tr>\n");
+        for check in counters {
+            let number = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+            html.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                escape(check.title),
+                number(check.before),
+                number(check.after),
+                number(check.delta)
+            ));
+        }
+        html.push_str("</table>\n");
+    }
+
+    let timeline: Vec<Value> = std::fs::read_to_string(dir.join("_timeline.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    let story = super::moments::moments(&timeline);
+    if !story.is_empty() {
+        html.push_str("<h2>The drill's story</h2>\n<ul>\n");
+        for moment in &story {
+            html.push_str(&format!(
+                "<li>+{:.1} s {} {}</li>\n",
+                moment.at,
+                moment.kind.glyph(),
+                escape(&moment.label)
+            ));
+        }
+        html.push_str("</ul>\n");
+    }
+    if !timeline.is_empty() {
+        // Our own SVG, with every text from evidence escaped: safe to inline.
+        html.push_str("<h2>Timeline</h2>\n");
+        html.push_str(&super::svg::render(
+            &format!("{} — {run_id}", graded.scenario()),
+            &timeline,
+        ));
+    }
+
+    let observations = super::read::read_run_dir(dir)
+        .map(|run| run.observations)
+        .unwrap_or_default();
+    let base = jaeger_base(dir);
+    let key_lines: Vec<&String> = observations
+        .log
+        .iter()
+        .flatten()
+        .filter(|line| {
+            ["ERROR", "WARNING", "Observability schema", "Reclaimed"]
+                .iter()
+                .any(|key| line.contains(key))
+        })
+        .take(40)
+        .collect();
+    if !key_lines.is_empty() {
+        html.push_str("<h2>Key log lines</h2>\n<table><tr><th>line</th><th>trace</th></tr>\n");
+        for line in key_lines {
+            let json: Option<Value> = serde_json::from_str(line).ok();
+            let message = json
+                .as_ref()
+                .and_then(|j| j["message"].as_str().map(str::to_string))
+                .unwrap_or_else(|| line.clone());
+            let trace = json
+                .as_ref()
+                .and_then(|j| j["trace_id"].as_str())
+                .filter(|id| id.chars().all(|c| c.is_ascii_hexdigit()) && !id.is_empty());
+            html.push_str(&format!(
+                "<tr><td><code>{}</code></td><td>{}</td></tr>\n",
+                escape(&crate::sanitize::one_line(&message, 300)),
+                trace
+                    .map(|id| format!(
+                        "<a href=\"{}\">{id}</a>",
+                        escape(&crate::jaeger::trace_link(&base, id))
+                    ))
+                    .unwrap_or_default()
+            ));
+        }
+        html.push_str("</table>\n");
+    }
+
+    let manifest: Value = std::fs::read_to_string(dir.join("manifest.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_else(|| super::manifest::manifest(dir, &[]));
+    let files = manifest["files"].as_array().cloned().unwrap_or_default();
+    html.push_str(&format!(
+        "<h2>Manifest</h2>\n<p>{} file(s){}.</p>\n<table><tr><th>file</th><th>bytes</th><th>sha256</th></tr>\n",
+        files.len(),
+        if dir.join("manifest.json").is_file() {
+            ", as listed in manifest.json when the session closed"
+        } else {
+            ", listed now (the run has no manifest.json)"
+        }
+    ));
+    for file in &files {
+        html.push_str(&format!(
+            "<tr><td><code>{}</code></td><td>{}</td><td><code>{}</code></td></tr>\n",
+            escape(file["path"].as_str().unwrap_or("")),
+            file["size"].as_u64().unwrap_or(0),
+            escape(file["sha256"].as_str().unwrap_or(""))
+        ));
+    }
+    html.push_str("</table>\n</body></html>\n");
+    Ok(html)
+}
+
+/// Writes the page to `out` (never over an existing file); returns where.
+pub fn write(dir: &Path, out: Option<&Path>) -> Result<std::path::PathBuf, String> {
+    let page = render_run(dir)?;
+    let target = match out {
+        Some(path) => path.to_path_buf(),
+        None => std::path::PathBuf::from(format!(
+            "report-{}-{}.html",
+            dir.parent()
+                .and_then(|p| p.file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "run".into()),
+            dir.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "run".into())
+        )),
+    };
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&target)
+        .map_err(|e| {
+            format!(
+                "{}: {e} (the report is never written over an existing file: pass --out)",
+                target.display()
+            )
+        })?;
+    file.write_all(page.as_bytes())
+        .map_err(|e| format!("{}: {e}", target.display()))?;
+    Ok(target)
+}
