@@ -73,6 +73,18 @@ pub enum Command {
         #[arg(long)]
         compare: bool,
     },
+    /// Play a run back in the cockpit's panes, read-only (ours, or another tool's as far
+    /// as its files go): space play/pause, ←/→ moments, +/- speed, q quit.
+    Replay {
+        /// snapshots/<scenario>/<run_id>
+        run_dir: PathBuf,
+        /// Drill seconds per wall second (0.25–960).
+        #[arg(long, default_value = "1")]
+        speed: f64,
+        /// Start paused at the beginning.
+        #[arg(long)]
+        paused: bool,
+    },
     /// Share a run: one self-contained HTML file (verdict, checklist, counters, the
     /// drill's story and timeline, key log lines with trace links, the manifest).
     /// Read-only on the run; the file goes to --out or ./report-<scenario>-<run_id>.html.
@@ -192,7 +204,28 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
             .overrides
             .push(format!("cockpit.scenario={scenario}"));
     }
-    // `report` reads files only, like `verify`: no profile needed.
+    // `replay` and `report` read files only, like `verify`: no profile needed.
+    if let Some(Command::Replay {
+        run_dir,
+        speed,
+        paused,
+    }) = &cli.command
+    {
+        if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            anyhow::bail!(
+                "replay needs a terminal; for the files alone use `drill-cockpit report {} --html`",
+                run_dir.display()
+            );
+        }
+        return crate::replay::run(
+            run_dir,
+            crate::replay::ReplayOptions {
+                speed: *speed,
+                paused: *paused,
+            },
+        )
+        .await;
+    }
     if let Some(Command::Report { run_dir, html, out }) = &cli.command {
         if !html {
             anyhow::bail!(
@@ -272,8 +305,8 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             compare,
         }) => verify(&run_dir, json, compare),
-        // Handled above, before the profile: it reads files only.
-        Some(Command::Report { .. }) => Ok(ExitCode::SUCCESS),
+        // Handled above, before the profile: they read files only.
+        Some(Command::Report { .. }) | Some(Command::Replay { .. }) => Ok(ExitCode::SUCCESS),
         Some(Command::Run(args)) => {
             // Without --op the scenario's own trigger (a delete for A, an upsert for B).
             let op = match args.op.as_deref() {

@@ -12,6 +12,7 @@ pub mod faults;
 pub mod jaeger;
 pub mod keys;
 pub mod prom;
+pub mod replay;
 pub mod run;
 pub mod sandbox;
 pub mod sanitize;

@@ -127,6 +127,8 @@ pub struct Snapshot {
     pub moments: Vec<crate::evidence::moments::Moment>,
     /// Seconds since the drill's journal began.
     pub elapsed: f64,
+    /// Where a replay stands on the timeline (drill seconds); `None` live.
+    pub cursor: Option<f64>,
 }
 
 /// One fault gate as the Faults pane shows it.

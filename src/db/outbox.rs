@@ -141,7 +141,7 @@ async fn insert_in(
 }
 
 /// One outbox row as the cockpit and the evidence show it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, sqlx::FromRow, PartialEq)]
 pub struct OutboxRow {
     pub id: Uuid,
     pub entity_id: Uuid,
@@ -170,7 +170,7 @@ pub async fn rows_by_id(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<OutboxRow>, s
 }
 
 /// Counts by status and the age of the oldest pending row.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
 pub struct QueueSummary {
     pub pending: i64,
     pub processing: i64,

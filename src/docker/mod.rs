@@ -37,7 +37,7 @@ pub enum DockerError {
 }
 
 /// One compose service's container as the containers pane shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ServiceState {
     pub service: String,
     pub container: String,

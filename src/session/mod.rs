@@ -88,6 +88,8 @@ pub struct Session {
     pub worker_killed: bool,
     /// D's poison event, once the outbox shows which one it is.
     pub poisoned: Option<Uuid>,
+    /// Counter journal entries written with every series so far.
+    rich_counter_entries: usize,
 }
 
 /// An action of the drill that did not happen, and why (it is evidence too).
@@ -217,6 +219,7 @@ impl Session {
             second: None,
             worker_killed: false,
             poisoned: None,
+            rich_counter_entries: 0,
             profile,
         };
         session.write_recipe()?;

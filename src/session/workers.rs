@@ -20,6 +20,30 @@ pub struct SecondWorker {
     pub latest: Option<Scrape>,
 }
 
+/// Counter journal entries that carry every series (then totals only).
+const RICH_COUNTER_ENTRIES: usize = 10_000;
+
+/// The contract counters' series as `name{label="value",…}` → value.
+fn counter_series(samples: &Samples) -> serde_json::Value {
+    samples
+        .samples
+        .iter()
+        .filter(|s| s.name.starts_with("outbox_") && s.name.ends_with("_total"))
+        .map(|s| {
+            let labels: Vec<String> = s
+                .labels
+                .iter()
+                .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
+                .collect();
+            (
+                format!("{}{{{}}}", s.name, labels.join(",")),
+                json!(s.value),
+            )
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
 /// A port the kernel says is free now (the worker binds it a moment later).
 fn free_port() -> Result<u16, String> {
     std::net::TcpListener::bind(("127.0.0.1", 0))
@@ -305,7 +329,14 @@ impl Session {
         ];
         if self.last_counters != Some(values) {
             self.last_counters = Some(values);
-            self.journal("counters", json!({"retry_scheduled": values[0], "failed": values[1], "terminal_failed": values[2], "processed": values[3]}));
+            let mut entry = json!({"retry_scheduled": values[0], "failed": values[1], "terminal_failed": values[2], "processed": values[3]});
+            // Every contract counter's series too, so `replay` shows the Counters pane
+            // as it was; bounded: a very long session keeps the totals only after that.
+            if self.rich_counter_entries < RICH_COUNTER_ENTRIES {
+                self.rich_counter_entries += 1;
+                entry["series"] = counter_series(samples);
+            }
+            self.journal("counters", entry);
         }
     }
 

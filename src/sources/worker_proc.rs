@@ -27,7 +27,7 @@ const TAIL_FIELD_CHARS: usize = 512;
 /// The longest line read from the worker; the rest of a longer one is counted, not kept.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum WorkerState {
     Running {

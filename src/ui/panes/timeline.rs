@@ -27,8 +27,13 @@ fn colour(kind: MomentKind) -> Color {
 
 /// The axis: one cell per slice of the drill so far, a moment's glyph in its cell (the
 /// later one wins a shared cell).
-fn axis(moments: &[Moment], elapsed: f64, width: usize) -> Vec<Span<'static>> {
+fn axis(moments: &[Moment], elapsed: f64, cursor: Option<f64>, width: usize) -> Vec<Span<'static>> {
     let span = elapsed.max(moments.last().map_or(0.0, |m| m.at)).max(1.0);
+    let cell_of = |at: f64| {
+        (((at / span) * (width.saturating_sub(1)) as f64).round() as usize)
+            .min(width.saturating_sub(1))
+    };
+    let cursor_cell = cursor.map(cell_of);
     let mut cells: Vec<Option<MomentKind>> = vec![None; width];
     for moment in moments {
         let cell = ((moment.at / span) * (width.saturating_sub(1)) as f64).round() as usize;
@@ -38,21 +43,38 @@ fn axis(moments: &[Moment], elapsed: f64, width: usize) -> Vec<Span<'static>> {
     }
     cells
         .into_iter()
-        .map(|cell| match cell {
-            Some(kind) => Span::styled(kind.glyph().to_string(), Style::default().fg(colour(kind))),
-            None => Span::styled("─", dim()),
+        .enumerate()
+        .map(|(n, cell)| match (cell, Some(n) == cursor_cell) {
+            // A replay's cursor: the moment under it stays readable, highlighted.
+            (Some(kind), true) => Span::styled(
+                kind.glyph().to_string(),
+                Style::default().fg(Color::Black).bg(Color::Cyan),
+            ),
+            (None, true) => Span::styled("┃", Style::default().fg(Color::Cyan)),
+            (Some(kind), false) => {
+                Span::styled(kind.glyph().to_string(), Style::default().fg(colour(kind)))
+            }
+            (None, false) => Span::styled("─", dim()),
         })
         .collect()
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
-    let title = format!(" Timeline · {:.0} s ", snapshot.elapsed);
+    let title = match snapshot.cursor {
+        Some(at) => format!(" Timeline · replay {at:.1} / {:.1} s ", snapshot.elapsed),
+        None => format!(" Timeline · {:.0} s ", snapshot.elapsed),
+    };
     let outer = block(title, Pane::Timeline, app);
     let inner = outer.inner(area);
     frame.render_widget(outer, area);
     // Left: the axis; right: the newest moments in words and the retries' sparkline.
     let axis_width = (inner.width as usize * 40 / 100).max(10);
-    let mut spans = axis(&snapshot.moments, snapshot.elapsed, axis_width);
+    let mut spans = axis(
+        &snapshot.moments,
+        snapshot.elapsed,
+        snapshot.cursor,
+        axis_width,
+    );
     let retries: Vec<f64> = snapshot
         .counters
         .rows

@@ -1,0 +1,137 @@
+//! `replay`: a drill recorded headless (in the sandbox) played back at 60× in the real
+//! binary under tmux; at the end of the run its checklist and counters are the
+//! recorded verdict's. And upstream's own run, played back from its files alone.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::tmux::{Tmux, line_with};
+
+fn env() -> Vec<(String, String)> {
+    vec![("TERM".to_string(), "xterm-256color".to_string())]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_drill_replays_to_the_same_checklist_and_counters() {
+    if drill_cockpit::sandbox::postgres::find_bin_dir().is_none() {
+        testkit::env::unavailable::<()>("PostgreSQL server binaries", "install postgresql");
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let recorded = Command::new(env!("CARGO_BIN_EXE_drill-cockpit"))
+        .env_remove("DATABASE_URL")
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .env("WORDLOOM_ENV", "test")
+        .env("OUTBOX_BASE_BACKOFF_SECONDS", "0.3")
+        .args(["run", "es_down_connect", "--sandbox", "--set"])
+        .arg(format!(
+            "cockpit.snapshots_dir={}",
+            work.path().join("snapshots").display()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(
+        recorded.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&recorded.stderr)
+    );
+    let run = std::fs::read_dir(work.path().join("snapshots/es_down_connect"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let result: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("_result.json")).unwrap()).unwrap();
+    let manifest_before = std::fs::read_to_string(run.join("manifest.json")).unwrap();
+
+    let args = vec![
+        "replay".to_string(),
+        run.display().to_string(),
+        "--speed".into(),
+        "60".into(),
+    ];
+    let Some(tmux) = Tmux::start(&env(), &args) else {
+        return;
+    };
+    let screen = tmux
+        .wait_for("the end of the run", Duration::from_secs(30), |s| {
+            s.contains("end of run")
+        })
+        .await;
+    assert!(screen.contains("SANDBOX · simulated Elasticsearch and trace store"));
+    assert!(screen.contains("Timeline · replay"), "{screen}");
+    // The checklist at the end is the recorded verdict, check by check.
+    for check in result["verdict"].as_array().unwrap() {
+        let title = check["title"].as_str().unwrap();
+        let head: String = title.chars().take(24).collect();
+        let line = line_with(&screen, &format!("✓ {head}"))
+            .unwrap_or_else(|| panic!("no passed `{title}` on the replay's checklist:\n{screen}"));
+        assert_eq!(check["status"], "passed", "{line}");
+    }
+    // The counters as recorded: retry_scheduled{es_connect} ends at its recorded Δ.
+    let delta = result["observed"]["outbox_retry_scheduled_total_reason_es_connect_or_unreachable"]
+        ["delta"]
+        .as_f64()
+        .unwrap();
+    let row = line_with(&screen, "retry_scheduled  reason=es_connect")
+        .unwrap_or_else(|| panic!("{screen}"));
+    assert!(row.contains(&format!("Δ{delta}")), "{row}: Δ{delta}");
+    assert!(screen.contains("Observability schema: labs-009-v2"));
+
+    // Back to the first moment (← steps over the story), then quit.
+    tmux.keys("Left");
+    tmux.wait_for("a step back", Duration::from_secs(5), |s| {
+        s.contains("paused") || s.contains("end of run")
+    })
+    .await;
+    tmux.keys("q");
+    tmux.wait_for("a clean exit", Duration::from_secs(10), |s| {
+        s.contains("EXIT=0")
+    })
+    .await;
+    // Read-only: the run is as it was.
+    assert_eq!(
+        std::fs::read_to_string(run.join("manifest.json")).unwrap(),
+        manifest_before
+    );
+    let verify = Command::new(env!("CARGO_BIN_EXE_drill-cockpit"))
+        .args(["verify", &run.display().to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(verify.status.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstreams_run_replays_from_its_files() {
+    let run = testkit::env::fixtures_dir().join("upstream-run-es_down_connect");
+    let args = vec![
+        "replay".to_string(),
+        run.display().to_string(),
+        "--speed".into(),
+        "960".into(),
+    ];
+    let Some(tmux) = Tmux::start(&env(), &args) else {
+        return;
+    };
+    let screen = tmux
+        .wait_for("the end of upstream's run", Duration::from_secs(30), |s| {
+            s.contains("end of run")
+        })
+        .await;
+    assert!(screen.contains("Checklist · es_down_connect"), "{screen}");
+    // Its counters come from its own metrics files, its log from its worker's log.
+    assert!(
+        line_with(&screen, "retry_scheduled  reason=es_connect").is_some(),
+        "{screen}"
+    );
+    assert!(screen.contains("Worker log"), "{screen}");
+    tmux.keys("q");
+    tmux.wait_for("a clean exit", Duration::from_secs(10), |s| {
+        s.contains("EXIT=0")
+    })
+    .await;
+}
