@@ -189,6 +189,23 @@ pub fn render(title: &str, entries: &[Value]) -> String {
             escape(&label)
         ));
     }
+    // The first retry and the first terminal failure: the same moments as the cockpit's
+    // timeline strip and the report's story.
+    for moment in crate::evidence::moments::moments(entries) {
+        let colour = match moment.kind {
+            crate::evidence::moments::MomentKind::FirstRetry => "#d97706",
+            crate::evidence::moments::MomentKind::FirstTerminal => "#7c3aed",
+            _ => continue,
+        };
+        let px = x(start + moment.at);
+        svg.push_str(&format!(
+            "<circle cx=\"{px:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"{colour}\"/><text x=\"{:.1}\" y=\"{:.1}\" fill=\"{colour}\">{}</text>\n",
+            TOP + plot_h,
+            px + 6.0,
+            TOP + plot_h - 6.0,
+            escape(&moment.label)
+        ));
+    }
     if hidden > 0 {
         svg.push_str(&format!(
             "<text x=\"{}\" y=\"{}\" fill=\"#6b7280\" text-anchor=\"end\">+{hidden} more marks (report.md lists every event)</text>\n",
@@ -227,5 +244,6 @@ mod tests {
                 && svg.contains("insert delete")
                 && svg.contains("✓ retry_delta")
         );
+        assert!(svg.contains(">first retry</text>"), "{svg}");
     }
 }

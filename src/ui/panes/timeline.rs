@@ -75,19 +75,25 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
         snapshot.cursor,
         axis_width,
     );
-    let retries: Vec<f64> = snapshot
-        .counters
-        .rows
-        .iter()
-        .filter(|r| r.metric == "retry_scheduled")
-        .max_by_key(|r| r.history.len())
-        .map(|r| r.history.clone())
-        .unwrap_or_default();
+    let history = |metric: &str| -> Vec<f64> {
+        snapshot
+            .counters
+            .rows
+            .iter()
+            .filter(|r| r.metric == metric)
+            .max_by_key(|r| r.history.len())
+            .map(|r| r.history.clone())
+            .unwrap_or_default()
+    };
     spans.push(Span::styled(
-        format!(" retries {} ", sparkline(&retries, 12)),
+        format!(" retries {}", sparkline(&history("retry_scheduled"), 8)),
         Style::default().fg(Color::Yellow),
     ));
-    let room = (inner.width as usize).saturating_sub(axis_width + 22);
+    spans.push(Span::styled(
+        format!(" failed {} ", sparkline(&history("failed"), 8)),
+        Style::default().fg(Color::Red),
+    ));
+    let room = (inner.width as usize).saturating_sub(axis_width + 32);
     let mut told = String::new();
     for moment in snapshot.moments.iter().rev() {
         let item = format!(
