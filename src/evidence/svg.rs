@@ -120,6 +120,9 @@ pub fn render(title: &str, entries: &[Value]) -> String {
     // Labels go to the first of four rows where they do not overlap the previous one.
     let mut row_ends = [f64::NEG_INFINITY; 4];
     let mut hidden = 0;
+    // Markers are the operator's own words: they always get a label, in rows of their
+    // own at the top of the plot, never counted away with the other marks.
+    let mut marker_ends = [f64::NEG_INFINITY; 3];
     for entry in entries {
         let (Some(t), Some(kind)) = (seconds(entry), entry.get("kind").and_then(Value::as_str))
         else {
@@ -170,6 +173,26 @@ pub fn render(title: &str, entries: &[Value]) -> String {
         };
         let px = x(t);
         let width = 7.0 * label.chars().count() as f64;
+        if kind == "marker" {
+            let row = marker_ends
+                .iter()
+                .position(|end| *end < px)
+                .unwrap_or_else(|| {
+                    // All three rows busy here: the one that frees first.
+                    (0..marker_ends.len())
+                        .min_by(|a, b| marker_ends[*a].total_cmp(&marker_ends[*b]))
+                        .unwrap_or(0)
+                });
+            marker_ends[row] = px + width + 6.0;
+            svg.push_str(&format!(
+                "<line x1=\"{px:.1}\" y1=\"{TOP}\" x2=\"{px:.1}\" y2=\"{:.1}\" stroke=\"{colour}\"/>\n<text x=\"{:.1}\" y=\"{:.1}\" fill=\"{colour}\">{}</text>\n",
+                TOP + plot_h,
+                px + 3.0,
+                TOP + 12.0 + 12.0 * row as f64,
+                escape(&label)
+            ));
+            continue;
+        }
         let row = row_ends.iter().position(|end| *end < px);
         let label_y = TOP + plot_h + 28.0 + 12.0 * row.unwrap_or(0) as f64;
         if let Some(row) = row {
@@ -245,5 +268,23 @@ mod tests {
                 && svg.contains("✓ retry_delta")
         );
         assert!(svg.contains(">first retry</text>"), "{svg}");
+    }
+
+    #[test]
+    fn a_marker_keeps_its_label_however_crowded_the_marks() {
+        let mut entries =
+            vec![json!({"ts": "2026-01-01T00:00:00Z", "kind": "counters", "processed": 0.0})];
+        for n in 0..80 {
+            let ts = format!("2026-01-01T00:00:{:02}.{}Z", n / 4 + 1, (n % 4) * 25);
+            entries.push(json!({"ts": ts, "kind": "freeze"}));
+        }
+        entries
+            .push(json!({"ts": "2026-01-01T00:00:10Z", "kind": "marker", "note": "ES is <back>"}));
+        let svg = render("crowded", &entries);
+        assert!(
+            svg.contains("more marks"),
+            "the freezes overflow their rows"
+        );
+        assert!(svg.contains("✎ ES is &lt;back&gt;"), "{svg}");
     }
 }
