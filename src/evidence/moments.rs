@@ -130,6 +130,7 @@ mod tests {
             json!({"ts": "2026-01-01T00:00:00Z", "kind": "counters", "retry_scheduled": 0.0, "terminal_failed": 0.0}),
             json!({"ts": "2026-01-01T00:00:01Z", "kind": "gate", "action": "fault", "fault": "abort 429 on upsert", "for": "Elasticsearch", "by": "drill"}),
             json!({"ts": "2026-01-01T00:00:02Z", "kind": "container", "service": "es", "action": "die", "by": "docker"}),
+            json!({"ts": "2026-01-01T00:00:02Z", "kind": "gate", "action": "fault", "fault": "latency 120000–120000 ms", "for": "Elasticsearch", "by": "drill set-up"}),
             json!({"ts": "2026-01-01T00:00:03Z", "kind": "counters", "retry_scheduled": 1.0, "terminal_failed": 0.0}),
             json!({"ts": "2026-01-01T00:00:04Z", "kind": "counters", "retry_scheduled": 2.0, "terminal_failed": 0.0}),
             json!({"ts": "2026-01-01T00:00:05Z", "kind": "marker", "note": "the room sees \u{1b}[31mred"}),
