@@ -374,14 +374,14 @@ impl Engine {
         resubscribe
     }
 
-    /// The story so far, re-read from the journal (it is small, and a scrape's pace).
+    /// The story so far, as the session kept it while journaling (no file is read).
     fn refresh_moments(&mut self) {
-        let entries = self.session.timeline();
-        self.snapshot.moments = crate::evidence::moments::moments(&entries);
-        if let Some(start) = entries.iter().find_map(crate::evidence::moments::seconds) {
+        let story = self.session.story();
+        if let Some(start) = story.start() {
             self.snapshot.elapsed =
                 (chrono::Utc::now().timestamp_millis() as f64 / 1000.0 - start).max(0.0);
         }
+        self.snapshot.moments = story.moments;
     }
 
     /// Worker 2's id, port and state, when the drill runs one.

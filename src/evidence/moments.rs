@@ -47,16 +47,28 @@ pub fn seconds(entry: &Value) -> Option<f64> {
         .map(|t| t.timestamp_millis() as f64 / 1000.0)
 }
 
-/// The drill's moments, oldest first, each at its offset from the journal's start.
-pub fn moments(entries: &[Value]) -> Vec<Moment> {
-    let Some(start) = entries.iter().find_map(seconds) else {
-        return Vec::new();
-    };
-    let mut found = Vec::new();
-    let (mut retry_base, mut terminal_base) = (None::<f64>, None::<f64>);
-    let (mut retried, mut terminal) = (false, false);
-    for entry in entries {
-        let Some(t) = seconds(entry) else { continue };
+/// The story told so far, entry by entry: the cockpit feeds it each journal line as it
+/// is written (no re-reading of the journal), `moments` a whole journal at once.
+#[derive(Debug, Default, Clone)]
+pub struct Story {
+    start: Option<f64>,
+    retry_base: Option<f64>,
+    terminal_base: Option<f64>,
+    retried: bool,
+    terminal: bool,
+    pub moments: Vec<Moment>,
+}
+
+impl Story {
+    /// Seconds (Unix) of the journal's first entry.
+    pub fn start(&self) -> Option<f64> {
+        self.start
+    }
+
+    /// Takes one journal entry; adds the moment it makes, if any.
+    pub fn push(&mut self, entry: &Value) {
+        let Some(t) = seconds(entry) else { return };
+        let start = *self.start.get_or_insert(t);
         let text = |key: &str| entry.get(key).and_then(Value::as_str).unwrap_or("");
         let by_drill = text("by") == "drill";
         let moment = match text("kind") {
@@ -82,25 +94,7 @@ pub fn moments(entries: &[Value]) -> Vec<Moment> {
             "worker" if text("action") == "kill -9" => {
                 Some((MomentKind::FaultIn, "worker killed (SIGKILL)".to_string()))
             }
-            "counters" => {
-                let value = |key: &str| entry.get(key).and_then(Value::as_f64);
-                let mut first = None;
-                if let Some(retry) = value("retry_scheduled") {
-                    let base = *retry_base.get_or_insert(retry);
-                    if !retried && retry > base {
-                        retried = true;
-                        first = Some((MomentKind::FirstRetry, "first retry".to_string()));
-                    }
-                }
-                if let Some(count) = value("terminal_failed") {
-                    let base = *terminal_base.get_or_insert(count);
-                    if !terminal && count > base {
-                        terminal = true;
-                        first = Some((MomentKind::FirstTerminal, "first terminal".to_string()));
-                    }
-                }
-                first
-            }
+            "counters" => self.first_rises(entry),
             "check" if text("id") == "recovered" && text("status") == "passed" => {
                 Some((MomentKind::Recovered, "recovered".to_string()))
             }
@@ -109,14 +103,43 @@ pub fn moments(entries: &[Value]) -> Vec<Moment> {
             _ => None,
         };
         if let Some((kind, label)) = moment {
-            found.push(Moment {
+            self.moments.push(Moment {
                 at: t - start,
                 kind,
                 label: crate::sanitize::one_line(&label, 80),
             });
         }
     }
-    found
+
+    /// The first retry and the first terminal failure, against the first counters seen.
+    fn first_rises(&mut self, entry: &Value) -> Option<(MomentKind, String)> {
+        let value = |key: &str| entry.get(key).and_then(Value::as_f64);
+        let mut first = None;
+        if let Some(retry) = value("retry_scheduled") {
+            let base = *self.retry_base.get_or_insert(retry);
+            if !self.retried && retry > base {
+                self.retried = true;
+                first = Some((MomentKind::FirstRetry, "first retry".to_string()));
+            }
+        }
+        if let Some(count) = value("terminal_failed") {
+            let base = *self.terminal_base.get_or_insert(count);
+            if !self.terminal && count > base {
+                self.terminal = true;
+                first = Some((MomentKind::FirstTerminal, "first terminal".to_string()));
+            }
+        }
+        first
+    }
+}
+
+/// The drill's moments, oldest first, each at its offset from the journal's start.
+pub fn moments(entries: &[Value]) -> Vec<Moment> {
+    let mut story = Story::default();
+    for entry in entries {
+        story.push(entry);
+    }
+    story.moments
 }
 
 #[cfg(test)]

@@ -214,7 +214,8 @@ impl RunWriter {
     }
 
     /// Appends one journal line to `_timeline.jsonl`.
-    pub fn journal(&self, kind: &str, detail: Value) -> Result<(), WriteError> {
+    /// Appends one line to `_timeline.jsonl`; returns the entry as written (redacted).
+    pub fn journal(&self, kind: &str, detail: Value) -> Result<Value, WriteError> {
         let path = self.dir.join("_timeline.jsonl");
         let mut line = json!({"ts": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true), "kind": kind});
         if let (Some(line), Value::Object(fields)) = (line.as_object_mut(), detail) {
@@ -226,7 +227,8 @@ impl RunWriter {
             .append(true)
             .open(&path)
             .map_err(io(&path))?;
-        writeln!(file, "{text}").map_err(io(&path))
+        writeln!(file, "{text}").map_err(io(&path))?;
+        Ok(serde_json::from_str(&text).unwrap_or(line))
     }
 
     /// Writes `files` (relative path → content) as one all-or-nothing freeze.

@@ -90,6 +90,8 @@ pub struct Session {
     pub poisoned: Option<Uuid>,
     /// Counter journal entries written with every series so far.
     rich_counter_entries: usize,
+    /// The moments of the journal, fed line by line (the timeline strip reads it).
+    story: Mutex<crate::evidence::moments::Story>,
 }
 
 /// An action of the drill that did not happen, and why (it is evidence too).
@@ -220,6 +222,7 @@ impl Session {
             worker_killed: false,
             poisoned: None,
             rich_counter_entries: 0,
+            story: Mutex::new(Default::default()),
             profile,
         };
         session.write_recipe()?;
@@ -258,7 +261,16 @@ impl Session {
 
     pub fn journal(&self, kind: &str, detail: Value) {
         // The journal is evidence, but a full disk must not stop the drill itself.
-        let _ = self.run.journal(kind, detail);
+        if let Ok(entry) = self.run.journal(kind, detail)
+            && let Ok(mut story) = self.story.lock()
+        {
+            story.push(&entry);
+        }
+    }
+
+    /// The drill's story so far, as the journal has told it (kept as it is written).
+    pub fn story(&self) -> crate::evidence::moments::Story {
+        self.story.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
     /// Records an action that failed (journal, report, checklist) and hands the error back.
