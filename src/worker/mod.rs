@@ -148,7 +148,7 @@ pub async fn run(profile: Profile) -> ExitCode {
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(update_gauges(worker.clone(), stop_rx.clone()));
     tokio::spawn(async move {
-        wait_for_signal().await;
+        drill_sim::server::wait_for_stop().await;
         log.info(
             "Stop requested; draining current work only",
             vec![("event", json!("worker.stop_requested"))],
@@ -172,20 +172,6 @@ pub async fn run(profile: Profile) -> ExitCode {
     telemetry.shutdown().await;
     log.info("Worker stopped", vec![("event", json!("worker.stopped"))]);
     ExitCode::SUCCESS
-}
-
-async fn wait_for_signal() {
-    let mut terminate =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = async {
-            match terminate.as_mut() {
-                Some(signal) => { signal.recv().await; }
-                None => std::future::pending::<()>().await,
-            }
-        } => {}
-    }
 }
 
 /// Sleeps unless a stop arrives first; returns true when stopping.
