@@ -15,35 +15,11 @@ fn env() -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recorded_drill_replays_to_the_same_checklist_and_counters() {
-    if drill_cockpit::sandbox::postgres::find_bin_dir().is_none() {
-        testkit::env::unavailable::<()>("PostgreSQL server binaries", "install postgresql");
+    if !common::sandbox::available() {
         return;
     }
     let work = tempfile::tempdir().unwrap();
-    let recorded = Command::new(env!("CARGO_BIN_EXE_drill-cockpit"))
-        .env_remove("DATABASE_URL")
-        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-        .env("WORDLOOM_ENV", "test")
-        .env("OUTBOX_BASE_BACKOFF_SECONDS", "0.3")
-        .args(["run", "es_down_connect", "--sandbox", "--set"])
-        .arg(format!(
-            "cockpit.snapshots_dir={}",
-            work.path().join("snapshots").display()
-        ))
-        .output()
-        .unwrap();
-    assert_eq!(
-        recorded.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&recorded.stderr)
-    );
-    let run = std::fs::read_dir(work.path().join("snapshots/es_down_connect"))
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap()
-        .path();
+    let run = common::sandbox::record(&work.path().join("snapshots"), "es_down_connect");
     let result: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("_result.json")).unwrap()).unwrap();
     let manifest_before = std::fs::read_to_string(run.join("manifest.json")).unwrap();

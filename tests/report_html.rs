@@ -2,6 +2,8 @@
 //! runs, each as one self-contained HTML file, rendered by a real headless browser
 //! (Debian's chromium) and read back from its DOM and a screenshot.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -47,35 +49,11 @@ fn rendered_dom(browser: &Path, page: &Path) -> String {
 #[test]
 fn a_recorded_drill_renders_in_a_headless_browser() {
     let Some(browser) = chromium() else { return };
-    if drill_cockpit::sandbox::postgres::find_bin_dir().is_none() {
-        testkit::env::unavailable::<()>("PostgreSQL server binaries", "install postgresql");
+    if !common::sandbox::available() {
         return;
     }
     let work = tempfile::tempdir().unwrap();
-    let recorded = Command::new(env!("CARGO_BIN_EXE_drill-cockpit"))
-        .env_remove("DATABASE_URL")
-        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-        .env("WORDLOOM_ENV", "test")
-        .env("OUTBOX_BASE_BACKOFF_SECONDS", "0.3")
-        .args(["run", "es_429_inject", "--sandbox", "--set"])
-        .arg(format!(
-            "cockpit.snapshots_dir={}",
-            work.path().join("snapshots").display()
-        ))
-        .output()
-        .unwrap();
-    assert_eq!(
-        recorded.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&recorded.stderr)
-    );
-    let run = std::fs::read_dir(work.path().join("snapshots/es_429_inject"))
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap()
-        .path();
+    let run = common::sandbox::record(&work.path().join("snapshots"), "es_429_inject");
     let page = work.path().join("report.html");
     let written = report(&run, &page);
     assert!(

@@ -16,6 +16,32 @@ use testkit::es::EsStandin;
 use testkit::jaeger::JaegerStandin;
 use testkit::pg::Schema;
 
+/// The two tests of a drill: the bundled worker on our schema, and the foreign (Python)
+/// worker on upstream's — the same drill, unchanged.
+macro_rules! on_both_workers {
+    ($run:ident, $bundled:ident, $foreign:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $bundled() {
+            $run(Schema::Ours, None).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $foreign() {
+            let Some(foreign) = testkit::foreign_worker::command() else {
+                return;
+            };
+            $run(Schema::Upstream, Some(foreign)).await;
+        }
+    };
+}
+
+/// The Δ of an observed counter of `_result.json` (upstream's key).
+fn delta(observed: &serde_json::Value, key: &str) -> f64 {
+    observed[key]["delta"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no Δ of {key} in {observed:#}"))
+}
+
 fn run_dir(snapshots: &Path, scenario: &str) -> PathBuf {
     let mut runs: Vec<PathBuf> = std::fs::read_dir(snapshots.join(scenario))
         .unwrap()
@@ -193,10 +219,7 @@ async fn run_c(schema: Schema, worker: Option<String>) {
     };
     let observed = &ran.result["observed"];
     assert!(
-        observed["outbox_failed_total_reason_es_4xx"]["delta"]
-            .as_f64()
-            .unwrap()
-            >= 1.0,
+        delta(observed, "outbox_failed_total_reason_es_4xx") >= 1.0,
         "{observed:#}"
     );
     assert_eq!(
@@ -228,31 +251,17 @@ async fn run_c(schema: Schema, worker: Option<String>) {
     assert!(put.status().is_success(), "{}", put.status());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn es_429_inject_passes_with_the_bundled_worker() {
-    run_b(Schema::Ours, None).await;
-}
+on_both_workers!(
+    run_b,
+    es_429_inject_passes_with_the_bundled_worker,
+    es_429_inject_passes_with_the_foreign_worker_on_upstreams_schema
+);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn es_429_inject_passes_with_the_foreign_worker_on_upstreams_schema() {
-    let Some(foreign) = testkit::foreign_worker::command() else {
-        return;
-    };
-    run_b(Schema::Upstream, Some(foreign)).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn es_write_block_4xx_passes_with_the_bundled_worker() {
-    run_c(Schema::Ours, None).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn es_write_block_4xx_passes_with_the_foreign_worker_on_upstreams_schema() {
-    let Some(foreign) = testkit::foreign_worker::command() else {
-        return;
-    };
-    run_c(Schema::Upstream, Some(foreign)).await;
-}
+on_both_workers!(
+    run_c,
+    es_write_block_4xx_passes_with_the_bundled_worker,
+    es_write_block_4xx_passes_with_the_foreign_worker_on_upstreams_schema
+);
 
 /// G: an upsert, then the same delete twice (each once the previous one is done): the
 /// second delete finds no document and is an idempotent no-op, nothing fails.
@@ -262,18 +271,10 @@ async fn run_g(schema: Schema, worker: Option<String>) {
     };
     let observed = &ran.result["observed"];
     assert!(
-        observed["outbox_idempotent_noop_total_reason_es_404"]["delta"]
-            .as_f64()
-            .unwrap()
-            >= 1.0,
+        delta(observed, "outbox_idempotent_noop_total_reason_es_404") >= 1.0,
         "{observed:#}"
     );
-    assert!(
-        observed["outbox_processed_total"]["delta"]
-            .as_f64()
-            .unwrap()
-            >= 3.0
-    );
+    assert!(delta(observed, "outbox_processed_total") >= 3.0);
     assert_eq!(observed["outbox_failed_total"]["delta"], 0.0);
     let journal = std::fs::read_to_string(ran.dir.join("_timeline.jsonl")).unwrap();
     let inserts: Vec<serde_json::Value> = journal
@@ -290,18 +291,11 @@ async fn run_g(schema: Schema, worker: Option<String>) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn duplicate_delivery_passes_with_the_bundled_worker() {
-    run_g(Schema::Ours, None).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn duplicate_delivery_passes_with_the_foreign_worker_on_upstreams_schema() {
-    let Some(foreign) = testkit::foreign_worker::command() else {
-        return;
-    };
-    run_g(Schema::Upstream, Some(foreign)).await;
-}
+on_both_workers!(
+    run_g,
+    duplicate_delivery_passes_with_the_bundled_worker,
+    duplicate_delivery_passes_with_the_foreign_worker_on_upstreams_schema
+);
 
 /// H: the entity's version 2, then a replay of version 1: the stale event is a 409 no-op
 /// and the ES document keeps version 2.
@@ -311,10 +305,7 @@ async fn run_h(schema: Schema, worker: Option<String>) {
     };
     let observed = &ran.result["observed"];
     assert!(
-        observed["outbox_idempotent_noop_total_reason_es_409"]["delta"]
-            .as_f64()
-            .unwrap()
-            >= 1.0,
+        delta(observed, "outbox_idempotent_noop_total_reason_es_409") >= 1.0,
         "{observed:#}"
     );
     assert_eq!(observed["outbox_failed_total"]["delta"], 0.0);
@@ -333,18 +324,11 @@ async fn run_h(schema: Schema, worker: Option<String>) {
     assert!(exports >= 1, "the document is evidence");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn projection_version_passes_with_the_bundled_worker() {
-    run_h(Schema::Ours, None).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn projection_version_passes_with_the_foreign_worker_on_upstreams_schema() {
-    let Some(foreign) = testkit::foreign_worker::command() else {
-        return;
-    };
-    run_h(Schema::Upstream, Some(foreign)).await;
-}
+on_both_workers!(
+    run_h,
+    projection_version_passes_with_the_bundled_worker,
+    projection_version_passes_with_the_foreign_worker_on_upstreams_schema
+);
 
 /// collector_down: a gate in front of the collector refuses connections from before the
 /// worker starts; processing goes on (processed ≥ 1, nothing failed), no span expected.
@@ -353,12 +337,7 @@ async fn run_collector_down(schema: Schema, worker: Option<String>) {
         return;
     };
     let observed = &ran.result["observed"];
-    assert!(
-        observed["outbox_processed_total"]["delta"]
-            .as_f64()
-            .unwrap()
-            >= 1.0
-    );
+    assert!(delta(observed, "outbox_processed_total") >= 1.0);
     assert_eq!(observed["outbox_failed_total"]["delta"], 0.0);
     let ids: Vec<&str> = ran.result["verdict"]
         .as_array()
@@ -371,18 +350,11 @@ async fn run_collector_down(schema: Schema, worker: Option<String>) {
     assert!(journal.contains("refuse connections"), "{journal}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn collector_down_passes_with_the_bundled_worker() {
-    run_collector_down(Schema::Ours, None).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn collector_down_passes_with_the_foreign_worker_on_upstreams_schema() {
-    let Some(foreign) = testkit::foreign_worker::command() else {
-        return;
-    };
-    run_collector_down(Schema::Upstream, Some(foreign)).await;
-}
+on_both_workers!(
+    run_collector_down,
+    collector_down_passes_with_the_bundled_worker,
+    collector_down_passes_with_the_foreign_worker_on_upstreams_schema
+);
 
 /// D: bulk on, two upserts in one claim; the gate rewrites item 0 of the real `_bulk`
 /// answer to 400: a partial bulk, the poison row failed, the good one done.
@@ -420,18 +392,11 @@ async fn run_d(schema: Schema, worker: Option<String>) {
     assert_eq!(inserts, 2);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn es_bulk_partial_passes_with_the_bundled_worker() {
-    run_d(Schema::Ours, None).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn es_bulk_partial_passes_with_the_foreign_worker_on_upstreams_schema() {
-    let Some(foreign) = testkit::foreign_worker::command() else {
-        return;
-    };
-    run_d(Schema::Upstream, Some(foreign)).await;
-}
+on_both_workers!(
+    run_d,
+    es_bulk_partial_passes_with_the_bundled_worker,
+    es_bulk_partial_passes_with_the_foreign_worker_on_upstreams_schema
+);
 
 /// E: two workers, a one-second lease, the gate holding the first write for three: the
 /// lease is lost under one worker, the other reclaims and finalizes; the late finalize
@@ -442,10 +407,7 @@ async fn run_e(schema: Schema, worker: Option<String>) {
     };
     let observed = &ran.result["observed"];
     assert!(
-        observed["outbox_owner_mismatch_skips_total"]["delta"]
-            .as_f64()
-            .unwrap()
-            >= 1.0,
+        delta(observed, "outbox_owner_mismatch_skips_total") >= 1.0,
         "{observed:#}"
     );
     for file in [
@@ -464,18 +426,11 @@ async fn run_e(schema: Schema, worker: Option<String>) {
     assert!(logs.iter().any(|l| l.starts_with("worker2-")), "{logs:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn db_claim_contention_passes_with_the_bundled_worker() {
-    run_e(Schema::Ours, None).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn db_claim_contention_passes_with_the_foreign_worker_on_upstreams_schema() {
-    let Some(foreign) = testkit::foreign_worker::command() else {
-        return;
-    };
-    run_e(Schema::Upstream, Some(foreign)).await;
-}
+on_both_workers!(
+    run_e,
+    db_claim_contention_passes_with_the_bundled_worker,
+    db_claim_contention_passes_with_the_foreign_worker_on_upstreams_schema
+);
 
 /// F: worker 1 claims (its write held by the gate), worker 2 starts, worker 1 is killed
 /// with SIGKILL; worker 2 reclaims the expired lease and processes the event.
@@ -496,18 +451,11 @@ async fn run_f(schema: Schema, worker: Option<String>) {
     assert!(after_1.starts_with("# drill-cockpit: worker 1 was killed"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stuck_reclaim_passes_with_the_bundled_worker() {
-    run_f(Schema::Ours, None).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stuck_reclaim_passes_with_the_foreign_worker_on_upstreams_schema() {
-    let Some(foreign) = testkit::foreign_worker::command() else {
-        return;
-    };
-    run_f(Schema::Upstream, Some(foreign)).await;
-}
+on_both_workers!(
+    run_f,
+    stuck_reclaim_passes_with_the_bundled_worker,
+    stuck_reclaim_passes_with_the_foreign_worker_on_upstreams_schema
+);
 
 // Control runs: each drill without its fault must fail (its checks need the fault).
 

@@ -12,39 +12,14 @@ use std::time::Duration;
 
 use common::tmux::{Tmux, line_with};
 
-/// Whether this machine has PostgreSQL's server binaries (the sandbox needs them).
-fn has_postgres() -> bool {
-    if drill_cockpit::sandbox::postgres::find_bin_dir().is_some() {
-        return true;
-    }
-    testkit::env::unavailable::<()>(
-        "PostgreSQL server binaries",
-        "install postgresql; scripts/test does",
-    );
-    false
-}
-
-fn sandbox_command(snapshots: &std::path::Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_drill-cockpit"));
-    command
-        .env_remove("DATABASE_URL")
-        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-        .env("WORDLOOM_ENV", "test")
-        .args([
-            "--set",
-            &format!("cockpit.snapshots_dir={}", snapshots.display()),
-        ]);
-    command
-}
-
 #[test]
 fn run_all_in_the_sandbox_passes_every_drill_without_docker() {
-    if !has_postgres() {
+    if !common::sandbox::available() {
         return;
     }
     let snapshots = tempfile::tempdir().unwrap();
     let started = std::time::Instant::now();
-    let child = sandbox_command(snapshots.path())
+    let child = common::sandbox::command(snapshots.path())
         .args(["run", "all", "--sandbox"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -65,12 +40,7 @@ fn run_all_in_the_sandbox_passes_every_drill_without_docker() {
         "{stderr}"
     );
     for drill in drill_cockpit::drill::scenario::RUNNABLE {
-        let run = std::fs::read_dir(snapshots.path().join(drill.id))
-            .unwrap()
-            .flatten()
-            .next()
-            .unwrap()
-            .path();
+        let run = common::sandbox::run_dir(snapshots.path(), drill.id);
         let recipe = std::fs::read_to_string(run.join("_recipe.json")).unwrap();
         assert!(recipe.contains("\"banner\": \"SANDBOX"), "{recipe}");
         let report = std::fs::read_to_string(run.join("report.md")).unwrap();
@@ -88,7 +58,7 @@ fn run_all_in_the_sandbox_passes_every_drill_without_docker() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sandbox_cockpit_drills_es_down_with_the_runbooks_keys() {
-    if !has_postgres() {
+    if !common::sandbox::available() {
         return;
     }
     let snapshots = tempfile::tempdir().unwrap();
@@ -185,12 +155,7 @@ async fn the_sandbox_cockpit_drills_es_down_with_the_runbooks_keys() {
         s.contains("EXIT=0")
     })
     .await;
-    let run = std::fs::read_dir(snapshots.path().join("es_down_connect"))
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap()
-        .path();
+    let run = common::sandbox::run_dir(snapshots.path(), "es_down_connect");
     let result: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("_result.json")).unwrap()).unwrap();
     assert_eq!(result["ok"], true, "{result:#}");
@@ -209,7 +174,7 @@ async fn the_sandbox_cockpit_drills_es_down_with_the_runbooks_keys() {
 #[test]
 fn without_server_binaries_the_sandbox_says_how_to_install_them() {
     let snapshots = tempfile::tempdir().unwrap();
-    let output = sandbox_command(snapshots.path())
+    let output = common::sandbox::command(snapshots.path())
         .env("DRILL_PG_BIN", "/nonexistent/postgres/bin")
         .args(["run", "es_down_connect", "--sandbox"])
         .output()

@@ -2,6 +2,7 @@
 //! against a fresh Postgres database and the in-process ES and Jaeger stand-ins.
 #![allow(dead_code)] // each test file uses a different part of the rig
 
+pub mod sandbox;
 pub mod tmux;
 
 use std::collections::HashMap;
