@@ -163,6 +163,8 @@ impl Recording {
             .filter(|(_, e)| e["kind"] == "counters")
             .filter_map(|(t, e)| Some((*t, series_samples(e.get("series")?.as_object()?)?)))
             .collect();
+        // The run's last page stands at its end, whatever the journal holds.
+        let after = read_metrics(&metrics_dir.join("metrics-after.txt"));
         if counters.is_empty() {
             // No series in the journal (another tool's run, or an older one of ours):
             // the frozen pages, else before at the start and after at the end.
@@ -170,11 +172,9 @@ impl Recording {
                 .into_iter()
                 .filter_map(|f| Some((f.at, read_metrics(&f.path)?)))
                 .collect();
-            if counters.is_empty()
-                && let Some(after) = read_metrics(&metrics_dir.join("metrics-after.txt"))
-            {
-                counters.push((end, after));
-            }
+        }
+        if let Some(after) = after {
+            counters.push((end, after));
         }
         Ok(Recording {
             dir: dir.to_path_buf(),

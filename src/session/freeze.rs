@@ -130,6 +130,11 @@ impl Session {
         let first = first.unwrap_or_else(|_| Some(Err(timeout("/metrics"))));
         let second = second.unwrap_or_else(|_| Some(Err(timeout("worker 2's /metrics"))));
         let metrics = self.freeze_pages(first, second);
+        // The freeze's page is a scrape too: a change it shows is journaled like any
+        // other (replay rebuilds the counters from the journal).
+        if let Ok(page) = &metrics {
+            self.journal_counters(&page.samples);
+        }
         let mut files: Vec<(String, Vec<u8>)> = Vec::new();
         let unavailable = |source: &str, error: &str| {
             json!({"available": false, "source": source, "error": error, "at": ts})

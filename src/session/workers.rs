@@ -320,7 +320,7 @@ impl Session {
         self.metrics_after_scrape().map(|s| s.samples)
     }
 
-    fn journal_counters(&mut self, samples: &Samples) {
+    pub(super) fn journal_counters(&mut self, samples: &Samples) {
         let values = [
             samples.sum("outbox_retry_scheduled_total", &[]),
             samples.sum("outbox_failed_total", &[]),
