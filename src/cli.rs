@@ -10,6 +10,7 @@ use uuid::Uuid;
 use crate::config::{LoadOptions, Origin, Profile};
 use crate::db;
 use crate::db::outbox::{NewEvent, Op};
+use crate::exit::CouldNotRun;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -184,7 +185,7 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) => {
             eprintln!("drill-cockpit: {error:#}");
-            ExitCode::from(2)
+            ExitCode::from(crate::exit::code_of(&error))
         }
     }
 }
@@ -198,8 +199,14 @@ pub fn load_profile(global: &GlobalArgs) -> anyhow::Result<Profile> {
 }
 
 async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
+    // An unknown scenario is refused before anything starts (no sandbox, no worker).
+    if let Some(Command::Run(args)) = &cli.command
+        && args.scenario != "all"
+    {
+        crate::drill::scenario::find(&args.scenario).map_err(CouldNotRun)?;
+    }
     if let Some(scenario) = cli.scenario.take() {
-        crate::drill::scenario::find(&scenario).map_err(anyhow::Error::msg)?;
+        crate::drill::scenario::find(&scenario).map_err(CouldNotRun)?;
         cli.global
             .overrides
             .push(format!("cockpit.scenario={scenario}"));
@@ -255,11 +262,11 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
             .filter(|url| !url.trim().is_empty());
         let sandbox = crate::sandbox::Sandbox::start(given)
             .await
-            .map_err(|e| anyhow::anyhow!("the sandbox could not start: {e}"))?;
+            .map_err(|e| CouldNotRun(format!("the sandbox could not start: {e}")))?;
         // A headless run needs its database now; the cockpit draws first and waits in
         // its setup (the Containers pane shows Postgres starting).
         if cli.command.is_some() {
-            sandbox.ready().await.map_err(anyhow::Error::msg)?;
+            sandbox.ready().await.map_err(CouldNotRun)?;
         }
         eprintln!(
             "{} · up in {} ms: {}",
@@ -272,6 +279,14 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
+    if sandbox.is_some() {
+        // The sandbox never takes the contract's default worker ports: another cockpit
+        // or worker may hold them, and its metrics must never be graded as ours.
+        let chosen = load_profile(&cli.global)?;
+        cli.global
+            .overrides
+            .extend(crate::sandbox::worker_port_overrides(&chosen.settings));
+    }
     let mut profile = load_profile(&cli.global)?;
     profile.sandbox = sandbox;
     match cli.command {

@@ -1,7 +1,7 @@
 //! The outage matrix: the real cockpit in tmux while one source at a time is down at
 //! start, comes back, is lost mid-drill, flaps every 2 s, and comes back again — for
 //! Docker (a socket proxy the test cuts), Postgres (a cluster of its own), Elasticsearch
-//! and Jaeger (the stand-ins, stopped and started), `/metrics` (a page the test serves)
+//! and Jaeger (the stand-ins, stopped and started), `/metrics` (a page the stand-in worker serves while the test lets it)
 //! and the worker (killed, and started again with `w`). Each time the cockpit must not
 //! crash, must show the cause in the pane the source belongs to within 2 s, must show the
 //! source back within 2 s of its return, and must lose nothing it already froze.
@@ -17,7 +17,6 @@ use common::tmux::Tmux;
 use testkit::docker::{ComposeLikeContainer, ES_STANDIN_IMAGE, engine, free_port, require_image};
 use testkit::es::EsStandin;
 use testkit::jaeger::JaegerStandin;
-use testkit::server::RestartableServer;
 
 /// How long a pane may take to tell (the contract: 2 s), plus the screen-polling slack
 /// of this harness (tmux capture every 100 ms, one redraw).
@@ -106,14 +105,13 @@ impl DockerProxy {
     }
 }
 
-/// A `/metrics` page of an outbox worker, on a port the test can close.
-async fn metrics_server() -> RestartableServer {
-    let page = "# TYPE outbox_processed_total counter\noutbox_processed_total{projection=\"search_index_to_elastic\",op=\"upsert\"} 3\n";
-    let router =
-        axum::Router::new().route("/metrics", axum::routing::get(move || async move { page }));
-    RestartableServer::bind("127.0.0.1:0".parse().unwrap(), router)
-        .await
-        .expect("bind metrics page")
+/// The stand-in worker: serves a `/metrics` page while its flag file exists (the
+/// cockpit grades only a page served by the process it started).
+fn fake_worker_script() -> String {
+    format!(
+        "{}/testkit/fake_metrics_worker.py",
+        env!("CARGO_MANIFEST_DIR")
+    )
 }
 
 struct Rig {
@@ -121,12 +119,14 @@ struct Rig {
     dir: tempfile::TempDir,
     es: EsStandin,
     jaeger: JaegerStandin,
-    metrics: RestartableServer,
+    /// The stand-in worker's metrics port, and the flag that keeps its page up.
+    metrics_port: u16,
+    metrics_flag: PathBuf,
     pg: testkit::pg::OwnCluster,
     docker: Option<(DockerProxy, ComposeLikeContainer, String)>,
     worker_flag: PathBuf,
-    /// A sleep no other test runs, so `pkill` finds this rig's worker only.
-    worker_sleep: String,
+    /// A word no other test's worker has, so `pkill -f` finds this rig's worker only.
+    worker_tag: String,
 }
 
 impl Rig {
@@ -156,11 +156,16 @@ impl Rig {
         Some(Rig {
             source,
             worker_flag: dir.path().join("worker-may-run"),
-            worker_sleep: format!("600.{}", fastrand_suffix()),
+            worker_tag: format!("rig-{}", fastrand_suffix()),
+            metrics_port: free_port(),
+            metrics_flag: {
+                let flag = dir.path().join("metrics-up");
+                std::fs::write(&flag, "").unwrap();
+                flag
+            },
             dir,
             es: EsStandin::start().await.unwrap(),
             jaeger: JaegerStandin::start().await.unwrap(),
-            metrics: metrics_server().await,
             pg,
             docker,
         })
@@ -177,13 +182,19 @@ impl Rig {
             None => "unix:///nonexistent/docker.sock".into(),
         };
         // The worker runs only while its flag file exists (the test's switch for it).
+        let serve = format!(
+            "python3 {} {} {} {}",
+            fake_worker_script(),
+            self.metrics_port,
+            self.metrics_flag.display(),
+            self.worker_tag
+        );
         let worker = match self.source {
             Source::Worker => format!(
-                "sh -c 'test -f {} || exit 3; exec sleep {}'",
+                "sh -c 'test -f {} || exit 3; exec {serve}'",
                 self.worker_flag.display(),
-                self.worker_sleep
             ),
-            _ => format!("sleep {}", self.worker_sleep),
+            _ => serve,
         };
         [
             ("DOCKER_HOST", docker_host),
@@ -191,10 +202,7 @@ impl Rig {
             ("DATABASE_URL", self.pg.url()),
             ("ELASTIC_URL", self.es.url()),
             ("JAEGER_URL", self.jaeger.url()),
-            (
-                "OUTBOX_METRICS_PORT",
-                self.metrics.addr().port().to_string(),
-            ),
+            ("OUTBOX_METRICS_PORT", self.metrics_port.to_string()),
             ("DRILL_WORKER_COMMAND", worker),
             ("TERM", "xterm-256color".into()),
         ]
@@ -232,9 +240,9 @@ impl Rig {
             }
             Source::Metrics => {
                 if up {
-                    self.metrics.start().await.unwrap()
+                    std::fs::write(&self.metrics_flag, "").unwrap();
                 } else {
-                    self.metrics.stop()
+                    let _ = std::fs::remove_file(&self.metrics_flag);
                 }
             }
             Source::Worker => {
@@ -245,9 +253,14 @@ impl Rig {
                     }
                 } else {
                     let _ = std::fs::remove_file(&self.worker_flag);
-                    // kill -9 of this rig's running worker (the sleep its shell exec'd).
+                    // kill -9 of this rig's running worker (the script its shell exec'd);
+                    // anchored on the interpreter: tmux's own command line holds the tag too.
+                    let pattern = format!(
+                        "^[^ ]*python[0-9.]* [^ ]*fake_metrics_worker.py .* {}$",
+                        self.worker_tag
+                    );
                     let _ = std::process::Command::new("pkill")
-                        .args(["-9", "-f", &format!("sleep {}", self.worker_sleep)])
+                        .args(["-9", "-f", &pattern])
                         .status();
                 }
             }

@@ -568,11 +568,18 @@ pub const RUNNABLE: [&Scenario; 9] = [
     &COLLECTOR_DOWN,
 ];
 
-/// The scenario with this id, or an error naming the ones there are.
+/// The scenario with this id, or an error naming the closest one and the ones there are.
 pub fn find(id: &str) -> Result<&'static Scenario, String> {
     RUNNABLE.into_iter().find(|s| s.id == id).ok_or_else(|| {
+        let closest = RUNNABLE
+            .iter()
+            .map(|s| (crate::config::spec::edit_distance(id, s.id), s.id))
+            .filter(|(distance, _)| *distance <= 5)
+            .min()
+            .map(|(_, id)| format!(" Did you mean `{id}`?"))
+            .unwrap_or_default();
         format!(
-            "scenario `{}` is not supported by this build; supported: {}",
+            "scenario `{}` is not supported by this build.{closest} Supported: {}",
             crate::sanitize::one_line(id, 80),
             RUNNABLE.iter().map(|s| s.id).collect::<Vec<_>>().join(", ")
         )

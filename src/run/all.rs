@@ -20,22 +20,19 @@ pub struct Row {
 impl Row {
     fn verdict(&self) -> &'static str {
         match &self.outcome {
-            Ok(outcome) if outcome.code == 0 => "PASSED",
+            Ok(outcome) if outcome.code == crate::exit::PASSED => "PASSED",
             Ok(outcome) if outcome.code > 128 => "INTERRUPTED",
+            Ok(outcome) if outcome.code == crate::exit::COULD_NOT_RUN => "COULD NOT RUN",
             Ok(_) => "FAILED",
             Err(_) => "ERROR",
         }
     }
 }
 
-/// The summary: scenario, verdict, wall time, the deciding numbers (or why it failed).
-pub fn table(rows: &[Row], total: Duration) -> String {
-    let mut out = format!(
-        "{:<20} {:<11} {:>7}  {}\n",
-        "scenario", "verdict", "wall", "deciding numbers"
-    );
-    for row in rows {
-        let detail = match &row.outcome {
+impl Row {
+    /// The row's line of the table: scenario, verdict, wall time, numbers or why.
+    fn line(&self) -> String {
+        let detail = match &self.outcome {
             Ok(outcome) => match (&outcome.why, outcome.code) {
                 (Some(why), code) if code != 0 => format!(
                     "{} — not passed: {}",
@@ -46,13 +43,29 @@ pub fn table(rows: &[Row], total: Duration) -> String {
             },
             Err(error) => crate::sanitize::one_line(error, 200),
         };
-        out.push_str(&format!(
-            "{:<20} {:<11} {:>6.1}s  {}\n",
-            row.scenario,
-            row.verdict(),
-            row.wall.as_secs_f64(),
+        format!(
+            "{:<20} {:<13} {:>6.1}s  {}",
+            self.scenario,
+            self.verdict(),
+            self.wall.as_secs_f64(),
             detail.trim()
-        ));
+        )
+    }
+}
+
+fn header() -> String {
+    format!(
+        "{:<20} {:<13} {:>7}  deciding numbers\n",
+        "scenario", "verdict", "wall"
+    )
+}
+
+/// The summary: scenario, verdict, wall time, the deciding numbers (or why it failed).
+pub fn table(rows: &[Row], total: Duration) -> String {
+    let mut out = header();
+    for row in rows {
+        out.push_str(&row.line());
+        out.push('\n');
     }
     let passed = rows.iter().filter(|r| r.verdict() == "PASSED").count();
     out.push_str(&format!(
@@ -68,6 +81,8 @@ pub async fn run_all(profile: Profile, options: RunOptions) -> u8 {
     let started = Instant::now();
     let mut rows = Vec::new();
     let mut interrupted = None;
+    print!("{}", header());
+    flush_stdout();
     for drill in RUNNABLE {
         eprintln!("==> {} — {}", drill.id, drill.title);
         let began = Instant::now();
@@ -86,21 +101,43 @@ pub async fn run_all(profile: Profile, options: RunOptions) -> u8 {
         {
             interrupted = Some(outcome.code);
         }
-        rows.push(Row {
+        let row = Row {
             scenario: drill.id,
             outcome,
             wall: began.elapsed(),
-        });
+        };
+        // Each line as it happens, even into a pipe or a CI log.
+        println!("{}", row.line());
+        flush_stdout();
+        rows.push(row);
         if interrupted.is_some() {
             break;
         }
     }
+    println!();
     print!("{}", table(&rows, started.elapsed()));
+    flush_stdout();
     if let Some(code) = interrupted {
         return code;
     }
+    series_code(&rows)
+}
+
+/// 0 when all nine passed; 1 when one FAILED; else 3 when one could not run.
+fn series_code(rows: &[Row]) -> u8 {
     let all_passed = rows.len() == RUNNABLE.len() && rows.iter().all(|r| r.verdict() == "PASSED");
-    if all_passed { 0 } else { 1 }
+    if all_passed {
+        crate::exit::PASSED
+    } else if rows.iter().any(|r| r.verdict() == "FAILED") {
+        crate::exit::FAILED
+    } else {
+        crate::exit::COULD_NOT_RUN
+    }
+}
+
+fn flush_stdout() {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
 }
 
 #[cfg(test)]

@@ -37,10 +37,44 @@ fn say(message: &str) {
     eprintln!("[{}] {message}", chrono::Local::now().format("%H:%M:%S"));
 }
 
+/// Why a drill stopped before its end: it could not run at all (infrastructure, the
+/// worker), or it ran and went wrong (an event that never got done).
+#[derive(Debug, Clone)]
+enum Stop {
+    CouldNotRun(String),
+    Failed(String),
+}
+
+impl Stop {
+    fn message(&self) -> &str {
+        match self {
+            Stop::CouldNotRun(message) | Stop::Failed(message) => message,
+        }
+    }
+}
+
+impl From<&str> for Stop {
+    fn from(message: &str) -> Stop {
+        Stop::Failed(message.to_string())
+    }
+}
+
+impl From<String> for Stop {
+    fn from(message: String) -> Stop {
+        Stop::Failed(message)
+    }
+}
+
+/// Marks an error of setting the drill up: the drill could not run.
+fn could_not_run(message: String) -> Stop {
+    Stop::CouldNotRun(message)
+}
+
 /// How one headless drill ended.
 #[derive(Debug, Clone)]
 pub struct Outcome {
-    /// The process exit code: 0 passed, 1 failed, 129/130/143 interrupted.
+    /// The process exit code: 0 passed, 1 failed, 3 could not run, 129/130/143
+    /// interrupted.
     pub code: u8,
     pub dir: std::path::PathBuf,
     /// The numbers that decided, in one line (`retry_delta=1 failed_delta=2 …`).
@@ -80,14 +114,14 @@ pub async fn run(profile: Profile, options: RunOptions) -> anyhow::Result<Outcom
     let driven = std::panic::AssertUnwindSafe(drive(&mut session, &options)).catch_unwind();
     let mut interrupted = None;
     let outcome = tokio::select! {
-        result = driven => Some(result.unwrap_or_else(|panic| Err(format!(
+        result = driven => Some(result.unwrap_or_else(|panic| Err(Stop::Failed(format!(
             "the drill panicked: {}",
             panic
                 .downcast_ref::<String>()
                 .map(String::as_str)
                 .or_else(|| panic.downcast_ref::<&str>().copied())
                 .unwrap_or("(no message)")
-        )))),
+        ))))),
         signal = stop_signal() => {
             interrupted = Some(signal);
             None
@@ -118,10 +152,15 @@ pub async fn run(profile: Profile, options: RunOptions) -> anyhow::Result<Outcom
             summary.1 = Some(format!("interrupted by {name}"));
             code
         }
-        Some(Err(error)) => {
-            say(&format!("the drill could not complete: {error}"));
-            session.journal("error", serde_json::json!({"message": error}));
-            summary.1 = Some(error.clone());
+        Some(Err(stop)) => {
+            let error = stop.message().to_string();
+            let (words, code) = match stop {
+                Stop::CouldNotRun(_) => ("the drill could not run", crate::exit::COULD_NOT_RUN),
+                Stop::Failed(_) => ("the drill could not complete", crate::exit::FAILED),
+            };
+            say(&format!("{words}: {error}"));
+            session.journal("error", serde_json::json!({"message": error, "could_not_run": code == crate::exit::COULD_NOT_RUN}));
+            summary.1 = Some(format!("{words}: {error}"));
             match session.freeze(true).await {
                 Ok((dir, verdict)) => {
                     eprint!("{}", verdict.table());
@@ -130,7 +169,7 @@ pub async fn run(profile: Profile, options: RunOptions) -> anyhow::Result<Outcom
                 }
                 Err(freeze_error) => say(&format!("the final freeze failed too: {freeze_error}")),
             }
-            1
+            code
         }
         Some(Ok(())) => match session.freeze(true).await {
             Ok((dir, verdict)) => {
@@ -228,9 +267,9 @@ async fn wait_until_done(session: &Session, timeout: Duration) -> bool {
     }
 }
 
-async fn drive(session: &mut Session, options: &RunOptions) -> Result<(), String> {
+async fn drive(session: &mut Session, options: &RunOptions) -> Result<(), Stop> {
     say("connecting to Postgres");
-    session.connect_db().await?;
+    session.connect_db().await.map_err(could_not_run)?;
     if session.profile.sandbox.is_some() {
         say(crate::sandbox::BANNER);
     } else {
@@ -239,7 +278,7 @@ async fn drive(session: &mut Session, options: &RunOptions) -> Result<(), String
     match (session.connect_docker().await, session.drill.inject) {
         // The sandbox stops and starts its simulated ES itself.
         (Err(_), _) if session.profile.sandbox.is_some() => {}
-        (Err(error), Inject::StopEs) => return Err(error),
+        (Err(error), Inject::StopEs) => return Err(could_not_run(error)),
         // Drills through the gate need no container control.
         (Err(error), _) => say(&format!(
             "Docker not connected ({error}); this drill does not need it"
@@ -269,21 +308,24 @@ async fn drive(session: &mut Session, options: &RunOptions) -> Result<(), String
     if inject && session.drill.injects_before_worker() {
         // The worker may look at its collector once, at start: the fault comes first.
         say(&injecting(session));
-        session.inject().await?;
+        session.inject().await.map_err(could_not_run)?;
     }
     session.start_worker().await;
-    session.wait_for_metrics(Duration::from_secs(30)).await?;
-    session.take_baseline().await?;
+    session
+        .wait_for_metrics(Duration::from_secs(30))
+        .await
+        .map_err(|error| could_not_run(format!("the worker did not start: {error}")))?;
+    session.take_baseline().await.map_err(could_not_run)?;
     say("baseline taken (_metrics/metrics-before*.txt)");
 
     let inject_now =
         !session.drill.injects_before_worker() && !session.drill.injects_after_trigger();
     if inject && inject_now {
         say(&injecting(session));
-        session.inject().await?;
+        session.inject().await.map_err(could_not_run)?;
     }
     let op = options.op.unwrap_or(session.drill.trigger);
-    let id = session.insert_nth(0, op).await?;
+    let id = session.insert_nth(0, op).await.map_err(could_not_run)?;
     say(&format!(
         "inserted {} {} event(s), the last {id}",
         session.drill.together.max(1),
@@ -318,7 +360,7 @@ async fn drive(session: &mut Session, options: &RunOptions) -> Result<(), String
     }
     if inject && session.drill.injects_after_trigger() {
         say(&injecting(session));
-        session.inject().await?;
+        session.inject().await.map_err(could_not_run)?;
         say("worker 1 killed holding its claim; worker 2 runs");
     }
 
@@ -369,10 +411,10 @@ async fn drive(session: &mut Session, options: &RunOptions) -> Result<(), String
     session.restore().await?;
     if session.drill.inject == Inject::StopEs && !session.wait_for_es(Duration::from_secs(60)).await
     {
-        return Err(format!(
+        return Err(could_not_run(format!(
             "Elasticsearch at {} did not answer within 60 s after start",
             session.profile.elastic_url
-        ));
+        )));
     }
     if !session.drill.recovers() {
         return Ok(());

@@ -59,6 +59,21 @@ fn loopback() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
+/// `worker.metrics_port` and `worker.http_port` on free ports, for each one the user
+/// left at its default (a port given on purpose is kept, and checked before start).
+pub fn worker_port_overrides(settings: &crate::config::Settings) -> Vec<String> {
+    ["worker.metrics_port", "worker.http_port"]
+        .into_iter()
+        .filter(|key| {
+            matches!(
+                settings.origin(key),
+                Some(crate::config::Origin::Default) | None
+            )
+        })
+        .filter_map(|key| Some(format!("{key}={}", free_port().ok()?)))
+        .collect()
+}
+
 fn free_port() -> Result<u16, String> {
     std::net::TcpListener::bind(loopback())
         .and_then(|l| l.local_addr())

@@ -99,14 +99,16 @@ impl Session {
         let capture_started = std::time::Instant::now();
         let event = self.event_under_drill();
         let log = self.log_lines();
-        let first_url = (!self.worker_killed).then(|| self.metrics_url());
-        let second_url = self.second.as_ref().map(|s| metrics_url(s.metrics_port));
+        // Only a port proven to be served by our worker is scraped.
+        let first_url = (!self.worker_killed).then(|| self.proven_metrics_url(1));
+        let second_url = self.second.is_some().then(|| self.proven_metrics_url(2));
         let http = self.http.clone();
-        let scrape_at = |url: Option<String>| {
+        let scrape_at = |url: Option<Result<String, String>>| {
             let http = http.clone();
             async move {
                 match url {
-                    Some(url) => Some(scrape(&http, &url).await.map_err(error_text)),
+                    Some(Ok(url)) => Some(scrape(&http, &url).await.map_err(error_text)),
+                    Some(Err(stranger)) => Some(Err(stranger)),
                     None => None,
                 }
             }

@@ -88,6 +88,9 @@ pub struct Session {
     pub worker_killed: bool,
     /// D's poison event, once the outbox shows which one it is.
     pub poisoned: Option<Uuid>,
+    /// (port, pid) pairs proven: the process serving that port descends from the
+    /// worker this session started with that pid (a stranger is never scraped).
+    proven_ports: Vec<(u16, u32)>,
     /// Counter journal entries written with every series so far.
     rich_counter_entries: usize,
     /// The moments of the journal, fed line by line (the timeline strip reads it).
@@ -221,6 +224,7 @@ impl Session {
             second: None,
             worker_killed: false,
             poisoned: None,
+            proven_ports: Vec::new(),
             rich_counter_entries: 0,
             story: Mutex::new(Default::default()),
             profile,

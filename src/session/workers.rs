@@ -97,14 +97,28 @@ impl Session {
             // Worker 1 must still hold its claim when it is killed: its first write waits.
             let _ = self.hold_first_write().await;
         }
-        let process = WorkerProcess::spawn(
-            &self.profile,
-            &overrides,
-            &self.run.log_path(),
-            self.run_redactor(),
-            self.tail.clone(),
-        )
-        .await;
+        // A port someone else holds would leave that process answering our scrapes.
+        let process = match self.worker_ports_taken() {
+            Some(why) => {
+                self.action_failed("start the worker", why.clone());
+                WorkerProcess::not_started(
+                    &self.profile,
+                    &self.run.log_path(),
+                    self.tail.clone(),
+                    why,
+                )
+            }
+            None => {
+                WorkerProcess::spawn(
+                    &self.profile,
+                    &overrides,
+                    &self.run.log_path(),
+                    self.run_redactor(),
+                    self.tail.clone(),
+                )
+                .await
+            }
+        };
         let state = process
             .state
             .lock()
@@ -164,6 +178,55 @@ impl Session {
             baseline: None,
             latest: None,
         });
+    }
+
+    /// Why worker 1's metrics or health port cannot be given to it (held by another
+    /// process), if one cannot.
+    fn worker_ports_taken(&self) -> Option<String> {
+        let (metrics, health) = (self.profile.metrics_port, self.profile.http_port);
+        crate::sources::port_owner::taken(metrics, "worker.metrics_port").or_else(|| {
+            (health != metrics)
+                .then(|| crate::sources::port_owner::taken(health, "worker.http_port"))
+                .flatten()
+        })
+    }
+
+    /// The metrics URL of worker `n` (1 or 2) once the process serving it is proven to
+    /// be that worker (or a descendant of it): a stranger on the port is never scraped.
+    pub(super) fn proven_metrics_url(&mut self, n: usize) -> Result<String, String> {
+        let (port, pid) = match n {
+            1 => (
+                self.profile.metrics_port,
+                self.worker.as_ref().and_then(|w| w.pid()),
+            ),
+            _ => match &self.second {
+                Some(second) => (second.metrics_port, second.process.pid()),
+                None => return Err("worker 2 is not running".into()),
+            },
+        };
+        let Some(pid) = pid else {
+            return Err(format!(
+                "worker {n} is not running, so nothing on port {port} is graded"
+            ));
+        };
+        if self.proven_ports.contains(&(port, pid)) {
+            return Ok(metrics_url(port));
+        }
+        match crate::sources::port_owner::served_by(port, pid) {
+            Ok(true) => {
+                self.proven_ports.push((port, pid));
+                Ok(metrics_url(port))
+            }
+            // Nothing listens yet (the scrape will say so), or /proc cannot tell.
+            Ok(false) => Ok(metrics_url(port)),
+            Err(stranger) => Err(stranger),
+        }
+    }
+
+    /// Scrapes worker `n` after proving the port is its own.
+    pub(super) async fn scrape_worker(&mut self, n: usize) -> Result<Scrape, String> {
+        let url = self.proven_metrics_url(n)?;
+        scrape(&self.http, &url).await.map_err(error_text)
     }
 
     fn run_redactor(&self) -> Redactor {
@@ -268,16 +331,15 @@ impl Session {
         let first = if self.worker_killed {
             Err("worker 1 was killed".to_string())
         } else {
-            scrape(&self.http, &self.metrics_url())
-                .await
-                .map_err(error_text)
+            self.scrape_worker(1).await
         };
         if let Ok(scraped) = &first {
             self.latest = Some(scraped.clone());
         }
         let mut second_ok = false;
-        if let Some(second) = self.second.as_mut()
-            && let Ok(scraped) = scrape(&self.http, &metrics_url(second.metrics_port)).await
+        if self.second.is_some()
+            && let Ok(scraped) = self.scrape_worker(2).await
+            && let Some(second) = self.second.as_mut()
         {
             second.latest = Some(scraped);
             second_ok = true;
@@ -344,8 +406,12 @@ impl Session {
     pub async fn wait_for_metrics(&mut self, timeout: Duration) -> Result<(), String> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            match scrape(&self.http, &self.metrics_url()).await {
+            match self.scrape_worker(1).await {
                 Ok(_) => break,
+                // A stranger on the worker's port: waiting longer changes nothing.
+                Err(error) if error.contains("not by the worker this drill started") => {
+                    return Err(error);
+                }
                 Err(error) => {
                     match self.worker_state() {
                         Some(WorkerState::Exited { code, signal }) => {
@@ -378,9 +444,15 @@ impl Session {
                 return Err("worker 2 did not start (see the failed actions)".into());
             };
             let url = metrics_url(second.metrics_port);
-            match scrape(&self.http, &url).await {
+            match self.scrape_worker(2).await {
                 Ok(_) => return Ok(()),
+                Err(error) if error.contains("not by the worker this drill started") => {
+                    return Err(error);
+                }
                 Err(error) => {
+                    let Some(second) = self.second.as_mut() else {
+                        return Err("worker 2 did not start".into());
+                    };
                     match second.process.poll() {
                         WorkerState::Exited { code, signal } => {
                             return Err(format!(
@@ -403,9 +475,7 @@ impl Session {
     /// Takes the drill's baseline: `metrics-before.txt` (one worker), or one page per
     /// worker (`metrics-before-1.txt`, `-2`) and their sum once both are in.
     pub async fn take_baseline(&mut self) -> Result<(), String> {
-        let scraped = scrape(&self.http, &self.metrics_url())
-            .await
-            .map_err(error_text)?;
+        let scraped = self.scrape_worker(1).await?;
         self.latest = Some(scraped.clone());
         if self.drill.worker_count() == 1 {
             self.run
@@ -434,10 +504,11 @@ impl Session {
 
     /// Worker 2's baseline (`metrics-before-2.txt`), then both as `metrics-before.txt`.
     pub async fn take_second_baseline(&mut self) -> Result<(), String> {
-        let Some(second) = self.second.as_ref() else {
+        if self.second.is_none() {
             return Err("worker 2 is not running".into());
-        };
-        let scraped = scrape(&self.http, &metrics_url(second.metrics_port))
+        }
+        let scraped = self
+            .scrape_worker(2)
             .await
             .map_err(|e| format!("worker 2's /metrics: {e}"))?;
         self.run

@@ -2,4 +2,5 @@
 //! observations; none knows about widgets.
 
 pub mod metrics;
+pub mod port_owner;
 pub mod worker_proc;

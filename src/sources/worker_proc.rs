@@ -200,6 +200,18 @@ pub fn worker_command(profile: &Profile) -> Vec<String> {
 }
 
 impl WorkerProcess {
+    /// A worker that was never spawned, and why (its state says so, like a spawn error).
+    pub fn not_started(profile: &Profile, log_path: &Path, tail: SharedTail, why: String) -> Self {
+        WorkerProcess {
+            child: None,
+            writer: None,
+            state: Arc::new(Mutex::new(WorkerState::FailedToStart { message: why })),
+            tail,
+            log_path: log_path.to_path_buf(),
+            command: worker_command(profile),
+        }
+    }
+
     /// Spawns the worker with the profile's contract environment. A spawn failure is
     /// reported as a state, not an error, so the cockpit keeps running.
     pub async fn spawn(

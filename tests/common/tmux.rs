@@ -4,8 +4,19 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// One tmux server per test (its own socket, `-L`): tests that start and end sessions
+/// at the same moment on one shared server race its start and shutdown ("no server
+/// running", a session that vanishes).
 pub struct Tmux {
     session: String,
+}
+
+impl Tmux {
+    fn command(&self) -> Command {
+        let mut command = Command::new("tmux");
+        command.args(["-L", &self.session]);
+        command
+    }
 }
 
 impl Tmux {
@@ -21,18 +32,29 @@ impl Tmux {
         let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
         // The pane outlives the program so its exit code can be read.
         let script = format!("{binary} {}; echo EXIT=$?; sleep 30", quoted.join(" "));
-        let mut command = Command::new("tmux");
-        command.args(["new-session", "-d", "-s", &session, "-x", "200", "-y", "60"]);
+        let tmux = Tmux { session };
+        let mut command = tmux.command();
+        command.args([
+            "new-session",
+            "-d",
+            "-s",
+            &tmux.session,
+            "-x",
+            "200",
+            "-y",
+            "60",
+        ]);
         for (key, value) in env {
             command.args(["-e", &format!("{key}={value}")]);
         }
         let status = command.arg(script).status().expect("tmux runs");
         assert!(status.success());
-        Some(Tmux { session })
+        Some(tmux)
     }
 
     pub fn screen(&self) -> String {
-        let output = Command::new("tmux")
+        let output = self
+            .command()
             .args(["capture-pane", "-p", "-t", &self.session])
             .output()
             .expect("capture-pane");
@@ -40,7 +62,7 @@ impl Tmux {
     }
 
     pub fn keys(&self, keys: &str) {
-        Command::new("tmux")
+        self.command()
             .args(["send-keys", "-t", &self.session, keys])
             .status()
             .expect("send-keys");
@@ -69,9 +91,7 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.session])
-            .status();
+        let _ = self.command().arg("kill-server").status();
     }
 }
 
