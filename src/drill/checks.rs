@@ -844,6 +844,7 @@ mod tests {
             id: uuid::Uuid::new_v4().to_string(),
             status: status.into(),
             reason: reason.map(str::to_string),
+            version: None,
         }
     }
 

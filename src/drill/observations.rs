@@ -28,19 +28,29 @@ pub struct Observations {
     pub drill_rows: Option<Vec<RowState>>,
 }
 
-/// `_version` of an ES document answer (`found: false` has none).
+/// The entity version an ES document holds: its content's `event_version` (what the
+/// worker wrote), else ES's own `_version` for a document without one. `found: false`
+/// has none. ES's `_version` alone proves nothing: a worker that writes plain PUTs
+/// bumps it on every write, a stale one included.
 pub fn document_version(document: &Value) -> Option<i64> {
+    let found = document.get("found").and_then(Value::as_bool) == Some(true);
+    if !found {
+        return None;
+    }
     document
-        .get("found")
-        .and_then(Value::as_bool)
-        .filter(|found| *found)
-        .and(document.get("_version"))
+        .pointer("/_source/event_version")
         .and_then(Value::as_i64)
+        .or_else(|| document.get("_version").and_then(Value::as_i64))
 }
 
 /// The drill's rows of an outbox snapshot (`_outbox-<ts>.json`: `rows` of objects with
-/// `id`, `status`, `error_reason`); `None` when it holds none.
+/// `id`, `status`, `error_reason`, `event_version`; only those listed in `drill_events`
+/// when the snapshot names them); `None` when it holds none.
 pub fn rows_of_snapshot(snapshot: &Value) -> Option<Vec<RowState>> {
+    let of_the_drill: Option<Vec<&str>> = snapshot
+        .get("drill_events")
+        .and_then(Value::as_array)
+        .map(|ids| ids.iter().filter_map(Value::as_str).collect());
     let rows: Vec<RowState> = snapshot
         .get("rows")?
         .as_array()?
@@ -51,7 +61,13 @@ pub fn rows_of_snapshot(snapshot: &Value) -> Option<Vec<RowState>> {
                 id: text("id")?,
                 status: text("status")?,
                 reason: text("error_reason"),
+                version: row.get("event_version").and_then(Value::as_i64),
             })
+        })
+        .filter(|row| {
+            of_the_drill
+                .as_ref()
+                .is_none_or(|ids| ids.contains(&row.id.as_str()))
         })
         .collect();
     (!rows.is_empty()).then_some(rows)
@@ -63,6 +79,8 @@ pub struct RowState {
     pub id: String,
     pub status: String,
     pub reason: Option<String>,
+    /// Its `event_version`, when recorded.
+    pub version: Option<i64>,
 }
 
 impl Observations {

@@ -93,29 +93,38 @@ impl Session {
         };
         for (id, event) in ids.iter().zip(&events) {
             self.inserted.push(*id);
-            self.last_entity = Some(event.entity_id);
-            self.journal("insert", json!({"op": op.as_str(), "outbox_event_id": id.to_string(), "entity_id": event.entity_id.to_string(), "together": events.len()}));
+            let of_the_drill = self.drill_events.len() < self.drill_event_count();
+            if of_the_drill {
+                self.drill_events.push(*id);
+                self.last_entity = Some(event.entity_id);
+            }
+            self.journal("insert", json!({"op": op.as_str(), "outbox_event_id": id.to_string(), "entity_id": event.entity_id.to_string(), "together": events.len(), "of_the_drill": of_the_drill}));
         }
         ids.last()
             .copied()
             .ok_or_else(|| "the insert returned no id".to_string())
     }
 
-    /// Every event the drill inserted, as the outbox holds it now (empty when it cannot
-    /// be read).
+    /// How many events make the drill: its trigger(s), then its chain.
+    fn drill_event_count(&self) -> usize {
+        self.drill.together.max(1) + self.drill.then.len()
+    }
+
+    /// Every event of the drill, as the outbox holds it now (empty when it cannot be
+    /// read).
     pub async fn drill_rows(&self) -> Vec<crate::db::outbox::OutboxRow> {
         let Some(pool) = &self.pool else {
             return Vec::new();
         };
-        crate::db::outbox::rows_by_id(pool, &self.inserted)
+        crate::db::outbox::rows_by_id(pool, &self.drill_events)
             .await
             .unwrap_or_default()
     }
 
     /// The event the checks follow: the poison one once the outbox shows which (D),
-    /// else the last inserted.
+    /// else the drill's newest (never an event inserted after the drill's chain).
     pub fn event_under_drill(&self) -> Option<Uuid> {
-        self.poisoned.or_else(|| self.inserted.last().copied())
+        self.poisoned.or_else(|| self.drill_events.last().copied())
     }
 
     /// D: the one row of the drill that ended failed is the event under drill.

@@ -456,7 +456,7 @@ impl Session {
         let rows = crate::db::outbox::rows_by_id(pool, &self.inserted).await;
         match (summary, rows) {
             (Ok(summary), Ok(rows)) => {
-                json!({"available": true, "fault_restored": self.fault_restored, "summary": summary, "rows": rows})
+                json!({"available": true, "fault_restored": self.fault_restored, "summary": summary, "rows": rows, "drill_events": self.drill_events})
             }
             (Err(error), _) | (_, Err(error)) => {
                 json!({"available": false, "error": error.to_string()})

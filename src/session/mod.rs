@@ -58,7 +58,12 @@ pub struct Session {
     pub chain_next: usize,
     pub baseline: Option<Scrape>,
     pub latest: Option<Scrape>,
+    /// Every event this session inserted (the Outbox pane shows them all).
     pub inserted: Vec<Uuid>,
+    /// The drill's own events, the ones its checks follow: its trigger(s) and chain, in
+    /// order. Events inserted after the chain is complete are shown and journaled, but
+    /// never re-point a check that was already decided.
+    pub drill_events: Vec<Uuid>,
     pub es_stopped: bool,
     /// The drill's fault was put in and later taken out again (recovery is now due).
     pub fault_restored: bool,
@@ -140,6 +145,7 @@ pub fn row_states(rows: &[crate::db::outbox::OutboxRow]) -> Vec<crate::drill::Ro
             id: row.id.to_string(),
             status: row.status.clone(),
             reason: row.error_reason.clone(),
+            version: Some(row.event_version),
         })
         .collect()
 }
@@ -225,6 +231,7 @@ impl Session {
             worker_killed: false,
             poisoned: None,
             proven_ports: Vec::new(),
+            drill_events: Vec::new(),
             rich_counter_entries: 0,
             story: Mutex::new(Default::default()),
             profile,

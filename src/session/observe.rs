@@ -73,7 +73,7 @@ impl Session {
             "projection_version": found,
             "event_version": version,
             "entity_id": self.last_entity.map(|e| e.to_string()),
-            "outbox_event_id": self.inserted.last().map(|e| e.to_string()),
+            "outbox_event_id": self.drill_events.last().map(|e| e.to_string()),
             "by": "drill-cockpit: the ES document of the entity, read once the event was done",
         });
         self.run
