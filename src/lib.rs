@@ -8,6 +8,7 @@ pub mod db;
 pub mod docker;
 pub mod drill;
 pub mod evidence;
+pub mod exit;
 pub mod faults;
 pub mod jaeger;
 pub mod keys;
