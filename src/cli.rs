@@ -178,7 +178,7 @@ pub fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("drill-cockpit: cannot start the async runtime: {error}");
-            return ExitCode::from(2);
+            return ExitCode::from(crate::exit::USAGE);
         }
     };
     match runtime.block_on(run(cli)) {
@@ -411,11 +411,13 @@ async fn insert(profile: &Profile, args: InsertArgs) -> anyhow::Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-/// Exit code 0 when every graded run passed, 1 when one did not.
+/// Exit code 0 when every graded run passed, 1 when one failed or is a control run, 3
+/// (a [`crate::exit::CouldNotRun`]) when the path could not be graded.
 fn verify(path: &std::path::Path, json: bool, compare: bool) -> anyhow::Result<ExitCode> {
-    match crate::verify::verify(path, json, compare) {
-        Ok(true) => Ok(ExitCode::SUCCESS),
-        Ok(false) => Ok(ExitCode::from(1)),
-        Err(error) => Err(anyhow::Error::msg(error)),
-    }
+    let passed = crate::verify::verify(path, json, compare)?;
+    Ok(ExitCode::from(if passed {
+        crate::exit::PASSED
+    } else {
+        crate::exit::FAILED
+    }))
 }

@@ -1,7 +1,8 @@
 //! `drill-cockpit verify <run_dir | folder>`: re-grades runs from their raw files, ours
 //! by our checks (CONTRACT §6, every piece of evidence required) and any other tool's by
-//! upstream's own rules (UPSTREAM-LABS.md), never by the `ok` a run carries. Read-only:
-//! it never writes, renames or deletes anything.
+//! upstream's own rules (UPSTREAM-LABS.md), never by the `ok` a run carries. A control
+//! run (everything but the fault) is never a passed drill, whatever its checks say.
+//! Read-only: it never writes, renames or deletes anything.
 
 use std::path::{Path, PathBuf};
 
@@ -11,6 +12,7 @@ use crate::drill::upstream::{self, UpstreamGrade};
 use crate::drill::{CheckOutcome, CheckStatus, Verdict};
 use crate::evidence::foreign;
 use crate::evidence::read::read_run_dir;
+use crate::exit::CouldNotRun;
 use crate::sanitize::one_line;
 
 /// How one run was graded.
@@ -20,7 +22,7 @@ pub enum Graded {
     /// Another tool's run: upstream's rules decide; for es_down_connect our own checks
     /// are shown too, as far as its files allow (they do not decide).
     Upstream {
-        grade: UpstreamGrade,
+        grade: Box<UpstreamGrade>,
         also: Option<Verdict>,
         /// The run's own `_result.json` (for `--compare`).
         theirs: Option<Value>,
@@ -32,14 +34,46 @@ pub struct GradedRun {
     pub dir: PathBuf,
     pub graded: Graded,
     pub problems: Vec<String>,
+    /// A control run (everything but the fault): never a passed drill.
+    pub control: bool,
 }
 
 impl GradedRun {
+    /// Whether it is a passed drill: its checks passed and it is not a control run.
     pub fn ok(&self) -> bool {
+        !self.control && self.checks_ok()
+    }
+
+    /// Whether every check passed (what a control run's checks say, too).
+    pub fn checks_ok(&self) -> bool {
         match &self.graded {
             Graded::Ours(verdict) => verdict.ok,
             Graded::Upstream { grade, .. } => grade.ok,
         }
+    }
+
+    /// `PASSED`, `FAILED`, or `CONTROL RUN`.
+    pub fn verdict_word(&self) -> &'static str {
+        if self.control {
+            "CONTROL RUN"
+        } else if self.ok() {
+            "PASSED"
+        } else {
+            "FAILED"
+        }
+    }
+
+    /// The verdict line of the one-run report.
+    fn verdict_line(&self) -> String {
+        if !self.control {
+            return format!("verdict: {}\n", self.verdict_word());
+        }
+        let checks = if self.checks_ok() {
+            "yet its checks passed: they do not need the fault to pass"
+        } else {
+            "and its checks failed, as a control run's must"
+        };
+        format!("verdict: CONTROL RUN — not a drill: the fault was not put in, {checks}\n")
     }
 
     pub fn scenario(&self) -> &str {
@@ -62,7 +96,19 @@ impl GradedRun {
         }
     }
 
+    /// The run's result as JSON; `ok` is false and `control` true for a control run
+    /// (`checks_ok` then says what its checks said).
     pub fn json(&self) -> Value {
+        let mut value = self.graded_json();
+        value["ok"] = json!(self.ok());
+        value["control"] = json!(self.control);
+        if self.control {
+            value["checks_ok"] = json!(self.checks_ok());
+        }
+        value
+    }
+
+    fn graded_json(&self) -> Value {
         let dir = self.dir.display().to_string();
         match &self.graded {
             Graded::Ours(verdict) => verdict.result_json(&dir),
@@ -135,6 +181,7 @@ pub fn grade_run(dir: &Path) -> Result<GradedRun, String> {
             dir: dir.to_path_buf(),
             graded: Graded::Ours(verdict),
             problems: ours.problems,
+            control: is_control_run(dir),
         });
     }
     let run = foreign::read(dir);
@@ -159,13 +206,46 @@ pub fn grade_run(dir: &Path) -> Result<GradedRun, String> {
     Ok(GradedRun {
         dir: dir.to_path_buf(),
         graded: Graded::Upstream {
-            grade,
+            grade: Box::new(grade),
             also,
             theirs: run.result.clone(),
             scenario_from: run.scenario_from,
         },
         problems,
+        control: is_control_run(dir),
     })
+}
+
+/// Whether `dir` is a control run: its journal (`_timeline.jsonl`, where `run
+/// --control` notes it) or its `_recipe.json` says `"control": true`.
+pub fn is_control_run(dir: &Path) -> bool {
+    recipe_says_control(dir) || journal_says_control(dir)
+}
+
+fn says_control(entry: &Value) -> bool {
+    entry.get("control").and_then(Value::as_bool) == Some(true)
+}
+
+fn recipe_says_control(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("_recipe.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+        .is_some_and(|recipe| says_control(&recipe))
+}
+
+fn journal_says_control(dir: &Path) -> bool {
+    use std::io::BufRead;
+    let Ok(file) = std::fs::File::open(dir.join("_timeline.jsonl")) else {
+        return false;
+    };
+    std::io::BufReader::new(file)
+        .split(b'\n')
+        .map_while(Result::ok)
+        .map(|line| String::from_utf8_lossy(&line).into_owned())
+        // Most lines are counter pages: parse only those that may say it.
+        .filter(|line| line.contains("\"control\""))
+        .filter_map(|line| serde_json::from_str::<Value>(&line).ok())
+        .any(|entry| says_control(&entry))
 }
 
 fn check_lines(out: &mut String, checks: &[CheckOutcome]) {
@@ -198,7 +278,8 @@ pub fn render_one(run: &GradedRun, compare: bool) -> String {
             for problem in &run.problems {
                 out.push_str(&format!("warning: {}\n", one_line(problem, 300)));
             }
-            out.push_str(&verdict.table());
+            out.push_str(&verdict.checks_table());
+            out.push_str(&run.verdict_line());
         }
         Graded::Upstream {
             grade,
@@ -221,11 +302,14 @@ pub fn render_one(run: &GradedRun, compare: bool) -> String {
                     grade.thresholds_from_run.join(", ")
                 ));
             }
+            for ignored in &grade.thresholds_ignored {
+                out.push_str(&format!(
+                    "threshold ignored: {}\n",
+                    one_line(&ignored.line(), 300)
+                ));
+            }
             check_lines(&mut out, &grade.checks);
-            out.push_str(&format!(
-                "verdict: {}\n",
-                if grade.ok { "PASSED" } else { "FAILED" }
-            ));
+            out.push_str(&run.verdict_line());
             if let Some(also) = also {
                 out.push_str("\ndrill-cockpit's own checks, as far as this run's files show (not deciding):\n");
                 check_lines(&mut out, &also.checks);
@@ -270,7 +354,7 @@ pub fn render_table(root: &Path, runs: &[Result<GradedRun, String>]) -> String {
                         .to_string(),
                     90,
                 ),
-                if run.ok() { "PASSED" } else { "FAILED" }.to_string(),
+                run.verdict_word().to_string(),
                 one_line(&run.deciding(), 120),
             ],
             Err(error) => [
@@ -304,18 +388,30 @@ pub fn render_table(root: &Path, runs: &[Result<GradedRun, String>]) -> String {
         .filter(|r| r.as_ref().is_ok_and(GradedRun::ok))
         .count();
     let errors = runs.iter().filter(|r| r.is_err()).count();
+    let control = runs
+        .iter()
+        .filter(|r| r.as_ref().is_ok_and(|run| run.control))
+        .count();
+    let control = if control > 0 {
+        format!(" ({control} of them control run(s), never a passed drill)")
+    } else {
+        String::new()
+    };
     out.push_str(&format!(
-        "{} run(s): {passed} passed, {} failed, {errors} unreadable\n",
+        "{} run(s): {passed} passed, {} failed{control}, {errors} unreadable\n",
         runs.len(),
         runs.len() - passed - errors
     ));
     out
 }
 
-/// `verify PATH`: one run, or every run below a folder. Returns whether all passed.
-pub fn verify(path: &Path, as_json: bool, compare: bool) -> Result<bool, String> {
+/// `verify PATH`: one run, or every run below a folder. `Ok(true)` when every run is a
+/// passed drill, `Ok(false)` when one failed or is a control run, [`CouldNotRun`] when
+/// the path (or, with no failure to report, a run below it) could not be graded.
+pub fn verify(path: &Path, as_json: bool, compare: bool) -> Result<bool, CouldNotRun> {
+    readable_dir(path)?;
     if foreign::is_run_dir(path) {
-        let run = grade_run(path)?;
+        let run = grade_run(path).map_err(CouldNotRun)?;
         if as_json {
             emit(&format!("{:#}\n", run.json()));
         } else {
@@ -325,13 +421,12 @@ pub fn verify(path: &Path, as_json: bool, compare: bool) -> Result<bool, String>
     }
     let dirs = foreign::find_runs(path);
     if dirs.is_empty() {
-        return Err(format!(
+        return Err(CouldNotRun(format!(
             "{} is not a run directory and holds none below it: pass snapshots/<scenario>/<run_id>, or a folder of runs",
             path.display()
-        ));
+        )));
     }
     let runs: Vec<Result<GradedRun, String>> = dirs.iter().map(|d| grade_run(d)).collect();
-    let all_ok = runs.iter().all(|r| r.as_ref().is_ok_and(GradedRun::ok));
     if as_json {
         let list: Vec<Value> = runs
             .iter()
@@ -340,6 +435,7 @@ pub fn verify(path: &Path, as_json: bool, compare: bool) -> Result<bool, String>
                 Err(error) => json!({"error": error}),
             })
             .collect();
+        let all_ok = runs.iter().all(|r| r.as_ref().is_ok_and(GradedRun::ok));
         emit(&format!(
             "{:#}\n",
             json!({"runs": list, "ok": all_ok, "count": runs.len()})
@@ -352,11 +448,104 @@ pub fn verify(path: &Path, as_json: bool, compare: bool) -> Result<bool, String>
         }
         emit(&render_table(path, &runs));
     }
-    Ok(all_ok)
+    folder_outcome(path, &runs)
+}
+
+/// The path exists, is a directory and can be listed; else why not, and the fix.
+fn readable_dir(path: &Path) -> Result<(), CouldNotRun> {
+    let shown = path.display();
+    let metadata = std::fs::metadata(path).map_err(|error| {
+        CouldNotRun(match error.kind() {
+            std::io::ErrorKind::NotFound => format!(
+                "{shown} does not exist: pass a run directory (snapshots/<scenario>/<run_id>) or a folder of runs"
+            ),
+            _ => format!("{shown} cannot be read ({error}): check that you may read it"),
+        })
+    })?;
+    if !metadata.is_dir() {
+        return Err(CouldNotRun(format!(
+            "{shown} is a file, not a run directory: pass the run directory that holds it, or a folder of runs"
+        )));
+    }
+    std::fs::read_dir(path).map(|_| ()).map_err(|error| {
+        CouldNotRun(format!(
+            "{shown} cannot be listed ({error}): check its permissions (it needs r and x for you)"
+        ))
+    })
+}
+
+/// A folder's outcome: a failed (or control) run fails it; with none, a run that could
+/// not be graded means the folder could not be graded in full.
+fn folder_outcome(path: &Path, runs: &[Result<GradedRun, String>]) -> Result<bool, CouldNotRun> {
+    if runs.iter().any(|r| r.as_ref().is_ok_and(|run| !run.ok())) {
+        return Ok(false);
+    }
+    let errors = runs.iter().filter(|r| r.is_err()).count();
+    if errors > 0 {
+        return Err(CouldNotRun(format!(
+            "{errors} of {} run(s) below {} could not be graded, each for the reason shown with it: fix or move them and verify again",
+            runs.len(),
+            path.display()
+        )));
+    }
+    Ok(true)
 }
 
 /// Writes to stdout; a closed pipe (`verify … | head`) ends the output, never the process.
 fn emit(text: &str) {
     use std::io::Write;
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run of ours whose every check passed.
+    fn passed_run(control: bool) -> GradedRun {
+        GradedRun {
+            dir: PathBuf::from("snapshots/es_down_connect/20260214T230000"),
+            graded: Graded::Ours(Verdict {
+                scenario: "es_down_connect".into(),
+                checks: vec![crate::drill::checks::outcome(
+                    "retry_delta",
+                    "retry_scheduled Δ ≥ 1",
+                    true,
+                    "Δ=4 (0 → 4); expected ≥ 1".into(),
+                )],
+                ok: true,
+            }),
+            problems: Vec::new(),
+            control,
+        }
+    }
+
+    #[test]
+    fn a_control_run_whose_checks_passed_is_not_a_passed_drill() {
+        let run = passed_run(true);
+        assert!(run.checks_ok());
+        assert!(!run.ok());
+        assert_eq!(run.verdict_word(), "CONTROL RUN");
+        let text = render_one(&run, false);
+        assert!(
+            text.ends_with("verdict: CONTROL RUN — not a drill: the fault was not put in, yet its checks passed: they do not need the fault to pass\n"),
+            "{text}"
+        );
+        let value = run.json();
+        assert_eq!(value["ok"], false);
+        assert_eq!(value["control"], true);
+        assert_eq!(value["checks_ok"], true);
+        let table = render_table(Path::new("snapshots"), &[Ok(run)]);
+        assert!(table.contains("CONTROL RUN"), "{table}");
+        assert!(table.contains("1 run(s): 0 passed, 1 failed"), "{table}");
+    }
+
+    #[test]
+    fn the_same_run_without_the_control_note_passed() {
+        let run = passed_run(false);
+        assert!(run.ok());
+        assert!(render_one(&run, false).ends_with("verdict: PASSED\n"));
+        assert_eq!(run.json()["control"], false);
+        assert_eq!(run.json()["ok"], true);
+    }
 }

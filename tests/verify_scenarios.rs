@@ -374,3 +374,250 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     files
 }
+
+/// The only run of `scenario` below fixtures/upstream-runs, as a writable copy.
+fn fixture_copy(scenario: &str) -> (tempfile::TempDir, PathBuf) {
+    let run = std::fs::read_dir(fixtures().join("upstream-runs").join(scenario))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    copy_of(scenario, &run)
+}
+
+/// Sets `checks.<id>` in the run's `_result.json` for each (id, value).
+fn record_thresholds(dir: &Path, thresholds: &[(&str, Value)]) {
+    let path = dir.join("_result.json");
+    let mut result: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for (id, value) in thresholds {
+        result["checks"][*id] = value.clone();
+    }
+    std::fs::write(path, result.to_string()).unwrap();
+}
+
+#[test]
+fn a_run_whose_thresholds_were_weakened_to_nothing_fails_and_says_what_was_ignored() {
+    let (_tmp, dir) = fixture_copy("es_429_inject");
+    for file in ["metrics-before.txt", "metrics-after.txt"] {
+        std::fs::write(dir.join("_metrics").join(file), "").unwrap();
+    }
+    std::fs::write(dir.join("_metrics.txt"), "").unwrap();
+    record_thresholds(
+        &dir,
+        &[
+            ("retry_delta_ge", 0.into()),
+            ("failed_delta_ge", 0.into()),
+            ("terminal_delta_le", 1e9.into()),
+        ],
+    );
+
+    let (code, text) = verify(&[&dir.display().to_string()]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("verdict: FAILED"), "{text}");
+    for line in [
+        "threshold ignored: `retry_delta_ge` = 0 in the run's _result.json is weaker than upstream's default 1",
+        "threshold ignored: `failed_delta_ge` = 0 in the run's _result.json is weaker than upstream's default 1",
+        "threshold ignored: `terminal_delta_le` = 1000000000 in the run's _result.json is weaker than upstream's default 0",
+    ] {
+        assert!(text.contains(line), "{line}\nin:\n{text}");
+    }
+    assert!(text.contains("Δ=0 (0 → 0); expected ≥ 1"), "{text}");
+
+    let (code, result) = verify_json(&dir);
+    assert_eq!(code, Some(1));
+    assert_eq!(result["ok"], false);
+    assert_eq!(result["checks"]["retry_delta_ge"], 1.0, "{result:#}");
+    let ignored: Vec<&str> = result["thresholds_ignored"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ignored,
+        vec!["retry_delta_ge", "failed_delta_ge", "terminal_delta_le"]
+    );
+    assert_eq!(status_of(&result, "retry_delta_ge"), "failed");
+}
+
+#[test]
+fn a_stricter_recorded_threshold_is_honoured_and_fails_a_run_below_it() {
+    // C's run: Δfailed{es_4xx} = 1.
+    let (_tmp, dir) = fixture_copy("es_write_block_4xx");
+    record_thresholds(&dir, &[("failed_delta_ge", 5.into())]);
+    let (code, result) = verify_json(&dir);
+    assert_eq!(code, Some(1), "{result:#}");
+    assert_eq!(result["checks"]["failed_delta_ge"], 5.0);
+    assert_eq!(
+        result["thresholds_from_run"],
+        serde_json::json!(["failed_delta_ge"])
+    );
+    assert_eq!(result["thresholds_ignored"], serde_json::json!([]));
+    assert_eq!(status_of(&result, "failed_delta_ge"), "failed");
+    let observed = result["verdict"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "failed_delta_ge")
+        .unwrap()["observed"]
+        .clone();
+    assert_eq!(observed, "Δ=1 (0 → 1); expected ≥ 5");
+}
+
+#[test]
+fn a_threshold_that_is_not_a_count_is_ignored_and_said() {
+    let (_tmp, dir) = fixture_copy("es_429_inject");
+    record_thresholds(
+        &dir,
+        &[
+            ("retry_delta_ge", "NaN".into()),
+            ("failed_delta_ge", 1e300.into()),
+        ],
+    );
+    let (code, text) = verify(&[&dir.display().to_string()]);
+    // Upstream's defaults decide: the run passes with them.
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("`retry_delta_ge` = \"NaN\" in the run's _result.json is not a count"),
+        "{text}"
+    );
+    assert!(
+        text.contains("`failed_delta_ge` = 1e+300 in the run's _result.json is not a count"),
+        "{text}"
+    );
+}
+
+/// The journal line `run --control` writes, among others.
+fn journal_a_control_run(dir: &Path) {
+    std::fs::write(
+        dir.join("_timeline.jsonl"),
+        concat!(
+            r#"{"ts":"2026-02-14T22:24:54.000Z","kind":"note","message":"starting"}"#,
+            "\n",
+            r#"{"ts":"2026-02-14T22:24:55.000Z","kind":"note","message":"control run: the fault is not put in","control":true}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_control_run_is_never_a_passed_drill_even_when_its_checks_pass() {
+    // Upstream's B run passes its checks; noted as a control run, it is not a drill.
+    let (tmp, dir) = fixture_copy("es_429_inject");
+    journal_a_control_run(&dir);
+
+    let (code, text) = verify(&[&dir.display().to_string()]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains(
+            "verdict: CONTROL RUN — not a drill: the fault was not put in, yet its checks passed"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("PASSED"), "{text}");
+
+    let (code, result) = verify_json(&dir);
+    assert_eq!(code, Some(1));
+    assert_eq!(result["control"], true, "{result:#}");
+    assert_eq!(result["ok"], false);
+    assert_eq!(result["checks_ok"], true);
+
+    let (code, table) = verify(&[&tmp.path().display().to_string()]);
+    assert_eq!(code, Some(1), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("es_429_inject") && l.contains("CONTROL RUN")),
+        "{table}"
+    );
+    assert!(
+        table.contains("1 run(s): 0 passed, 1 failed (1 of them control run(s), never a passed drill), 0 unreadable"),
+        "{table}"
+    );
+}
+
+#[test]
+fn a_control_run_of_ours_says_so_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("es_down_connect").join("20260214T230000");
+    std::fs::create_dir_all(dir.join("_metrics")).unwrap();
+    std::fs::write(
+        dir.join("_recipe.json"),
+        r#"{"tool": "drill-cockpit", "scenario": "es_down_connect", "run_id": "20260214T230000"}"#,
+    )
+    .unwrap();
+    journal_a_control_run(&dir);
+    let (code, text) = verify(&[&dir.display().to_string()]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("written by drill-cockpit"), "{text}");
+    assert!(
+        text.contains("verdict: CONTROL RUN — not a drill: the fault was not put in, and its checks failed, as a control run's must"),
+        "{text}"
+    );
+    let (_, result) = verify_json(&dir);
+    assert_eq!(result["control"], true, "{result:#}");
+    assert_eq!(result["ok"], false);
+}
+
+#[test]
+fn a_path_that_cannot_be_graded_exits_3_naming_it_and_the_fix() {
+    let (code, text) = verify(&["/nonexistent/run"]);
+    assert_eq!(code, Some(3), "{text}");
+    assert!(
+        text.contains("/nonexistent/run does not exist: pass a run directory"),
+        "{text}"
+    );
+
+    let empty = tempfile::tempdir().unwrap();
+    let (code, text) = verify(&[&empty.path().display().to_string()]);
+    assert_eq!(code, Some(3), "{text}");
+    assert!(
+        text.contains(&format!(
+            "{} is not a run directory and holds none below it: pass snapshots/<scenario>/<run_id>",
+            empty.path().display()
+        )),
+        "{text}"
+    );
+
+    let file = empty.path().join("_result.json");
+    std::fs::write(&file, "{}").unwrap();
+    let (code, text) = verify(&[&file.display().to_string()]);
+    assert_eq!(code, Some(3), "{text}");
+    assert!(text.contains("is a file, not a run directory"), "{text}");
+}
+
+/// A run of a scenario nobody grades: present, but not gradable.
+fn ungradable_run(root: &Path) {
+    let dir = root.join("no_such_drill").join("20260214T230001");
+    std::fs::create_dir_all(dir.join("_metrics")).unwrap();
+    std::fs::write(dir.join("_recipe.json"), r#"{"scenario": "no_such_drill"}"#).unwrap();
+}
+
+#[test]
+fn a_folder_exits_1_on_a_failed_run_and_3_when_the_rest_passed_but_one_could_not_be_graded() {
+    let tmp = tempfile::tempdir().unwrap();
+    collector_down_run(tmp.path(), "0", 1);
+    ungradable_run(tmp.path());
+    let (code, text) = verify(&[&tmp.path().display().to_string()]);
+    assert_eq!(code, Some(3), "{text}");
+    assert!(
+        text.contains("2 run(s): 1 passed, 0 failed, 1 unreadable"),
+        "{text}"
+    );
+    assert!(
+        text.contains("1 of 2 run(s) below") && text.contains("could not be graded"),
+        "{text}"
+    );
+
+    // A failure outranks it: the folder failed.
+    let failed = tmp.path().join("failed");
+    collector_down_run(&failed, "1", 1);
+    let (code, text) = verify(&[&tmp.path().display().to_string()]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("3 run(s): 1 passed, 1 failed, 1 unreadable"),
+        "{text}"
+    );
+}

@@ -81,7 +81,8 @@ fn a_directory_that_is_not_a_run_is_a_clear_error() {
         .args(["verify", &dir.path().display().to_string()])
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(2));
+    // 3: the path could not be graded (not 1, no drill failed; not 2, the usage was right).
+    assert_eq!(output.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&output.stderr).contains("is not a run directory"));
 }
 

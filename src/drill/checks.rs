@@ -667,8 +667,19 @@ impl Verdict {
         result
     }
 
-    /// A fixed-width table for the terminal and the report.
+    /// A fixed-width table for the terminal and the report: the checks, one a line,
+    /// then the verdict line.
     pub fn table(&self) -> String {
+        let mut out = self.checks_table();
+        out.push_str(&format!(
+            "verdict: {}\n",
+            if self.ok { "PASSED" } else { "FAILED" }
+        ));
+        out
+    }
+
+    /// The checks, one a line (status, title, what was seen).
+    pub fn checks_table(&self) -> String {
         let mut out = String::new();
         let width = self
             .checks
@@ -685,10 +696,6 @@ impl Verdict {
                 crate::sanitize::one_line(&check.observed, 400)
             ));
         }
-        out.push_str(&format!(
-            "verdict: {}\n",
-            if self.ok { "PASSED" } else { "FAILED" }
-        ));
         out
     }
 }

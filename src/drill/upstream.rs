@@ -3,9 +3,12 @@
 //! gives upstream's verdict from the files alone, with upstream's check ids and
 //! observed keys (the two tools' results can be diffed), and never reads upstream's `ok`.
 //!
-//! Thresholds are upstream's defaults; when the run's own `_result.json` records other
-//! values under `checks`, those are the recipe of that run and are used instead.
+//! Thresholds are upstream's defaults. A run's own `_result.json` may record others
+//! under `checks` (its recipe): a value is used only when it makes the check harder to
+//! pass (a higher `Δ ≥ n`, a lower `Δ ≤ n`, fewer reasons); a weaker, unreadable or
+//! absurd value is ignored and said, so no file of a run can talk a drill into passing.
 
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::checks::{CheckOutcome, CheckStatus};
@@ -33,6 +36,9 @@ pub struct UpstreamGrade {
     pub thresholds: Map<String, Value>,
     /// Threshold ids whose value came from the run's own `_result.json`, not the default.
     pub thresholds_from_run: Vec<String>,
+    /// Thresholds the run records that would have made a check easier (or that are not
+    /// thresholds at all): not used, and said.
+    pub thresholds_ignored: Vec<IgnoredThreshold>,
     /// Upstream's observed keys and values.
     pub observed: Map<String, Value>,
     /// The numbers that decide, in one short line (for the folder table).
@@ -49,6 +55,7 @@ impl UpstreamGrade {
             "graded_by": "upstream labs rules (drill-cockpit verify)",
             "checks": self.thresholds,
             "thresholds_from_run": self.thresholds_from_run,
+            "thresholds_ignored": self.thresholds_ignored,
             "observed": self.observed,
             "verdict": self.checks,
             "ok": self.ok,
@@ -56,56 +63,213 @@ impl UpstreamGrade {
     }
 }
 
-/// The thresholds of one grading: upstream's default, or the run's recorded value.
+/// A recorded threshold `verify` did not use, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IgnoredThreshold {
+    /// Where the run records it (`retry_delta_ge`, `expected.v1`, …).
+    pub id: String,
+    pub recorded: Value,
+    /// What was used instead.
+    pub used: Value,
+    /// Why, in words (the tail of [`IgnoredThreshold::line`]).
+    pub why: String,
+}
+
+impl IgnoredThreshold {
+    /// "`retry_delta_ge` = 0 in the run's _result.json is weaker than upstream's default 1: ignored".
+    pub fn line(&self) -> String {
+        format!(
+            "`{}` = {} in the run's _result.json {}",
+            self.id,
+            shown(&self.recorded),
+            self.why
+        )
+    }
+}
+
+/// A recorded value as a person reads it: `0`, not `0.0`; `1e300` as JSON has it.
+fn shown(value: &Value) -> String {
+    match value.as_f64() {
+        Some(number) if value.is_number() && number.abs() < 1e15 => number.to_string(),
+        _ => value.to_string(),
+    }
+}
+
+/// The largest count an f64 holds exactly (2^53): beyond it a threshold is not a count.
+const MAX_COUNT: f64 = 9_007_199_254_740_992.0;
+
+/// A recorded value a counter's Δ can be held to: a finite number of at most 2^53.
+fn count(value: &Value) -> Option<f64> {
+    value
+        .as_f64()
+        .filter(|n| n.is_finite() && n.abs() <= MAX_COUNT)
+}
+
+/// Which way a threshold makes its check harder to pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bound {
+    /// `Δ ≥ n`: a higher n is stricter.
+    Floor,
+    /// `Δ ≤ n`: a lower n is stricter.
+    Ceiling,
+}
+
+impl Bound {
+    fn symbol(self) -> &'static str {
+        match self {
+            Bound::Floor => "≥",
+            Bound::Ceiling => "≤",
+        }
+    }
+
+    /// Whether `recorded` asks less of a run than `default`.
+    fn weaker(self, recorded: f64, default: f64) -> bool {
+        match self {
+            Bound::Floor => recorded < default,
+            Bound::Ceiling => recorded > default,
+        }
+    }
+}
+
+/// The thresholds of one grading: upstream's default, or the run's recorded value when
+/// that is stricter.
 struct Thresholds<'a> {
     recorded: Option<&'a Map<String, Value>>,
     used: Map<String, Value>,
     from_run: Vec<String>,
+    ignored: Vec<IgnoredThreshold>,
 }
 
 impl<'a> Thresholds<'a> {
     fn new(run: &'a ForeignRun) -> Thresholds<'a> {
-        Thresholds {
-            recorded: run
-                .result
+        Thresholds::of(
+            run.result
                 .as_ref()
                 .and_then(|r| r.get("checks"))
                 .and_then(Value::as_object),
+        )
+    }
+
+    fn of(recorded: Option<&'a Map<String, Value>>) -> Thresholds<'a> {
+        Thresholds {
+            recorded,
             used: Map::new(),
             from_run: Vec::new(),
+            ignored: Vec::new(),
         }
     }
 
-    fn number(&mut self, id: &str, default: f64) -> f64 {
-        let recorded = self
-            .recorded
-            .and_then(|c| c.get(id))
-            .and_then(Value::as_f64);
-        let value = recorded.unwrap_or(default);
-        if recorded.is_some_and(|r| r != default) {
-            self.from_run.push(id.to_string());
-        }
+    fn recorded(&self, id: &str) -> Option<&'a Value> {
+        self.recorded.and_then(|checks| checks.get(id))
+    }
+
+    fn ignore(&mut self, id: &str, recorded: &Value, used: Value, why: String) {
+        self.ignored.push(IgnoredThreshold {
+            id: id.to_string(),
+            recorded: recorded.clone(),
+            used,
+            why,
+        });
+    }
+
+    /// The threshold of a `Δ ≥ n` check: max(default, recorded).
+    fn floor(&mut self, id: &str, default: f64) -> f64 {
+        self.number(id, default, Bound::Floor)
+    }
+
+    /// The threshold of a `Δ ≤ n` check: min(default, recorded).
+    fn ceiling(&mut self, id: &str, default: f64) -> f64 {
+        self.number(id, default, Bound::Ceiling)
+    }
+
+    fn number(&mut self, id: &str, default: f64, bound: Bound) -> f64 {
+        let value = match self.recorded(id) {
+            None => default,
+            Some(recorded) => self.stricter(id, recorded, default, bound),
+        };
         self.used.insert(id.to_string(), json!(value));
         value
     }
 
-    fn list(&mut self, id: &str, default: &[&str]) -> Vec<String> {
-        let recorded: Option<Vec<String>> = self
-            .recorded
-            .and_then(|c| c.get(id))
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            });
-        let default: Vec<String> = default.iter().map(|s| s.to_string()).collect();
-        if recorded.as_ref().is_some_and(|r| *r != default) {
+    /// The recorded value when it is a count at least as strict as `default`; else
+    /// `default`, and the recorded value is reported.
+    fn stricter(&mut self, id: &str, recorded: &Value, default: f64, bound: Bound) -> f64 {
+        let Some(number) = count(recorded) else {
+            let why = format!(
+                "is not a count (a finite number of at most 2^53): ignored, upstream's default {default} used"
+            );
+            self.ignore(id, recorded, json!(default), why);
+            return default;
+        };
+        if bound.weaker(number, default) {
+            let why = format!(
+                "is weaker than upstream's default {default} for a `Δ {} n` check: ignored",
+                bound.symbol()
+            );
+            self.ignore(id, recorded, json!(default), why);
+            return default;
+        }
+        if number != default {
             self.from_run.push(id.to_string());
         }
-        let value = recorded.unwrap_or(default);
+        number
+    }
+
+    /// The label values a check sums over: the run may narrow upstream's set, never
+    /// widen it (values beyond it are ignored and reported).
+    fn subset(&mut self, id: &str, default: &[&str]) -> Vec<String> {
+        let value = match self.recorded(id) {
+            None => default.iter().map(|s| s.to_string()).collect(),
+            Some(recorded) => self.narrowed(id, recorded, default),
+        };
         self.used.insert(id.to_string(), json!(value));
         value
+    }
+
+    fn narrowed(&mut self, id: &str, recorded: &Value, default: &[&str]) -> Vec<String> {
+        let all = default.join(", ");
+        let Some(items) = recorded.as_array() else {
+            let why = format!("is not a list of label values: ignored, upstream's ({all}) used");
+            self.ignore(id, recorded, json!(default), why);
+            return default.iter().map(|s| s.to_string()).collect();
+        };
+        let within = |item: &Value| item.as_str().is_some_and(|s| default.contains(&s));
+        let kept: Vec<String> = default
+            .iter()
+            .filter(|d| items.iter().any(|item| item.as_str() == Some(**d)))
+            .map(|d| d.to_string())
+            .collect();
+        let beyond: Vec<String> = items
+            .iter()
+            .filter(|item| !within(item))
+            .map(shown)
+            .collect();
+        if !beyond.is_empty() {
+            let why = format!(
+                "goes beyond upstream's set ({all}): {} ignored, ({}) used",
+                beyond.join(", "),
+                kept.join(", ")
+            );
+            self.ignore(id, recorded, json!(kept), why);
+        }
+        if kept.len() != default.len() {
+            self.from_run.push(id.to_string());
+        }
+        kept
+    }
+
+    /// An exact value (projection_version's expected versions): none is stricter than
+    /// upstream's, so any other recorded value is ignored and reported.
+    fn exact(&mut self, id: &str, recorded: Option<&Value>, default: i64) -> i64 {
+        if let Some(recorded) = recorded
+            && count(recorded) != Some(default as f64)
+        {
+            let why = format!(
+                "differs from upstream's {default}, and an exact match has no stricter value: ignored"
+            );
+            self.ignore(id, recorded, json!(default), why);
+        }
+        default
     }
 }
 
@@ -216,10 +380,12 @@ pub fn grade(run: &ForeignRun) -> Option<UpstreamGrade> {
     };
     match run.scenario.as_str() {
         "es_down_connect" => {
-            let reasons = g.thresholds.list("reasons", super::ES_DOWN_REASONS);
-            by_reason(run, &mut g, &reasons, "es_connect_or_unreachable")
+            let reasons = g.thresholds.subset("reasons", super::ES_DOWN_REASONS);
+            let reasons: Vec<&str> = reasons.iter().map(String::as_str).collect();
+            let all = super::ES_DOWN_REASONS;
+            by_reason(run, &mut g, (&reasons, all), "es_connect_or_unreachable")
         }
-        "es_429_inject" => by_reason(run, &mut g, &["es_429".into()], "es_429"),
+        "es_429_inject" => by_reason(run, &mut g, (&["es_429"], &["es_429"]), "es_429"),
         "es_write_block_4xx" => write_block(run, &mut g),
         "es_bulk_partial" => bulk_partial(run, &mut g),
         "db_claim_contention" => claim_contention(run, &mut g),
@@ -236,23 +402,27 @@ pub fn grade(run: &ForeignRun) -> Option<UpstreamGrade> {
         checks: g.checks,
         thresholds: g.thresholds.used,
         thresholds_from_run: g.thresholds.from_run,
+        thresholds_ignored: g.thresholds.ignored,
         observed: g.observed,
         deciding: g.deciding.join(" "),
         ok,
     })
 }
 
-/// A and B: retry ≥, failed ≥, terminal ≤, each summed over the scenario's reasons.
-fn by_reason(run: &ForeignRun, g: &mut Grading, reasons: &[String], key_suffix: &str) {
-    let reasons: Vec<&str> = reasons.iter().map(String::as_str).collect();
-    let filter: &[(&str, &[&str])] = &[("reason", &reasons)];
-    let retry_min = g.thresholds.number("retry_delta_ge", 1.0);
-    let failed_min = g.thresholds.number("failed_delta_ge", 1.0);
-    let terminal_max = g.thresholds.number("terminal_delta_le", 0.0);
+/// A and B: retry ≥, failed ≥, terminal ≤. `reasons` is (the reasons counted for the
+/// `≥` checks, upstream's whole set): the `≤` check always sums over the whole set, so a
+/// run that narrows its reasons can only make the drill harder to pass.
+fn by_reason(run: &ForeignRun, g: &mut Grading, reasons: (&[&str], &[&str]), key_suffix: &str) {
+    let (counted, all) = reasons;
+    let counted: &[(&str, &[&str])] = &[("reason", counted)];
+    let all: &[(&str, &[&str])] = &[("reason", all)];
+    let retry_min = g.thresholds.floor("retry_delta_ge", 1.0);
+    let failed_min = g.thresholds.floor("failed_delta_ge", 1.0);
+    let terminal_max = g.thresholds.ceiling("terminal_delta_le", 0.0);
     let (before, after) = SINGLE;
-    let retry = change(run, before, after, "outbox_retry_scheduled_total", filter);
-    let failed = change(run, before, after, "outbox_failed_total", filter);
-    let terminal = change(run, before, after, "outbox_terminal_failed_total", filter);
+    let retry = change(run, before, after, "outbox_retry_scheduled_total", counted);
+    let failed = change(run, before, after, "outbox_failed_total", counted);
+    let terminal = change(run, before, after, "outbox_terminal_failed_total", all);
     for (metric, value) in [
         ("outbox_retry_scheduled_total", retry),
         ("outbox_failed_total", failed),
@@ -289,8 +459,8 @@ fn by_reason(run: &ForeignRun, g: &mut Grading, reasons: &[String], key_suffix: 
 /// C: failed{es_4xx} ≥, retry{es_4xx} ≤.
 fn write_block(run: &ForeignRun, g: &mut Grading) {
     let filter: &[(&str, &[&str])] = &[("reason", &["es_4xx"])];
-    let failed_min = g.thresholds.number("failed_delta_ge", 1.0);
-    let retry_max = g.thresholds.number("retry_delta_le", 0.0);
+    let failed_min = g.thresholds.floor("failed_delta_ge", 1.0);
+    let retry_max = g.thresholds.ceiling("retry_delta_le", 0.0);
     let (before, after) = SINGLE;
     let failed = change(run, before, after, "outbox_failed_total", filter);
     let retry = change(run, before, after, "outbox_retry_scheduled_total", filter);
@@ -370,7 +540,7 @@ fn bulk_partial(run: &ForeignRun, g: &mut Grading) {
         ),
     ];
     for (id, title, key, value) in rows {
-        let min = g.thresholds.number(id, 1.0);
+        let min = g.thresholds.floor(id, 1.0);
         g.observe(key, value.json());
         g.checks.push(at_least(id, title, value, min));
     }
@@ -393,9 +563,9 @@ fn claim_contention(run: &ForeignRun, g: &mut Grading) {
     g.observe("outbox_owner_mismatch_skips_total", mismatch.json());
     g.observe("outbox_processed_total", processed.json());
     g.observe("outbox_failed_total", failed.json());
-    let mismatch_min = g.thresholds.number("owner_mismatch_delta_ge", 1.0);
-    let processed_min = g.thresholds.number("processed_delta_ge", 1.0);
-    let failed_max = g.thresholds.number("failed_delta_le", 0.0);
+    let mismatch_min = g.thresholds.floor("owner_mismatch_delta_ge", 1.0);
+    let processed_min = g.thresholds.floor("processed_delta_ge", 1.0);
+    let failed_max = g.thresholds.ceiling("failed_delta_le", 0.0);
     g.checks.push(at_least(
         "owner_mismatch_delta_ge",
         "owner_mismatch_skips Δ ≥ threshold (both workers)",
@@ -451,9 +621,9 @@ fn stuck_reclaim(run: &ForeignRun, g: &mut Grading) {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     let (processed_lines, _) = matches(text, r"Outbox\s+(upsert|delete):");
-    let processed_min = g.thresholds.number("processed_delta_ge", 1.0);
-    let failed_max = g.thresholds.number("failed_delta_le", 0.0);
-    let reclaimed_min = g.thresholds.number("reclaimed_ge", 1.0);
+    let processed_min = g.thresholds.floor("processed_delta_ge", 1.0);
+    let failed_max = g.thresholds.ceiling("failed_delta_le", 0.0);
+    let reclaimed_min = g.thresholds.floor("reclaimed_ge", 1.0);
     g.observe("metrics_available", json!(available));
     g.observe("outbox_processed_total", processed.json());
     g.observe("outbox_failed_total", failed.json());
@@ -516,10 +686,10 @@ fn duplicate_delivery(run: &ForeignRun, g: &mut Grading) {
     let noop = change(run, before, after, "outbox_idempotent_noop_total", &[]);
     let first_log = run.logs.first().map(|(_, t)| t.as_str()).unwrap_or("");
     let (noop_lines, _) = matches(first_log, r"Outbox delete: doc .* not found in ES \(noop\)");
-    let processed_min = g.thresholds.number("min_processed_delta", 3.0);
-    let failed_max = g.thresholds.number("max_failed_delta", 0.0);
-    let noop_min = g.thresholds.number("min_noop_delta", 1.0);
-    let noop_lines_min = g.thresholds.number("min_noop_logs", 1.0);
+    let processed_min = g.thresholds.floor("min_processed_delta", 3.0);
+    let failed_max = g.thresholds.ceiling("max_failed_delta", 0.0);
+    let noop_min = g.thresholds.floor("min_noop_delta", 1.0);
+    let noop_lines_min = g.thresholds.floor("min_noop_logs", 1.0);
     g.observe("metrics_available", json!(available));
     g.observe("outbox_processed_total", processed.json());
     g.observe("outbox_failed_total", failed.json());
@@ -562,13 +732,11 @@ fn projection_version(run: &ForeignRun, g: &mut Grading) {
         ("v1", "probe_v1", "probe v1 projection_version match", 1i64),
         ("v2", "probe_v2", "probe v2 projection_version match", 2i64),
     ] {
-        let want = expected
-            .and_then(|e| e.get(version))
-            .and_then(Value::as_i64)
-            .unwrap_or(default);
-        if want != default {
-            g.thresholds.from_run.push(format!("expected.{version}"));
-        }
+        let want = g.thresholds.exact(
+            &format!("expected.{version}"),
+            expected.and_then(|e| e.get(version)),
+            default,
+        );
         g.thresholds
             .used
             .insert(format!("expected_{version}"), json!(want));
@@ -612,8 +780,8 @@ fn collector_down(run: &ForeignRun, g: &mut Grading) {
         .or_else(|| run.inject_exit_codes.values().next())
         .copied()
         .flatten();
-    let processed_min = g.thresholds.number("processed_delta_ge", 1.0);
-    let failed_max = g.thresholds.number("failed_delta_le", 0.0);
+    let processed_min = g.thresholds.floor("processed_delta_ge", 1.0);
+    let failed_max = g.thresholds.ceiling("failed_delta_le", 0.0);
     g.observe("inject_exit_code", json!(code));
     g.observe("outbox_processed_total", processed.json());
     g.observe("outbox_failed_total", failed.json());
@@ -682,4 +850,101 @@ pub fn compare(grade: &UpstreamGrade, theirs: &Value) -> Vec<(String, String, St
         }
     }
     differences
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recorded(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn a_recorded_threshold_is_used_only_when_stricter() {
+        let checks = recorded(json!({
+            "retry_delta_ge": 0, "failed_delta_ge": 5,
+            "terminal_delta_le": 3, "failed_delta_le": -1
+        }));
+        let mut t = Thresholds::of(Some(&checks));
+        assert_eq!(t.floor("retry_delta_ge", 1.0), 1.0);
+        assert_eq!(t.floor("failed_delta_ge", 1.0), 5.0);
+        assert_eq!(t.ceiling("terminal_delta_le", 0.0), 0.0);
+        assert_eq!(t.ceiling("failed_delta_le", 0.0), -1.0);
+        assert_eq!(t.floor("not_recorded_ge", 1.0), 1.0);
+        assert_eq!(t.from_run, vec!["failed_delta_ge", "failed_delta_le"]);
+        let lines: Vec<String> = t.ignored.iter().map(IgnoredThreshold::line).collect();
+        assert_eq!(
+            lines,
+            vec![
+                "`retry_delta_ge` = 0 in the run's _result.json is weaker than upstream's default 1 for a `Δ ≥ n` check: ignored",
+                "`terminal_delta_le` = 3 in the run's _result.json is weaker than upstream's default 0 for a `Δ ≤ n` check: ignored",
+            ]
+        );
+        assert_eq!(t.used["retry_delta_ge"], json!(1.0));
+        assert_eq!(t.used["failed_delta_ge"], json!(5.0));
+    }
+
+    #[test]
+    fn a_value_that_is_not_a_count_is_treated_as_not_recorded_and_reported() {
+        let checks = recorded(json!({
+            "a_ge": "NaN", "b_ge": 1e300, "c_le": -1e300, "d_ge": null, "e_ge": true, "f_ge": [2]
+        }));
+        let mut t = Thresholds::of(Some(&checks));
+        for id in ["a_ge", "b_ge", "d_ge", "e_ge", "f_ge"] {
+            assert_eq!(t.floor(id, 1.0), 1.0, "{id}");
+        }
+        assert_eq!(t.ceiling("c_le", 0.0), 0.0);
+        let ids: Vec<&str> = t.ignored.iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(ids, vec!["a_ge", "b_ge", "d_ge", "e_ge", "f_ge", "c_le"]);
+        assert!(t.from_run.is_empty());
+        assert_eq!(
+            t.ignored[0].line(),
+            "`a_ge` = \"NaN\" in the run's _result.json is not a count (a finite number of at most 2^53): ignored, upstream's default 1 used"
+        );
+    }
+
+    #[test]
+    fn reasons_may_be_narrowed_never_widened() {
+        let all = ["es_connect", "es_unreachable"];
+        let narrowed = recorded(json!({"reasons": ["es_connect"]}));
+        let mut t = Thresholds::of(Some(&narrowed));
+        assert_eq!(t.subset("reasons", &all), vec!["es_connect"]);
+        assert_eq!(t.from_run, vec!["reasons"]);
+        assert!(t.ignored.is_empty());
+
+        let widened = recorded(json!({"reasons": ["es_connect", "es_unreachable", "es_429", 7]}));
+        let mut t = Thresholds::of(Some(&widened));
+        assert_eq!(
+            t.subset("reasons", &all),
+            vec!["es_connect", "es_unreachable"]
+        );
+        assert!(t.from_run.is_empty());
+        assert_eq!(t.ignored.len(), 1);
+        assert!(
+            t.ignored[0]
+                .line()
+                .ends_with("goes beyond upstream's set (es_connect, es_unreachable): \"es_429\", 7 ignored, (es_connect, es_unreachable) used"),
+            "{}",
+            t.ignored[0].line()
+        );
+
+        let not_a_list = recorded(json!({"reasons": "es_429"}));
+        let mut t = Thresholds::of(Some(&not_a_list));
+        assert_eq!(
+            t.subset("reasons", &all),
+            vec!["es_connect", "es_unreachable"]
+        );
+        assert_eq!(t.ignored.len(), 1);
+    }
+
+    #[test]
+    fn an_exact_expectation_other_than_upstreams_is_ignored() {
+        let mut t = Thresholds::of(None);
+        assert_eq!(t.exact("expected.v1", Some(&json!(1.0)), 1), 1);
+        assert!(t.ignored.is_empty());
+        assert_eq!(t.exact("expected.v2", Some(&json!(7)), 2), 2);
+        assert_eq!(t.ignored.len(), 1);
+        assert_eq!(t.ignored[0].id, "expected.v2");
+    }
 }

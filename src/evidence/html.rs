@@ -76,7 +76,7 @@ pub fn render_run(dir: &Path) -> Result<String, String> {
         escape(graded.scenario()),
         escape(&run_id),
         if ok { "ok" } else { "failed" },
-        if ok { "PASSED" } else { "FAILED" }
+        graded.verdict_word()
     ));
 
     html.push_str(
