@@ -514,6 +514,7 @@ mod tests {
                     "Δ=4 (0 → 4); expected ≥ 1".into(),
                 )],
                 ok: true,
+                findings: Vec::new(),
             }),
             problems: Vec::new(),
             control,

@@ -554,7 +554,7 @@ async fn run_all_passes_every_drill_and_prints_the_summary() {
 
 /// The same nine drills, unchanged, on upstream's schema with the foreign worker.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn run_all_passes_with_the_foreign_worker_on_upstreams_schema() {
+async fn run_all_with_the_foreign_worker_on_upstreams_schema_fails_only_e() {
     run_all_passes(Schema::Upstream, Worker::Foreign).await;
 }
 
@@ -572,17 +572,26 @@ async fn run_all_passes(schema: Schema, worker: Worker) {
         "run all ({schema:?} schema, {worker:?} worker): {:.1} s\n{stdout}",
         started.elapsed().as_secs_f64()
     );
+    // Upstream's worker does not count a lost lease (CONTRACT §7): E fails with it,
+    // every other drill passes.
+    let fails_with_this_worker =
+        |id: &str| worker == Worker::Foreign && id == "db_claim_contention";
     assert_eq!(
         output.status.code(),
-        Some(0),
+        Some(if worker == Worker::Foreign { 1 } else { 0 }),
         "{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
     for drill in drill_cockpit::drill::scenario::RUNNABLE {
+        let verdict = if fails_with_this_worker(drill.id) {
+            "FAILED"
+        } else {
+            "PASSED"
+        };
         assert!(
             stdout
                 .lines()
-                .any(|l| l.starts_with(drill.id) && l.contains("PASSED")),
+                .any(|l| l.starts_with(drill.id) && l.contains(verdict)),
             "{}: {stdout}",
             drill.id
         );
@@ -591,5 +600,10 @@ async fn run_all_passes(schema: Schema, worker: Worker) {
         let run = std::fs::read_dir(&runs).unwrap().flatten().next().unwrap();
         assert!(run.path().join("manifest.json").is_file(), "{}", drill.id);
     }
-    assert!(stdout.contains("9/9 passed"), "{stdout}");
+    let passed = if worker == Worker::Foreign {
+        "8/9 passed"
+    } else {
+        "9/9 passed"
+    };
+    assert!(stdout.contains(passed), "{stdout}");
 }

@@ -667,10 +667,18 @@ impl Engine {
             status_after_recovery: None,
             event_reason: None,
             document_version: None,
+            // The drill's own events only: a later insert never re-points a check.
             drill_rows: match &self.snapshot.outbox {
-                Some(Ok((_, rows))) => Some(crate::session::row_states(rows)),
+                Some(Ok((_, rows))) => Some(crate::session::row_states(
+                    &rows
+                        .iter()
+                        .filter(|r| self.session.drill_events.contains(&r.id))
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                )),
                 _ => None,
             },
+            collector_refusals: self.session.collector_refusals(),
         };
         if self.session.end_state_due()
             && let Some((status, reason)) = self.event_state()

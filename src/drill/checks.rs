@@ -60,6 +60,10 @@ pub struct Verdict {
     pub scenario: String,
     pub checks: Vec<CheckOutcome>,
     pub ok: bool,
+    /// What the evidence shows beyond the checks, in sentences a worker's author can act
+    /// on: how an invariant held, a worker's reporting that does not match what happened.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<String>,
 }
 
 pub(crate) fn outcome(
@@ -187,37 +191,143 @@ fn one_poisoned(obs: &Observations, reason: &str) -> (bool, String) {
     )
 }
 
-/// E: Δprocessed over every worker equals the drill's events — a row whose lease was
-/// lost and which both workers wrote was still finalized once.
+/// E's invariant, from the database: every row of the drill ends `done` (finalized,
+/// and by the fenced finalize only once: a late finalize of a lost lease matches no row).
 fn finalized_once(obs: &Observations, mode: Missing) -> CheckOutcome {
-    const TITLE: &str = "no row finalized twice (Δprocessed = events)";
-    let (Some(before), Some(after), Some(rows)) =
-        (&obs.metrics_before, &obs.metrics_after, &obs.drill_rows)
-    else {
-        return missing(
-            "finalized_once",
-            TITLE,
-            mode,
-            "metrics and the drill's rows",
-        );
+    const TITLE: &str = "every row of the drill ends done, finalized once";
+    let Some(rows) = &obs.drill_rows else {
+        return missing("finalized_once", TITLE, mode, "the drill's rows");
     };
-    let processed = delta(
-        before.sum("outbox_processed_total", &[]),
-        after.sum("outbox_processed_total", &[]),
-    );
-    let events = rows.len() as f64;
     let done = rows.iter().filter(|r| r.status == "done").count();
     let mut check = outcome(
         "finalized_once",
         TITLE,
-        processed == events && done == rows.len(),
-        format!("Δprocessed={processed} for {events} event(s), {done} done"),
+        done == rows.len(),
+        format!("{done} of {} row(s) done", rows.len()),
     );
-    // Live, processing may not have finished; more than the events never gets better.
-    if mode == Missing::Pending && check.status == CheckStatus::Failed && processed < events {
+    if mode == Missing::Pending && check.status == CheckStatus::Failed {
         check.status = CheckStatus::Pending;
     }
     check
+}
+
+/// E's reporting, when the row ended right but the worker did not say it lost a lease:
+/// the defect in words its author can act on (and the over-count that goes with it).
+fn lost_lease_reporting(obs: &Observations, checks: &[CheckOutcome]) -> Option<String> {
+    let mismatch = checks.iter().find(|c| c.id == "owner_mismatch_delta")?;
+    let invariant = checks.iter().find(|c| c.id == "finalized_once")?;
+    if mismatch.status != CheckStatus::Failed || invariant.status != CheckStatus::Passed {
+        return None;
+    }
+    let (before, after, rows) = (
+        obs.metrics_before.as_ref()?,
+        obs.metrics_after.as_ref()?,
+        obs.drill_rows.as_ref()?,
+    );
+    let processed = delta(
+        before.sum("outbox_processed_total", &[]),
+        after.sum("outbox_processed_total", &[]),
+    );
+    let over_count = if processed > rows.len() as f64 {
+        format!(
+            " It also over-counted: outbox_processed_total Δ{processed} for {} event(s) — a finalize that matched no row was counted as processed.",
+            rows.len()
+        )
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "The invariant held: {}. The worker did not report the lost lease: outbox_owner_mismatch_skips_total Δ{} (the contract counts every finalize that finds its lease gone).{over_count}",
+        invariant.observed,
+        mismatch.delta.unwrap_or(0.0)
+    ))
+}
+
+/// H's trigger: the drill's chain was delivered, the stale replay last, and it ended
+/// done (a control run, without the replay, fails here).
+fn replay_done(scenario: &Scenario, obs: &Observations, mode: Missing) -> CheckOutcome {
+    const TITLE: &str = "the stale replay was delivered after the newer version and ends done";
+    let Some(rows) = &obs.drill_rows else {
+        return missing("replay_done", TITLE, mode, "the drill's rows");
+    };
+    let wanted = scenario.versions.len();
+    let versions: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "v{} {}",
+                r.version.map_or("?".into(), |v| v.to_string()),
+                r.status
+            )
+        })
+        .collect();
+    let last_is_stale = rows.len() >= 2
+        && matches!((rows[rows.len() - 2].version, rows[rows.len() - 1].version), (Some(newer), Some(stale)) if stale < newer);
+    let passed =
+        rows.len() >= wanted && last_is_stale && rows.last().is_some_and(|r| r.status == "done");
+    let mut check = outcome(
+        "replay_done",
+        TITLE,
+        passed,
+        format!(
+            "{} of {wanted} event(s) of the chain: {}",
+            rows.len(),
+            versions.join(", ")
+        ),
+    );
+    if !passed && mode == Missing::Pending {
+        check.status = CheckStatus::Pending;
+    }
+    check
+}
+
+/// How a replay drill's document kept the newer version: by ES refusing the stale write
+/// (external versions: 409, counted as a no-op), or by a worker that wrote the current
+/// row again.
+fn how_the_document_held(obs: &Observations) -> Option<String> {
+    let (before, after) = (obs.metrics_before.as_ref()?, obs.metrics_after.as_ref()?);
+    obs.document_version?;
+    let noop_409 = delta(
+        before.sum("outbox_idempotent_noop_total", &[("reason", &["es_409"])]),
+        after.sum("outbox_idempotent_noop_total", &[("reason", &["es_409"])]),
+    );
+    Some(if noop_409 >= 1.0 {
+        format!(
+            "How the document held: ES refused the stale write (external versions: 409, idempotent_noop{{es_409}} Δ{noop_409})."
+        )
+    } else {
+        "How the document held: no 409 (idempotent_noop{es_409} Δ0) — the worker wrote the entity's current row again, so the replay could not bring the older content back.".to_string()
+    })
+}
+
+/// collector_down's fault had its effect: the collector's gate turned the worker's
+/// export away at least once (tracing on, and the worker did try).
+fn collector_refused(obs: &Observations, mode: Missing) -> CheckOutcome {
+    const TITLE: &str = "the collector's gate turned the worker's span export away";
+    match obs.collector_refusals {
+        Some(refused) => {
+            let mut check = outcome(
+                "collector_refused",
+                TITLE,
+                refused >= 1,
+                if refused >= 1 {
+                    format!("{refused} connection(s) to the collector turned away")
+                } else {
+                    "no export attempt reached the collector's gate: is tracing on (tracing.enabled, WORDLOOM_TRACING_ENABLED=1)?".into()
+                },
+            );
+            if refused == 0 && mode == Missing::Pending {
+                check.status = CheckStatus::Pending;
+            }
+            check
+        }
+        None => missing(
+            "collector_refused",
+            TITLE,
+            mode,
+            "the collector gate's record",
+        ),
+    }
 }
 
 /// collector_down: Jaeger holds no span of the event — the collector really was down
@@ -287,6 +397,7 @@ fn log_line(line: &LogLine, obs: &Observations, mode: Missing) -> CheckOutcome {
 /// Grades a drill of `scenario` (CONTRACT.md §6, our checks).
 pub fn grade(scenario: &Scenario, obs: &Observations, mode: Missing) -> Verdict {
     let mut checks = Vec::new();
+    let mut findings = Vec::new();
 
     checks.push(match &obs.log {
         Some(lines) => {
@@ -439,6 +550,13 @@ pub fn grade(scenario: &Scenario, obs: &Observations, mode: Missing) -> Verdict 
                 .iter()
                 .map(|s| s.tags.get("result").map(String::as_str).unwrap_or("-"))
                 .collect();
+            // A worker may say another result than the contract's (a finding, not a
+            // failure) where the drill does not require it: the batch span decides.
+            let found = if scenario.batch_result_required {
+                retried
+            } else {
+                !batch_spans.is_empty()
+            };
             let mut check = outcome(
                 "trace_by_batch",
                 match scenario.batch_result {
@@ -451,14 +569,21 @@ pub fn grade(scenario: &Scenario, obs: &Observations, mode: Missing) -> Verdict 
                     }
                     _ => "projection.process_batch with result=ok found by claim_batch_id",
                 },
-                retried,
+                found,
                 format!(
                     "{} span(s) for batch {id}; result={}",
                     batch_spans.len(),
                     results.join(",")
                 ),
             );
-            if !retried && mode == Missing::Pending {
+            if found && !retried {
+                findings.push(format!(
+                    "The batch span of claim batch {id} says result={} on a batch whose result was {} (the contract's value); the verdict does not depend on it, but a trace reader is misled. Upstream's worker sets these attributes after the span ended.",
+                    results.join(","),
+                    scenario.batch_result
+                ));
+            }
+            if !found && mode == Missing::Pending {
                 check.status = CheckStatus::Pending;
             }
             check
@@ -566,13 +691,15 @@ pub fn grade(scenario: &Scenario, obs: &Observations, mode: Missing) -> Verdict 
 
     // A replay must never regress the document: it ends at the newer version.
     if let Some(expected) = scenario.document_version {
+        checks.push(replay_done(scenario, obs, mode));
+        findings.extend(how_the_document_held(obs));
         checks.push(match obs.document_version {
             Some(version) => {
                 let mut check = outcome(
                     "document_version",
                     "the ES document keeps the newer version",
                     version == expected,
-                    format!("_version {version}; expected {expected}"),
+                    format!("the document holds version {version}; expected {expected}"),
                 );
                 if version < expected && mode == Missing::Pending {
                     check.status = CheckStatus::Pending;
@@ -591,25 +718,33 @@ pub fn grade(scenario: &Scenario, obs: &Observations, mode: Missing) -> Verdict 
     // The collector is the fault: no span is expected anywhere, and none may arrive.
     checks.retain(|c| scenario.expects_traces || !c.id.starts_with("trace_by_"));
     if !scenario.expects_traces {
+        checks.push(collector_refused(obs, mode));
         checks.push(no_traces(obs, mode));
     }
     // A bulk request may be traced as a batch only: its batch span decides.
     checks.retain(|c| scenario.per_event_spans || c.id != "trace_by_event");
 
+    if let Some(defect) = lost_lease_reporting(obs, &checks) {
+        if let Some(check) = checks.iter_mut().find(|c| c.id == "owner_mismatch_delta") {
+            check.observed = format!("{} — {defect}", check.observed);
+        }
+        findings.push(defect);
+    }
+
     let decided: Vec<&CheckOutcome> = checks
         .iter()
         .filter(|c| c.status != CheckStatus::NotRecorded)
         .collect();
-    // The fault was seen at all: the first `Δ ≥` counter passed.
-    let deciding = scenario.counters.iter().find(|c| c.at_least).map(|c| c.id);
-    let metrics_decided = checks
+    // The fault had its effect: the scenario's effect check passed.
+    let effect_seen = checks
         .iter()
-        .any(|c| Some(c.id) == deciding && c.status == CheckStatus::Passed);
-    let ok = metrics_decided && decided.iter().all(|c| c.status == CheckStatus::Passed);
+        .any(|c| c.id == scenario.effect && c.status == CheckStatus::Passed);
+    let ok = effect_seen && decided.iter().all(|c| c.status == CheckStatus::Passed);
     Verdict {
         scenario: scenario.id.into(),
         checks,
         ok,
+        findings,
     }
 }
 
@@ -652,6 +787,7 @@ impl Verdict {
             "checks": thresholds,
             "observed": observed,
             "verdict": self.checks,
+            "findings": self.findings,
             "ok": self.ok
         });
         // A replay drill: the document version each `_probe_entry_v<N>.json` (taken once
@@ -671,6 +807,12 @@ impl Verdict {
     /// then the verdict line.
     pub fn table(&self) -> String {
         let mut out = self.checks_table();
+        for finding in &self.findings {
+            out.push_str(&format!(
+                "finding: {}\n",
+                crate::sanitize::one_line(finding, 600)
+            ));
+        }
         out.push_str(&format!(
             "verdict: {}\n",
             if self.ok { "PASSED" } else { "FAILED" }
@@ -877,30 +1019,57 @@ mod tests {
     }
 
     #[test]
-    fn a_row_finalized_twice_fails_and_a_short_count_waits_live() {
-        let processed = |n: f64| {
-            Samples::parse(&format!("outbox_processed_total{{op=\"upsert\"}} {n}\n")).unwrap()
+    fn finalized_once_is_the_rows_and_a_silent_lost_lease_is_named_as_a_defect() {
+        use crate::drill::scenario::DB_CLAIM_CONTENTION;
+        let page = |processed: f64, mismatch: f64| {
+            Samples::parse(&format!(
+                "outbox_processed_total{{op=\"upsert\"}} {processed}\noutbox_owner_mismatch_skips_total {mismatch}\noutbox_failed_total{{op=\"upsert\",reason=\"none\"}} 0\n"
+            ))
+            .unwrap()
         };
         let mut obs = Observations {
-            metrics_before: Some(processed(0.0)),
-            metrics_after: Some(processed(2.0)),
-            drill_rows: Some(vec![row("done", None)]),
+            metrics_before: Some(page(0.0, 0.0)),
+            metrics_after: Some(page(2.0, 0.0)),
+            drill_rows: Some(vec![row("processing", None)]),
             ..Observations::default()
         };
         assert_eq!(
             finalized_once(&obs, Missing::Pending).status,
-            CheckStatus::Failed
-        );
-        obs.metrics_after = Some(processed(0.0));
-        assert_eq!(
-            finalized_once(&obs, Missing::Pending).status,
             CheckStatus::Pending
         );
-        obs.metrics_after = Some(processed(1.0));
+        obs.drill_rows = Some(vec![row("done", None)]);
         assert_eq!(
             finalized_once(&obs, Missing::Failed).status,
             CheckStatus::Passed
         );
+        // Upstream's worker: the row ended right, the lost lease went unreported and the
+        // late finalize was counted — the verdict fails and says so in words.
+        let verdict = grade(&DB_CLAIM_CONTENTION, &obs, Missing::Failed);
+        assert!(!verdict.ok);
+        let finding = verdict.findings.join(" ");
+        assert!(
+            finding.contains("The invariant held: 1 of 1 row(s) done"),
+            "{finding}"
+        );
+        assert!(
+            finding.contains("did not report the lost lease: outbox_owner_mismatch_skips_total Δ0"),
+            "{finding}"
+        );
+        assert!(
+            finding.contains("over-counted: outbox_processed_total Δ2 for 1 event(s)"),
+            "{finding}"
+        );
+        let mismatch = verdict
+            .checks
+            .iter()
+            .find(|c| c.id == "owner_mismatch_delta")
+            .unwrap();
+        assert_eq!(mismatch.status, CheckStatus::Failed);
+        assert!(mismatch.observed.contains("did not report the lost lease"));
+        // A worker that says it: no defect.
+        obs.metrics_after = Some(page(1.0, 1.0));
+        let verdict = grade(&DB_CLAIM_CONTENTION, &obs, Missing::Failed);
+        assert!(verdict.findings.is_empty(), "{:?}", verdict.findings);
     }
 
     #[test]

@@ -26,6 +26,18 @@ pub struct Observations {
     pub worker2_log: Option<Vec<String>>,
     /// Every event the drill inserted, in the same outbox snapshot (oldest first).
     pub drill_rows: Option<Vec<RowState>>,
+    /// How many of the worker's connections the collector's gate turned away
+    /// (collector_down; `None`: no collector gate recorded).
+    pub collector_refusals: Option<u64>,
+}
+
+/// The attempts a gate's export (`…gate-<ts>.jsonl`) records as hit by its fault.
+pub fn refusals_in_export(jsonl: &str) -> u64 {
+    jsonl
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|record| record.get("injected").is_some_and(|i| !i.is_null()))
+        .count() as u64
 }
 
 /// The entity version an ES document holds: its content's `event_version` (what the
@@ -130,7 +142,14 @@ impl Observations {
             .find(|(_, _, failed)| *failed)
             .or_else(|| attempts.first())
             .map(|(_, batch, _)| batch.clone());
-        from_traces.or_else(|| {
+        from_traces
+            .or_else(|| self.batch_from_event_lines(event_id))
+            .or_else(|| self.batch_from_claim_line())
+    }
+
+    /// The batch named by a log line that also names the event (an error line first).
+    fn batch_from_event_lines(&self, event_id: &str) -> Option<String> {
+        {
             let batch_of = |line: &Value| {
                 (line.get("outbox_event_id").and_then(Value::as_str) == Some(event_id))
                     .then(|| {
@@ -144,7 +163,31 @@ impl Observations {
                 .filter(|line| line.get("reason").is_some())
                 .find_map(|line| batch_of(&line))
                 .or_else(|| self.log_json().find_map(|line| batch_of(&line)))
-        })
+        }
+    }
+
+    /// A worker that names no event in its lines (upstream's, in bulk mode) still logs
+    /// each claim with its batch id and size (`claimed: N`): the first claim that took
+    /// the drill's events — as many rows as the drill inserted together, else any rows.
+    fn batch_from_claim_line(&self) -> Option<String> {
+        let together = self.drill_rows.as_ref().map_or(1, Vec::len) as u64;
+        let claims: Vec<(u64, String)> = self
+            .log_json()
+            .filter_map(|line| {
+                let claimed = line.get("claimed")?.as_u64()?;
+                let batch = line.get("claim_batch_id")?;
+                let batch = batch
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| batch.to_string());
+                (claimed >= 1).then_some((claimed, batch))
+            })
+            .collect();
+        claims
+            .iter()
+            .find(|(claimed, _)| *claimed == together)
+            .or_else(|| claims.first())
+            .map(|(_, batch)| batch.clone())
     }
 
     /// The log's JSON lines (plain lines skipped).

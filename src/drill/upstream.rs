@@ -259,8 +259,18 @@ impl<'a> Thresholds<'a> {
     }
 
     /// An exact value (projection_version's expected versions): none is stricter than
-    /// upstream's, so any other recorded value is ignored and reported.
-    fn exact(&mut self, id: &str, recorded: Option<&Value>, default: i64) -> i64 {
+    /// upstream's, so any other recorded value is ignored and reported — except the
+    /// newest version (`newest`): a replay drill that expects every probe to show the
+    /// newer version demands more than one that lets the first probe show the older.
+    fn exact(&mut self, id: &str, recorded: Option<&Value>, default: i64, newest: i64) -> i64 {
+        if let Some(recorded) = recorded
+            && count(recorded) == Some(newest as f64)
+        {
+            if newest != default {
+                self.from_run.push(id.to_string());
+            }
+            return newest;
+        }
         if let Some(recorded) = recorded
             && count(recorded) != Some(default as f64)
         {
@@ -736,6 +746,7 @@ fn projection_version(run: &ForeignRun, g: &mut Grading) {
             &format!("expected.{version}"),
             expected.and_then(|e| e.get(version)),
             default,
+            2,
         );
         g.thresholds
             .used
@@ -941,9 +952,9 @@ mod tests {
     #[test]
     fn an_exact_expectation_other_than_upstreams_is_ignored() {
         let mut t = Thresholds::of(None);
-        assert_eq!(t.exact("expected.v1", Some(&json!(1.0)), 1), 1);
+        assert_eq!(t.exact("expected.v1", Some(&json!(1.0)), 1, 2), 1);
         assert!(t.ignored.is_empty());
-        assert_eq!(t.exact("expected.v2", Some(&json!(7)), 2), 2);
+        assert_eq!(t.exact("expected.v2", Some(&json!(7)), 2, 2), 2);
         assert_eq!(t.ignored.len(), 1);
         assert_eq!(t.ignored[0].id, "expected.v2");
     }

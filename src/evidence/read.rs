@@ -223,6 +223,12 @@ pub fn read_run_dir(path: &Path) -> Result<RunDir, ReadError> {
         .as_ref()
         .and_then(crate::drill::observations::document_version);
 
+    let collector_refusals = files_matching(&exports, "collector-gate-", ".jsonl")
+        .into_iter()
+        .next_back()
+        .and_then(|file| std::fs::read_to_string(file).ok())
+        .map(|text| crate::drill::observations::refusals_in_export(&text));
+
     Ok(RunDir {
         path: path.to_path_buf(),
         scenario,
@@ -239,6 +245,7 @@ pub fn read_run_dir(path: &Path) -> Result<RunDir, ReadError> {
             document_version,
             drill_rows,
             worker2_log,
+            collector_refusals,
         },
         problems,
     })

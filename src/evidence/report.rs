@@ -29,10 +29,16 @@ pub fn render(
     for check in &verdict.checks {
         out.push_str(&format!(
             "| {} | {} | {} |\n",
-            check.title,
+            check.title.replace('|', "\\|"),
             check.status.label(),
-            crate::sanitize::one_line(&check.observed, 400).replace('|', "\\|")
+            crate::sanitize::one_line(&check.observed, 600).replace('|', "\\|")
         ));
+    }
+    if !verdict.findings.is_empty() {
+        out.push_str("\n## Findings\n\n");
+        for finding in &verdict.findings {
+            out.push_str(&format!("- {}\n", crate::sanitize::one_line(finding, 800)));
+        }
     }
 
     let failed: Vec<&Value> = timeline

@@ -233,6 +233,10 @@ impl FaultGate {
                 tokio::select! {
                     accepted = listener.accept() => {
                         let Ok((stream, _)) = accepted else { continue };
+                        if hangs_up(&shared) {
+                            hang_up(&shared, stream);
+                            continue;
+                        }
                         let _ = stream.set_nodelay(true);
                         let shared = shared.clone();
                         connections.spawn(async move {
@@ -259,6 +263,31 @@ impl Drop for FaultGate {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+fn hangs_up(shared: &Shared) -> bool {
+    shared
+        .decider
+        .lock()
+        .is_ok_and(|d| *d.fault() == Fault::Hangup)
+}
+
+/// Closes a fresh connection with a reset (linger 0), unread, and records the attempt.
+fn hang_up(shared: &Shared, stream: tokio::net::TcpStream) {
+    let _ = stream.set_zero_linger();
+    drop(stream);
+    record(
+        shared,
+        GateRecord {
+            at_unix_ms: chrono::Utc::now().timestamp_millis(),
+            method: "-".into(),
+            path: "(connection)".into(),
+            op: EsOp::Other,
+            status: None,
+            injected: Some(Fault::Hangup.describe()),
+            elapsed_ms: 0,
+        },
+    );
 }
 
 fn record(shared: &Shared, record: GateRecord) {

@@ -117,6 +117,10 @@ pub enum Fault {
     BlackHole { ops: Ops },
     /// The gate's listener closed: a real connection refusal.
     Refuse,
+    /// Every connection is accepted and closed at once, unanswered (a TCP reset): the
+    /// client fails as against a collector that is down, and each attempt is recorded,
+    /// so the drill can show the worker tried and was turned away.
+    Hangup,
     /// Forward, then cut the connection in the middle of the response.
     Reset { ops: Ops },
     /// Forward a `_bulk`, then rewrite one item of the real answer to a 4xx with an
@@ -168,6 +172,7 @@ impl Fault {
             ),
             Fault::BlackHole { ops: on } => format!("black hole on {}", ops(on)),
             Fault::Refuse => "refuse connections".into(),
+            Fault::Hangup => "hang up on every connection (reset)".into(),
             Fault::Reset { ops: on } => format!("reset mid-response on {}", ops(on)),
             Fault::BulkPartial { item, status } => {
                 format!("bulk partial: item {item} of each _bulk answered {status}")
@@ -233,7 +238,7 @@ impl Decider {
 
     pub fn decide(&mut self, op: EsOp) -> Decision {
         match &self.fault {
-            Fault::Pass | Fault::Refuse => Decision::Forward,
+            Fault::Pass | Fault::Refuse | Fault::Hangup => Decision::Forward,
             Fault::Abort {
                 status,
                 ops,

@@ -216,6 +216,7 @@ impl Recording {
                 scenario: self.scenario.clone(),
                 checks: self.final_checks.clone(),
                 ok: self.final_ok,
+                findings: Vec::new(),
             };
         }
         let mut seen: BTreeMap<String, (CheckStatus, String)> = BTreeMap::new();
@@ -259,6 +260,7 @@ impl Recording {
             scenario: self.scenario.clone(),
             checks,
             ok,
+            findings: Vec::new(),
         }
     }
 

@@ -108,6 +108,7 @@ fn not_passed(verdict: &Verdict) -> Option<String> {
 pub async fn run(profile: Profile, options: RunOptions) -> anyhow::Result<Outcome> {
     let drill = crate::drill::scenario::find(&options.scenario).map_err(anyhow::Error::msg)?;
     let mut session = Session::create(profile, drill)?;
+    session.control = options.control;
     say(&format!("run directory {}", session.run.dir.display()));
 
     // A panic inside the drill is an outcome too: the faults are restored all the same.
@@ -362,6 +363,22 @@ async fn drive(session: &mut Session, options: &RunOptions) -> Result<(), Stop> 
         say(&injecting(session));
         session.inject().await.map_err(could_not_run)?;
         say("worker 1 killed holding its claim; worker 2 runs");
+    } else if session.drill.workers == crate::drill::scenario::Workers::SecondAfterClaim {
+        // The control of F: worker 2 starts as in the drill, but worker 1 lives and
+        // finishes its claim: there is nothing for worker 2 to reclaim.
+        if !wait_until_done(session, Duration::from_secs(20)).await {
+            return Err("worker 1 did not finish the event within 20 s".into());
+        }
+        session.start_second_worker().await;
+        session
+            .wait_for_metrics(Duration::from_secs(30))
+            .await
+            .map_err(could_not_run)?;
+        session
+            .take_second_baseline()
+            .await
+            .map_err(could_not_run)?;
+        say("control: worker 2 started beside a live worker 1");
     }
 
     // Observe until everything that can pass during the outage has, or time is up.

@@ -20,8 +20,10 @@ impl Session {
             Inject::Gate429 => self.set_gate(GateRole::Elastic, gate_429(), true).await,
             Inject::WriteBlock => self.set_write_block(true).await,
             Inject::Nothing => Ok(()),
+            // Turned away at connect, each attempt recorded: the drill shows the worker
+            // tried to export and could not.
             Inject::CollectorRefused => {
-                self.set_gate(GateRole::Collector, Fault::Refuse, true)
+                self.set_gate(GateRole::Collector, Fault::Hangup, true)
                     .await
             }
             Inject::GateBulkPartial => {

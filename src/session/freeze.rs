@@ -238,6 +238,13 @@ impl Session {
                 gate.export_jsonl().into_bytes(),
             ));
         }
+        // collector_down: every export attempt the collector's gate turned away.
+        if let Some(gate) = &self.collector_gate {
+            files.push((
+                format!("_exports/collector-gate-{ts}.jsonl"),
+                gate.export_jsonl().into_bytes(),
+            ));
+        }
         files.push((
             format!("_containers-{ts}.json"),
             format!(
@@ -283,6 +290,7 @@ impl Session {
             status_after_recovery,
             event_reason,
             document_version: document.as_ref().and_then(document_version),
+            collector_refusals: self.collector_refusals(),
         };
         let verdict = self.grade(
             &observations,

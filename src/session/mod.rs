@@ -93,6 +93,8 @@ pub struct Session {
     pub worker_killed: bool,
     /// D's poison event, once the outbox shows which one it is.
     pub poisoned: Option<Uuid>,
+    /// A control run: everything but the fault (and no set-up that only the fault needs).
+    pub control: bool,
     /// (port, pid) pairs proven: the process serving that port descends from the
     /// worker this session started with that pid (a stranger is never scraped).
     proven_ports: Vec<(u16, u32)>,
@@ -231,6 +233,7 @@ impl Session {
             worker_killed: false,
             poisoned: None,
             proven_ports: Vec::new(),
+            control: false,
             drill_events: Vec::new(),
             rich_counter_entries: 0,
             story: Mutex::new(Default::default()),
@@ -252,7 +255,7 @@ impl Session {
                 Inject::StopEs => json!({"kind": "es_down", "compose": {"file": self.profile.compose_file, "project": self.profile.compose_project, "service": self.profile.es_service, "action": "stop"}}),
                 Inject::Gate429 => json!({"kind": "es_429", "by": "drill-cockpit fault gate", "fault": gate_429().describe(), "upstream": self.profile.elastic_url}),
                 Inject::WriteBlock => json!({"kind": "es_write_block", "index": self.profile.elastic_index, "settings": {"index": {"blocks": {"write": true}}}}),
-                Inject::CollectorRefused => json!({"kind": "collector_down", "by": "drill-cockpit fault gate in front of the OTLP endpoint", "fault": "refuse connections", "upstream": self.profile.otlp_endpoint}),
+                Inject::CollectorRefused => json!({"kind": "collector_down", "by": "drill-cockpit fault gate in front of the OTLP endpoint", "fault": "hang up on every connection (reset), each attempt recorded", "upstream": self.profile.otlp_endpoint}),
                 Inject::GateBulkPartial => json!({"kind": "es_bulk_partial", "by": "drill-cockpit fault gate", "fault": gate_bulk_partial().describe(), "upstream": self.profile.elastic_url, "events_in_one_claim": self.drill.together}),
                 Inject::GateSlowerThanLease => json!({"kind": "claim_contention", "by": "drill-cockpit fault gate", "fault": self.slower_than_lease().describe(), "workers": 2, "upstream": self.profile.elastic_url}),
                 Inject::KillClaimingWorker => json!({"kind": "stuck_reclaim", "by": "SIGKILL of worker 1 once it holds a claim; worker 2 started then", "hold": "the gate holds worker 1's first write", "workers": 2}),

@@ -112,7 +112,15 @@ impl Session {
                 .ok()
                 .as_ref()
                 .and_then(document_version),
+            collector_refusals: self.collector_refusals(),
         }
+    }
+
+    /// How many connections the collector's gate turned away so far (collector_down).
+    pub fn collector_refusals(&self) -> Option<u64> {
+        self.collector_gate
+            .as_ref()
+            .map(|gate| crate::drill::observations::refusals_in_export(&gate.export_jsonl()))
     }
 
     /// The ES document of the drilled entity, as ES answers it (drills that check the
@@ -121,9 +129,27 @@ impl Session {
         let (Some(_), Some(entity)) = (self.drill.document_version, self.last_entity) else {
             return Err("this drill does not read documents".into());
         };
+        // The id the worker wrote is not assumed: upstream's `<entity_type>:<entity_id>`
+        // first (CONTRACT §2), then the bare entity id; the first one ES has wins.
+        let candidates = [
+            format!("{}:{entity}", crate::db::outbox::ENTITY_TYPE),
+            entity.to_string(),
+        ];
+        let mut last = None;
+        for doc_id in candidates {
+            let document = self.document_by_id(&doc_id).await?;
+            if document.get("found").and_then(Value::as_bool) == Some(true) {
+                return Ok(document);
+            }
+            last = Some(document);
+        }
+        last.ok_or_else(|| "no document id to look up".into())
+    }
+
+    async fn document_by_id(&self, doc_id: &str) -> Result<Value, String> {
         let url = format!(
-            "{}/{}/_doc/{entity}",
-            self.profile.elastic_url, self.profile.elastic_index
+            "{}/{}/_doc/{}",
+            self.profile.elastic_url, self.profile.elastic_index, doc_id
         );
         let answer = self
             .http

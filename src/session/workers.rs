@@ -93,8 +93,9 @@ impl Session {
 
     pub async fn start_worker(&mut self) {
         let overrides = self.drill_env().await;
-        if self.drill.inject == Inject::KillClaimingWorker {
-            // Worker 1 must still hold its claim when it is killed: its first write waits.
+        if self.drill.inject == Inject::KillClaimingWorker && !self.control {
+            // Worker 1 must still hold its claim when it is killed: its first write waits
+            // (not in a control run: nothing is killed, worker 1 finishes its work).
             let _ = self.hold_first_write().await;
         }
         // A port someone else holds would leave that process answering our scrapes.

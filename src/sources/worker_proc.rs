@@ -174,6 +174,17 @@ fn is_key_line(line: &str) -> bool {
         || line.contains("WARNING")
         || line.contains("tracing.")
         || line.contains("CRITICAL")
+        || claims_rows(line)
+}
+
+/// A claim log line that took rows (`"claimed": N`, N ≥ 1): it ties a batch to its
+/// events for a worker that names no event in its lines (bulk mode).
+fn claims_rows(line: &str) -> bool {
+    line.contains("\"claimed\"")
+        && !line.contains("\"claimed\": 0,")
+        && !line.contains("\"claimed\":0,")
+        && !line.contains("\"claimed\": 0}")
+        && !line.contains("\"claimed\":0}")
 }
 
 pub type SharedTail = Arc<Mutex<LogTail>>;

@@ -22,6 +22,50 @@ its own. What it imitates on purpose:
 * tracing is opt-in (WORDLOOM_TRACING_ENABLED=1); the collector is probed once at
   start and every span is dropped when it was not up; spans are exported about
   every 5 s (uncompressed OTLP/HTTP protobuf) and flushed at exit.
+
+Behaviour switch: `FOREIGN_WORKER_BEHAVIOUR`
+--------------------------------------------
+Unset, or any value but `legacy`: the double behaves like upstream's real worker
+(`backend/scripts/legacy/search_outbox_worker.py`, CONTRACT.md §7 "Read in the real
+worker's code"). `FOREIGN_WORKER_BEHAVIOUR=legacy` keeps this double's earlier,
+idealised behaviour, unchanged. The differences (default / legacy):
+
+1. ES document id: `f"{entity_type}:{entity_id}"` (e.g. `block:<uuid>`) for upserts,
+   deletes and bulk items alike / the bare entity id. The `_source` is the same in
+   both modes (its `entity_id` is the bare id).
+2. Writes carry no version: `PUT /<index>/_doc/<id>` of the entity's *current*
+   `search_index` row and `DELETE /<index>/_doc/<id>`, no query string, and no
+   `version`/`version_type` in `_bulk` action lines; ES never answers 409, so
+   `idempotent_noop{reason="es_409"}` never moves (a 409 would be an es_4xx
+   failure) / `?version=N&version_type=external` on both, and a 409 is an
+   `es_409` no-op. A delete answered 404 is a success plus `es_404` in both modes.
+3. Bulk mode (`OUTBOX_USE_ES_BULK=1`): `projection.process_batch` has the children
+   `outbox.bulk.prepare` and `outbox.bulk.send` (the `_bulk` HTTP span below the
+   latter), no log line of the batch carries `outbox_event_id` (only
+   `claim_batch_id`), and the batch span's `result` is set while it is open from the
+   HTTP answer alone (`ok` even for a partial bulk; `failed` when the request
+   failed); its result/reason/counts are set again after it ended, which the
+   OpenTelemetry SDK ignores with one WARNING `Setting attribute on ended span.`
+   (logger `opentelemetry.sdk.trace`; only when spans are recorded) / no child
+   spans, `outbox_event_id` on the batch's ERROR and WARNING lines, the batch span's
+   result (ok/partial/retry/failed) set before it ends. The claim's INFO line reads
+   `outbox.claim_batch claimed: N` / `outbox.claim_batch`; both carry the fields
+   `claimed` and `claim_batch_id`.
+4. Lost lease: the row is reloaded before the ES call (gone or already processed:
+   skipped; owner not this worker: `outbox_owner_mismatch_skips_total` +1 and
+   skipped; lease expired: left to the reclaim) and the finalize is
+   `UPDATE … WHERE id AND owner = me AND status = 'processing' AND lease_until > now()`
+   whose result is not looked at: a lease lost during the ES call still counts the
+   attempt (`outbox_processed_total`, or the failure counters), with no mismatch
+   skip and no log line / no reload before the ES call; the finalize is fenced on
+   (id, owner, attempts, status) and, when it matches nothing, counts
+   `outbox_owner_mismatch_skips_total`, logs `Outbox finalize skipped: lease lost
+   (owner mismatch)` and counts nothing else. Either way the row is finalized
+   once, by whoever holds it.
+5. Queue gauges: `outbox_lag_events` and `outbox_oldest_age_seconds` count
+   `pending`, `processing` and `failed` rows with no `processed_at` (failed rows left
+   by earlier drills keep them up) / `pending` + `processing` rows, and the oldest
+   `pending` row.
 """
 
 import json
@@ -121,6 +165,8 @@ class Config:
         self.es_timeout = float(env("OUTBOX_ES_TIMEOUT_SECONDS", "5"))
         self.tracing = env("WORDLOOM_TRACING_ENABLED", "0") == "1"
         self.otlp = env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4318").rstrip("/")
+        # See the module docstring: anything but "legacy" is upstream's real behaviour.
+        self.legacy = env("FOREIGN_WORKER_BEHAVIOUR") == "legacy"
 
     def psycopg_url(self):
         url = self.database_url
@@ -175,6 +221,9 @@ class NoSpan:
         return False
 
     def set_attribute(self, *args):
+        pass
+
+    def set_attributes(self, *args):
         pass
 
     def set_status(self, *args):
@@ -322,6 +371,40 @@ class Worker:
             self.metrics.reclaimed.labels(PROJECTION).inc(count)
             emit(logging.WARNING, f"Reclaimed {count} stuck outbox events (lease expired)", reclaimed=count)
 
+    def doc_id(self, event):
+        """The ES `_id` of an event's entity: upstream's `_es_doc_id` (type:id), or the
+        bare entity id in legacy mode."""
+        if self.config.legacy:
+            return str(event["entity_id"])
+        return f"{event['entity_type']}:{event['entity_id']}"
+
+    def event_fields(self, event):
+        """The per-event log field; upstream's bulk path logs none (claim_batch_id only)."""
+        if not self.config.legacy and self.config.use_bulk:
+            return {}
+        return {"outbox_event_id": str(event["id"])}
+
+    def still_mine(self, event):
+        """Upstream's reload before the ES call (not in legacy mode): None when the claim
+        still holds, else why the event is skipped. Only an owner mismatch is counted."""
+        with self.db.cursor() as cur:
+            cur.execute(
+                "SELECT status, owner, lease_until > now(), processed_at IS NOT NULL FROM search_outbox_events WHERE id = %s",
+                (event["id"],),
+            )
+            row = cur.fetchone()
+        if row is None or row[3]:
+            return "gone"
+        status, owner, leased, _ = row
+        if status != "processing" or owner != self.config.worker_id:
+            if owner != self.config.worker_id:
+                self.metrics.mismatch.labels(PROJECTION).inc()
+            return "owner_mismatch"
+        if not leased:
+            # Lease expired: left to the reclaim, nothing counted.
+            return "lease_expired"
+        return None
+
     def source_row(self, event):
         with self.db.cursor() as cur:
             cur.execute(
@@ -331,24 +414,33 @@ class Worker:
             return cur.fetchone()
 
     def finalize(self, event, status, reason=None, error=None, delay=None):
-        """Fenced on (id, owner, attempts): the claim's attempts is its token, so a stale
-        claim (lease lost and re-claimed, even by this worker) changes nothing."""
+        """Legacy: fenced on (id, owner, attempts): the claim's attempts is its token, so a
+        stale claim (lease lost and re-claimed, even by this worker) changes nothing, and
+        a finalize that matched nothing is a counted skip. Default (upstream): fenced on
+        (id, owner, status, lease_until > now()), and the row count is not looked at."""
+        if self.config.legacy:
+            fence, fence_params = "attempts = %s AND status = 'processing'", (event["attempts"],)
+        else:
+            fence, fence_params = "status = 'processing' AND lease_until > now()", ()
         with self.db.cursor() as cur:
             if status == "done":
                 cur.execute(
                     """UPDATE search_outbox_events SET status = 'done', processed_at = now(), owner = NULL, lease_until = NULL,
                        error_reason = NULL, error = NULL, next_retry_at = NULL, updated_at = now()
-                       WHERE id = %s AND owner = %s AND attempts = %s AND status = 'processing'""",
-                    (event["id"], self.config.worker_id, event["attempts"]),
+                       WHERE id = %s AND owner = %s AND """ + fence,
+                    (event["id"], self.config.worker_id) + fence_params,
                 )
             else:
                 cur.execute(
                     """UPDATE search_outbox_events SET status = %s, owner = NULL, lease_until = NULL, error_reason = %s,
                        error = %s, next_retry_at = CASE WHEN %s::float8 IS NULL THEN NULL ELSE now() + make_interval(secs => %s::float8) END,
                        updated_at = now()
-                       WHERE id = %s AND owner = %s AND attempts = %s AND status = 'processing'""",
-                    (status, reason, error, delay, delay, event["id"], self.config.worker_id, event["attempts"]),
+                       WHERE id = %s AND owner = %s AND """ + fence,
+                    (status, reason, error, delay, delay, event["id"], self.config.worker_id) + fence_params,
                 )
+            if not self.config.legacy:
+                # Upstream commits and counts whatever the UPDATE matched.
+                return True
             if cur.rowcount == 0:
                 self.metrics.mismatch.labels(PROJECTION).inc()
                 emit(logging.WARNING, "Outbox finalize skipped: lease lost (owner mismatch)", outbox_event_id=str(event["id"]))
@@ -357,14 +449,25 @@ class Worker:
 
     def gauges(self):
         with self.db.cursor() as cur:
-            cur.execute(
-                """SELECT count(*) FILTER (WHERE status IN ('pending', 'processing')),
-                          extract(epoch FROM now() - min(created_at) FILTER (WHERE status = 'pending')),
-                          count(*) FILTER (WHERE status = 'processing'),
-                          count(*) FILTER (WHERE status = 'processing' AND processing_started_at < now() - make_interval(secs => %s))
-                   FROM search_outbox_events WHERE status IN ('pending', 'processing')""",
-                (self.config.max_processing,),
-            )
+            if self.config.legacy:
+                cur.execute(
+                    """SELECT count(*) FILTER (WHERE status IN ('pending', 'processing')),
+                              extract(epoch FROM now() - min(created_at) FILTER (WHERE status = 'pending')),
+                              count(*) FILTER (WHERE status = 'processing'),
+                              count(*) FILTER (WHERE status = 'processing' AND processing_started_at < now() - make_interval(secs => %s))
+                       FROM search_outbox_events WHERE status IN ('pending', 'processing')""",
+                    (self.config.max_processing,),
+                )
+            else:
+                # Upstream: lag and oldest age count every unprocessed row, terminal failed ones too.
+                cur.execute(
+                    """SELECT count(*),
+                              greatest(0, extract(epoch FROM now() - min(created_at))),
+                              count(*) FILTER (WHERE status = 'processing'),
+                              count(*) FILTER (WHERE status = 'processing' AND processing_started_at < now() - make_interval(secs => %s))
+                       FROM search_outbox_events WHERE processed_at IS NULL AND status IN ('pending', 'processing', 'failed')""",
+                    (self.config.max_processing,),
+                )
             lag, oldest, inflight, stuck = cur.fetchone()
         self.metrics.lag.labels(PROJECTION).set(lag or 0)
         self.metrics.oldest.labels(PROJECTION).set(float(oldest or 0))
@@ -387,6 +490,12 @@ class Worker:
             "wordloom.claim_batch_id": batch_id,
         }
         with self.tracing.span("outbox.process", parent=batch_span, attributes=attributes) as span:
+            if not self.config.legacy:
+                # Upstream checks ownership before the ES call, and only then.
+                lost = self.still_mine(event)
+                if lost is not None:
+                    span.set_attribute("result", "retry" if lost == "lease_expired" else "ok")
+                    return ("skip", lost, None, span)
             try:
                 outcome = self.project_one(event, span)
                 span.set_attribute("result", "ok")
@@ -401,15 +510,17 @@ class Worker:
                 return ("failed", failure, sys.exc_info(), span)
 
     def project_one(self, event, span):
-        doc_id = str(event["entity_id"])
+        legacy = self.config.legacy
+        doc_id = self.doc_id(event)
         version = int(event["event_version"])
-        path = f"/{self.config.index}/_doc/{doc_id}?version={version}&version_type=external"
+        # Upstream writes without a version: plain PUT/DELETE, no query string.
+        path = f"/{self.config.index}/_doc/{doc_id}" + (f"?version={version}&version_type=external" if legacy else "")
         if event["op"] == "delete":
             response = es_call(self.http, self.config, self.tracing, "DELETE", path)
             if response.status_code == 404:
                 emit(logging.INFO, f"Outbox delete: doc {doc_id} not found in ES (noop)", span=span, outbox_event_id=str(event["id"]))
                 return "noop:es_404"
-            if response.status_code == 409:
+            if response.status_code == 409 and legacy:
                 return "noop:es_409"
             if response.status_code >= 300:
                 raise classify_status(response.status_code)
@@ -422,16 +533,17 @@ class Worker:
         text, snippet, rank, source_version, updated = source
         body = {
             "entity_type": event["entity_type"],
-            "entity_id": doc_id,
+            "entity_id": str(event["entity_id"]),
             "text": text,
             "snippet": snippet,
             "rank_score": rank or 0.0,
             "event_version": source_version,
             "updated_at": updated.isoformat() if updated else None,
         }
-        path = f"/{self.config.index}/_doc/{doc_id}?version={int(source_version)}&version_type=external"
+        if legacy:
+            path = f"/{self.config.index}/_doc/{doc_id}?version={int(source_version)}&version_type=external"
         response = es_call(self.http, self.config, self.tracing, "PUT", path, json=body)
-        if response.status_code == 409:
+        if response.status_code == 409 and legacy:
             return "noop:es_409"
         if response.status_code >= 300:
             raise classify_status(response.status_code)
@@ -441,6 +553,12 @@ class Worker:
     def settle(self, event, result, batch_id):
         kind, detail, exc_info, span = result
         op = event["op"]
+        if kind == "skip":
+            # Upstream's reload found the claim gone: nothing finalized, nothing else counted.
+            if detail == "lease_expired":
+                self.last_reason = detail
+                return "retry"
+            return "ok"
         if kind == "ok":
             if self.finalize(event, "done"):
                 self.metrics.processed.labels(PROJECTION, op).inc()
@@ -467,7 +585,7 @@ class Worker:
             span=span,
             reason=failure.reason,
             attempt=attempt,
-            outbox_event_id=str(event["id"]),
+            **self.event_fields(event),
             claim_batch_id=batch_id,
         )
         return "failed" if terminal else "retry"
@@ -486,7 +604,9 @@ class Worker:
         with self.tracing.span("outbox.claim_batch", attributes={"wordloom.claim_batch_id": batch_id, "wordloom.obs_schema": OBS_SCHEMA}) as claim_span:
             events = self.claim()
             claim_span.set_attribute("claimed", len(events))
-        emit(logging.INFO, "outbox.claim_batch", claim_batch_id=batch_id, claimed=len(events), worker_id=self.config.worker_id)
+        # Upstream's claim line: the only log line tying a batch id to its events' count.
+        message = "outbox.claim_batch" if self.config.legacy else f"outbox.claim_batch claimed: {len(events)}"
+        emit(logging.INFO, message, claim_batch_id=batch_id, claimed=len(events), worker_id=self.config.worker_id)
         if not events:
             return
         attributes = {
@@ -495,63 +615,119 @@ class Worker:
             "wordloom.projection": PROJECTION,
             "wordloom.worker_id": self.config.worker_id,
         }
+        # Upstream's bulk path sets the batch's result after its span ended (ignored by the SDK).
+        late = self.config.use_bulk and not self.config.legacy
         with self.tracing.span("projection.process_batch", attributes=attributes) as batch_span:
             if self.config.use_bulk:
                 outcomes = self.bulk(events, batch_span, batch_id)
             else:
                 futures = [self.pool.submit(self.project, event, batch_span, batch_id) for event in events]
                 outcomes = [self.settle(event, future.result(), batch_id) for event, future in zip(events, futures)]
-            ok, retry, failed = (outcomes.count(k) for k in ("ok", "retry", "failed"))
-            result = "ok" if retry == 0 and failed == 0 else ("partial" if ok else ("failed" if failed and not retry else "retry"))
-            batch_span.set_attribute("result", result)
-            batch_span.set_attribute("reason", "none" if result == "ok" else self.last_reason)
-            batch_span.set_attribute("ok_count", ok)
-            batch_span.set_attribute("retry_count", retry)
-            batch_span.set_attribute("failed_count", failed)
-            if result == "failed":
-                self.tracing.error(batch_span, "batch failed")
+            if not late:
+                self.batch_result(batch_span, outcomes)
+        if late:
+            self.batch_result(batch_span, outcomes)
 
     last_reason = "none"
 
+    def batch_result(self, batch_span, outcomes):
+        ok, retry, failed = (outcomes.count(k) for k in ("ok", "retry", "failed"))
+        result = "ok" if retry == 0 and failed == 0 else ("partial" if ok else ("failed" if failed and not retry else "retry"))
+        if self.config.use_bulk and not self.config.legacy:
+            # The span has ended: one set_attributes call, one SDK warning
+            # "Setting attribute on ended span.", nothing recorded; no status either.
+            batch_span.set_attributes(
+                {
+                    "result": result,
+                    "reason": "none" if result == "ok" else self.last_reason,
+                    "success_count": ok,
+                    "failure_count": retry + failed,
+                    "ok_count": ok,
+                    "retry_count": retry,
+                    "failed_count": failed,
+                }
+            )
+            return
+        batch_span.set_attribute("result", result)
+        batch_span.set_attribute("reason", "none" if result == "ok" else self.last_reason)
+        batch_span.set_attribute("ok_count", ok)
+        batch_span.set_attribute("retry_count", retry)
+        batch_span.set_attribute("failed_count", failed)
+        if result == "failed":
+            self.tracing.error(batch_span, "batch failed")
+
+    def bulk_span(self, name, mode, batch_id):
+        """Upstream's children of the bulk batch (prepare, send); none in legacy mode."""
+        if self.config.legacy:
+            return NoSpan()
+        return self.tracing.span(
+            name,
+            attributes={"wordloom.claim_batch_id": batch_id, "wordloom.obs_schema": OBS_SCHEMA, "wordloom.projection": PROJECTION, "mode": mode},
+        )
+
     def bulk(self, events, batch_span, batch_id):
         """One `_bulk` request for the batch, settled item by item."""
+        legacy = self.config.legacy
         lines, sent = [], []
         outcomes = []
-        for event in events:
-            doc_id = str(event["entity_id"])
-            if event["op"] == "delete":
-                lines.append({"delete": {"_index": self.config.index, "_id": doc_id, "version": int(event["event_version"]), "version_type": "external"}})
+        with self.bulk_span("outbox.bulk.prepare", "es_bulk_prepare", batch_id) as prepare_span:
+            for event in events:
+                doc_id = self.doc_id(event)
+                if event["op"] == "delete":
+                    action = {"_index": self.config.index, "_id": doc_id}
+                    if legacy:
+                        action.update(version=int(event["event_version"]), version_type="external")
+                    lines.append({"delete": action})
+                    sent.append(event)
+                    continue
+                source = self.source_row(event)
+                if source is None:
+                    outcomes.append(self.settle(event, ("ok", "skipped", None, batch_span), batch_id))
+                    continue
+                text, snippet, rank, version, updated = source
+                action = {"_index": self.config.index, "_id": doc_id}
+                if legacy:
+                    action.update(version=int(version), version_type="external")
+                lines.append({"index": action})
+                lines.append({"entity_type": event["entity_type"], "entity_id": str(event["entity_id"]), "text": text, "snippet": snippet, "rank_score": rank or 0.0, "event_version": version})
                 sent.append(event)
-                continue
-            source = self.source_row(event)
-            if source is None:
-                outcomes.append(self.settle(event, ("ok", "skipped", None, batch_span), batch_id))
-                continue
-            text, snippet, rank, version, updated = source
-            lines.append({"index": {"_index": self.config.index, "_id": doc_id, "version": int(version), "version_type": "external"}})
-            lines.append({"entity_type": event["entity_type"], "entity_id": doc_id, "text": text, "snippet": snippet, "rank_score": rank or 0.0, "event_version": version})
-            sent.append(event)
+            prepare_span.set_attribute("bulk_ops", len(sent))
+            prepare_span.set_attribute("result", "prepared" if sent else "noop")
         if not sent:
+            if not legacy:
+                batch_span.set_attribute("result", "ok")
             return outcomes
         body = "".join(json.dumps(line) + "\n" for line in lines)
         started = time.monotonic()
-        try:
-            response = es_call(self.http, self.config, self.tracing, "POST", "/_bulk", data=body, headers={"Content-Type": "application/x-ndjson"})
-            if response.status_code >= 300:
-                raise classify_status(response.status_code)
-            items = response.json().get("items", [])
-        except EsFailure as failure:
-            self.metrics.bulk_requests.labels(PROJECTION, "failed").inc()
-            self.last_reason = failure.reason
-            info = sys.exc_info()
-            return outcomes + [self.settle(event, ("failed", failure, info, batch_span), batch_id) for event in sent]
-        finally:
-            self.metrics.bulk_duration.labels(PROJECTION).observe(time.monotonic() - started)
+        with self.bulk_span("outbox.bulk.send", "es_bulk", batch_id) as send_span:
+            try:
+                response = es_call(self.http, self.config, self.tracing, "POST", "/_bulk", data=body, headers={"Content-Type": "application/x-ndjson"})
+                if response.status_code >= 300:
+                    raise classify_status(response.status_code)
+                items = response.json().get("items", [])
+            except EsFailure as failure:
+                self.metrics.bulk_requests.labels(PROJECTION, "failed").inc()
+                self.last_reason = failure.reason
+                info = sys.exc_info()
+                if not legacy:
+                    send_span.set_attribute("result", "failed")
+                    batch_span.set_attribute("result", "failed")
+                return outcomes + [self.settle(event, ("failed", failure, info, batch_span), batch_id) for event in sent]
+            finally:
+                self.metrics.bulk_duration.labels(PROJECTION).observe(time.monotonic() - started)
+            if not legacy:
+                # From the HTTP answer alone, as upstream does: "ok" even when items failed.
+                send_span.set_attribute("result", "ok")
+                batch_span.set_attribute("result", "ok")
         item_failed = False
         for event, item in zip(sent, items):
             action, answer = next(iter(item.items()))
             status = int(answer.get("status", 500))
-            if status < 300 or status in (404, 409) and action in ("delete", "index"):
+            if legacy:
+                success = status < 300 or status in (404, 409) and action in ("delete", "index")
+            else:
+                success = status < 300 or (status == 404 and action == "delete")
+            if success:
                 detail = "noop:es_404" if status == 404 else ("noop:es_409" if status == 409 else "indexed")
                 self.metrics.bulk_items.labels(PROJECTION, action, "success").inc()
                 outcomes.append(self.settle(event, ("ok", detail, None, batch_span), batch_id))
@@ -626,6 +802,7 @@ def main():
         batch_size=config.batch_size,
         use_es_bulk=config.use_bulk,
         concurrency=config.concurrency,
+        behaviour="legacy" if config.legacy else "real",
     )
 
     def on_signal(signum, frame):
