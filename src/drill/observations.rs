@@ -199,3 +199,62 @@ impl Observations {
             .filter_map(|line| serde_json::from_str::<Value>(line).ok())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str) -> RowState {
+        RowState {
+            id: id.into(),
+            status: "done".into(),
+            reason: None,
+            version: None,
+        }
+    }
+
+    #[test]
+    fn a_worker_without_event_ids_in_bulk_is_tied_to_its_batch_by_the_claim_line() {
+        let obs = Observations {
+            event_id: Some("e2".into()),
+            drill_rows: Some(vec![row("e1"), row("e2")]),
+            log: Some(vec![
+                r#"{"message": "outbox.claim_batch claimed: 0", "claimed": 0, "claim_batch_id": "b0"}"#.into(),
+                r#"{"message": "outbox.claim_batch claimed: 1", "claimed": 1, "claim_batch_id": "b1"}"#.into(),
+                r#"{"message": "outbox.claim_batch claimed: 2", "claimed": 2, "claim_batch_id": "b2"}"#.into(),
+            ]),
+            ..Observations::default()
+        };
+        // The claim that took as many rows as the drill inserted together.
+        assert_eq!(obs.claim_batch_id().as_deref(), Some("b2"));
+        let one = Observations {
+            drill_rows: Some(vec![row("e1"), row("e2"), row("e3")]),
+            ..obs
+        };
+        assert_eq!(
+            one.claim_batch_id().as_deref(),
+            Some("b1"),
+            "else the first that took rows"
+        );
+    }
+
+    #[test]
+    fn only_records_a_fault_hit_count_as_refusals() {
+        let export = "{\"dropped_records\":3}\n\
+            {\"ts\":\"t\",\"method\":\"-\",\"path\":\"(connection)\",\"injected\":\"hang up\"}\n\
+            {\"ts\":\"t\",\"method\":\"POST\",\"path\":\"/v1/traces\",\"injected\":null}\n\
+            not json\n";
+        assert_eq!(refusals_in_export(export), 1);
+        assert_eq!(refusals_in_export(""), 0);
+    }
+
+    #[test]
+    fn a_document_version_is_its_content_not_es_counter() {
+        let doc =
+            serde_json::json!({"found": true, "_version": 5, "_source": {"event_version": 2}});
+        assert_eq!(document_version(&doc), Some(2));
+        let bare = serde_json::json!({"found": true, "_version": 3});
+        assert_eq!(document_version(&bare), Some(3));
+        assert_eq!(document_version(&serde_json::json!({"found": false})), None);
+    }
+}
