@@ -434,7 +434,9 @@ async fn a_failed_insert_is_journaled_and_reported() {
         return;
     };
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    // No event, no drill: it could not run (exit 3), and says why.
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("the drill could not run"), "{stderr}");
     assert!(stderr.contains("drill_refuses_inserts"), "{stderr}");
     let dir = run_dir(stack.snapshots.path());
     let timeline = std::fs::read_to_string(dir.join("_timeline.jsonl")).unwrap();
