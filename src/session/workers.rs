@@ -207,7 +207,8 @@ impl Session {
         };
         let Some(pid) = pid else {
             return Err(format!(
-                "worker {n} is not running, so nothing on port {port} is graded"
+                "cannot reach the worker's metrics at {}: worker {n} is not running, so nothing on port {port} is graded",
+                metrics_url(port)
             ));
         };
         if self.proven_ports.contains(&(port, pid)) {
