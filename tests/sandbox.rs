@@ -180,7 +180,11 @@ fn without_server_binaries_the_sandbox_says_how_to_install_them() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(3), "the drill could not run: {stderr}");
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "the drill could not run: {stderr}"
+    );
     for hint in [
         "no PostgreSQL server binaries",
         "sudo apt-get install postgresql",

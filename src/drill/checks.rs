@@ -560,6 +560,9 @@ pub fn grade(scenario: &Scenario, obs: &Observations, mode: Missing) -> Verdict 
             let mut check = outcome(
                 "trace_by_batch",
                 match scenario.batch_result {
+                    _ if !scenario.batch_result_required => {
+                        "projection.process_batch found by claim_batch_id"
+                    }
                     "retry" => "projection.process_batch with result=retry found by claim_batch_id",
                     "failed" => {
                         "projection.process_batch with result=failed found by claim_batch_id"
