@@ -68,7 +68,7 @@ async fn run_drill(scenario: &str, schema: Schema, worker: Option<String>) -> Op
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert_eq!(ran.result["ok"], true, "{:#}", ran.result);
-    // Graded again from the files alone: the same verdict.
+    // Graded again from the files alone: the same verdict, check by check.
     let verify = Command::new(env!("CARGO_BIN_EXE_drill-cockpit"))
         .args(["verify", &ran.dir.display().to_string()])
         .output()
@@ -79,6 +79,7 @@ async fn run_drill(scenario: &str, schema: Schema, worker: Option<String>) -> Op
         "{}",
         String::from_utf8_lossy(&verify.stdout)
     );
+    assert_same_verdict(&ran);
     // Our run directory carries the files upstream's rules read, and they agree.
     let upstream =
         drill_cockpit::drill::upstream::grade(&drill_cockpit::evidence::foreign::read(&ran.dir))
@@ -93,6 +94,48 @@ async fn run_drill(scenario: &str, schema: Schema, worker: Option<String>) -> Op
             .collect::<Vec<_>>()
     );
     Some(ran)
+}
+
+/// `_result.json` (what the run wrote, and its report.md shows) and `verify --json`
+/// (graded again from the raw files) agree on every check.
+fn assert_same_verdict(ran: &Ran) {
+    let verify = Command::new(env!("CARGO_BIN_EXE_drill-cockpit"))
+        .args(["verify", "--json", &ran.dir.display().to_string()])
+        .output()
+        .unwrap();
+    let graded: serde_json::Value = serde_json::from_slice(&verify.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&verify.stdout)));
+    let statuses = |result: &serde_json::Value| -> Vec<(String, String)> {
+        result["verdict"]
+            .as_array()
+            .map(|checks| {
+                checks
+                    .iter()
+                    // `verify` adds its own integrity check of the manifest.
+                    .filter(|c| c["id"] != "manifest")
+                    .map(|c| (c["id"].to_string(), c["status"].to_string()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let graded = if graded.is_array() {
+        graded[0].clone()
+    } else {
+        graded
+    };
+    assert_eq!(
+        statuses(&ran.result),
+        statuses(&graded),
+        "written vs verify: {graded:#}"
+    );
+    assert_eq!(ran.result["ok"], graded["ok"]);
+    let report = std::fs::read_to_string(ran.dir.join("report.md")).unwrap();
+    let verdict_word = if ran.result["ok"] == true {
+        "PASSED"
+    } else {
+        "FAILED"
+    };
+    assert!(report.contains(verdict_word), "{report}");
 }
 
 /// A control run of `scenario` (everything but the fault): the verdict must fail, and
@@ -115,6 +158,7 @@ async fn control_fails(scenario: &str) {
         .find(|c| c["id"] == effect)
         .unwrap_or_else(|| panic!("no check {effect} in {:#}", ran.result));
     assert_ne!(check["status"], "passed", "{check:#}");
+    assert_same_verdict(&ran);
     let verify = Command::new(env!("CARGO_BIN_EXE_drill-cockpit"))
         .args(["verify", &ran.dir.display().to_string()])
         .output()

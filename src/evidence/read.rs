@@ -60,6 +60,25 @@ fn files_matching(dir: &Path, prefix: &str, suffix: &str) -> Vec<PathBuf> {
     found
 }
 
+/// The lines of a run's `_logs/<prefix>*.log` files, in name order (`None`: no such
+/// file). The live session's final grading reads them too, so its verdict is the one
+/// `verify` gives from the same files.
+pub fn run_logs(run_dir: &Path, prefix: &str) -> Option<Vec<String>> {
+    let log_files = files_matching(&run_dir.join("_logs"), prefix, ".log");
+    (!log_files.is_empty()).then(|| {
+        log_files
+            .iter()
+            .flat_map(|file| {
+                let bytes = std::fs::read(file).unwrap_or_default();
+                String::from_utf8_lossy(&bytes)
+                    .lines()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>()
+    })
+}
+
 pub fn read_run_dir(path: &Path) -> Result<RunDir, ReadError> {
     if !path.is_dir() {
         return Err(ReadError::NotARun {
@@ -126,23 +145,8 @@ pub fn read_run_dir(path: &Path) -> Result<RunDir, ReadError> {
         });
     let metrics_after = after_file.as_deref().and_then(&mut read_metrics);
 
-    let read_logs = |prefix: &str| {
-        let log_files = files_matching(&path.join("_logs"), prefix, ".log");
-        (!log_files.is_empty()).then(|| {
-            log_files
-                .iter()
-                .flat_map(|file| {
-                    let bytes = std::fs::read(file).unwrap_or_default();
-                    String::from_utf8_lossy(&bytes)
-                        .lines()
-                        .map(str::to_string)
-                        .collect::<Vec<_>>()
-                })
-                .collect::<Vec<_>>()
-        })
-    };
-    let log = read_logs("");
-    let worker2_log = read_logs("worker2");
+    let log = run_logs(path, "");
+    let worker2_log = run_logs(path, "worker2");
 
     let event_id = std::fs::read_to_string(path.join("_outbox_event_id.txt"))
         .ok()
@@ -196,7 +200,13 @@ pub fn read_run_dir(path: &Path) -> Result<RunDir, ReadError> {
                     .iter()
                     .any(|key| snapshot.get(*key).and_then(Value::as_bool) == Some(true))
         });
-    let drill_rows = decisive
+    // The rows as the last freeze saw them (the live grading reads the same snapshot);
+    // only the event's end state waits for a snapshot taken after the fault was out.
+    let drill_rows = files_matching(path, "_outbox-", ".json")
+        .into_iter()
+        .next_back()
+        .and_then(|file| std::fs::read_to_string(file).ok())
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
         .as_ref()
         .and_then(crate::drill::observations::rows_of_snapshot);
     let event_row = decisive.as_ref().and_then(|snapshot| {

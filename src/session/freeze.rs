@@ -98,7 +98,13 @@ impl Session {
         let ts = self.freeze_label();
         let capture_started = std::time::Instant::now();
         let event = self.event_under_drill();
-        let log = self.log_lines();
+        // The last freeze grades the whole log as written (what `verify` reads), not
+        // the live tail's newest key lines: one verdict, whoever grades the run.
+        let log = match last {
+            true => crate::evidence::read::run_logs(&self.run.dir, "")
+                .unwrap_or_else(|| self.log_lines()),
+            false => self.log_lines(),
+        };
         // Only a port proven to be served by our worker is scraped.
         let first_url = (!self.worker_killed).then(|| self.proven_metrics_url(1));
         let second_url = self.second.is_some().then(|| self.proven_metrics_url(2));
@@ -281,7 +287,10 @@ impl Session {
         let observations = Observations {
             metrics_before: self.metrics_before(),
             drill_rows: crate::drill::observations::rows_of_snapshot(&outbox),
-            worker2_log: self.worker2_log_lines(),
+            worker2_log: match (last, &self.second) {
+                (true, Some(_)) => crate::evidence::read::run_logs(&self.run.dir, "worker2"),
+                _ => self.worker2_log_lines(),
+            },
             metrics_after: metrics.as_ref().ok().map(|s| s.samples.clone()),
             log: Some(log),
             event_id: event.map(|id| id.to_string()),
