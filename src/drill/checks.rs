@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::observations::Observations;
-use super::scenario::{Ends, LogLine, Scenario, Series};
+use super::scenario::{Check, Counter, Ends, LogLine, Scenario, Series};
 use crate::prom::{Samples, delta};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -394,12 +394,9 @@ fn log_line(line: &LogLine, obs: &Observations, mode: Missing) -> CheckOutcome {
     check
 }
 
-/// Grades a drill of `scenario` (CONTRACT.md §6, our checks).
-pub fn grade(scenario: &Scenario, obs: &Observations, mode: Missing) -> Verdict {
-    let mut checks = Vec::new();
-    let mut findings = Vec::new();
-
-    checks.push(match &obs.log {
+/// The contract's schema marker line in the worker's log.
+fn schema_marker(obs: &Observations, mode: Missing) -> CheckOutcome {
+    match &obs.log {
         Some(lines) => {
             let marker = lines
                 .iter()
@@ -448,51 +445,53 @@ pub fn grade(scenario: &Scenario, obs: &Observations, mode: Missing) -> Verdict 
             mode,
             "worker log",
         ),
-    });
-
-    for counter in scenario.counters {
-        let (bound, at_least) = (counter.bound, counter.at_least);
-        let rule = if at_least {
-            format!("≥{bound}")
-        } else if bound == 0.0 {
-            "=0".to_string()
-        } else {
-            format!("≤{bound}")
-        };
-        let by_reason;
-        let filter: crate::prom::LabelFilter<'_> = match counter.series {
-            Series::ScenarioReasons => {
-                by_reason = [("reason", scenario.reasons)];
-                &by_reason
-            }
-            Series::Reasons(reasons) => {
-                by_reason = [("reason", reasons)];
-                &by_reason
-            }
-            Series::All => &[],
-            Series::Labels(labels) => labels,
-        };
-        checks.push(delta_check(
-            counter.id,
-            counter.title,
-            counter.metric,
-            filter,
-            obs,
-            mode,
-            |d| if at_least { d >= bound } else { d <= bound },
-            &rule,
-        ));
     }
+}
 
-    if scenario.finalized_once {
-        checks.push(finalized_once(obs, mode));
-    }
-    if let Some(line) = &scenario.log_line {
-        checks.push(log_line(line, obs, mode));
-    }
+/// A counter's Δ over the series it names, held against its bound.
+fn counter_check(
+    scenario: &Scenario,
+    counter: &Counter,
+    obs: &Observations,
+    mode: Missing,
+) -> CheckOutcome {
+    let (bound, at_least) = (counter.bound, counter.at_least);
+    let rule = if at_least {
+        format!("≥{bound}")
+    } else if bound == 0.0 {
+        "=0".to_string()
+    } else {
+        format!("≤{bound}")
+    };
+    let by_reason;
+    let filter: crate::prom::LabelFilter<'_> = match counter.series {
+        Series::ScenarioReasons => {
+            by_reason = [("reason", scenario.reasons)];
+            &by_reason
+        }
+        Series::Reasons(reasons) => {
+            by_reason = [("reason", reasons)];
+            &by_reason
+        }
+        Series::All => &[],
+        Series::Labels(labels) => labels,
+    };
+    delta_check(
+        counter.id,
+        counter.title,
+        counter.metric,
+        filter,
+        obs,
+        mode,
+        |d| if at_least { d >= bound } else { d <= bound },
+        &rule,
+    )
+}
 
+/// The event's own `outbox.process` span, found by its id (the event pivot).
+fn trace_by_event(obs: &Observations, mode: Missing) -> CheckOutcome {
     let event_id = obs.event_id.clone();
-    checks.push(match (&event_id, &obs.traces_by_event) {
+    match (&event_id, &obs.traces_by_event) {
         (Some(id), Some(traces)) => {
             let hits = traces
                 .iter()
@@ -527,10 +526,19 @@ pub fn grade(scenario: &Scenario, obs: &Observations, mode: Missing) -> Verdict 
             mode,
             "Jaeger export by event id",
         ),
-    });
+    }
+}
 
+/// The claim batch's span, found by its id (the batch pivot); a result other than the
+/// contract's is a finding where the drill does not require it.
+fn trace_by_batch(
+    scenario: &Scenario,
+    obs: &Observations,
+    mode: Missing,
+    findings: &mut Vec<String>,
+) -> CheckOutcome {
     let batch_id = obs.claim_batch_id();
-    checks.push(match (&batch_id, &obs.traces_by_batch) {
+    match (&batch_id, &obs.traces_by_batch) {
         (Some(id), Some(traces)) => {
             let batch_spans: Vec<_> = traces
                 .iter()
@@ -581,10 +589,10 @@ pub fn grade(scenario: &Scenario, obs: &Observations, mode: Missing) -> Verdict 
             );
             if found && !retried {
                 findings.push(format!(
-                    "The batch span of claim batch {id} says result={} on a batch whose result was {} (the contract's value); the verdict does not depend on it, but a trace reader is misled. Upstream's worker sets these attributes after the span ended.",
-                    results.join(","),
-                    scenario.batch_result
-                ));
+                "The batch span of claim batch {id} says result={} on a batch whose result was {} (the contract's value); the verdict does not depend on it, but a trace reader is misled. Upstream's worker sets these attributes after the span ended.",
+                results.join(","),
+                scenario.batch_result
+            ));
             }
             if !found && mode == Missing::Pending {
                 check.status = CheckStatus::Pending;
@@ -603,9 +611,12 @@ pub fn grade(scenario: &Scenario, obs: &Observations, mode: Missing) -> Verdict 
             mode,
             "Jaeger export by claim batch id",
         ),
-    });
+    }
+}
 
-    let link = match (&obs.log, &obs.traces_by_event) {
+/// An error log line's trace and span ids name an exported span (log ↔ trace).
+fn log_trace_link(obs: &Observations, mode: Missing) -> CheckOutcome {
+    match (&obs.log, &obs.traces_by_event) {
         (Some(_), Some(traces)) => {
             // A link is the line's trace id *and* span id naming one exported span.
             let exported: Vec<(String, String)> = traces
@@ -655,13 +666,12 @@ pub fn grade(scenario: &Scenario, obs: &Observations, mode: Missing) -> Verdict 
             mode,
             "log and Jaeger export",
         ),
-    };
-    // A drill without failures has no error line to link.
-    if scenario.logs_errors {
-        checks.push(link);
     }
+}
 
-    checks.push(match &obs.status_after_recovery {
+/// How the drilled event (or the drill's rows) ended.
+fn end_state(scenario: &Scenario, obs: &Observations, mode: Missing) -> CheckOutcome {
+    match &obs.status_after_recovery {
         Some(status) => {
             let (ended, seen) = match scenario.ends {
                 Ends::Done => (status == "done", format!("status {status}")),
@@ -690,43 +700,66 @@ pub fn grade(scenario: &Scenario, obs: &Observations, mode: Missing) -> Verdict 
                 "outbox state of the event"
             },
         ),
-    });
+    }
+}
 
-    // A replay must never regress the document: it ends at the newer version.
-    if let Some(expected) = scenario.document_version {
-        checks.push(replay_done(scenario, obs, mode));
-        findings.extend(how_the_document_held(obs));
-        checks.push(match obs.document_version {
-            Some(version) => {
-                let mut check = outcome(
-                    "document_version",
-                    "the ES document keeps the newer version",
-                    version == expected,
-                    format!("the document holds version {version}; expected {expected}"),
-                );
-                if version < expected && mode == Missing::Pending {
-                    check.status = CheckStatus::Pending;
-                }
-                check
-            }
-            None => missing(
+/// A replay never regresses the document: it ends at the newer version.
+fn document_kept(expected: i64, obs: &Observations, mode: Missing) -> CheckOutcome {
+    match obs.document_version {
+        Some(version) => {
+            let mut check = outcome(
                 "document_version",
                 "the ES document keeps the newer version",
-                mode,
-                "the entity's ES document",
+                version == expected,
+                format!("the document holds version {version}; expected {expected}"),
+            );
+            if version < expected && mode == Missing::Pending {
+                check.status = CheckStatus::Pending;
+            }
+            check
+        }
+        None => missing(
+            "document_version",
+            "the ES document keeps the newer version",
+            mode,
+            "the entity's ES document",
+        ),
+    }
+}
+
+/// Grades a drill of `scenario` (CONTRACT.md §6, our checks): each check the scenario
+/// lists, by its own reader of the evidence; then the findings that compare checks.
+pub fn grade(scenario: &Scenario, obs: &Observations, mode: Missing) -> Verdict {
+    let mut findings = Vec::new();
+    let mut checks: Vec<CheckOutcome> = Vec::new();
+    for check in scenario.checks {
+        match check {
+            Check::SchemaMarker => checks.push(schema_marker(obs, mode)),
+            Check::Counters => checks.extend(
+                scenario
+                    .counters
+                    .iter()
+                    .map(|counter| counter_check(scenario, counter, obs, mode)),
             ),
-        });
+            Check::FinalizedOnce => checks.push(finalized_once(obs, mode)),
+            Check::LogLine(line) => checks.push(log_line(line, obs, mode)),
+            Check::TraceByEvent => checks.push(trace_by_event(obs, mode)),
+            Check::TraceByBatch => checks.push(trace_by_batch(scenario, obs, mode, &mut findings)),
+            Check::LogTraceLink => checks.push(log_trace_link(obs, mode)),
+            Check::EndState => checks.push(end_state(scenario, obs, mode)),
+            Check::ReplayDone => {
+                checks.push(replay_done(scenario, obs, mode));
+                findings.extend(how_the_document_held(obs));
+            }
+            Check::DocumentKept => {
+                if let Some(expected) = scenario.document_version {
+                    checks.push(document_kept(expected, obs, mode));
+                }
+            }
+            Check::CollectorRefused => checks.push(collector_refused(obs, mode)),
+            Check::NoTraces => checks.push(no_traces(obs, mode)),
+        }
     }
-
-    // The collector is the fault: no span is expected anywhere, and none may arrive.
-    checks.retain(|c| scenario.expects_traces || !c.id.starts_with("trace_by_"));
-    if !scenario.expects_traces {
-        checks.push(collector_refused(obs, mode));
-        checks.push(no_traces(obs, mode));
-    }
-    // A bulk request may be traced as a batch only: its batch span decides.
-    checks.retain(|c| scenario.per_event_spans || c.id != "trace_by_event");
-
     if let Some(defect) = lost_lease_reporting(obs, &checks) {
         if let Some(check) = checks.iter_mut().find(|c| c.id == "owner_mismatch_delta") {
             check.observed = format!("{} — {defect}", check.observed);
@@ -1077,7 +1110,14 @@ mod tests {
 
     #[test]
     fn the_reclaim_must_be_in_worker_2s_log() {
-        let line = crate::drill::scenario::STUCK_RECLAIM.log_line.unwrap();
+        let line = crate::drill::scenario::STUCK_RECLAIM
+            .checks
+            .iter()
+            .find_map(|c| match c {
+                crate::drill::scenario::Check::LogLine(line) => Some(*line),
+                _ => None,
+            })
+            .unwrap();
         let reclaimed =
             r#"{"level":"WARNING","message":"Reclaimed 1 stuck outbox events (lease expired)"}"#;
         let mut obs = Observations {

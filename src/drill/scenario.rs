@@ -74,6 +74,56 @@ pub struct Counter {
     pub bound: f64,
 }
 
+/// One acceptance check of a drill, in checklist order. Each has its own reader of the
+/// evidence in `checks.rs`; a drill is the list of its checks, so a new drill adds no
+/// branch to the grader.
+#[derive(Debug, Clone, Copy)]
+pub enum Check {
+    /// The contract's schema marker line in the log.
+    SchemaMarker,
+    /// Each of the scenario's `counters`.
+    Counters,
+    /// Every row of the drill ends done, finalized once (E).
+    FinalizedOnce,
+    /// A line a worker must log (F: worker 2's reclaim).
+    LogLine(LogLine),
+    /// The event's `outbox.process` span, by its id.
+    TraceByEvent,
+    /// The claim batch's span, by its id.
+    TraceByBatch,
+    /// An error line's trace and span ids name an exported span.
+    LogTraceLink,
+    /// How the event (or the drill's rows) ended: `ends` and `end_title`.
+    EndState,
+    /// The stale replay was delivered after the newer version and ended done (H).
+    ReplayDone,
+    /// The entity's document holds the scenario's `document_version` at the end (H).
+    DocumentKept,
+    /// The collector's gate turned the worker's export away (collector_down).
+    CollectorRefused,
+    /// No span of the event reached Jaeger (collector_down).
+    NoTraces,
+}
+
+/// The checks of a drill whose event fails and is traced (A, B, C).
+const TRACED_FAILURE: &[Check] = &[
+    Check::SchemaMarker,
+    Check::Counters,
+    Check::TraceByEvent,
+    Check::TraceByBatch,
+    Check::LogTraceLink,
+    Check::EndState,
+];
+
+/// The checks of a drill whose events all succeed and are traced (E, F, G).
+const TRACED_SUCCESS: &[Check] = &[
+    Check::SchemaMarker,
+    Check::Counters,
+    Check::TraceByEvent,
+    Check::TraceByBatch,
+    Check::EndState,
+];
+
 /// How the drilled event ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ends {
@@ -101,11 +151,8 @@ pub struct Scenario {
     pub versions: &'static [i64],
     /// The ES document of the entity must end at this version (a replay never regresses it).
     pub document_version: Option<i64>,
-    /// Whether a failed attempt logs an ERROR line whose ids name a span (the log↔trace
-    /// check); a drill without failures has none.
-    pub logs_errors: bool,
-    /// Whether the drill's spans reach Jaeger (not when the collector is the fault).
-    pub expects_traces: bool,
+    /// Its acceptance checks, in checklist order.
+    pub checks: &'static [Check],
     /// The `reason` labels the counter checks sum.
     pub reasons: &'static [&'static str],
     /// Upstream's observed-key suffix (`outbox_failed_total_reason_<suffix>`).
@@ -130,13 +177,6 @@ pub struct Scenario {
     /// Settings the drill gives every worker it starts (bulk on, a short lease), set as
     /// the contract's environment variables after the profile's own.
     pub worker_env: &'static [(&'static str, &'static str)],
-    /// A line some worker must log (the reclaim of F).
-    pub log_line: Option<LogLine>,
-    /// Δprocessed over every worker equals the number of events: none finalized twice.
-    pub finalized_once: bool,
-    /// Whether each event gets its own `outbox.process` span (not in a bulk request,
-    /// where a worker may trace only the batch).
-    pub per_event_spans: bool,
     /// The id of the check that shows the fault had its effect (a retry counted, the
     /// collector turned the worker away, the stale replay delivered): a run where it did
     /// not pass never passes, and a control run fails on it.
@@ -156,8 +196,7 @@ const PLAIN: Scenario = Scenario {
     then: &[],
     versions: &[],
     document_version: None,
-    logs_errors: false,
-    expects_traces: true,
+    checks: TRACED_SUCCESS,
     reasons: &[],
     observed_suffix: "any",
     counters: &[],
@@ -169,9 +208,6 @@ const PLAIN: Scenario = Scenario {
     together: 1,
     workers: Workers::One,
     worker_env: &[],
-    log_line: None,
-    finalized_once: false,
-    per_event_spans: true,
     effect: "",
     batch_result_required: true,
 };
@@ -212,6 +248,11 @@ impl Scenario {
     /// Whether the fault must be in before the worker starts.
     pub fn injects_before_worker(&self) -> bool {
         matches!(self.inject, Inject::CollectorRefused)
+    }
+
+    /// Whether the drill's spans reach Jaeger (not when the collector is the fault).
+    pub fn expects_traces(&self) -> bool {
+        !self.checks.iter().any(|c| matches!(c, Check::NoTraces))
     }
 
     /// Whether the drill waits for the event to recover after restoring.
@@ -270,8 +311,6 @@ pub const ES_DOWN_CONNECT: Scenario = Scenario {
     then: &[],
     versions: &[],
     document_version: None,
-    logs_errors: true,
-    expects_traces: true,
     reasons: super::ES_DOWN_REASONS,
     observed_suffix: "es_connect_or_unreachable",
     counters: transient!("es_connect|es_unreachable"),
@@ -281,6 +320,7 @@ pub const ES_DOWN_CONNECT: Scenario = Scenario {
     inject_words: "stop Elasticsearch (compose stop)",
     restore: "start Elasticsearch",
     effect: "retry_delta",
+    checks: TRACED_FAILURE,
     ..PLAIN
 };
 
@@ -292,8 +332,6 @@ pub const ES_429_INJECT: Scenario = Scenario {
     then: &[],
     versions: &[],
     document_version: None,
-    logs_errors: true,
-    expects_traces: true,
     reasons: &["es_429"],
     observed_suffix: "es_429",
     counters: transient!("es_429"),
@@ -303,6 +341,7 @@ pub const ES_429_INJECT: Scenario = Scenario {
     inject_words: "gate: answer every write 429",
     restore: "let the gate pass again",
     effect: "retry_delta",
+    checks: TRACED_FAILURE,
     ..PLAIN
 };
 
@@ -314,8 +353,6 @@ pub const ES_WRITE_BLOCK_4XX: Scenario = Scenario {
     then: &[],
     versions: &[],
     document_version: None,
-    logs_errors: true,
-    expects_traces: true,
     reasons: &["es_4xx"],
     observed_suffix: "es_4xx",
     counters: &[
@@ -342,6 +379,7 @@ pub const ES_WRITE_BLOCK_4XX: Scenario = Scenario {
     inject_words: "block writes to the index (index.blocks.write)",
     restore: "lift the index write block",
     effect: "failed_delta",
+    checks: TRACED_FAILURE,
     ..PLAIN
 };
 
@@ -353,8 +391,6 @@ pub const DUPLICATE_DELIVERY: Scenario = Scenario {
     then: &[Op::Delete, Op::Delete],
     versions: &[],
     document_version: None,
-    logs_errors: false,
-    expects_traces: true,
     reasons: &["es_404"],
     observed_suffix: "es_404",
     counters: &[
@@ -381,6 +417,7 @@ pub const DUPLICATE_DELIVERY: Scenario = Scenario {
     end_title: "the second delete ends done",
     restore: "nothing to take out",
     effect: "noop_delta",
+    checks: TRACED_SUCCESS,
     ..PLAIN
 };
 
@@ -392,8 +429,6 @@ pub const PROJECTION_VERSION: Scenario = Scenario {
     then: &[Op::Upsert],
     versions: &[2, 1],
     document_version: Some(2),
-    logs_errors: false,
-    expects_traces: true,
     reasons: &["es_409"],
     observed_suffix: "es_409",
     // A 409 no-op (external versions) is one way to keep the newer document; a re-read
@@ -404,6 +439,15 @@ pub const PROJECTION_VERSION: Scenario = Scenario {
     end_title: "the replayed event ends done",
     restore: "nothing to take out",
     effect: "replay_done",
+    checks: &[
+        Check::SchemaMarker,
+        Check::Counters,
+        Check::TraceByEvent,
+        Check::TraceByBatch,
+        Check::EndState,
+        Check::ReplayDone,
+        Check::DocumentKept,
+    ],
     ..PLAIN
 };
 
@@ -415,8 +459,6 @@ pub const COLLECTOR_DOWN: Scenario = Scenario {
     then: &[],
     versions: &[],
     document_version: None,
-    logs_errors: false,
-    expects_traces: false,
     reasons: &[],
     observed_suffix: "any",
     counters: &[
@@ -436,6 +478,13 @@ pub const COLLECTOR_DOWN: Scenario = Scenario {
     inject_words: "gate: refuse the trace collector's connections",
     restore: "let the collector's gate pass again (the session ends with it refusing)",
     effect: "collector_refused",
+    checks: &[
+        Check::SchemaMarker,
+        Check::Counters,
+        Check::EndState,
+        Check::CollectorRefused,
+        Check::NoTraces,
+    ],
     ..PLAIN
 };
 
@@ -444,7 +493,6 @@ pub const ES_BULK_PARTIAL: Scenario = Scenario {
     title: "one poison item in a bulk request (a partial _bulk)",
     inject: Inject::GateBulkPartial,
     trigger: Op::Upsert,
-    logs_errors: false,
     reasons: &["es_4xx"],
     observed_suffix: "es_4xx",
     counters: &[
@@ -488,9 +536,14 @@ pub const ES_BULK_PARTIAL: Scenario = Scenario {
     restore: "let the gate pass again",
     together: 2,
     worker_env: &[("OUTBOX_USE_ES_BULK", "1")],
-    per_event_spans: false,
     effect: "bulk_partial_delta",
     batch_result_required: false,
+    checks: &[
+        Check::SchemaMarker,
+        Check::Counters,
+        Check::TraceByBatch,
+        Check::EndState,
+    ],
     ..PLAIN
 };
 
@@ -527,8 +580,15 @@ pub const DB_CLAIM_CONTENTION: Scenario = Scenario {
         ("OUTBOX_RECLAIM_INTERVAL_SECONDS", "0.25"),
         ("OUTBOX_ES_TIMEOUT_SECONDS", "30"),
     ],
-    finalized_once: true,
     effect: "owner_mismatch_delta",
+    checks: &[
+        Check::SchemaMarker,
+        Check::Counters,
+        Check::FinalizedOnce,
+        Check::TraceByEvent,
+        Check::TraceByBatch,
+        Check::EndState,
+    ],
     ..PLAIN
 };
 
@@ -557,13 +617,20 @@ pub const STUCK_RECLAIM: Scenario = Scenario {
         ("OUTBOX_RECLAIM_INTERVAL_SECONDS", "0.5"),
         ("OUTBOX_ES_TIMEOUT_SECONDS", "60"),
     ],
-    log_line: Some(LogLine {
-        id: "reclaimed",
-        title: "worker 2 logs `Reclaimed N stuck outbox events`, N ≥ 1",
-        pattern: r"Reclaimed\s+(\d+)\s+stuck\s+outbox\s+events",
-        worker2: true,
-    }),
     effect: "reclaimed",
+    checks: &[
+        Check::SchemaMarker,
+        Check::Counters,
+        Check::LogLine(LogLine {
+            id: "reclaimed",
+            title: "worker 2 logs `Reclaimed N stuck outbox events`, N ≥ 1",
+            pattern: r"Reclaimed\s+(\d+)\s+stuck\s+outbox\s+events",
+            worker2: true,
+        }),
+        Check::TraceByEvent,
+        Check::TraceByBatch,
+        Check::EndState,
+    ],
     ..PLAIN
 };
 
@@ -596,4 +663,31 @@ pub fn find(id: &str) -> Result<&'static Scenario, String> {
             RUNNABLE.iter().map(|s| s.id).collect::<Vec<_>>().join(", ")
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drill::{Missing, Observations, grade};
+
+    #[test]
+    fn every_drill_lists_the_check_that_shows_its_fault_had_its_effect() {
+        for scenario in RUNNABLE {
+            let verdict = grade(scenario, &Observations::default(), Missing::Failed);
+            assert!(
+                verdict.checks.iter().any(|c| c.id == scenario.effect),
+                "{}: no check `{}` among {:?}",
+                scenario.id,
+                scenario.effect,
+                verdict.checks.iter().map(|c| c.id).collect::<Vec<_>>()
+            );
+            assert!(!verdict.ok, "{}: nothing observed must not pass", scenario.id);
+        }
+    }
+
+    #[test]
+    fn an_unknown_scenario_gets_a_did_you_mean() {
+        let error = find("es_down_conect").unwrap_err();
+        assert!(error.contains("Did you mean `es_down_connect`?"), "{error}");
+    }
 }

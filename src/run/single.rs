@@ -399,7 +399,7 @@ async fn drive(session: &mut Session, options: &RunOptions) -> Result<(), Stop> 
             .collect();
         if waiting.is_empty() {
             say("outage evidence complete");
-            if !session.drill.expects_traces {
+            if !session.drill.expects_traces() {
                 // A span that does get through takes up to an export interval to show.
                 say("waiting 6 s (a span export interval): no span of the event may arrive");
                 tokio::time::sleep(Duration::from_secs(6)).await;
