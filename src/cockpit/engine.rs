@@ -666,7 +666,17 @@ impl Engine {
             traces_by_batch: self.snapshot.batch_traces.clone().and_then(Result::ok),
             status_after_recovery: None,
             event_reason: None,
-            document_version: None,
+            // A replay drill's document, read as `run` and the freeze read it.
+            document_version: match self.session.drill.document_version {
+                Some(_) => self
+                    .session
+                    .entity_document()
+                    .await
+                    .ok()
+                    .as_ref()
+                    .and_then(crate::drill::observations::document_version),
+                None => None,
+            },
             // The drill's own events only: a later insert never re-points a check.
             drill_rows: match &self.snapshot.outbox {
                 Some(Ok((_, rows))) => Some(crate::session::row_states(

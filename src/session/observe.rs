@@ -125,7 +125,7 @@ impl Session {
 
     /// The ES document of the drilled entity, as ES answers it (drills that check the
     /// version a document ends at; `Err` for the others or when ES cannot be asked).
-    pub(super) async fn entity_document(&self) -> Result<Value, String> {
+    pub async fn entity_document(&self) -> Result<Value, String> {
         let (Some(_), Some(entity)) = (self.drill.document_version, self.last_entity) else {
             return Err("this drill does not read documents".into());
         };
