@@ -130,34 +130,6 @@ async fn stop_es_and_delete_until_it_retries(tmux: &Tmux) {
     .await;
 }
 
-/// `q`, then `w` when the cockpit asks about pending checks; returns whether it asked
-/// and the screen after the exit (what the cockpit printed once the terminal was back).
-async fn quit_waiting_for_pending_checks(tmux: &Tmux) -> (bool, String) {
-    tmux.keys("q");
-    let screen = tmux
-        .wait_for(
-            "the pending question or the exit",
-            Duration::from_secs(30),
-            |s| s.contains("check(s) still pending") || s.contains("EXIT="),
-        )
-        .await;
-    let asked = !screen.contains("EXIT=");
-    if asked {
-        tmux.keys("w");
-        tmux.wait_for("the countdown", Duration::from_secs(10), |s| {
-            s.contains("quitting once decided, at the latest in") || s.contains("EXIT=")
-        })
-        .await;
-    }
-    // The wait is at most a minute, the final freeze and the worker's drain follow.
-    let screen = tmux
-        .wait_for("a clean exit", Duration::from_secs(100), |s| {
-            s.contains("EXIT=0")
-        })
-        .await;
-    (asked, screen)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sandbox_cockpit_drills_es_down_with_the_runbooks_keys() {
     if !common::sandbox::available() {
@@ -198,7 +170,7 @@ async fn the_sandbox_cockpit_drills_es_down_with_the_runbooks_keys() {
         s.contains("froze evidence in")
     })
     .await;
-    quit_waiting_for_pending_checks(&tmux).await;
+    tmux.quit_waiting().await;
     let run = common::sandbox::run_dir(snapshots.path(), "es_down_connect");
     let result: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("_result.json")).unwrap()).unwrap();
@@ -239,7 +211,7 @@ async fn drill_a_as_the_readme_says(
         s.contains("froze evidence in")
     })
     .await;
-    let (asked, screen) = quit_waiting_for_pending_checks(&tmux).await;
+    let (asked, screen) = tmux.quit_waiting().await;
     eprintln!("asked about pending checks: {asked}; the screen after the exit:\n{screen}");
     let run = common::sandbox::run_dir(snapshots, "es_down_connect");
     Some((screen, run, asked))
