@@ -143,11 +143,8 @@ async fn drive_the_drill(schema: Schema, worker_command: Option<String>) {
     })
     .await;
 
-    tmux.keys("q");
-    tmux.wait_for("a clean exit", Duration::from_secs(30), |s| {
-        s.contains("EXIT=0")
-    })
-    .await;
+    // The run must pass: the cockpit may ask to wait for a pending check.
+    tmux.quit_waiting().await;
     let runs: Vec<_> = std::fs::read_dir(snapshots.path().join("es_down_connect"))
         .unwrap()
         .flatten()
@@ -206,11 +203,7 @@ async fn unreachable_sources_and_a_worker_that_exits_at_once_are_shown_not_fatal
         |s| s.contains("Docker is not connected"),
     )
     .await;
-    tmux.keys("q");
-    tmux.wait_for("a clean exit", Duration::from_secs(30), |s| {
-        s.contains("EXIT=0")
-    })
-    .await;
+    tmux.quit_anyway().await;
 }
 
 /// The foreign worker at upstream's default `LOG_LEVEL=WARNING` hides its schema
@@ -265,11 +258,7 @@ async fn a_foreign_worker_at_warning_fails_the_marker_check_by_name() {
         },
     )
     .await;
-    tmux.keys("q");
-    tmux.wait_for("a clean exit", Duration::from_secs(30), |s| {
-        s.contains("EXIT=0")
-    })
-    .await;
+    tmux.quit_anyway().await;
     let run = std::fs::read_dir(snapshots.path().join("es_down_connect"))
         .unwrap()
         .flatten()
@@ -405,11 +394,8 @@ async fn keys_drive_the_429_drill_and_the_stuck_reclaim_drill() {
     })
     .await;
 
-    tmux.keys("q");
-    tmux.wait_for("a clean exit", Duration::from_secs(30), |s| {
-        s.contains("EXIT=0")
-    })
-    .await;
+    // Both runs must pass: the cockpit may ask to wait for a pending check.
+    tmux.quit_waiting().await;
     for scenario in ["es_429_inject", "stuck_reclaim"] {
         let run = std::fs::read_dir(snapshots.path().join(scenario))
             .unwrap()

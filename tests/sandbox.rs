@@ -3,10 +3,15 @@
 //! - `run all --sandbox` passes all nine drills;
 //! - the cockpit with `--sandbox`: `s`, `y`, `d`, `S`, `f`, `q` leave a passing
 //!   es_down_connect run directory, SANDBOX written on screen and in its files;
+//! - the README's drill A typed as written ends PASSED, and the terminal says so after
+//!   the exit, with the run directory and its report;
+//! - `q` with a check pending asks (after the stopped-ES question), `q` again quits
+//!   anyway and the terminal still names the verdict and the check;
 //! - without server binaries, one clear message with the install commands.
 
 mod common;
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -56,17 +61,13 @@ fn run_all_in_the_sandbox_passes_every_drill_without_docker() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_sandbox_cockpit_drills_es_down_with_the_runbooks_keys() {
-    if !common::sandbox::available() {
-        return;
-    }
-    let snapshots = tempfile::tempdir().unwrap();
+/// The sandbox cockpit in tmux, the worker retrying with `backoff` seconds (base, max).
+fn start_sandbox_cockpit(snapshots: &std::path::Path, backoff: (&str, &str)) -> Option<Tmux> {
     let env: Vec<(String, String)> = [
         ("DOCKER_HOST", "unix:///nonexistent/docker.sock".to_string()),
         ("DATABASE_URL", String::new()),
-        ("OUTBOX_BASE_BACKOFF_SECONDS", "0.3".into()),
-        ("OUTBOX_MAX_BACKOFF_SECONDS", "1".into()),
+        ("OUTBOX_BASE_BACKOFF_SECONDS", backoff.0.into()),
+        ("OUTBOX_MAX_BACKOFF_SECONDS", backoff.1.into()),
         ("OUTBOX_MAX_ATTEMPTS", "100".into()),
         (
             "OUTBOX_METRICS_PORT",
@@ -82,11 +83,12 @@ async fn the_sandbox_cockpit_drills_es_down_with_the_runbooks_keys() {
     let args = vec![
         "--sandbox".to_string(),
         "--set".into(),
-        format!("cockpit.snapshots_dir={}", snapshots.path().display()),
+        format!("cockpit.snapshots_dir={}", snapshots.display()),
     ];
-    let Some(tmux) = Tmux::start(&env, &args) else {
-        return;
-    };
+    Tmux::start(&env, &args)
+}
+
+async fn wait_until_ready(tmux: &Tmux) {
     tmux.wait_for(
         "every sandbox service and the worker",
         Duration::from_secs(30),
@@ -100,6 +102,11 @@ async fn the_sandbox_cockpit_drills_es_down_with_the_runbooks_keys() {
         },
     )
     .await;
+}
+
+/// Drill A's first keys: `s`, `y` (ES stopped), `d`, until the Counters show the
+/// event's retries for es_connect.
+async fn stop_es_and_delete_until_it_retries(tmux: &Tmux) {
     tmux.keys("s");
     tmux.wait_for("the confirmation", Duration::from_secs(5), |s| {
         s.contains("Stop `es` of project `sandbox`")
@@ -121,6 +128,19 @@ async fn the_sandbox_cockpit_drills_es_down_with_the_runbooks_keys() {
         },
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandbox_cockpit_drills_es_down_with_the_runbooks_keys() {
+    if !common::sandbox::available() {
+        return;
+    }
+    let snapshots = tempfile::tempdir().unwrap();
+    let Some(tmux) = start_sandbox_cockpit(snapshots.path(), ("0.3", "1")) else {
+        return;
+    };
+    wait_until_ready(&tmux).await;
+    stop_es_and_delete_until_it_retries(&tmux).await;
     tmux.keys("S");
     tmux.wait_for(
         "the event done after the restart",
@@ -150,11 +170,7 @@ async fn the_sandbox_cockpit_drills_es_down_with_the_runbooks_keys() {
         s.contains("froze evidence in")
     })
     .await;
-    tmux.keys("q");
-    tmux.wait_for("a clean exit", Duration::from_secs(30), |s| {
-        s.contains("EXIT=0")
-    })
-    .await;
+    tmux.quit_waiting().await;
     let run = common::sandbox::run_dir(snapshots.path(), "es_down_connect");
     let result: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("_result.json")).unwrap()).unwrap();
@@ -169,6 +185,168 @@ async fn the_sandbox_cockpit_drills_es_down_with_the_runbooks_keys() {
         .output()
         .unwrap();
     assert_eq!(verify.status.code(), Some(0));
+}
+
+/// The README's drill A typed as written — `s`, `y`, `d`, watch the retries, `S`, `f`,
+/// `q` (and `w` when the cockpit asks about pending checks) — with the worker retrying
+/// after `backoff` seconds (base, max), its runs below `snapshots`. Returns the screen
+/// after the exit, the run directory, and whether the cockpit asked.
+async fn drill_a_as_the_readme_says(
+    snapshots: &Path,
+    backoff: (&str, &str),
+) -> Option<(String, PathBuf, bool)> {
+    if !common::sandbox::available() {
+        return None;
+    }
+    let tmux = start_sandbox_cockpit(snapshots, backoff)?;
+    wait_until_ready(&tmux).await;
+    stop_es_and_delete_until_it_retries(&tmux).await;
+    tmux.keys("S");
+    tmux.wait_for("ES started again", Duration::from_secs(10), |s| {
+        s.contains("started `es`")
+    })
+    .await;
+    tmux.keys("f");
+    tmux.wait_for("the freeze", Duration::from_secs(10), |s| {
+        s.contains("froze evidence in")
+    })
+    .await;
+    let (asked, screen) = tmux.quit_waiting().await;
+    eprintln!("asked about pending checks: {asked}; the screen after the exit:\n{screen}");
+    let run = common::sandbox::run_dir(snapshots, "es_down_connect");
+    Some((screen, run, asked))
+}
+
+/// What the terminal says after drill A passed: the verdict, the run, its report; and
+/// the run's `_result.json` agrees.
+fn assert_passed_and_says_where(screen: &str, run: &Path) {
+    assert!(
+        line_with(screen, "drill es_down_connect: PASSED (")
+            .is_some_and(|l| l.ends_with("passed · PASSED)")),
+        "{screen}"
+    );
+    assert!(
+        screen.contains(&format!("run directory: {}", run.display())),
+        "{screen}"
+    );
+    assert!(
+        screen.contains(&format!("report: {}", run.join("report.md").display())),
+        "{screen}"
+    );
+    let result: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("_result.json")).unwrap()).unwrap();
+    assert_eq!(result["ok"], true, "{result:#}");
+}
+
+/// With the suite's fast backoff the event is usually done by `q`; either way the drill
+/// passes and the terminal says so after the exit, with the run directory and report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readmes_drill_a_typed_as_written_ends_passed_and_says_where_the_evidence_is() {
+    let snapshots = tempfile::tempdir().unwrap();
+    let Some((screen, run, _)) = drill_a_as_the_readme_says(snapshots.path(), ("0.3", "1")).await
+    else {
+        return;
+    };
+    assert_passed_and_says_where(&screen, &run);
+}
+
+/// A backoff of 10–20 s, as a newcomer meets it: after `S` the event still waits for its
+/// next retry when `q` is typed, so the cockpit asks; `w` waits and the cockpit quits
+/// by itself once the event is done — PASSED.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readmes_drill_a_with_a_slower_backoff_waits_for_the_retry_and_passes() {
+    let snapshots = tempfile::tempdir().unwrap();
+    let Some((screen, run, asked)) =
+        drill_a_as_the_readme_says(snapshots.path(), ("20", "20")).await
+    else {
+        return;
+    };
+    assert!(
+        asked,
+        "the cockpit quit without asking about the pending check"
+    );
+    assert_passed_and_says_where(&screen, &run);
+}
+
+/// With a slow backoff the event waits for its next retry after `S`: the status bar
+/// says when; `q` asks (one question at a time: the stopped ES first), and `q` again
+/// quits anyway — the terminal still gets the verdict with the pending check named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quitting_with_a_pending_check_asks_and_quit_anyway_still_prints_the_verdict() {
+    if !common::sandbox::available() {
+        return;
+    }
+    let snapshots = tempfile::tempdir().unwrap();
+    let Some(tmux) = start_sandbox_cockpit(snapshots.path(), ("60", "60")) else {
+        return;
+    };
+    wait_until_ready(&tmux).await;
+    stop_es_and_delete_until_it_retries(&tmux).await;
+    tmux.keys("q");
+    tmux.wait_for(
+        "the stopped ES question first",
+        Duration::from_secs(5),
+        |s| {
+            s.contains("`es` is still stopped. Start it before quitting?")
+                && !s.contains("check(s) still pending")
+        },
+    )
+    .await;
+    tmux.keys("Escape");
+    tmux.wait_for("the question gone", Duration::from_secs(5), |s| {
+        !s.contains("is still stopped. Start it before quitting?")
+    })
+    .await;
+    tmux.keys("S");
+    tmux.wait_for(
+        "when the event retries, in the status bar",
+        Duration::from_secs(15),
+        |s| {
+            s.contains("started `es`")
+                && line_with(s, "the event retries in")
+                    .is_some_and(|l| l.contains("(next_retry_at "))
+        },
+    )
+    .await;
+    tmux.keys("q");
+    let question = tmux
+        .wait_for("the pending question", Duration::from_secs(5), |s| {
+            s.contains("check(s) still pending")
+        })
+        .await;
+    assert!(
+        question.contains("after `start es` the event reaches done"),
+        "{question}"
+    );
+    assert!(question.contains("q: quit anyway"), "{question}");
+    tmux.keys("q");
+    let screen = tmux
+        .wait_for("a clean exit", Duration::from_secs(60), |s| {
+            s.contains("EXIT=0")
+        })
+        .await;
+    eprintln!("the screen after the exit:\n{screen}");
+    let run = common::sandbox::run_dir(snapshots.path(), "es_down_connect");
+    assert!(screen.contains("drill es_down_connect: FAILED"), "{screen}");
+    assert!(
+        line_with(
+            &screen,
+            "  recovered · FAILED · after `start es` the event reaches done"
+        )
+        .is_some_and(|l| l.contains("seen: status pending")),
+        "{screen}"
+    );
+    assert!(
+        screen.contains(&format!("run directory: {}", run.display())),
+        "{screen}"
+    );
+    assert!(
+        screen.contains(&format!("report: {}", run.join("report.md").display())),
+        "{screen}"
+    );
+    let result: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("_result.json")).unwrap()).unwrap();
+    assert_eq!(result["ok"], false, "{result:#}");
 }
 
 #[test]

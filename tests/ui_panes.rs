@@ -494,3 +494,78 @@ fn zoom_fills_the_screen_with_the_focused_pane() {
     assert!(!app.zoomed);
     assert!(render(&app, &snapshot, &tail()).contains("Containers ·"));
 }
+
+/// `q` asks one question at a time: the stopped ES first (`y` starts it, then the
+/// pending question follows), then the pending checks by name. `w` waits with a
+/// countdown in the status bar and quits once they are decided or the time is up;
+/// `q` at the question quits anyway. After `S` the status bar says when the event
+/// retries.
+#[test]
+fn quitting_asks_about_a_stopped_es_then_about_the_pending_checks() {
+    use drill_cockpit::cockpit::engine::Command;
+    use drill_cockpit::drill::CheckStatus;
+    let key = |c| {
+        crossterm::event::KeyEvent::new(
+            crossterm::event::KeyCode::Char(c),
+            crossterm::event::KeyModifiers::NONE,
+        )
+    };
+    let mut snapshot = healthy();
+    let mut app = app();
+    assert_eq!(app.on_key(key('q'), &snapshot), None);
+    assert_eq!(app.overlay, Overlay::Confirm(Confirm::QuitWithEsStopped));
+    assert_eq!(app.on_key(key('y'), &snapshot), Some(Command::StartEs));
+    assert_eq!(
+        app.overlay,
+        Overlay::Confirm(Confirm::QuitWithPendingChecks)
+    );
+    snapshot.es_stopped = false;
+    let question = render(&app, &snapshot, &tail());
+    assert!(question.contains("check(s) still pending"), "{question}");
+    assert!(
+        question.contains("after `start es` the event reaches done"),
+        "{question}"
+    );
+    assert!(question.contains("q: quit anyway"), "{question}");
+
+    assert_eq!(app.on_key(key('w'), &snapshot), None);
+    // The event retries in 5 s: the wait is that and a 15 s margin.
+    let waiting = render(&app, &snapshot, &tail());
+    assert!(
+        waiting.contains("quitting once decided, at the latest in 20 s"),
+        "{waiting}"
+    );
+    assert_eq!(app.quit_when_decided(&snapshot, now()), None);
+    let mut decided = snapshot.clone();
+    if let Some(verdict) = decided.checklist.as_mut() {
+        for check in &mut verdict.checks {
+            check.status = CheckStatus::Passed;
+        }
+    }
+    assert_eq!(
+        app.quit_when_decided(&decided, now()),
+        Some(Command::Quit { start_es: false })
+    );
+
+    // Time up: the waited quit goes anyway.
+    let mut app = self::app();
+    app.on_key(key('q'), &snapshot);
+    app.on_key(key('w'), &snapshot);
+    assert_eq!(
+        app.quit_when_decided(&snapshot, now() + chrono::Duration::seconds(21)),
+        Some(Command::Quit { start_es: false })
+    );
+
+    // `q` at the question: quit anyway.
+    let mut app = self::app();
+    let retry = render(&app, &snapshot, &tail());
+    assert!(
+        retry.contains("the event retries in 5 s (next_retry_at 10:43:05 UTC)"),
+        "{retry}"
+    );
+    assert_eq!(app.on_key(key('q'), &snapshot), None);
+    assert_eq!(
+        app.on_key(key('q'), &snapshot),
+        Some(Command::Quit { start_es: false })
+    );
+}

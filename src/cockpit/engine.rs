@@ -109,6 +109,10 @@ pub struct Snapshot {
     /// Jaeger's own health before any event is under drill (the traces pane says why).
     pub jaeger_error: Option<String>,
     pub finished: bool,
+    /// The verdict of the final freeze (written to `_result.json`), once the cockpit quit.
+    pub final_verdict: Option<Verdict>,
+    /// Why the final freeze did not happen or failed, when it did not write its verdict.
+    pub final_error: Option<String>,
     /// Actions that failed this session (bounded), for the checklist.
     pub failed_actions: Vec<crate::session::FailedAction>,
     /// The drill's fault is in force.
@@ -781,19 +785,18 @@ impl Engine {
                 Err(error) => self.status(error, true),
             },
             Command::Freeze => match self.session.freeze(false).await {
-                Ok((dir, verdict)) => self.status(
-                    format!(
+                Ok((dir, verdict)) => {
+                    let text = format!(
                         "froze evidence in {} in {} ms ({})",
                         dir.display(),
                         self.session.last_freeze_ms.unwrap_or(0),
-                        if verdict.ok {
-                            "all checks passed"
-                        } else {
-                            "checks pending or failed"
-                        }
-                    ),
-                    false,
-                ),
+                        super::tally::Tally::of(&verdict).words()
+                    );
+                    // The freeze graded the freshest evidence: the checklist shows that
+                    // verdict, so its title and this line give the same count.
+                    self.snapshot.checklist = Some(verdict);
+                    self.status(text, false);
+                }
                 Err(error) => self.status(format!("freeze failed: {error}"), true),
             },
             Command::ToggleWorker => {
@@ -910,15 +913,34 @@ impl Engine {
         self.status(note, false);
     }
 
+    /// The last freeze: its verdict is the drill's (`_result.json`, `report.md`), kept
+    /// in the snapshot for the words printed after the terminal is given back.
+    async fn final_freeze(&mut self) {
+        if self.session.baseline.is_none() {
+            self.snapshot.final_error = Some(
+                "no final freeze: the worker's /metrics was never read, so the drill has no baseline"
+                    .into(),
+            );
+            return;
+        }
+        match self.session.freeze(true).await {
+            Ok((_, verdict)) => {
+                self.snapshot.checklist = Some(verdict.clone());
+                self.snapshot.final_verdict = Some(verdict);
+            }
+            Err(error) => {
+                self.snapshot.final_error = Some(format!("the final freeze failed: {error}"))
+            }
+        }
+    }
+
     async fn quit(&mut self, start_es: bool) {
         self.snapshot.busy = Some("finishing: final freeze, stopping the worker …".into());
         self.publish();
         if start_es && self.session.es_stopped {
             let _ = self.session.start_es().await;
         }
-        if self.session.baseline.is_some() {
-            let _ = self.session.freeze(true).await;
-        }
+        self.final_freeze().await;
         if let Err(error) = self.session.close().await {
             self.snapshot.status = Some((error, true));
         }

@@ -2,4 +2,6 @@
 
 pub mod counters;
 pub mod engine;
+pub mod exit_summary;
+pub mod tally;
 pub mod terminal;

@@ -23,22 +23,26 @@ pub async fn run(profile: Profile, options: StartOptions) -> anyhow::Result<Exit
     let handle = engine::start(profile.clone(), options).map_err(anyhow::Error::msg)?;
     // ratatui::init installs a panic hook that restores the terminal before the message.
     let mut terminal = ratatui::init();
-    let result = event_loop(&mut terminal, handle, App::new(keymap), &profile).await;
+    let mut last = handle.snapshots.borrow().clone();
+    let result = event_loop(&mut terminal, handle, App::new(keymap), &profile, &mut last).await;
     ratatui::restore();
+    // Whatever ended the cockpit, the verdict and the evidence's place are said.
+    print!("{}", super::exit_summary::exit_summary(&last));
     result
 }
 
+/// Runs until the cockpit ends; `snapshot` is left at the last one the engine sent.
 async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     mut handle: engine::EngineHandle,
     mut app: App,
     profile: &Profile,
+    snapshot: &mut std::sync::Arc<engine::Snapshot>,
 ) -> anyhow::Result<ExitCode> {
     let mut events = EventStream::new();
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut tail_check = tokio::time::interval(TAIL_CHECK);
     let mut clock = tokio::time::interval(Duration::from_secs(1));
-    let mut snapshot = handle.snapshots.borrow().clone();
     let mut seen_lines = u64::MAX;
     let mut dirty = true;
     let mut quit_deadline: Option<tokio::time::Instant> = None;
@@ -57,11 +61,18 @@ async fn event_loop(
             seen_lines = tail.total;
             // A pause holds the view at what was last drawn.
             app.log.seen_total = tail.total;
-            terminal.draw(|frame| crate::ui::draw::draw(frame, &app, &snapshot, &tail))?;
+            terminal.draw(|frame| crate::ui::draw::draw(frame, &app, snapshot, &tail))?;
             dirty = false;
         }
         if snapshot.finished || quit_deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
             return Ok(ExitCode::SUCCESS);
+        }
+        // `w` at the pending question: quit once the checks are decided or time is up.
+        if let Some(command) = app.quit_when_decided(snapshot, chrono::Utc::now()) {
+            quit_deadline = Some(tokio::time::Instant::now() + QUIT_BUDGET);
+            if handle.commands.send(command).await.is_err() {
+                return Ok(ExitCode::SUCCESS);
+            }
         }
         tokio::select! {
             event = events.next() => {
@@ -73,7 +84,7 @@ async fn event_loop(
                 for event in pending {
                     match event {
                         Some(Ok(Event::Key(key))) if key.kind != KeyEventKind::Release => {
-                            if let Some(command) = app.on_key(key, &snapshot) {
+                            if let Some(command) = app.on_key(key, snapshot) {
                                 if matches!(command, Command::Quit { .. }) {
                                     quit_deadline = Some(tokio::time::Instant::now() + QUIT_BUDGET);
                                 }
@@ -93,7 +104,7 @@ async fn event_loop(
                 if changed.is_err() {
                     return Ok(ExitCode::SUCCESS);
                 }
-                snapshot = handle.snapshots.borrow_and_update().clone();
+                *snapshot = handle.snapshots.borrow_and_update().clone();
                 dirty = true;
             }
             _ = tail_check.tick() => {

@@ -4,7 +4,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Direction, Layout, Rect};
 
 use super::panes;
-use super::{App, Overlay, Pane};
+use super::{App, Confirm, Overlay, Pane};
 use crate::cockpit::engine::Snapshot;
 use crate::sources::worker_proc::LogTail;
 
@@ -99,7 +99,18 @@ fn draw_overlay(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
         Overlay::None => {}
         Overlay::Help => panes::overlays::help(frame, centered(area, 70, 80), app),
         Overlay::Confirm(kind) => {
-            panes::overlays::confirm(frame, centered(area, 50, 20), *kind, snapshot)
+            // The pending question names checks and keys: it needs more room.
+            let (width, height) = match kind {
+                Confirm::QuitWithPendingChecks => (80, 40),
+                _ => (50, 20),
+            };
+            panes::overlays::confirm(
+                frame,
+                centered(area, width, height),
+                *kind,
+                snapshot,
+                app.now,
+            )
         }
         Overlay::SpanTree { scroll } => {
             panes::overlays::span_tree(frame, centered(area, 85, 85), app, snapshot, *scroll)

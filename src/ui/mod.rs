@@ -5,6 +5,7 @@ pub mod draw;
 pub mod keymap;
 pub mod log_view;
 mod panes;
+pub mod quit;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -41,6 +42,8 @@ pub enum Confirm {
     StopEs,
     KillWorker,
     QuitWithEsStopped,
+    /// `q` while checks are pending: wait for them, quit anyway, or stay.
+    QuitWithPendingChecks,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +81,9 @@ pub struct App {
     /// The clock the panes use for ages and uptimes (fixed in tests).
     pub now: chrono::DateTime<chrono::Utc>,
     pub quitting: bool,
+    /// `w` at the pending question: the cockpit quits once the checks are decided, or
+    /// at this instant at the latest.
+    pub quit_wait: Option<chrono::DateTime<chrono::Utc>>,
     pub warnings: Vec<String>,
 }
 
@@ -96,6 +102,7 @@ impl App {
             outbox_selected: 0,
             now: chrono::Utc::now(),
             quitting: false,
+            quit_wait: None,
             warnings,
         }
     }
@@ -138,6 +145,9 @@ impl App {
                 }
                 return None;
             }
+            Overlay::Confirm(Confirm::QuitWithPendingChecks) => {
+                return self.answer_pending_question(event.code, snapshot);
+            }
             Overlay::Confirm(kind) => {
                 let yes = matches!(
                     event.code,
@@ -148,7 +158,7 @@ impl App {
                 return match (kind, yes, no) {
                     (Confirm::StopEs, true, _) => Some(Command::StopEs),
                     (Confirm::KillWorker, true, _) => Some(Command::KillWorker),
-                    (Confirm::QuitWithEsStopped, true, _) => self.quit(true),
+                    (Confirm::QuitWithEsStopped, true, _) => self.start_es_then_quit(snapshot),
                     (Confirm::QuitWithEsStopped, _, true) => self.quit(false),
                     _ => None,
                 };
@@ -224,6 +234,10 @@ impl App {
         }
         if ctrl_c {
             return self.request_quit(snapshot);
+        }
+        if self.quit_wait.is_some() && event.code == KeyCode::Esc {
+            self.quit_wait = None;
+            return None;
         }
         let action = self.keymap.action_for(&event)?;
         match action {
@@ -301,17 +315,64 @@ impl App {
         }
     }
 
+    /// `q`: one question at a time — a stopped ES first, then pending checks. While
+    /// the waited quit runs, `q` quits at once.
     fn request_quit(&mut self, snapshot: &Snapshot) -> Option<Command> {
         if snapshot.es_stopped {
             self.overlay = Overlay::Confirm(Confirm::QuitWithEsStopped);
+            None
+        } else {
+            self.ask_about_pending_or_quit(snapshot)
+        }
+    }
+
+    fn ask_about_pending_or_quit(&mut self, snapshot: &Snapshot) -> Option<Command> {
+        if self.quit_wait.is_none() && !quit::pending_titles(snapshot).is_empty() {
+            self.overlay = Overlay::Confirm(Confirm::QuitWithPendingChecks);
             None
         } else {
             self.quit(false)
         }
     }
 
+    /// `y` to "start ES before quitting?": with checks pending, ES is started and the
+    /// pending question follows (the started ES is what lets them pass); else quit.
+    fn start_es_then_quit(&mut self, snapshot: &Snapshot) -> Option<Command> {
+        if quit::pending_titles(snapshot).is_empty() {
+            return self.quit(true);
+        }
+        self.overlay = Overlay::Confirm(Confirm::QuitWithPendingChecks);
+        Some(Command::StartEs)
+    }
+
+    fn answer_pending_question(&mut self, key: KeyCode, snapshot: &Snapshot) -> Option<Command> {
+        self.overlay = Overlay::None;
+        match key {
+            KeyCode::Char('w') | KeyCode::Char('W') => {
+                self.quit_wait = Some(quit::wait_until(snapshot, self.now));
+                None
+            }
+            KeyCode::Char('q') | KeyCode::Char('Q') => self.quit(false),
+            _ => None,
+        }
+    }
+
+    /// The waited quit: once no check is pending, or its time is up.
+    pub fn quit_when_decided(
+        &mut self,
+        snapshot: &Snapshot,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Option<Command> {
+        let until = self.quit_wait?;
+        let decided = quit::pending_titles(snapshot).is_empty();
+        (decided || now >= until)
+            .then(|| self.quit(false))
+            .flatten()
+    }
+
     fn quit(&mut self, start_es: bool) -> Option<Command> {
         self.quitting = true;
+        self.quit_wait = None;
         Some(Command::Quit { start_es })
     }
 }

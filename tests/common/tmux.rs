@@ -89,6 +89,49 @@ impl Tmux {
     }
 }
 
+impl Tmux {
+    /// `q`, then `answer` when the cockpit asks about pending checks (`w` waits for
+    /// them, `q` quits anyway); waits for the clean exit. Returns whether it asked and
+    /// the screen after the exit (what the cockpit printed once the terminal was back).
+    pub async fn quit_answering(&self, answer: &str) -> (bool, String) {
+        self.keys("q");
+        let screen = self
+            .wait_for(
+                "the pending question or the exit",
+                Duration::from_secs(30),
+                |s| s.contains("check(s) still pending") || s.contains("EXIT="),
+            )
+            .await;
+        let asked = !screen.contains("EXIT=");
+        if asked {
+            self.keys(answer);
+        }
+        if asked && answer == "w" {
+            self.wait_for("the countdown", Duration::from_secs(10), |s| {
+                s.contains("quitting once decided, at the latest in") || s.contains("EXIT=")
+            })
+            .await;
+        }
+        // A wait is at most a minute; the final freeze and the worker's drain follow.
+        let screen = self
+            .wait_for("a clean exit", Duration::from_secs(100), |s| {
+                s.contains("EXIT=0")
+            })
+            .await;
+        (asked, screen)
+    }
+
+    /// Quits as `q` did before it asked about pending checks: at once.
+    pub async fn quit_anyway(&self) -> String {
+        self.quit_answering("q").await.1
+    }
+
+    /// Quits once the pending checks are decided (`w` at the question).
+    pub async fn quit_waiting(&self) -> (bool, String) {
+        self.quit_answering("w").await
+    }
+}
+
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self.command().arg("kill-server").status();

@@ -8,6 +8,7 @@ use ratatui::widgets::Paragraph;
 
 use super::{block, dim, error_style};
 use crate::cockpit::engine::Snapshot;
+use crate::cockpit::tally::Tally;
 use crate::drill::CheckStatus;
 use crate::ui::{App, Pane};
 
@@ -39,10 +40,93 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
             Span::styled(format!(" · {}", failed.error), dim()),
         ]));
     }
-    let title = format!(" Checklist · {} ", snapshot.scenario);
+    let title = format!(" {} ", title(snapshot));
     // One line per check (what was seen follows, cut at the pane's edge; `f` keeps it whole).
     frame.render_widget(
         Paragraph::new(lines).block(block(title, Pane::Checklist, app)),
         area,
     );
+}
+
+/// `Checklist · es_down_connect · 7/8 passed · 1 pending`, `… · 8/8 passed · PASSED`:
+/// the same count as the freeze's status line and the words printed after exit.
+pub fn title(snapshot: &Snapshot) -> String {
+    match &snapshot.checklist {
+        Some(verdict) => format!(
+            "Checklist · {} · {}",
+            snapshot.scenario,
+            Tally::of(verdict).words()
+        ),
+        None => format!("Checklist · {}", snapshot.scenario),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drill::{CheckOutcome, Verdict};
+
+    fn with_checks(statuses: &[CheckStatus], ok: bool) -> Snapshot {
+        Snapshot {
+            scenario: "es_down_connect".into(),
+            checklist: Some(Verdict {
+                scenario: "es_down_connect".into(),
+                checks: statuses
+                    .iter()
+                    .map(|status| CheckOutcome {
+                        id: "check",
+                        title: "a check",
+                        status: *status,
+                        observed: String::new(),
+                        before: None,
+                        after: None,
+                        delta: None,
+                    })
+                    .collect(),
+                ok,
+                findings: Vec::new(),
+            }),
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn before_the_first_grade_the_title_names_the_drill_only() {
+        let snapshot = Snapshot {
+            scenario: "es_down_connect".into(),
+            ..Snapshot::default()
+        };
+        assert_eq!(title(&snapshot), "Checklist · es_down_connect");
+    }
+
+    #[test]
+    fn a_pending_check_is_counted_and_no_verdict_is_given() {
+        let mut statuses = vec![CheckStatus::Passed; 7];
+        statuses.push(CheckStatus::Pending);
+        assert_eq!(
+            title(&with_checks(&statuses, false)),
+            "Checklist · es_down_connect · 7/8 passed · 1 pending"
+        );
+    }
+
+    #[test]
+    fn every_check_passed_says_passed() {
+        assert_eq!(
+            title(&with_checks(&[CheckStatus::Passed; 8], true)),
+            "Checklist · es_down_connect · 8/8 passed · PASSED"
+        );
+    }
+
+    #[test]
+    fn a_failed_check_says_failed_even_while_another_is_pending() {
+        let statuses = [
+            CheckStatus::Passed,
+            CheckStatus::Failed,
+            CheckStatus::Pending,
+        ];
+        assert_eq!(
+            title(&with_checks(&statuses, false)),
+            "Checklist · es_down_connect · 1/3 passed · 1 failed · 1 pending · FAILED"
+        );
+    }
 }

@@ -79,7 +79,13 @@ pub fn picker(frame: &mut Frame, area: Rect, selected: usize, snapshot: &Snapsho
     );
 }
 
-pub fn confirm(frame: &mut Frame, area: Rect, kind: Confirm, snapshot: &Snapshot) {
+pub fn confirm(
+    frame: &mut Frame,
+    area: Rect,
+    kind: Confirm,
+    snapshot: &Snapshot,
+    now: chrono::DateTime<chrono::Utc>,
+) {
     let question = match kind {
         Confirm::StopEs => format!(
             "Stop `{}` of project `{}`? [y/N]",
@@ -90,12 +96,18 @@ pub fn confirm(frame: &mut Frame, area: Rect, kind: Confirm, snapshot: &Snapshot
             "`{}` is still stopped. Start it before quitting? [y/n, Esc: stay]",
             snapshot.es_service
         ),
+        // Which checks, when the event retries, and the keys.
+        Confirm::QuitWithPendingChecks => crate::ui::quit::pending_question(snapshot, now),
+    };
+    let title = match kind {
+        Confirm::QuitWithPendingChecks => "Quit? Checks are still pending",
+        _ => "Confirm",
     };
     frame.render_widget(Clear, area);
     frame.render_widget(
         Paragraph::new(question)
             .wrap(Wrap { trim: true })
-            .block(frame_block("Confirm")),
+            .block(frame_block(title)),
         area,
     );
 }

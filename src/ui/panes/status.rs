@@ -1,4 +1,5 @@
-//! The status bar: what is happening, the last action's outcome, the main keys.
+//! The status bar: what is happening, the last action's outcome, what the drill waits
+//! for (the event's next retry, the waited quit), the main keys.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -32,6 +33,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
             Style::default().fg(Color::Black).bg(Color::Yellow),
         ));
     }
+    if let Some(words) = waiting_words(app, snapshot) {
+        spans.push(Span::styled(
+            format!(" {words} "),
+            Style::default().fg(Color::Black).bg(Color::Yellow),
+        ));
+    }
     for binding in app.keymap.bindings.iter().filter(|b| b.in_status_bar) {
         spans.push(Span::styled(
             format!(" {}", binding.key),
@@ -42,4 +49,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
         spans.push(Span::raw(format!(" {head}")));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// What the drill waits for: the waited quit's countdown, else when the event retries.
+fn waiting_words(app: &App, snapshot: &Snapshot) -> Option<String> {
+    match app.quit_wait {
+        Some(until) => Some(crate::ui::quit::countdown_words(snapshot, until, app.now)),
+        None => crate::ui::quit::retry_words(snapshot, app.now),
+    }
 }

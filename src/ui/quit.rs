@@ -1,0 +1,194 @@
+//! Quitting while the drill is undecided: when the drill's event retries next, the
+//! question `q` asks while checks are pending, and the waited quit's countdown.
+//! Pure: the snapshot and a clock in, words and instants out.
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::cockpit::engine::Snapshot;
+use crate::cockpit::tally::pending_checks;
+use crate::db::outbox::OutboxRow;
+
+/// After the event's next retry, how long the worker, the outbox poll, the scrape and
+/// the Jaeger poll may take to show its outcome.
+const WAIT_MARGIN: TimeDelta = TimeDelta::seconds(15);
+/// The waited quit never waits longer than this.
+const WAIT_AT_MOST: TimeDelta = TimeDelta::seconds(60);
+
+/// The titles of the checks still pending.
+pub fn pending_titles(snapshot: &Snapshot) -> Vec<&'static str> {
+    snapshot
+        .checklist
+        .as_ref()
+        .map(|verdict| pending_checks(verdict).iter().map(|c| c.title).collect())
+        .unwrap_or_default()
+}
+
+/// The outbox row of the drill's event.
+fn drill_event_row(snapshot: &Snapshot) -> Option<&OutboxRow> {
+    let id = snapshot.event_id.as_deref()?;
+    match &snapshot.outbox {
+        Some(Ok((_, rows))) => rows.iter().find(|r| r.id.to_string() == id),
+        _ => None,
+    }
+}
+
+/// When the drill's event is tried again: only while it waits for a retry.
+fn next_retry_at(snapshot: &Snapshot) -> Option<DateTime<Utc>> {
+    drill_event_row(snapshot)
+        .filter(|row| row.status == "pending")
+        .and_then(|row| row.next_retry_at)
+}
+
+/// `the event retries in 7 s (next_retry_at 12:00:03 UTC)`: once the fault is out
+/// (ES started again) and a check still waits for the event.
+pub fn retry_words(snapshot: &Snapshot, now: DateTime<Utc>) -> Option<String> {
+    if snapshot.es_stopped || snapshot.fault_in || pending_titles(snapshot).is_empty() {
+        return None;
+    }
+    let at = next_retry_at(snapshot)?;
+    let clock = at.format("%H:%M:%S UTC");
+    let millis = (at - now).num_milliseconds();
+    Some(if millis > 0 {
+        format!(
+            "the event retries in {} s (next_retry_at {clock})",
+            seconds_up(millis)
+        )
+    } else {
+        format!(
+            "the event's retry is due now (next_retry_at {clock}): the worker claims it on its next poll"
+        )
+    })
+}
+
+/// How long `w` waits at most: the event's next retry and a margin, never over a minute.
+pub fn wait_until(snapshot: &Snapshot, now: DateTime<Utc>) -> DateTime<Utc> {
+    let retry = next_retry_at(snapshot).map_or(now, |at| at.max(now));
+    (retry + WAIT_MARGIN).min(now + WAIT_AT_MOST)
+}
+
+/// The question `q` asks while checks are pending.
+pub fn pending_question(snapshot: &Snapshot, now: DateTime<Utc>) -> String {
+    let titles = pending_titles(snapshot);
+    let retry = retry_words(snapshot, now)
+        .map(|words| format!(" Now {words}."))
+        .unwrap_or_default();
+    format!(
+        "{} check(s) still pending: {}.{retry}\n\nw: wait for them (the cockpit quits by itself once they are decided, at most {} s: the event's next retry + a margin) · q: quit anyway · Esc: stay",
+        titles.len(),
+        titles.join("; "),
+        seconds_left(wait_until(snapshot, now), now)
+    )
+}
+
+/// The status bar while `w` waits.
+pub fn countdown_words(snapshot: &Snapshot, until: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    format!(
+        "waiting for {} pending check(s); quitting once decided, at the latest in {} s · q: quit now · Esc: stop waiting",
+        pending_titles(snapshot).len(),
+        seconds_left(until, now)
+    )
+}
+
+fn seconds_left(until: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
+    seconds_up((until - now).num_milliseconds().max(0))
+}
+
+/// Milliseconds (not negative) as whole seconds, rounded up: `0.2 s` left is `1 s`.
+fn seconds_up(millis: i64) -> i64 {
+    (millis + 999) / 1000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::outbox::QueueSummary;
+    use crate::drill::{CheckOutcome, CheckStatus, Verdict};
+
+    fn now() -> DateTime<Utc> {
+        "2025-01-01T12:00:00Z".parse().unwrap()
+    }
+
+    fn snapshot(next_retry_in: Option<i64>, status: CheckStatus) -> Snapshot {
+        let id = uuid::Uuid::new_v4();
+        let row = OutboxRow {
+            id,
+            entity_id: uuid::Uuid::new_v4(),
+            op: "delete".into(),
+            event_version: 1,
+            status: "pending".into(),
+            attempts: 2,
+            owner: None,
+            lease_until: None,
+            next_retry_at: next_retry_in.map(|s| now() + TimeDelta::seconds(s)),
+            processed_at: None,
+            error_reason: Some("es_connect".into()),
+            error: None,
+            created_at: now(),
+        };
+        Snapshot {
+            event_id: Some(id.to_string()),
+            outbox: Some(Ok((QueueSummary::default(), vec![row]))),
+            checklist: Some(Verdict {
+                scenario: "es_down_connect".into(),
+                checks: vec![CheckOutcome {
+                    id: "recovered",
+                    title: "after `start es` the event reaches done",
+                    status,
+                    observed: String::new(),
+                    before: None,
+                    after: None,
+                    delta: None,
+                }],
+                ok: status == CheckStatus::Passed,
+                findings: Vec::new(),
+            }),
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn after_the_restart_the_next_retry_is_told() {
+        let words = retry_words(&snapshot(Some(7), CheckStatus::Pending), now()).unwrap();
+        assert_eq!(
+            words,
+            "the event retries in 7 s (next_retry_at 12:00:07 UTC)"
+        );
+    }
+
+    #[test]
+    fn no_retry_words_while_es_is_stopped_or_nothing_is_pending() {
+        let mut stopped = snapshot(Some(7), CheckStatus::Pending);
+        stopped.es_stopped = true;
+        assert_eq!(retry_words(&stopped, now()), None);
+        assert_eq!(
+            retry_words(&snapshot(Some(7), CheckStatus::Passed), now()),
+            None
+        );
+    }
+
+    #[test]
+    fn the_wait_is_the_next_retry_and_a_margin_at_most_a_minute() {
+        let near = snapshot(Some(7), CheckStatus::Pending);
+        assert_eq!(wait_until(&near, now()), now() + TimeDelta::seconds(22));
+        let far = snapshot(Some(300), CheckStatus::Pending);
+        assert_eq!(wait_until(&far, now()), now() + TimeDelta::seconds(60));
+        let none = snapshot(None, CheckStatus::Pending);
+        assert_eq!(wait_until(&none, now()), now() + TimeDelta::seconds(15));
+    }
+
+    #[test]
+    fn the_question_names_the_pending_checks_and_the_keys() {
+        let question = pending_question(&snapshot(Some(7), CheckStatus::Pending), now());
+        assert!(
+            question.starts_with(
+                "1 check(s) still pending: after `start es` the event reaches done. Now the event retries in 7 s"
+            ),
+            "{question}"
+        );
+        assert!(question.contains("at most 22 s"), "{question}");
+        assert!(
+            question.contains("w: wait for them") && question.contains("q: quit anyway"),
+            "{question}"
+        );
+    }
+}
