@@ -105,6 +105,26 @@ pub fn markup(text: &str) -> String {
     out
 }
 
+/// A path (or a name from the file system) for a terminal: every control or
+/// bidi/invisible character shown as its escape (`\u{1b}`) rather than sent, so the
+/// line stays safe and the name stays findable. Never cut.
+pub fn path(path: &std::path::Path) -> String {
+    visible(&path.to_string_lossy())
+}
+
+/// The text with each control or bidi/invisible format character written as `\u{..}`.
+pub fn visible(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() || is_invisible_format(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Sanitised and cut to `max` characters (with `…`), on one line.
 pub fn one_line(text: &str, max: usize) -> String {
     let clean = strip_controls(text);
@@ -141,6 +161,12 @@ mod tests {
             markup(hostile),
             "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;red\n\txy"
         );
+    }
+
+    #[test]
+    fn a_path_shows_its_controls_as_escapes() {
+        let hostile = std::path::Path::new("runs/\u{1b}[31mred\u{202E}/x\ty");
+        assert_eq!(path(hostile), "runs/\\u{1b}[31mred\\u{202e}/x\\u{9}y");
     }
 
     #[test]
