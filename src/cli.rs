@@ -80,7 +80,7 @@ pub enum Command {
         /// snapshots/<scenario>/<run_id>
         run_dir: PathBuf,
         /// Drill seconds per wall second (0.25–960).
-        #[arg(long, default_value = "1")]
+        #[arg(long, default_value = "1", value_parser = parse_speed)]
         speed: f64,
         /// Start paused at the beginning.
         #[arg(long)]
@@ -126,7 +126,10 @@ pub struct RunArgs {
     pub sandbox: bool,
 }
 
-/// `20s`, `1m`, `1500ms`, or plain seconds.
+/// The longest `--duration` or `--recovery-timeout`: one day.
+pub const MAX_DURATION_SECONDS: f64 = 86_400.0;
+
+/// `20s`, `1m`, `1500ms`, or plain seconds; from 0 to one day.
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let text = text.trim();
     let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
@@ -138,13 +141,28 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     } else {
         (text, 1.0)
     };
-    number
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|n| n.is_finite() && *n >= 0.0)
-        .map(|n| std::time::Duration::from_secs_f64(n * scale))
-        .ok_or_else(|| format!("{text:?} is not a duration: use e.g. 20s, 1m or 1500ms"))
+    let Ok(number) = number.trim().parse::<f64>() else {
+        return Err(format!(
+            "{text:?} is not a duration: use e.g. 20s, 1m or 1500ms"
+        ));
+    };
+    let seconds = number * scale;
+    if !(0.0..=MAX_DURATION_SECONDS).contains(&seconds) {
+        return Err(format!(
+            "{text:?} is out of range: a duration from 0s to {MAX_DURATION_SECONDS}s (one day), e.g. 20s, 1m or 1500ms"
+        ));
+    }
+    std::time::Duration::try_from_secs_f64(seconds).map_err(|error| format!("{text:?}: {error}"))
+}
+
+/// `replay --speed`: drill seconds per wall second, from 0.25 to 960.
+pub fn parse_speed(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(speed) if (0.25..=960.0).contains(&speed) => Ok(speed),
+        _ => Err(format!(
+            "{text:?} is not a speed from 0.25 to 960 (drill seconds per wall second), e.g. 1 or 4"
+        )),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -420,4 +438,36 @@ fn verify(path: &std::path::Path, json: bool, compare: bool) -> anyhow::Result<E
     } else {
         crate::exit::FAILED
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_parse_in_their_units_and_refuse_out_of_range() {
+        assert_eq!(parse_duration("20s"), Ok(Duration::from_secs(20)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("1500ms"), Ok(Duration::from_millis(1500)));
+        assert_eq!(
+            parse_duration("1d").unwrap_err(),
+            "\"1d\" is not a duration: use e.g. 20s, 1m or 1500ms"
+        );
+        for text in ["1e30s", "-1s", "NaN", "inf", "86401", "1e308m"] {
+            let error = parse_duration(text).unwrap_err();
+            assert!(
+                error.contains(&format!("{text:?} is out of range")),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn replay_speed_is_from_a_quarter_to_960() {
+        assert_eq!(parse_speed("4"), Ok(4.0));
+        for text in ["0", "961", "NaN", "inf", "fast"] {
+            assert!(parse_speed(text).unwrap_err().contains(text), "{text}");
+        }
+    }
 }

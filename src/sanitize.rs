@@ -80,6 +80,51 @@ pub fn strip_controls_per_line(text: &str) -> String {
     out
 }
 
+/// Text from evidence made safe to put in HTML or SVG, as element text or inside a
+/// quoted attribute: escape sequences, control characters (C0 but `\n` and `\t`, DEL,
+/// C1) and bidi/invisible format characters removed, then `& < > " '` escaped. The one
+/// escaping function of the HTML report and the timeline SVG.
+pub fn markup(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => skip_escape(&mut chars),
+            '\u{9b}' => skip_csi(&mut chars),
+            '\u{9d}' => skip_osc(&mut chars),
+            '\n' | '\t' => out.push(c),
+            c if c.is_control() || is_invisible_format(c) => {}
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A path (or a name from the file system) for a terminal: every control or
+/// bidi/invisible character shown as its escape (`\u{1b}`) rather than sent, so the
+/// line stays safe and the name stays findable. Never cut.
+pub fn path(path: &std::path::Path) -> String {
+    visible(&path.to_string_lossy())
+}
+
+/// The text with each control or bidi/invisible format character written as `\u{..}`.
+pub fn visible(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() || is_invisible_format(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Sanitised and cut to `max` characters (with `…`), on one line.
 pub fn one_line(text: &str, max: usize) -> String {
     let clean = strip_controls(text);
@@ -107,6 +152,21 @@ mod tests {
         assert_eq!(one_line("ééééé", 3), "éé…");
         let huge = "x".repeat(1_000_000);
         assert_eq!(one_line(&huge, 10).chars().count(), 10);
+    }
+
+    #[test]
+    fn markup_escapes_and_drops_controls_and_bidi_but_keeps_lines_and_tabs() {
+        let hostile = "<a href=\"x\">'&'</a>\u{1b}[31mred\u{7f}\u{85}\u{1}\r\n\tx\u{202E}\u{2066}\u{200E}\u{200F}\u{061C}y";
+        assert_eq!(
+            markup(hostile),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;red\n\txy"
+        );
+    }
+
+    #[test]
+    fn a_path_shows_its_controls_as_escapes() {
+        let hostile = std::path::Path::new("runs/\u{1b}[31mred\u{202E}/x\ty");
+        assert_eq!(path(hostile), "runs/\\u{1b}[31mred\\u{202e}/x\\u{9}y");
     }
 
     #[test]

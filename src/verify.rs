@@ -13,7 +13,7 @@ use crate::drill::{CheckOutcome, CheckStatus, Verdict};
 use crate::evidence::foreign;
 use crate::evidence::read::read_run_dir;
 use crate::exit::CouldNotRun;
-use crate::sanitize::one_line;
+use crate::sanitize::{one_line, path as shown_path};
 
 /// How one run was graded.
 pub enum Graded {
@@ -167,7 +167,7 @@ pub fn grade_run(dir: &Path) -> Result<GradedRun, String> {
     if !dir.is_dir() || !foreign::is_run_dir(dir) {
         return Err(format!(
             "{} is not a run directory: neither _recipe.json, _result.json nor _metrics/. Pass snapshots/<scenario>/<run_id>, or a folder of runs",
-            dir.display()
+            shown_path(dir)
         ));
     }
     let ours = read_run_dir(dir).map_err(|e| e.to_string())?;
@@ -188,8 +188,8 @@ pub fn grade_run(dir: &Path) -> Result<GradedRun, String> {
     let grade = upstream::grade(&run).ok_or_else(|| {
         format!(
             "{}: scenario `{}` (from {}) is not one of upstream's: {}",
-            dir.display(),
-            run.scenario,
+            shown_path(dir),
+            one_line(&run.scenario, 80),
             run.scenario_from,
             upstream::SCENARIOS.join(", ")
         )
@@ -272,7 +272,7 @@ pub fn render_one(run: &GradedRun, compare: bool) -> String {
         Graded::Ours(verdict) => {
             out.push_str(&format!(
                 "{} ({}, written by drill-cockpit: our checks)\n",
-                run.dir.display(),
+                shown_path(&run.dir),
                 one_line(&verdict.scenario, 80)
             ));
             for problem in &run.problems {
@@ -289,7 +289,7 @@ pub fn render_one(run: &GradedRun, compare: bool) -> String {
         } => {
             out.push_str(&format!(
                 "{} ({} from {}, written by another tool: graded by upstream's rules)\n",
-                run.dir.display(),
+                shown_path(&run.dir),
                 one_line(&grade.scenario, 80),
                 scenario_from
             ));
@@ -299,7 +299,7 @@ pub fn render_one(run: &GradedRun, compare: bool) -> String {
             if !grade.thresholds_from_run.is_empty() {
                 out.push_str(&format!(
                     "thresholds from this run's _result.json (its recipe), not the defaults: {}\n",
-                    grade.thresholds_from_run.join(", ")
+                    one_line(&grade.thresholds_from_run.join(", "), 300)
                 ));
             }
             for ignored in &grade.thresholds_ignored {
@@ -347,11 +347,7 @@ pub fn render_table(root: &Path, runs: &[Result<GradedRun, String>]) -> String {
             Ok(run) => [
                 one_line(run.scenario(), 40),
                 one_line(
-                    &run.dir
-                        .strip_prefix(root)
-                        .unwrap_or(&run.dir)
-                        .display()
-                        .to_string(),
+                    &shown_path(run.dir.strip_prefix(root).unwrap_or(&run.dir)),
                     90,
                 ),
                 run.verdict_word().to_string(),
@@ -423,7 +419,7 @@ pub fn verify(path: &Path, as_json: bool, compare: bool) -> Result<bool, CouldNo
     if dirs.is_empty() {
         return Err(CouldNotRun(format!(
             "{} is not a run directory and holds none below it: pass snapshots/<scenario>/<run_id>, or a folder of runs",
-            path.display()
+            shown_path(path)
         )));
     }
     let runs: Vec<Result<GradedRun, String>> = dirs.iter().map(|d| grade_run(d)).collect();
@@ -453,7 +449,7 @@ pub fn verify(path: &Path, as_json: bool, compare: bool) -> Result<bool, CouldNo
 
 /// The path exists, is a directory and can be listed; else why not, and the fix.
 fn readable_dir(path: &Path) -> Result<(), CouldNotRun> {
-    let shown = path.display();
+    let shown = shown_path(path);
     let metadata = std::fs::metadata(path).map_err(|error| {
         CouldNotRun(match error.kind() {
             std::io::ErrorKind::NotFound => format!(
@@ -485,7 +481,7 @@ fn folder_outcome(path: &Path, runs: &[Result<GradedRun, String>]) -> Result<boo
         return Err(CouldNotRun(format!(
             "{errors} of {} run(s) below {} could not be graded, each for the reason shown with it: fix or move them and verify again",
             runs.len(),
-            path.display()
+            shown_path(path)
         )));
     }
     Ok(true)

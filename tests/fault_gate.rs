@@ -247,3 +247,49 @@ async fn the_reference_worker_behind_the_gate_retries_injected_429s() {
             .any(|r| r.injected.is_some() && r.status == Some(429))
     );
 }
+
+/// An upstream that answers every request with `302 Location: <location>` and counts
+/// the requests it saw.
+async fn redirecting_upstream(
+    location: &'static str,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    let app = axum::Router::new().fallback(move || {
+        let counter = counter.clone();
+        async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            (
+                axum::http::StatusCode::FOUND,
+                [(axum::http::header::LOCATION, location)],
+            )
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+#[tokio::test]
+async fn a_redirect_passes_through_unfollowed() {
+    let (upstream, seen) = redirecting_upstream("/elsewhere/_doc/1").await;
+    let gate = FaultGate::start("127.0.0.1:0".parse().unwrap(), &upstream)
+        .await
+        .unwrap();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let answer = client
+        .get(format!("{}/{INDEX}/_doc/1", gate.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 302);
+    assert_eq!(answer.headers()["location"], "/elsewhere/_doc/1");
+    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(gate.records()[0].status, Some(302));
+}

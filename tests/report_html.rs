@@ -121,3 +121,97 @@ fn upstreams_run_is_reported_by_upstreams_rules() {
     let dom = rendered_dom(&browser, &page);
     assert!(dom.contains("es_down_connect"));
 }
+
+/// Upstream's fixture run copied to a temp dir, its recipe recorded against `jaeger_url`
+/// and `extra_log` appended to its worker log.
+fn hostile_run(work: &Path, jaeger_url: &str, extra_log: &str) -> PathBuf {
+    let run = work.join("es_down_connect").join("20260214T184133-A3");
+    common::copy_dir(
+        &testkit::env::fixtures_dir().join("upstream-run-es_down_connect"),
+        &run,
+    );
+    let recipe_path = run.join("_recipe.json");
+    let mut recipe: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&recipe_path).unwrap()).unwrap();
+    recipe["profile"] = serde_json::json!({ "jaeger.url": jaeger_url });
+    std::fs::write(&recipe_path, recipe.to_string()).unwrap();
+    let log = std::fs::read_dir(run.join("_logs"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let mut text = std::fs::read_to_string(&log).unwrap();
+    text.push_str(extra_log);
+    std::fs::write(&log, text).unwrap();
+    run
+}
+
+fn page_of(run: &Path, work: &Path) -> String {
+    let page = work.join("report.html");
+    let written = report(run, &page);
+    assert!(
+        written.status.success(),
+        "{}",
+        String::from_utf8_lossy(&written.stderr)
+    );
+    std::fs::read_to_string(&page).unwrap()
+}
+
+#[test]
+fn a_javascript_jaeger_url_never_becomes_a_link_and_the_page_has_a_csp() {
+    let work = tempfile::tempdir().unwrap();
+    let run = hostile_run(work.path(), "javascript:alert(document.cookie)//", "");
+    let html = page_of(&run, work.path());
+    assert!(!html.to_lowercase().contains("javascript:"), "{html}");
+    assert!(
+        !html.contains("<a href"),
+        "no trace link without an http(s) Jaeger: {html}"
+    );
+    // The trace ids are still there, as text.
+    assert!(html.contains("18bef09d08385a0cfe337a13949b1ed4"), "{html}");
+    assert!(html.contains(
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">"
+    ));
+}
+
+#[test]
+fn an_http_jaeger_url_still_links_each_trace() {
+    let work = tempfile::tempdir().unwrap();
+    let run = hostile_run(work.path(), "https://jaeger.example:16686/", "");
+    let html = page_of(&run, work.path());
+    assert!(
+        html.contains(
+            "<a href=\"https://jaeger.example:16686/trace/18bef09d08385a0cfe337a13949b1ed4\">"
+        ),
+        "{html}"
+    );
+}
+
+#[test]
+fn escape_and_bidi_characters_of_a_log_line_never_reach_the_page() {
+    let work = tempfile::tempdir().unwrap();
+    let line = "{\"level\": \"ERROR\", \"message\": \"evil \\u001b[31mred\\u001b[0m \\u202egnp.exe \\u0007bell\", \"trace_id\": \"abcdef\"}\n";
+    let run = hostile_run(work.path(), "http://localhost:16686", line);
+    // The same characters in the timeline (drawn as SVG) and in a file's name (the manifest).
+    std::fs::write(
+        run.join("_timeline.jsonl"),
+        "{\"ts\": \"2026-02-14T10:42:30Z\", \"kind\": \"counters\", \"processed\": 0}\n\
+         {\"ts\": \"2026-02-14T10:42:31Z\", \"kind\": \"container\", \"service\": \"es\\u001b[2J\\u202eevil\", \"action\": \"stop\"}\n",
+    )
+    .unwrap();
+    std::fs::write(run.join("note\u{1b}[31m\u{202e}.txt"), "x").unwrap();
+    let html = page_of(&run, work.path());
+    assert!(
+        html.contains("evil red gnp.exe bell"),
+        "the line is shown: {html}"
+    );
+    assert!(
+        html.contains("<svg") && html.contains("esevil stop"),
+        "{html}"
+    );
+    assert!(html.contains("note.txt"), "{html}");
+    assert!(!html.contains('\u{1b}'), "ESC in the page");
+    assert!(!html.contains('\u{202e}'), "RLO in the page");
+    assert!(!html.contains('\u{7}'), "BEL in the page");
+}

@@ -137,3 +137,36 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// `verify` of a run below a folder whose name carries an escape sequence and a bidi
+/// override: the one-run report, the folder table and the error of a folder with no
+/// run print the name with its controls written out, never sent to the terminal.
+#[test]
+fn verify_never_prints_the_escape_bytes_of_a_path() {
+    let work = tempfile::tempdir().unwrap();
+    let hostile = work.path().join("evil\u{1b}[31m\u{202e}runs");
+    let run = hostile.join("es_down_connect").join("20260214T184133-A3");
+    copy_dir(&upstream_run(), &run);
+    let empty = work.path().join("empty\u{1b}]0;title\u{7}");
+    std::fs::create_dir(&empty).unwrap();
+    for (target, code) in [(&run, 0), (&hostile, 0), (&empty, 3)] {
+        let output = Command::new(env!("CARGO_BIN_EXE_drill-cockpit"))
+            .arg("verify")
+            .arg(target)
+            .output()
+            .unwrap();
+        let all = [output.stdout.as_slice(), output.stderr.as_slice()].concat();
+        let text = String::from_utf8_lossy(&all);
+        assert_eq!(output.status.code(), Some(code), "{text}");
+        assert!(!all.contains(&0x1b), "ESC printed: {text:?}");
+        assert!(!text.contains('\u{202e}'), "RLO printed: {text:?}");
+        assert!(!all.contains(&0x07), "BEL printed: {text:?}");
+    }
+    let one = Command::new(env!("CARGO_BIN_EXE_drill-cockpit"))
+        .arg("verify")
+        .arg(&run)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&one.stdout);
+    assert!(text.contains("evil\\u{1b}[31m\\u{202e}runs/"), "{text}");
+}

@@ -241,11 +241,15 @@ fn check(kind: Kind, value: &str) -> Result<(), String> {
         }
         Kind::DatabaseUrl => database_url::normalize(value).is_ok(),
         Kind::Port => value.trim().parse::<u16>().is_ok_and(|port| port > 0),
-        Kind::Count => value.trim().parse::<u64>().is_ok_and(|n| n >= 1),
-        Kind::Seconds => value
+        Kind::Count { max } => value
+            .trim()
+            .parse::<u64>()
+            .is_ok_and(|n| (1..=max).contains(&n)),
+        // `-0` parses to -0.0, which is in range: it means 0.
+        Kind::Seconds { max } => value
             .trim()
             .parse::<f64>()
-            .is_ok_and(|n| n.is_finite() && n >= 0.0),
+            .is_ok_and(|n| (0.0..=max as f64).contains(&n)),
         Kind::Flag => parse_flag(value).is_some(),
         Kind::Key => crate::keys::KeySpec::parse(value).is_some(),
         Kind::Scenario => crate::drill::upstream::SCENARIOS.contains(&value.trim()),
@@ -258,8 +262,8 @@ fn check(kind: Kind, value: &str) -> Result<(), String> {
         Kind::HttpUrl => "an http:// or https:// URL, e.g. http://localhost:9200".into(),
         Kind::DatabaseUrl => "a Postgres URL such as postgres://USER:PASSWORD@HOST:PORT/DB".into(),
         Kind::Port => "a port number from 1 to 65535".into(),
-        Kind::Count => "a whole number of at least 1".into(),
-        Kind::Seconds => "a number of seconds of at least 0, e.g. 0.25".into(),
+        Kind::Count { max } => format!("a whole number from 1 to {max}"),
+        Kind::Seconds { max } => format!("a number of seconds from 0 to {max}, e.g. 0.25"),
         Kind::Flag => "1/0, true/false, yes/no or on/off".into(),
         Kind::Key => "a key such as `s`, `S`, `Tab`, `Enter`, `F5` or `Ctrl-x`".into(),
         Kind::Scenario => format!(

@@ -77,7 +77,7 @@ impl Profile {
     pub fn from_settings(settings: Settings) -> Profile {
         let text = |key: &str| settings.text(key).trim().to_string();
         let count = |key: &str| text(key).parse::<u32>().unwrap_or(1);
-        let seconds = |key: &str| Duration::from_secs_f64(text(key).parse::<f64>().unwrap_or(0.0));
+        let seconds = |key: &str| seconds_of(&text(key));
         let millis = |key: &str| Duration::from_millis(text(key).parse::<u64>().unwrap_or(1000));
         let flag = |key: &str| parse_flag(&text(key)).unwrap_or(false);
         let port = |key: &str| text(key).parse::<u16>().unwrap_or(0);
@@ -182,6 +182,12 @@ impl Profile {
             .collect();
         serde_json::Value::Object(map)
     }
+}
+
+/// A validated `Kind::Seconds` value as a duration; total (never panics) on any text.
+fn seconds_of(text: &str) -> Duration {
+    let seconds = text.parse::<f64>().unwrap_or(0.0);
+    Duration::try_from_secs_f64(seconds).unwrap_or(Duration::ZERO)
 }
 
 /// Rows claimed per batch, by upstream's rule: `worker.bulk_size` (`OUTBOX_BULK_SIZE`)

@@ -13,10 +13,14 @@ pub enum Kind {
     /// Its password is redacted wherever it is shown.
     DatabaseUrl,
     Port,
-    /// A whole number of at least 1.
-    Count,
-    /// A decimal number of seconds, at least 0.
-    Seconds,
+    /// A whole number from 1 to `max`.
+    Count {
+        max: u64,
+    },
+    /// A decimal number of seconds from 0 to `max`.
+    Seconds {
+        max: u64,
+    },
     /// `1`/`0`, `true`/`false`, `yes`/`no`, `on`/`off`.
     Flag,
     /// A shell-like command line, split on whitespace (quotes group words).
@@ -50,6 +54,11 @@ const fn s(
         help,
     }
 }
+
+/// Upper bounds of the numeric settings: beyond them a value is a typo, not a choice.
+const HOUR_S: u64 = 3_600;
+const DAY_S: u64 = 86_400;
+const HOUR_MS: u64 = 3_600_000;
 
 /// The contract's defaults (CONTRACT.md §1 and runbook §2.2).
 pub const SETTINGS: &[SettingSpec] = &[
@@ -169,14 +178,14 @@ pub const SETTINGS: &[SettingSpec] = &[
         "worker.batch_size",
         Some("OUTBOX_BATCH_SIZE"),
         "100",
-        Kind::Count,
+        Kind::Count { max: 100_000 },
         "rows claimed per batch",
     ),
     s(
         "worker.bulk_size",
         Some("OUTBOX_BULK_SIZE"),
         "500",
-        Kind::Count,
+        Kind::Count { max: 100_000 },
         "items per _bulk request",
     ),
     s(
@@ -190,84 +199,84 @@ pub const SETTINGS: &[SettingSpec] = &[
         "worker.lease_seconds",
         Some("OUTBOX_LEASE_SECONDS"),
         "30",
-        Kind::Seconds,
+        Kind::Seconds { max: DAY_S },
         "lease length of a claim",
     ),
     s(
         "worker.max_attempts",
         Some("OUTBOX_MAX_ATTEMPTS"),
         "10",
-        Kind::Count,
+        Kind::Count { max: 10_000 },
         "attempts before terminal failed",
     ),
     s(
         "worker.base_backoff_seconds",
         Some("OUTBOX_BASE_BACKOFF_SECONDS"),
         "0.25",
-        Kind::Seconds,
+        Kind::Seconds { max: HOUR_S },
         "first retry delay",
     ),
     s(
         "worker.max_backoff_seconds",
         Some("OUTBOX_MAX_BACKOFF_SECONDS"),
         "20",
-        Kind::Seconds,
+        Kind::Seconds { max: DAY_S },
         "retry delay cap",
     ),
     s(
         "worker.poll_interval_ms",
         Some("OUTBOX_POLL_INTERVAL_MS"),
         "200",
-        Kind::Count,
+        Kind::Count { max: HOUR_MS },
         "idle poll interval",
     ),
     s(
         "worker.reclaim_interval_seconds",
         Some("OUTBOX_RECLAIM_INTERVAL_SECONDS"),
         "5",
-        Kind::Seconds,
+        Kind::Seconds { max: HOUR_S },
         "how often expired leases are looked for",
     ),
     s(
         "worker.max_processing_seconds",
         Some("OUTBOX_MAX_PROCESSING_SECONDS"),
         "60",
-        Kind::Seconds,
+        Kind::Seconds { max: DAY_S },
         "a processing row older than this counts as stuck",
     ),
     s(
         "worker.shutdown_grace_seconds",
         Some("OUTBOX_SHUTDOWN_GRACE_SECONDS"),
         "5",
-        Kind::Seconds,
+        Kind::Seconds { max: HOUR_S },
         "time to drain on SIGTERM",
     ),
     s(
         "worker.es_timeout_seconds",
         Some("OUTBOX_ES_TIMEOUT_SECONDS"),
         "10",
-        Kind::Seconds,
+        Kind::Seconds { max: HOUR_S },
         "Elasticsearch request timeout (beyond it: es_timeout)",
     ),
     s(
         "worker.claim_loops",
         Some("OUTBOX_CLAIM_LOOPS"),
         "2",
-        Kind::Count,
+        Kind::Count { max: 64 },
         "claim loops per worker: one claims while another waits on Elasticsearch",
     ),
     s(
         "worker.concurrency",
         Some("OUTBOX_CONCURRENCY"),
         "16",
-        Kind::Count,
+        Kind::Count { max: 1024 },
         "ES requests in flight per batch",
     ),
     s(
         "worker.gauge_interval_seconds",
         Some("OUTBOX_GAUGE_INTERVAL_SECONDS"),
         "1",
-        Kind::Seconds,
+        Kind::Seconds { max: HOUR_S },
         "how often queue gauges are computed",
     ),
     s(
@@ -316,21 +325,21 @@ pub const SETTINGS: &[SettingSpec] = &[
         "cockpit.scrape_interval_ms",
         None,
         "1000",
-        Kind::Count,
+        Kind::Count { max: HOUR_MS },
         "/metrics scrape interval",
     ),
     s(
         "cockpit.jaeger_interval_ms",
         None,
         "2000",
-        Kind::Count,
+        Kind::Count { max: HOUR_MS },
         "Jaeger poll interval",
     ),
     s(
         "cockpit.outbox_interval_ms",
         None,
         "1000",
-        Kind::Count,
+        Kind::Count { max: HOUR_MS },
         "outbox poll interval",
     ),
     s(

@@ -12,13 +12,10 @@ use serde_json::Value;
 use crate::drill::{CheckOutcome, CheckStatus};
 use crate::verify::{Graded, grade_run};
 
-fn escape(text: &str) -> String {
-    crate::sanitize::strip_controls_per_line(text)
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+use crate::sanitize::markup as escape;
+
+/// No script, no remote load: the page's own inline styles and inline images only.
+const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#111}\
 h1 .ok{color:#15803d}h1 .failed{color:#b91c1c}table{border-collapse:collapse;margin:1em 0;width:100%}\
@@ -45,6 +42,22 @@ fn jaeger_base(dir: &Path) -> String {
         .unwrap_or_else(|| "http://localhost:16686".into())
 }
 
+/// The trace id as a link into Jaeger when `base` is an http(s) URL; any other scheme
+/// (`javascript:`, `data:`, …) never becomes an `href`: the id is shown as text.
+fn trace_cell(base: &str, id: &str) -> String {
+    let base = base.trim();
+    let scheme = base
+        .split_once("://")
+        .map(|(scheme, _)| scheme.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("http" | "https") => format!(
+            "<a href=\"{}\">{id}</a>",
+            escape(&crate::jaeger::trace_link(base, id))
+        ),
+        _ => escape(id),
+    }
+}
+
 /// The run as one HTML page.
 pub fn render_run(dir: &Path) -> Result<String, String> {
     let graded = grade_run(dir)?;
@@ -61,7 +74,7 @@ pub fn render_run(dir: &Path) -> Result<String, String> {
         .ok()
         .and_then(|text| serde_json::from_str(&text).ok());
     let mut html = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} — {}</title><style>{STYLE}</style></head><body>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\"><title>{} — {}</title><style>{STYLE}</style></head><body>\n",
         escape(graded.scenario()),
         escape(&run_id)
     );
@@ -166,12 +179,7 @@ pub fn render_run(dir: &Path) -> Result<String, String> {
             html.push_str(&format!(
                 "<tr><td><code>{}</code></td><td>{}</td></tr>\n",
                 escape(&crate::sanitize::one_line(&message, 300)),
-                trace
-                    .map(|id| format!(
-                        "<a href=\"{}\">{id}</a>",
-                        escape(&crate::jaeger::trace_link(&base, id))
-                    ))
-                    .unwrap_or_default()
+                trace.map(|id| trace_cell(&base, id)).unwrap_or_default()
             ));
         }
         html.push_str("</table>\n");

@@ -17,12 +17,7 @@ const SERIES: &[(&str, &str)] = &[
     ("processed", "#16a34a"),
 ];
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+use crate::sanitize::markup as escape;
 
 fn seconds(entry: &Value) -> Option<f64> {
     let ts = entry.get("ts")?.as_str()?;

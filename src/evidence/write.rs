@@ -3,13 +3,18 @@
 //! marker is written, then they are renamed into place. A freeze interrupted before
 //! COMMIT is discarded; one interrupted after it is completed by [`recover`].
 //!
-//! A run is held by its session through a `.lock` file with the session's pid. Only a
-//! run whose session is gone is recovered (by the next session of that scenario), and
+//! A run is held by its session through an OS lock (`flock`) on its `.lock` file, taken
+//! when the run is created and held as long as the session's writer lives; the file
+//! also names the session's pid, for humans. The kernel drops the lock with the
+//! process, so a reused pid never looks like a live session. Only a run whose session
+//! is gone is recovered (by the next session of that scenario), and
 //! recovery confines every path to the run directory: a plan naming an absolute path,
 //! `..` or a path through a symlink is discarded, never followed.
 
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
@@ -37,7 +42,7 @@ pub enum WriteError {
     Unsafe(String),
 }
 
-/// The file a live session keeps in its run directory (its pid).
+/// The file a live session keeps locked in its run directory (it names its pid).
 pub const LOCK_FILE: &str = ".lock";
 
 /// An id from outside (a claim batch id from a worker's log, a trace id from a span tag)
@@ -85,22 +90,67 @@ pub fn confined(run_dir: &Path, relative: &str) -> Option<PathBuf> {
     Some(walked)
 }
 
-/// Whether a live process other than this one holds the run (its `.lock` names a pid
-/// that is still running).
-pub fn held_by_live_session(run_dir: &Path) -> bool {
-    let Ok(text) = std::fs::read_to_string(run_dir.join(LOCK_FILE)) else {
-        return false;
+/// What the `.lock` of a run says about its session.
+enum LockState {
+    /// No `.lock`: no session ever held it, or it ended cleanly.
+    Absent,
+    /// A `.lock` nobody holds: the session is gone. The lock is ours until it drops.
+    Free(File),
+    /// A live session holds the lock (or the lock cannot be opened or tried:
+    /// never recover over a stranger).
+    Held,
+}
+
+fn lock_state(run_dir: &Path) -> LockState {
+    let file = match File::open(run_dir.join(LOCK_FILE)) {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return LockState::Absent,
+        Err(_) => return LockState::Held,
     };
-    let Ok(pid) = text.trim().parse::<i32>() else {
-        // A lock we cannot read is treated as held: never recover over a stranger.
-        return true;
-    };
-    if pid <= 0 {
-        return true;
+    match file.try_lock() {
+        Ok(()) => LockState::Free(file),
+        Err(_) => LockState::Held,
     }
-    // SAFETY: kill(2) with signal 0 only checks that the process exists.
-    (unsafe { libc::kill(pid, 0) } == 0)
-        || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Whether a live session holds the run: its `.lock` is locked (by another open of it,
+/// this process's own writer included).
+pub fn held_by_live_session(run_dir: &Path) -> bool {
+    matches!(lock_state(run_dir), LockState::Held)
+}
+
+/// Creates and locks the run's `.lock`, writing our pid into it. Should a recovering
+/// session remove the file between our create and our lock, the lock is taken again
+/// on a new file: the lock held is always on the file the path names.
+fn take_run_lock(run_dir: &Path) -> Result<File, WriteError> {
+    let path = run_dir.join(LOCK_FILE);
+    loop {
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io(&path))?;
+        file.lock().map_err(io(&path))?;
+        if !names_file(&path, &file) {
+            continue;
+        }
+        file.set_len(0).map_err(io(&path))?;
+        file.write_all(std::process::id().to_string().as_bytes())
+            .map_err(io(&path))?;
+        file.sync_all().map_err(io(&path))?;
+        return Ok(file);
+    }
+}
+
+/// Whether `path` is still the file `file` has open (same device and inode).
+fn names_file(path: &Path, file: &File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(path), file.metadata()) {
+        (Ok(named), Ok(open)) => named.dev() == open.dev() && named.ino() == open.ino(),
+        _ => false,
+    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WriteError + '_ {
@@ -120,6 +170,9 @@ pub struct RunWriter {
     pub dir: PathBuf,
     pub run_id: String,
     redactor: Redactor,
+    /// The run's locked `.lock`, shared by the writer's clones, held until
+    /// [`RunWriter::release`] or the last clone drops (or the process ends).
+    lock: Arc<Mutex<Option<File>>>,
 }
 
 impl RunWriter {
@@ -152,16 +205,14 @@ impl RunWriter {
                     for sub in ["_metrics", "_logs", "_exports"] {
                         std::fs::create_dir(dir.join(sub)).map_err(io(&dir))?;
                     }
-                    write_new_file(
-                        &dir.join(LOCK_FILE),
-                        std::process::id().to_string().as_bytes(),
-                    )?;
+                    let lock = take_run_lock(&dir)?;
                     // Torn freezes of earlier runs whose session is gone are settled now.
                     recover_abandoned(&parent, &dir);
                     return Ok(RunWriter {
                         dir,
                         run_id,
                         redactor,
+                        lock: Arc::new(Mutex::new(Some(lock))),
                     });
                 }
                 Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => continue,
@@ -179,9 +230,13 @@ impl RunWriter {
         })
     }
 
-    /// Ends this session's hold on the run (its `.lock` goes).
+    /// Ends this session's hold on the run: its `.lock` goes, then the lock.
     pub fn release(&self) {
-        let _ = std::fs::remove_file(self.dir.join(LOCK_FILE));
+        let held = self.lock.lock().ok().and_then(|mut slot| slot.take());
+        if let Some(file) = held {
+            let _ = std::fs::remove_file(self.dir.join(LOCK_FILE));
+            drop(file);
+        }
     }
 
     pub fn log_path(&self) -> PathBuf {
@@ -338,10 +393,20 @@ fn recover_abandoned(scenario_dir: &Path, current: &Path) {
     {
         let path = entry.path();
         let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-        if is_dir && path != current && !held_by_live_session(&path) {
-            recover(&path);
-            // Nobody holds it any more: its stale lock goes with the recovery.
-            let _ = std::fs::remove_file(path.join(LOCK_FILE));
+        if !is_dir || path == current {
+            continue;
+        }
+        match lock_state(&path) {
+            LockState::Held => {}
+            LockState::Absent => {
+                recover_unheld(&path);
+            }
+            LockState::Free(lock) => {
+                recover_unheld(&path);
+                // Nobody held it: its stale `.lock` goes, while we hold it.
+                let _ = std::fs::remove_file(path.join(LOCK_FILE));
+                drop(lock);
+            }
         }
     }
 }
@@ -350,13 +415,19 @@ fn recover_abandoned(scenario_dir: &Path, current: &Path) {
 /// Returns how many were completed and discarded. Does nothing to a run a live
 /// session holds; a plan that would leave the run directory is discarded.
 pub fn recover(run_dir: &Path) -> (usize, usize) {
-    let (mut completed, mut discarded) = (0, 0);
+    // Held by a session: only when that session is this process (its pid in the file).
     if held_by_live_session(run_dir)
         && std::fs::read_to_string(run_dir.join(LOCK_FILE))
             .is_ok_and(|pid| pid.trim() != std::process::id().to_string())
     {
         return (0, 0);
     }
+    recover_unheld(run_dir)
+}
+
+/// [`recover`] without asking who holds the run: the caller knows nobody else does.
+fn recover_unheld(run_dir: &Path) -> (usize, usize) {
+    let (mut completed, mut discarded) = (0, 0);
     let Ok(entries) = std::fs::read_dir(run_dir) else {
         return (0, 0);
     };
@@ -425,12 +496,15 @@ mod path_tests {
             ),
         )
         .unwrap();
-        // Held by a live process (pid 1 always runs): untouched.
+        // Held by a live session (a lock held here; its file names another pid): untouched.
         std::fs::write(run.join(LOCK_FILE), "1").unwrap();
+        let held = File::open(run.join(LOCK_FILE)).unwrap();
+        held.lock().unwrap();
         assert_eq!(recover(&run), (0, 0));
         assert!(staging.is_dir());
-        // Its session gone: the plan is refused whole and the staging discarded.
-        std::fs::write(run.join(LOCK_FILE), "999999999").unwrap();
+        // Its session gone (the pid in the file runs, but nobody holds the lock): the
+        // plan is refused whole and the staging discarded.
+        drop(held);
         assert_eq!(recover(&run), (0, 1));
         assert!(!outside.exists());
         assert!(
@@ -452,6 +526,50 @@ mod tests {
             Redactor::new("postgres://u:sekrit@h/db", &Default::default()),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_run_is_held_while_its_writer_holds_the_lock_not_while_its_pid_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = writer(dir.path());
+        let lock = run.dir.join(LOCK_FILE);
+        assert_eq!(
+            std::fs::read_to_string(&lock).unwrap(),
+            std::process::id().to_string()
+        );
+        assert!(held_by_live_session(&run.dir));
+        // A clone going away keeps the hold; release ends it and removes the file.
+        drop(run.clone());
+        assert!(held_by_live_session(&run.dir));
+        run.release();
+        assert!(!lock.exists());
+        assert!(!held_by_live_session(&run.dir));
+        // A `.lock` naming a running pid (1) that nobody locks: not held.
+        std::fs::write(&lock, "1").unwrap();
+        assert!(!held_by_live_session(&run.dir));
+        // The same file locked by an open handle: held.
+        let holder = File::open(&lock).unwrap();
+        holder.lock().unwrap();
+        assert!(held_by_live_session(&run.dir));
+        drop(holder);
+        assert!(!held_by_live_session(&run.dir));
+    }
+
+    #[test]
+    fn a_new_run_recovers_an_earlier_one_whose_lock_nobody_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = writer(dir.path());
+        let torn = first.dir.join(".staging-a-1");
+        std::fs::create_dir(&torn).unwrap();
+        // Still held: the next run leaves it alone.
+        let _second = writer(dir.path());
+        assert!(torn.is_dir());
+        // Its session gone (the lock dropped, pid 1 left in the file): recovered.
+        *first.lock.lock().unwrap() = None;
+        std::fs::write(first.dir.join(LOCK_FILE), "1").unwrap();
+        let _third = writer(dir.path());
+        assert!(!torn.exists());
+        assert!(!first.dir.join(LOCK_FILE).exists());
     }
 
     #[test]

@@ -100,6 +100,8 @@ impl FaultGate {
             .pool_max_idle_per_host(64)
             // The worker's own timeout decides; the gate never gives up first.
             .timeout(Duration::from_secs(300))
+            // A pass-through proxy passes a 3xx on as it is: the worker decides.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(std::io::Error::other)?;
         let gate = FaultGate {

@@ -462,7 +462,7 @@ fn prune(scenario_dir: &Path, keep: usize, current: &Path) {
         .collect();
     runs.sort();
     let excess = runs.len().saturating_sub(keep.max(1));
-    // A run another session still holds is never removed (its `.lock` names a live pid).
+    // A run another session still holds is never removed (its `.lock` is locked).
     for old in runs
         .into_iter()
         .take(excess)
@@ -478,33 +478,60 @@ fn prune(scenario_dir: &Path, keep: usize, current: &Path) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn keep_last_prunes_the_oldest_runs_but_never_the_current_one() {
-        let dir = tempfile::tempdir().unwrap();
-        for run in [
-            "20260101T000000",
-            "20260101T000001",
-            "20260101T000002",
-            "20260101T000002-2",
-            ".staging-x",
-        ] {
-            std::fs::create_dir(dir.path().join(run)).unwrap();
+    const RUNS: [&str; 5] = [
+        "20260101T000000",
+        "20260101T000001",
+        "20260101T000002",
+        "20260101T000002-2",
+        ".staging-x",
+    ];
+
+    /// The runs of `RUNS`, the oldest but one with a `.lock` naming pid 1 (which always
+    /// runs); the lock itself is held by the returned handle when `locked`.
+    fn runs_with_a_lock(dir: &std::path::Path, locked: bool) -> Option<std::fs::File> {
+        for run in RUNS {
+            std::fs::create_dir(dir.join(run)).unwrap();
         }
-        // A live session (pid 1 always runs) holds the oldest but one: it is spared.
-        std::fs::write(dir.path().join("20260101T000001/.lock"), "1").unwrap();
-        prune(dir.path(), 2, &dir.path().join("20260101T000000"));
-        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+        let lock = dir.join("20260101T000001/.lock");
+        std::fs::write(&lock, "1").unwrap();
+        locked.then(|| {
+            let file = std::fs::File::open(&lock).unwrap();
+            file.lock().unwrap();
+            file
+        })
+    }
+
+    fn left(dir: &std::path::Path) -> Vec<String> {
+        let mut left: Vec<String> = std::fs::read_dir(dir)
             .unwrap()
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
         left.sort();
+        left
+    }
+
+    #[test]
+    fn keep_last_prunes_the_oldest_runs_but_never_the_current_one() {
+        let dir = tempfile::tempdir().unwrap();
+        // A live session holds the oldest but one (its lock is held): it is spared.
+        let _held = runs_with_a_lock(dir.path(), true);
+        prune(dir.path(), 2, &dir.path().join("20260101T000000"));
+        let mut all: Vec<&str> = RUNS.to_vec();
+        all.sort();
+        assert_eq!(left(dir.path()), all);
+    }
+
+    #[test]
+    fn a_lock_naming_a_running_pid_that_nobody_holds_does_not_spare_a_run() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(runs_with_a_lock(dir.path(), false).is_none());
+        prune(dir.path(), 2, &dir.path().join("20260101T000000"));
         assert_eq!(
-            left,
+            left(dir.path()),
             vec![
                 ".staging-x",
                 "20260101T000000",
-                "20260101T000001",
                 "20260101T000002",
                 "20260101T000002-2"
             ]
