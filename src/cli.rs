@@ -124,6 +124,11 @@ pub struct RunArgs {
     /// Run in the sandbox (see `drill-cockpit --help`): no Docker, no images.
     #[arg(long)]
     pub sandbox: bool,
+    /// Where the fault comes from: `outside` (the gate, the ES API, processes, Docker:
+    /// any worker) or `worker` (upstream's in-worker OUTBOX_EXPERIMENT_* switches, for a
+    /// worker that has them: B, D, E, F; the other drills stay outside).
+    #[arg(long, default_value = "outside", value_parser = ["outside", "worker"])]
+    pub inject: String,
 }
 
 /// The longest `--duration` or `--recovery-timeout`: one day.
@@ -353,7 +358,11 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
                 keep_last: args.keep_last,
                 recovery_timeout: args.recovery_timeout,
                 control: args.control,
+                inject_in_worker: args.inject == "worker",
             };
+            if options.inject_in_worker {
+                check_in_worker_injection(&options.scenario, &profile)?;
+            }
             if options.scenario == "all" {
                 return Ok(ExitCode::from(
                     crate::run::all::run_all(profile, options).await,
@@ -376,6 +385,25 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
             .await
         }
     }
+}
+
+/// `--inject worker` needs a worker that has upstream's switches (not the bundled one)
+/// and, for one drill, a drill that has such a switch.
+fn check_in_worker_injection(scenario: &str, profile: &Profile) -> anyhow::Result<()> {
+    if profile.worker_command.is_empty() {
+        anyhow::bail!(
+            "--inject worker: the bundled worker has no in-worker fault switches (upstream's OUTBOX_EXPERIMENT_*); drop --inject worker (the default injects from outside), or set worker.command to a worker that has them"
+        );
+    }
+    if scenario != "all" {
+        let drill = crate::drill::scenario::find(scenario).map_err(CouldNotRun)?;
+        if drill.worker_switches.is_empty() {
+            anyhow::bail!(
+                "--inject worker: upstream has no in-worker switch for {scenario}; it is injected from outside only (drop --inject worker). In-worker switches exist for es_429_inject, es_bulk_partial, db_claim_contention and stuck_reclaim"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Writes to stdout without panicking when the reader went away (`| head`).

@@ -175,6 +175,17 @@ async fn launch(
     worker: Option<String>,
     control: bool,
 ) -> Option<(std::process::Output, Ran)> {
+    launch_with(scenario, schema, worker, control, &[]).await
+}
+
+/// [`launch`] with more arguments for `run`.
+async fn launch_with(
+    scenario: &str,
+    schema: Schema,
+    worker: Option<String>,
+    control: bool,
+    extra: &[&str],
+) -> Option<(std::process::Output, Ran)> {
     let db = testkit::pg::fresh_database().await?;
     if schema == Schema::Upstream {
         testkit::pg::apply_upstream_schema(&db.url).await;
@@ -194,6 +205,7 @@ async fn launch(
             "30s",
         ])
         .args(control.then_some("--control"))
+        .args(extra)
         .args([
             "--set",
             &format!("cockpit.snapshots_dir={}", snapshots.path().display()),
@@ -638,4 +650,90 @@ async fn projection_version_fails_without_the_replay() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn collector_down_fails_while_the_collector_is_up() {
     control_fails("collector_down").await;
+}
+
+/// `--inject worker`: upstream's own way, the worker's OUTBOX_EXPERIMENT_* switches put
+/// the fault in (B: every upsert answered 429 before it is sent, taken out by replacing
+/// the worker; D: item 0 of each `_bulk` answer rewritten; E: a non-atomic claim;
+/// F: a sleep after the claim, then the kill) — graded by the same checks.
+async fn in_worker(scenario: &str) {
+    let Some(foreign) = testkit::foreign_worker::command() else {
+        return;
+    };
+    let Some((output, ran)) = launch_with(
+        scenario,
+        Schema::Upstream,
+        Some(foreign),
+        false,
+        &["--inject", "worker"],
+    )
+    .await
+    else {
+        return;
+    };
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(ran.result["ok"], true, "{:#}", ran.result);
+    assert_same_verdict(&ran);
+    let journal = std::fs::read_to_string(ran.dir.join("_timeline.jsonl")).unwrap();
+    assert!(
+        journal.contains("OUTBOX_EXPERIMENT_"),
+        "journaled as such: {journal}"
+    );
+    // Nothing was injected through the gate.
+    assert!(
+        !journal.contains("\"by\":\"drill\",\"fault\":\"abort 429"),
+        "{journal}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn es_429_inject_passes_with_upstreams_in_worker_switches() {
+    in_worker("es_429_inject").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn es_bulk_partial_passes_with_upstreams_in_worker_switches() {
+    in_worker("es_bulk_partial").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn db_claim_contention_passes_with_upstreams_in_worker_switches() {
+    in_worker("db_claim_contention").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stuck_reclaim_passes_with_upstreams_in_worker_switches() {
+    in_worker("stuck_reclaim").await;
+}
+
+#[test]
+fn in_worker_injection_is_refused_for_the_bundled_worker_and_drills_without_a_switch() {
+    let refused = |args: &[&str], worker: &str| {
+        let output = Command::new(env!("CARGO_BIN_EXE_drill-cockpit"))
+            .args(args)
+            .env("DRILL_WORKER_COMMAND", worker)
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = refused(&["run", "es_429_inject", "--inject", "worker"], "");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("the bundled worker has no in-worker fault switches"),
+        "{stderr}"
+    );
+    let (code, stderr) = refused(
+        &["run", "es_down_connect", "--inject", "worker"],
+        "python3 w.py",
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("upstream has no in-worker switch for es_down_connect"),
+        "{stderr}"
+    );
 }

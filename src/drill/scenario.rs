@@ -181,6 +181,10 @@ pub struct Scenario {
     /// collector turned the worker away, the stale replay delivered): a run where it did
     /// not pass never passes, and a control run fails on it.
     pub effect: &'static str,
+    /// Upstream's in-worker switches that put this drill's fault in from inside a worker
+    /// that has them (`run --inject worker`; its lab tooling's way): empty = the drill
+    /// is injected from outside only.
+    pub worker_switches: &'static [(&'static str, &'static str)],
     /// Whether the batch span must say `batch_result` (the contract's values for a retry
     /// or a failed batch); when not, another result is a finding, not a failure (upstream's
     /// worker writes its bulk span's result after the span ended: it reads `ok`).
@@ -210,6 +214,7 @@ const PLAIN: Scenario = Scenario {
     worker_env: &[],
     effect: "",
     batch_result_required: true,
+    worker_switches: &[],
 };
 
 impl Scenario {
@@ -342,6 +347,11 @@ pub const ES_429_INJECT: Scenario = Scenario {
     restore: "let the gate pass again",
     effect: "retry_delta",
     checks: TRACED_FAILURE,
+    worker_switches: &[
+        ("OUTBOX_EXPERIMENT_ES_429_EVERY_N", "1"),
+        ("OUTBOX_EXPERIMENT_ES_429_OPS", "upsert"),
+        ("OUTBOX_EXPERIMENT_ES_429_SEED", "1"),
+    ],
     ..PLAIN
 };
 
@@ -544,6 +554,10 @@ pub const ES_BULK_PARTIAL: Scenario = Scenario {
         Check::TraceByBatch,
         Check::EndState,
     ],
+    worker_switches: &[
+        ("OUTBOX_EXPERIMENT_ES_BULK_PARTIAL", "1"),
+        ("OUTBOX_EXPERIMENT_ES_BULK_PARTIAL_STATUS", "400"),
+    ],
     ..PLAIN
 };
 
@@ -589,6 +603,11 @@ pub const DB_CLAIM_CONTENTION: Scenario = Scenario {
         Check::TraceByBatch,
         Check::EndState,
     ],
+    worker_switches: &[
+        ("OUTBOX_EXPERIMENT_BREAK_CLAIM", "1"),
+        ("OUTBOX_EXPERIMENT_BREAK_CLAIM_SLEEP_SECONDS", "1.2"),
+        ("OUTBOX_EXPERIMENT_PROCESS_SLEEP_SECONDS", "1.2"),
+    ],
     ..PLAIN
 };
 
@@ -631,6 +650,7 @@ pub const STUCK_RECLAIM: Scenario = Scenario {
         Check::TraceByBatch,
         Check::EndState,
     ],
+    worker_switches: &[("OUTBOX_EXPERIMENT_PROCESS_SLEEP_SECONDS", "8")],
     ..PLAIN
 };
 
@@ -681,7 +701,11 @@ mod tests {
                 scenario.effect,
                 verdict.checks.iter().map(|c| c.id).collect::<Vec<_>>()
             );
-            assert!(!verdict.ok, "{}: nothing observed must not pass", scenario.id);
+            assert!(
+                !verdict.ok,
+                "{}: nothing observed must not pass",
+                scenario.id
+            );
         }
     }
 

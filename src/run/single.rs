@@ -31,6 +31,9 @@ pub struct RunOptions {
     /// events, without the last of them). Its verdict must be FAILED: the checks are
     /// not passed by a pipeline that was never hurt.
     pub control: bool,
+    /// Put the fault in with upstream's in-worker switches (B, D, E, F) instead of from
+    /// outside; drills without such a switch are injected from outside.
+    pub inject_in_worker: bool,
 }
 
 fn say(message: &str) {
@@ -109,6 +112,7 @@ pub async fn run(profile: Profile, options: RunOptions) -> anyhow::Result<Outcom
     let drill = crate::drill::scenario::find(&options.scenario).map_err(anyhow::Error::msg)?;
     let mut session = Session::create(profile, drill)?;
     session.control = options.control;
+    session.inject_in_worker = options.inject_in_worker && !drill.worker_switches.is_empty();
     say(&format!("run directory {}", session.run.dir.display()));
 
     // A panic inside the drill is an outcome too: the faults are restored all the same.
@@ -234,6 +238,18 @@ async fn stop_signal() -> (&'static str, u8) {
 
 /// What putting the drill's fault in looks like, in words.
 fn injecting(session: &Session) -> String {
+    if session.inject_in_worker && session.drill.inject != Inject::KillClaimingWorker {
+        return format!(
+            "the fault is in the worker's own switches since it started ({})",
+            session
+                .drill
+                .worker_switches
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
     match session.drill.inject {
         Inject::StopEs => format!("stopping `{}`", session.profile.es_service),
         Inject::Gate429 => "the fault gate answers every write with 429".into(),

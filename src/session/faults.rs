@@ -10,11 +10,23 @@ use super::*;
 impl Session {
     /// Whether the drill's fault is in force (and must be taken out before leaving).
     pub fn fault_active(&self) -> bool {
-        self.es_stopped || self.gate_faulted || self.index_blocked
+        self.es_stopped || self.gate_faulted || self.index_blocked || self.worker_faulted
     }
 
-    /// Puts the drill's fault in, from outside the worker.
+    /// Puts the drill's fault in, from outside the worker (or, `--inject worker`, notes
+    /// that the worker's own switches put it in from its start).
     pub async fn inject(&mut self) -> Result<(), String> {
+        if self.inject_in_worker && self.drill.inject != Inject::KillClaimingWorker {
+            self.journal(
+                "inject",
+                json!({"action": "fault in", "by": "the worker's own OUTBOX_EXPERIMENT_* switches, in force since it started"}),
+            );
+            // Only a one-worker drill whose event cannot end while the switches are on
+            // (B) needs them taken out: by replacing its worker.
+            self.worker_faulted =
+                self.drill.recovers() && self.drill.workers == crate::drill::scenario::Workers::One;
+            return Ok(());
+        }
         match self.drill.inject {
             Inject::StopEs => self.stop_es().await,
             Inject::Gate429 => self.set_gate(GateRole::Elastic, gate_429(), true).await,
@@ -75,6 +87,9 @@ impl Session {
 
     /// Takes the drill's fault out again.
     pub async fn restore(&mut self) -> Result<(), String> {
+        if self.inject_in_worker && self.drill.inject != Inject::KillClaimingWorker {
+            return self.replace_switched_worker().await;
+        }
         match self.drill.inject {
             Inject::StopEs => self.start_es().await,
             Inject::Gate429 => self.set_gate(GateRole::Elastic, Fault::Pass, false).await,
@@ -89,6 +104,40 @@ impl Session {
             // A kill is not undone: worker 2 carries on.
             Inject::KillClaimingWorker => Ok(()),
         }
+    }
+
+    /// An in-worker fault is taken out by stopping worker 1 (SIGTERM: it releases its
+    /// leases) and starting a worker without the switches, which carries the drill on;
+    /// worker 1's last page stands for it. Only a drill that recovers needs it.
+    async fn replace_switched_worker(&mut self) -> Result<(), String> {
+        if !self.worker_faulted {
+            // Nothing holds the event back: its end state is due now.
+            self.fault_restored = true;
+            return Ok(());
+        }
+        const ACTION: &str = "replace worker 1 by one without its fault switches";
+        let _ = self.scrape().await;
+        let grace = self.profile.tuning.shutdown_grace + Duration::from_secs(1);
+        if let Some(worker) = self.worker.as_mut() {
+            let state = worker.stop(grace).await;
+            self.journal(
+                "worker",
+                json!({"action": "stop", "worker": 1, "why": "take its in-worker fault switches out", "state": format!("{state:?}")}),
+            );
+        }
+        self.worker1_replaced = true;
+        self.start_second_worker().await;
+        if let Err(error) = self.wait_for_second_metrics(Duration::from_secs(30)).await {
+            return Err(self.action_failed(ACTION, error));
+        }
+        self.take_second_baseline().await?;
+        self.worker_faulted = false;
+        self.fault_restored = true;
+        self.journal(
+            "restore",
+            json!({"action": ACTION, "by": "drill-cockpit: SIGTERM to worker 1, worker 2 started without OUTBOX_EXPERIMENT_* switches"}),
+        );
+        Ok(())
     }
 
     /// `index.blocks.write` on the drill's index, through the ES API (drill C).

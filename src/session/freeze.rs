@@ -67,6 +67,8 @@ impl Session {
         if let Some(page) = &self.latest {
             let note = if self.worker_killed {
                 "# drill-cockpit: worker 1 was killed (SIGKILL) by the drill; its last page before the kill\n"
+            } else if self.worker1_replaced {
+                "# drill-cockpit: worker 1 was stopped (SIGTERM) to take its in-worker fault switches out; its last page before the stop\n"
             } else {
                 ""
             };
@@ -106,7 +108,8 @@ impl Session {
             false => self.log_lines(),
         };
         // Only a port proven to be served by our worker is scraped.
-        let first_url = (!self.worker_killed).then(|| self.proven_metrics_url(1));
+        let first_url =
+            (!self.worker_killed && !self.worker1_replaced).then(|| self.proven_metrics_url(1));
         let second_url = self.second.is_some().then(|| self.proven_metrics_url(2));
         let http = self.http.clone();
         let scrape_at = |url: Option<Result<String, String>>| {

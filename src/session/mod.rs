@@ -95,6 +95,14 @@ pub struct Session {
     pub poisoned: Option<Uuid>,
     /// A control run: everything but the fault (and no set-up that only the fault needs).
     pub control: bool,
+    /// The fault goes in through upstream's in-worker switches (`--inject worker`), not
+    /// from outside.
+    pub inject_in_worker: bool,
+    /// An in-worker fault of a recovering drill is in force (worker 1 runs with it).
+    pub worker_faulted: bool,
+    /// Worker 1 was stopped and replaced without its switches (taking an in-worker fault
+    /// out): its last page stands for it, like a killed worker's.
+    pub worker1_replaced: bool,
     /// (port, pid) pairs proven: the process serving that port descends from the
     /// worker this session started with that pid (a stranger is never scraped).
     proven_ports: Vec<(u16, u32)>,
@@ -234,6 +242,9 @@ impl Session {
             poisoned: None,
             proven_ports: Vec::new(),
             control: false,
+            inject_in_worker: false,
+            worker1_replaced: false,
+            worker_faulted: false,
             drill_events: Vec::new(),
             rich_counter_entries: 0,
             story: Mutex::new(Default::default()),

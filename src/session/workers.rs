@@ -91,9 +91,35 @@ impl Session {
         overrides
     }
 
+    /// Upstream's in-worker fault switches for worker `n` (`--inject worker`): both
+    /// workers of a contention drill, else worker 1 only — the worker that replaces it
+    /// or reclaims its work runs clean. None in a control run.
+    fn fault_switches(&self, n: usize) -> Vec<(&'static str, String)> {
+        let both = self.drill.workers == crate::drill::scenario::Workers::TwoFromStart;
+        if !self.inject_in_worker || self.control || (n == 2 && !both) {
+            return Vec::new();
+        }
+        self.drill
+            .worker_switches
+            .iter()
+            .map(|(key, value)| (*key, value.to_string()))
+            .collect()
+    }
+
     pub async fn start_worker(&mut self) {
-        let overrides = self.drill_env().await;
-        if self.drill.inject == Inject::KillClaimingWorker && !self.control {
+        let mut overrides = self.drill_env().await;
+        overrides.extend(self.fault_switches(1));
+        if !self.fault_switches(1).is_empty() {
+            self.journal(
+                "inject",
+                json!({"action": "in-worker switches", "worker": 1, "by": "upstream's OUTBOX_EXPERIMENT_* switches in the worker's environment (--inject worker)", "switches": self.fault_switches(1).iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>()}),
+            );
+        }
+        // F's hold comes from the worker's own sleep when its switches inject.
+        if self.drill.inject == Inject::KillClaimingWorker
+            && !self.control
+            && !self.inject_in_worker
+        {
             // Worker 1 must still hold its claim when it is killed: its first write waits
             // (not in a control run: nothing is killed, worker 1 finishes its work).
             let _ = self.hold_first_write().await;
@@ -150,6 +176,7 @@ impl Session {
         };
         let id = format!("{}-w2", self.profile.worker_id);
         let mut overrides = self.drill_env().await;
+        overrides.extend(self.fault_switches(2));
         overrides.push(("OUTBOX_WORKER_ID", id.clone()));
         overrides.push(("OUTBOX_METRICS_PORT", metrics_port.to_string()));
         overrides.push(("OUTBOX_HTTP_PORT", http_port.to_string()));
@@ -330,8 +357,8 @@ impl Session {
     /// Scrapes every live worker; returns their pages as one (a killed worker counts
     /// with its last page). An error only when no worker answered now.
     pub async fn scrape(&mut self) -> Result<Scrape, String> {
-        let first = if self.worker_killed {
-            Err("worker 1 was killed".to_string())
+        let first = if self.worker_killed || self.worker1_replaced {
+            Err("worker 1 is gone (its last page stands for it)".to_string())
         } else {
             self.scrape_worker(1).await
         };
@@ -439,7 +466,10 @@ impl Session {
         Ok(())
     }
 
-    async fn wait_for_second_metrics(&mut self, timeout: Duration) -> Result<(), String> {
+    pub(super) async fn wait_for_second_metrics(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<(), String> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let Some(second) = self.second.as_mut() else {
@@ -525,12 +555,16 @@ impl Session {
         if let Some(first) = &first {
             parts.insert(0, (1, first));
         }
-        self.run
-            .write_new(
-                "_metrics/metrics-before.txt",
-                combined(&parts).raw.as_bytes(),
-            )
-            .map_err(error_text)?;
+        // A one-worker drill whose worker was replaced keeps worker 1's baseline as
+        // metrics-before.txt (the new worker is a fresh process: its counters start at 0).
+        if self.drill.worker_count() == 2 {
+            self.run
+                .write_new(
+                    "_metrics/metrics-before.txt",
+                    combined(&parts).raw.as_bytes(),
+                )
+                .map_err(error_text)?;
+        }
         self.journal(
             "baseline",
             json!({"metrics": "_metrics/metrics-before-2.txt", "worker": 2, "sum": "_metrics/metrics-before.txt"}),
