@@ -66,11 +66,49 @@ idealised behaviour, unchanged. The differences (default / legacy):
    `pending`, `processing` and `failed` rows with no `processed_at` (failed rows left
    by earlier drills keep them up) / `pending` + `processing` rows, and the oldest
    `pending` row.
+
+Upstream's in-worker fault switches
+-----------------------------------
+The environment variables upstream's lab tooling sets for its drills B, D, E and F,
+all off by default, in both behaviour modes; each one that is on logs one `[LABS]`
+WARNING at start, right after the schema marker.
+
+* B, ES 429: `OUTBOX_EXPERIMENT_ES_429_EVERY_N` (N >= 1: every Nth per-event ES call
+  of an op in `OUTBOX_EXPERIMENT_ES_429_OPS` fails) or, when that is unset or 0,
+  `OUTBOX_EXPERIMENT_ES_429_RATIO` (each such call fails with that probability, from
+  an RNG seeded with `OUTBOX_EXPERIMENT_ES_429_SEED`). `OPS` is a comma list of
+  `upsert`, `delete` (default both). The call fails as if ES had answered 429, but
+  nothing is sent: reason `es_429`, a retry with backoff, the `retry_scheduled` and
+  `failed` counters, the ERROR line, the `outbox.process` span's ERROR status (no
+  HTTP span, since there was no request). Per-event mode only; `_bulk` is untouched.
+  `[LABS] OUTBOX_EXPERIMENT_ES_429 enabled: every_n=1, ratio=0, ops=upsert,delete`.
+* D, bulk partial: `OUTBOX_EXPERIMENT_ES_BULK_PARTIAL=1`, with
+  `OUTBOX_EXPERIMENT_ES_BULK_PARTIAL_STATUS` (default 400). In bulk mode, when the real
+  `_bulk` answer has two items or more (as upstream requires), item 0 is rewritten to
+  that status with an ES-shaped `error` object and the answer gets `errors: true`;
+  then it is settled as usual (a 400 leaves that row terminal failed `es_4xx`, the
+  others done, the request counted `partial`).
+  `[LABS] OUTBOX_EXPERIMENT_ES_BULK_PARTIAL enabled: status=400`.
+* E, broken claim: `OUTBOX_EXPERIMENT_BREAK_CLAIM=1`, with
+  `OUTBOX_EXPERIMENT_BREAK_CLAIM_SLEEP_SECONDS` (default 0.2). The claim SELECTs the
+  candidates without `FOR UPDATE SKIP LOCKED`, sleeps, then UPDATEs them by id with
+  no owner guard (only `processed_at IS NULL`, so a row another worker already
+  finished stays finished), so two workers both claim the same rows. The loser is
+  caught by the ownership check before the ES call (default mode:
+  `outbox_owner_mismatch_skips_total` +1 and a skip; like upstream, at most one
+  WARNING `[LABS] Skipped N outbox events due to owner mismatch ...` every 5 s) or
+  by the fenced finalize (legacy mode).
+  `[LABS] OUTBOX_EXPERIMENT_BREAK_CLAIM enabled: claim is non-atomic (no row lock) with 0.200s delay`.
+* F (and E), process sleep: `OUTBOX_EXPERIMENT_PROCESS_SLEEP_SECONDS`: after a claim
+  that took rows, the worker sleeps that long before processing them (SIGTERM cuts
+  the sleep short; the batch is still processed).
+  `[LABS] OUTBOX_EXPERIMENT_PROCESS_SLEEP_SECONDS enabled: sleeping 4.000s after claim before processing`.
 """
 
 import json
 import logging
 import os
+import random
 import signal
 import socket
 import sys
@@ -94,6 +132,10 @@ PROJECTION = "search_index_to_elastic"
 def env(name, default=None):
     value = os.environ.get(name)
     return default if value is None or value == "" else value
+
+
+def flag(name):
+    return env(name, "0").strip().lower() in ("1", "true", "yes", "on")
 
 
 # ---------------------------------------------------------------------------- logs
@@ -167,6 +209,34 @@ class Config:
         self.otlp = env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4318").rstrip("/")
         # See the module docstring: anything but "legacy" is upstream's real behaviour.
         self.legacy = env("FOREIGN_WORKER_BEHAVIOUR") == "legacy"
+        # Upstream's in-worker fault switches (module docstring); all off by default.
+        self.es_429_every_n = max(0, int(env("OUTBOX_EXPERIMENT_ES_429_EVERY_N", "0")))
+        self.es_429_ratio = min(1.0, max(0.0, float(env("OUTBOX_EXPERIMENT_ES_429_RATIO", "0"))))
+        seed = env("OUTBOX_EXPERIMENT_ES_429_SEED")
+        self.es_429_seed = None if seed is None else int(seed)
+        ops = {op.strip().lower() for op in env("OUTBOX_EXPERIMENT_ES_429_OPS", "").split(",") if op.strip()}
+        self.es_429_ops = ops or {"upsert", "delete"}
+        self.bulk_partial = flag("OUTBOX_EXPERIMENT_ES_BULK_PARTIAL")
+        self.bulk_partial_status = int(env("OUTBOX_EXPERIMENT_ES_BULK_PARTIAL_STATUS", "400"))
+        self.break_claim = flag("OUTBOX_EXPERIMENT_BREAK_CLAIM")
+        self.break_claim_sleep = max(0.0, float(env("OUTBOX_EXPERIMENT_BREAK_CLAIM_SLEEP_SECONDS", "0.2")))
+        self.process_sleep = max(0.0, float(env("OUTBOX_EXPERIMENT_PROCESS_SLEEP_SECONDS", "0")))
+
+    def announce_fault_switches(self):
+        """One `[LABS]` WARNING per fault switch that is on, worded like upstream's."""
+        if self.es_429_every_n or self.es_429_ratio:
+            ops = [op for op in ("upsert", "delete") if op in self.es_429_ops] + sorted(self.es_429_ops - {"upsert", "delete"})
+            emit(
+                logging.WARNING,
+                f"[LABS] OUTBOX_EXPERIMENT_ES_429 enabled: every_n={self.es_429_every_n}, ratio={self.es_429_ratio:g}, ops={','.join(ops)}",
+                seed=self.es_429_seed,
+            )
+        if self.bulk_partial:
+            emit(logging.WARNING, f"[LABS] OUTBOX_EXPERIMENT_ES_BULK_PARTIAL enabled: status={self.bulk_partial_status}")
+        if self.break_claim:
+            emit(logging.WARNING, f"[LABS] OUTBOX_EXPERIMENT_BREAK_CLAIM enabled: claim is non-atomic (no row lock) with {self.break_claim_sleep:.3f}s delay")
+        if self.process_sleep > 0:
+            emit(logging.WARNING, f"[LABS] OUTBOX_EXPERIMENT_PROCESS_SLEEP_SECONDS enabled: sleeping {self.process_sleep:.3f}s after claim before processing")
 
     def psycopg_url(self):
         url = self.database_url
@@ -319,6 +389,28 @@ def es_call(session, config, tracing, method, path, **kwargs):
         return response
 
 
+class Es429Injector:
+    """Drill B's switch: decides, per ES call of one event, whether it fails as a 429
+    that was never sent. Shared by the pool's threads, hence the lock."""
+
+    def __init__(self, config):
+        self.every_n = config.es_429_every_n
+        self.ratio = config.es_429_ratio
+        self.ops = config.es_429_ops
+        self.rng = random.Random(config.es_429_seed)
+        self.calls = 0
+        self.lock = threading.Lock()
+
+    def fires(self, op):
+        if not (self.every_n or self.ratio) or op not in self.ops:
+            return False
+        with self.lock:
+            if self.every_n:
+                self.calls += 1
+                return self.calls % self.every_n == 0
+            return self.rng.random() < self.ratio
+
+
 # ---------------------------------------------------------------------------- worker
 
 
@@ -333,6 +425,11 @@ class Worker:
         self.pool = ThreadPoolExecutor(max_workers=config.concurrency)
         self.last_reclaim = 0.0
         self.last_gauges = 0.0
+        self.inject_429 = Es429Injector(config)
+        # Drill E: upstream's throttled summary of owner-mismatch skips.
+        self.mismatch_lock = threading.Lock()
+        self.mismatch_skips = 0
+        self.mismatch_logged_at = None
 
     def connect(self):
         self.db = psycopg.connect(self.config.psycopg_url(), autocommit=True, connect_timeout=5)
@@ -340,6 +437,8 @@ class Worker:
     # -- SQL ------------------------------------------------------------------
 
     def claim(self):
+        if self.config.break_claim:
+            return self.claim_non_atomic()
         with self.db.cursor() as cur:
             cur.execute(
                 """
@@ -358,6 +457,38 @@ class Worker:
                 (self.config.batch_size, self.config.worker_id, self.config.lease),
             )
             rows = cur.fetchall()
+        return [dict(zip(("id", "entity_type", "entity_id", "op", "event_version", "attempts"), row)) for row in rows]
+
+    def claim_non_atomic(self):
+        """Drill E's broken claim: SELECT without a row lock, sleep, then UPDATE by id with
+        no owner guard, so two workers that read the same candidates both claim them
+        and the later UPDATE wins. `processed_at IS NULL` only keeps a row that another
+        worker already finished from being claimed again."""
+        with self.db.cursor() as cur:
+            cur.execute(
+                """SELECT id FROM search_outbox_events
+                   WHERE status = 'pending' AND (next_retry_at IS NULL OR next_retry_at <= now())
+                   ORDER BY event_version, created_at LIMIT %s""",
+                (self.config.batch_size,),
+            )
+            ids = [row[0] for row in cur.fetchall()]
+            if not ids:
+                return []
+            if self.config.break_claim_sleep > 0:
+                self.stop.wait(self.config.break_claim_sleep)
+            cur.execute(
+                """
+                UPDATE search_outbox_events
+                SET status = 'processing', owner = %s, lease_until = now() + make_interval(secs => %s),
+                    processing_started_at = now(), attempts = attempts + 1, updated_at = now()
+                WHERE id = ANY(%s) AND processed_at IS NULL
+                RETURNING id, entity_type, entity_id, op, event_version, attempts
+                """,
+                (self.config.worker_id, self.config.lease, ids),
+            )
+            rows = cur.fetchall()
+        order = {event_id: n for n, event_id in enumerate(ids)}
+        rows.sort(key=lambda row: order[row[0]])
         return [dict(zip(("id", "entity_type", "entity_id", "op", "event_version", "attempts"), row)) for row in rows]
 
     def reclaim(self):
@@ -399,11 +530,29 @@ class Worker:
         if status != "processing" or owner != self.config.worker_id:
             if owner != self.config.worker_id:
                 self.metrics.mismatch.labels(PROJECTION).inc()
+                if self.config.break_claim:
+                    self.log_mismatch_skip(event, owner)
             return "owner_mismatch"
         if not leased:
             # Lease expired: left to the reclaim, nothing counted.
             return "lease_expired"
         return None
+
+    def log_mismatch_skip(self, event, owner):
+        """Upstream, with the claim broken: at most one WARNING every 5 s summing up the
+        owner-mismatch skips so far, with the latest one's event id and owner."""
+        with self.mismatch_lock:
+            self.mismatch_skips += 1
+            now = time.monotonic()
+            if self.mismatch_logged_at is not None and now - self.mismatch_logged_at < 5.0:
+                return
+            self.mismatch_logged_at = now
+            count = self.mismatch_skips
+        emit(
+            logging.WARNING,
+            f"[LABS] Skipped {count} outbox events due to owner mismatch (race / lost claim). Latest: id={event['id']} owner={owner}",
+            outbox_event_id=str(event["id"]),
+        )
 
     def source_row(self, event):
         with self.db.cursor() as cur:
@@ -497,6 +646,10 @@ class Worker:
                     span.set_attribute("result", "retry" if lost == "lease_expired" else "ok")
                     return ("skip", lost, None, span)
             try:
+                if self.inject_429.fires(event["op"]):
+                    # Drill B: fails as ES's 429 would, before any request is sent.
+                    span.set_attribute("wordloom.labs.es_429.injected", True)
+                    raise EsFailure("es_429", "Elasticsearch answered 429 Too Many Requests ([LABS] injected, no request sent)")
                 outcome = self.project_one(event, span)
                 span.set_attribute("result", "ok")
                 if outcome.startswith("noop"):
@@ -609,6 +762,9 @@ class Worker:
         emit(logging.INFO, message, claim_batch_id=batch_id, claimed=len(events), worker_id=self.config.worker_id)
         if not events:
             return
+        if self.config.process_sleep > 0:
+            # Drills F and E: hold the claimed rows before processing them.
+            self.stop.wait(self.config.process_sleep)
         attributes = {
             "wordloom.claim_batch_id": batch_id,
             "wordloom.obs_schema": OBS_SCHEMA,
@@ -704,7 +860,10 @@ class Worker:
                 response = es_call(self.http, self.config, self.tracing, "POST", "/_bulk", data=body, headers={"Content-Type": "application/x-ndjson"})
                 if response.status_code >= 300:
                     raise classify_status(response.status_code)
-                items = response.json().get("items", [])
+                answer = response.json()
+                if self.config.bulk_partial:
+                    self.inject_bulk_partial(answer, batch_span)
+                items = answer.get("items", [])
             except EsFailure as failure:
                 self.metrics.bulk_requests.labels(PROJECTION, "failed").inc()
                 self.last_reason = failure.reason
@@ -740,6 +899,21 @@ class Worker:
                 outcomes.append(self.settle(event, ("failed", failure, None, batch_span), batch_id))
         self.metrics.bulk_requests.labels(PROJECTION, "partial" if item_failed and "ok" in outcomes else ("failed" if item_failed else "success")).inc()
         return outcomes
+
+    def inject_bulk_partial(self, answer, batch_span):
+        """Drill D: item 0 of a real `_bulk` answer of two items or more becomes a failure
+        with the configured status and an ES-shaped error; `errors` is set."""
+        items = answer.get("items") or []
+        if len(items) < 2:
+            return
+        action = next(iter(items[0]), "index")
+        item = dict(items[0].get(action) or {})
+        item["status"] = self.config.bulk_partial_status
+        item["error"] = {"type": "mapper_parsing_exception", "reason": "[LABS] injected bulk item failure"}
+        items[0] = {action: item}
+        answer["errors"] = True
+        batch_span.set_attribute("wordloom.labs.es_bulk_partial.injected", True)
+        batch_span.set_attribute("wordloom.labs.es_bulk_partial.status", self.config.bulk_partial_status)
 
     def run(self):
         while not self.stop.is_set():
@@ -777,6 +951,7 @@ def main():
         return 2
     config = Config()
     emit(logging.INFO, f"Observability schema: {OBS_SCHEMA} (file={os.path.abspath(__file__)})", obs_schema=OBS_SCHEMA)
+    config.announce_fault_switches()
     metrics = Metrics()
     try:
         start_http_server(config.metrics_port, addr="127.0.0.1", registry=metrics.registry)
