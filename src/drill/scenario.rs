@@ -603,10 +603,15 @@ pub const DB_CLAIM_CONTENTION: Scenario = Scenario {
         Check::TraceByBatch,
         Check::EndState,
     ],
+    // Upstream's recipe: both workers claim the same rows; a lease longer than the
+    // claim's and the processing's sleeps (the 1 s lease of the gate's way would expire
+    // under every claim and no worker would ever finish).
     worker_switches: &[
         ("OUTBOX_EXPERIMENT_BREAK_CLAIM", "1"),
         ("OUTBOX_EXPERIMENT_BREAK_CLAIM_SLEEP_SECONDS", "1.2"),
         ("OUTBOX_EXPERIMENT_PROCESS_SLEEP_SECONDS", "1.2"),
+        ("OUTBOX_LEASE_SECONDS", "30"),
+        ("OUTBOX_POLL_INTERVAL_MS", "50"),
     ],
     ..PLAIN
 };
