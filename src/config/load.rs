@@ -124,11 +124,7 @@ impl Settings {
             if let Err(expected) = check(spec.kind, value) {
                 return Err(ConfigError::BadValue {
                     key: spec.key,
-                    value: if spec.kind == Kind::DatabaseUrl {
-                        database_url::redact(value)
-                    } else {
-                        value.clone()
-                    },
+                    value: shown(spec.kind, value),
                     origin: origin.clone(),
                     expected,
                 });
@@ -155,14 +151,20 @@ impl Settings {
             .iter()
             .map(|spec| {
                 let (value, origin) = &self.values[spec.key];
-                let shown = match spec.kind {
-                    // Any URL's password: ELASTIC_URL, JAEGER_URL and the OTLP endpoint too.
-                    Kind::DatabaseUrl | Kind::HttpUrl => database_url::redact(value),
-                    _ => value.clone(),
-                };
-                (spec.key, shown, origin.clone())
+                (spec.key, shown(spec.kind, value), origin.clone())
             })
             .collect()
+    }
+}
+
+/// A value as shown or recorded: any URL's password and secret query parameters
+/// (ELASTIC_URL, JAEGER_URL, the OTLP endpoint too), a key/value connection string's
+/// password, and a command's secret assignments (`PGPASSWORD=***`) masked.
+fn shown(kind: Kind, value: &str) -> String {
+    match kind {
+        Kind::DatabaseUrl | Kind::HttpUrl => database_url::redact(value),
+        Kind::Command => super::secrets::mask_command_line(value),
+        _ => value.to_string(),
     }
 }
 
@@ -221,7 +223,7 @@ fn flatten(prefix: &str, value: &toml::Value, out: &mut Vec<(String, String)>) {
     }
 }
 
-fn quote_word(word: &str) -> String {
+pub(crate) fn quote_word(word: &str) -> String {
     if word.is_empty() || word.contains(char::is_whitespace) || word.contains('"') {
         format!("\"{}\"", word.replace('"', "\\\""))
     } else {
@@ -260,7 +262,9 @@ fn check(kind: Kind, value: &str) -> Result<(), String> {
     Err(match kind {
         Kind::Text | Kind::Command => "text".into(),
         Kind::HttpUrl => "an http:// or https:// URL, e.g. http://localhost:9200".into(),
-        Kind::DatabaseUrl => "a Postgres URL such as postgres://USER:PASSWORD@HOST:PORT/DB".into(),
+        Kind::DatabaseUrl => "a Postgres URL such as postgres://USER:PASSWORD@HOST:PORT/DB \
+                              (a key/value string like `host=… password=…` must be written as a URL)"
+            .into(),
         Kind::Port => "a port number from 1 to 65535".into(),
         Kind::Count { max } => format!("a whole number from 1 to {max}"),
         Kind::Seconds { max } => format!("a number of seconds from 0 to {max}, e.g. 0.25"),
@@ -403,6 +407,40 @@ mod tests {
             .to_string();
         assert!(error.contains("database.url"), "{error}");
         assert!(!error.contains("hunter2"), "{error}");
+    }
+
+    #[test]
+    fn describe_masks_query_passwords_and_command_secrets() {
+        let settings = load_with(
+            &[
+                ("DATABASE_URL", "postgres://u:pw@h/db?password=QSecret9"),
+                ("DRILL_WORKER_COMMAND", "env PGPASSWORD=CmdPw11 'my worker'"),
+            ],
+            None,
+            &[],
+        )
+        .unwrap();
+        let shown: BTreeMap<_, _> = settings
+            .describe()
+            .into_iter()
+            .map(|(key, value, _)| (key, value))
+            .collect();
+        assert_eq!(shown["database.url"], "postgres://u:***@h/db?password=***");
+        assert_eq!(shown["worker.command"], "env PGPASSWORD=*** \"my worker\"");
+    }
+
+    #[test]
+    fn a_key_value_database_url_is_refused_with_its_password_masked() {
+        let error = load_with(
+            &[("DATABASE_URL", "host=h password='Kv Secret9' dbname=d")],
+            None,
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("host=h password='***' dbname=d"), "{error}");
+        assert!(error.contains("must be written as a URL"), "{error}");
+        assert!(!error.contains("Kv Secret9"), "{error}");
     }
 
     #[test]
