@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::database_url;
+use super::secrets::mask_text;
 use super::spec::{self, Kind, SETTINGS};
 
 /// Where a value came from, shown by `drill-cockpit config`.
@@ -108,7 +109,7 @@ impl Settings {
         for pair in &options.overrides {
             let (key, value) = pair
                 .split_once('=')
-                .ok_or_else(|| ConfigError::BadFlag(pair.clone()))?;
+                .ok_or_else(|| ConfigError::BadFlag(mask_text(pair)))?;
             let spec = spec::find(key.trim()).ok_or_else(|| unknown(key.trim(), Origin::Flag))?;
             values.insert(spec.key, (value.to_string(), Origin::Flag));
         }
@@ -189,7 +190,8 @@ fn read_file(path: &Path) -> Result<Vec<(String, String)>, ConfigError> {
         text.parse()
             .map_err(|error: toml::de::Error| ConfigError::Syntax {
                 path: path.to_path_buf(),
-                message: error.to_string(),
+                // toml quotes the line; it may hold a password.
+                message: mask_text(&error.to_string()),
             })?;
     let mut flat = Vec::new();
     flatten("", &toml::Value::Table(table), &mut flat);
@@ -441,6 +443,20 @@ mod tests {
         assert!(error.contains("host=h password='***' dbname=d"), "{error}");
         assert!(error.contains("must be written as a URL"), "{error}");
         assert!(!error.contains("Kv Secret9"), "{error}");
+    }
+
+    #[test]
+    fn flag_and_syntax_errors_mask_what_they_quote() {
+        let error = load_with(&[], None, &["postgres://u:FlagPw1@h/db"])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("postgres://u:***@h/db"), "{error}");
+        assert!(!error.contains("FlagPw1"), "{error}");
+        let error = load_with(&[], Some("[database]\nurl = postgres://u:TomlPw1@h\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("is not valid TOML"), "{error}");
+        assert!(!error.contains("TomlPw1"), "{error}");
     }
 
     #[test]

@@ -129,6 +129,22 @@ pub fn connection_spans(text: &str) -> Vec<Range<usize>> {
     }
 }
 
+/// Free text quoting a value (an error message) with the secrets its form gives away
+/// masked: every URL's, and `password=…` pairs written the key/value way.
+pub fn mask_text(text: &str) -> String {
+    let mut spans = dsn_spans(text);
+    let mut at = 0;
+    for token in text.split(|c: char| c.is_ascii_whitespace()) {
+        spans.extend(
+            url_spans(token)
+                .into_iter()
+                .map(|span| at + span.start..at + span.end),
+        );
+        at += token.len() + 1;
+    }
+    mask_spans(text, spans)
+}
+
 /// The text with each span replaced by [`MASK`].
 pub fn mask_spans(text: &str, mut spans: Vec<Range<usize>>) -> String {
     spans.sort_by_key(|span| span.start);
@@ -350,6 +366,14 @@ mod tests {
         assert_eq!(
             join_words(&mask_command(&inner)),
             "sh -c \"exec env PGPASSWORD=*** worker --url postgres://u:***@h\""
+        );
+    }
+
+    #[test]
+    fn free_text_has_its_urls_and_password_pairs_masked() {
+        assert_eq!(
+            mask_text("got postgres://u:pw1@h/db?token=t2 and\nhost=h password = p3 x"),
+            "got postgres://u:***@h/db?token=*** and\nhost=h password = *** x"
         );
     }
 
