@@ -35,29 +35,10 @@ pub fn normalize(url: &str) -> Result<String, DatabaseUrlError> {
     Ok(format!("postgres://{rest}"))
 }
 
-/// The password of a URL (if any), so callers can scrub it from other text too.
-pub fn password(url: &str) -> Option<String> {
-    let (_, rest) = url.split_once("://")?;
-    let authority = rest.split(['/', '?']).next()?;
-    let userinfo = authority.rsplit_once('@')?.0;
-    let (_, password) = userinfo.split_once(':')?;
-    (!password.is_empty()).then(|| password.to_string())
-}
-
-/// The URL with its password replaced by `***`; anything else unchanged.
+/// The URL (or key/value connection string) with every secret replaced by `***`: the
+/// userinfo password and secret query parameters (`password=`, `sslpassword=`, …).
 pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let Some((userinfo, host)) = authority.rsplit_once('@') else {
-        return url.to_string();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
-        None => url.to_string(),
-    }
+    super::secrets::mask_connection(url)
 }
 
 #[cfg(test)]
@@ -83,14 +64,25 @@ mod tests {
     }
 
     #[test]
-    fn password_is_redacted_and_extracted() {
+    fn password_is_redacted_in_userinfo_and_query() {
         let url = "postgresql+psycopg://wordloom:s3cr%40t@localhost:5435/db?sslmode=disable";
         assert_eq!(
             redact(url),
             "postgresql+psycopg://wordloom:***@localhost:5435/db?sslmode=disable"
         );
-        assert_eq!(password(url).as_deref(), Some("s3cr%40t"));
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(password("postgres://u@h/db"), None);
+        assert_eq!(
+            redact("postgres://u:pw@h/db?password=QSecret9"),
+            "postgres://u:***@h/db?password=***"
+        );
+    }
+
+    #[test]
+    fn a_key_value_connection_string_is_refused_with_its_password_masked() {
+        let error = normalize("host=h password='Kv Secret' dbname=d")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("host=h password='***' dbname=d"), "{error}");
+        assert!(!error.contains("Kv Secret"), "{error}");
     }
 }

@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::database_url;
+use super::secrets::mask_text;
 use super::spec::{self, Kind, SETTINGS};
 
 /// Where a value came from, shown by `drill-cockpit config`.
@@ -108,7 +109,7 @@ impl Settings {
         for pair in &options.overrides {
             let (key, value) = pair
                 .split_once('=')
-                .ok_or_else(|| ConfigError::BadFlag(pair.clone()))?;
+                .ok_or_else(|| ConfigError::BadFlag(mask_text(pair)))?;
             let spec = spec::find(key.trim()).ok_or_else(|| unknown(key.trim(), Origin::Flag))?;
             values.insert(spec.key, (value.to_string(), Origin::Flag));
         }
@@ -124,11 +125,7 @@ impl Settings {
             if let Err(expected) = check(spec.kind, value) {
                 return Err(ConfigError::BadValue {
                     key: spec.key,
-                    value: if spec.kind == Kind::DatabaseUrl {
-                        database_url::redact(value)
-                    } else {
-                        value.clone()
-                    },
+                    value: shown(spec.kind, value),
                     origin: origin.clone(),
                     expected,
                 });
@@ -155,14 +152,20 @@ impl Settings {
             .iter()
             .map(|spec| {
                 let (value, origin) = &self.values[spec.key];
-                let shown = match spec.kind {
-                    // Any URL's password: ELASTIC_URL, JAEGER_URL and the OTLP endpoint too.
-                    Kind::DatabaseUrl | Kind::HttpUrl => database_url::redact(value),
-                    _ => value.clone(),
-                };
-                (spec.key, shown, origin.clone())
+                (spec.key, shown(spec.kind, value), origin.clone())
             })
             .collect()
+    }
+}
+
+/// A value as shown or recorded: any URL's password and secret query parameters
+/// (ELASTIC_URL, JAEGER_URL, the OTLP endpoint too), a key/value connection string's
+/// password, and a command's secret assignments (`PGPASSWORD=***`) masked.
+fn shown(kind: Kind, value: &str) -> String {
+    match kind {
+        Kind::DatabaseUrl | Kind::HttpUrl => database_url::redact(value),
+        Kind::Command => super::secrets::mask_command_line(value),
+        _ => value.to_string(),
     }
 }
 
@@ -187,7 +190,8 @@ fn read_file(path: &Path) -> Result<Vec<(String, String)>, ConfigError> {
         text.parse()
             .map_err(|error: toml::de::Error| ConfigError::Syntax {
                 path: path.to_path_buf(),
-                message: error.to_string(),
+                // toml quotes the line; it may hold a password.
+                message: mask_text(&error.to_string()),
             })?;
     let mut flat = Vec::new();
     flatten("", &toml::Value::Table(table), &mut flat);
@@ -221,7 +225,7 @@ fn flatten(prefix: &str, value: &toml::Value, out: &mut Vec<(String, String)>) {
     }
 }
 
-fn quote_word(word: &str) -> String {
+pub(crate) fn quote_word(word: &str) -> String {
     if word.is_empty() || word.contains(char::is_whitespace) || word.contains('"') {
         format!("\"{}\"", word.replace('"', "\\\""))
     } else {
@@ -260,7 +264,9 @@ fn check(kind: Kind, value: &str) -> Result<(), String> {
     Err(match kind {
         Kind::Text | Kind::Command => "text".into(),
         Kind::HttpUrl => "an http:// or https:// URL, e.g. http://localhost:9200".into(),
-        Kind::DatabaseUrl => "a Postgres URL such as postgres://USER:PASSWORD@HOST:PORT/DB".into(),
+        Kind::DatabaseUrl => "a Postgres URL such as postgres://USER:PASSWORD@HOST:PORT/DB \
+                              (a key/value string like `host=… password=…` must be written as a URL)"
+            .into(),
         Kind::Port => "a port number from 1 to 65535".into(),
         Kind::Count { max } => format!("a whole number from 1 to {max}"),
         Kind::Seconds { max } => format!("a number of seconds from 0 to {max}, e.g. 0.25"),
@@ -403,6 +409,54 @@ mod tests {
             .to_string();
         assert!(error.contains("database.url"), "{error}");
         assert!(!error.contains("hunter2"), "{error}");
+    }
+
+    #[test]
+    fn describe_masks_query_passwords_and_command_secrets() {
+        let settings = load_with(
+            &[
+                ("DATABASE_URL", "postgres://u:pw@h/db?password=QSecret9"),
+                ("DRILL_WORKER_COMMAND", "env PGPASSWORD=CmdPw11 'my worker'"),
+            ],
+            None,
+            &[],
+        )
+        .unwrap();
+        let shown: BTreeMap<_, _> = settings
+            .describe()
+            .into_iter()
+            .map(|(key, value, _)| (key, value))
+            .collect();
+        assert_eq!(shown["database.url"], "postgres://u:***@h/db?password=***");
+        assert_eq!(shown["worker.command"], "env PGPASSWORD=*** \"my worker\"");
+    }
+
+    #[test]
+    fn a_key_value_database_url_is_refused_with_its_password_masked() {
+        let error = load_with(
+            &[("DATABASE_URL", "host=h password='Kv Secret9' dbname=d")],
+            None,
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("host=h password='***' dbname=d"), "{error}");
+        assert!(error.contains("must be written as a URL"), "{error}");
+        assert!(!error.contains("Kv Secret9"), "{error}");
+    }
+
+    #[test]
+    fn flag_and_syntax_errors_mask_what_they_quote() {
+        let error = load_with(&[], None, &["postgres://u:FlagPw1@h/db"])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("postgres://u:***@h/db"), "{error}");
+        assert!(!error.contains("FlagPw1"), "{error}");
+        let error = load_with(&[], Some("[database]\nurl = postgres://u:TomlPw1@h\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("is not valid TOML"), "{error}");
+        assert!(!error.contains("TomlPw1"), "{error}");
     }
 
     #[test]

@@ -5,8 +5,8 @@ mod database_url;
 mod load;
 mod profile;
 pub mod redact;
+pub mod secrets;
 pub mod spec;
 
-pub use database_url::password as database_password;
 pub use load::{ConfigError, LoadOptions, Origin, Settings};
 pub use profile::Profile;

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::load::{ConfigError, LoadOptions, Origin, Settings, parse_flag, split_command};
+use super::redact::Redactor;
 use super::{database_url, spec::SETTINGS};
 
 /// Everything the cockpit, the worker and the insert helper need to know.
@@ -149,6 +150,17 @@ impl Profile {
         database_url::normalize(&self.database_url).unwrap_or_else(|_| self.database_url.clone())
     }
 
+    /// Every secret a run may meet: the database password (userinfo, query string or
+    /// key/value form), every secret-named variable of this process, the secrets of
+    /// every URL setting and those the worker's command sets (`env PGPASSWORD=… worker`),
+    /// however each was set.
+    pub fn redactor(&self) -> Redactor {
+        Redactor::from_process(&self.database_url)
+            .with_urls(&[&self.elastic_url, &self.jaeger_url, &self.otlp_endpoint])
+            .with_command(&self.worker_command)
+    }
+
+    /// The database URL with its password (userinfo and query string) masked.
     pub fn redacted_database_url(&self) -> String {
         database_url::redact(&self.database_url)
     }

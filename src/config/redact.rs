@@ -1,7 +1,11 @@
 //! Scrubbing secrets out of text before it is stored or shown: the database password
-//! and the value of every environment variable whose name says it is a secret.
+//! (in the URL's userinfo, its query string or a key/value connection string), the value
+//! of every environment variable whose name says it is a secret, and the secrets the
+//! worker's command line sets (`env PGPASSWORD=… worker`).
 
 use std::collections::BTreeMap;
+
+use super::secrets::{self, is_secret_name, percent_decode};
 
 /// Replaces each known secret with `***`. Built once per run; cheap to apply per line.
 #[derive(Debug, Clone, Default)]
@@ -9,41 +13,36 @@ pub struct Redactor {
     secrets: Vec<String>,
 }
 
-const SECRET_NAME_PARTS: &[&str] = &["PASSWORD", "TOKEN", "SECRET"];
-
 /// Values this short are too likely to occur by chance to be scrubbed blindly
 /// (the test password `wordloom` is long enough).
 const MIN_SECRET_LEN: usize = 3;
 
 impl Redactor {
-    /// Secrets from the database URL and from the given environment.
+    /// Secrets from the database URL (or key/value connection string) and from the
+    /// given environment. Percent-encoded ones are scrubbed decoded too (`from_secrets`).
     pub fn new(database_url: &str, environment: &BTreeMap<String, String>) -> Redactor {
-        let mut secrets = Vec::new();
-        if let Some(password) = super::database_password(database_url) {
-            secrets.push(password.clone());
-            // The URL form may be percent-encoded; the worker may print either.
-            let decoded = percent_decode(&password);
-            if decoded != password {
-                secrets.push(decoded);
-            }
-        }
+        let mut secrets = secrets::connection_secrets(database_url);
         for (name, value) in environment {
-            let upper = name.to_ascii_uppercase();
-            if SECRET_NAME_PARTS.iter().any(|part| upper.contains(part)) {
+            if is_secret_name(name) {
                 secrets.push(value.clone());
             }
-            // Every URL's password (ELASTIC_URL, JAEGER_URL, the OTLP endpoint, …).
-            if let Some(password) = url_password(value) {
-                secrets.push(password);
-            }
+            // Every URL's secrets (ELASTIC_URL, JAEGER_URL, the OTLP endpoint, …).
+            secrets.extend(url_secrets(value));
         }
         Redactor::from_secrets(secrets)
     }
 
-    /// Adds the password of each URL (settings that came from a file or a flag).
+    /// Adds the secrets of each URL (settings that came from a file or a flag).
     pub fn with_urls(self, urls: &[&str]) -> Redactor {
         let mut secrets = self.secrets;
-        secrets.extend(urls.iter().filter_map(|url| url_password(url)));
+        secrets.extend(urls.iter().flat_map(|url| url_secrets(url)));
+        Redactor::from_secrets(secrets)
+    }
+
+    /// Adds the secrets a command line sets or carries (`PGPASSWORD=…`, a URL's).
+    pub fn with_command(self, words: &[String]) -> Redactor {
+        let mut secrets = self.secrets;
+        secrets.extend(secrets::command_secrets(words));
         Redactor::from_secrets(secrets)
     }
 
@@ -182,13 +181,13 @@ fn redact_url_passwords(text: &str) -> String {
     out
 }
 
-/// The password of a `scheme://user:password@host…` URL.
-fn url_password(value: &str) -> Option<String> {
-    let (_, tail) = value.split_once("://")?;
-    let authority = tail.split(['/', '?', '#']).next()?;
-    let (userinfo, _) = authority.rsplit_once('@')?;
-    let (_, password) = userinfo.split_once(':')?;
-    (!password.is_empty()).then(|| password.to_string())
+/// The secrets of a `scheme://user:password@host…?password=…` URL.
+fn url_secrets(value: &str) -> Vec<String> {
+    secrets::url_spans(value)
+        .into_iter()
+        .map(|span| value[span].to_string())
+        .filter(|secret| !secret.is_empty())
+        .collect()
 }
 
 /// A secret as it appears inside a JSON string: serde's escaping and Python's
@@ -212,26 +211,6 @@ fn json_forms(secret: &str) -> Vec<String> {
         .into_iter()
         .filter(|form| form != secret)
         .collect()
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(hex) = std::str::from_utf8(&bytes[i + 1..i + 3])
-            && let Ok(byte) = u8::from_str_radix(hex, 16)
-        {
-            out.push(byte);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

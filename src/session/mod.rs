@@ -138,14 +138,9 @@ async fn within<F: std::future::Future>(
     tokio::time::timeout(FREEZE_SOURCE_TIMEOUT, future).await
 }
 
-/// Every secret a run may meet: the database password, every `*PASSWORD*`/`*TOKEN*`/
-/// `*SECRET*` variable, and the password of every URL setting, however it was set.
+/// Every secret a run may meet ([`Profile::redactor`]).
 fn run_redactor(profile: &Profile) -> Redactor {
-    Redactor::from_process(&profile.database_url).with_urls(&[
-        &profile.elastic_url,
-        &profile.jaeger_url,
-        &profile.otlp_endpoint,
-    ])
+    profile.redactor()
 }
 
 /// The drill's rows as the checks see them.

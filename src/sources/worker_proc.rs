@@ -199,8 +199,14 @@ pub struct WorkerProcess {
     pub command: Vec<String>,
 }
 
-/// The command that runs the worker: the configured one, else this binary's `worker`.
+/// The worker's command as shown and recorded: [`command_to_spawn`] with the secrets
+/// it sets masked (`env PGPASSWORD=*** …`).
 pub fn worker_command(profile: &Profile) -> Vec<String> {
+    crate::config::secrets::mask_command(&command_to_spawn(profile))
+}
+
+/// The command that runs the worker: the configured one, else this binary's `worker`.
+fn command_to_spawn(profile: &Profile) -> Vec<String> {
     if !profile.worker_command.is_empty() {
         return profile.worker_command.clone();
     }
@@ -232,7 +238,7 @@ impl WorkerProcess {
         redactor: Redactor,
         tail: SharedTail,
     ) -> WorkerProcess {
-        let command = worker_command(profile);
+        let command = command_to_spawn(profile);
         let state = Arc::new(Mutex::new(WorkerState::FailedToStart {
             message: "not started".into(),
         }));
@@ -242,7 +248,7 @@ impl WorkerProcess {
             state: state.clone(),
             tail: tail.clone(),
             log_path: log_path.to_path_buf(),
-            command: command.clone(),
+            command: worker_command(profile),
         };
         let Some((program, args)) = command.split_first() else {
             set(
@@ -291,7 +297,7 @@ impl WorkerProcess {
                     WorkerState::FailedToStart {
                         message: format!(
                             "cannot start `{}`: {error}. Check worker.command",
-                            command.join(" ")
+                            process.command.join(" ")
                         ),
                     },
                 );
