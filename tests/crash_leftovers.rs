@@ -5,6 +5,9 @@
 //!   passes; the first run's worker died with it.
 //! - a sandbox run killed once its worker runs: the worker dies with it; the sandbox's
 //!   Postgres (daemonized by pg_ctl) is reported and removed by the next sandbox start.
+//! - a leftover of a session that still lives is left alone;
+//! - SIGTERM after ES applied the write block but before the run heard back: the run
+//!   still lifts it (the state file knew before the flag did).
 
 mod common;
 
@@ -290,5 +293,139 @@ fn kill_9_of_a_sandbox_run_leaves_no_worker_and_the_next_start_removes_its_clust
         std::thread::sleep(Duration::from_millis(50));
     }
     // The second sandbox removed its own cluster on its way out: nothing is left.
+    assert_eq!(recorded(&snapshots), Vec::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leftover_of_a_live_session_is_left_alone() {
+    let Some(db) = testkit::pg::fresh_database().await else {
+        return;
+    };
+    let es = EsStandin::start().await.unwrap();
+    let jaeger = JaegerStandin::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let snapshots = dir.path().join("snapshots");
+    // A live session (its run's `.lock` held here) blocked another index.
+    let client = reqwest::Client::new();
+    let other = format!("{}/other-index", es.url());
+    client
+        .put(&other)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    let block = serde_json::json!({"index": {"blocks": {"write": true}}});
+    let put = client
+        .put(format!("{other}/_settings"))
+        .json(&block)
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success());
+    let live_run = snapshots.join("es_down_connect/20260101T000000");
+    std::fs::create_dir_all(&live_run).unwrap();
+    let lock = std::fs::File::create(live_run.join(".lock")).unwrap();
+    lock.lock().unwrap();
+    let leftover = Leftover::EsWriteBlock {
+        url: es.url(),
+        index: "other-index".into(),
+    };
+    let entry = Entry::new(
+        drill_cockpit::leftovers::Owner::session(&live_run),
+        leftover,
+    );
+    StateFile::beside(&snapshots).add(entry.clone()).unwrap();
+
+    let ran = write_block_run(&db.url, &es, &jaeger, &snapshots)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&ran.stderr);
+    assert_eq!(ran.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("other-index"), "{stderr}");
+    assert_eq!(recorded(&snapshots), vec![entry]);
+    let settings: serde_json::Value = reqwest::get(format!("{other}/_settings"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        settings["other-index"]["settings"]["index"]["blocks"]["write"],
+        "true"
+    );
+    drop(lock);
+}
+
+/// A proxy in front of `upstream` that holds its answer to the PUT setting the write
+/// block (after ES applied it) and says so on `applied`.
+async fn holding_proxy(upstream: String, applied: tokio::sync::mpsc::Sender<()>) -> String {
+    use axum::body::Bytes;
+    use axum::http::{Method, StatusCode, Uri};
+    let client = reqwest::Client::new();
+    let forward = move |method: Method, uri: Uri, body: Bytes| {
+        let (client, upstream, applied) = (client.clone(), upstream.clone(), applied.clone());
+        async move {
+            let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+            let method = reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap();
+            let blocks = method == reqwest::Method::PUT
+                && path.ends_with("/_settings")
+                && String::from_utf8_lossy(&body).contains("true");
+            let answer = client
+                .request(method, format!("{upstream}{path}"))
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = StatusCode::from_u16(answer.status().as_u16()).unwrap();
+            let text = answer.bytes().await.unwrap();
+            if blocks {
+                let _ = applied.send(()).await;
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            }
+            (status, [("content-type", "application/json")], text)
+        }
+    };
+    let app = axum::Router::new().fallback(forward);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_between_the_write_block_and_its_flag_still_lifts_it() {
+    let Some(db) = testkit::pg::fresh_database().await else {
+        return;
+    };
+    let es = EsStandin::start().await.unwrap();
+    let jaeger = JaegerStandin::start().await.unwrap();
+    let (applied_tx, mut applied) = tokio::sync::mpsc::channel(1);
+    let proxy = holding_proxy(es.url(), applied_tx).await;
+    let dir = tempfile::tempdir().unwrap();
+    let snapshots = dir.path().join("snapshots");
+    let log = dir.path().join("run.stderr");
+    let mut command = write_block_run(&db.url, &es, &jaeger, &snapshots);
+    command.env("ELASTIC_URL", &proxy);
+    let mut child = spawn_logged(&mut command, &log);
+    tokio::time::timeout(Duration::from_secs(90), applied.recv())
+        .await
+        .unwrap_or_else(|_| panic!("no write block within 90 s:\n{}", read(&log)));
+    // ES applied the block; the run has not heard back yet: SIGTERM now.
+    assert_eq!(write_blocked(&es).await, "true");
+    // SAFETY: kill(2) of the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    let stderr = read(&log);
+    assert_eq!(status.code(), Some(143), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "this run left the ES write block on index {INDEX}"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(write_blocked(&es).await, "false", "{stderr}");
     assert_eq!(recorded(&snapshots), Vec::new());
 }
