@@ -263,6 +263,7 @@ pub fn stop_cluster(bin: &Path, data_dir: &Path) -> Result<(), String> {
         find_bin_dir()
             .ok_or_else(|| format!("no pg_ctl to stop {}: {INSTALL_HINT}", data_dir.display()))?
     };
+    // SAFETY: geteuid(2) cannot fail and touches no memory.
     let mut command = if unsafe { libc::geteuid() } == 0 {
         let mut command = Command::new("runuser");
         command
