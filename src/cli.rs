@@ -283,7 +283,11 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
         let given = std::env::var("DATABASE_URL")
             .ok()
             .filter(|url| !url.trim().is_empty());
-        let sandbox = crate::sandbox::Sandbox::start(given)
+        // Its cluster is recorded beside the snapshots (the profile as given says where).
+        let state = load_profile(&cli.global)
+            .ok()
+            .map(|profile| crate::leftovers::StateFile::beside(&profile.snapshots_dir));
+        let sandbox = crate::sandbox::Sandbox::start_recorded(given, state)
             .await
             .map_err(|e| CouldNotRun(format!("the sandbox could not start: {e}")))?;
         // A headless run needs its database now; the cockpit draws first and waits in

@@ -12,6 +12,7 @@ pub mod exit;
 pub mod faults;
 pub mod jaeger;
 pub mod keys;
+pub mod leftovers;
 pub mod prom;
 pub mod replay;
 pub mod run;

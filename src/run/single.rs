@@ -114,6 +114,11 @@ pub async fn run(profile: Profile, options: RunOptions) -> anyhow::Result<Outcom
     session.control = options.control;
     session.inject_in_worker = options.inject_in_worker && !drill.worker_switches.is_empty();
     say(&format!("run directory {}", session.run.dir.display()));
+    // What a session killed with SIGKILL left (a write block, a stopped container, an
+    // orphan worker or cluster) is restored before this drill touches anything.
+    for line in session.sweep_leftovers().await {
+        say(&line);
+    }
 
     // A panic inside the drill is an outcome too: the faults are restored all the same.
     let driven = std::panic::AssertUnwindSafe(drive(&mut session, &options)).catch_unwind();
@@ -143,6 +148,10 @@ pub async fn run(profile: Profile, options: RunOptions) -> anyhow::Result<Outcom
                 session.profile.es_service
             ));
         }
+    }
+    // A signal between applying a fault and remembering it: the state file knows.
+    for line in session.restore_recorded().await {
+        say(&line);
     }
     let mut summary = (String::new(), None);
     let code = match outcome {

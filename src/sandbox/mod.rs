@@ -87,6 +87,16 @@ impl Sandbox {
     /// [`Sandbox::ready`] waits for it). `database_url`: a database to use instead
     /// (the user's `DATABASE_URL`), migrated as the cockpit's own.
     pub async fn start(database_url: Option<String>) -> Result<Arc<Sandbox>, String> {
+        Sandbox::start_recorded(database_url, None).await
+    }
+
+    /// [`Sandbox::start`], its throwaway cluster recorded in `state` (the fault state
+    /// file beside the snapshots) before it is made, so that a drill-cockpit killed
+    /// with SIGKILL does not leave it running for good: the next start stops it.
+    pub async fn start_recorded(
+        database_url: Option<String>,
+        state: Option<crate::leftovers::StateFile>,
+    ) -> Result<Arc<Sandbox>, String> {
         let (database, database_url) = match database_url {
             Some(url) => (Database::Given, url),
             None => {
@@ -126,10 +136,11 @@ impl Sandbox {
         if let Some(port) = starting {
             let sandbox = sandbox.clone();
             tokio::spawn(async move {
-                let started = tokio::task::spawn_blocking(move || LocalPostgres::start(port))
-                    .await
-                    .map_err(|e| format!("starting Postgres: {e}"))
-                    .and_then(|r| r);
+                let started =
+                    tokio::task::spawn_blocking(move || LocalPostgres::start_recorded(port, state))
+                        .await
+                        .map_err(|e| format!("starting Postgres: {e}"))
+                        .and_then(|r| r);
                 let state = match started {
                     Ok(cluster) => match create_database(&cluster.url("postgres")).await {
                         Ok(()) => Database::Ready(cluster),

@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::leftovers::{Entry, Leftover, Owner, StateFile};
+
 /// Where PostgreSQL's server binaries usually live, newest version first within each.
 const USUAL_PLACES: &[&str] = &[
     "/usr/lib/postgresql/*/bin",
@@ -28,6 +30,10 @@ pub struct LocalPostgres {
     dir: PathBuf,
     /// `runuser -u postgres --` when we are root (initdb refuses to run as root).
     run_as: Vec<String>,
+    /// Its entry in the fault state file, when it has one: `pg_ctl` daemonizes the
+    /// server, so a drill-cockpit killed with SIGKILL leaves it running; the next start
+    /// stops it from this record.
+    record: Option<Box<(StateFile, Entry)>>,
 }
 
 /// The directory holding `initdb` and `pg_ctl`: `DRILL_PG_BIN`, then `PATH`, then the
@@ -99,6 +105,11 @@ impl LocalPostgres {
     /// `initdb` + `pg_ctl start` on 127.0.0.1:`port` (trust auth, no fsync: a practice
     /// range, not a database to keep).
     pub fn start(port: u16) -> Result<LocalPostgres, String> {
+        LocalPostgres::start_recorded(port, None)
+    }
+
+    /// [`LocalPostgres::start`], the cluster recorded in `state` before it is made.
+    pub fn start_recorded(port: u16, state: Option<StateFile>) -> Result<LocalPostgres, String> {
         let bin = find_bin_dir().ok_or_else(|| {
             format!("no PostgreSQL server binaries (initdb, pg_ctl) on PATH or in the usual places: {INSTALL_HINT}")
         })?;
@@ -109,13 +120,20 @@ impl LocalPostgres {
         ));
         std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
         let run_as = root_fallback(&dir)?;
-        let postgres = LocalPostgres {
+        let mut postgres = LocalPostgres {
             bin,
             port,
             dir,
             run_as,
+            record: None,
         };
         let data = postgres.dir.join("data");
+        // Recorded before it exists: a kill between here and `pg_ctl start` leaves a
+        // directory (and maybe a server) that the next start finds.
+        let leftover = cluster_leftover(&postgres.dir, &postgres.bin, None);
+        postgres.record =
+            state.map(|state| Box::new((state, Entry::new(Owner::process(), leftover))));
+        postgres.write_record(None)?;
         run(
             postgres.command("initdb").arg("-D").arg(&data).args([
                 "-U",
@@ -145,7 +163,21 @@ impl LocalPostgres {
             "pg_ctl start",
         )
         .map_err(|e| format!("{e}; its log: {}", postgres.dir.join("log").display()))?;
+        let postmaster = crate::leftovers::restore::postmaster_pid(&data);
+        postgres.write_record(postmaster)?;
         Ok(postgres)
+    }
+
+    /// Writes (or updates) the cluster's entry in the state file, if it has one.
+    fn write_record(&mut self, postmaster: Option<u32>) -> Result<(), String> {
+        let leftover = cluster_leftover(&self.dir, &self.bin, postmaster);
+        let Some((state, entry)) = self.record.as_deref_mut() else {
+            return Ok(());
+        };
+        entry.leftover = leftover;
+        state
+            .replace(entry.clone())
+            .map_err(|e| format!("recording the sandbox's Postgres: {e}"))
     }
 
     fn command(&self, program: &str) -> Command {
@@ -163,6 +195,16 @@ impl LocalPostgres {
     /// The superuser's URL of database `name` (trust auth: no password).
     pub fn url(&self, name: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+/// The state file's entry of the cluster in `dir`.
+fn cluster_leftover(dir: &Path, bin: &Path, postmaster: Option<u32>) -> Leftover {
+    Leftover::SandboxPostgres {
+        dir: dir.to_path_buf(),
+        data_dir: dir.join("data"),
+        bin: bin.to_path_buf(),
+        postmaster_pid: postmaster,
     }
 }
 
@@ -205,7 +247,39 @@ impl Drop for LocalPostgres {
             .args(["-m", "immediate", "stop"])
             .output();
         let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some((state, entry)) = self.record.take().map(|record| *record) {
+            let _ = state.remove(|e| e.id == entry.id);
+        }
     }
+}
+
+/// `pg_ctl stop -m immediate` on `data_dir` (a cluster a dead drill-cockpit left), as
+/// the `postgres` user when we are root. `bin` is where its binaries were; when they
+/// are gone, the ones found now.
+pub fn stop_cluster(bin: &Path, data_dir: &Path) -> Result<(), String> {
+    let bin = if bin.join("pg_ctl").is_file() {
+        bin.to_path_buf()
+    } else {
+        find_bin_dir()
+            .ok_or_else(|| format!("no pg_ctl to stop {}: {INSTALL_HINT}", data_dir.display()))?
+    };
+    // SAFETY: geteuid(2) cannot fail and touches no memory.
+    let mut command = if unsafe { libc::geteuid() } == 0 {
+        let mut command = Command::new("runuser");
+        command
+            .args(["-u", "postgres", "--"])
+            .arg(bin.join("pg_ctl"));
+        command
+    } else {
+        Command::new(bin.join("pg_ctl"))
+    };
+    run(
+        command
+            .arg("-D")
+            .arg(data_dir)
+            .args(["-m", "immediate", "-w", "stop"]),
+        &format!("pg_ctl stop of {}", data_dir.display()),
+    )
 }
 
 #[cfg(test)]

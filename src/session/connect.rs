@@ -52,8 +52,11 @@ impl Session {
         Ok(())
     }
 
-    /// Creates the index when it is missing (a drill on a fresh stack).
-    pub async fn ensure_index(&self) -> Result<(), String> {
+    /// Creates the index when it is missing (a drill on a fresh stack). First, once per
+    /// session, the leftovers of dead sessions are restored (a write block left on this
+    /// very index among them): every start goes through here before its drill.
+    pub async fn ensure_index(&mut self) -> Result<(), String> {
+        self.sweep_leftovers().await;
         let url = format!(
             "{}/{}",
             self.profile.elastic_url, self.profile.elastic_index

@@ -146,6 +146,10 @@ impl Session {
             "{}/{}/_settings",
             self.profile.elastic_url, self.profile.elastic_index
         );
+        // Crash safety: recorded before it is applied (see session/leftovers.rs).
+        if blocked {
+            self.record_write_block()?;
+        }
         let answer = self
             .http
             .put(&url)
@@ -168,6 +172,9 @@ impl Session {
             self.fault_restored = true;
         }
         self.index_blocked = blocked;
+        if !blocked {
+            self.clear_write_block();
+        }
         self.journal(
             "index",
             json!({"action": action, "index": self.profile.elastic_index, "by": "drill"}),
@@ -273,6 +280,8 @@ impl Session {
     }
 
     pub async fn stop_es(&mut self) -> Result<(), String> {
+        // Crash safety: recorded before it is applied (see session/leftovers.rs).
+        self.record_es_stop()?;
         let stopped = match (self.profile.sandbox.as_ref(), self.docker.as_ref()) {
             (Some(sandbox), _) => sandbox.stop_service(&self.profile.es_service),
             (None, Some(docker)) => docker
@@ -282,6 +291,8 @@ impl Session {
             (None, None) => Err(NO_DOCKER.to_string()),
         };
         if let Err(error) = stopped {
+            // Docker said it did not stop: nothing to restore after a crash.
+            self.clear_es_stop();
             let action = format!("stop {}", self.profile.es_service);
             return Err(self.action_failed(&action, error));
         }
@@ -310,6 +321,7 @@ impl Session {
             self.fault_restored = true;
         }
         self.es_stopped = false;
+        self.clear_es_stop();
         self.journal(
             "container",
             json!({"service": self.profile.es_service, "action": "start", "by": "drill"}),

@@ -6,6 +6,7 @@ mod connect;
 mod events;
 mod faults;
 mod freeze;
+mod leftovers;
 mod observe;
 mod workers;
 
@@ -110,6 +111,8 @@ pub struct Session {
     rich_counter_entries: usize,
     /// The moments of the journal, fed line by line (the timeline strip reads it).
     story: Mutex<crate::evidence::moments::Story>,
+    /// The leftovers of dead sessions were looked for (once per session).
+    leftovers_swept: bool,
 }
 
 /// An action of the drill that did not happen, and why (it is evidence too).
@@ -243,6 +246,7 @@ impl Session {
             drill_events: Vec::new(),
             rich_counter_entries: 0,
             story: Mutex::new(Default::default()),
+            leftovers_swept: false,
             profile,
         };
         session.write_recipe()?;
@@ -312,6 +316,7 @@ impl Session {
     /// which `verify` checks — and the run's lock released.
     pub async fn close(&mut self) -> Result<(), String> {
         self.stop_worker().await;
+        self.clear_workers();
         // Their last lines may still be in the pipes: the logs are complete first.
         self.drain_workers().await;
         self.journal("closed", json!({"run_id": self.run.run_id}));

@@ -155,6 +155,7 @@ impl Session {
             "worker",
             json!({"action": "start", "command": process.command.join(" "), "state": state}),
         );
+        self.record_worker(&process);
         self.worker = Some(process);
         if self.drill.workers == crate::drill::scenario::Workers::TwoFromStart {
             self.start_second_worker().await;
@@ -198,6 +199,7 @@ impl Session {
             "worker",
             json!({"action": "start", "worker": 2, "id": id, "metrics_port": metrics_port, "command": process.command.join(" "), "state": state}),
         );
+        self.record_worker(&process);
         self.second = Some(SecondWorker {
             process,
             tail,

@@ -279,7 +279,8 @@ impl WorkerProcess {
                 return process;
             }
         };
-        let mut child = match Command::new(program)
+        let mut builder = Command::new(program);
+        builder
             .args(args)
             .envs(profile.contract_env())
             // The drill's own settings last (the fault gate in place of ES).
@@ -287,9 +288,10 @@ impl WorkerProcess {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-        {
+            .kill_on_drop(true);
+        // kill -9 of drill-cockpit must not leave the worker holding its ports.
+        crate::leftovers::procs::die_with_parent(&mut builder);
+        let mut child = match builder.spawn() {
             Ok(child) => child,
             Err(error) => {
                 set(

@@ -1,0 +1,229 @@
+//! Restoring one leftover of a dead session, the way the session itself would have:
+//! the write block lifted through the ES API, the container started through the same
+//! compose path, the worker ended, the sandbox's cluster stopped and removed.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::{Leftover, procs, url_without_password};
+
+/// How long an orphan worker gets between SIGTERM and SIGKILL.
+const WORKER_GRACE: Duration = Duration::from_secs(2);
+
+/// What restoring a leftover came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Restored {
+    /// Restored; in words.
+    Done(String),
+    /// Nothing was left to restore (the worker had already died with us); in words.
+    Nothing(String),
+    /// Could not: the error, naming the thing, and the fix.
+    Failed(String),
+}
+
+/// What the restoring session knows: its HTTP client, and its profile's ES URL (with
+/// its password, which the state file never holds).
+pub struct Context<'a> {
+    pub http: &'a reqwest::Client,
+    pub elastic_url: &'a str,
+}
+
+/// What is about to be done, in words ("lifting it").
+pub fn intent(leftover: &Leftover) -> &'static str {
+    match leftover {
+        Leftover::EsWriteBlock { .. } => "lifting it",
+        Leftover::EsStopped { .. } => "starting it",
+        Leftover::Worker { .. } => "ending it",
+        Leftover::SandboxPostgres { .. } => "stopping it and removing its directory",
+    }
+}
+
+pub async fn restore(leftover: &Leftover, context: &Context<'_>) -> Restored {
+    match leftover {
+        Leftover::EsWriteBlock { url, index } => lift_write_block(context, url, index).await,
+        Leftover::EsStopped {
+            project,
+            service,
+            compose_file,
+        } => start_container(project, service, compose_file).await,
+        Leftover::Worker {
+            pid,
+            started,
+            cmdline,
+        } => end_worker(*pid, *started, cmdline).await,
+        Leftover::SandboxPostgres {
+            dir,
+            data_dir,
+            bin,
+            postmaster_pid,
+        } => {
+            let (dir, data_dir, bin) = (dir.clone(), data_dir.clone(), bin.clone());
+            let postmaster_pid = *postmaster_pid;
+            tokio::task::spawn_blocking(move || stop_cluster(&dir, &data_dir, &bin, postmaster_pid))
+                .await
+                .unwrap_or_else(|e| Restored::Failed(format!("stopping the cluster panicked: {e}")))
+        }
+    }
+}
+
+/// PUT `index.blocks.write=false`; the profile's URL (with its password) when it is
+/// the recorded one.
+async fn lift_write_block(context: &Context<'_>, recorded: &str, index: &str) -> Restored {
+    let base = if url_without_password(context.elastic_url) == recorded {
+        context.elastic_url
+    } else {
+        recorded
+    };
+    let url = format!("{}/{index}/_settings", base.trim_end_matches('/'));
+    let fix = format!(
+        "lift it by hand: curl -X PUT '{recorded}/{index}/_settings' -H 'Content-Type: application/json' -d '{{\"index\":{{\"blocks\":{{\"write\":false}}}}}}'"
+    );
+    let answer = context
+        .http
+        .put(&url)
+        .json(&serde_json::json!({"index": {"blocks": {"write": false}}}))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await;
+    match answer {
+        Ok(answer) if answer.status().is_success() => {
+            Restored::Done(format!("index.blocks.write=false on {index}"))
+        }
+        // No index, no block: nothing is left to lift.
+        Ok(answer) if answer.status().as_u16() == 404 => {
+            Restored::Nothing(format!("index {index} does not exist at {recorded}"))
+        }
+        Ok(answer) => Restored::Failed(format!(
+            "{} answered HTTP {}; {fix}",
+            url_without_password(&url),
+            answer.status().as_u16()
+        )),
+        Err(error) => Restored::Failed(format!(
+            "cannot reach Elasticsearch at {recorded}: {}; {fix}",
+            crate::sources::metrics::error_chain(&error)
+        )),
+    }
+}
+
+/// `docker compose start` of the service, through the session's own Docker path.
+async fn start_container(project: &str, service: &str, compose_file: &Path) -> Restored {
+    let fix = format!(
+        "start it by hand: docker compose -f {} -p {project} start {service}",
+        compose_file.display()
+    );
+    let docker = match crate::docker::ComposeDocker::connect(project).await {
+        Ok(docker) => docker,
+        Err(error) => return Restored::Failed(format!("{error}; {fix}")),
+    };
+    match docker.start_service(service).await {
+        Ok(()) => Restored::Done(format!("started {project}/{service}")),
+        Err(error) => Restored::Failed(format!("{error}; {fix}")),
+    }
+}
+
+/// Ends a worker that outlived its session, if the pid is still that worker.
+async fn end_worker(pid: u32, started: Option<u64>, cmdline: &[String]) -> Restored {
+    if !procs::alive(pid, started) {
+        return Restored::Nothing(format!("worker pid {pid} is gone"));
+    }
+    if procs::cmdline(pid).as_deref() != Some(cmdline) {
+        return Restored::Nothing(format!(
+            "pid {pid} no longer runs `{}`: left alone",
+            cmdline.join(" ")
+        ));
+    }
+    if procs::end(pid, started, WORKER_GRACE).await {
+        Restored::Done(format!(
+            "worker pid {pid} ended (SIGTERM, SIGKILL after 2 s)"
+        ))
+    } else {
+        Restored::Failed(format!(
+            "worker pid {pid} still runs after SIGKILL; end it by hand: kill -9 {pid}"
+        ))
+    }
+}
+
+/// `pg_ctl stop -m immediate` on the recorded data directory, then the directory
+/// removed. Only a directory the sandbox makes (`drill-sandbox-pg-*`, `data` inside)
+/// is ever touched.
+fn stop_cluster(dir: &Path, data_dir: &Path, bin: &Path, postmaster: Option<u32>) -> Restored {
+    let ours = dir
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with("drill-sandbox-pg-"))
+        && data_dir == dir.join("data");
+    if !ours {
+        return Restored::Failed(format!(
+            "{} is not a sandbox cluster's directory (drill-sandbox-pg-*/data): left alone; remove it by hand if it is one",
+            data_dir.display()
+        ));
+    }
+    if !dir.exists() {
+        return Restored::Nothing(format!("{} is gone", dir.display()));
+    }
+    let pid = postmaster_pid(data_dir).or(postmaster);
+    if pid.is_some_and(|pid| procs::alive(pid, None))
+        && let Err(error) = crate::sandbox::postgres::stop_cluster(bin, data_dir)
+    {
+        return Restored::Failed(format!(
+            "{error}; stop it by hand: kill {}, then rm -rf {}",
+            pid.unwrap_or_default(),
+            dir.display()
+        ));
+    }
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Restored::Done(format!(
+            "cluster stopped (postmaster pid {}), {} removed",
+            pid.map_or("unknown".into(), |p| p.to_string()),
+            dir.display()
+        )),
+        Err(error) => Restored::Failed(format!(
+            "cannot remove {}: {error}; remove it by hand",
+            dir.display()
+        )),
+    }
+}
+
+/// The postmaster's pid: the first line of `postmaster.pid` in the data directory.
+pub fn postmaster_pid(data_dir: &Path) -> Option<u32> {
+    std::fs::read_to_string(data_dir.join("postmaster.pid"))
+        .ok()?
+        .lines()
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_orphan_worker_is_ended_only_while_it_runs_what_was_recorded() {
+        let mut child = tokio::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id().unwrap();
+        let started = procs::start_ticks(pid);
+        let cmdline = procs::cmdline(pid).unwrap();
+        let reaper = tokio::spawn(async move { child.wait().await });
+        // Another command line under that pid: not ours, left alone.
+        let other = end_worker(pid, started, &["python".into()]).await;
+        assert!(matches!(other, Restored::Nothing(_)), "{other:?}");
+        assert!(procs::alive(pid, started));
+        let ended = end_worker(pid, started, &cmdline).await;
+        assert!(matches!(ended, Restored::Done(_)), "{ended:?}");
+        let _ = reaper.await;
+        let gone = end_worker(pid, started, &cmdline).await;
+        assert!(matches!(gone, Restored::Nothing(_)), "{gone:?}");
+    }
+
+    #[test]
+    fn a_directory_the_sandbox_did_not_make_is_never_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let restored = stop_cluster(dir.path(), &dir.path().join("data"), dir.path(), None);
+        assert!(matches!(restored, Restored::Failed(_)), "{restored:?}");
+        assert!(dir.path().exists());
+    }
+}
