@@ -29,9 +29,9 @@ pub const JSON_CAP: u64 = 8 * MIB;
 /// Every byte read from one run by one reader.
 pub const RUN_BUDGET: u64 = 256 * MIB;
 /// A file hashed for the manifest (streamed, never held whole).
-pub const HASH_CAP: u64 = 1024 * MIB;
+pub const HASH_CAP: u64 = 256 * MIB;
 /// Every byte hashed for one manifest.
-pub const HASH_BUDGET: u64 = 4096 * MIB;
+pub const HASH_BUDGET: u64 = 1024 * MIB;
 /// Folder levels below the run a walk enters.
 pub const MAX_DEPTH: usize = 8;
 /// Entries one listing or one walk looks at.
@@ -285,8 +285,9 @@ impl RunReader {
             .ok()
     }
 
-    /// The sha256 and length of `rel`, streamed, hashing at most `cap` bytes (noted
-    /// when cut). `None` when refused (noted).
+    /// The sha256 and size of `rel`, streamed, hashing at most `cap` bytes (noted when
+    /// cut; the size is the file's whole length, so growth past the cap still shows).
+    /// `None` when refused (noted).
     pub fn sha256(&self, rel: &Path, cap: u64) -> Option<(String, u64)> {
         use sha2::{Digest, Sha256};
         let (file, metadata) = self.open(rel)?;
