@@ -216,3 +216,19 @@ fn a_folder_of_runs_does_not_enter_a_link_to_itself() {
         done.stdout
     );
 }
+
+#[test]
+fn a_ten_gib_sparse_log_is_read_up_to_its_cap() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = base_run(tmp.path());
+    let log = std::fs::File::create(run.join("_logs/worker-zz.log")).unwrap();
+    log.set_len(10 << 30).unwrap();
+    let done = verify(tmp.path(), &run);
+    assert!(
+        done.stdout
+            .contains("warning: `_logs/worker-zz.log`: 10240 MiB or more, over the 64 MiB cap: read its first 64 MiB only"),
+        "{}",
+        done.stdout
+    );
+    assert!(done.stdout.contains("verdict: PASSED"), "{}", done.stdout);
+}
