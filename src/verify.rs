@@ -12,6 +12,7 @@ use crate::drill::upstream::{self, UpstreamGrade};
 use crate::drill::{CheckOutcome, CheckStatus, Verdict};
 use crate::evidence::foreign;
 use crate::evidence::read::read_run_dir;
+use crate::evidence::safe_read::{LOG_CAP, RunReader, is_regular_file};
 use crate::exit::CouldNotRun;
 use crate::sanitize::{one_line, path as shown_path};
 
@@ -139,7 +140,7 @@ impl GradedRun {
 
 /// A run of ours ends with `manifest.json`: every file as it was when the session closed.
 fn manifest_check(dir: &Path) -> CheckOutcome {
-    let (passed, observed) = if !dir.join("manifest.json").is_file() {
+    let (passed, observed) = if !is_regular_file(&dir.join("manifest.json")) {
         (
             false,
             "no manifest.json: the session did not close (killed?) or the file was removed"
@@ -202,7 +203,11 @@ pub fn grade_run(dir: &Path) -> Result<GradedRun, String> {
         )
     });
     let mut problems = ours.problems;
-    problems.extend(run.problems.iter().cloned());
+    for problem in &run.problems {
+        if !problems.contains(problem) {
+            problems.push(problem.clone());
+        }
+    }
     Ok(GradedRun {
         dir: dir.to_path_buf(),
         graded: Graded::Upstream {
@@ -227,24 +232,20 @@ fn says_control(entry: &Value) -> bool {
 }
 
 fn recipe_says_control(dir: &Path) -> bool {
-    std::fs::read_to_string(dir.join("_recipe.json"))
-        .ok()
-        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+    RunReader::new(dir)
+        .json(Path::new("_recipe.json"))
         .is_some_and(|recipe| says_control(&recipe))
 }
 
 fn journal_says_control(dir: &Path) -> bool {
-    use std::io::BufRead;
-    let Ok(file) = std::fs::File::open(dir.join("_timeline.jsonl")) else {
+    let Some(journal) = RunReader::new(dir).text(Path::new("_timeline.jsonl"), LOG_CAP) else {
         return false;
     };
-    std::io::BufReader::new(file)
-        .split(b'\n')
-        .map_while(Result::ok)
-        .map(|line| String::from_utf8_lossy(&line).into_owned())
+    journal
+        .lines()
         // Most lines are counter pages: parse only those that may say it.
         .filter(|line| line.contains("\"control\""))
-        .filter_map(|line| serde_json::from_str::<Value>(&line).ok())
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .any(|entry| says_control(&entry))
 }
 

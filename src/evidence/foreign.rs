@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use super::safe_read::{JSON_CAP, LOG_CAP, RunReader, is_real_dir, is_regular_file};
 use crate::prom::Samples;
 
 /// One metrics file: its samples, or why it has none. Upstream counts a missing file,
@@ -63,31 +64,27 @@ impl ForeignRun {
     }
 }
 
-fn sorted_entries(dir: &Path) -> Vec<PathBuf> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_file())
-        .collect();
+/// The regular files of the run's folder `rel_dir` (relative paths), sorted.
+fn sorted_entries(reader: &RunReader, rel_dir: &Path) -> Vec<PathBuf> {
+    let mut entries = reader.list(rel_dir);
     entries.sort();
     entries
 }
 
-fn read_json(path: &Path, problems: &mut Vec<String>) -> Option<Value> {
-    let text = std::fs::read_to_string(path).ok()?;
-    serde_json::from_str(&text)
-        .map_err(|e| problems.push(format!("{}: {e}", path.display())))
-        .ok()
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned()
 }
 
-/// Reads what upstream's rules look at. Never writes anything.
-pub fn read(dir: &Path) -> ForeignRun {
-    let mut problems = Vec::new();
-    let recipe = read_json(&dir.join("_recipe.json"), &mut problems);
-    let result = read_json(&dir.join("_result.json"), &mut problems);
-    let scenario_of = |value: &Option<Value>| {
+/// The scenario and where it was read from: the recipe, the result, else the folder.
+fn scenario_of(
+    dir: &Path,
+    recipe: &Option<Value>,
+    result: &Option<Value>,
+) -> (String, &'static str) {
+    let named = |value: &Option<Value>| {
         value
             .as_ref()
             .and_then(|v| v.get("scenario"))
@@ -95,9 +92,9 @@ pub fn read(dir: &Path) -> ForeignRun {
             .filter(|s| !s.is_empty())
             .map(str::to_string)
     };
-    let (scenario, scenario_from) = if let Some(s) = scenario_of(&recipe) {
+    if let Some(s) = named(recipe) {
         (s, "_recipe.json")
-    } else if let Some(s) = scenario_of(&result) {
+    } else if let Some(s) = named(result) {
         (s, "_result.json")
     } else {
         let folder = dir
@@ -106,63 +103,60 @@ pub fn read(dir: &Path) -> ForeignRun {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         (folder, "the parent folder's name")
+    }
+}
+
+/// One `_metrics/*.txt` page: its samples, a scrape failure, or why it has none.
+fn metrics_file(reader: &RunReader, file: &Path) -> MetricsFile {
+    let Some(text) = reader.text(file, JSON_CAP) else {
+        return MetricsFile::Unreadable(format!("{}: not read", file.display()));
     };
+    if text.trim_start().starts_with("scrape_failed") {
+        return MetricsFile::ScrapeFailed(text.lines().next().unwrap_or("").to_string());
+    }
+    match Samples::parse(&text) {
+        Ok(samples) => MetricsFile::Samples(samples),
+        Err(error) => MetricsFile::Unreadable(error.to_string()),
+    }
+}
+
+/// Reads what upstream's rules look at. Never writes anything.
+pub fn read(dir: &Path) -> ForeignRun {
+    let reader = RunReader::new(dir);
+    let recipe = reader.json_noted(Path::new("_recipe.json"));
+    let result = reader.json_noted(Path::new("_result.json"));
+    let (scenario, scenario_from) = scenario_of(dir, &recipe, &result);
 
     let mut metrics = BTreeMap::new();
-    for file in sorted_entries(&dir.join("_metrics")) {
-        let name = file.file_name().unwrap_or_default().to_string_lossy();
-        let Some(stem) = name.strip_suffix(".txt") else {
-            continue;
-        };
-        let bytes = std::fs::read(&file).unwrap_or_default();
-        let text = String::from_utf8_lossy(&bytes);
-        let parsed = if text.trim_start().starts_with("scrape_failed") {
-            MetricsFile::ScrapeFailed(text.lines().next().unwrap_or("").to_string())
-        } else {
-            match Samples::parse(&text) {
-                Ok(samples) => MetricsFile::Samples(samples),
-                Err(error) => MetricsFile::Unreadable(error.to_string()),
-            }
-        };
-        metrics.insert(stem.to_string(), parsed);
+    for file in sorted_entries(&reader, Path::new("_metrics")) {
+        if let Some(stem) = file_name(&file).strip_suffix(".txt") {
+            metrics.insert(stem.to_string(), metrics_file(&reader, &file));
+        }
     }
 
-    let logs = sorted_entries(&dir.join("_logs"))
+    let logs = sorted_entries(&reader, Path::new("_logs"))
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .map(|p| {
-            let bytes = std::fs::read(&p).unwrap_or_default();
-            (
-                p.file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned(),
-                String::from_utf8_lossy(&bytes).into_owned(),
-            )
-        })
+        .map(|p| (file_name(&p), reader.text(&p, LOG_CAP).unwrap_or_default()))
         .collect();
 
     let mut probes = BTreeMap::new();
     let mut inject_exit_codes = BTreeMap::new();
-    for file in sorted_entries(dir) {
-        let name = file
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
+    for file in sorted_entries(&reader, Path::new("")) {
+        let name = file_name(&file);
         if let Some(version) = name
             .strip_prefix("_probe_entry_")
             .and_then(|n| n.strip_suffix(".json"))
         {
-            if let Some(probe) = read_json(&file, &mut problems) {
+            if let Some(probe) = reader.json_noted(&file) {
                 probes.insert(version.to_string(), probe);
             }
         } else if let Some(what) = name
             .strip_prefix("_inject_")
             .and_then(|n| n.strip_suffix(".exitcode.txt"))
         {
-            let code = std::fs::read_to_string(&file)
-                .ok()
+            let code = reader
+                .text(&file, JSON_CAP)
                 .and_then(|t| t.trim().parse::<i64>().ok());
             inject_exit_codes.insert(what.to_string(), code);
         }
@@ -177,7 +171,7 @@ pub fn read(dir: &Path) -> ForeignRun {
         probes,
         inject_exit_codes,
         result,
-        problems,
+        problems: reader.problems(),
     }
 }
 
@@ -185,38 +179,42 @@ pub fn read(dir: &Path) -> ForeignRun {
 pub fn is_run_dir(dir: &Path) -> bool {
     ["_recipe.json", "_result.json", "_verify_result.json"]
         .iter()
-        .any(|f| dir.join(f).is_file())
-        || dir.join("_metrics").is_dir()
+        .any(|f| is_regular_file(&dir.join(f)))
+        || is_real_dir(&dir.join("_metrics"))
 }
 
-/// Every run directory at or below `root` (any depth, at most 6 levels), sorted.
+/// Every run directory at or below `root` (any depth, at most 6 levels, looking at
+/// most at [`MAX_ENTRIES`](super::safe_read::MAX_ENTRIES) entries in all), sorted. A
+/// link is never entered.
 pub fn find_runs(root: &Path) -> Vec<PathBuf> {
-    fn walk(dir: &Path, depth: usize, found: &mut Vec<PathBuf>) {
-        if is_run_dir(dir) {
-            found.push(dir.to_path_buf());
-            return;
+    let mut found = Vec::new();
+    let mut budget = super::safe_read::MAX_ENTRIES;
+    walk_runs(root, 6, &mut budget, &mut found);
+    found
+}
+
+fn walk_runs(dir: &Path, depth: usize, budget: &mut usize, found: &mut Vec<PathBuf>) {
+    if is_run_dir(dir) {
+        found.push(dir.to_path_buf());
+        return;
+    }
+    if depth == 0 || *budget == 0 {
+        return;
+    }
+    let mut children: Vec<PathBuf> = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if *budget == 0 {
+            break;
         }
-        if depth == 0 {
-            return;
-        }
-        let mut children: Vec<PathBuf> = std::fs::read_dir(dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            // A symlink is not followed: a run directory must not lead elsewhere.
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-            .map(|e| e.path())
-            .filter(|p| {
-                !p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-            })
-            .collect();
-        children.sort();
-        for child in children {
-            walk(&child, depth - 1, found);
+        *budget -= 1;
+        // A symlink is not followed: a run directory must not lead elsewhere.
+        let hidden = entry.file_name().as_encoded_bytes().starts_with(b".");
+        if !hidden && entry.file_type().is_ok_and(|t| t.is_dir()) {
+            children.push(entry.path());
         }
     }
-    let mut found = Vec::new();
-    walk(root, 6, &mut found);
-    found
+    children.sort();
+    for child in children {
+        walk_runs(&child, depth - 1, budget, found);
+    }
 }

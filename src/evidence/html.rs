@@ -9,6 +9,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use super::safe_read::{LOG_CAP, RunReader};
 use crate::drill::{CheckOutcome, CheckStatus};
 use crate::verify::{Graded, grade_run};
 
@@ -34,10 +35,8 @@ fn status_class(status: CheckStatus) -> &'static str {
 }
 
 /// The Jaeger UI the run was recorded against (its recipe), else the contract's default.
-fn jaeger_base(dir: &Path) -> String {
-    std::fs::read_to_string(dir.join("_recipe.json"))
-        .ok()
-        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+fn jaeger_base(recipe: Option<&Value>) -> String {
+    recipe
         .and_then(|recipe| recipe["profile"]["jaeger.url"].as_str().map(str::to_string))
         .unwrap_or_else(|| "http://localhost:16686".into())
 }
@@ -70,9 +69,8 @@ pub fn render_run(dir: &Path) -> Result<String, String> {
         Graded::Upstream { grade, .. } => (&grade.checks, "upstream's own rules"),
     };
     let ok = graded.ok();
-    let recipe: Option<Value> = std::fs::read_to_string(dir.join("_recipe.json"))
-        .ok()
-        .and_then(|text| serde_json::from_str(&text).ok());
+    let reader = RunReader::new(dir);
+    let recipe: Option<Value> = reader.json(Path::new("_recipe.json"));
     let mut html = format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\"><title>{} — {}</title><style>{STYLE}</style></head><body>\n",
         escape(graded.scenario()),
@@ -106,6 +104,17 @@ pub fn render_run(dir: &Path) -> Result<String, String> {
     }
     html.push_str("</table>\n");
 
+    if !graded.problems.is_empty() {
+        html.push_str("<h2>Skipped or unreadable evidence</h2>\n<ul>\n");
+        for problem in &graded.problems {
+            html.push_str(&format!(
+                "<li>{}</li>\n",
+                escape(&crate::sanitize::one_line(problem, 300))
+            ));
+        }
+        html.push_str("</ul>\n");
+    }
+
     let counters: Vec<&CheckOutcome> = checks.iter().filter(|c| c.delta.is_some()).collect();
     if !counters.is_empty() {
         html.push_str("<h2>Counters</h2>\n<table><tr><th>check</th><th>before</th><th>after</th><th>Δ</th></tr>\n");
@@ -122,7 +131,8 @@ pub fn render_run(dir: &Path) -> Result<String, String> {
         html.push_str("</table>\n");
     }
 
-    let timeline: Vec<Value> = std::fs::read_to_string(dir.join("_timeline.jsonl"))
+    let timeline: Vec<Value> = reader
+        .text(Path::new("_timeline.jsonl"), LOG_CAP)
         .unwrap_or_default()
         .lines()
         .filter_map(|line| serde_json::from_str(line).ok())
@@ -152,7 +162,7 @@ pub fn render_run(dir: &Path) -> Result<String, String> {
     let observations = super::read::read_run_dir(dir)
         .map(|run| run.observations)
         .unwrap_or_default();
-    let base = jaeger_base(dir);
+    let base = jaeger_base(recipe.as_ref());
     let key_lines: Vec<&String> = observations
         .log
         .iter()
@@ -185,15 +195,14 @@ pub fn render_run(dir: &Path) -> Result<String, String> {
         html.push_str("</table>\n");
     }
 
-    let manifest: Value = std::fs::read_to_string(dir.join("manifest.json"))
-        .ok()
-        .and_then(|text| serde_json::from_str(&text).ok())
+    let manifest: Value = reader
+        .json(Path::new("manifest.json"))
         .unwrap_or_else(|| super::manifest::manifest(dir, &[]));
     let files = manifest["files"].as_array().cloned().unwrap_or_default();
     html.push_str(&format!(
         "<h2>Manifest</h2>\n<p>{} file(s){}.</p>\n<table><tr><th>file</th><th>bytes</th><th>sha256</th></tr>\n",
         files.len(),
-        if dir.join("manifest.json").is_file() {
+        if reader.is_file(Path::new("manifest.json")) {
             ", as listed in manifest.json when the session closed"
         } else {
             ", listed now (the run has no manifest.json)"

@@ -4,52 +4,52 @@
 use std::path::Path;
 
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
+use super::safe_read::{HASH_BUDGET, HASH_CAP, RunReader};
+
+/// Every regular file of the run with its size and sha256. Links are not followed and
+/// special files not opened: they, and anything cut or left out by the walk's limits,
+/// are listed under `skipped` (present only when something was).
 pub fn manifest(run_dir: &Path, exclude: &[&str]) -> Value {
-    let mut files = Vec::new();
-    collect(run_dir, run_dir, exclude, &mut files);
-    files.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
-    json!({"generated_at": chrono::Utc::now().to_rfc3339(), "files": files})
+    let (files, skipped) = listing(run_dir, exclude);
+    let mut value = json!({"generated_at": chrono::Utc::now().to_rfc3339(), "files": files});
+    if !skipped.is_empty() {
+        value["skipped"] = json!(skipped);
+    }
+    value
 }
 
-fn collect(root: &Path, dir: &Path, exclude: &[&str], out: &mut Vec<Value>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') {
-            continue; // staging directories of a freeze in progress
-        }
-        if path.is_dir() {
-            collect(root, &path, exclude, out);
-            continue;
-        }
-        let relative = path
-            .strip_prefix(root)
-            .map(|p| p.display().to_string())
-            .unwrap_or(name);
+/// The files (sorted by path) and what was skipped or cut, in words.
+fn listing(run_dir: &Path, exclude: &[&str]) -> (Vec<Value>, Vec<String>) {
+    let reader = RunReader::with_budget(run_dir, HASH_BUDGET);
+    let mut files = Vec::new();
+    for rel in reader.walk() {
+        let relative = rel.display().to_string();
         if exclude.contains(&relative.as_str()) {
             continue;
         }
-        let Ok(bytes) = std::fs::read(&path) else {
-            continue;
-        };
-        out.push(
-            json!({"path": relative, "size": bytes.len(), "sha256": hex(&Sha256::digest(&bytes))}),
-        );
+        if let Some((sha256, size)) = reader.sha256(&rel, HASH_CAP) {
+            files.push(json!({"path": relative, "size": size, "sha256": sha256}));
+        }
     }
+    files.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
+    (files, reader.problems())
 }
 
 /// Checks a run against its `manifest.json`: every listed file present with its size and
 /// sha256, and no file added after it. Returns one problem per file, naming it.
 pub fn verify(run_dir: &Path) -> Result<Vec<String>, String> {
-    let text = std::fs::read_to_string(run_dir.join("manifest.json"))
-        .map_err(|e| format!("manifest.json: {e}"))?;
-    let recorded: Value =
-        serde_json::from_str(&text).map_err(|e| format!("manifest.json is not JSON: {e}"))?;
+    let reader = RunReader::new(run_dir);
+    let recorded: Value = reader
+        .json_or_error(Path::new("manifest.json"))
+        .ok_or_else(|| {
+            let why = reader.problems().join("; ");
+            format!(
+                "manifest.json: not read ({})",
+                if why.is_empty() { "missing" } else { &why }
+            )
+        })?
+        .map_err(|e| format!("manifest.json is not JSON: {e}"))?;
     let listed: Vec<(String, u64, String)> = recorded["files"]
         .as_array()
         .ok_or("manifest.json lists no files")?
@@ -62,23 +62,17 @@ pub fn verify(run_dir: &Path) -> Result<Vec<String>, String> {
             )
         })
         .collect();
-    let now = manifest(run_dir, &["manifest.json"]);
-    let mut problems = Vec::new();
-    let current: Vec<(String, u64, String)> = now["files"]
-        .as_array()
-        .map(|files| {
-            files
-                .iter()
-                .map(|f| {
-                    (
-                        f["path"].as_str().unwrap_or("").to_string(),
-                        f["size"].as_u64().unwrap_or(0),
-                        f["sha256"].as_str().unwrap_or("").to_string(),
-                    )
-                })
-                .collect()
+    let (now, mut problems) = listing(run_dir, &["manifest.json"]);
+    let current: Vec<(String, u64, String)> = now
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap_or("").to_string(),
+                f["size"].as_u64().unwrap_or(0),
+                f["sha256"].as_str().unwrap_or("").to_string(),
+            )
         })
-        .unwrap_or_default();
+        .collect();
     for (path, size, sha) in &listed {
         match current.iter().find(|(p, _, _)| p == path) {
             None => problems.push(format!("{path}: listed in manifest.json but missing")),
@@ -94,10 +88,6 @@ pub fn verify(run_dir: &Path) -> Result<Vec<String>, String> {
         }
     }
     Ok(problems)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -7,5 +7,6 @@ pub mod manifest;
 pub mod moments;
 pub mod read;
 pub mod report;
+pub mod safe_read;
 pub mod svg;
 pub mod write;

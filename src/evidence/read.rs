@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use super::safe_read::{JSON_CAP, LOG_CAP, RunReader};
 use crate::drill::{Missing, Observations};
 use crate::jaeger::parse_traces;
 use crate::prom::Samples;
@@ -38,12 +39,12 @@ pub enum ReadError {
     NotARun { path: PathBuf, reason: String },
 }
 
-fn files_matching(dir: &Path, prefix: &str, suffix: &str) -> Vec<PathBuf> {
-    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+/// The regular files of the run's folder `rel_dir` named `<prefix>…<suffix>`, relative
+/// to the run, in freeze order.
+fn files_matching(reader: &RunReader, rel_dir: &Path, prefix: &str, suffix: &str) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = reader
+        .list(rel_dir)
         .into_iter()
-        .flatten()
-        .flatten()
-        .map(|entry| entry.path())
         .filter(|path| {
             path.file_name()
                 .and_then(|n| n.to_str())
@@ -64,45 +65,75 @@ fn files_matching(dir: &Path, prefix: &str, suffix: &str) -> Vec<PathBuf> {
 /// file). The live session's final grading reads them too, so its verdict is the one
 /// `verify` gives from the same files.
 pub fn run_logs(run_dir: &Path, prefix: &str) -> Option<Vec<String>> {
-    let log_files = files_matching(&run_dir.join("_logs"), prefix, ".log");
+    logs_of(&RunReader::new(run_dir), prefix)
+}
+
+/// [`run_logs`] through `reader` (each file up to [`LOG_CAP`], noted when cut).
+fn logs_of(reader: &RunReader, prefix: &str) -> Option<Vec<String>> {
+    let log_files = files_matching(reader, Path::new("_logs"), prefix, ".log");
     (!log_files.is_empty()).then(|| {
         log_files
             .iter()
             .flat_map(|file| {
-                let bytes = std::fs::read(file).unwrap_or_default();
-                String::from_utf8_lossy(&bytes)
-                    .lines()
-                    .map(str::to_string)
-                    .collect::<Vec<_>>()
+                let text = reader.text(file, LOG_CAP).unwrap_or_default();
+                text.lines().map(str::to_string).collect::<Vec<_>>()
             })
             .collect::<Vec<_>>()
     })
 }
 
-pub fn read_run_dir(path: &Path) -> Result<RunDir, ReadError> {
-    if !path.is_dir() {
-        return Err(ReadError::NotARun {
-            path: path.to_path_buf(),
-            reason: "no such directory".into(),
-        });
-    }
-    let mut problems = Vec::new();
-    let recipe: Option<Value> = std::fs::read_to_string(path.join("_recipe.json"))
+/// The samples of a metrics file, noting a page that does not parse.
+fn read_metrics(reader: &RunReader, file: &Path) -> Option<Samples> {
+    let text = reader.text(file, JSON_CAP)?;
+    Samples::parse(&text)
+        .map_err(|e| reader.note(format!("`{}`: {e}", file.display())))
         .ok()
-        .and_then(|text| {
-            serde_json::from_str(&text)
-                .map_err(|e| problems.push(format!("_recipe.json: {e}")))
-                .ok()
-        });
-    let metrics_dir = path.join("_metrics");
-    if recipe.is_none() && !metrics_dir.is_dir() {
-        return Err(ReadError::NotARun {
-            path: path.to_path_buf(),
-            reason: "neither _recipe.json nor _metrics/".into(),
-        });
+}
+
+/// The distinct traces of `_exports/<prefix>*.json` (`None`: no such file), each as
+/// its newest export shows it.
+fn read_traces(reader: &RunReader, prefix: &str) -> Option<Vec<crate::jaeger::TraceSummary>> {
+    let files = files_matching(reader, Path::new("_exports"), prefix, ".json");
+    if files.is_empty() {
+        return None;
     }
-    let scenario = recipe
-        .as_ref()
+    let mut traces = Vec::new();
+    for file in files {
+        let Some(parsed) = reader.json_or_error(&file) else {
+            continue;
+        };
+        match parsed
+            .map_err(|e| e.to_string())
+            .and_then(|value| parse_traces(&value).map_err(|e| e.to_string()))
+        {
+            Ok(found) => traces.extend(found),
+            Err(error) => reader.note(format!("`{}`: {error}", file.display())),
+        }
+    }
+    // Every freeze exports the traces found so far: one trace appears in many files.
+    // Count it once, as its newest export shows it.
+    let mut distinct: Vec<crate::jaeger::TraceSummary> = Vec::new();
+    for trace in traces {
+        match distinct.iter_mut().find(|t| t.trace_id == trace.trace_id) {
+            Some(seen) => *seen = trace,
+            None => distinct.push(trace),
+        }
+    }
+    Some(distinct)
+}
+
+/// Whether the recipe or the manifest says drill-cockpit wrote the run.
+fn written_by_us(recipe: Option<&Value>, manifest: Option<&Value>) -> bool {
+    let tool_of = |value: Option<&Value>| {
+        value
+            .and_then(|v| v.get("tool").and_then(Value::as_str))
+            .is_some_and(|tool| tool == "drill-cockpit")
+    };
+    tool_of(recipe) || tool_of(manifest)
+}
+
+fn scenario_of(path: &Path, recipe: Option<&Value>) -> String {
+    recipe
         .and_then(|r| {
             r.get("scenario")
                 .and_then(Value::as_str)
@@ -113,86 +144,66 @@ pub fn read_run_dir(path: &Path) -> Result<RunDir, ReadError> {
                 .and_then(|p| p.file_name())
                 .map(|n| n.to_string_lossy().into_owned())
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+pub fn read_run_dir(path: &Path) -> Result<RunDir, ReadError> {
+    if !path.is_dir() {
+        return Err(ReadError::NotARun {
+            path: path.to_path_buf(),
+            reason: "no such directory".into(),
+        });
+    }
+    let reader = RunReader::new(path);
+    let recipe: Option<Value> = reader.json_noted(Path::new("_recipe.json"));
+    let metrics_dir = Path::new("_metrics");
+    if recipe.is_none() && !reader.is_dir(metrics_dir) {
+        return Err(ReadError::NotARun {
+            path: path.to_path_buf(),
+            reason: "neither _recipe.json nor _metrics/".into(),
+        });
+    }
+    let scenario = scenario_of(path, recipe.as_ref());
     // Ours when the recipe says so, or when our manifest does: deleting or editing
     // `_recipe.json` cannot turn a run of ours into a leniently graded one.
-    let tool_of = |value: Option<Value>| {
-        value
-            .and_then(|v| v.get("tool").and_then(Value::as_str).map(str::to_string))
-            .is_some_and(|tool| tool == "drill-cockpit")
-    };
-    let manifest = std::fs::read_to_string(path.join("manifest.json"))
-        .ok()
-        .and_then(|text| serde_json::from_str::<Value>(&text).ok());
-    let ours = tool_of(recipe.clone()) || tool_of(manifest);
+    let manifest = reader.json(Path::new("manifest.json"));
+    let ours = written_by_us(recipe.as_ref(), manifest.as_ref());
 
-    let mut read_metrics = |file: &Path| -> Option<Samples> {
-        let text = std::fs::read_to_string(file).ok()?;
-        Samples::parse(&text)
-            .map_err(|e| problems.push(format!("{}: {e}", file.display())))
-            .ok()
-    };
-    let metrics_before = read_metrics(&metrics_dir.join("metrics-before.txt"));
+    let metrics_before = read_metrics(&reader, &metrics_dir.join("metrics-before.txt"));
     // The end state: metrics-after.txt, as `run` graded it. Only another tool's run
     // without one falls back to its latest scrape.
     let after_file = Some(metrics_dir.join("metrics-after.txt"))
-        .filter(|p| p.is_file())
+        .filter(|p| reader.is_file(p))
         .or_else(|| {
-            files_matching(&metrics_dir, "metrics-", ".txt")
+            files_matching(&reader, metrics_dir, "metrics-", ".txt")
                 .into_iter()
                 .rfind(|p| !p.ends_with("metrics-before.txt"))
                 .filter(|_| !ours)
         });
-    let metrics_after = after_file.as_deref().and_then(&mut read_metrics);
+    let metrics_after = after_file
+        .as_deref()
+        .and_then(|file| read_metrics(&reader, file));
 
-    let log = run_logs(path, "");
-    let worker2_log = run_logs(path, "worker2");
+    let log = logs_of(&reader, "");
+    let worker2_log = logs_of(&reader, "worker2");
 
-    let event_id = std::fs::read_to_string(path.join("_outbox_event_id.txt"))
-        .ok()
+    let event_id = reader
+        .text(Path::new("_outbox_event_id.txt"), JSON_CAP)
         .map(|text| text.trim().to_string())
         .filter(|id| !id.is_empty());
 
-    let exports = path.join("_exports");
-    let mut read_traces = |prefix: &str| {
-        let files = files_matching(&exports, prefix, ".json");
-        if files.is_empty() {
-            return None;
-        }
-        let mut traces = Vec::new();
-        for file in files {
-            let parsed = std::fs::read_to_string(&file)
-                .map_err(|e| e.to_string())
-                .and_then(|text| serde_json::from_str::<Value>(&text).map_err(|e| e.to_string()))
-                .and_then(|value| parse_traces(&value).map_err(|e| e.to_string()));
-            match parsed {
-                Ok(found) => traces.extend(found),
-                Err(error) => problems.push(format!("{}: {error}", file.display())),
-            }
-        }
-        // Every freeze exports the traces found so far: one trace appears in many files.
-        // Count it once, as its newest export shows it.
-        let mut distinct: Vec<crate::jaeger::TraceSummary> = Vec::new();
-        for trace in traces {
-            match distinct.iter_mut().find(|t| t.trace_id == trace.trace_id) {
-                Some(seen) => *seen = trace,
-                None => distinct.push(trace),
-            }
-        }
-        Some(distinct)
-    };
-    let traces_by_event = read_traces("jaeger-traces-outbox_event_id-");
-    let traces_by_batch = read_traces("jaeger-projection-by-claim_batch_id-");
+    let traces_by_event = read_traces(&reader, "jaeger-traces-outbox_event_id-");
+    let traces_by_batch = read_traces(&reader, "jaeger-projection-by-claim_batch_id-");
 
     // The event's state in the last outbox snapshot that decides the final check: taken
     // after the fault was taken out (a transient drill), or any (a drill whose event
     // must end failed).
     let recovers = crate::drill::scenario::find(&scenario).map_or(true, |s| s.recovers());
-    let decisive = files_matching(path, "_outbox-", ".json")
-        .into_iter()
+    let snapshots = files_matching(&reader, Path::new(""), "_outbox-", ".json");
+    let decisive = snapshots
+        .iter()
         .rev()
-        .filter_map(|file| std::fs::read_to_string(file).ok())
-        .filter_map(|text| serde_json::from_str::<Value>(&text).ok())
+        .filter_map(|file| reader.json(file))
         // `fault_restored` (`es_restarted` in runs written before drills were data).
         .find(|snapshot| {
             !recovers
@@ -202,11 +213,9 @@ pub fn read_run_dir(path: &Path) -> Result<RunDir, ReadError> {
         });
     // The rows as the last freeze saw them (the live grading reads the same snapshot);
     // only the event's end state waits for a snapshot taken after the fault was out.
-    let drill_rows = files_matching(path, "_outbox-", ".json")
-        .into_iter()
-        .next_back()
-        .and_then(|file| std::fs::read_to_string(file).ok())
-        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+    let drill_rows = snapshots
+        .last()
+        .and_then(|file| reader.json(file))
         .as_ref()
         .and_then(crate::drill::observations::rows_of_snapshot);
     let event_row = decisive.as_ref().and_then(|snapshot| {
@@ -225,19 +234,17 @@ pub fn read_run_dir(path: &Path) -> Result<RunDir, ReadError> {
     };
     let (status_after_recovery, event_reason) = (text_of("status"), text_of("error_reason"));
     // The drilled entity's ES document as the last freeze read it.
-    let document_version = files_matching(path, "_es_document-", ".json")
-        .into_iter()
-        .next_back()
-        .and_then(|file| std::fs::read_to_string(file).ok())
-        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+    let document_version = files_matching(&reader, Path::new(""), "_es_document-", ".json")
+        .last()
+        .and_then(|file| reader.json(file))
         .as_ref()
         .and_then(crate::drill::observations::document_version);
 
-    let collector_refusals = files_matching(&exports, "collector-gate-", ".jsonl")
-        .into_iter()
-        .next_back()
-        .and_then(|file| std::fs::read_to_string(file).ok())
-        .map(|text| crate::drill::observations::refusals_in_export(&text));
+    let collector_refusals =
+        files_matching(&reader, Path::new("_exports"), "collector-gate-", ".jsonl")
+            .last()
+            .and_then(|file| reader.text(file, LOG_CAP))
+            .map(|text| crate::drill::observations::refusals_in_export(&text));
 
     Ok(RunDir {
         path: path.to_path_buf(),
@@ -257,7 +264,7 @@ pub fn read_run_dir(path: &Path) -> Result<RunDir, ReadError> {
             worker2_log,
             collector_refusals,
         },
-        problems,
+        problems: reader.problems(),
     })
 }
 
@@ -275,7 +282,8 @@ mod tests {
         ] {
             std::fs::write(dir.path().join(name), "").unwrap();
         }
-        let names: Vec<String> = files_matching(dir.path(), "metrics-", ".txt")
+        let reader = RunReader::new(dir.path());
+        let names: Vec<String> = files_matching(&reader, Path::new(""), "metrics-", ".txt")
             .iter()
             .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
             .collect();

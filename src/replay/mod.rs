@@ -33,8 +33,12 @@ struct Playback {
 
 impl Playback {
     fn status(&self, recording: &Recording) -> String {
+        let skipped = match recording.problems.len() {
+            0 => String::new(),
+            n => format!(" · {n} evidence problem(s), listed on exit"),
+        };
         format!(
-            "REPLAY {:.1}/{:.1} s · {}× · {} — space play/pause · ←/→ previous/next moment · +/- speed · q quit",
+            "REPLAY {:.1}/{:.1} s · {}× · {}{skipped} — space play/pause · ←/→ previous/next moment · +/- speed · q quit",
             self.at,
             recording.duration,
             self.speed,
@@ -134,6 +138,9 @@ pub async fn run(dir: &std::path::Path, options: ReplayOptions) -> anyhow::Resul
     }
     .await;
     ratatui::restore();
+    for problem in &recording.problems {
+        eprintln!("warning: {}", crate::sanitize::one_line(problem, 300));
+    }
     result
 }
 

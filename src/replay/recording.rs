@@ -15,6 +15,7 @@ use crate::cockpit::counters::CounterBoard;
 use crate::cockpit::engine::Snapshot;
 use crate::drill::{CheckOutcome, CheckStatus, Verdict};
 use crate::evidence::moments::{moments, seconds};
+use crate::evidence::safe_read::{JSON_CAP, LOG_CAP, RunReader};
 use crate::prom::Samples;
 use crate::sources::worker_proc::LogTail;
 
@@ -43,6 +44,8 @@ pub struct Recording {
     final_checks: Vec<CheckOutcome>,
     final_ok: bool,
     recipe: Option<Value>,
+    /// Evidence skipped, cut or unreadable while loading, in words (as `verify` says).
+    pub problems: Vec<String>,
 }
 
 /// `20260214T104255` (or `…-2`) in a file name: the freeze label, as Unix seconds.
@@ -56,13 +59,13 @@ fn label_time(name: &str) -> Option<f64> {
     })
 }
 
-fn frozen(dir: &Path, prefix: &str, suffix: &str) -> Vec<Frozen> {
-    let mut found: Vec<Frozen> = std::fs::read_dir(dir)
+/// The run's files in `rel_dir` named `<prefix>…<suffix>` (relative paths), by freeze.
+fn frozen(reader: &RunReader, rel_dir: &Path, prefix: &str, suffix: &str) -> Vec<Frozen> {
+    let mut found: Vec<Frozen> = reader
+        .list(rel_dir)
         .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let name = entry.file_name().to_string_lossy().into_owned();
+        .filter_map(|path| {
+            let name = path.file_name()?.to_string_lossy().into_owned();
             if !name.starts_with(prefix) || !name.ends_with(suffix) {
                 return None;
             }
@@ -74,7 +77,7 @@ fn frozen(dir: &Path, prefix: &str, suffix: &str) -> Vec<Frozen> {
             };
             Some(Frozen {
                 at: label_time(&name)? + bump,
-                path: entry.path(),
+                path,
             })
         })
         .collect();
@@ -82,8 +85,44 @@ fn frozen(dir: &Path, prefix: &str, suffix: &str) -> Vec<Frozen> {
     found
 }
 
-fn read_json(path: &Path) -> Option<Value> {
-    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+/// A frozen JSON file of the run (relative path), read by the rules of [`RunReader`].
+fn read_json(dir: &Path, rel: &Path) -> Option<Value> {
+    RunReader::new(dir).json(rel)
+}
+
+/// The run's logs, each line at its own time or its predecessor's (`None`: no time yet).
+fn read_logs(reader: &RunReader) -> Vec<(Option<f64>, String)> {
+    let mut files: Vec<PathBuf> = reader
+        .list(Path::new("_logs"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    files.sort();
+    let mut log = Vec::new();
+    for file in files {
+        let text = reader.text(&file, LOG_CAP).unwrap_or_default();
+        let mut last = None;
+        for line in text.lines() {
+            let at = serde_json::from_str::<Value>(line)
+                .ok()
+                .and_then(|v| seconds(&v))
+                .or(last);
+            last = at;
+            log.push((at, line.to_string()));
+        }
+    }
+    log
+}
+
+/// `first` then each of `more` not already in it.
+fn merged(first: &[String], more: &[String]) -> Vec<String> {
+    let mut all = first.to_vec();
+    for problem in more {
+        if !all.contains(problem) {
+            all.push(problem.clone());
+        }
+    }
+    all
 }
 
 /// The journal's `series` map as a Prometheus page.
@@ -103,7 +142,9 @@ impl Recording {
             crate::verify::Graded::Upstream { grade, .. } => (grade.checks.clone(), grade.ok),
         };
         let scenario = graded.scenario().to_string();
-        let journal: Vec<(f64, Value)> = std::fs::read_to_string(dir.join("_timeline.jsonl"))
+        let reader = RunReader::new(dir);
+        let journal: Vec<(f64, Value)> = reader
+            .text(Path::new("_timeline.jsonl"), LOG_CAP)
             .unwrap_or_default()
             .lines()
             .filter_map(|line| serde_json::from_str::<Value>(line).ok())
@@ -111,27 +152,7 @@ impl Recording {
             .collect();
 
         // The log, each line at its own time or its predecessor's.
-        let mut log = Vec::new();
-        let mut logs: Vec<PathBuf> = std::fs::read_dir(dir.join("_logs"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "log"))
-            .collect();
-        logs.sort();
-        for file in logs {
-            let bytes = std::fs::read(&file).unwrap_or_default();
-            let mut last = None;
-            for line in String::from_utf8_lossy(&bytes).lines() {
-                let at = serde_json::from_str::<Value>(line)
-                    .ok()
-                    .and_then(|v| seconds(&v))
-                    .or(last);
-                last = at;
-                log.push((at, line.to_string()));
-            }
-        }
+        let log = read_logs(&reader);
         let first_log = log.iter().find_map(|(t, _)| *t);
         let times: Vec<f64> = journal
             .iter()
@@ -151,10 +172,10 @@ impl Recording {
             .collect();
         log.sort_by(|a, b| a.0.total_cmp(&b.0));
 
-        let metrics_dir = dir.join("_metrics");
+        let metrics_dir = Path::new("_metrics");
         let read_metrics = |path: &Path| {
-            std::fs::read_to_string(path)
-                .ok()
+            reader
+                .text(path, JSON_CAP)
                 .and_then(|text| Samples::parse(&text).ok())
         };
         let baseline = read_metrics(&metrics_dir.join("metrics-before.txt"));
@@ -168,7 +189,7 @@ impl Recording {
         if counters.is_empty() {
             // No series in the journal (another tool's run, or an older one of ours):
             // the frozen pages, else before at the start and after at the end.
-            counters = frozen(&metrics_dir, "metrics-", ".txt")
+            counters = frozen(&reader, metrics_dir, "metrics-", ".txt")
                 .into_iter()
                 .filter_map(|f| Some((f.at, read_metrics(&f.path)?)))
                 .collect();
@@ -185,21 +206,24 @@ impl Recording {
             counters,
             baseline,
             log,
-            containers: frozen(dir, "_containers-", ".json"),
-            outbox: frozen(dir, "_outbox-", ".json"),
+            containers: frozen(&reader, Path::new(""), "_containers-", ".json"),
+            outbox: frozen(&reader, Path::new(""), "_outbox-", ".json"),
             event_traces: frozen(
-                &dir.join("_exports"),
+                &reader,
+                Path::new("_exports"),
                 "jaeger-traces-outbox_event_id-",
                 ".json",
             ),
             batch_traces: frozen(
-                &dir.join("_exports"),
+                &reader,
+                Path::new("_exports"),
                 "jaeger-projection-by-claim_batch_id-",
                 ".json",
             ),
             final_checks,
             final_ok,
-            recipe: read_json(&dir.join("_recipe.json")),
+            recipe: reader.json(Path::new("_recipe.json")),
+            problems: merged(&graded.problems, &reader.problems()),
         })
     }
 
@@ -336,7 +360,7 @@ impl Recording {
         snapshot.counters = board;
 
         if let Some(file) = self.latest(&self.containers, at)
-            && let Some(value) = read_json(&file.path)
+            && let Some(value) = read_json(&self.dir, &file.path)
         {
             snapshot.containers = serde_json::from_value(value["services"].clone())
                 .ok()
@@ -344,7 +368,7 @@ impl Recording {
             snapshot.worker = serde_json::from_value(value["worker"]["status"].clone()).ok();
         }
         if let Some(file) = self.latest(&self.outbox, at)
-            && let Some(value) = read_json(&file.path)
+            && let Some(value) = read_json(&self.dir, &file.path)
             && let (Ok(summary), Ok(rows)) = (
                 serde_json::from_value(value["summary"].clone()),
                 serde_json::from_value(value["rows"].clone()),
@@ -354,7 +378,7 @@ impl Recording {
         }
         let traces = |files: &[Frozen]| {
             self.latest(files, at).and_then(|f| {
-                read_json(&f.path)
+                read_json(&self.dir, &f.path)
                     .and_then(|v| crate::jaeger::parse_traces(&v).ok())
                     .map(Ok)
             })
