@@ -226,7 +226,9 @@ impl Scenario {
                 | Inject::GateBulkPartial
                 | Inject::GateSlowerThanLease
                 | Inject::KillClaimingWorker
-        )
+        ) || self.document_version.is_some()
+        // A replay drill's writes go through the gate in pass mode: its record names
+        // the document the worker wrote (whatever id scheme the worker uses).
     }
 
     /// Whether the fault goes in after the trigger (a worker must hold a claim first).

@@ -267,6 +267,23 @@ impl Drop for FaultGate {
     }
 }
 
+/// The id of the newest document the gate saw written (`PUT|POST …/_doc/<id>`) whose id
+/// names `entity` (bare, or `<type>:<entity>`): the document a worker wrote for it.
+pub fn written_doc_id(records: &[GateRecord], entity: &str) -> Option<String> {
+    records
+        .iter()
+        .rev()
+        .filter(|r| r.op == EsOp::Upsert)
+        .filter_map(|r| {
+            let path = r.path.split('?').next()?;
+            let (_, id) = path.rsplit_once("/_doc/")?;
+            // A client may percent-encode the `:` of `<type>:<id>`.
+            let id = id.replace("%3A", ":").replace("%3a", ":");
+            id.contains(entity).then_some(id)
+        })
+        .next()
+}
+
 fn hangs_up(shared: &Shared) -> bool {
     shared
         .decider
@@ -443,4 +460,44 @@ async fn forward(
         .await
         .map_err(|e| crate::sources::metrics::error_chain(&e))?;
     Ok((status, headers, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(method: &str, path: &str) -> GateRecord {
+        GateRecord {
+            at_unix_ms: 0,
+            method: method.into(),
+            path: path.into(),
+            op: EsOp::of(method, path),
+            status: Some(200),
+            injected: None,
+            elapsed_ms: 0,
+        }
+    }
+
+    #[test]
+    fn the_document_a_worker_wrote_is_read_off_the_gate_record() {
+        let entity = "852ac6b1-0000-4000-8000-000000000001";
+        let records = vec![
+            record(
+                "PUT",
+                &format!("/idx/_doc/{entity}?version=2&version_type=external"),
+            ),
+            record("GET", &format!("/idx/_doc/other:{entity}")),
+            record("PUT", &format!("/idx/_doc/block%3A{entity}")),
+            record("PUT", "/idx/_doc/someone-else"),
+        ];
+        assert_eq!(
+            written_doc_id(&records, entity),
+            Some(format!("block:{entity}"))
+        );
+        assert_eq!(
+            written_doc_id(&records[..1], entity),
+            Some(entity.to_string())
+        );
+        assert_eq!(written_doc_id(&records[3..], entity), None);
+    }
 }

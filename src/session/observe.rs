@@ -129,12 +129,16 @@ impl Session {
         let (Some(_), Some(entity)) = (self.drill.document_version, self.last_entity) else {
             return Err("this drill does not read documents".into());
         };
-        // The id the worker wrote is not assumed: upstream's `<entity_type>:<entity_id>`
-        // first (CONTRACT §2), then the bare entity id; the first one ES has wins.
-        let candidates = [
+        // The id the worker wrote is not assumed: the one the gate saw it write first,
+        // then upstream's `<entity_type>:<entity_id>` (CONTRACT §2), then the bare
+        // entity id; the first one ES has wins.
+        let written = self.gate.as_ref().and_then(|gate| {
+            crate::faults::gate::written_doc_id(&gate.records(), &entity.to_string())
+        });
+        let candidates = written.into_iter().chain([
             format!("{}:{entity}", crate::db::outbox::ENTITY_TYPE),
             entity.to_string(),
-        ];
+        ]);
         let mut last = None;
         for doc_id in candidates {
             let document = self.document_by_id(&doc_id).await?;
