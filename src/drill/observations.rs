@@ -41,9 +41,9 @@ pub fn refusals_in_export(jsonl: &str) -> u64 {
 }
 
 /// The entity version an ES document holds: its content's `event_version` (what the
-/// worker wrote), else ES's own `_version` for a document without one. `found: false`
-/// has none. ES's `_version` alone proves nothing: a worker that writes plain PUTs
-/// bumps it on every write, a stale one included.
+/// worker wrote). `found: false`, or a document without one, has none: ES's own
+/// `_version` proves nothing (a worker that writes plain PUTs bumps it on every write,
+/// a stale one included), so it never stands in.
 pub fn document_version(document: &Value) -> Option<i64> {
     let found = document.get("found").and_then(Value::as_bool) == Some(true);
     if !found {
@@ -52,7 +52,6 @@ pub fn document_version(document: &Value) -> Option<i64> {
     document
         .pointer("/_source/event_version")
         .and_then(Value::as_i64)
-        .or_else(|| document.get("_version").and_then(Value::as_i64))
 }
 
 /// The drill's rows of an outbox snapshot (`_outbox-<ts>.json`: `rows` of objects with
@@ -253,8 +252,9 @@ mod tests {
         let doc =
             serde_json::json!({"found": true, "_version": 5, "_source": {"event_version": 2}});
         assert_eq!(document_version(&doc), Some(2));
-        let bare = serde_json::json!({"found": true, "_version": 3});
-        assert_eq!(document_version(&bare), Some(3));
+        // A stale PUT makes _version 2 as surely as a kept v2 does: it never stands in.
+        let bare = serde_json::json!({"found": true, "_version": 2, "_source": {"text": "v1"}});
+        assert_eq!(document_version(&bare), None);
         assert_eq!(document_version(&serde_json::json!({"found": false})), None);
     }
 }

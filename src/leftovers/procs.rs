@@ -48,9 +48,16 @@ pub async fn end(pid: u32, started: Option<u64>, grace: Duration) -> bool {
         if !alive(pid, started) {
             return true;
         }
-        // SAFETY: kill(2) touches no memory; the pid was checked to be the one
-        // recorded (same start time) just before.
-        unsafe { libc::kill(pid as i32, signal) };
+        // A worker leads its own process group (we spawn it so): what it started dies
+        // with it. SAFETY: getpgid(2) and kill(2) touch no memory; the pid was checked
+        // to be the one recorded (same start time) just before.
+        unsafe {
+            if libc::getpgid(pid as i32) == pid as i32 {
+                libc::kill(-(pid as i32), signal);
+            } else {
+                libc::kill(pid as i32, signal);
+            }
+        }
         let deadline = tokio::time::Instant::now() + wait;
         while tokio::time::Instant::now() < deadline {
             if !alive(pid, started) {

@@ -304,14 +304,6 @@ impl Session {
             document_version: document.as_ref().and_then(document_version),
             collector_refusals: self.collector_refusals(),
         };
-        let verdict = self.grade(
-            &observations,
-            if last {
-                Missing::Failed
-            } else {
-                Missing::Pending
-            },
-        );
         let capture_ms = capture_started.elapsed().as_millis() as u64;
         // The report and the SVG show this freeze too, so its mark goes in first;
         // its total time is journaled once the files are in place.
@@ -319,57 +311,28 @@ impl Session {
             "freeze",
             json!({"label": ts, "final": last, "files": files.len(), "capture_ms": capture_ms}),
         );
-        let timeline = self.timeline();
-        let run_dir = self.run.dir.display().to_string();
-        let suffix = if last {
-            String::new()
-        } else {
-            format!("-{ts}")
-        };
-        files.push((
-            format!("_result{suffix}.json"),
-            format!("{:#}", verdict.result_json(&run_dir)).into_bytes(),
-        ));
-        files.push((
-            format!("report{suffix}.md"),
-            format!(
-                "{}{}",
-                if self.profile.sandbox.is_some() {
-                    format!("> **{}**\n\n", crate::sandbox::BANNER)
-                } else {
-                    String::new()
-                },
-                report::render(
-                    &self.run.run_id,
-                    &verdict,
-                    &observations,
-                    self.jaeger.base(),
-                    &timeline,
-                )
-            )
-            .into_bytes(),
-        ));
-        files.push((
-            format!("timeline{suffix}.svg"),
-            svg::render(
-                &format!("{} — {}", self.scenario, self.run.run_id),
-                &timeline,
-            )
-            .into_bytes(),
-        ));
         if last && let Some(event) = event {
             files.push((
                 "_outbox_event_id.txt".into(),
                 format!("{event}\n").into_bytes(),
             ));
         }
-        // Each file is synced to disk: do it off the async workers.
-        let run = self.run.clone();
-        let label = ts.clone();
-        tokio::task::spawn_blocking(move || run.freeze(&label, &files))
-            .await
-            .map_err(|e| format!("the freeze task failed: {e}"))?
-            .map_err(error_text)?;
+        let verdict = if last {
+            // The evidence first; the verdict is then graded from the files as written,
+            // exactly as `verify` grades them: one verdict, whoever grades the run (a
+            // source slow at this freeze cannot fail what an earlier export shows).
+            self.write_freeze(&ts, files).await?;
+            let (verdict, observations) = self.grade_written_run(&observations);
+            let verdict_files = self.verdict_files(&verdict, &observations, "");
+            self.write_freeze(&format!("{ts}-verdict"), verdict_files)
+                .await?;
+            verdict
+        } else {
+            let verdict = self.grade(&observations, Missing::Pending);
+            files.extend(self.verdict_files(&verdict, &observations, &format!("-{ts}")));
+            self.write_freeze(&ts, files).await?;
+            verdict
+        };
         // A point-in-time listing per freeze; the run's own `manifest.json` is written by
         // `close`, once nothing writes into the run any more.
         if !last {
@@ -386,6 +349,79 @@ impl Session {
             json!({"label": ts, "capture_ms": capture_ms, "total_ms": total_ms}),
         );
         Ok((self.run.dir.clone(), verdict))
+    }
+
+    /// Writes one freeze's files, all or nothing; each file is synced to disk, off the
+    /// async workers.
+    async fn write_freeze(&self, label: &str, files: Vec<(String, Vec<u8>)>) -> Result<(), String> {
+        let run = self.run.clone();
+        let label = label.to_string();
+        tokio::task::spawn_blocking(move || run.freeze(&label, &files))
+            .await
+            .map_err(|e| format!("the freeze task failed: {e}"))?
+            .map_err(error_text)?;
+        Ok(())
+    }
+
+    /// The run graded from its files as `verify` reads them (falling back to what was
+    /// observed live if the run directory cannot be read back).
+    fn grade_written_run(&mut self, live: &Observations) -> (Verdict, Observations) {
+        let observations = match crate::evidence::read::read_run_dir(&self.run.dir) {
+            Ok(run) => run.observations,
+            Err(error) => {
+                self.journal(
+                    "note",
+                    json!({"message": format!("the run could not be read back for its verdict ({error}); graded as observed")}),
+                );
+                live.clone()
+            }
+        };
+        (self.grade(&observations, Missing::Failed), observations)
+    }
+
+    /// `_result.json`, `report.md` and `timeline.svg` of a verdict (`suffix`: `-<ts>` for
+    /// a freeze before the last).
+    fn verdict_files(
+        &self,
+        verdict: &Verdict,
+        observations: &Observations,
+        suffix: &str,
+    ) -> Vec<(String, Vec<u8>)> {
+        let timeline = self.timeline();
+        let run_dir = self.run.dir.display().to_string();
+        let banner = if self.profile.sandbox.is_some() {
+            format!("> **{}**\n\n", crate::sandbox::BANNER)
+        } else {
+            String::new()
+        };
+        vec![
+            (
+                format!("_result{suffix}.json"),
+                format!("{:#}", verdict.result_json(&run_dir)).into_bytes(),
+            ),
+            (
+                format!("report{suffix}.md"),
+                format!(
+                    "{banner}{}",
+                    report::render(
+                        &self.run.run_id,
+                        verdict,
+                        observations,
+                        self.jaeger.base(),
+                        &timeline,
+                    )
+                )
+                .into_bytes(),
+            ),
+            (
+                format!("timeline{suffix}.svg"),
+                svg::render(
+                    &format!("{} — {}", self.scenario, self.run.run_id),
+                    &timeline,
+                )
+                .into_bytes(),
+            ),
+        ]
     }
 
     /// Size and sha256 of every file of the run. Hashing reads every file (the log may

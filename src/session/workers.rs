@@ -224,13 +224,19 @@ impl Session {
     /// The metrics URL of worker `n` (1 or 2) once the process serving it is proven to
     /// be that worker (or a descendant of it): a stranger on the port is never scraped.
     pub(super) fn proven_metrics_url(&mut self, n: usize) -> Result<String, String> {
+        // The state is polled now: a worker that exited since must not keep its proof
+        // (another process may have taken its port since).
+        let running = |state: WorkerState| match state {
+            WorkerState::Running { pid } => Some(pid),
+            _ => None,
+        };
         let (port, pid) = match n {
             1 => (
                 self.profile.metrics_port,
-                self.worker.as_ref().and_then(|w| w.pid()),
+                self.worker.as_mut().and_then(|w| running(w.poll())),
             ),
-            _ => match &self.second {
-                Some(second) => (second.metrics_port, second.process.pid()),
+            _ => match self.second.as_mut() {
+                Some(second) => (second.metrics_port, running(second.process.poll())),
                 None => return Err("worker 2 is not running".into()),
             },
         };

@@ -197,6 +197,9 @@ pub struct WorkerProcess {
     pub tail: SharedTail,
     pub log_path: PathBuf,
     pub command: Vec<String>,
+    /// The worker's own process group (its pid): a worker command that forks (a shell
+    /// that does not exec, `uv run`, `npm start`) is stopped and killed whole.
+    group: Option<i32>,
 }
 
 /// The worker's command as shown and recorded: [`command_to_spawn`] with the secrets
@@ -226,6 +229,7 @@ impl WorkerProcess {
             tail,
             log_path: log_path.to_path_buf(),
             command: worker_command(profile),
+            group: None,
         }
     }
 
@@ -249,6 +253,7 @@ impl WorkerProcess {
             tail: tail.clone(),
             log_path: log_path.to_path_buf(),
             command: worker_command(profile),
+            group: None,
         };
         let Some((program, args)) = command.split_first() else {
             set(
@@ -288,6 +293,9 @@ impl WorkerProcess {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            // Its own process group, so whatever it forks is signalled with it (and a
+            // Ctrl-C meant for drill-cockpit reaches it only through our shutdown).
+            .process_group(0)
             .kill_on_drop(true);
         // kill -9 of drill-cockpit must not leave the worker holding its ports.
         crate::leftovers::procs::die_with_parent(&mut builder);
@@ -323,6 +331,8 @@ impl WorkerProcess {
         process.writer = Some(tokio::spawn(write_lines(
             lines_rx, log_file, redactor, tail,
         )));
+        // process_group(0): the group's id is the worker's pid.
+        process.group = child.id().map(|pid| pid as i32);
         process.child = Some(child);
         process
     }
@@ -357,20 +367,36 @@ impl WorkerProcess {
             })
     }
 
+    /// Sends `signal` to the worker's process group (every process it started), or to
+    /// the worker alone when it has no group of its own.
     pub fn signal(&self, signal: i32) -> bool {
-        match self.pid() {
+        match (self.group, self.pid()) {
+            // SAFETY: kill(2) on the process group we created for the worker (a negative
+            // pid names a group); no memory is touched.
+            (Some(group), _) if group > 0 => unsafe { libc::kill(-group, signal) == 0 },
             // SAFETY: kill(2) with a pid we spawned; no memory is touched.
-            Some(pid) if pid > 0 => unsafe { libc::kill(pid as i32, signal) == 0 },
+            (_, Some(pid)) if pid > 0 => unsafe { libc::kill(pid as i32, signal) == 0 },
             _ => false,
         }
     }
 
-    /// SIGTERM, then SIGKILL after `grace`.
+    /// Whether any process of the worker's group is still alive.
+    fn group_alive(&self) -> bool {
+        match self.group {
+            // SAFETY: kill(2) with signal 0 only checks the group exists.
+            Some(group) if group > 0 => unsafe { libc::kill(-group, 0) == 0 },
+            _ => false,
+        }
+    }
+
+    /// SIGTERM to the worker and everything it started, then SIGKILL after `grace` to
+    /// whatever is left of them.
     pub async fn stop(&mut self, grace: Duration) -> WorkerState {
         if self.signal(libc::SIGTERM) {
             let deadline = tokio::time::Instant::now() + grace;
             while tokio::time::Instant::now() < deadline {
-                if !matches!(self.poll(), WorkerState::Running { .. }) {
+                let exited = !matches!(self.poll(), WorkerState::Running { .. });
+                if exited && !self.group_alive() {
                     return self.poll();
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -391,6 +417,7 @@ impl WorkerProcess {
 
     /// kill -9 (the drill's "crash the worker").
     pub async fn kill(&mut self) -> WorkerState {
+        self.signal(libc::SIGKILL);
         if let Some(child) = self.child.as_mut() {
             let _ = child.kill().await;
         }
@@ -683,5 +710,91 @@ mod tests {
                 .contains(&format!("\"n\": {}", KEY_LINES + 9))
         );
         assert_eq!(tail.total, 1 + 2 * (KEY_LINES as u64 + 10));
+    }
+}
+
+#[cfg(test)]
+mod process_group_tests {
+    use super::*;
+
+    /// Whether `pid` is gone (or a zombie nobody reaped yet: it runs no more).
+    fn gone(pid: u32) -> bool {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => true,
+            Ok(stat) => stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                .is_some_and(|state| state == "Z" || state == "X"),
+        }
+    }
+
+    /// A worker command that forks instead of exec'ing (like `uv run`, `npm start`):
+    /// the process that does the work is its grandchild.
+    async fn forking_worker(dir: &Path) -> (WorkerProcess, u32) {
+        let pid_file = dir.join("grandchild.pid");
+        let profile = Profile::load(&crate::config::LoadOptions {
+            config_path: None,
+            overrides: vec![format!(
+                "worker.command=sh -c 'sleep 300 & echo $! > {}; wait'",
+                pid_file.display()
+            )],
+            environment: Some(Default::default()),
+        })
+        .unwrap();
+        let worker = WorkerProcess::spawn(
+            &profile,
+            &[],
+            &dir.join("worker.log"),
+            Redactor::default(),
+            Arc::default(),
+        )
+        .await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(pid) = std::fs::read_to_string(&pid_file)
+                .ok()
+                .and_then(|text| text.trim().parse::<u32>().ok())
+            {
+                return (worker, pid);
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the worker never forked"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn until_gone(pid: u32) -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if gone(pid) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+
+    #[tokio::test]
+    async fn stopping_a_forking_worker_ends_what_it_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut worker, grandchild) = forking_worker(dir.path()).await;
+        worker.stop(Duration::from_secs(2)).await;
+        assert!(
+            until_gone(grandchild).await,
+            "pid {grandchild} outlived the stop"
+        );
+    }
+
+    #[tokio::test]
+    async fn kill_9_of_a_forking_worker_kills_what_it_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut worker, grandchild) = forking_worker(dir.path()).await;
+        worker.kill().await;
+        assert!(
+            until_gone(grandchild).await,
+            "pid {grandchild} outlived the kill"
+        );
     }
 }
