@@ -5,6 +5,18 @@
 /// The text with escape sequences and control characters removed.
 pub fn strip_controls(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
+    for_each_visible(text, |c| match c {
+        '\t' => out.push_str("    "),
+        '\n' => {}
+        c => out.push(c),
+    });
+    out
+}
+
+/// Calls `visible` with each character of `text` that is meant to be seen, plus `\n` and
+/// `\t` (the callers decide about layout): escape sequences (ESC and C1 introducers)
+/// are skipped whole, other control and bidi/invisible format characters dropped.
+fn for_each_visible(text: &str, mut visible: impl FnMut(char)) {
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
@@ -12,12 +24,11 @@ pub fn strip_controls(text: &str) -> String {
             // C1 CSI/OSC introducers used without ESC by some terminals.
             '\u{9b}' => skip_csi(&mut chars),
             '\u{9d}' => skip_osc(&mut chars),
-            '\t' => out.push_str("    "),
+            '\n' | '\t' => visible(c),
             c if c.is_control() || is_invisible_format(c) => {}
-            c => out.push(c),
+            c => visible(c),
         }
     }
-    out
 }
 
 /// Bidi overrides and isolates (which reorder what a reader sees), marks, and
@@ -86,22 +97,14 @@ pub fn strip_controls_per_line(text: &str) -> String {
 /// escaping function of the HTML report and the timeline SVG.
 pub fn markup(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\u{1b}' => skip_escape(&mut chars),
-            '\u{9b}' => skip_csi(&mut chars),
-            '\u{9d}' => skip_osc(&mut chars),
-            '\n' | '\t' => out.push(c),
-            c if c.is_control() || is_invisible_format(c) => {}
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
+    for_each_visible(text, |c| match c {
+        '&' => out.push_str("&amp;"),
+        '<' => out.push_str("&lt;"),
+        '>' => out.push_str("&gt;"),
+        '"' => out.push_str("&quot;"),
+        '\'' => out.push_str("&#39;"),
+        c => out.push(c),
+    });
     out
 }
 

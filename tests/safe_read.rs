@@ -3,6 +3,8 @@
 //! a link to a file outside the run. Each is planted in a copy of the upstream fixture
 //! and the binary runs under a deadline: a regression fails instead of hanging.
 
+mod common;
+
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -10,22 +12,10 @@ use std::time::{Duration, Instant};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
 /// A writable copy of the upstream fixture at `<tmp>/es_down_connect/<run_id>`.
 fn base_run(tmp: &Path) -> PathBuf {
     let dir = tmp.join("es_down_connect").join("20260214T184133");
-    copy_dir(
+    common::copy_dir(
         &testkit::env::fixtures_dir().join("upstream-run-es_down_connect"),
         &dir,
     );

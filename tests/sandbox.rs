@@ -225,6 +225,12 @@ fn assert_passed_and_says_where(screen: &str, run: &Path) {
             .is_some_and(|l| l.ends_with("passed · PASSED)")),
         "{screen}"
     );
+    assert_says_where(screen, run, true);
+}
+
+/// The screen after exit names the run and its report, and the run's `_result.json`
+/// says `ok` = `passed`.
+fn assert_says_where(screen: &str, run: &Path, passed: bool) {
     assert!(
         screen.contains(&format!("run directory: {}", run.display())),
         "{screen}"
@@ -235,7 +241,7 @@ fn assert_passed_and_says_where(screen: &str, run: &Path) {
     );
     let result: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("_result.json")).unwrap()).unwrap();
-    assert_eq!(result["ok"], true, "{result:#}");
+    assert_eq!(result["ok"], passed, "{result:#}");
 }
 
 /// With the suite's fast backoff the event is usually done by `q`; either way the drill
@@ -336,17 +342,7 @@ async fn quitting_with_a_pending_check_asks_and_quit_anyway_still_prints_the_ver
         .is_some_and(|l| l.contains("seen: status pending")),
         "{screen}"
     );
-    assert!(
-        screen.contains(&format!("run directory: {}", run.display())),
-        "{screen}"
-    );
-    assert!(
-        screen.contains(&format!("report: {}", run.join("report.md").display())),
-        "{screen}"
-    );
-    let result: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("_result.json")).unwrap()).unwrap();
-    assert_eq!(result["ok"], false, "{result:#}");
+    assert_says_where(&screen, &run, false);
 }
 
 #[test]

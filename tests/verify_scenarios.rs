@@ -3,6 +3,8 @@
 //! each run made to say "the fault did not happen" fails naming the check, recorded
 //! thresholds are honoured, a folder of runs becomes one table, and nothing is written.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -55,23 +57,11 @@ fn verify_json(dir: &Path) -> (Option<i32>, Value) {
     (code, value)
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 /// A writable copy of a fixture run at `<tmp>/<scenario>/<run>`.
 fn copy_of(scenario: &str, run: &Path) -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join(scenario).join(run.file_name().unwrap());
-    copy_dir(run, &dir);
+    common::copy_dir(run, &dir);
     // The writable copy keeps the read-only fixture's modes: make it writable.
     let _ = Command::new("chmod")
         .args(["-R", "u+w"])
@@ -318,7 +308,7 @@ fn a_folder_of_runs_is_one_table_and_one_failure_fails_it() {
     assert!(text.contains("Δretry=4 Δfailed=4 Δterminal=0"), "{text}");
 
     let tmp = tempfile::tempdir().unwrap();
-    copy_dir(&fixtures().join("upstream-runs"), tmp.path());
+    common::copy_dir(&fixtures().join("upstream-runs"), tmp.path());
     let _ = Command::new("chmod")
         .args(["-R", "u+w"])
         .arg(tmp.path())

@@ -1,6 +1,8 @@
 //! `drill-cockpit verify` re-grades runs from raw evidence, including the upstream
 //! tooling's (shared/fixtures/upstream-run-es_down_connect).
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -91,7 +93,7 @@ fn a_directory_that_is_not_a_run_is_a_clear_error() {
 fn a_trace_exported_by_several_freezes_counts_once() {
     let copy = tempfile::tempdir().unwrap();
     let dir = copy.path().join("es_down_connect").join("20260214T184133");
-    copy_dir(&upstream_run(), &dir);
+    common::copy_dir(&upstream_run(), &dir);
     let export = std::fs::read_dir(dir.join("_exports"))
         .unwrap()
         .flatten()
@@ -126,18 +128,6 @@ fn a_trace_exported_by_several_freezes_counts_once() {
     assert!(seen.starts_with(&format!("{once} trace(s)")), "{seen}");
 }
 
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 /// `verify` of a run below a folder whose name carries an escape sequence and a bidi
 /// override: the one-run report, the folder table and the error of a folder with no
 /// run print the name with its controls written out, never sent to the terminal.
@@ -146,7 +136,7 @@ fn verify_never_prints_the_escape_bytes_of_a_path() {
     let work = tempfile::tempdir().unwrap();
     let hostile = work.path().join("evil\u{1b}[31m\u{202e}runs");
     let run = hostile.join("es_down_connect").join("20260214T184133-A3");
-    copy_dir(&upstream_run(), &run);
+    common::copy_dir(&upstream_run(), &run);
     let empty = work.path().join("empty\u{1b}]0;title\u{7}");
     std::fs::create_dir(&empty).unwrap();
     for (target, code) in [(&run, 0), (&hostile, 0), (&empty, 3)] {

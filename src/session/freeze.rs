@@ -322,7 +322,7 @@ impl Session {
             // exactly as `verify` grades them: one verdict, whoever grades the run (a
             // source slow at this freeze cannot fail what an earlier export shows).
             self.write_freeze(&ts, files).await?;
-            let (verdict, observations) = self.grade_written_run(&observations);
+            let (verdict, observations) = self.grade_written_run(&observations).await;
             let verdict_files = self.verdict_files(&verdict, &observations, "");
             self.write_freeze(&format!("{ts}-verdict"), verdict_files)
                 .await?;
@@ -365,8 +365,15 @@ impl Session {
 
     /// The run graded from its files as `verify` reads them (falling back to what was
     /// observed live if the run directory cannot be read back).
-    fn grade_written_run(&mut self, live: &Observations) -> (Verdict, Observations) {
-        let observations = match crate::evidence::read::read_run_dir(&self.run.dir) {
+    async fn grade_written_run(&mut self, live: &Observations) -> (Verdict, Observations) {
+        // Reading the logs back is file IO of up to tens of MiB: off the async workers.
+        let dir = self.run.dir.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            crate::evidence::read::read_run_dir(&dir).map_err(|e| e.to_string())
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("the read-back task failed: {e}")));
+        let observations = match read {
             Ok(run) => run.observations,
             Err(error) => {
                 self.journal(

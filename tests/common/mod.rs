@@ -265,12 +265,13 @@ impl Drop for WorkerProcess {
     }
 }
 
-/// Copies a directory tree (a fixture run, to edit it in a temp dir).
+/// Copies a directory tree (a fixture run, to edit it in a temp dir); a symlink is
+/// copied as what it points to, never descended into as a directory.
 pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap().flatten() {
         let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
+        if entry.file_type().unwrap().is_dir() {
             copy_dir(&entry.path(), &target);
         } else {
             std::fs::copy(entry.path(), target).unwrap();
