@@ -737,3 +737,51 @@ fn in_worker_injection_is_refused_for_the_bundled_worker_and_drills_without_a_sw
         "{stderr}"
     );
 }
+
+/// A worker 2 that finds its port taken (another process bound it between the
+/// cockpit's pick and the worker's bind: the race this suite once lost) is started again
+/// on new ports; the drill is not failed for it, and the restart is journaled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_2_that_lost_its_port_is_started_again_on_new_ports() {
+    let scripts = tempfile::tempdir().unwrap();
+    let flag = scripts.path().join("worker-2-failed-once");
+    let script = scripts.path().join("worker.sh");
+    // Worker 2's first start fails as a worker does when its port is taken; every other
+    // start is the bundled worker.
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\ncase \"$OUTBOX_WORKER_ID\" in *-w2) if [ ! -e '{flag}' ]; then touch '{flag}'; echo \"OSError: [Errno 98] Address already in use\" >&2; exit 1; fi;; esac\nexec '{exe}' worker\n",
+            flag = flag.display(),
+            exe = env!("CARGO_BIN_EXE_drill-cockpit"),
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let Some(ran) = run_drill(
+        "db_claim_contention",
+        Schema::Ours,
+        Some(script.display().to_string()),
+    )
+    .await
+    else {
+        return;
+    };
+    assert!(flag.exists(), "worker 2's first start failed as planned");
+    let journal = std::fs::read_to_string(ran.dir.join("_timeline.jsonl")).unwrap();
+    assert!(
+        journal.contains("another process took its port"),
+        "{journal}"
+    );
+    let log = std::fs::read_dir(ran.dir.join("_logs"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .find(|e| e.file_name().to_string_lossy().starts_with("worker2"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .unwrap();
+    assert!(
+        log.contains("Address already in use"),
+        "both starts in one log: {log}"
+    );
+}

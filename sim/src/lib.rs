@@ -7,5 +7,6 @@
 //! drawn from them is labelled SANDBOX. The test suite uses them as its stand-ins.
 
 pub mod elastic;
+pub mod ports;
 pub mod server;
 pub mod traces;

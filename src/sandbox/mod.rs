@@ -75,10 +75,7 @@ pub fn worker_port_overrides(settings: &crate::config::Settings) -> Vec<String> 
 }
 
 fn free_port() -> Result<u16, String> {
-    std::net::TcpListener::bind(loopback())
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("no free port on 127.0.0.1: {e}"))
+    drill_sim::ports::spare_port(&[]).map_err(|e| format!("no free port on 127.0.0.1: {e}"))
 }
 
 impl Sandbox {

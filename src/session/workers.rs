@@ -3,6 +3,7 @@
 //! (claim contention, stuck reclaim) run a second one with its own id, ports, log and
 //! baseline, and their counters are summed over both.
 
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::json;
@@ -44,12 +45,58 @@ fn counter_series(samples: &Samples) -> serde_json::Value {
         .into()
 }
 
-/// A port the kernel says is free now (the worker binds it a moment later).
-fn free_port() -> Result<u16, String> {
-    std::net::TcpListener::bind(("127.0.0.1", 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("no free port on 127.0.0.1 for worker 2: {e}"))
+/// Two distinct ports that are free now and not in `avoid` (worker 1's, which it may
+/// not have bound yet). The worker binds them a moment later, so another process can
+/// still take one first: [`lost_its_port`] tells, and worker 2 is started on new ones.
+fn free_ports(avoid: &[u16]) -> Result<(u16, u16), String> {
+    let no_port = |e: std::io::Error| format!("no free port on 127.0.0.1 for worker 2: {e}");
+    let metrics = drill_sim::ports::spare_port(avoid).map_err(no_port)?;
+    let health = drill_sim::ports::spare_port(&[avoid, &[metrics]].concat()).map_err(no_port)?;
+    Ok((metrics, health))
+}
+
+/// How many times worker 2 is started on new ports after another process took one.
+const PORT_RACE_ATTEMPTS: usize = 3;
+
+/// The last line a worker wrote before it exited (control characters removed, cut to a
+/// readable length), so an error can say why without opening the log.
+pub(super) async fn last_words(process: &mut WorkerProcess, log_path: &Path) -> Option<String> {
+    process.drained(Duration::from_secs(2)).await;
+    let text = log_tail(log_path).ok()?;
+    let line = text.lines().rev().find(|line| !line.trim().is_empty())?;
+    let line = crate::sanitize::strip_controls(line.trim());
+    Some(match line.char_indices().nth(240) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line,
+    })
+}
+
+/// The last 16 KiB of a worker's log (the file this session writes; lossy UTF-8).
+fn log_tail(log_path: &Path) -> std::io::Result<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(log_path)?;
+    let length = file.metadata()?.len();
+    file.seek(SeekFrom::Start(length.saturating_sub(16 * 1024)))?;
+    let mut bytes = Vec::new();
+    file.take(16 * 1024).read_to_end(&mut bytes)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Whether the worker's log says it could not listen because the port was taken.
+fn lost_its_port(log_path: &Path) -> bool {
+    log_tail(log_path)
+        .map(|text| {
+            let text = text.to_ascii_lowercase();
+            [
+                "address already in use",
+                "eaddrinuse",
+                "errno 98",
+                "os error 98",
+            ]
+            .iter()
+            .any(|said| text.contains(said))
+        })
+        .unwrap_or(false)
 }
 
 /// Scrapes side by side, as one page: each worker's series under a comment naming it,
@@ -167,8 +214,8 @@ impl Session {
         if self.second.is_some() {
             return;
         }
-        let ports = free_port().and_then(|m| Ok((m, free_port()?)));
-        let (metrics_port, http_port) = match ports {
+        let avoid = [self.profile.metrics_port, self.profile.http_port];
+        let (metrics_port, http_port) = match free_ports(&avoid) {
             Ok(ports) => ports,
             Err(error) => {
                 self.action_failed("start worker 2", error);
@@ -452,9 +499,15 @@ impl Session {
                 Err(error) => {
                     match self.worker_state() {
                         Some(WorkerState::Exited { code, signal }) => {
+                            let log = self.run.log_path();
+                            let said = match self.worker.as_mut() {
+                                Some(worker) => last_words(worker, &log).await,
+                                None => None,
+                            };
                             return Err(format!(
-                                "the worker exited (code {code:?}, signal {signal:?}) before serving /metrics; see its log {}",
-                                self.run.log_path().display()
+                                "the worker exited (code {code:?}, signal {signal:?}) before serving /metrics{}; see its log {}",
+                                said.map(|s| format!(", saying: {s}")).unwrap_or_default(),
+                                log.display()
                             ));
                         }
                         Some(WorkerState::FailedToStart { message }) => return Err(message),
@@ -479,6 +532,7 @@ impl Session {
         timeout: Duration,
     ) -> Result<(), String> {
         let deadline = tokio::time::Instant::now() + timeout;
+        let mut port_races = 0;
         loop {
             let Some(second) = self.second.as_mut() else {
                 return Err("worker 2 did not start (see the failed actions)".into());
@@ -495,9 +549,24 @@ impl Session {
                     };
                     match second.process.poll() {
                         WorkerState::Exited { code, signal } => {
+                            let log = self.run.log_path_of("worker2");
+                            let said = last_words(&mut second.process, &log).await;
+                            // Its ports were free when picked; another process took one
+                            // before it bound them: new ports, not a failed drill.
+                            if lost_its_port(&log) && port_races < PORT_RACE_ATTEMPTS {
+                                port_races += 1;
+                                self.journal(
+                                    "worker",
+                                    json!({"action": "restart", "worker": 2, "why": "another process took its port before it bound it; new ports"}),
+                                );
+                                self.second = None;
+                                self.start_second_worker().await;
+                                continue;
+                            }
                             return Err(format!(
-                                "worker 2 exited (code {code:?}, signal {signal:?}) before serving /metrics; see its log {}",
-                                self.run.log_path_of("worker2").display()
+                                "worker 2 exited (code {code:?}, signal {signal:?}) before serving /metrics{}; see its log {}",
+                                said.map(|s| format!(", saying: {s}")).unwrap_or_default(),
+                                log.display()
                             ));
                         }
                         WorkerState::FailedToStart { message } => return Err(message),

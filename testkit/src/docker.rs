@@ -146,12 +146,9 @@ impl Drop for ComposeLikeContainer {
     }
 }
 
-/// A free TCP port on 127.0.0.1 (bound and released).
+/// A free TCP port on 127.0.0.1 below the ephemeral range (see `drill_sim::ports`).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .unwrap_or(0)
+    drill_sim::ports::spare_port(&[]).unwrap_or(0)
 }
 
 /// Waits until `url` answers HTTP (any status), up to `timeout`.
