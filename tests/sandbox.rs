@@ -123,7 +123,7 @@ async fn stop_es_and_delete_until_it_retries(tmux: &Tmux) {
         "a retry with reason es_connect and its trace",
         Duration::from_secs(30),
         |s| {
-            line_with(s, "retry_scheduled").is_some_and(|l| l.contains("reason=es_connect"))
+            s.contains("retry_scheduled  es_connect")
                 && s.contains("result=retry reason=es_connect")
         },
     )

@@ -238,7 +238,10 @@ fn render_at(width: u16, height: u16, app: &App, snapshot: &Snapshot, tail: &Log
 #[test]
 fn healthy_drill_in_progress() {
     let screen = render(&app(), &healthy(), &tail());
-    assert!(screen.contains("retry_scheduled  reason=es_connect op=delete"));
+    assert!(
+        screen.contains("retry_scheduled  es_connect delete"),
+        "{screen}"
+    );
     assert!(screen.contains("escape sequences are stripped"));
     assert!(!screen.contains('\u{1b}'));
     insta::assert_snapshot!(screen);
@@ -257,16 +260,19 @@ fn degraded_sources_say_why_in_their_panes() {
 #[test]
 fn failed_start_shows_each_reason_and_fix() {
     let screen = render(&app(), &failed(), &LogTail::default());
-    assert!(screen.contains("Set DOCKER_HOST"));
-    assert!(screen.contains("Check worker.command"));
-    assert!(screen.contains("pool timed out"));
+    assert!(
+        screen.contains("DOCKER_HOST to use another engine"),
+        "{screen}"
+    );
+    assert!(screen.contains("Check worker.command"), "{screen}");
+    assert!(screen.contains("pool timed out"), "{screen}");
     insta::assert_snapshot!(screen);
 }
 
 #[test]
 fn help_overlay_lists_every_binding() {
     let mut app = app();
-    app.overlay = Overlay::Help;
+    app.overlay = Overlay::Help { scroll: 0 };
     let screen = render(&app, &healthy(), &tail());
     for binding in &app.keymap.bindings {
         assert!(
@@ -362,8 +368,11 @@ fn a_gate_drill_with_two_workers_shows_its_faults_and_both_workers() {
         screen.contains("Faults · the drill's fault is IN"),
         "{screen}"
     );
-    assert!(screen.contains("latency 3000–3000 ms on upsert+delete+bulk, the first 1 only"));
-    assert!(screen.contains("2 request(s), 1 hit"));
+    assert!(
+        screen.contains("latency 3000–3000 ms on upsert+delete+bulk, the first 1 only"),
+        "{screen}"
+    );
+    assert!(screen.contains("2 request(s), 1 hit"), "{screen}");
     assert!(screen.contains("worker 2  running  pid 4243"), "{screen}");
     assert!(screen.contains("w2: processed Δ1 failed Δ0"), "{screen}");
     assert!(
@@ -453,7 +462,7 @@ fn a_small_terminal_keeps_every_pane() {
         "Timeline",
         "Containers",
         "Counters",
-        "Checklist",
+        "Checks 7/8 · 1 pending",
         "log",
         "Traces",
         "Outbox",
@@ -567,5 +576,213 @@ fn quitting_asks_about_a_stopped_es_then_about_the_pending_checks() {
     assert_eq!(
         app.on_key(key('q'), &snapshot),
         Some(Command::Quit { start_es: false })
+    );
+}
+
+/// Each drill's main screen at the three sizes a room meets (a laptop's 80×24, a
+/// split screen's 120×40, a projector's 200×60): the worker's row, counters with their
+/// numbers, the checklist's tally and the status bar's way to the rest of the keys
+/// are on every one of them.
+#[test]
+fn every_drills_main_screen_at_three_sizes() {
+    let profile = Profile::load(&LoadOptions {
+        config_path: None,
+        overrides: vec![],
+        environment: Some(Default::default()),
+    })
+    .unwrap();
+    for drill in drill_cockpit::drill::scenario::RUNNABLE {
+        let mut app = App::new(Keymap::for_drill(&profile, drill));
+        app.now = now();
+        let mut snapshot = healthy();
+        snapshot.scenario = drill.id.into();
+        snapshot.run_dir = format!("snapshots/{}/20260214T104133", drill.id);
+        let graded = snapshot.checklist.take().unwrap();
+        let observations = Observations {
+            metrics_before: Some(
+                Samples::parse(&fixture(
+                    "upstream-run-es_down_connect/_metrics/metrics-before.txt",
+                ))
+                .unwrap(),
+            ),
+            metrics_after: Some(
+                Samples::parse(&fixture(
+                    "upstream-run-es_down_connect/_metrics/metrics-after.txt",
+                ))
+                .unwrap(),
+            ),
+            log: Some(tail().lines.iter().cloned().collect()),
+            event_id: Some(EVENT.into()),
+            ..Observations::default()
+        };
+        drop(graded);
+        snapshot.checklist = Some(grade(drill, &observations, Missing::Pending));
+        if drill.worker_count() == 2 {
+            snapshot.worker2 = Some((
+                "drill-cockpit-w2".into(),
+                40123,
+                WorkerState::Running { pid: 4243 },
+            ));
+        }
+        for (width, height) in [(80, 24), (120, 40), (200, 60)] {
+            let screen = render_at(width, height, &app, &snapshot, &tail());
+            let at = format!("{} at {width}×{height}:\n{screen}", drill.id);
+            assert!(
+                screen.contains("running pid 4242") || screen.contains("running  pid 4242"),
+                "worker row, {at}"
+            );
+            assert!(screen.contains("retry"), "counters, {at}");
+            assert!(screen.contains("Δ"), "counter deltas, {at}");
+            assert!(
+                screen.contains("Checks ") || screen.contains("Checklist · "),
+                "tally, {at}"
+            );
+            let status = screen.lines().last().unwrap();
+            assert!(
+                status.ends_with("? more") || status.contains("q quit"),
+                "the status bar leads to every key, {at}"
+            );
+            insta::assert_snapshot!(format!("main_{}_{width}x{height}", drill.id), screen);
+        }
+    }
+}
+
+/// 80×24: the help lists more keys than the screen has rows; scrolling (↓, j, PgDn,
+/// G) shows every one of them, and the title says which part is shown.
+#[test]
+fn help_scrolls_to_every_binding_on_a_small_terminal() {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let mut app = app();
+    let snapshot = healthy();
+    let press = |app: &mut App, code| {
+        app.on_key(KeyEvent::new(code, KeyModifiers::NONE), &snapshot);
+    };
+    press(&mut app, KeyCode::Char('?'));
+    let first = render_at(80, 24, &app, &snapshot, &tail());
+    assert!(first.contains("Help · 1–"), "{first}");
+    assert!(first.contains("scroll"), "{first}");
+    let mut seen = first.clone();
+    for _ in 0..40 {
+        press(&mut app, KeyCode::Char('j'));
+        seen.push_str(&render_at(80, 24, &app, &snapshot, &tail()));
+    }
+    assert!(
+        matches!(app.overlay, Overlay::Help { .. }),
+        "j scrolls, it does not close"
+    );
+    for label in [
+        "fault in",
+        "kill -9 worker",
+        "zoom",
+        "log: next filter match",
+        "to the end",
+    ] {
+        assert!(seen.contains(label), "{label} never shown");
+    }
+    press(&mut app, KeyCode::Char('g'));
+    assert_eq!(
+        render_at(80, 24, &app, &snapshot, &tail()),
+        first,
+        "g: back to the top"
+    );
+    press(&mut app, KeyCode::Char('G'));
+    let last = render_at(80, 24, &app, &snapshot, &tail());
+    assert!(last.contains("keys are remapped"), "{last}");
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.overlay, Overlay::None);
+}
+
+/// The filter and marker prompts take readline's keys: Ctrl-U clears, Ctrl-W deletes
+/// a word, and no Ctrl key is ever typed as its letter.
+#[test]
+fn prompts_take_readline_keys() {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let mut app = app();
+    let snapshot = healthy();
+    let type_text = |app: &mut App, text: &str| {
+        for c in text.chars() {
+            app.on_key(
+                KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE),
+                &snapshot,
+            );
+        }
+    };
+    let ctrl = |app: &mut App, c| {
+        app.on_key(
+            KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL),
+            &snapshot,
+        );
+    };
+    app.on_key(
+        KeyEvent::new(KeyCode::Char('/'), KeyModifiers::NONE),
+        &snapshot,
+    );
+    type_text(&mut app, "attempt=5 reason");
+    ctrl(&mut app, 'w');
+    assert_eq!(app.overlay, Overlay::FilterInput("attempt=5 ".into()));
+    ctrl(&mut app, 'u');
+    assert_eq!(app.overlay, Overlay::FilterInput(String::new()));
+    type_text(&mut app, "es_connect");
+    ctrl(&mut app, 'a');
+    ctrl(&mut app, 'h');
+    assert_eq!(app.overlay, Overlay::FilterInput("es_connec".into()));
+    app.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE), &snapshot);
+    assert_eq!(app.log.filter, "es_connec");
+    app.on_key(
+        KeyEvent::new(KeyCode::Char('m'), KeyModifiers::NONE),
+        &snapshot,
+    );
+    type_text(&mut app, "ES back up");
+    ctrl(&mut app, 'w');
+    ctrl(&mut app, 'w');
+    assert_eq!(app.overlay, Overlay::MarkerInput("ES ".into()));
+}
+
+/// j/k/g/G move like the arrows and Home/End in lists; the picker takes the README's
+/// letters (C moves to drill C) and shows them.
+#[test]
+fn vi_keys_and_picker_letters() {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let mut app = app();
+    let mut snapshot = healthy();
+    let press = |app: &mut App, snapshot: &Snapshot, c| {
+        app.on_key(
+            KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE),
+            snapshot,
+        )
+    };
+    snapshot.outbox = Some(Ok((
+        QueueSummary::default(),
+        (0..5).map(|_| outbox_row("pending", 1)).collect(),
+    )));
+    app.focus = Pane::Outbox;
+    press(&mut app, &snapshot, 'j');
+    press(&mut app, &snapshot, 'j');
+    assert_eq!(app.outbox_selected, 2);
+    press(&mut app, &snapshot, 'k');
+    assert_eq!(app.outbox_selected, 1);
+    press(&mut app, &snapshot, 'G');
+    assert_eq!(app.outbox_selected, 4);
+    press(&mut app, &snapshot, 'g');
+    assert_eq!(app.outbox_selected, 0);
+
+    press(&mut app, &snapshot, 'D');
+    let screen = render_at(120, 40, &app, &snapshot, &tail());
+    for (letter, id) in [
+        ('A', "es_down_connect"),
+        ('E', "db_claim_contention"),
+        ('I', "collector_down"),
+    ] {
+        assert!(screen.contains(&format!("{letter} ")), "{screen}");
+        assert!(screen.contains(id), "{screen}");
+    }
+    press(&mut app, &snapshot, 'c');
+    assert_eq!(app.overlay, Overlay::Picker { selected: 2 });
+    let chosen = app.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE), &snapshot);
+    assert_eq!(
+        chosen,
+        Some(drill_cockpit::cockpit::engine::Command::SwitchScenario(
+            "es_write_block_4xx"
+        ))
     );
 }

@@ -73,6 +73,18 @@ impl Tally {
     }
 }
 
+impl Tally {
+    /// The same count for a narrow pane: `Checks 7/8 · 1 pending`, `Checks 8/8 · PASSED`.
+    pub fn short_words(&self) -> String {
+        let mut words = format!("Checks {}/{}", self.passed, self.total);
+        match self.overall() {
+            Overall::NotDecided => words.push_str(&format!(" · {} pending", self.pending)),
+            decided => words.push_str(&format!(" · {}", decided.word())),
+        }
+        words
+    }
+}
+
 /// The checks still waiting for evidence.
 pub fn pending_checks(verdict: &Verdict) -> Vec<&CheckOutcome> {
     verdict

@@ -61,11 +61,7 @@ pub fn draw(frame: &mut Frame, app: &App, snapshot: &Snapshot, tail: &LogTail) {
         .split(area);
     let top = Layout::default()
         .direction(Direction::Horizontal)
-        .constraints([
-            Constraint::Percentage(30),
-            Constraint::Percentage(40),
-            Constraint::Percentage(30),
-        ])
+        .constraints(top_row(area.width))
         .split(rows[1]);
     let middle = Layout::default()
         .direction(Direction::Horizontal)
@@ -93,11 +89,37 @@ pub fn draw(frame: &mut Frame, app: &App, snapshot: &Snapshot, tail: &LogTail) {
     draw_overlay(frame, area, app, snapshot);
 }
 
+/// Containers, Counters, Checklist: the checklist gets the room its values need on a
+/// wide screen (its lines are the drill's story), and its tally on a narrow one.
+fn top_row(width: u16) -> [Constraint; 3] {
+    match width {
+        0..100 => [
+            Constraint::Length(width * 33 / 100),
+            Constraint::Min(0),
+            Constraint::Length(width * 35 / 100),
+        ],
+        100..160 => [
+            Constraint::Percentage(28),
+            Constraint::Percentage(36),
+            Constraint::Percentage(36),
+        ],
+        _ => [
+            Constraint::Percentage(24),
+            Constraint::Percentage(30),
+            Constraint::Percentage(46),
+        ],
+    }
+}
+
 /// The overlay on top of whatever is drawn.
 fn draw_overlay(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
     match &app.overlay {
         Overlay::None => {}
-        Overlay::Help => panes::overlays::help(frame, centered(area, 70, 80), app),
+        Overlay::Help { scroll } => {
+            // A small terminal gives the list nearly all of the screen.
+            let (width, height) = if area.height < 40 { (96, 96) } else { (70, 80) };
+            panes::overlays::help(frame, centered(area, width, height), app, *scroll)
+        }
         Overlay::Confirm(kind) => {
             // The pending question names checks and keys: it needs more room.
             let (width, height) = match kind {

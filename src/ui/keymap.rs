@@ -210,6 +210,11 @@ impl Keymap {
             (Action::PageDown, "PageDown", "scroll a page down"),
             (Action::Top, "Home", "to the top"),
             (Action::Bottom, "End", "to the end (log: follow)"),
+            // vi's keys, as in lazydocker and k9s (shown beside the arrows in help).
+            (Action::Up, "k", "select / scroll up"),
+            (Action::Down, "j", "select / scroll down"),
+            (Action::Top, "g", "to the top"),
+            (Action::Bottom, "G", "to the end (log: follow)"),
             (Action::Open, "Enter", "open the trace's span tree"),
             (Action::Close, "Esc", "close / clear the filter"),
             (Action::ToggleFollow, "p", "log: pause / follow"),

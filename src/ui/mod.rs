@@ -49,7 +49,10 @@ pub enum Confirm {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Overlay {
     None,
-    Help,
+    /// The key list, scrolled by `scroll` lines (it is longer than a small terminal).
+    Help {
+        scroll: usize,
+    },
     Confirm(Confirm),
     /// The span tree of the selected trace.
     SpanTree {
@@ -125,23 +128,14 @@ impl App {
         let ctrl_c =
             event.code == KeyCode::Char('c') && event.modifiers.contains(KeyModifiers::CONTROL);
         match self.overlay.clone() {
-            Overlay::FilterInput(mut text) => {
-                match event.code {
-                    KeyCode::Enter => {
+            Overlay::FilterInput(text) => {
+                match edit_line(text, &event, usize::MAX) {
+                    LineEdit::Typing(text) => self.overlay = Overlay::FilterInput(text),
+                    LineEdit::Done(text) => {
                         self.log.set_filter(&text);
                         self.overlay = Overlay::None;
                     }
-                    KeyCode::Esc => self.overlay = Overlay::None,
-                    KeyCode::Backspace => {
-                        text.pop();
-                        self.overlay = Overlay::FilterInput(text);
-                    }
-                    KeyCode::Char(c) if !ctrl_c => {
-                        text.push(c);
-                        self.overlay = Overlay::FilterInput(text);
-                    }
-                    _ if ctrl_c => self.overlay = Overlay::None,
-                    _ => {}
+                    LineEdit::Cancel => self.overlay = Overlay::None,
                 }
                 return None;
             }
@@ -163,71 +157,58 @@ impl App {
                     _ => None,
                 };
             }
-            Overlay::Help => {
-                self.overlay = Overlay::None;
+            Overlay::Help { scroll } => {
+                // Scroll keys scroll (the list is longer than 80×24); any other closes.
+                self.overlay = match navigation(&event) {
+                    Some(action) => Overlay::Help {
+                        scroll: scrolled(scroll, action, self.keymap.bindings.len()),
+                    },
+                    None => Overlay::None,
+                };
                 return None;
             }
-            Overlay::MarkerInput(mut text) => {
-                match event.code {
-                    KeyCode::Enter => {
+            Overlay::MarkerInput(text) => {
+                // One line, bounded: a marker is a note, not a document.
+                match edit_line(text, &event, 200) {
+                    LineEdit::Typing(text) => self.overlay = Overlay::MarkerInput(text),
+                    LineEdit::Done(text) => {
                         self.overlay = Overlay::None;
                         let note = text.trim().to_string();
                         return (!note.is_empty()).then_some(Command::Marker(note));
                     }
-                    KeyCode::Esc => self.overlay = Overlay::None,
-                    KeyCode::Backspace => {
-                        text.pop();
-                        self.overlay = Overlay::MarkerInput(text);
-                    }
-                    // One line, bounded: a marker is a note, not a document.
-                    KeyCode::Char(c) if !ctrl_c && text.chars().count() < 200 => {
-                        text.push(c);
-                        self.overlay = Overlay::MarkerInput(text);
-                    }
-                    _ if ctrl_c => self.overlay = Overlay::None,
-                    _ => {}
+                    LineEdit::Cancel => self.overlay = Overlay::None,
                 }
                 return None;
             }
             Overlay::Picker { selected } => {
-                let last = crate::drill::scenario::RUNNABLE.len() - 1;
-                self.overlay = match event.code {
-                    KeyCode::Up => Overlay::Picker {
-                        selected: selected.saturating_sub(1),
-                    },
-                    KeyCode::Down => Overlay::Picker {
-                        selected: (selected + 1).min(last),
-                    },
-                    KeyCode::Enter => {
+                let drills = crate::drill::scenario::RUNNABLE;
+                let last = drills.len() - 1;
+                self.overlay = match (event.code, navigation(&event)) {
+                    (KeyCode::Enter, _) => {
                         self.overlay = Overlay::None;
-                        let chosen = crate::drill::scenario::RUNNABLE[selected.min(last)].id;
+                        let chosen = drills[selected.min(last)].id;
                         return (chosen != snapshot.scenario)
                             .then_some(Command::SwitchScenario(chosen));
                     }
+                    (_, Some(action)) => Overlay::Picker {
+                        selected: step(selected, action, drills.len()),
+                    },
+                    // The README's letters: `c` (or `C`) moves to drill C; Enter starts it.
+                    (KeyCode::Char(letter), None) => match picker_index(letter) {
+                        Some(index) => Overlay::Picker { selected: index },
+                        None => Overlay::None,
+                    },
                     _ => Overlay::None,
                 };
                 return None;
             }
             Overlay::SpanTree { scroll } => {
-                match event.code {
-                    KeyCode::Up => {
-                        self.overlay = Overlay::SpanTree {
-                            scroll: scroll.saturating_sub(1),
-                        }
-                    }
-                    KeyCode::Down => self.overlay = Overlay::SpanTree { scroll: scroll + 1 },
-                    KeyCode::PageUp => {
-                        self.overlay = Overlay::SpanTree {
-                            scroll: scroll.saturating_sub(10),
-                        }
-                    }
-                    KeyCode::PageDown => {
-                        self.overlay = Overlay::SpanTree {
-                            scroll: scroll + 10,
-                        }
-                    }
-                    _ => self.overlay = Overlay::None,
-                }
+                self.overlay = match navigation(&event) {
+                    Some(action) => Overlay::SpanTree {
+                        scroll: scrolled(scroll, action, usize::MAX / 2),
+                    },
+                    None => Overlay::None,
+                };
                 return None;
             }
             Overlay::None => {}
@@ -275,7 +256,7 @@ impl App {
                 self.focus = Pane::Log;
                 self.overlay = Overlay::FilterInput(self.log.filter.clone());
             }
-            Action::Help => self.overlay = Overlay::Help,
+            Action::Help => self.overlay = Overlay::Help { scroll: 0 },
             Action::Quit => return self.request_quit(snapshot),
             Action::Close => self.log.set_filter(""),
             Action::ToggleFollow => self.log.toggle_follow(),
@@ -375,6 +356,79 @@ impl App {
         self.quit_wait = None;
         Some(Command::Quit { start_es })
     }
+}
+
+/// What typing a key does to a one-line input: readline's keys (Ctrl-U clears,
+/// Ctrl-W deletes a word, Ctrl-H is Backspace), no control key ever typed as a letter.
+enum LineEdit {
+    Typing(String),
+    Done(String),
+    Cancel,
+}
+
+fn edit_line(mut text: String, event: &KeyEvent, max_chars: usize) -> LineEdit {
+    let ctrl = event.modifiers.contains(KeyModifiers::CONTROL);
+    match event.code {
+        KeyCode::Enter => return LineEdit::Done(text),
+        KeyCode::Esc => return LineEdit::Cancel,
+        KeyCode::Char('c') if ctrl => return LineEdit::Cancel,
+        KeyCode::Char('u') if ctrl => text.clear(),
+        KeyCode::Char('w') if ctrl => {
+            let kept = text.trim_end().len();
+            text.truncate(kept);
+            let word_start = text.rfind(char::is_whitespace).map_or(0, |at| at + 1);
+            text.truncate(word_start);
+        }
+        KeyCode::Backspace => {
+            text.pop();
+        }
+        KeyCode::Char('h') if ctrl => {
+            text.pop();
+        }
+        KeyCode::Char(_) if ctrl => {}
+        KeyCode::Char(c) if text.chars().count() < max_chars => text.push(c),
+        _ => {}
+    }
+    LineEdit::Typing(text)
+}
+
+/// The scroll keys inside an overlay: arrows, pages, Home/End and vi's j/k/g/G.
+fn navigation(event: &KeyEvent) -> Option<Action> {
+    if event.modifiers.contains(KeyModifiers::CONTROL) {
+        return None;
+    }
+    Some(match event.code {
+        KeyCode::Up | KeyCode::Char('k') => Action::Up,
+        KeyCode::Down | KeyCode::Char('j') => Action::Down,
+        KeyCode::PageUp => Action::PageUp,
+        KeyCode::PageDown => Action::PageDown,
+        KeyCode::Home | KeyCode::Char('g') => Action::Top,
+        KeyCode::End | KeyCode::Char('G') => Action::Bottom,
+        _ => return None,
+    })
+}
+
+/// A scroll offset moved by `action`, within `0..=last` (drawing clamps it further).
+fn scrolled(offset: usize, action: Action, last: usize) -> usize {
+    match action {
+        Action::Up => offset.saturating_sub(1),
+        Action::Down => (offset + 1).min(last),
+        Action::PageUp => offset.saturating_sub(10),
+        Action::PageDown => (offset + 10).min(last),
+        Action::Top => 0,
+        Action::Bottom => last,
+        _ => offset,
+    }
+}
+
+/// The picker's letter for the drill at `index` (A for the first), as the README names them.
+pub fn picker_letter(index: usize) -> char {
+    (b'A' + index as u8) as char
+}
+
+fn picker_index(letter: char) -> Option<usize> {
+    let index = (letter.to_ascii_uppercase() as usize).checked_sub('A' as usize)?;
+    (index < crate::drill::scenario::RUNNABLE.len()).then_some(index)
 }
 
 fn step(current: usize, action: Action, count: usize) -> usize {

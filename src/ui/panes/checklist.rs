@@ -40,7 +40,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
             Span::styled(format!(" · {}", failed.error), dim()),
         ]));
     }
-    let title = format!(" {} ", title(snapshot));
+    // Narrow: the short tally (the verdict matters more than the drill's name).
+    let full = format!(" {} ", title(snapshot));
+    let title = match &snapshot.checklist {
+        Some(verdict) if full.chars().count() + 2 > area.width as usize => {
+            format!(" {} ", Tally::of(verdict).short_words())
+        }
+        _ => full,
+    };
     // One line per check (what was seen follows, cut at the pane's edge; `f` keeps it whole).
     frame.render_widget(
         Paragraph::new(lines).block(block(title, Pane::Checklist, app)),

@@ -22,6 +22,43 @@ fn state_style(state: &str) -> Style {
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
     let mut lines = Vec::new();
+    // Narrow (80 columns): one row per thing, the details a zoom (`z`) shows dropped.
+    let narrow = area.width < 40;
+    // The worker first: it is what the drill watches, and a short pane keeps it.
+    let (worker_state, worker_style) = worker_line(snapshot.worker.as_ref());
+    let two = two_workers(snapshot);
+    if narrow {
+        lines.push(Line::from(vec![
+            Span::raw(format!("{:<7}", if two { "w1" } else { "worker" })),
+            Span::styled(worker_state.replace("  ", " "), worker_style),
+        ]));
+    } else {
+        lines.push(Line::from(vec![
+            Span::raw(format!("{:<10}", if two { "worker 1" } else { "worker" })),
+            Span::styled(worker_state, worker_style),
+            // The claim size matters once a worker claims; beside a failure it is noise.
+            if matches!(snapshot.worker, Some(WorkerState::Running { .. })) {
+                batch_size(snapshot)
+            } else {
+                Span::raw("")
+            },
+        ]));
+    }
+    if let Some((id, port, state)) = &snapshot.worker2 {
+        let (state, style) = worker_line(Some(state));
+        lines.push(if narrow {
+            Line::from(vec![
+                Span::raw(format!("{:<7}", "w2")),
+                Span::styled(state.replace("  ", " "), style),
+            ])
+        } else {
+            Line::from(vec![
+                Span::raw(format!("{:<10}", "worker 2")),
+                Span::styled(state, style),
+                Span::styled(format!("  · {id} · :{port}"), dim()),
+            ])
+        });
+    }
     match &snapshot.containers {
         None => lines.push(Line::styled("connecting to Docker …", dim())),
         Some(Err(error)) => lines.push(Line::styled(format!("Docker: {error}"), error_style())),
@@ -30,6 +67,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
                 format!("no containers in project `{}`", snapshot.project),
                 error_style(),
             ));
+        }
+        Some(Ok(services)) if narrow => {
+            for service in services {
+                lines.push(narrow_service_line(service));
+            }
         }
         Some(Ok(services)) => {
             for service in services {
@@ -60,27 +102,6 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
                 ]));
             }
         }
-    }
-    let (worker_state, worker_style) = worker_line(snapshot.worker.as_ref());
-    lines.push(Line::from(vec![
-        Span::raw(format!(
-            "{:<10}",
-            if two_workers(snapshot) {
-                "worker 1"
-            } else {
-                "worker"
-            }
-        )),
-        Span::styled(worker_state, worker_style),
-        batch_size(snapshot),
-    ]));
-    if let Some((id, port, state)) = &snapshot.worker2 {
-        let (state, style) = worker_line(Some(state));
-        lines.push(Line::from(vec![
-            Span::raw(format!("{:<10}", "worker 2")),
-            Span::styled(state, style),
-            Span::styled(format!("  · {id} · :{port}"), dim()),
-        ]));
     }
     // Elasticsearch as the worker sees it: over HTTP, whatever runs it.
     match &snapshot.elastic {
@@ -120,13 +141,29 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
     frame.render_widget(widget, area);
 }
 
+/// `es       exited 143`, `jaeger   running`, `postgres running unhealthy`: a service
+/// in one narrow row (uptime and a healthy health are for the wide pane).
+fn narrow_service_line(service: &crate::docker::ServiceState) -> Line<'static> {
+    let mut state = service.state.clone();
+    if let (None, Some(code)) = (&service.started_at, service.exit_code) {
+        state.push_str(&format!(" {code}"));
+    }
+    if let Some(health) = service.health.as_deref().filter(|h| *h != "healthy") {
+        state.push_str(&format!(" {health}"));
+    }
+    Line::from(vec![
+        Span::raw(format!("{:<9}", service.service)),
+        Span::styled(state, state_style(&service.state)),
+    ])
+}
+
 /// The claim size: what was passed, and what the worker says it uses once it logs it
 /// (yellow when the two differ: the worker reads its settings another way).
 fn batch_size(snapshot: &Snapshot) -> Span<'static> {
     let sent = snapshot.batch_sent;
     match snapshot.batch_reported {
         Some(reported) if reported == u64::from(sent) => {
-            Span::styled(format!("  · batch {reported} (worker says)"), dim())
+            Span::styled(format!("  · batch {reported}"), dim())
         }
         Some(reported) => Span::styled(
             format!("  · worker says batch {reported}, sent {sent}"),

@@ -30,6 +30,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
         );
         return;
     }
+    // Narrow (80 columns): the numbers come first and the labels keep their values
+    // only; the sparkline goes. A counter without its number says nothing.
+    let narrow = inner.width < 56;
     let mut rows: Vec<Row> = snapshot
         .counters
         .rows
@@ -44,13 +47,27 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
             } else {
                 Style::default()
             };
-            Row::new(vec![
-                Cell::from(row.metric),
-                Cell::from(row.labels.clone()),
-                Cell::from(format!("{}", row.value)),
-                Cell::from(format!("Δ{}", row.delta)).style(delta_style),
-                Cell::from(sparkline(&row.history, 12)),
-            ])
+            let value = Cell::from(format!("{}", row.value));
+            let delta = Cell::from(format!("Δ{}", row.delta)).style(delta_style);
+            if narrow {
+                Row::new(vec![
+                    Cell::from(narrow_name(row.metric, &row.labels)),
+                    value,
+                    delta,
+                ])
+            } else {
+                Row::new(vec![
+                    Cell::from(row.metric),
+                    Cell::from(if inner.width < 80 {
+                        label_values(&row.labels)
+                    } else {
+                        row.labels.clone()
+                    }),
+                    value,
+                    delta,
+                    Cell::from(sparkline(&row.history, 8)),
+                ])
+            }
         })
         .collect();
     let gauges: Vec<String> = snapshot
@@ -59,33 +76,69 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
         .iter()
         .map(|(name, value)| format!("{name} {}", (value * 10.0).round() / 10.0))
         .collect();
-    let footer = match &snapshot.metrics_error {
-        Some(error) => Line::styled(format!("stale: {error}"), error_style()),
-        // Two workers: the sums above, each worker's own share here.
-        None if !snapshot.per_worker.is_empty() => Line::raw(
-            snapshot
-                .per_worker
-                .iter()
-                .map(|(n, processed, failed, retried)| {
-                    format!("w{n}: processed Δ{processed} failed Δ{failed} retry Δ{retried}")
-                })
-                .collect::<Vec<_>>()
-                .join(" · "),
-        ),
-        None => Line::raw(gauges.join(" · ")),
+    let footer: Vec<Line> = match &snapshot.metrics_error {
+        Some(error) => vec![Line::styled(format!("stale: {error}"), error_style())],
+        // Two workers: the sums above, each worker's own share here, a line each.
+        None if !snapshot.per_worker.is_empty() => snapshot
+            .per_worker
+            .iter()
+            .map(|(n, processed, failed, retried)| {
+                Line::raw(format!(
+                    "w{n}: processed Δ{processed} failed Δ{failed} retry Δ{retried}"
+                ))
+            })
+            .collect(),
+        None => vec![Line::raw(gauges.join(" · "))],
     };
     let parts = ratatui::layout::Layout::default()
         .direction(ratatui::layout::Direction::Vertical)
-        .constraints([Constraint::Min(1), Constraint::Length(1)])
+        .constraints([Constraint::Min(1), Constraint::Length(footer.len() as u16)])
         .split(inner);
     rows.truncate(parts[0].height as usize);
-    let widths = [
-        Constraint::Length(16),
-        Constraint::Min(16),
-        Constraint::Length(7),
-        Constraint::Length(7),
-        Constraint::Length(12),
-    ];
-    frame.render_widget(Table::new(rows, widths), parts[0]);
+    let table = if narrow {
+        Table::new(
+            rows,
+            [
+                Constraint::Min(10),
+                Constraint::Length(5),
+                Constraint::Length(5),
+            ],
+        )
+    } else {
+        Table::new(
+            rows,
+            [
+                Constraint::Length(16),
+                Constraint::Min(16),
+                Constraint::Length(6),
+                Constraint::Length(6),
+                Constraint::Length(8),
+            ],
+        )
+    };
+    frame.render_widget(table, parts[0]);
     frame.render_widget(Paragraph::new(footer), parts[1]);
+}
+
+/// `retry_scheduled` with `reason=es_connect op=delete` → `retry es_connect delete`:
+/// what tells two rows apart, in the room a narrow pane has.
+fn narrow_name(metric: &str, labels: &str) -> String {
+    let short = match metric {
+        "retry_scheduled" => "retry",
+        "terminal_failed" => "terminal",
+        "processed" => "done",
+        other => other,
+    };
+    format!("{short} {}", label_values(labels))
+        .trim_end()
+        .to_string()
+}
+
+/// `reason=es_connect op=delete` → `es_connect delete` (the keys are the same on every row).
+fn label_values(labels: &str) -> String {
+    labels
+        .split_whitespace()
+        .map(|pair| pair.split_once('=').map_or(pair, |(_, value)| value))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -18,30 +18,53 @@ fn frame_block(title: &str) -> Block<'static> {
         .border_style(Style::default().fg(Color::Cyan))
 }
 
-pub fn help(frame: &mut Frame, area: Rect, app: &App) {
-    let lines: Vec<Line> = app
-        .keymap
-        .bindings
+/// Every binding, keys of one action on one line (`Down / j`), scrolled by `scroll`;
+/// the title says which lines show and how to see the rest.
+pub fn help(frame: &mut Frame, area: Rect, app: &App, scroll: usize) {
+    let mut entries: Vec<(Vec<String>, &str)> = Vec::new();
+    for binding in &app.keymap.bindings {
+        match entries
+            .iter_mut()
+            .find(|(_, label)| *label == binding.label)
+        {
+            Some((keys, _)) => keys.push(binding.key.to_string()),
+            None => entries.push((vec![binding.key.to_string()], binding.label.as_str())),
+        }
+    }
+    let mut lines: Vec<Line> = entries
         .iter()
-        .map(|b| {
+        .map(|(keys, label)| {
             Line::from(vec![
                 Span::styled(
-                    format!("{:>10}  ", b.key.to_string()),
+                    format!("{:>12}  ", keys.join(" / ")),
                     Style::default().fg(Color::Cyan),
                 ),
-                Span::raw(b.label.clone()),
+                Span::raw(label.to_string()),
             ])
         })
-        .chain([
-            Line::raw(""),
-            Line::styled(
-                "keys are remapped in the [keys] table of the config file; any key closes this",
-                dim(),
-            ),
-        ])
         .collect();
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(
+        "keys are remapped in the [keys] table of the config file",
+        dim(),
+    ));
+    let visible = area.height.saturating_sub(2) as usize;
+    let first = scroll.min(lines.len().saturating_sub(visible));
+    let title = if lines.len() > visible {
+        format!(
+            "Help · {}–{} of {} · ↑/↓ j/k PgUp/PgDn scroll · any other key closes",
+            first + 1,
+            (first + visible).min(lines.len()),
+            lines.len()
+        )
+    } else {
+        "Help · any key closes".to_string()
+    };
     frame.render_widget(Clear, area);
-    frame.render_widget(Paragraph::new(lines).block(frame_block("Help")), area);
+    frame.render_widget(
+        Paragraph::new(lines.split_off(first)).block(frame_block(&title)),
+        area,
+    );
 }
 
 /// The drill picker: every drill of the lab, the current one marked.
@@ -58,7 +81,12 @@ pub fn picker(frame: &mut Frame, area: Rect, selected: usize, snapshot: &Snapsho
             };
             Line::from(vec![
                 Span::styled(
-                    format!(" {} {:<20} ", if current { "●" } else { " " }, drill.id),
+                    format!(
+                        " {} {} {:<20} ",
+                        crate::ui::picker_letter(n),
+                        if current { "●" } else { " " },
+                        drill.id
+                    ),
                     style.add_modifier(Modifier::BOLD),
                 ),
                 Span::styled(format!(" {}", drill.title), style),
@@ -67,7 +95,7 @@ pub fn picker(frame: &mut Frame, area: Rect, selected: usize, snapshot: &Snapsho
         .collect();
     lines.push(Line::raw(""));
     lines.push(Line::styled(
-        "↑/↓ choose · Enter: end this drill (fault out, last freeze) and start that one · Esc: stay",
+        "A–I or ↑/↓ choose · Enter: end this drill (fault out, last freeze) and start that one · Esc: stay",
         dim(),
     ));
     frame.render_widget(Clear, area);

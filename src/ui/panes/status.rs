@@ -39,16 +39,57 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
             Style::default().fg(Color::Black).bg(Color::Yellow),
         ));
     }
-    for binding in app.keymap.bindings.iter().filter(|b| b.in_status_bar) {
-        spans.push(Span::styled(
-            format!(" {}", binding.key),
-            Style::default().fg(Color::Cyan),
-        ));
-        // The label's head: "fault in: gate: …" → "fault in", "stop ES (confirm)" → "stop ES".
-        let head = binding.label.split([':', '(']).next().unwrap_or("").trim();
-        spans.push(Span::raw(format!(" {head}")));
+    let used: usize = spans.iter().map(Span::width).sum();
+    let (keys, all_shown) = key_hints(app, (area.width as usize).saturating_sub(used));
+    spans.extend(keys);
+    if !all_shown {
+        spans.push(Span::styled(more(app), Style::default().fg(Color::Cyan)));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// Said at the end of a status bar too narrow for every key: the help key shows them.
+fn more(app: &App) -> String {
+    format!(
+        " {} more",
+        app.keymap.key_of(crate::ui::keymap::Action::Help)
+    )
+}
+
+/// The status bar's keys that fit in `room` columns (leaving room for "? more" when
+/// some do not), and whether all of them fit.
+fn key_hints(app: &App, room: usize) -> (Vec<Span<'static>>, bool) {
+    let hints: Vec<[Span<'static>; 2]> = app
+        .keymap
+        .bindings
+        .iter()
+        .filter(|b| b.in_status_bar)
+        .map(|binding| {
+            // The label's head: "fault in: gate: …" → "fault in", "stop ES (confirm)" → "stop ES".
+            let head = binding.label.split([':', '(']).next().unwrap_or("").trim();
+            [
+                Span::styled(
+                    format!(" {}", binding.key),
+                    Style::default().fg(Color::Cyan),
+                ),
+                Span::raw(format!(" {head}")),
+            ]
+        })
+        .collect();
+    let width = |hint: &[Span; 2]| hint[0].width() + hint[1].width();
+    if hints.iter().map(width).sum::<usize>() <= room {
+        return (hints.into_iter().flatten().collect(), true);
+    }
+    let mut left = room.saturating_sub(more(app).chars().count());
+    let mut shown = Vec::new();
+    for hint in hints {
+        if width(&hint) > left {
+            break;
+        }
+        left -= width(&hint);
+        shown.extend(hint);
+    }
+    (shown, false)
 }
 
 /// What the drill waits for: the waited quit's countdown, else when the event retries.
