@@ -340,10 +340,7 @@ async fn keys_drive_the_429_drill_and_the_stuck_reclaim_drill() {
     tmux.wait_for(
         "retries with reason es_429, answered 429 by the gate",
         Duration::from_secs(30),
-        |s| {
-            s.contains("retry_scheduled  es_429")
-                && s.contains("← abort 429")
-        },
+        |s| s.contains("retry_scheduled  es_429") && s.contains("← abort 429"),
     )
     .await;
     tmux.keys("X");

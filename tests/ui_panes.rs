@@ -786,3 +786,34 @@ fn vi_keys_and_picker_letters() {
         ))
     );
 }
+
+/// Enter in the log opens the span tree of the lowest line on screen that names a
+/// trace (underlined, and named in the title); a trace the cockpit has not loaded is
+/// said in the status bar instead.
+#[test]
+fn enter_on_the_log_opens_the_trace_its_line_names() {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let mut app = app();
+    let mut snapshot = healthy();
+    app.focus = Pane::Log;
+    let screen = render(&app, &snapshot, &tail());
+    assert!(screen.contains("Enter: trace 070ce400"), "{screen}");
+    app.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE), &snapshot);
+    assert_eq!(app.overlay, Overlay::SpanTree { scroll: 0 });
+    assert_eq!(app.focus, Pane::Traces);
+    let list = drill_cockpit::ui::traces_list(&snapshot);
+    assert!(list[app.trace_selected].trace_id.starts_with("070ce400"));
+    let tree = render(&app, &snapshot, &tail());
+    assert!(tree.contains("070ce400"), "{tree}");
+
+    // Not loaded: said, nothing opened.
+    app.overlay = Overlay::None;
+    app.focus = Pane::Log;
+    snapshot.event_traces = Some(Ok(vec![]));
+    snapshot.batch_traces = Some(Ok(vec![]));
+    render(&app, &snapshot, &tail());
+    app.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE), &snapshot);
+    assert_eq!(app.overlay, Overlay::None);
+    let screen = render(&app, &snapshot, &tail());
+    assert!(screen.contains("trace 070ce400 is not among"), "{screen}");
+}

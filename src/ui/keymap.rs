@@ -215,7 +215,11 @@ impl Keymap {
             (Action::Down, "j", "select / scroll down"),
             (Action::Top, "g", "to the top"),
             (Action::Bottom, "G", "to the end (log: follow)"),
-            (Action::Open, "Enter", "open the trace's span tree"),
+            (
+                Action::Open,
+                "Enter",
+                "span tree: of the selected trace, or of the underlined log line",
+            ),
             (Action::Close, "Esc", "close / clear the filter"),
             (Action::ToggleFollow, "p", "log: pause / follow"),
             (Action::ToggleWrap, "W", "log: wrap long lines"),

@@ -32,6 +32,9 @@ pub struct LogView {
     pub paused_at: Option<u64>,
     /// The tail's line count as of the last frame (set by the terminal loop).
     pub seen_total: u64,
+    /// The trace id `Enter` opens: the lowest line on screen that names one (set when
+    /// the pane is drawn, since only drawing knows which lines fit).
+    pub drawn_trace: std::cell::RefCell<Option<String>>,
 }
 
 impl Default for LogView {
@@ -45,6 +48,7 @@ impl Default for LogView {
             fold: true,
             paused_at: None,
             seen_total: 0,
+            drawn_trace: Default::default(),
         }
     }
 }
@@ -60,6 +64,8 @@ pub struct ShownLine {
     pub is_gap: bool,
     /// How many same-shaped lines this one stands for (1 = itself only).
     pub repeat: usize,
+    /// The trace the line names (`trace_id`), the way into its span tree.
+    pub trace_id: Option<String>,
 }
 
 /// One row before shaping: a tail index, whether it matched, how many it folds.
@@ -178,6 +184,7 @@ impl LogView {
                     is_marker: false,
                     is_gap: true,
                     repeat: 1,
+                    trace_id: None,
                 });
             }
             previous = Some(row.index);
@@ -193,6 +200,7 @@ impl LogView {
                 is_match: row.is_match,
                 is_gap: false,
                 repeat: row.repeat,
+                trace_id: trace_of(raw),
             });
         }
         let overflow = shown.len().saturating_sub(height);
@@ -230,13 +238,17 @@ fn fold_runs(selected: &[(usize, bool)], log: &LogTail) -> Vec<Row> {
 }
 
 /// Indices (below `end`) of matching lines plus their context, in order: (index, is_match).
+/// A line matches when what the pane shows of it does (`attempt=5`), or its raw text
+/// does (a field the pane leaves out); case does not matter.
 fn with_context(tail: &VecDeque<String>, filter: &str, end: usize) -> Vec<(usize, bool)> {
     let needle = filter.to_lowercase();
     let matches: Vec<usize> = tail
         .iter()
         .take(end)
         .enumerate()
-        .filter(|(_, l)| l.to_lowercase().contains(&needle))
+        .filter(|(_, l)| {
+            l.to_lowercase().contains(&needle) || render_line(l).0.to_lowercase().contains(&needle)
+        })
         .map(|(i, _)| i)
         .collect();
     let mut keep = std::collections::BTreeMap::new();
@@ -263,7 +275,9 @@ pub fn render_line(raw: &str) -> (String, Option<String>) {
             })
         };
         let time = text("ts")
-            .map(|ts| ts.get(11..23).unwrap_or(&ts).to_string())
+            .or_else(|| text("timestamp"))
+            .or_else(|| text("time"))
+            .map(|ts| clock_of(&ts))
             .unwrap_or_default();
         let level = text("level").unwrap_or_default();
         let mut line = format!("{time} {level:<7} {}", text("message").unwrap_or_default());
@@ -289,6 +303,51 @@ pub fn render_line(raw: &str) -> (String, Option<String>) {
     (cut(&strip_controls(raw)), None)
 }
 
+/// The trace id a log line names: its JSON `trace_id` (or `otelTraceID`), or a
+/// `trace_id=<hex>` in plain text; 16 or 32 hex digits, never all zeros.
+pub fn trace_of(raw: &str) -> Option<String> {
+    let id = if raw.trim_start().starts_with('{') {
+        let fields: serde_json::Map<String, Value> = serde_json::from_str(raw).ok()?;
+        ["trace_id", "otelTraceID"]
+            .iter()
+            .find_map(|key| fields.get(*key)?.as_str().map(str::to_string))?
+    } else {
+        let (_, after) = raw.split_once("trace_id=")?;
+        after.chars().take_while(char::is_ascii_hexdigit).collect()
+    };
+    let id = id.to_ascii_lowercase();
+    (matches!(id.len(), 16 | 32)
+        && id.chars().all(|c| c.is_ascii_hexdigit())
+        && id.chars().any(|c| c != '0'))
+    .then_some(id)
+}
+
+/// The wall-clock part of a log timestamp, `HH:MM:SS.mmm`, whatever the worker wrote:
+/// RFC 3339 with or without fractions (`…T06:12:44+00:00`, `…T06:12:44.5Z`), Python's
+/// `2026-02-14 06:12:44,123`, or a bare time. Anything else is shown as it is.
+pub fn clock_of(ts: &str) -> String {
+    if let Ok(time) = chrono::DateTime::parse_from_rfc3339(ts) {
+        return time.format("%H:%M:%S%.3f").to_string();
+    }
+    // After the date (`T` or a space), up to the zone; a comma is Python's decimal mark.
+    let time = ts
+        .split_once(['T', ' '])
+        .map_or(ts, |(date, time)| if date.len() == 10 { time } else { ts })
+        .split(['+', 'Z', 'z'])
+        .next()
+        .unwrap_or(ts)
+        .replace(',', ".");
+    let time = match time.rfind('-') {
+        // `06:12:44-05:00`: a negative zone, not part of the time.
+        Some(at) if at >= 8 => &time[..at],
+        _ => time.as_str(),
+    };
+    match chrono::NaiveTime::parse_from_str(time, "%H:%M:%S%.f") {
+        Ok(clock) => clock.format("%H:%M:%S%.3f").to_string(),
+        Err(_) => ts.chars().take(23).collect(),
+    }
+}
+
 fn cut(text: &str) -> String {
     if text.chars().count() <= MAX_SHOWN_CHARS {
         return text.to_string();
@@ -308,6 +367,67 @@ mod tests {
             tail.push(line.to_string());
         }
         tail
+    }
+
+    #[test]
+    fn timestamps_show_their_clock_in_every_shape_workers_write() {
+        for (ts, clock) in [
+            ("2026-02-14T10:42:39.403982+00:00", "10:42:39.403"),
+            ("2026-02-14T06:12:44+00:00", "06:12:44.000"),
+            ("2026-02-14T06:12:44Z", "06:12:44.000"),
+            ("2026-02-14T06:12:44.5-05:00", "06:12:44.500"),
+            ("2026-02-14 06:12:44,123", "06:12:44.123"),
+            ("2026-02-14 06:12:44", "06:12:44.000"),
+            ("06:12:44.7", "06:12:44.700"),
+            ("yesterday", "yesterday"),
+            ("", ""),
+        ] {
+            assert_eq!(clock_of(ts), clock, "{ts}");
+        }
+        let (text, _) =
+            render_line(r#"{"ts":"2026-02-14T06:12:44+00:00","level":"INFO","message":"ok"}"#);
+        assert!(text.starts_with("06:12:44.000 INFO"), "{text}");
+    }
+
+    #[test]
+    fn a_line_names_its_trace_in_json_or_plain_text() {
+        let id = "18bef09d08385a0cfe337a1396ce6e5f";
+        assert_eq!(
+            trace_of(&format!(r#"{{"message":"x","trace_id":"{id}"}}"#)).as_deref(),
+            Some(id)
+        );
+        assert_eq!(
+            trace_of(&format!("ERROR failed trace_id={id} span_id=1")).as_deref(),
+            Some(id)
+        );
+        assert_eq!(
+            trace_of(r#"{"trace_id":"00000000000000000000000000000000"}"#),
+            None
+        );
+        assert_eq!(trace_of(r#"{"trace_id":"not-hex"}"#), None);
+        assert_eq!(trace_of("no trace here"), None);
+    }
+
+    #[test]
+    fn the_filter_finds_what_the_pane_shows_not_only_the_raw_json() {
+        let log = tail(&[
+            r#"{"ts":"2026-02-14T10:42:39Z","level":"ERROR","message":"failed","attempt":5}"#,
+            r#"{"ts":"2026-02-14T10:42:40Z","level":"INFO","message":"claimed"}"#,
+        ]);
+        let mut view = LogView::default();
+        view.set_filter("attempt=5");
+        let shown = view.visible(&log, 10);
+        assert!(
+            shown
+                .iter()
+                .any(|l| l.is_match && l.text.contains("attempt=5")),
+            "{shown:?}"
+        );
+        view.set_filter("\"attempt\":5");
+        assert!(
+            view.visible(&log, 10).iter().any(|l| l.is_match),
+            "the raw text still matches"
+        );
     }
 
     #[test]

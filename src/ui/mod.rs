@@ -88,6 +88,8 @@ pub struct App {
     /// at this instant at the latest.
     pub quit_wait: Option<chrono::DateTime<chrono::Utc>>,
     pub warnings: Vec<String>,
+    /// What the last key could not do, said in the status bar until the next key.
+    pub notice: Option<String>,
 }
 
 impl App {
@@ -107,6 +109,7 @@ impl App {
             quitting: false,
             quit_wait: None,
             warnings,
+            notice: None,
         }
     }
 
@@ -125,6 +128,7 @@ impl App {
 
     /// One key, one state change; returns the command for the engine, if any.
     pub fn on_key(&mut self, event: KeyEvent, snapshot: &Snapshot) -> Option<Command> {
+        self.notice = None;
         let ctrl_c =
             event.code == KeyCode::Char('c') && event.modifiers.contains(KeyModifiers::CONTROL);
         match self.overlay.clone() {
@@ -267,6 +271,7 @@ impl App {
             Action::Open if self.focus == Pane::Traces && panes::traces::count(snapshot) > 0 => {
                 self.overlay = Overlay::SpanTree { scroll: 0 };
             }
+            Action::Open if self.focus == Pane::Log => self.open_logged_trace(snapshot),
             Action::Open => {}
             Action::Up
             | Action::Down
@@ -276,6 +281,31 @@ impl App {
             | Action::Bottom => self.navigate(action, snapshot),
         }
         None
+    }
+
+    /// Enter in the log: the span tree of the trace the underlined line names, when
+    /// it is one of the drill's traces; else the status bar says why not.
+    fn open_logged_trace(&mut self, snapshot: &Snapshot) {
+        let Some(id) = self.log.drawn_trace.borrow().clone() else {
+            self.notice = Some("no line on screen names a trace (trace_id)".into());
+            return;
+        };
+        match panes::traces::list(snapshot)
+            .iter()
+            .position(|trace| trace.trace_id.eq_ignore_ascii_case(&id))
+        {
+            Some(index) => {
+                self.focus = Pane::Traces;
+                self.trace_selected = index;
+                self.overlay = Overlay::SpanTree { scroll: 0 };
+            }
+            None => {
+                self.notice = Some(format!(
+                    "trace {} is not among the event's and the batch's traces loaded from Jaeger (yet)",
+                    &id[..8]
+                ))
+            }
+        }
     }
 
     fn navigate(&mut self, action: Action, snapshot: &Snapshot) {
@@ -419,6 +449,11 @@ fn scrolled(offset: usize, action: Action, last: usize) -> usize {
         Action::Bottom => last,
         _ => offset,
     }
+}
+
+/// The traces the Traces pane lists (the event's, then the batch's), in its order.
+pub fn traces_list(snapshot: &Snapshot) -> Vec<&crate::jaeger::TraceSummary> {
+    panes::traces::list(snapshot)
 }
 
 /// The picker's letter for the drill at `index` (A for the first), as the README names them.

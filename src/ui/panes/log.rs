@@ -14,9 +14,17 @@ use crate::ui::{App, Pane};
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot, tail: &LogTail) {
     let height = area.height.saturating_sub(2) as usize;
     let shown = app.log.visible(tail, height);
+    // Enter opens the trace of the lowest line on screen that names one: underlined
+    // while the pane has the focus, so the user sees which one it is.
+    let target = shown.iter().rposition(|line| line.trace_id.is_some());
+    app.log
+        .drawn_trace
+        .replace(target.and_then(|at| shown[at].trace_id.clone()));
+    let focused = app.focus == Pane::Log;
     let mut lines: Vec<Line> = shown
         .iter()
-        .map(|line| {
+        .enumerate()
+        .map(|(at, line)| {
             let mut style = match line.level.as_deref() {
                 Some("ERROR" | "CRITICAL") => Style::default().fg(Color::Red),
                 Some("WARNING") => Style::default().fg(Color::Yellow),
@@ -34,12 +42,23 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot, tail:
             if line.is_gap {
                 style = dim();
             }
+            if focused && Some(at) == target {
+                style = style.add_modifier(Modifier::UNDERLINED);
+            }
             Line::styled(line.text.clone(), style)
         })
         .collect();
     if lines.is_empty() {
         lines.push(Line::styled(
-            format!("no output yet from `{}`", snapshot.worker_command),
+            if tail.total > 0 && !app.log.filter.is_empty() {
+                format!(
+                    "no line of the {} in the tail matches \"{}\" (Esc clears the filter)",
+                    tail.lines.len(),
+                    crate::sanitize::one_line(&app.log.filter, 60)
+                )
+            } else {
+                format!("no output yet from `{}`", snapshot.worker_command)
+            },
             dim(),
         ));
     }
@@ -54,8 +73,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot, tail:
     } else {
         format!(" · filter \"{}\"", app.log.filter)
     };
+    let enter = match (focused, target.and_then(|at| shown[at].trace_id.as_deref())) {
+        (true, Some(id)) => format!(" · Enter: trace {}", &id[..8]),
+        _ => String::new(),
+    };
     let title = format!(
-        " {} log · {} lines · {mode}{}{}{filter} ",
+        " {} log · {} lines · {mode}{}{}{filter}{enter} ",
         if snapshot.worker2.is_some()
             || app.log_worker == 2
             || crate::drill::scenario::find(&snapshot.scenario).is_ok_and(|d| d.worker_count() == 2)

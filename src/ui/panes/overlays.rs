@@ -201,6 +201,24 @@ fn tree(spans: &[SpanSummary]) -> Vec<(usize, &SpanSummary)> {
     ordered
 }
 
+/// A span's bar in `width` cells: where it starts and how long it lasts, relative to
+/// the trace (`offset_us` from the trace's start, of `total_us`); at least one cell.
+pub fn timing_bar(offset_us: i64, duration_us: i64, total_us: i64, width: usize) -> String {
+    if width == 0 {
+        return String::new();
+    }
+    let total = total_us.max(1) as f64;
+    let cell = |us: i64| ((us.max(0) as f64 / total) * width as f64).round() as usize;
+    let start = cell(offset_us).min(width - 1);
+    let end = cell(offset_us + duration_us.max(0)).clamp(start + 1, width);
+    format!(
+        "{}{}{}",
+        " ".repeat(start),
+        "█".repeat(end - start),
+        " ".repeat(width - end)
+    )
+}
+
 pub fn span_tree(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot, scroll: usize) {
     let list = traces::list(snapshot);
     let Some(trace) = list.get(app.trace_selected.min(list.len().saturating_sub(1))) else {
@@ -220,6 +238,28 @@ pub fn span_tree(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot, 
         ),
         Line::raw(""),
     ];
+    // Jaeger's timeline: each span's bar placed and sized on the trace's own span.
+    let trace_start = trace.spans.iter().map(|s| s.start_us).min().unwrap_or(0);
+    let trace_end = trace
+        .spans
+        .iter()
+        .map(|s| s.start_us + s.duration_us.max(0))
+        .max()
+        .unwrap_or(trace_start);
+    let inner_width = area.width.saturating_sub(2) as usize;
+    let bar_width = (inner_width / 3).clamp(10, 60);
+    let label_width = inner_width.saturating_sub(bar_width + 14).max(12);
+    lines.push(Line::styled(
+        format!(
+            "{:label_width$} {:<half$}{:>rest$}",
+            "",
+            "0 ms",
+            format!("{:.1} ms", (trace_end - trace_start) as f64 / 1000.0),
+            half = bar_width / 2,
+            rest = bar_width - bar_width / 2,
+        ),
+        dim(),
+    ));
     for (depth, span) in tree(&trace.spans) {
         let indent = "  ".repeat(depth);
         let style = if span.error {
@@ -227,15 +267,32 @@ pub fn span_tree(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot, 
         } else {
             Style::default().add_modifier(Modifier::BOLD)
         };
-        lines.push(Line::styled(
-            format!(
-                "{indent}{} · {:.1} ms{}",
-                span.operation,
-                span.duration_us as f64 / 1000.0,
-                if span.error { " · ERROR" } else { "" }
+        let label = format!(
+            "{indent}{}{}",
+            span.operation,
+            if span.error { " · ERROR" } else { "" }
+        );
+        let label: String = label.chars().take(label_width).collect();
+        lines.push(Line::from(vec![
+            Span::styled(format!("{label:label_width$} "), style),
+            Span::styled(
+                timing_bar(
+                    span.start_us - trace_start,
+                    span.duration_us,
+                    trace_end - trace_start,
+                    bar_width,
+                ),
+                if span.error {
+                    Style::default().fg(Color::Red)
+                } else {
+                    Style::default().fg(Color::Cyan)
+                },
             ),
-            style,
-        ));
+            Span::styled(
+                format!(" {:>9.1} ms", span.duration_us as f64 / 1000.0),
+                style,
+            ),
+        ]));
         for (key, value) in &span.tags {
             lines.push(Line::styled(
                 format!(
@@ -262,4 +319,21 @@ pub fn span_tree(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot, 
         Paragraph::new(visible).block(frame_block("Span tree · ↑↓ scroll · any other key closes")),
         area,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::timing_bar;
+
+    #[test]
+    fn a_bar_is_placed_and_sized_on_the_traces_span() {
+        assert_eq!(timing_bar(0, 1000, 1000, 10), "██████████");
+        assert_eq!(timing_bar(500, 500, 1000, 10), "     █████");
+        assert_eq!(timing_bar(0, 100, 1000, 10), "█         ");
+        // Too short to see still shows, and never past the end.
+        assert_eq!(timing_bar(999, 1, 1000, 10), "         █");
+        assert_eq!(timing_bar(0, 0, 0, 4), "█   ");
+        assert_eq!(timing_bar(-5, 2000, 1000, 4), "████");
+        assert_eq!(timing_bar(0, 10, 10, 0), "");
+    }
 }

@@ -17,6 +17,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
             format!(" {busy} "),
             Style::default().fg(Color::Black).bg(Color::Yellow),
         ));
+    } else if let Some(notice) = &app.notice {
+        spans.push(Span::styled(
+            format!(" {} ", crate::sanitize::one_line(notice, 120)),
+            Style::default().fg(Color::Black).bg(Color::Yellow),
+        ));
     } else if let Some((text, error)) = &snapshot.status {
         let style = if *error {
             Style::default().fg(Color::White).bg(Color::Red)
