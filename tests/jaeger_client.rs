@@ -33,10 +33,21 @@ async fn exercise(rig: &Rig, jaeger_url: &str, expected_api: Api) {
         .span("outbox.process")
         .expect("outbox.process span");
     let batch_id = process.tags["wordloom.claim_batch_id"].clone();
-    let by_batch = client
-        .find(&batch_query(&batch_id, Duration::from_secs(600)))
-        .await
-        .unwrap();
+    // The batch's span ends after the event's (it is its parent): it can reach the
+    // collector in a later export, so the batch query waits for it too.
+    let batch = batch_query(&batch_id, Duration::from_secs(600));
+    assert!(
+        eventually(Duration::from_secs(15), || async {
+            client.find(&batch).await.is_ok_and(|f| {
+                f.traces
+                    .iter()
+                    .any(|t| t.span("projection.process_batch").is_some())
+            })
+        })
+        .await,
+        "no projection.process_batch span for batch {batch_id} at {jaeger_url}"
+    );
+    let by_batch = client.find(&batch).await.unwrap();
     assert_eq!(by_batch.traces.len(), 1);
     assert_eq!(
         by_batch.traces[0]
