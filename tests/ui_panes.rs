@@ -817,3 +817,54 @@ fn enter_on_the_log_opens_the_trace_its_line_names() {
     let screen = render(&app, &snapshot, &tail());
     assert!(screen.contains("trace 070ce400 is not among"), "{screen}");
 }
+
+/// The mouse: a click focuses the pane under it, the wheel scrolls the pane under it
+/// (three rows a notch) or the open overlay; a click outside the help closes it.
+#[test]
+fn a_click_focuses_and_the_wheel_scrolls_the_pane_under_the_pointer() {
+    use crossterm::event::{KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+    let mouse = |kind, column, row| MouseEvent {
+        kind,
+        column,
+        row,
+        modifiers: KeyModifiers::NONE,
+    };
+    let mut app = app();
+    let mut snapshot = healthy();
+    snapshot.outbox = Some(Ok((
+        QueueSummary::default(),
+        (0..8).map(|_| outbox_row("pending", 1)).collect(),
+    )));
+    let screen = render_at(120, 40, &app, &snapshot, &tail());
+    let (column, row) = screen
+        .lines()
+        .enumerate()
+        .find_map(|(y, line)| line.find("Outbox").map(|x| (x as u16, y as u16 + 1)))
+        .unwrap();
+    app.on_mouse(
+        mouse(MouseEventKind::Down(MouseButton::Left), column, row),
+        &snapshot,
+    );
+    assert_eq!(app.focus, Pane::Outbox);
+    app.on_mouse(mouse(MouseEventKind::ScrollDown, column, row), &snapshot);
+    assert_eq!(app.outbox_selected, 3);
+    // The wheel over the traces focuses them and moves their selection.
+    let (tx, ty) = screen
+        .lines()
+        .enumerate()
+        .find_map(|(y, line)| line.find("Traces").map(|x| (x as u16, y as u16 + 1)))
+        .unwrap();
+    app.on_mouse(mouse(MouseEventKind::ScrollDown, tx, ty), &snapshot);
+    assert_eq!(app.focus, Pane::Traces);
+    assert!(app.trace_selected > 0);
+    // Help open: the wheel scrolls it, a click closes it.
+    app.overlay = Overlay::Help { scroll: 0 };
+    render_at(80, 24, &app, &snapshot, &tail());
+    app.on_mouse(mouse(MouseEventKind::ScrollDown, 40, 12), &snapshot);
+    assert_eq!(app.overlay, Overlay::Help { scroll: 1 });
+    app.on_mouse(
+        mouse(MouseEventKind::Down(MouseButton::Left), 1, 1),
+        &snapshot,
+    );
+    assert_eq!(app.overlay, Overlay::None);
+}

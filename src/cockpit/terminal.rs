@@ -23,12 +23,33 @@ pub async fn run(profile: Profile, options: StartOptions) -> anyhow::Result<Exit
     let handle = engine::start(profile.clone(), options).map_err(anyhow::Error::msg)?;
     // ratatui::init installs a panic hook that restores the terminal before the message.
     let mut terminal = ratatui::init();
+    if profile.mouse {
+        capture_mouse();
+    }
     let mut last = handle.snapshots.borrow().clone();
     let result = event_loop(&mut terminal, handle, App::new(keymap), &profile, &mut last).await;
+    if profile.mouse {
+        release_mouse();
+    }
     ratatui::restore();
     // Whatever ended the cockpit, the verdict and the evidence's place are said.
     print!("{}", super::exit_summary::exit_summary(&last));
     result
+}
+
+/// Mouse reporting on, and off again before any panic message (ratatui's own hook
+/// restores raw mode and the screen, not the mouse: a shell would get escape codes).
+fn capture_mouse() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        release_mouse();
+        previous(info);
+    }));
+    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture);
+}
+
+fn release_mouse() {
+    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
 }
 
 /// Runs until the cockpit ends; `snapshot` is left at the last one the engine sent.
@@ -93,6 +114,7 @@ async fn event_loop(
                                 }
                             }
                         }
+                        Some(Ok(Event::Mouse(mouse))) => app.on_mouse(mouse, snapshot),
                         Some(Ok(_)) => {}
                         Some(Err(error)) => return Err(anyhow::anyhow!("reading the terminal failed: {error}")),
                         None => return Ok(ExitCode::SUCCESS),

@@ -20,6 +20,8 @@ pub struct Profile {
     pub elastic_index: String,
     pub jaeger_url: String,
     pub tracing_enabled: bool,
+    /// Mouse capture in the cockpit (`cockpit.mouse`).
+    pub mouse: bool,
     pub tracing_sampler: String,
     pub otlp_endpoint: String,
     pub service_name: String,
@@ -101,6 +103,7 @@ impl Profile {
             elastic_index: text("elastic.index"),
             jaeger_url: text("jaeger.url").trim_end_matches('/').to_string(),
             tracing_enabled: flag("tracing.enabled"),
+            mouse: flag("cockpit.mouse"),
             tracing_sampler: text("tracing.sampler"),
             otlp_endpoint: text("tracing.otlp_endpoint")
                 .trim_end_matches('/')

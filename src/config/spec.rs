@@ -343,6 +343,13 @@ pub const SETTINGS: &[SettingSpec] = &[
         "outbox poll interval",
     ),
     s(
+        "cockpit.mouse",
+        None,
+        "true",
+        Kind::Flag,
+        "mouse: click focuses a pane, the wheel scrolls (off: the terminal selects text)",
+    ),
+    s(
         "cockpit.snapshots_dir",
         None,
         "snapshots",

@@ -10,6 +10,9 @@ use crate::sources::worker_proc::LogTail;
 
 pub fn draw(frame: &mut Frame, app: &App, snapshot: &Snapshot, tail: &LogTail) {
     let mut area = frame.area();
+    // Where each pane is drawn, for the mouse (a click focuses the pane under it).
+    let mut drawn = app.pane_areas.borrow_mut();
+    drawn.clear();
     // The sandbox is never mistaken for the real stack: a title bar says so.
     if let Some(banner) = snapshot.sandbox {
         let split = Layout::default()
@@ -31,6 +34,7 @@ pub fn draw(frame: &mut Frame, app: &App, snapshot: &Snapshot, tail: &LogTail) {
             .direction(Direction::Vertical)
             .constraints([Constraint::Min(3), Constraint::Length(1)])
             .split(area);
+        drawn.push((app.focus, split[0]));
         match app.focus {
             Pane::Containers => panes::containers::draw(frame, split[0], app, snapshot),
             Pane::Counters => panes::counters::draw(frame, split[0], app, snapshot),
@@ -74,8 +78,17 @@ pub fn draw(frame: &mut Frame, app: &App, snapshot: &Snapshot, tail: &LogTail) {
     panes::checklist::draw(frame, top[2], app, snapshot);
     panes::log::draw(frame, middle[0], app, snapshot, tail);
     panes::traces::draw(frame, middle[1], app, snapshot);
+    drawn.extend([
+        (Pane::Timeline, rows[0]),
+        (Pane::Containers, top[0]),
+        (Pane::Counters, top[1]),
+        (Pane::Checklist, top[2]),
+        (Pane::Log, middle[0]),
+        (Pane::Traces, middle[1]),
+    ]);
     if snapshot.gates.is_empty() {
         panes::outbox::draw(frame, rows[3], app, snapshot);
+        drawn.push((Pane::Outbox, rows[3]));
     } else {
         let bottom = Layout::default()
             .direction(Direction::Horizontal)
@@ -83,7 +96,9 @@ pub fn draw(frame: &mut Frame, app: &App, snapshot: &Snapshot, tail: &LogTail) {
             .split(rows[3]);
         panes::outbox::draw(frame, bottom[0], app, snapshot);
         panes::faults::draw(frame, bottom[1], app, snapshot);
+        drawn.extend([(Pane::Outbox, bottom[0]), (Pane::Faults, bottom[1])]);
     }
+    drop(drawn);
     panes::status::draw(frame, rows[4], app, snapshot);
 
     draw_overlay(frame, area, app, snapshot);

@@ -7,7 +7,7 @@ pub mod log_view;
 mod panes;
 pub mod quit;
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 
 use crate::cockpit::engine::{Command, Snapshot};
 use crate::db::outbox::Op;
@@ -90,6 +90,8 @@ pub struct App {
     pub warnings: Vec<String>,
     /// What the last key could not do, said in the status bar until the next key.
     pub notice: Option<String>,
+    /// Where each pane was last drawn (set by drawing; read by the mouse).
+    pub pane_areas: std::cell::RefCell<Vec<(Pane, ratatui::layout::Rect)>>,
 }
 
 impl App {
@@ -110,6 +112,7 @@ impl App {
             quit_wait: None,
             warnings,
             notice: None,
+            pane_areas: Default::default(),
         }
     }
 
@@ -281,6 +284,60 @@ impl App {
             | Action::Bottom => self.navigate(action, snapshot),
         }
         None
+    }
+
+    /// The mouse: a click focuses the pane under it (and closes an overlay clicked
+    /// outside of); the wheel scrolls the pane under it, or the open overlay.
+    pub fn on_mouse(&mut self, event: MouseEvent, snapshot: &Snapshot) {
+        let scroll = match event.kind {
+            MouseEventKind::ScrollUp => Some(KeyCode::Up),
+            MouseEventKind::ScrollDown => Some(KeyCode::Down),
+            MouseEventKind::Down(MouseButton::Left) => None,
+            _ => return,
+        };
+        let under = self
+            .pane_areas
+            .borrow()
+            .iter()
+            .find(|(_, area)| {
+                area.contains(ratatui::layout::Position::new(event.column, event.row))
+            })
+            .map(|(pane, _)| *pane);
+        let overlay_open = self.overlay != Overlay::None;
+        match scroll {
+            // An overlay takes the wheel as its arrows (help, span tree, picker).
+            Some(code) if overlay_open => {
+                if matches!(
+                    self.overlay,
+                    Overlay::Help { .. } | Overlay::SpanTree { .. } | Overlay::Picker { .. }
+                ) {
+                    self.on_key(KeyEvent::new(code, KeyModifiers::NONE), snapshot);
+                }
+            }
+            Some(code) => {
+                if let Some(pane) = under.filter(|p| FOCUS_ORDER.contains(p)) {
+                    self.focus = pane;
+                }
+                // Three lines a notch, as terminals scroll.
+                for _ in 0..3 {
+                    self.on_key(KeyEvent::new(code, KeyModifiers::NONE), snapshot);
+                }
+            }
+            None if overlay_open => {
+                // A prompt or a question is answered with keys; other overlays close.
+                if matches!(
+                    self.overlay,
+                    Overlay::Help { .. } | Overlay::SpanTree { .. } | Overlay::Picker { .. }
+                ) {
+                    self.overlay = Overlay::None;
+                }
+            }
+            None => {
+                if let Some(pane) = under.filter(|p| FOCUS_ORDER.contains(p)) {
+                    self.focus = pane;
+                }
+            }
+        }
     }
 
     /// Enter in the log: the span tree of the trace the underlined line names, when
