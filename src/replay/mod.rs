@@ -105,7 +105,7 @@ pub async fn run(dir: &std::path::Path, options: ReplayOptions) -> anyhow::Resul
         let mut dirty = true;
         loop {
             if dirty {
-                app.now = chrono::Utc::now();
+                app.now = recording.clock_at(playback.at);
                 let (mut snapshot, tail) = recording.at(playback.at);
                 snapshot.status = Some((playback.status(&recording), false));
                 terminal.draw(|frame| crate::ui::draw::draw(frame, &app, &snapshot, &tail))?;

@@ -392,13 +392,20 @@ impl Recording {
             if t - self.start > at {
                 break;
             }
-            tail.total += 1;
-            tail.push(crate::sanitize::one_line(
-                line,
-                crate::sources::worker_proc::TAIL_LINE_CHARS,
+            // As live: secrets masked (another tool's log may print its database URL
+            // whole), a long JSON line kept parseable so it renders compactly.
+            tail.push(crate::sources::worker_proc::shorten(
+                &crate::config::secrets::mask_text(line),
             ));
         }
         (snapshot, tail)
+    }
+
+    /// The wall clock of the recording at `at` drill seconds: uptimes and ages in the
+    /// panes are as they were then, not as of today.
+    pub fn clock_at(&self, at: f64) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::from_timestamp_micros(((self.start + at) * 1e6) as i64)
+            .unwrap_or_default()
     }
 
     /// The drill seconds of each moment (for stepping with ←/→).

@@ -565,7 +565,7 @@ fn reported_batch_size(line: &str) -> Option<u64> {
 /// The line as the tail keeps it: a JSON line too long for the tail keeps its shape
 /// (every long string field cut, so it still parses and renders compactly); any other
 /// long line is cut at [`TAIL_LINE_CHARS`].
-fn shorten(line: &str) -> String {
+pub fn shorten(line: &str) -> String {
     if line.len() <= TAIL_LINE_CHARS {
         return line.to_string();
     }

@@ -15,7 +15,10 @@ use crate::ui::{App, Pane};
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
     let mut lines = Vec::new();
     match &snapshot.checklist {
-        None => lines.push(Line::styled("waiting for the first scrape …", dim())),
+        None => lines.push(Line::styled(
+            super::nothing_yet(snapshot, "waiting for the first scrape …", "checks"),
+            dim(),
+        )),
         Some(verdict) => {
             for check in &verdict.checks {
                 let (mark, style) = match check.status {

@@ -25,7 +25,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
     // Narrow (80 columns): one row per thing, the details a zoom (`z`) shows dropped.
     let narrow = area.width < 40;
     // The worker first: it is what the drill watches, and a short pane keeps it.
-    let (worker_state, worker_style) = worker_line(snapshot.worker.as_ref());
+    let (worker_state, worker_style) = match (&snapshot.worker, snapshot.cursor) {
+        (None, Some(_)) => ("not recorded".to_string(), dim()),
+        (worker, _) => worker_line(worker.as_ref()),
+    };
     let two = two_workers(snapshot);
     if narrow {
         lines.push(Line::from(vec![
@@ -60,7 +63,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
         });
     }
     match &snapshot.containers {
-        None => lines.push(Line::styled("connecting to Docker …", dim())),
+        None => lines.push(Line::styled(
+            super::nothing_yet(snapshot, "connecting to Docker …", "containers"),
+            dim(),
+        )),
         Some(Err(error)) => lines.push(Line::styled(format!("Docker: {error}"), error_style())),
         Some(Ok(services)) if services.is_empty() => {
             lines.push(Line::styled(

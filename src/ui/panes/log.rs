@@ -57,7 +57,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot, tail:
                     crate::sanitize::one_line(&app.log.filter, 60)
                 )
             } else {
-                format!("no output yet from `{}`", snapshot.worker_command)
+                super::nothing_yet(
+                    snapshot,
+                    &format!("no output yet from `{}`", snapshot.worker_command),
+                    "worker log",
+                )
             },
             dim(),
         ));

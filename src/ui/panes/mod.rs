@@ -42,6 +42,17 @@ pub fn dim() -> Style {
     Style::default().fg(Color::DarkGray)
 }
 
+/// What a pane says while it has nothing to show: live, what it waits for (or what
+/// to press); in a replay (a cursor on the recording), that the run did not record it
+/// by this moment — a replay never claims to be connecting to anything.
+pub fn nothing_yet(snapshot: &crate::cockpit::engine::Snapshot, live: &str, what: &str) -> String {
+    if snapshot.cursor.is_some() {
+        format!("{what}: not recorded by this moment of the run")
+    } else {
+        live.to_string()
+    }
+}
+
 /// Short form of an id (first 8 characters).
 pub fn short(id: &str) -> String {
     id.chars().take(8).collect()

@@ -31,7 +31,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
     let (summary, rows) = match &snapshot.outbox {
         None => {
             frame.render_widget(
-                Paragraph::new(Line::styled("connecting to Postgres …", dim())),
+                Paragraph::new(Line::styled(
+                    super::nothing_yet(snapshot, "connecting to Postgres …", "outbox"),
+                    dim(),
+                )),
                 inner,
             );
             return;
@@ -113,7 +116,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
     if rows.is_empty() {
         frame.render_widget(
             Paragraph::new(Line::styled(
-                "no events inserted this session: press i (the drill's next event), d (delete) or u (upsert)",
+                super::nothing_yet(
+                    snapshot,
+                    "no events inserted this session: press i (the drill's next event), d (delete) or u (upsert)",
+                    "the drill's events",
+                ),
                 dim(),
             )),
             layout[1],

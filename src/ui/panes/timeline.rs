@@ -112,8 +112,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
         };
     }
     if told.is_empty() {
-        told = "no moment yet: the fault, the first retry, the recovery and markers (m) land here"
-            .chars()
+        told = super::nothing_yet(
+            snapshot,
+            "no moment yet: the fault, the first retry, the recovery and markers (m) land here",
+            "moments",
+        )
+        .chars()
             .take(room)
             .collect();
     }

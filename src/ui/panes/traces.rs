@@ -97,7 +97,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
     match &snapshot.event_id {
         None => {
             lines.push(Line::styled(
-                "no event yet: press i (the drill's next event), d or u",
+                super::nothing_yet(
+                    snapshot,
+                    "no event yet: press i (the drill's next event), d or u",
+                    "the drill's event",
+                ),
                 dim(),
             ));
             if let Some(error) = &snapshot.jaeger_error {
