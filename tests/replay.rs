@@ -53,8 +53,8 @@ async fn a_recorded_drill_replays_to_the_same_checklist_and_counters() {
         ["delta"]
         .as_f64()
         .unwrap();
-    let row = line_with(&screen, "retry_scheduled  es_connect")
-        .unwrap_or_else(|| panic!("{screen}"));
+    let row =
+        line_with(&screen, "retry_scheduled  es_connect").unwrap_or_else(|| panic!("{screen}"));
     assert!(row.contains(&format!("Δ{delta}")), "{row}: Δ{delta}");
     assert!(screen.contains("Observability schema: labs-009-v2"));
 
@@ -104,11 +104,22 @@ async fn upstreams_run_replays_from_its_files() {
     assert!(screen.contains("Worker log"), "{screen}");
     // Only what was recorded, as live: its JSON lines compact, its database password
     // masked, no live placeholder, uptimes on the run's own clock.
-    assert!(screen.contains("ERROR   Failed to process outbox event"), "{screen}");
+    assert!(
+        screen.contains("ERROR   Failed to process outbox event"),
+        "{screen}"
+    );
     assert!(!screen.contains("{\"ts\""), "{screen}");
     assert!(!screen.contains("wordloom:wordloom@"), "{screen}");
-    assert!(screen.contains("[OK] Database: postgresql+psycopg://wordloom:***@"), "{screen}");
-    for live in ["connecting to", "press i", "waiting for the first scrape", "starting …"] {
+    assert!(
+        screen.contains("[OK] Database: postgresql+psycopg://wordloom:***@"),
+        "{screen}"
+    );
+    for live in [
+        "connecting to",
+        "press i",
+        "waiting for the first scrape",
+        "starting …",
+    ] {
         assert!(!screen.contains(live), "{live}: {screen}");
     }
     tmux.keys("q");

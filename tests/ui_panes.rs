@@ -868,3 +868,21 @@ fn a_click_focuses_and_the_wheel_scrolls_the_pane_under_the_pointer() {
     );
     assert_eq!(app.overlay, Overlay::None);
 }
+
+/// F's gate holds worker 1's first write before the drill's fault (the kill) is in:
+/// the Faults pane says the gate is armed, not that no fault is in.
+#[test]
+fn a_gate_armed_before_the_drills_fault_says_so() {
+    let (app, mut snapshot) = contention();
+    snapshot.fault_in = false;
+    let screen = render(&app, &snapshot, &tail());
+    assert!(
+        screen.contains("Faults · the drill's fault is not in yet · a gate is armed for it"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("Elasticsearch gate armed: latency"),
+        "{screen}"
+    );
+    assert!(!screen.contains("no fault in"), "{screen}");
+}

@@ -15,9 +15,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
     let mut lines = Vec::new();
     for gate in &snapshot.gates {
         let passing = gate.fault == "pass";
+        // A gate fault set before the drill's own fault is in (F's hold on worker 1's
+        // first write) is part of the drill's set-up: armed, not "the fault".
+        let armed = !passing && !snapshot.fault_in;
         lines.push(Line::from(vec![
             Span::styled(
-                format!("{} gate ", gate.role),
+                format!("{} gate {}", gate.role, if armed { "armed: " } else { "" }),
                 Style::default().add_modifier(Modifier::BOLD),
             ),
             Span::styled(
@@ -80,10 +83,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
     let widget = Paragraph::new(lines).block(block(
         format!(
             " Faults · {} ",
-            if snapshot.fault_in {
-                "the drill's fault is IN"
-            } else {
-                "no fault in"
+            match (
+                snapshot.fault_in,
+                snapshot.gates.iter().any(|g| g.fault != "pass")
+            ) {
+                (true, _) => "the drill's fault is IN",
+                (false, true) => "the drill's fault is not in yet · a gate is armed for it",
+                (false, false) => "no fault in",
             }
         ),
         Pane::Faults,

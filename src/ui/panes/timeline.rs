@@ -118,8 +118,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
             "moments",
         )
         .chars()
-            .take(room)
-            .collect();
+        .take(room)
+        .collect();
     }
     spans.push(Span::raw(told));
     frame.render_widget(Paragraph::new(Line::from(spans)), inner);
