@@ -369,3 +369,28 @@ fn without_server_binaries_the_sandbox_says_how_to_install_them() {
         assert!(stderr.contains(hint), "{hint}: {stderr}");
     }
 }
+
+/// The sandbox with the user's DATABASE_URL that does not answer: the error's fix
+/// names DATABASE_URL (and unsetting it), never a compose file the sandbox has not got.
+#[test]
+fn a_given_database_that_does_not_answer_gets_the_sandboxs_fix() {
+    let snapshots = tempfile::tempdir().unwrap();
+    let closed = testkit::docker::free_port();
+    let output = common::sandbox::command(snapshots.path())
+        .env(
+            "DATABASE_URL",
+            format!("postgres://nobody@127.0.0.1:{closed}/nothing"),
+        )
+        .args(["run", "es_down_connect", "--sandbox"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(
+            "Check DATABASE_URL, or unset it: the sandbox then starts its own throwaway Postgres"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("docker compose"), "{stderr}");
+}

@@ -11,14 +11,36 @@ use std::time::Duration;
 
 use crate::config::Profile;
 
+/// What to do about a database that does not answer, on the real stack.
+const STACK_FIX: &str = "Is it running? Start it with `docker compose -f docker-compose.infra.yml up -d postgres`, or set DATABASE_URL";
+/// The same in the sandbox, where no compose file is involved.
+const SANDBOX_FIX: &str =
+    "Check DATABASE_URL, or unset it: the sandbox then starts its own throwaway Postgres";
+
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
-    #[error(
-        "cannot connect to Postgres at {url}: {source}. Is it running? Start it with `docker compose -f docker-compose.infra.yml up -d postgres`, or set DATABASE_URL"
-    )]
-    Connect { url: String, source: sqlx::Error },
+    #[error("cannot connect to Postgres at {url}: {source}. {fix}")]
+    Connect {
+        url: String,
+        source: sqlx::Error,
+        fix: &'static str,
+    },
     #[error("database URL {url} is not usable: {source}")]
     Url { url: String, source: sqlx::Error },
+}
+
+impl DbError {
+    /// The error as the sandbox says it: its fix names DATABASE_URL, not compose.
+    pub fn in_sandbox(self) -> DbError {
+        match self {
+            DbError::Connect { url, source, .. } => DbError::Connect {
+                url,
+                source,
+                fix: SANDBOX_FIX,
+            },
+            other => other,
+        }
+    }
 }
 
 /// A pool on the profile's database. Fails fast (5 s) so a wrong URL is reported, not waited on.
@@ -59,5 +81,6 @@ pub async fn connect_with_timeout(
         .map_err(|source| DbError::Connect {
             url: shown_url.to_string(),
             source,
+            fix: STACK_FIX,
         })
 }

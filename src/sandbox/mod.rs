@@ -225,7 +225,12 @@ impl Sandbox {
                 started_at: None,
                 ..service("postgres", crate::sanitize::one_line(error, 200), false)
             },
-            Ok(Database::Given) | Err(_) => service("postgres", "DATABASE_URL".into(), true),
+            // The user's database: not run by the sandbox, so not claimed to be running
+            // (whether it answers is the Outbox pane's to say).
+            Ok(Database::Given) | Err(_) => ServiceState {
+                state: "external".into(),
+                ..service("postgres", "DATABASE_URL (yours)".into(), true)
+            },
         };
         services.insert(0, postgres);
         services

@@ -19,7 +19,10 @@ impl Session {
             Duration::from_millis(750),
         )
         .await
-        .map_err(error_text)?;
+        .map_err(|error| match self.profile.sandbox {
+            Some(_) => error_text(error.in_sandbox()),
+            None => error_text(error),
+        })?;
         if self.profile.database_is_ours {
             crate::db::migrate::apply(&pool).await.map_err(|e| {
                 format!(

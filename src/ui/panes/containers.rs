@@ -16,6 +16,8 @@ fn state_style(state: &str) -> Style {
     match state {
         "running" => Style::default().fg(Color::Green),
         "restarting" | "paused" | "created" => Style::default().fg(Color::Yellow),
+        // Not ours to run (the sandbox's given database): neither good nor bad.
+        "external" => Style::default(),
         _ => Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
     }
 }
