@@ -431,6 +431,14 @@ async fn run_collector_down(schema: Schema, worker: Option<String>) {
     assert!(ids.contains(&"collector_refused"), "{ids:?}");
     let journal = std::fs::read_to_string(ran.dir.join("_timeline.jsonl")).unwrap();
     assert!(journal.contains("hang up on every connection"), "{journal}");
+    // No command ran: no exit code claims one did; the run says what put the fault in.
+    assert!(!ran.dir.join("_inject_jaeger_stop.exitcode.txt").exists());
+    assert!(!ran.dir.join("_inject_jaeger_stop.stdout.txt").exists());
+    let injected = std::fs::read_to_string(ran.dir.join("_inject_collector.txt")).unwrap();
+    assert!(
+        injected.starts_with("the cockpit's collector gate refused OTLP exports (no command ran)"),
+        "{injected}"
+    );
     // The collector's gate recorded the worker's export attempts it turned away.
     let turned_away: usize = std::fs::read_dir(ran.dir.join("_exports"))
         .unwrap()
