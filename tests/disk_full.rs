@@ -24,7 +24,10 @@ fn run_on(disk: &Path) -> RunWriter {
 
 fn freeze_files() -> Vec<(String, Vec<u8>)> {
     vec![
-        ("_exports/jaeger-services-x.json".into(), vec![b'j'; 16 * 1024]),
+        (
+            "_exports/jaeger-services-x.json".into(),
+            vec![b'j'; 16 * 1024],
+        ),
         ("_containers-x.json".into(), b"{}".to_vec()),
     ]
 }
@@ -84,8 +87,11 @@ fn a_freeze_on_a_full_disk_says_so_leaves_nothing_half_written_and_a_retry_says_
         return;
     };
     let run = run_on(disk.path());
-    run.journal("note", serde_json::json!({"message": "before the disk filled"}))
-        .unwrap();
+    run.journal(
+        "note",
+        serde_json::json!({"message": "before the disk filled"}),
+    )
+    .unwrap();
     let filler = disk.fill();
     let files = freeze_files();
 
@@ -114,7 +120,10 @@ fn a_freeze_on_a_full_disk_says_so_leaves_nothing_half_written_and_a_retry_says_
         })
         .expect("the journal's page filled up")
         .to_string();
-    assert!(refused.starts_with("the snapshots disk is full"), "{refused}");
+    assert!(
+        refused.starts_with("the snapshots disk is full"),
+        "{refused}"
+    );
     let journal = std::fs::read_to_string(run.dir.join("_timeline.jsonl")).unwrap();
     assert!(journal.ends_with('\n'), "a cut-off last line");
     for line in journal.lines() {
@@ -151,7 +160,10 @@ fn a_read_only_snapshots_disk_is_named_as_such() {
         "{error}"
     );
     assert!(error.contains("cockpit.snapshots_dir"), "{error}");
-    let error = run.write_new("manifest.json", b"{}").unwrap_err().to_string();
+    let error = run
+        .write_new("manifest.json", b"{}")
+        .unwrap_err()
+        .to_string();
     assert!(
         error.starts_with("the snapshots disk is read-only"),
         "{error}"

@@ -44,7 +44,9 @@ pub fn write_failures(run_dir: &Path) -> Option<String> {
     let mut failures = failed_writes(run_dir);
     let last = failures.pop()?;
     Some(match failures.len() {
-        0 => format!("a write failed during the run (see _timeline.jsonl), the evidence may be incomplete: {last}"),
+        0 => format!(
+            "a write failed during the run (see _timeline.jsonl), the evidence may be incomplete: {last}"
+        ),
         earlier => format!(
             "{} writes failed during the run (see _timeline.jsonl), the evidence may be incomplete; the last: {last}",
             earlier + 1
@@ -199,6 +201,8 @@ mod tests {
         assert_eq!(found.len(), 3, "{found:?}");
         assert!(found[0].starts_with(".staging-a-1-0: a freeze that did not finish (uncommitted"));
         assert!(found[1].starts_with(".staging-b-1-1: a freeze committed but not all in place"));
-        assert!(found[2].starts_with("_metrics/.partial-1-2-metrics-before.txt: a file whose write was cut off"));
+        assert!(found[2].starts_with(
+            "_metrics/.partial-1-2-metrics-before.txt: a file whose write was cut off"
+        ));
     }
 }

@@ -167,9 +167,7 @@ fn link_into_place(temp: &Path, path: &Path) -> Result<(), WriteError> {
         // A filesystem without hard links (FAT, some network mounts) refuses link(2)
         // although it lets us write: rename then, after checking nothing is there (the
         // run's lock keeps every other session out).
-        Err(_) if path.symlink_metadata().is_err() => {
-            std::fs::rename(temp, path).map_err(io(path))
-        }
+        Err(_) if path.symlink_metadata().is_err() => std::fs::rename(temp, path).map_err(io(path)),
         Err(_) => Err(WriteError::Exists(path.to_path_buf())),
     }
 }
@@ -226,13 +224,16 @@ mod tests {
             (libc::EACCES, "not writable for this user"),
             (libc::EDQUOT, "disk quota"),
         ] {
-            let text = io_error(Path::new("/x"), std::io::Error::from_raw_os_error(errno))
-                .to_string();
+            let text =
+                io_error(Path::new("/x"), std::io::Error::from_raw_os_error(errno)).to_string();
             assert!(text.contains(words), "{errno}: {text}");
         }
         // Anything else stays the plain IO error.
         assert!(matches!(
-            io_error(Path::new("/x"), std::io::Error::from_raw_os_error(libc::EIO)),
+            io_error(
+                Path::new("/x"),
+                std::io::Error::from_raw_os_error(libc::EIO)
+            ),
             WriteError::Io { .. }
         ));
     }

@@ -18,8 +18,8 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
-use super::durable::{io, io_error, sync_dir, unique_suffix, write_new_file, write_synced};
 pub use super::durable::{DiskRefusal, WriteError};
+use super::durable::{io, io_error, sync_dir, unique_suffix, write_new_file, write_synced};
 use crate::config::redact::Redactor;
 
 /// The file a live session keeps locked in its run directory (it names its pid).
@@ -331,7 +331,11 @@ impl RunWriter {
             // Staged flat; the COMMIT plan maps each to its place. An error names the
             // file the user knows, not its staging name.
             let redacted = self.redactor.redact(&String::from_utf8_lossy(content));
-            write_synced(&staging.join(index.to_string()), redacted.as_bytes(), target)?;
+            write_synced(
+                &staging.join(index.to_string()),
+                redacted.as_bytes(),
+                target,
+            )?;
         }
         let plan: Vec<Value> = files
             .iter()

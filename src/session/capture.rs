@@ -143,7 +143,8 @@ impl Session {
         } else {
             (None, None)
         };
-        let traces_of = |found: Option<&Found>| found.and_then(|f| f.as_ref().ok()).map(|f| f.1.clone());
+        let traces_of =
+            |found: Option<&Found>| found.and_then(|f| f.as_ref().ok()).map(|f| f.1.clone());
         Observations {
             metrics_before: self.metrics_before(),
             drill_rows: crate::drill::observations::rows_of_snapshot(&capture.outbox),
@@ -267,10 +268,7 @@ impl Session {
         files
     }
 
-    async fn find_traces_raw(
-        &self,
-        log: &[String],
-    ) -> (Option<Found>, Option<(String, Found)>) {
+    async fn find_traces_raw(&self, log: &[String]) -> (Option<Found>, Option<(String, Found)>) {
         let Some(event) = self.event_under_drill() else {
             return (None, None);
         };
