@@ -194,7 +194,11 @@ mod tests {
         std::fs::create_dir_all(run.join(".staging-b-1-1")).unwrap();
         std::fs::write(run.join(".staging-b-1-1/COMMIT"), "[]").unwrap();
         std::fs::create_dir_all(run.join("_metrics")).unwrap();
-        std::fs::write(run.join("_metrics/.partial-1-2-metrics-before.txt"), "x").unwrap();
+        std::fs::write(
+            run.join("_metrics/.partial-1-2-metrics-before.txt.tmp"),
+            "x",
+        )
+        .unwrap();
         std::fs::write(run.join("_metrics/metrics-before.txt"), "x").unwrap();
         std::fs::write(run.join(".lock"), "1").unwrap();
         let found = unfinished_writes(run);
@@ -202,7 +206,7 @@ mod tests {
         assert!(found[0].starts_with(".staging-a-1-0: a freeze that did not finish (uncommitted"));
         assert!(found[1].starts_with(".staging-b-1-1: a freeze committed but not all in place"));
         assert!(found[2].starts_with(
-            "_metrics/.partial-1-2-metrics-before.txt: a file whose write was cut off"
+            "_metrics/.partial-1-2-metrics-before.txt.tmp: a file whose write was cut off"
         ));
     }
 }

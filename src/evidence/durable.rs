@@ -133,7 +133,9 @@ pub fn write_new_file(path: &Path, content: &[u8]) -> Result<(), WriteError> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let temp = parent.join(format!("{PARTIAL_PREFIX}{}-{name}", unique_suffix()));
+    // `.tmp` last: no reader that picks files by their ending (`.txt`, `.json`, `.log`)
+    // takes a cut-off one left by a crash for evidence.
+    let temp = parent.join(format!("{PARTIAL_PREFIX}{}-{name}.tmp", unique_suffix()));
     let placed = write_synced(&temp, content, path).and_then(|()| link_into_place(&temp, path));
     // The temporary name goes whatever happened: linked, it is a second name of the
     // file; not linked, it is a partial file nobody must find.

@@ -671,11 +671,15 @@ mod tests {
         std::fs::write(committed.join("1"), "second").unwrap();
         std::fs::write(run.dir.join("_outbox-b.json"), "first").unwrap();
         std::fs::write(committed.join("COMMIT"), r#"[{"staged":"0","target":"_outbox-b.json"},{"staged":"1","target":"_containers-b.json"}]"#).unwrap();
+        // A file whose write a crash cut off, under its hidden temporary name.
+        let partial = run.dir.join("_metrics/.partial-1-0-metrics-before.txt.tmp");
+        std::fs::write(&partial, "cut").unwrap();
         assert_eq!(recover(&run.dir), (1, 1));
         assert_eq!(
             std::fs::read_to_string(run.dir.join("_containers-b.json")).unwrap(),
             "second"
         );
         assert!(!torn.exists() && !committed.exists());
+        assert!(!partial.exists());
     }
 }
