@@ -12,7 +12,7 @@ use crate::drill::upstream::{self, UpstreamGrade};
 use crate::drill::{CheckOutcome, CheckStatus, Verdict};
 use crate::evidence::foreign;
 use crate::evidence::read::read_run_dir;
-use crate::evidence::safe_read::{LOG_CAP, RunReader, is_regular_file};
+use crate::evidence::safe_read::{LOG_CAP, RunReader};
 use crate::exit::CouldNotRun;
 use crate::sanitize::{one_line, path as shown_path};
 
@@ -103,6 +103,9 @@ impl GradedRun {
         let mut value = self.graded_json();
         value["ok"] = json!(self.ok());
         value["control"] = json!(self.control);
+        if !self.problems.is_empty() {
+            value["warnings"] = json!(self.problems);
+        }
         if self.control {
             value["checks_ok"] = json!(self.checks_ok());
         }
@@ -139,21 +142,23 @@ impl GradedRun {
 }
 
 /// A run of ours ends with `manifest.json`: every file as it was when the session closed.
+/// What the run's own writing left undone (no manifest, an empty one, an unfinished
+/// freeze, a cut-off file) is named, with the journal's account of why.
 fn manifest_check(dir: &Path) -> CheckOutcome {
-    let (passed, observed) = if !is_regular_file(&dir.join("manifest.json")) {
-        (
-            false,
-            "no manifest.json: the session did not close (killed?) or the file was removed"
-                .to_string(),
-        )
+    use crate::evidence::damage;
+    let mut problems = match damage::manifest_damage(dir) {
+        Some(damage) => vec![damage],
+        None => match crate::evidence::manifest::verify(dir) {
+            Ok(problems) => problems,
+            Err(error) => vec![format!("{error}; {}", damage::journal_account(dir))],
+        },
+    };
+    problems.extend(damage::unfinished_writes(dir));
+    let passed = problems.is_empty();
+    let observed = if passed {
+        "every file as listed (size and sha256)".to_string()
     } else {
-        match crate::evidence::manifest::verify(dir) {
-            Ok(problems) if problems.is_empty() => {
-                (true, "every file as listed (size and sha256)".to_string())
-            }
-            Ok(problems) => (false, problems.join("; ")),
-            Err(error) => (false, error),
-        }
+        problems.join("; ")
     };
     crate::drill::checks::outcome(
         "manifest",
@@ -178,10 +183,12 @@ pub fn grade_run(dir: &Path) -> Result<GradedRun, String> {
         let manifest = manifest_check(dir);
         verdict.ok &= manifest.status == CheckStatus::Passed;
         verdict.checks.push(manifest);
+        let mut problems = ours.problems;
+        problems.extend(crate::evidence::damage::write_failures(dir));
         return Ok(GradedRun {
             dir: dir.to_path_buf(),
             graded: Graded::Ours(verdict),
-            problems: ours.problems,
+            problems,
             control: is_control_run(dir),
         });
     }

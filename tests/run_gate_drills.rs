@@ -80,12 +80,23 @@ async fn run_drill(scenario: &str, schema: Schema, worker: Option<String>) -> Op
         String::from_utf8_lossy(&verify.stdout)
     );
     assert_same_verdict(&ran);
-    // Our run directory carries the files upstream's rules read, and they agree.
+    // Our run directory carries the files upstream's rules read, and they agree, but
+    // where a file upstream reads would claim what did not happen: collector_down's
+    // fault is our gate, no `compose stop jaeger` ran, so there is no exit code to read
+    // (`_inject_collector.txt` says what put the fault in).
     let upstream =
         drill_cockpit::drill::upstream::grade(&drill_cockpit::evidence::foreign::read(&ran.dir))
             .expect("one of upstream's scenarios");
+    let no_command_ran = |c: &drill_cockpit::drill::CheckOutcome| {
+        scenario == "collector_down"
+            && c.id == "inject_exit_code"
+            && c.observed == "no _inject_jaeger_stop.exitcode.txt"
+    };
     assert!(
-        upstream.ok,
+        upstream
+            .checks
+            .iter()
+            .all(|c| c.status == drill_cockpit::drill::CheckStatus::Passed || no_command_ran(c)),
         "upstream's rules disagree: {:#?}",
         upstream
             .checks
@@ -431,6 +442,14 @@ async fn run_collector_down(schema: Schema, worker: Option<String>) {
     assert!(ids.contains(&"collector_refused"), "{ids:?}");
     let journal = std::fs::read_to_string(ran.dir.join("_timeline.jsonl")).unwrap();
     assert!(journal.contains("hang up on every connection"), "{journal}");
+    // No command ran: no exit code claims one did; the run says what put the fault in.
+    assert!(!ran.dir.join("_inject_jaeger_stop.exitcode.txt").exists());
+    assert!(!ran.dir.join("_inject_jaeger_stop.stdout.txt").exists());
+    let injected = std::fs::read_to_string(ran.dir.join("_inject_collector.txt")).unwrap();
+    assert!(
+        injected.starts_with("the cockpit's collector gate refused OTLP exports (no command ran)"),
+        "{injected}"
+    );
     // The collector's gate recorded the worker's export attempts it turned away.
     let turned_away: usize = std::fs::read_dir(ran.dir.join("_exports"))
         .unwrap()

@@ -49,7 +49,7 @@ pub fn verify(run_dir: &Path) -> Result<Vec<String>, String> {
                 if why.is_empty() { "missing" } else { &why }
             )
         })?
-        .map_err(|e| format!("manifest.json is not JSON: {e}"))?;
+        .map_err(|e| format!("manifest.json is cut off or corrupt (not JSON: {e})"))?;
     let listed: Vec<(String, u64, String)> = recorded["files"]
         .as_array()
         .ok_or("manifest.json lists no files")?

@@ -18,29 +18,9 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
+pub use super::durable::{DiskRefusal, WriteError};
+use super::durable::{io, io_error, sync_dir, unique_suffix, write_new_file, write_synced};
 use crate::config::redact::Redactor;
-
-#[derive(Debug, thiserror::Error)]
-pub enum WriteError {
-    #[error(
-        "cannot create the run directory under {dir}: {source}. Check cockpit.snapshots_dir and its permissions"
-    )]
-    CreateRun {
-        dir: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("refusing to overwrite evidence: {0} already exists")]
-    Exists(PathBuf),
-    #[error("writing {path} failed: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error(
-        "refusing to write {0:?}: a run's files stay inside its directory (no absolute path, no `..`, no symlink)"
-    )]
-    Unsafe(String),
-}
 
 /// The file a live session keeps locked in its run directory (it names its pid).
 pub const LOCK_FILE: &str = ".lock";
@@ -153,10 +133,15 @@ fn names_file(path: &Path, file: &File) -> bool {
     }
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WriteError + '_ {
-    move |source| WriteError::Io {
-        path: path.to_path_buf(),
-        source,
+/// A run directory that cannot be made under `dir`: the disk's refusal in words when it
+/// is one (a full disk is not fixed by checking permissions).
+fn create_run_error(dir: &Path, source: std::io::Error) -> WriteError {
+    match DiskRefusal::of(&source) {
+        Some(_) => io_error(dir, source),
+        None => WriteError::CreateRun {
+            dir: dir.to_path_buf(),
+            source,
+        },
     }
 }
 
@@ -188,10 +173,7 @@ impl RunWriter {
             return Err(WriteError::Unsafe(scenario.to_string()));
         }
         let parent = snapshots.join(scenario);
-        std::fs::create_dir_all(&parent).map_err(|source| WriteError::CreateRun {
-            dir: parent.clone(),
-            source,
-        })?;
+        std::fs::create_dir_all(&parent).map_err(|source| create_run_error(&parent, source))?;
         let base = timestamp();
         for attempt in 1..1000 {
             let run_id = if attempt == 1 {
@@ -216,12 +198,7 @@ impl RunWriter {
                     });
                 }
                 Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(source) => {
-                    return Err(WriteError::CreateRun {
-                        dir: parent,
-                        source,
-                    });
-                }
+                Err(source) => return Err(create_run_error(&parent, source)),
             }
         }
         Err(WriteError::CreateRun {
@@ -268,8 +245,9 @@ impl RunWriter {
         self.write_new(relative, format!("{value:#}\n").as_bytes())
     }
 
-    /// Appends one journal line to `_timeline.jsonl`.
     /// Appends one line to `_timeline.jsonl`; returns the entry as written (redacted).
+    /// A line the disk takes only part of is cut off again: the journal stays whole
+    /// lines, so everything before it (and after, once there is room) still reads.
     pub fn journal(&self, kind: &str, detail: Value) -> Result<Value, WriteError> {
         let path = self.dir.join("_timeline.jsonl");
         let mut line = json!({"ts": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true), "kind": kind});
@@ -282,73 +260,104 @@ impl RunWriter {
             .append(true)
             .open(&path)
             .map_err(io(&path))?;
-        writeln!(file, "{text}").map_err(io(&path))?;
+        // One session appends (its engine task), so the length before is where the
+        // line starts.
+        let before = file.metadata().map_err(io(&path))?.len();
+        if let Err(error) = file.write_all(format!("{text}\n").as_bytes()) {
+            let _ = file.set_len(before);
+            return Err(io_error(&path, error));
+        }
         Ok(serde_json::from_str(&text).unwrap_or(line))
     }
 
-    /// Writes `files` (relative path → content) as one all-or-nothing freeze.
+    /// Writes `files` (relative path → content) as one all-or-nothing freeze. A freeze
+    /// that fails before its COMMIT leaves nothing (its staging is removed: a retry
+    /// starts clean); one that fails after it is completed by the next session.
     pub fn freeze(
         &self,
         label: &str,
         files: &[(String, Vec<u8>)],
     ) -> Result<Vec<PathBuf>, WriteError> {
-        for (relative, _) in files {
-            let target = confined(&self.dir, relative)
-                .ok_or_else(|| WriteError::Unsafe(relative.clone()))?;
-            if target.exists() {
-                return Err(WriteError::Exists(target));
+        let targets = self.new_targets(files)?;
+        let staging = self.create_staging(label)?;
+        if let Err(error) = self.stage_and_commit(&staging, files, &targets) {
+            let _ = std::fs::remove_dir_all(&staging);
+            let _ = sync_dir(&self.dir);
+            return Err(error);
+        }
+        complete(&self.dir, &staging)
+    }
+
+    /// Where each file of a freeze goes: inside the run, and not there yet.
+    fn new_targets(&self, files: &[(String, Vec<u8>)]) -> Result<Vec<PathBuf>, WriteError> {
+        files
+            .iter()
+            .map(|(relative, _)| {
+                let target = confined(&self.dir, relative)
+                    .ok_or_else(|| WriteError::Unsafe(relative.clone()))?;
+                match target.symlink_metadata() {
+                    Ok(_) => Err(WriteError::Exists(target)),
+                    Err(_) => Ok(target),
+                }
+            })
+            .collect()
+    }
+
+    /// A new hidden staging directory of this freeze, named for no one else.
+    fn create_staging(&self, label: &str) -> Result<PathBuf, WriteError> {
+        let label = file_id(label);
+        loop {
+            let staging = self
+                .dir
+                .join(format!(".staging-{label}-{}", unique_suffix()));
+            match std::fs::create_dir(&staging) {
+                Ok(()) => return Ok(staging),
+                // Left by a process of the same pid before (recovery settles it).
+                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(error) => return Err(io_error(&staging, error)),
             }
         }
-        let staging = self
-            .dir
-            .join(format!(".staging-{label}-{}", std::process::id()));
-        std::fs::create_dir(&staging).map_err(io(&staging))?;
-        for (index, (_, content)) in files.iter().enumerate() {
-            // Staged flat; the COMMIT manifest maps each to its place.
-            let staged = staging.join(index.to_string());
+    }
+
+    /// Writes every file (redacted) into `staging`, synced, then its COMMIT plan: from
+    /// then on the freeze counts and recovery completes it.
+    fn stage_and_commit(
+        &self,
+        staging: &Path,
+        files: &[(String, Vec<u8>)],
+        targets: &[PathBuf],
+    ) -> Result<(), WriteError> {
+        for (index, ((_, content), target)) in files.iter().zip(targets).enumerate() {
+            // Staged flat; the COMMIT plan maps each to its place. An error names the
+            // file the user knows, not its staging name.
             let redacted = self.redactor.redact(&String::from_utf8_lossy(content));
-            write_new_file(&staged, redacted.as_bytes())?;
+            write_synced(
+                &staging.join(index.to_string()),
+                redacted.as_bytes(),
+                target,
+            )?;
         }
         let plan: Vec<Value> = files
             .iter()
             .enumerate()
             .map(|(i, (relative, _))| json!({"staged": i.to_string(), "target": relative}))
             .collect();
+        // The staged names are on disk before the plan that names them.
+        sync_dir(staging)?;
         let commit_tmp = staging.join("COMMIT.tmp");
-        write_new_file(
+        write_synced(
             &commit_tmp,
             serde_json::to_string(&plan).unwrap_or_default().as_bytes(),
+            &commit_tmp,
         )?;
-        std::fs::rename(&commit_tmp, staging.join("COMMIT")).map_err(io(&staging))?;
-        complete(&self.dir, &staging)
+        std::fs::rename(&commit_tmp, staging.join("COMMIT")).map_err(io(staging))?;
+        sync_dir(staging)
     }
-}
-
-/// Creates a file that must not exist yet, writes it and syncs it to disk.
-fn write_new_file(path: &Path, content: &[u8]) -> Result<(), WriteError> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(io(parent))?;
-    }
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(|source| {
-            if source.kind() == std::io::ErrorKind::AlreadyExists {
-                WriteError::Exists(path.to_path_buf())
-            } else {
-                WriteError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                }
-            }
-        })?;
-    file.write_all(content).map_err(io(path))?;
-    file.sync_all().map_err(io(path))
 }
 
 /// Moves a committed staging directory's files into place and removes it. The whole
 /// plan is checked first: one step that would leave the run moves nothing at all.
+/// Every directory a file was renamed into is synced, then the run's (the staging gone).
 fn complete(run_dir: &Path, staging: &Path) -> Result<Vec<PathBuf>, WriteError> {
     let plan_text = std::fs::read_to_string(staging.join("COMMIT")).map_err(io(staging))?;
     let plan: Vec<Value> = serde_json::from_str(&plan_text).unwrap_or_default();
@@ -368,19 +377,26 @@ fn complete(run_dir: &Path, staging: &Path) -> Result<Vec<PathBuf>, WriteError> 
         }
     }
     let mut placed = Vec::new();
+    let mut renamed_into: Vec<PathBuf> = Vec::new();
     for (from, to) in moves {
         if from.exists() {
-            if let Some(parent) = to.parent() {
-                std::fs::create_dir_all(parent).map_err(io(parent))?;
-            }
-            if to.exists() {
+            let parent = to.parent().unwrap_or(run_dir).to_path_buf();
+            std::fs::create_dir_all(&parent).map_err(io(&parent))?;
+            if to.symlink_metadata().is_ok() {
                 return Err(WriteError::Exists(to));
             }
             std::fs::rename(&from, &to).map_err(io(&to))?;
+            if !renamed_into.contains(&parent) {
+                renamed_into.push(parent);
+            }
         }
         placed.push(to);
     }
+    for dir in &renamed_into {
+        sync_dir(dir)?;
+    }
     std::fs::remove_dir_all(staging).map_err(io(staging))?;
+    sync_dir(run_dir)?;
     Ok(placed)
 }
 
@@ -447,7 +463,31 @@ fn recover_unheld(run_dir: &Path) -> (usize, usize) {
             discarded += 1;
         }
     }
+    discard_partial_files(run_dir);
     (completed, discarded)
+}
+
+/// Removes the hidden temporary files of writes a crash cut off (in the run and its
+/// folders): no reader lists them, and none of them is evidence.
+fn discard_partial_files(run_dir: &Path) {
+    let folders = std::fs::read_dir(run_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| e.path());
+    for folder in std::iter::once(run_dir.to_path_buf()).chain(folders) {
+        for entry in std::fs::read_dir(&folder).into_iter().flatten().flatten() {
+            let partial = entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(super::durable::PARTIAL_PREFIX);
+            if partial && entry.file_type().is_ok_and(|t| t.is_file()) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -631,11 +671,15 @@ mod tests {
         std::fs::write(committed.join("1"), "second").unwrap();
         std::fs::write(run.dir.join("_outbox-b.json"), "first").unwrap();
         std::fs::write(committed.join("COMMIT"), r#"[{"staged":"0","target":"_outbox-b.json"},{"staged":"1","target":"_containers-b.json"}]"#).unwrap();
+        // A file whose write a crash cut off, under its hidden temporary name.
+        let partial = run.dir.join("_metrics/.partial-1-0-metrics-before.txt.tmp");
+        std::fs::write(&partial, "cut").unwrap();
         assert_eq!(recover(&run.dir), (1, 1));
         assert_eq!(
             std::fs::read_to_string(run.dir.join("_containers-b.json")).unwrap(),
             "second"
         );
         assert!(!torn.exists() && !committed.exists());
+        assert!(!partial.exists());
     }
 }

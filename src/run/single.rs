@@ -180,10 +180,14 @@ pub async fn run(profile: Profile, options: RunOptions) -> anyhow::Result<Outcom
                     eprint!("{}", verdict.table());
                     say(&format!("evidence: {}", dir.display()));
                     summary.0 = deciding(&verdict);
+                    code
                 }
-                Err(freeze_error) => say(&format!("the final freeze failed too: {freeze_error}")),
+                Err(freeze_error) => {
+                    say(&format!("the final freeze failed too: {freeze_error}"));
+                    // No verdict was written: the drill was not graded at all.
+                    crate::exit::COULD_NOT_RUN
+                }
             }
-            code
         }
         Some(Ok(())) => match session.freeze(true).await {
             Ok((dir, verdict)) => {
@@ -206,7 +210,9 @@ pub async fn run(profile: Profile, options: RunOptions) -> anyhow::Result<Outcom
             }
             Err(error) => {
                 say(&format!("the final freeze failed: {error}"));
-                1
+                // No verdict was written: the drill was not graded at all.
+                summary.1 = Some(format!("the final freeze failed: {error}"));
+                crate::exit::COULD_NOT_RUN
             }
         },
     };

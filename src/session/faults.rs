@@ -262,20 +262,18 @@ impl Session {
         Ok(())
     }
 
-    /// The files upstream's collector_down rule reads: the inject's exit code (0: it
-    /// took), and in words what "stopping Jaeger" was here.
+    /// What put collector_down's fault in, in words (`_inject_collector.txt`): the
+    /// cockpit's own gate, no command. Upstream's `_inject_jaeger_stop.exitcode.txt`
+    /// is the exit code of `compose stop jaeger`; no command ran here, so no exit code
+    /// is written (ours are graded by `collector_refused`, not by an exit code).
     fn record_collector_stop(&mut self) {
+        let name = "_inject_collector.txt";
         let how = format!(
-            "drill-cockpit: the fault gate in front of the trace collector ({}) refuses connections; the worker's OTLP endpoint is the gate. Jaeger's own container was not stopped.\n",
+            "the cockpit's collector gate refused OTLP exports (no command ran): drill-cockpit's fault gate in front of the trace collector ({}) hangs up on every connection; the worker's OTLP endpoint is the gate. Jaeger's own container was not stopped.\n",
             self.profile.otlp_endpoint
         );
-        for (name, text) in [
-            ("_inject_jaeger_stop.exitcode.txt", "0\n".to_string()),
-            ("_inject_jaeger_stop.stdout.txt", how),
-        ] {
-            if let Err(error) = self.run.write_new(name, text.as_bytes()) {
-                self.action_failed(&format!("write {name}"), error.to_string());
-            }
+        if let Err(error) = self.run.write_new(name, how.as_bytes()) {
+            self.action_failed(&format!("write {name}"), error.to_string());
         }
     }
 

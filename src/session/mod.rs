@@ -2,6 +2,7 @@
 //! observations that both the cockpit and the headless `run` use. Every action is
 //! journaled; every source that fails is reported with its error, never skipped.
 
+mod capture;
 mod connect;
 mod events;
 mod faults;
@@ -325,6 +326,7 @@ impl Session {
                 listing["tool"] = json!("drill-cockpit");
                 listing["run_id"] = json!(self.run.run_id);
                 listing["scenario"] = json!(self.scenario);
+                // Whole or absent (never a cut-off manifest): `verify` reads either.
                 self.run
                     .write_json("manifest.json", &listing)
                     .map(|_| ())
@@ -332,6 +334,8 @@ impl Session {
             }
             Err(error) => Err(error),
         };
+        // Journaled, so that `verify` can say why the run has no manifest.
+        let written = written.map_err(|error| self.action_failed("write manifest.json", error));
         self.run.release();
         written
     }

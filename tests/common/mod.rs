@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test file uses a different part of the rig
 
 pub mod sandbox;
+pub mod small_disk;
 pub mod tmux;
 
 use std::collections::HashMap;
