@@ -102,6 +102,9 @@ async fn upstreams_run_replays_from_its_files() {
     // Its counters come from its own metrics files, its log from its worker's log.
     assert!(screen.contains("retry_scheduled  es_connect"), "{screen}");
     assert!(screen.contains("Worker log"), "{screen}");
+    // Its story on the timeline strip, from its files: the fault, the first retry, the clean.
+    assert!(screen.contains("start es"), "{screen}");
+    assert!(screen.contains("first retry"), "{screen}");
     // Only what was recorded, as live: its JSON lines compact, its database password
     // masked, no live placeholder, uptimes on the run's own clock.
     assert!(

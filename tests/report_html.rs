@@ -117,6 +117,12 @@ fn upstreams_run_is_reported_by_upstreams_rules() {
     assert!(html.contains("upstream's own rules"), "{html}");
     assert!(html.contains("<h2>Manifest</h2>"));
     assert!(html.contains("listed now (the run has no manifest.json)"));
+    // Its story and timeline, from what its files record (it wrote no journal).
+    assert!(html.contains("<h2>The drill's story</h2>"), "{html}");
+    assert!(html.contains("es stop (its time is not recorded"), "{html}");
+    assert!(html.contains("first retry"), "{html}");
+    assert!(html.contains("start es"), "{html}");
+    assert!(html.contains("<svg"), "{html}");
     let Some(browser) = chromium() else { return };
     let dom = rendered_dom(&browser, &page);
     assert!(dom.contains("es_down_connect"));

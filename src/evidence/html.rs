@@ -131,12 +131,14 @@ pub fn render_run(dir: &Path) -> Result<String, String> {
         html.push_str("</table>\n");
     }
 
-    let timeline: Vec<Value> = reader
-        .text(Path::new("_timeline.jsonl"), LOG_CAP)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|line| serde_json::from_str(line).ok())
-        .collect();
+    // Another tool's run has no journal: its story from what its files record.
+    let timeline: Vec<Value> = match reader.text(Path::new("_timeline.jsonl"), LOG_CAP) {
+        Some(text) => text
+            .lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect(),
+        None => super::foreign_story::journal(&reader),
+    };
     let story = super::moments::moments(&timeline);
     if !story.is_empty() {
         html.push_str("<h2>The drill's story</h2>\n<ul>\n");

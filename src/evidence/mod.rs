@@ -4,6 +4,7 @@
 pub mod damage;
 pub mod durable;
 pub mod foreign;
+pub mod foreign_story;
 pub mod html;
 pub mod manifest;
 pub mod moments;

@@ -91,6 +91,9 @@ impl Story {
             } else {
                 (MomentKind::FaultOut, "write block lifted".to_string())
             }),
+            // Another tool's run (see `foreign_story`): what its files say went in and out.
+            "inject" => Some((MomentKind::FaultIn, text("what").to_string())),
+            "clean" => Some((MomentKind::FaultOut, text("what").to_string())),
             "worker" if text("action") == "kill -9" => {
                 Some((MomentKind::FaultIn, "worker killed (SIGKILL)".to_string()))
             }

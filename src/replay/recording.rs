@@ -143,11 +143,16 @@ impl Recording {
         };
         let scenario = graded.scenario().to_string();
         let reader = RunReader::new(dir);
-        let journal: Vec<(f64, Value)> = reader
-            .text(Path::new("_timeline.jsonl"), LOG_CAP)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        // Another tool's run has no journal: its story from what its files record.
+        let entries: Vec<Value> = match reader.text(Path::new("_timeline.jsonl"), LOG_CAP) {
+            Some(text) => text
+                .lines()
+                .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+                .collect(),
+            None => crate::evidence::foreign_story::journal(&reader),
+        };
+        let journal: Vec<(f64, Value)> = entries
+            .into_iter()
             .filter_map(|entry| Some((seconds(&entry)?, entry)))
             .collect();
 
