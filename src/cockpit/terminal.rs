@@ -24,7 +24,9 @@ pub async fn run(profile: Profile, options: StartOptions) -> anyhow::Result<Exit
     // ratatui::init installs a panic hook that restores the terminal before the message.
     let mut terminal = ratatui::init();
     let mut last = handle.snapshots.borrow().clone();
-    let result = event_loop(&mut terminal, handle, App::new(keymap), &profile, &mut last).await;
+    let mut app = App::new(keymap);
+    app.theme = profile.theme.resolve_from_process();
+    let result = event_loop(&mut terminal, handle, app, &profile, &mut last).await;
     ratatui::restore();
     // Whatever ended the cockpit, the verdict and the evidence's place are said.
     print!("{}", super::exit_summary::exit_summary(&last));

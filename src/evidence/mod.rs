@@ -3,6 +3,7 @@
 
 pub mod foreign;
 pub mod html;
+pub mod locate;
 pub mod manifest;
 pub mod moments;
 pub mod read;

@@ -6,6 +6,7 @@ pub mod keymap;
 pub mod log_view;
 mod panes;
 pub mod quit;
+pub mod theme;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -85,6 +86,8 @@ pub struct App {
     /// at this instant at the latest.
     pub quit_wait: Option<chrono::DateTime<chrono::Utc>>,
     pub warnings: Vec<String>,
+    /// Colours or monochrome (`--theme`, `cockpit.theme`, `NO_COLOR`).
+    pub theme: theme::Theme,
 }
 
 impl App {
@@ -104,6 +107,7 @@ impl App {
             quitting: false,
             quit_wait: None,
             warnings,
+            theme: theme::Theme::default(),
         }
     }
 

@@ -3,32 +3,34 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
-use super::{block, dim, error_style, human_duration};
+use super::{block, human_duration};
 use crate::cockpit::engine::{Snapshot, StepState};
 use crate::sources::worker_proc::WorkerState;
+use crate::ui::theme::Theme;
 use crate::ui::{App, Pane};
 
-fn state_style(state: &str) -> Style {
+fn state_style(state: &str, theme: Theme) -> Style {
     match state {
-        "running" => Style::default().fg(Color::Green),
-        "restarting" | "paused" | "created" => Style::default().fg(Color::Yellow),
-        _ => Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
+        "running" => theme.good(),
+        "restarting" | "paused" | "created" => theme.warn(),
+        _ => theme.error(),
     }
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
+    let theme = app.theme;
     let mut lines = Vec::new();
     match &snapshot.containers {
-        None => lines.push(Line::styled("connecting to Docker …", dim())),
-        Some(Err(error)) => lines.push(Line::styled(format!("Docker: {error}"), error_style())),
+        None => lines.push(Line::styled("connecting to Docker …", theme.dim())),
+        Some(Err(error)) => lines.push(Line::styled(format!("Docker: {error}"), theme.error())),
         Some(Ok(services)) if services.is_empty() => {
             lines.push(Line::styled(
                 format!("no containers in project `{}`", snapshot.project),
-                error_style(),
+                theme.error(),
             ));
         }
         Some(Ok(services)) => {
@@ -51,17 +53,20 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
                 };
                 lines.push(Line::from(vec![
                     Span::raw(format!("{:<10}", service.service)),
-                    Span::styled(format!("{:<9}", service.state), state_style(&service.state)),
+                    Span::styled(
+                        format!("{:<9}", service.state),
+                        state_style(&service.state, theme),
+                    ),
                     Span::raw(format!(
                         "{:<10}",
                         service.health.clone().unwrap_or_default()
                     )),
-                    Span::styled(detail, dim()),
+                    Span::styled(detail, theme.dim()),
                 ]));
             }
         }
     }
-    let (worker_state, worker_style) = worker_line(snapshot.worker.as_ref());
+    let (worker_state, worker_style) = worker_line(snapshot.worker.as_ref(), theme);
     lines.push(Line::from(vec![
         Span::raw(format!(
             "{:<10}",
@@ -72,28 +77,25 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
             }
         )),
         Span::styled(worker_state, worker_style),
-        batch_size(snapshot),
+        batch_size(snapshot, theme),
     ]));
     if let Some((id, port, state)) = &snapshot.worker2 {
-        let (state, style) = worker_line(Some(state));
+        let (state, style) = worker_line(Some(state), theme);
         lines.push(Line::from(vec![
             Span::raw(format!("{:<10}", "worker 2")),
             Span::styled(state, style),
-            Span::styled(format!("  · {id} · :{port}"), dim()),
+            Span::styled(format!("  · {id} · :{port}"), theme.dim()),
         ]));
     }
     // Elasticsearch as the worker sees it: over HTTP, whatever runs it.
     match &snapshot.elastic {
         Some(Ok(answer)) => lines.push(Line::from(vec![
             Span::raw(format!("{:<10}", "es http")),
-            Span::styled(
-                format!("reachable ({answer})"),
-                Style::default().fg(Color::Green),
-            ),
+            Span::styled(format!("reachable ({answer})"), theme.good()),
         ])),
         Some(Err(error)) => lines.push(Line::from(vec![
             Span::raw(format!("{:<10}", "es http")),
-            Span::styled(error.clone(), error_style()),
+            Span::styled(error.clone(), theme.error()),
         ])),
         None => {}
     }
@@ -106,9 +108,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
         match &step.state {
             StepState::Failed(error) => lines.push(Line::styled(
                 format!("✗ {}: {error}", step.name),
-                error_style(),
+                theme.error(),
             )),
-            StepState::Running => lines.push(Line::styled(format!("… {}", step.name), dim())),
+            StepState::Running => lines.push(Line::styled(format!("… {}", step.name), theme.dim())),
             StepState::Done(_) => {}
         }
     }
@@ -122,17 +124,17 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
 
 /// The claim size: what was passed, and what the worker says it uses once it logs it
 /// (yellow when the two differ: the worker reads its settings another way).
-fn batch_size(snapshot: &Snapshot) -> Span<'static> {
+fn batch_size(snapshot: &Snapshot, theme: Theme) -> Span<'static> {
     let sent = snapshot.batch_sent;
     match snapshot.batch_reported {
         Some(reported) if reported == u64::from(sent) => {
-            Span::styled(format!("  · batch {reported} (worker says)"), dim())
+            Span::styled(format!("  · batch {reported} (worker says)"), theme.dim())
         }
         Some(reported) => Span::styled(
             format!("  · worker says batch {reported}, sent {sent}"),
-            Style::default().fg(Color::Yellow),
+            theme.warn(),
         ),
-        None => Span::styled(format!("  · batch {sent} sent"), dim()),
+        None => Span::styled(format!("  · batch {sent} sent"), theme.dim()),
     }
 }
 
@@ -143,23 +145,20 @@ fn two_workers(snapshot: &Snapshot) -> bool {
 }
 
 /// A worker's state in words and colour.
-fn worker_line(state: Option<&WorkerState>) -> (String, Style) {
+fn worker_line(state: Option<&WorkerState>, theme: Theme) -> (String, Style) {
     match state {
-        Some(WorkerState::Running { pid }) => (
-            format!("running  pid {pid}"),
-            Style::default().fg(Color::Green),
-        ),
+        Some(WorkerState::Running { pid }) => (format!("running  pid {pid}"), theme.good()),
         Some(WorkerState::Exited { code, signal }) => (
             match (code, signal) {
                 (Some(code), _) => format!("exited   code {code}"),
                 (_, Some(signal)) => format!("killed   signal {signal}"),
                 _ => "exited".into(),
             },
-            error_style(),
+            theme.error(),
         ),
         Some(WorkerState::FailedToStart { message }) => {
-            (format!("not started: {message}"), error_style())
+            (format!("not started: {message}"), theme.error())
         }
-        None => ("starting …".into(), dim()),
+        None => ("starting …".into(), theme.dim()),
     }
 }

@@ -2,37 +2,36 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::Style;
 use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Wrap};
 
-use super::{block, dim};
+use super::block;
 use crate::cockpit::engine::Snapshot;
 use crate::sources::worker_proc::LogTail;
 use crate::ui::{App, Pane};
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot, tail: &LogTail) {
+    let theme = app.theme;
     let height = area.height.saturating_sub(2) as usize;
     let shown = app.log.visible(tail, height);
     let mut lines: Vec<Line> = shown
         .iter()
         .map(|line| {
             let mut style = match line.level.as_deref() {
-                Some("ERROR" | "CRITICAL") => Style::default().fg(Color::Red),
-                Some("WARNING") => Style::default().fg(Color::Yellow),
-                Some("DEBUG") => dim(),
+                Some("ERROR" | "CRITICAL") => theme.bad(),
+                Some("WARNING") => theme.warn(),
+                Some("DEBUG") => theme.dim(),
                 _ => Style::default(),
             };
             if line.is_marker {
-                style = Style::default()
-                    .fg(Color::Green)
-                    .add_modifier(Modifier::BOLD);
+                style = theme.landmark();
             }
             if line.is_match {
-                style = style.bg(Color::Blue).fg(Color::White);
+                style = style.patch(theme.matched());
             }
             if line.is_gap {
-                style = dim();
+                style = theme.dim();
             }
             Line::styled(line.text.clone(), style)
         })
@@ -40,7 +39,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot, tail:
     if lines.is_empty() {
         lines.push(Line::styled(
             format!("no output yet from `{}`", snapshot.worker_command),
-            dim(),
+            theme.dim(),
         ));
     }
     let held = app.log.held_back(tail);

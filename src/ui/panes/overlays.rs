@@ -2,33 +2,32 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
-use super::{dim, traces};
+use super::traces;
 use crate::cockpit::engine::Snapshot;
 use crate::jaeger::SpanSummary;
+use crate::ui::theme::Theme;
 use crate::ui::{App, Confirm};
 
-fn frame_block(title: &str) -> Block<'static> {
+fn frame_block(title: &str, theme: Theme) -> Block<'static> {
     Block::default()
         .title(format!(" {title} "))
         .borders(Borders::ALL)
-        .border_style(Style::default().fg(Color::Cyan))
+        .border_style(theme.border(true))
 }
 
 pub fn help(frame: &mut Frame, area: Rect, app: &App) {
+    let theme = app.theme;
     let lines: Vec<Line> = app
         .keymap
         .bindings
         .iter()
         .map(|b| {
             Line::from(vec![
-                Span::styled(
-                    format!("{:>10}  ", b.key.to_string()),
-                    Style::default().fg(Color::Cyan),
-                ),
+                Span::styled(format!("{:>10}  ", b.key.to_string()), theme.key()),
                 Span::raw(b.label.clone()),
             ])
         })
@@ -36,25 +35,28 @@ pub fn help(frame: &mut Frame, area: Rect, app: &App) {
             Line::raw(""),
             Line::styled(
                 "keys are remapped in the [keys] table of the config file; any key closes this",
-                dim(),
+                theme.dim(),
             ),
         ])
         .collect();
     frame.render_widget(Clear, area);
-    frame.render_widget(Paragraph::new(lines).block(frame_block("Help")), area);
+    frame.render_widget(
+        Paragraph::new(lines).block(frame_block("Help", theme)),
+        area,
+    );
 }
 
 /// The drill picker: every drill of the lab, the current one marked.
-pub fn picker(frame: &mut Frame, area: Rect, selected: usize, snapshot: &Snapshot) {
+pub fn picker(frame: &mut Frame, area: Rect, selected: usize, snapshot: &Snapshot, theme: Theme) {
     let mut lines: Vec<Line> = crate::drill::scenario::RUNNABLE
         .iter()
         .enumerate()
         .map(|(n, drill)| {
             let current = drill.id == snapshot.scenario;
             let style = if n == selected {
-                Style::default().fg(Color::Black).bg(Color::Cyan)
+                theme.selected()
             } else {
-                Style::default()
+                ratatui::style::Style::default()
             };
             Line::from(vec![
                 Span::styled(
@@ -68,13 +70,13 @@ pub fn picker(frame: &mut Frame, area: Rect, selected: usize, snapshot: &Snapsho
     lines.push(Line::raw(""));
     lines.push(Line::styled(
         "↑/↓ choose · Enter: end this drill (fault out, last freeze) and start that one · Esc: stay",
-        dim(),
+        theme.dim(),
     ));
     frame.render_widget(Clear, area);
     frame.render_widget(
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })
-            .block(frame_block("Drills")),
+            .block(frame_block("Drills", theme)),
         area,
     );
 }
@@ -85,6 +87,7 @@ pub fn confirm(
     kind: Confirm,
     snapshot: &Snapshot,
     now: chrono::DateTime<chrono::Utc>,
+    theme: Theme,
 ) {
     let question = match kind {
         Confirm::StopEs => format!(
@@ -107,33 +110,36 @@ pub fn confirm(
     frame.render_widget(
         Paragraph::new(question)
             .wrap(Wrap { trim: true })
-            .block(frame_block(title)),
+            .block(frame_block(title, theme)),
         area,
     );
 }
 
-pub fn filter_input(frame: &mut Frame, area: Rect, text: &str) {
+pub fn filter_input(frame: &mut Frame, area: Rect, text: &str, theme: Theme) {
     frame.render_widget(Clear, area);
     let lines = vec![
         Line::raw(format!("/{text}▏")),
-        Line::styled("Enter: apply · Esc: cancel · empty: no filter", dim()),
+        Line::styled("Enter: apply · Esc: cancel · empty: no filter", theme.dim()),
     ];
     frame.render_widget(
-        Paragraph::new(lines).block(frame_block("Filter the log")),
+        Paragraph::new(lines).block(frame_block("Filter the log", theme)),
         area,
     );
 }
 
-pub fn marker_input(frame: &mut Frame, area: Rect, text: &str) {
+pub fn marker_input(frame: &mut Frame, area: Rect, text: &str, theme: Theme) {
     frame.render_widget(Clear, area);
     let lines = vec![
         Line::raw(format!("✎ {text}▏")),
         Line::styled(
             "Enter: drop it on the timeline (journal, report, SVG) · Esc: cancel",
-            dim(),
+            theme.dim(),
         ),
     ];
-    frame.render_widget(Paragraph::new(lines).block(frame_block("Marker")), area);
+    frame.render_widget(
+        Paragraph::new(lines).block(frame_block("Marker", theme)),
+        area,
+    );
 }
 
 /// Spans in tree order with their depth.
@@ -174,30 +180,28 @@ fn tree(spans: &[SpanSummary]) -> Vec<(usize, &SpanSummary)> {
 }
 
 pub fn span_tree(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot, scroll: usize) {
+    let theme = app.theme;
     let list = traces::list(snapshot);
     let Some(trace) = list.get(app.trace_selected.min(list.len().saturating_sub(1))) else {
         return;
     };
     let mut lines = vec![
-        Line::styled(
-            format!("trace {}", trace.trace_id),
-            Style::default().add_modifier(Modifier::BOLD),
-        ),
+        Line::styled(format!("trace {}", trace.trace_id), theme.strong()),
         Line::styled(
             format!(
                 "Jaeger UI: {}",
                 crate::jaeger::trace_link(&snapshot.jaeger_url, &trace.trace_id)
             ),
-            Style::default().fg(Color::Cyan),
+            theme.active(),
         ),
         Line::raw(""),
     ];
     for (depth, span) in tree(&trace.spans) {
         let indent = "  ".repeat(depth);
         let style = if span.error {
-            Style::default().fg(Color::Red).add_modifier(Modifier::BOLD)
+            theme.error()
         } else {
-            Style::default().add_modifier(Modifier::BOLD)
+            theme.strong()
         };
         lines.push(Line::styled(
             format!(
@@ -214,7 +218,7 @@ pub fn span_tree(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot, 
                     "{indent}    {key} = {}",
                     crate::sanitize::one_line(value, 200)
                 ),
-                dim(),
+                theme.dim(),
             ));
         }
         for (_, fields) in &span.events {
@@ -224,14 +228,17 @@ pub fn span_tree(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot, 
                 .collect();
             lines.push(Line::styled(
                 format!("{indent}    event: {}", text.join(" ")),
-                Style::default().fg(Color::Yellow),
+                theme.warn(),
             ));
         }
     }
     let visible: Vec<Line> = lines.into_iter().skip(scroll).collect();
     frame.render_widget(Clear, area);
     frame.render_widget(
-        Paragraph::new(visible).block(frame_block("Span tree · ↑↓ scroll · any other key closes")),
+        Paragraph::new(visible).block(frame_block(
+            "Span tree · ↑↓ scroll · any other key closes",
+            theme,
+        )),
         area,
     );
 }
