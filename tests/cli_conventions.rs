@@ -74,7 +74,14 @@ fn completions_are_printed_for_every_shell_and_bash_parses_its_script() {
                 .unwrap(),
         );
         // fish names a flag without its dashes (`-l sandbox`).
-        for word in ["drill-cockpit", "replay", "verify", "sandbox", "theme", "mono"] {
+        for word in [
+            "drill-cockpit",
+            "replay",
+            "verify",
+            "sandbox",
+            "theme",
+            "mono",
+        ] {
             assert!(script.contains(word), "{shell}: no {word}");
         }
         if shell == "bash" {

@@ -231,7 +231,7 @@ fn read_error(path: &Path, layer: FileLayer, error: &std::io::Error) -> ConfigEr
             "config file {shown} does not exist: fix the path given to --config, or drop --config (./{DEFAULT_PROJECT_FILE} is then read when present)"
         ),
         (FileLayer::Given, _) => format!(
-            "cannot read config file {shown} ({}): fix its permissions or the path given to --config",
+            "cannot read config file {shown} ({}): pass --config the path of a TOML file you can read",
             io_reason(error)
         ),
         (FileLayer::User, _) => format!(
@@ -477,6 +477,71 @@ mod tests {
         assert_eq!(settings.origin("worker.http_port"), Some(&Origin::Flag));
         assert_eq!(settings.text("elastic.index"), "wordloom-test-search-index");
         assert_eq!(settings.origin("elastic.index"), Some(&Origin::Default));
+    }
+
+    #[test]
+    fn the_user_config_is_below_the_project_file_and_named_as_the_users() {
+        let home = tempfile::tempdir().unwrap();
+        let user = home.path().join("drill-cockpit/config.toml");
+        std::fs::create_dir_all(user.parent().unwrap()).unwrap();
+        std::fs::write(&user, "[worker]\nbatch_size = 3\nbulk_size = 4\n").unwrap();
+        let project = home.path().join("project.toml");
+        std::fs::write(&project, "[worker]\nbulk_size = 40\n").unwrap();
+        let environment: BTreeMap<String, String> = [(
+            "XDG_CONFIG_HOME".to_string(),
+            home.path().display().to_string(),
+        )]
+        .into();
+        let settings = Settings::load(&LoadOptions {
+            config_path: Some(project.clone()),
+            overrides: vec![],
+            environment: Some(environment.clone()),
+        })
+        .unwrap();
+        assert_eq!(settings.text("worker.batch_size"), "3");
+        assert_eq!(
+            settings.origin("worker.batch_size"),
+            Some(&Origin::UserFile(user.clone()))
+        );
+        assert_eq!(settings.text("worker.bulk_size"), "40");
+        assert_eq!(
+            settings.origin("worker.bulk_size"),
+            Some(&Origin::File(project))
+        );
+
+        std::fs::write(&user, "[worker]\nbatch_siz = 3\n").unwrap();
+        let error = Settings::load(&LoadOptions {
+            environment: Some(environment),
+            ..LoadOptions::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            error,
+            format!(
+                "unknown config key `worker.batch_siz` in user config {} (did you mean `worker.batch_size`?). Run `drill-cockpit config` to list the keys",
+                user.display()
+            )
+        );
+    }
+
+    #[test]
+    fn an_unreadable_config_file_says_why_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = Settings::load(&LoadOptions {
+            config_path: Some(dir.path().to_path_buf()),
+            overrides: vec![],
+            environment: Some(BTreeMap::new()),
+        })
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            error,
+            format!(
+                "cannot read config file {} (it is a folder, not a file): pass --config the path of a TOML file you can read",
+                dir.path().display()
+            )
+        );
     }
 
     #[test]

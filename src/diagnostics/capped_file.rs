@@ -1,10 +1,13 @@
 //! The diagnostics log's file: appended to, and kept under a size cap by moving it
-//! aside to `<name>.1` (the one before it is dropped) whenever it would grow past the
-//! cap, at start and while it runs. So the log and its one predecessor hold at most
-//! twice the cap, however long the cockpit runs and whatever RUST_LOG lets through.
+//! aside to `<name>.1` (the one before it is dropped) whenever a record would take it
+//! past the cap, at start and while it runs. So the log and its one predecessor hold
+//! about twice the cap at most, however long the cockpit runs and whatever RUST_LOG
+//! lets through. Several processes may append to the same log (a cockpit and a `run`):
+//! the size is the file's own, and a log another process moved aside is let go.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// How large the log may grow before it is moved aside.
@@ -13,7 +16,6 @@ pub const LOG_CAP_BYTES: u64 = 4 * 1024 * 1024;
 pub struct CappedFile {
     path: PathBuf,
     file: File,
-    size: u64,
     cap: u64,
 }
 
@@ -29,38 +31,36 @@ impl CappedFile {
         if size >= cap {
             std::fs::rename(path, rotated(path))?;
         }
-        let file = open_append(path)?;
-        let size = file.metadata()?.len();
         Ok(CappedFile {
             path: path.to_path_buf(),
-            file,
-            size,
+            file: open_append(path)?,
             cap,
         })
     }
 
-    /// Where the log is.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Moves the full log aside and starts an empty one.
-    fn rotate(&mut self) -> io::Result<()> {
-        std::fs::rename(&self.path, rotated(&self.path))?;
-        self.file = open_append(&self.path)?;
-        self.size = 0;
-        Ok(())
+    /// Whether the path no longer names the file this process writes (another process
+    /// moved it aside, or someone removed it).
+    fn moved_away(&self) -> io::Result<bool> {
+        let ours = self.file.metadata()?;
+        Ok(match std::fs::metadata(&self.path) {
+            Ok(named) => (named.dev(), named.ino()) != (ours.dev(), ours.ino()),
+            Err(_) => true,
+        })
     }
 }
 
 impl Write for CappedFile {
     /// Writes whole records: one that would cross the cap goes to a fresh file.
     fn write(&mut self, record: &[u8]) -> io::Result<usize> {
-        if self.size > 0 && self.size + record.len() as u64 > self.cap {
-            self.rotate()?;
+        if self.moved_away()? {
+            self.file = open_append(&self.path)?;
+        }
+        let size = self.file.metadata()?.len();
+        if size > 0 && size + record.len() as u64 > self.cap {
+            std::fs::rename(&self.path, rotated(&self.path))?;
+            self.file = open_append(&self.path)?;
         }
         self.file.write_all(record)?;
-        self.size += record.len() as u64;
         Ok(record.len())
     }
 
@@ -115,6 +115,30 @@ mod tests {
         for text in [&current, &before] {
             assert!(text.lines().all(|l| l.starts_with("record ")), "{text}");
         }
+    }
+
+    #[test]
+    fn two_writers_of_one_log_keep_it_under_the_cap_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("drill-cockpit.log");
+        let mut first = CappedFile::open(&path, 100).unwrap();
+        let mut second = CappedFile::open(&path, 100).unwrap();
+        for n in 0..20 {
+            let writer = if n % 2 == 0 { &mut first } else { &mut second };
+            writer
+                .write_all(format!("record {n:02} ............................\n").as_bytes())
+                .unwrap();
+            assert!(std::fs::metadata(&path).unwrap().len() <= 100);
+        }
+        let current = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            current.ends_with("record 19 ............................\n"),
+            "{current}"
+        );
+        assert!(
+            current.contains("record 18"),
+            "both write to the same new file: {current}"
+        );
     }
 
     #[test]
