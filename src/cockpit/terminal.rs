@@ -26,6 +26,7 @@ pub async fn run(profile: Profile, options: StartOptions) -> anyhow::Result<Exit
     let mut last = handle.snapshots.borrow().clone();
     let mut app = App::new(keymap);
     app.theme = profile.theme.resolve_from_process();
+    app.theme.apply_to_terminal();
     let result = event_loop(&mut terminal, handle, app, &profile, &mut last).await;
     ratatui::restore();
     // Whatever ended the cockpit, the verdict and the evidence's place are said.

@@ -96,6 +96,7 @@ pub async fn run(dir: &std::path::Path, options: ReplayOptions) -> anyhow::Resul
         bindings: Vec::new(),
     });
     app.theme = options.theme;
+    app.theme.apply_to_terminal();
     let mut playback = Playback {
         at: 0.0,
         speed: options.speed.clamp(0.25, 960.0),

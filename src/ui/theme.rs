@@ -59,6 +59,15 @@ pub enum Theme {
     Mono,
 }
 
+impl Theme {
+    /// Tells the terminal backend too. crossterm drops every colour by itself when
+    /// `NO_COLOR` is set; an explicit `--theme color` must still win (no-color.org: a
+    /// user's own choice overrides the variable), and mono never sends one either way.
+    pub fn apply_to_terminal(self) {
+        crossterm::style::Colored::set_ansi_color_disabled(self == Theme::Mono);
+    }
+}
+
 const BOLD: Modifier = Modifier::BOLD;
 const REVERSED: Modifier = Modifier::REVERSED;
 const UNDERLINED: Modifier = Modifier::UNDERLINED;
