@@ -18,16 +18,24 @@ use crate::exit::CouldNotRun;
 /// and of the man page.
 const AFTER_HELP: &str = "\
 Files:
-  ./drill-cockpit.toml (or --config PATH)  the project's settings
-  $XDG_CONFIG_HOME/drill-cockpit/config.toml (default ~/.config/drill-cockpit/config.toml)
-                                           your own defaults, below the project's file
-  $XDG_STATE_HOME/drill-cockpit/drill-cockpit.log (default ~/.local/state/drill-cockpit/drill-cockpit.log)
-                                           the cockpit's own diagnostics (run, replay and the
-                                           cockpit write it; never the terminal), passwords masked
+  ./drill-cockpit.toml, or --config PATH
+      the project's settings
+  $XDG_CONFIG_HOME/drill-cockpit/config.toml
+      (default ~/.config/drill-cockpit/config.toml)
+      your own defaults, below the project's file
+  $XDG_STATE_HOME/drill-cockpit/drill-cockpit.log
+      (default ~/.local/state/drill-cockpit/drill-cockpit.log)
+      the diagnostics of the cockpit, replay and run, never
+      written to the terminal; passwords masked
+
 Environment:
-  RUST_LOG   the diagnostics log's level, e.g. debug or drill_cockpit=debug (default info)
-  NO_COLOR   any value but empty: the monochrome theme (as --theme mono; --theme color wins)
-Precedence of settings: defaults < user config < project file < environment < --set";
+  RUST_LOG   the diagnostics log's level (default info),
+             e.g. debug or drill_cockpit=debug
+  NO_COLOR   set and not empty: the monochrome theme,
+             as --theme mono (--theme color wins)
+
+Settings, each over the one before: defaults, user config,
+project file, environment, --set";
 
 #[derive(Debug, Parser)]
 #[command(
