@@ -84,6 +84,32 @@ impl GradedRun {
         }
     }
 
+    /// The checks that made a run fail, by id: those that failed (or, live, never
+    /// decided), else the unrecorded ones when nothing else explains the verdict (our
+    /// drill needs its effect seen). Empty for a passed run.
+    pub fn failing_checks(&self) -> Vec<&'static str> {
+        if self.checks_ok() {
+            return Vec::new();
+        }
+        let checks = match &self.graded {
+            Graded::Ours(verdict) => &verdict.checks,
+            Graded::Upstream { grade, .. } => &grade.checks,
+        };
+        let ids = |wanted: &dyn Fn(CheckStatus) -> bool| -> Vec<&'static str> {
+            checks
+                .iter()
+                .filter(|c| wanted(c.status))
+                .map(|c| c.id)
+                .collect()
+        };
+        let decided = ids(&|s| matches!(s, CheckStatus::Failed | CheckStatus::Pending));
+        if decided.is_empty() {
+            ids(&|s| s == CheckStatus::NotRecorded)
+        } else {
+            decided
+        }
+    }
+
     /// The numbers that decide, in one line.
     pub fn deciding(&self) -> String {
         match &self.graded {
@@ -347,9 +373,19 @@ pub fn render_one(run: &GradedRun, compare: bool) -> String {
     out
 }
 
-/// One row per run and a summary line, for a folder of runs.
+/// The table's column heads.
+const TABLE_HEADS: [&str; 5] = [
+    "scenario",
+    "run",
+    "verdict",
+    "failed checks",
+    "deciding numbers",
+];
+
+/// One row per run and a summary line, for a folder of runs. A failed run's row names
+/// the checks that failed it: `verify <that run>` then shows each one's numbers.
 pub fn render_table(root: &Path, runs: &[Result<GradedRun, String>]) -> String {
-    let mut rows: Vec<[String; 4]> = Vec::new();
+    let mut rows: Vec<[String; 5]> = Vec::new();
     for run in runs {
         rows.push(match run {
             Ok(run) => [
@@ -359,12 +395,17 @@ pub fn render_table(root: &Path, runs: &[Result<GradedRun, String>]) -> String {
                     90,
                 ),
                 run.verdict_word().to_string(),
+                match run.failing_checks() {
+                    failing if failing.is_empty() => "-".to_string(),
+                    failing => one_line(&failing.join(", "), 120),
+                },
                 one_line(&run.deciding(), 120),
             ],
             Err(error) => [
                 "?".into(),
                 String::new(),
                 "ERROR".into(),
+                "-".into(),
                 one_line(error, 200),
             ],
         });
@@ -374,17 +415,15 @@ pub fn render_table(root: &Path, runs: &[Result<GradedRun, String>]) -> String {
             .map(|r| r[i].chars().count())
             .max()
             .unwrap_or(0)
-            .max(["scenario", "run", "verdict"][i.min(2)].len())
+            .max(TABLE_HEADS[i].len())
     };
-    let (w0, w1, w2) = (width(0), width(1), width(2));
-    let mut out = format!(
-        "{:<w0$}  {:<w1$}  {:<w2$}  deciding numbers\n",
-        "scenario", "run", "verdict"
-    );
+    let (w0, w1, w2, w3) = (width(0), width(1), width(2), width(3));
+    let [h0, h1, h2, h3, h4] = TABLE_HEADS;
+    let mut out = format!("{h0:<w0$}  {h1:<w1$}  {h2:<w2$}  {h3:<w3$}  {h4}\n");
     for row in &rows {
         out.push_str(&format!(
-            "{:<w0$}  {:<w1$}  {:<w2$}  {}\n",
-            row[0], row[1], row[2], row[3]
+            "{:<w0$}  {:<w1$}  {:<w2$}  {:<w3$}  {}\n",
+            row[0], row[1], row[2], row[3], row[4]
         ));
     }
     let passed = runs

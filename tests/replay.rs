@@ -131,3 +131,89 @@ async fn upstreams_run_replays_from_its_files() {
     })
     .await;
 }
+
+/// The SGR parameters of a captured screen that set a colour (foreground, background,
+/// 256-colour or RGB); 39/49 (back to the default colour) do not.
+fn colour_parameters(captured: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for sequence in captured.split("\u{1b}[").skip(1) {
+        let Some(end) = sequence.find(|c: char| !(c.is_ascii_digit() || c == ';' || c == ':'))
+        else {
+            continue;
+        };
+        if !sequence[end..].starts_with('m') {
+            continue;
+        }
+        let params = &sequence[..end];
+        let colour = params.split(';').any(|p| {
+            p.split(':')
+                .next()
+                .and_then(|n| n.parse::<u16>().ok())
+                .is_some_and(|n| matches!(n, 30..=38 | 40..=48 | 90..=97 | 100..=107))
+        });
+        if colour {
+            found.push(params.to_string());
+        }
+    }
+    found
+}
+
+/// NO_COLOR (no-color.org) reaches the real terminal: the replay's screen carries bold
+/// and reverse but no colour; `--theme color` brings colour back despite it, and
+/// `--theme mono` needs no NO_COLOR.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_color_draws_the_replay_without_a_colour_and_theme_color_overrides_it() {
+    let run = testkit::env::fixtures_dir().join("upstream-run-es_down_connect");
+    let state = tempfile::tempdir().unwrap();
+    // (NO_COLOR set, --theme, colour expected)
+    for (no_color, theme, coloured) in [
+        (true, None, false),
+        (true, Some("color"), true),
+        (false, Some("mono"), false),
+    ] {
+        let mut env = env();
+        if no_color {
+            env.push(("NO_COLOR".into(), "1".into()));
+        }
+        env.push(("XDG_STATE_HOME".into(), state.path().display().to_string()));
+        let mut args = vec![
+            "replay".to_string(),
+            run.display().to_string(),
+            "--speed".into(),
+            "960".into(),
+        ];
+        if let Some(theme) = theme {
+            args.extend(["--theme".to_string(), theme.to_string()]);
+        }
+        let Some(tmux) = Tmux::start(&env, &args) else {
+            return;
+        };
+        tmux.wait_for("the end of upstream's run", Duration::from_secs(30), |s| {
+            s.contains("end of run")
+        })
+        .await;
+        let captured = tmux.screen_with_escapes();
+        let colours = colour_parameters(&captured);
+        if coloured {
+            assert!(
+                !colours.is_empty(),
+                "--theme color drew no colour:\n{captured}"
+            );
+        } else {
+            assert!(
+                colours.is_empty(),
+                "NO_COLOR, yet colours {colours:?}:\n{captured}"
+            );
+            // The focus and the verdict still stand out, by modifiers alone.
+            assert!(
+                captured.contains("\u{1b}[1m") || captured.contains(";1m"),
+                "{captured}"
+            );
+        }
+        tmux.keys("q");
+        tmux.wait_for("a clean exit", Duration::from_secs(10), |s| {
+            s.contains("EXIT=0")
+        })
+        .await;
+    }
+}

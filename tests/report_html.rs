@@ -99,7 +99,9 @@ fn a_recorded_drill_renders_in_a_headless_browser() {
     // Never over an existing file.
     let again = report(&run, &page);
     assert_eq!(again.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&again.stderr).contains("never written over"));
+    assert!(String::from_utf8_lossy(&again.stderr).contains(
+        "exists; drill-cockpit never overwrites evidence: choose another --out path or remove it"
+    ));
 }
 
 #[test]

@@ -886,3 +886,108 @@ fn a_gate_armed_before_the_drills_fault_says_so() {
     );
     assert!(!screen.contains("no fault in"), "{screen}");
 }
+
+/// Every cell of a screen: its symbol and its colours (foreground, background,
+/// underline).
+fn cells(
+    app: &App,
+    snapshot: &Snapshot,
+    tail: &LogTail,
+) -> Vec<(String, [ratatui::style::Color; 3])> {
+    let mut terminal = Terminal::new(TestBackend::new(200, 60)).unwrap();
+    terminal
+        .draw(|frame| drill_cockpit::ui::draw::draw(frame, app, snapshot, tail))
+        .unwrap();
+    let buffer = terminal.backend().buffer().clone();
+    buffer
+        .content()
+        .iter()
+        .map(|cell| {
+            (
+                cell.symbol().to_string(),
+                [cell.fg, cell.bg, cell.underline_color],
+            )
+        })
+        .collect()
+}
+
+/// `--theme mono` / `NO_COLOR`: no cell of any screen or overlay has a colour, while the
+/// colour theme has some on each; and the two say the same in text and symbols (✓ ✗ …,
+/// the states' words), so nothing colour said is lost.
+#[test]
+fn the_monochrome_theme_draws_no_colour_and_loses_no_information() {
+    use drill_cockpit::ui::theme::{Theme, ThemeChoice};
+    use ratatui::style::Color;
+    let (gate_app, gate) = contention();
+    let mut story = healthy();
+    story.sandbox = Some(drill_cockpit::sandbox::BANNER);
+    story.moments = drill_cockpit::evidence::moments::moments(
+        &[
+            r#"{"ts":"2026-02-14T10:42:05Z","kind":"container","service":"es","action":"stop","by":"drill"}"#,
+            r#"{"ts":"2026-02-14T10:42:20Z","kind":"marker","note":"a note"}"#,
+        ]
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect::<Vec<_>>(),
+    );
+    story.elapsed = 60.0;
+    story.cursor = Some(20.0);
+    let mut screens: Vec<(String, App, Snapshot)> = vec![
+        ("healthy".into(), app(), story),
+        ("degraded".into(), app(), degraded()),
+        ("failed".into(), app(), failed()),
+        ("gate".into(), gate_app, gate.clone()),
+    ];
+    for overlay in [
+        Overlay::Help { scroll: 0 },
+        Overlay::SpanTree { scroll: 0 },
+        Overlay::Confirm(Confirm::StopEs),
+        Overlay::FilterInput("8722".into()),
+        Overlay::MarkerInput("note".into()),
+    ] {
+        let mut app = app();
+        app.focus = Pane::Traces;
+        app.log.set_filter("8722f068");
+        app.overlay = overlay.clone();
+        screens.push((format!("{overlay:?}"), app, healthy()));
+    }
+    let (mut picker, gate) = contention();
+    picker.overlay = Overlay::Picker { selected: 2 };
+    screens.push(("picker".into(), picker, gate));
+
+    let mono = ThemeChoice::Auto.resolve(Some("1"));
+    assert_eq!(mono, Theme::Mono);
+    for (name, mut app, snapshot) in screens {
+        app.theme = Theme::Colour;
+        let coloured = cells(&app, &snapshot, &tail());
+        app.theme = mono;
+        let plain = cells(&app, &snapshot, &tail());
+        assert!(
+            coloured
+                .iter()
+                .any(|(_, colours)| colours.iter().any(|c| *c != Color::Reset)),
+            "{name}: the colour theme drew no colour"
+        );
+        for (index, (symbol, colours)) in plain.iter().enumerate() {
+            assert_eq!(
+                *colours,
+                [Color::Reset; 3],
+                "{name}: cell {index} ({symbol:?}) has a colour in the mono theme"
+            );
+        }
+        let text = |cells: &[(String, [Color; 3])]| -> String {
+            cells.iter().map(|(symbol, _)| symbol.as_str()).collect()
+        };
+        assert_eq!(text(&plain), text(&coloured), "{name}: the text differs");
+    }
+    // What the colour said is in the text: checks by symbol, states by word.
+    let mut app = app();
+    app.theme = mono;
+    let screen = render(&app, &degraded(), &tail());
+    assert!(screen.contains('✓') && screen.contains('…'), "{screen}");
+    assert!(
+        screen.contains("exited") && screen.contains("running"),
+        "{screen}"
+    );
+    assert!(screen.contains("killed   signal 9"), "{screen}");
+}

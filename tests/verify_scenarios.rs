@@ -320,6 +320,45 @@ fn a_folder_of_runs_is_one_table_and_one_failure_fails_it() {
 }
 
 #[test]
+fn a_folder_table_names_the_checks_that_failed_each_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Three collector_down runs: one passed, one whose injection failed and whose
+    // worker processed nothing, one that only processed nothing.
+    let passed = collector_down_run(&tmp.path().join("a"), "0\n", 1);
+    let both = collector_down_run(&tmp.path().join("b"), "1\n", 0);
+    let one = collector_down_run(&tmp.path().join("c"), "0\n", 0);
+    let (code, table) = verify(&[&tmp.path().display().to_string()]);
+    assert_eq!(code, Some(1), "{table}");
+    assert!(
+        table.lines().next().unwrap().contains("failed checks"),
+        "{table}"
+    );
+    let row = |dir: &Path| {
+        let shown = dir.strip_prefix(tmp.path()).unwrap().display().to_string();
+        table
+            .lines()
+            .find(|l| l.contains(&shown))
+            .unwrap_or_else(|| panic!("no row for {shown} in:\n{table}"))
+            .to_string()
+    };
+    let words = |line: &str| {
+        line.split_whitespace()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(words(&row(&passed))[2..4], ["PASSED", "-"], "{table}");
+    assert!(
+        row(&both).contains("FAILED   inject_exit_code, processed_delta_ge"),
+        "{table}"
+    );
+    assert!(
+        row(&one).contains("FAILED   processed_delta_ge  "),
+        "{table}"
+    );
+    assert!(table.contains("3 run(s): 1 passed, 2 failed"), "{table}");
+}
+
+#[test]
 fn verify_writes_renames_and_deletes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let outside = tmp.path().join("outside");

@@ -176,6 +176,7 @@ pub fn start(profile: Profile, options: StartOptions) -> Result<EngineHandle, St
         snapshot,
         publish: snapshot_tx,
         options,
+        health: Default::default(),
     };
     tokio::spawn(engine.run(command_rx));
     Ok(EngineHandle {
@@ -212,10 +213,13 @@ struct Engine {
     snapshot: Snapshot,
     publish: watch::Sender<Arc<Snapshot>>,
     options: StartOptions,
+    /// What the diagnostics log was last told about each source.
+    health: super::source_health::SourceHealth,
 }
 
 impl Engine {
-    fn publish(&self) {
+    fn publish(&mut self) {
+        self.health.observe(&self.snapshot);
         let _ = self.publish.send(Arc::new(self.snapshot.clone()));
     }
 
@@ -746,6 +750,7 @@ impl Engine {
     }
 
     async fn handle(&mut self, command: Command) {
+        tracing::info!(scenario = %self.snapshot.scenario, "key action: {}", command.describe());
         self.session
             .journal("key", serde_json::json!({"command": command.describe()}));
         self.snapshot.busy = Some(format!("{} …", command.describe()));

@@ -3,5 +3,6 @@
 pub mod counters;
 pub mod engine;
 pub mod exit_summary;
+mod source_health;
 pub mod tally;
 pub mod terminal;

@@ -27,7 +27,10 @@ pub async fn run(profile: Profile, options: StartOptions) -> anyhow::Result<Exit
         capture_mouse();
     }
     let mut last = handle.snapshots.borrow().clone();
-    let result = event_loop(&mut terminal, handle, App::new(keymap), &profile, &mut last).await;
+    let mut app = App::new(keymap);
+    app.theme = profile.theme.resolve_from_process();
+    app.theme.apply_to_terminal();
+    let result = event_loop(&mut terminal, handle, app, &profile, &mut last).await;
     if profile.mouse {
         release_mouse();
     }

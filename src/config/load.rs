@@ -12,6 +12,9 @@ use super::spec::{self, Kind, SETTINGS};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
     Default,
+    /// The user's own defaults: `$XDG_CONFIG_HOME/drill-cockpit/config.toml`.
+    UserFile(PathBuf),
+    /// The project's file: `--config PATH` or `./drill-cockpit.toml`.
     File(PathBuf),
     Env(&'static str),
     Flag,
@@ -21,6 +24,7 @@ impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Origin::Default => write!(f, "default"),
+            Origin::UserFile(path) => write!(f, "user config {}", path.display()),
             Origin::File(path) => write!(f, "file {}", path.display()),
             Origin::Env(name) => write!(f, "env {name}"),
             Origin::Flag => write!(f, "flag"),
@@ -30,13 +34,10 @@ impl fmt::Display for Origin {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error(
-        "cannot read config file {path}: {source}. Fix the path given to --config, or remove the file"
-    )]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    /// The file could not be read: the message names it, why, and the fix (the OS
+    /// error is said once, in words, not chained a second time).
+    #[error("{message}")]
+    Read { path: PathBuf, message: String },
     #[error("config file {path} is not valid TOML: {message}")]
     Syntax { path: PathBuf, message: String },
     #[error(
@@ -61,7 +62,9 @@ pub enum ConfigError {
 /// What the command line contributes to loading.
 #[derive(Debug, Default, Clone)]
 pub struct LoadOptions {
-    /// `--config PATH`; without it `./drill-cockpit.toml` is read when present.
+    /// `--config PATH`; without it `./drill-cockpit.toml` is read when present. The
+    /// user config (`$XDG_CONFIG_HOME/drill-cockpit/config.toml`, from `environment`)
+    /// is read below it either way.
     pub config_path: Option<PathBuf>,
     /// `--set key=value` pairs, applied last.
     pub overrides: Vec<String>,
@@ -82,22 +85,25 @@ impl Settings {
             .map(|spec| (spec.key, (spec.default.to_string(), Origin::Default)))
             .collect();
 
-        let file = match &options.config_path {
-            Some(path) => Some(path.clone()),
-            None => Some(PathBuf::from("drill-cockpit.toml")).filter(|p| p.is_file()),
-        };
-        if let Some(path) = file {
-            for (key, value) in read_file(&path)? {
-                let spec =
-                    spec::find(&key).ok_or_else(|| unknown(&key, Origin::File(path.clone())))?;
-                values.insert(spec.key, (value, Origin::File(path.clone())));
-            }
-        }
-
         let environment = match &options.environment {
             Some(env) => env.clone(),
             None => std::env::vars().collect(),
         };
+
+        // The user's own defaults, below the project's file: absent is the usual case.
+        if let Some(path) = crate::xdg::user_config_file(&environment).filter(|p| p.exists()) {
+            apply_file(&mut values, &path, FileLayer::User)?;
+        }
+
+        let file = match &options.config_path {
+            Some(path) => Some((path.clone(), FileLayer::Given)),
+            None => Some(PathBuf::from(DEFAULT_PROJECT_FILE))
+                .filter(|p| p.is_file())
+                .map(|path| (path, FileLayer::Project)),
+        };
+        if let Some((path, layer)) = file {
+            apply_file(&mut values, &path, layer)?;
+        }
         for spec in SETTINGS {
             if let Some(name) = spec.env
                 && let Some(value) = environment.get(name)
@@ -180,12 +186,88 @@ fn unknown(key: &str, origin: Origin) -> ConfigError {
     }
 }
 
-/// The file's tables flattened to dotted keys with their values as text.
-fn read_file(path: &Path) -> Result<Vec<(String, String)>, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+/// The project's file read when no `--config` is given.
+pub const DEFAULT_PROJECT_FILE: &str = "drill-cockpit.toml";
+
+/// Which of the two files a TOML layer is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileLayer {
+    /// `$XDG_CONFIG_HOME/drill-cockpit/config.toml`.
+    User,
+    /// `--config PATH`.
+    Given,
+    /// `./drill-cockpit.toml`, found in the current folder.
+    Project,
+}
+
+impl FileLayer {
+    fn origin(self, path: &Path) -> Origin {
+        match self {
+            FileLayer::User => Origin::UserFile(path.to_path_buf()),
+            FileLayer::Given | FileLayer::Project => Origin::File(path.to_path_buf()),
+        }
+    }
+}
+
+/// Every key of one file over `values`, each checked against the table.
+fn apply_file(
+    values: &mut BTreeMap<&'static str, (String, Origin)>,
+    path: &Path,
+    layer: FileLayer,
+) -> Result<(), ConfigError> {
+    let origin = layer.origin(path);
+    for (key, value) in read_file(path, layer)? {
+        let spec = spec::find(&key).ok_or_else(|| unknown(&key, origin.clone()))?;
+        values.insert(spec.key, (value, origin.clone()));
+    }
+    Ok(())
+}
+
+/// Why a config file could not be read, once, with the fix for its layer.
+fn read_error(path: &Path, layer: FileLayer, error: &std::io::Error) -> ConfigError {
+    let shown = path.display();
+    let message = match (layer, error.kind()) {
+        (FileLayer::Given, std::io::ErrorKind::NotFound) => format!(
+            "config file {shown} does not exist: fix the path given to --config, or drop --config (./{DEFAULT_PROJECT_FILE} is then read when present)"
+        ),
+        (FileLayer::Given, _) => format!(
+            "cannot read config file {shown} ({}): pass --config the path of a TOML file you can read",
+            io_reason(error)
+        ),
+        (FileLayer::User, _) => format!(
+            "cannot read your user config {shown} ({}): fix its permissions, or remove it (it only sets your own defaults)",
+            io_reason(error)
+        ),
+        (FileLayer::Project, _) => format!(
+            "cannot read config file {shown} ({}): fix its permissions, remove it, or pass --config with another file",
+            io_reason(error)
+        ),
+    };
+    ConfigError::Read {
         path: path.to_path_buf(),
-        source,
-    })?;
+        message,
+    }
+}
+
+/// The OS error in words, without Rust's `(os error N)` suffix.
+fn io_reason(error: &std::io::Error) -> String {
+    match error.kind() {
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        std::io::ErrorKind::IsADirectory => "it is a folder, not a file".into(),
+        std::io::ErrorKind::InvalidData => "it is not UTF-8 text".into(),
+        _ => {
+            let text = error.to_string();
+            match text.find(" (os error") {
+                Some(at) => text[..at].to_string(),
+                None => text,
+            }
+        }
+    }
+}
+
+/// The file's tables flattened to dotted keys with their values as text.
+fn read_file(path: &Path, layer: FileLayer) -> Result<Vec<(String, String)>, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|error| read_error(path, layer, &error))?;
     let table: toml::Table =
         text.parse()
             .map_err(|error: toml::de::Error| ConfigError::Syntax {
@@ -257,6 +339,7 @@ fn check(kind: Kind, value: &str) -> Result<(), String> {
         Kind::Flag => parse_flag(value).is_some(),
         Kind::Key => crate::keys::KeySpec::parse(value).is_some(),
         Kind::Scenario => crate::drill::upstream::SCENARIOS.contains(&value.trim()),
+        Kind::Choice(words) => words.contains(&value.trim()),
     };
     if ok {
         return Ok(());
@@ -272,11 +355,25 @@ fn check(kind: Kind, value: &str) -> Result<(), String> {
         Kind::Seconds { max } => format!("a number of seconds from 0 to {max}, e.g. 0.25"),
         Kind::Flag => "1/0, true/false, yes/no or on/off".into(),
         Kind::Key => "a key such as `s`, `S`, `Tab`, `Enter`, `F5` or `Ctrl-x`".into(),
+        Kind::Choice(words) => format!("one of {}", words.join(", ")),
         Kind::Scenario => format!(
-            "a scenario id: one of {}",
+            "a scenario id{}: one of {}",
+            closest_scenario(value)
+                .map(|near| format!(" (did you mean `{near}`?)"))
+                .unwrap_or_default(),
             crate::drill::upstream::SCENARIOS.join(", ")
         ),
     })
+}
+
+/// The scenario id closest to a mistyped one, as `drill-cockpit run` suggests it.
+fn closest_scenario(value: &str) -> Option<&'static str> {
+    crate::drill::upstream::SCENARIOS
+        .iter()
+        .map(|id| (spec::edit_distance(value.trim(), id), *id))
+        .filter(|(distance, _)| *distance <= 5)
+        .min()
+        .map(|(_, id)| id)
 }
 
 pub(crate) fn parse_flag(value: &str) -> Option<bool> {
@@ -380,6 +477,71 @@ mod tests {
         assert_eq!(settings.origin("worker.http_port"), Some(&Origin::Flag));
         assert_eq!(settings.text("elastic.index"), "wordloom-test-search-index");
         assert_eq!(settings.origin("elastic.index"), Some(&Origin::Default));
+    }
+
+    #[test]
+    fn the_user_config_is_below_the_project_file_and_named_as_the_users() {
+        let home = tempfile::tempdir().unwrap();
+        let user = home.path().join("drill-cockpit/config.toml");
+        std::fs::create_dir_all(user.parent().unwrap()).unwrap();
+        std::fs::write(&user, "[worker]\nbatch_size = 3\nbulk_size = 4\n").unwrap();
+        let project = home.path().join("project.toml");
+        std::fs::write(&project, "[worker]\nbulk_size = 40\n").unwrap();
+        let environment: BTreeMap<String, String> = [(
+            "XDG_CONFIG_HOME".to_string(),
+            home.path().display().to_string(),
+        )]
+        .into();
+        let settings = Settings::load(&LoadOptions {
+            config_path: Some(project.clone()),
+            overrides: vec![],
+            environment: Some(environment.clone()),
+        })
+        .unwrap();
+        assert_eq!(settings.text("worker.batch_size"), "3");
+        assert_eq!(
+            settings.origin("worker.batch_size"),
+            Some(&Origin::UserFile(user.clone()))
+        );
+        assert_eq!(settings.text("worker.bulk_size"), "40");
+        assert_eq!(
+            settings.origin("worker.bulk_size"),
+            Some(&Origin::File(project))
+        );
+
+        std::fs::write(&user, "[worker]\nbatch_siz = 3\n").unwrap();
+        let error = Settings::load(&LoadOptions {
+            environment: Some(environment),
+            ..LoadOptions::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            error,
+            format!(
+                "unknown config key `worker.batch_siz` in user config {} (did you mean `worker.batch_size`?). Run `drill-cockpit config` to list the keys",
+                user.display()
+            )
+        );
+    }
+
+    #[test]
+    fn an_unreadable_config_file_says_why_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = Settings::load(&LoadOptions {
+            config_path: Some(dir.path().to_path_buf()),
+            overrides: vec![],
+            environment: Some(BTreeMap::new()),
+        })
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            error,
+            format!(
+                "cannot read config file {} (it is a folder, not a file): pass --config the path of a TOML file you can read",
+                dir.path().display()
+            )
+        );
     }
 
     #[test]

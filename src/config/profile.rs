@@ -42,6 +42,8 @@ pub struct Profile {
     pub jaeger_interval: Duration,
     pub outbox_interval: Duration,
     pub snapshots_dir: PathBuf,
+    /// `cockpit.theme`: colour, monochrome, or as `NO_COLOR` says.
+    pub theme: crate::ui::theme::ThemeChoice,
     /// The sandbox this profile points at (`--sandbox`), shared by every drill of the
     /// process; `None` on the real stack.
     pub sandbox: Option<std::sync::Arc<crate::sandbox::Sandbox>>,
@@ -141,6 +143,7 @@ impl Profile {
             jaeger_interval: millis("cockpit.jaeger_interval_ms"),
             outbox_interval: millis("cockpit.outbox_interval_ms"),
             snapshots_dir: PathBuf::from(text("cockpit.snapshots_dir")),
+            theme: crate::ui::theme::ThemeChoice::parse(&text("cockpit.theme")).unwrap_or_default(),
             sandbox: None,
             database_url,
             settings,

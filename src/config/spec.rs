@@ -29,6 +29,8 @@ pub enum Kind {
     Key,
     /// One of the lab's scenario ids (CONTRACT.md §6): it names a folder of `snapshots/`.
     Scenario,
+    /// One word of a fixed list.
+    Choice(&'static [&'static str]),
 }
 
 pub struct SettingSpec {
@@ -320,6 +322,13 @@ pub const SETTINGS: &[SettingSpec] = &[
         "es_down_connect",
         Kind::Scenario,
         "drill scenario id (CONTRACT.md §6)",
+    ),
+    s(
+        "cockpit.theme",
+        None,
+        "auto",
+        Kind::Choice(crate::ui::theme::CHOICES),
+        "colours: `auto` (colour unless NO_COLOR is set), `color`, or `mono` (bold, reverse and symbols only)",
     ),
     s(
         "cockpit.scrape_interval_ms",

@@ -224,7 +224,6 @@ pub fn render_run(dir: &Path) -> Result<String, String> {
 
 /// Writes the page to `out` (never over an existing file); returns where.
 pub fn write(dir: &Path, out: Option<&Path>) -> Result<std::path::PathBuf, String> {
-    let page = render_run(dir)?;
     let target = match out {
         Some(path) => path.to_path_buf(),
         None => std::path::PathBuf::from(format!(
@@ -238,18 +237,42 @@ pub fn write(dir: &Path, out: Option<&Path>) -> Result<std::path::PathBuf, Strin
                 .unwrap_or_else(|| "run".into())
         )),
     };
+    // Said before the page is rendered; `create_new` below is what guarantees it.
+    if target.symlink_metadata().is_ok() {
+        return Err(exists(&target, out.is_some()));
+    }
+    let page = render_run(dir)?;
     use std::io::Write;
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(&target)
-        .map_err(|e| {
-            format!(
-                "{}: {e} (the report is never written over an existing file: pass --out)",
-                target.display()
-            )
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => exists(&target, out.is_some()),
+            std::io::ErrorKind::NotFound => format!(
+                "cannot write {}: its folder does not exist; create it or choose another --out path",
+                crate::sanitize::path(&target)
+            ),
+            _ => format!(
+                "cannot write {} ({e}): choose another --out path",
+                crate::sanitize::path(&target)
+            ),
         })?;
     file.write_all(page.as_bytes())
-        .map_err(|e| format!("{}: {e}", target.display()))?;
+        .map_err(|e| format!("{}: {e}", crate::sanitize::path(&target)))?;
     Ok(target)
+}
+
+/// The report's target is taken: never written over.
+fn exists(target: &Path, given: bool) -> String {
+    let shown = crate::sanitize::path(target);
+    if given {
+        format!(
+            "{shown} exists; drill-cockpit never overwrites evidence: choose another --out path or remove it"
+        )
+    } else {
+        format!(
+            "{shown} exists (this run's default report name); drill-cockpit never overwrites evidence: pass --out <another path> or remove it"
+        )
+    }
 }

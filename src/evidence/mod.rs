@@ -6,6 +6,7 @@ pub mod durable;
 pub mod foreign;
 pub mod foreign_story;
 pub mod html;
+pub mod locate;
 pub mod manifest;
 pub mod moments;
 pub mod read;

@@ -22,6 +22,8 @@ pub struct ReplayOptions {
     /// Drill seconds per wall second.
     pub speed: f64,
     pub paused: bool,
+    /// Colours or monochrome.
+    pub theme: crate::ui::theme::Theme,
 }
 
 /// Where the playback stands.
@@ -93,6 +95,8 @@ pub async fn run(dir: &std::path::Path, options: ReplayOptions) -> anyhow::Resul
     let mut app = App::new(Keymap {
         bindings: Vec::new(),
     });
+    app.theme = options.theme;
+    app.theme.apply_to_terminal();
     let mut playback = Playback {
         at: 0.0,
         speed: options.speed.clamp(0.25, 960.0),

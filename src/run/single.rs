@@ -37,6 +37,7 @@ pub struct RunOptions {
 }
 
 fn say(message: &str) {
+    tracing::info!("{message}");
     eprintln!("[{}] {message}", chrono::Local::now().format("%H:%M:%S"));
 }
 

@@ -55,6 +55,30 @@ impl std::fmt::Debug for Sandbox {
     }
 }
 
+/// The settings a sandbox sets, for its database, simulator and trace store.
+fn overrides_for(database_url: &str, elastic_url: &str, traces_url: &str) -> Vec<String> {
+    vec![
+        format!("database.url={database_url}"),
+        "database.ours=true".into(),
+        format!("elastic.url={elastic_url}"),
+        format!("jaeger.url={traces_url}"),
+        format!("tracing.otlp_endpoint={traces_url}"),
+        "docker.project=sandbox".into(),
+        "docker.es_service=es".into(),
+    ]
+}
+
+/// The same settings with stand-in addresses, before the sandbox has any: the profile
+/// loaded with them is checked whole before anything starts (a mistyped key or value
+/// is refused before Postgres runs), while what the sandbox replaces is not judged.
+pub fn placeholder_overrides() -> Vec<String> {
+    overrides_for(
+        "postgres://sandbox@127.0.0.1:5432/sandbox",
+        "http://127.0.0.1:9200",
+        "http://127.0.0.1:16686",
+    )
+}
+
 fn loopback() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
@@ -172,15 +196,7 @@ impl Sandbox {
 
     /// The profile settings that point the cockpit and its worker at the range.
     pub fn overrides(&self) -> Vec<String> {
-        vec![
-            format!("database.url={}", self.database_url),
-            "database.ours=true".into(),
-            format!("elastic.url={}", self.elastic.url()),
-            format!("jaeger.url={}", self.traces.url()),
-            format!("tracing.otlp_endpoint={}", self.traces.url()),
-            "docker.project=sandbox".into(),
-            "docker.es_service=es".into(),
-        ]
+        overrides_for(&self.database_url, &self.elastic.url(), &self.traces.url())
     }
 
     /// The range's services as the Containers pane shows Docker's.

@@ -20,11 +20,8 @@ pub fn draw(frame: &mut Frame, app: &App, snapshot: &Snapshot, tail: &LogTail) {
             .constraints([Constraint::Length(1), Constraint::Min(0)])
             .split(area);
         frame.render_widget(
-            ratatui::widgets::Paragraph::new(format!(" {banner} · {} ", snapshot.run_dir)).style(
-                ratatui::style::Style::default()
-                    .fg(ratatui::style::Color::Black)
-                    .bg(ratatui::style::Color::Yellow),
-            ),
+            ratatui::widgets::Paragraph::new(format!(" {banner} · {} ", snapshot.run_dir))
+                .style(app.theme.badge_warn()),
             split[0],
         );
         area = split[1];
@@ -147,19 +144,24 @@ fn draw_overlay(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
                 *kind,
                 snapshot,
                 app.now,
+                app.theme,
             )
         }
         Overlay::SpanTree { scroll } => {
             panes::overlays::span_tree(frame, centered(area, 85, 85), app, snapshot, *scroll)
         }
-        Overlay::Picker { selected } => {
-            panes::overlays::picker(frame, centered(area, 70, 60), *selected, snapshot)
-        }
+        Overlay::Picker { selected } => panes::overlays::picker(
+            frame,
+            centered(area, 70, 60),
+            *selected,
+            snapshot,
+            app.theme,
+        ),
         Overlay::MarkerInput(text) => {
-            panes::overlays::marker_input(frame, centered(area, 60, 15), text)
+            panes::overlays::marker_input(frame, centered(area, 60, 15), text, app.theme)
         }
         Overlay::FilterInput(text) => {
-            panes::overlays::filter_input(frame, centered(area, 50, 15), text)
+            panes::overlays::filter_input(frame, centered(area, 50, 15), text, app.theme)
         }
     }
 }

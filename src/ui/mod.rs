@@ -6,6 +6,7 @@ pub mod keymap;
 pub mod log_view;
 mod panes;
 pub mod quit;
+pub mod theme;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 
@@ -92,6 +93,8 @@ pub struct App {
     pub notice: Option<String>,
     /// Where each pane was last drawn (set by drawing; read by the mouse).
     pub pane_areas: std::cell::RefCell<Vec<(Pane, ratatui::layout::Rect)>>,
+    /// Colours or monochrome (`--theme`, `cockpit.theme`, `NO_COLOR`).
+    pub theme: theme::Theme,
 }
 
 impl App {
@@ -113,6 +116,7 @@ impl App {
             warnings,
             notice: None,
             pane_areas: Default::default(),
+            theme: theme::Theme::default(),
         }
     }
 

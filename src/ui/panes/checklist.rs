@@ -2,35 +2,35 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::{block, dim, error_style};
+use super::block;
 use crate::cockpit::engine::Snapshot;
 use crate::cockpit::tally::Tally;
 use crate::drill::CheckStatus;
 use crate::ui::{App, Pane};
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
+    let theme = app.theme;
     let mut lines = Vec::new();
     match &snapshot.checklist {
         None => lines.push(Line::styled(
             super::nothing_yet(snapshot, "waiting for the first scrape …", "checks"),
-            dim(),
+            theme.dim(),
         )),
         Some(verdict) => {
             for check in &verdict.checks {
                 let (mark, style) = match check.status {
-                    CheckStatus::Passed => ("✓", Style::default().fg(Color::Green)),
-                    CheckStatus::Failed => ("✗", Style::default().fg(Color::Red)),
-                    CheckStatus::Pending => ("…", Style::default().fg(Color::DarkGray)),
-                    CheckStatus::NotRecorded => ("?", Style::default().fg(Color::DarkGray)),
+                    CheckStatus::Passed => ("✓", theme.good()),
+                    CheckStatus::Failed => ("✗", theme.bad()),
+                    CheckStatus::Pending => ("…", theme.dim()),
+                    CheckStatus::NotRecorded => ("?", theme.dim()),
                 };
                 lines.push(Line::from(vec![
                     Span::styled(format!("{mark} "), style),
                     Span::styled(check.title, style),
-                    Span::styled(format!(" · {}", check.observed), dim()),
+                    Span::styled(format!(" · {}", check.observed), theme.dim()),
                 ]));
             }
         }
@@ -38,9 +38,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
     // Actions that did not happen are part of the drill's story: newest last, in red.
     for failed in snapshot.failed_actions.iter().rev().take(3).rev() {
         lines.push(Line::from(vec![
-            Span::styled("! ", error_style()),
-            Span::styled(format!("{} failed", failed.action), error_style()),
-            Span::styled(format!(" · {}", failed.error), dim()),
+            Span::styled("! ", theme.error()),
+            Span::styled(format!("{} failed", failed.action), theme.error()),
+            Span::styled(format!(" · {}", failed.error), theme.dim()),
         ]));
     }
     // Narrow: the short tally (the verdict matters more than the drill's name).

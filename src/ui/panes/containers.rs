@@ -3,33 +3,35 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
-use super::{block, dim, error_style, human_duration};
+use super::{block, human_duration};
 use crate::cockpit::engine::{Snapshot, StepState};
 use crate::sources::worker_proc::WorkerState;
+use crate::ui::theme::Theme;
 use crate::ui::{App, Pane};
 
-fn state_style(state: &str) -> Style {
+fn state_style(state: &str, theme: Theme) -> Style {
     match state {
-        "running" => Style::default().fg(Color::Green),
-        "restarting" | "paused" | "created" => Style::default().fg(Color::Yellow),
+        "running" => theme.good(),
+        "restarting" | "paused" | "created" => theme.warn(),
         // Not ours to run (the sandbox's given database): neither good nor bad.
         "external" => Style::default(),
-        _ => Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
+        _ => theme.error(),
     }
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
+    let theme = app.theme;
     let mut lines = Vec::new();
     // Narrow (80 columns): one row per thing, the details a zoom (`z`) shows dropped.
     let narrow = area.width < 40;
     // The worker first: it is what the drill watches, and a short pane keeps it.
     let (worker_state, worker_style) = match (&snapshot.worker, snapshot.cursor) {
-        (None, Some(_)) => ("not recorded".to_string(), dim()),
-        (worker, _) => worker_line(worker.as_ref()),
+        (None, Some(_)) => ("not recorded".to_string(), theme.dim()),
+        (worker, _) => worker_line(worker.as_ref(), theme),
     };
     let two = two_workers(snapshot);
     if narrow {
@@ -43,14 +45,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
             Span::styled(worker_state, worker_style),
             // The claim size matters once a worker claims; beside a failure it is noise.
             if matches!(snapshot.worker, Some(WorkerState::Running { .. })) {
-                batch_size(snapshot)
+                batch_size(snapshot, theme)
             } else {
                 Span::raw("")
             },
         ]));
     }
     if let Some((id, port, state)) = &snapshot.worker2 {
-        let (state, style) = worker_line(Some(state));
+        let (state, style) = worker_line(Some(state), theme);
         lines.push(if narrow {
             Line::from(vec![
                 Span::raw(format!("{:<7}", "w2")),
@@ -60,25 +62,25 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
             Line::from(vec![
                 Span::raw(format!("{:<10}", "worker 2")),
                 Span::styled(state, style),
-                Span::styled(format!("  · {id} · :{port}"), dim()),
+                Span::styled(format!("  · {id} · :{port}"), theme.dim()),
             ])
         });
     }
     match &snapshot.containers {
         None => lines.push(Line::styled(
             super::nothing_yet(snapshot, "connecting to Docker …", "containers"),
-            dim(),
+            theme.dim(),
         )),
-        Some(Err(error)) => lines.push(Line::styled(format!("Docker: {error}"), error_style())),
+        Some(Err(error)) => lines.push(Line::styled(format!("Docker: {error}"), theme.error())),
         Some(Ok(services)) if services.is_empty() => {
             lines.push(Line::styled(
                 format!("no containers in project `{}`", snapshot.project),
-                error_style(),
+                theme.error(),
             ));
         }
         Some(Ok(services)) if narrow => {
             for service in services {
-                lines.push(narrow_service_line(service));
+                lines.push(narrow_service_line(service, theme));
             }
         }
         Some(Ok(services)) => {
@@ -101,12 +103,15 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
                 };
                 lines.push(Line::from(vec![
                     Span::raw(format!("{:<10}", service.service)),
-                    Span::styled(format!("{:<9}", service.state), state_style(&service.state)),
+                    Span::styled(
+                        format!("{:<9}", service.state),
+                        state_style(&service.state, theme),
+                    ),
                     Span::raw(format!(
                         "{:<10}",
                         service.health.clone().unwrap_or_default()
                     )),
-                    Span::styled(detail, dim()),
+                    Span::styled(detail, theme.dim()),
                 ]));
             }
         }
@@ -115,14 +120,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
     match &snapshot.elastic {
         Some(Ok(answer)) => lines.push(Line::from(vec![
             Span::raw(format!("{:<10}", "es http")),
-            Span::styled(
-                format!("reachable ({answer})"),
-                Style::default().fg(Color::Green),
-            ),
+            Span::styled(format!("reachable ({answer})"), theme.good()),
         ])),
         Some(Err(error)) => lines.push(Line::from(vec![
             Span::raw(format!("{:<10}", "es http")),
-            Span::styled(error.clone(), error_style()),
+            Span::styled(error.clone(), theme.error()),
         ])),
         None => {}
     }
@@ -135,9 +137,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
         match &step.state {
             StepState::Failed(error) => lines.push(Line::styled(
                 format!("✗ {}: {error}", step.name),
-                error_style(),
+                theme.error(),
             )),
-            StepState::Running => lines.push(Line::styled(format!("… {}", step.name), dim())),
+            StepState::Running => lines.push(Line::styled(format!("… {}", step.name), theme.dim())),
             StepState::Done(_) => {}
         }
     }
@@ -151,7 +153,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
 
 /// `es       exited 143`, `jaeger   running`, `postgres running unhealthy`: a service
 /// in one narrow row (uptime and a healthy health are for the wide pane).
-fn narrow_service_line(service: &crate::docker::ServiceState) -> Line<'static> {
+fn narrow_service_line(service: &crate::docker::ServiceState, theme: Theme) -> Line<'static> {
     let mut state = service.state.clone();
     if let (None, Some(code)) = (&service.started_at, service.exit_code) {
         state.push_str(&format!(" {code}"));
@@ -161,23 +163,23 @@ fn narrow_service_line(service: &crate::docker::ServiceState) -> Line<'static> {
     }
     Line::from(vec![
         Span::raw(format!("{:<9}", service.service)),
-        Span::styled(state, state_style(&service.state)),
+        Span::styled(state, state_style(&service.state, theme)),
     ])
 }
 
 /// The claim size: what was passed, and what the worker says it uses once it logs it
 /// (yellow when the two differ: the worker reads its settings another way).
-fn batch_size(snapshot: &Snapshot) -> Span<'static> {
+fn batch_size(snapshot: &Snapshot, theme: Theme) -> Span<'static> {
     let sent = snapshot.batch_sent;
     match snapshot.batch_reported {
         Some(reported) if reported == u64::from(sent) => {
-            Span::styled(format!("  · batch {reported}"), dim())
+            Span::styled(format!("  · batch {reported}"), theme.dim())
         }
         Some(reported) => Span::styled(
             format!("  · worker says batch {reported}, sent {sent}"),
-            Style::default().fg(Color::Yellow),
+            theme.warn(),
         ),
-        None => Span::styled(format!("  · batch {sent} sent"), dim()),
+        None => Span::styled(format!("  · batch {sent} sent"), theme.dim()),
     }
 }
 
@@ -188,23 +190,20 @@ fn two_workers(snapshot: &Snapshot) -> bool {
 }
 
 /// A worker's state in words and colour.
-fn worker_line(state: Option<&WorkerState>) -> (String, Style) {
+fn worker_line(state: Option<&WorkerState>, theme: Theme) -> (String, Style) {
     match state {
-        Some(WorkerState::Running { pid }) => (
-            format!("running  pid {pid}"),
-            Style::default().fg(Color::Green),
-        ),
+        Some(WorkerState::Running { pid }) => (format!("running  pid {pid}"), theme.good()),
         Some(WorkerState::Exited { code, signal }) => (
             match (code, signal) {
                 (Some(code), _) => format!("exited   code {code}"),
                 (_, Some(signal)) => format!("killed   signal {signal}"),
                 _ => "exited".into(),
             },
-            error_style(),
+            theme.error(),
         ),
         Some(WorkerState::FailedToStart { message }) => {
-            (format!("not started: {message}"), error_style())
+            (format!("not started: {message}"), theme.error())
         }
-        None => ("starting …".into(), dim()),
+        None => ("starting …".into(), theme.dim()),
     }
 }

@@ -3,16 +3,17 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
-use ratatui::style::{Color, Style};
+use ratatui::style::Style;
 use ratatui::text::Line;
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
-use super::{block, error_style};
+use super::block;
 use crate::cockpit::counters::sparkline;
 use crate::cockpit::engine::Snapshot;
 use crate::ui::{App, Pane};
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
+    let theme = app.theme;
     let title = format!(
         " Counters · Δ since drill start · {} ",
         snapshot.metrics_url
@@ -24,7 +25,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
         && snapshot.counters.rows.is_empty()
     {
         frame.render_widget(
-            Paragraph::new(Line::styled(error.clone(), error_style()))
+            Paragraph::new(Line::styled(error.clone(), theme.error()))
                 .wrap(ratatui::widgets::Wrap { trim: true }),
             inner,
         );
@@ -41,9 +42,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
             let delta_style = if row.delta > 0.0
                 && matches!(row.metric, "failed" | "terminal_failed" | "retry_scheduled")
             {
-                Style::default().fg(Color::Yellow)
+                theme.warn()
             } else if row.delta > 0.0 {
-                Style::default().fg(Color::Green)
+                theme.good()
             } else {
                 Style::default()
             };
@@ -77,7 +78,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
         .map(|(name, value)| format!("{name} {}", (value * 10.0).round() / 10.0))
         .collect();
     let footer: Vec<Line> = match &snapshot.metrics_error {
-        Some(error) => vec![Line::styled(format!("stale: {error}"), error_style())],
+        Some(error) => vec![Line::styled(format!("stale: {error}"), theme.error())],
         // Two workers: the sums above, each worker's own share here, a line each.
         None if !snapshot.per_worker.is_empty() => snapshot
             .per_worker

@@ -3,15 +3,16 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::{block, dim};
+use super::block;
 use crate::cockpit::engine::Snapshot;
 use crate::ui::{App, Pane};
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
+    let theme = app.theme;
     let mut lines = Vec::new();
     for gate in &snapshot.gates {
         let passing = gate.fault == "pass";
@@ -21,7 +22,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
         lines.push(Line::from(vec![
             Span::styled(
                 format!("{} gate {}", gate.role, if armed { "armed: " } else { "" }),
-                Style::default().add_modifier(Modifier::BOLD),
+                theme.strong(),
             ),
             Span::styled(
                 if passing {
@@ -30,9 +31,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
                     crate::sanitize::one_line(&gate.fault, 80)
                 },
                 if passing {
-                    Style::default().fg(Color::Green)
+                    theme.good()
                 } else {
-                    Style::default().fg(Color::Black).bg(Color::Yellow)
+                    theme.badge_warn()
                 },
             ),
         ]));
@@ -41,7 +42,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
                 "  {} request(s), {} hit · {} → {}",
                 gate.total, gate.injected, gate.url, gate.upstream
             ),
-            dim(),
+            theme.dim(),
         ));
         for record in gate.recent.iter().rev() {
             let at = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(record.at_unix_ms)
@@ -50,12 +51,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
                 .unwrap_or_default();
             let status = record.status.map_or("---".to_string(), |s| s.to_string());
             let style = match (&record.injected, record.status) {
-                (Some(_), _) => Style::default().fg(Color::Yellow),
-                (None, Some(status)) if status >= 400 => Style::default().fg(Color::Red),
+                (Some(_), _) => theme.warn(),
+                (None, Some(status)) if status >= 400 => theme.bad(),
                 _ => Style::default(),
             };
             lines.push(Line::from(vec![
-                Span::styled(format!(" {at} "), dim()),
+                Span::styled(format!(" {at} "), theme.dim()),
                 Span::styled(
                     format!(
                         "{:<6} {:<7} {status} {:>5} ms ",
@@ -74,7 +75,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
                     if record.injected.is_some() {
                         style
                     } else {
-                        dim()
+                        theme.dim()
                     },
                 ),
             ]));

@@ -2,16 +2,18 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::Modifier;
+use ratatui::style::Style;
 use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Wrap};
 
-use super::{block, dim};
+use super::block;
 use crate::cockpit::engine::Snapshot;
 use crate::sources::worker_proc::LogTail;
 use crate::ui::{App, Pane};
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot, tail: &LogTail) {
+    let theme = app.theme;
     let height = area.height.saturating_sub(2) as usize;
     let shown = app.log.visible(tail, height);
     // Enter opens the trace of the lowest line on screen that names one: underlined
@@ -26,21 +28,19 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot, tail:
         .enumerate()
         .map(|(at, line)| {
             let mut style = match line.level.as_deref() {
-                Some("ERROR" | "CRITICAL") => Style::default().fg(Color::Red),
-                Some("WARNING") => Style::default().fg(Color::Yellow),
-                Some("DEBUG") => dim(),
+                Some("ERROR" | "CRITICAL") => theme.bad(),
+                Some("WARNING") => theme.warn(),
+                Some("DEBUG") => theme.dim(),
                 _ => Style::default(),
             };
             if line.is_marker {
-                style = Style::default()
-                    .fg(Color::Green)
-                    .add_modifier(Modifier::BOLD);
+                style = theme.landmark();
             }
             if line.is_match {
-                style = style.bg(Color::Blue).fg(Color::White);
+                style = style.patch(theme.matched());
             }
             if line.is_gap {
-                style = dim();
+                style = theme.dim();
             }
             if focused && Some(at) == target {
                 style = style.add_modifier(Modifier::UNDERLINED);
@@ -63,7 +63,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot, tail:
                     "worker log",
                 )
             },
-            dim(),
+            theme.dim(),
         ));
     }
     let held = app.log.held_back(tail);

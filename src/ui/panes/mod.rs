@@ -11,7 +11,6 @@ pub mod status;
 pub mod timeline;
 pub mod traces;
 
-use ratatui::style::{Color, Modifier, Style};
 use ratatui::widgets::{Block, BorderType, Borders};
 
 use super::{App, Pane};
@@ -27,19 +26,7 @@ pub fn block<'a>(title: String, pane: Pane, app: &App) -> Block<'a> {
         } else {
             BorderType::Plain
         })
-        .border_style(if focused {
-            Style::default().fg(Color::Cyan)
-        } else {
-            Style::default().fg(Color::DarkGray)
-        })
-}
-
-pub fn error_style() -> Style {
-    Style::default().fg(Color::Red).add_modifier(Modifier::BOLD)
-}
-
-pub fn dim() -> Style {
-    Style::default().fg(Color::DarkGray)
+        .border_style(app.theme.border(focused))
 }
 
 /// What a pane says while it has nothing to show: live, what it waits for (or what

@@ -2,11 +2,11 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::Modifier;
 use ratatui::text::Line;
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
-use super::{block, dim, error_style, human_duration, short};
+use super::{block, human_duration, short};
 use crate::cockpit::engine::Snapshot;
 use crate::ui::{App, Pane};
 
@@ -25,6 +25,7 @@ fn relative(app: &App, time: Option<chrono::DateTime<chrono::Utc>>) -> String {
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
+    let theme = app.theme;
     let outer = block(" Outbox · search_outbox_events ".into(), Pane::Outbox, app);
     let inner = outer.inner(area);
     frame.render_widget(outer, area);
@@ -33,7 +34,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
             frame.render_widget(
                 Paragraph::new(Line::styled(
                     super::nothing_yet(snapshot, "connecting to Postgres …", "outbox"),
-                    dim(),
+                    theme.dim(),
                 )),
                 inner,
             );
@@ -41,7 +42,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
         }
         Some(Err(error)) => {
             frame.render_widget(
-                Paragraph::new(Line::styled(error.clone(), error_style()))
+                Paragraph::new(Line::styled(error.clone(), theme.error()))
                     .wrap(ratatui::widgets::Wrap { trim: true }),
                 inner,
             );
@@ -71,14 +72,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
             "owner",
             "lease",
         ])
-        .style(dim()),
+        .style(theme.dim()),
     ];
     for (index, row) in rows.iter().enumerate().rev() {
         let mut style = match row.status.as_str() {
-            "done" => Style::default().fg(Color::Green),
-            "failed" => Style::default().fg(Color::Red),
-            "processing" => Style::default().fg(Color::Cyan),
-            _ => Style::default().fg(Color::Yellow),
+            "done" => theme.good(),
+            "failed" => theme.bad(),
+            "processing" => theme.active(),
+            _ => theme.warn(),
         };
         if app.focus == Pane::Outbox && index == app.outbox_selected {
             style = style.add_modifier(Modifier::REVERSED);
@@ -121,7 +122,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
                     "no events inserted this session: press i (the drill's next event), d (delete) or u (upsert)",
                     "the drill's events",
                 ),
-                dim(),
+                theme.dim(),
             )),
             layout[1],
         );

@@ -2,25 +2,27 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
-use super::{dim, traces};
+use super::traces;
 use crate::cockpit::engine::Snapshot;
 use crate::jaeger::SpanSummary;
+use crate::ui::theme::Theme;
 use crate::ui::{App, Confirm};
 
-fn frame_block(title: &str) -> Block<'static> {
+fn frame_block(title: &str, theme: Theme) -> Block<'static> {
     Block::default()
         .title(format!(" {title} "))
         .borders(Borders::ALL)
-        .border_style(Style::default().fg(Color::Cyan))
+        .border_style(theme.border(true))
 }
 
 /// Every binding, keys of one action on one line (`Down / j`), scrolled by `scroll`;
 /// the title says which lines show and how to see the rest.
 pub fn help(frame: &mut Frame, area: Rect, app: &App, scroll: usize) {
+    let theme = app.theme;
     let mut entries: Vec<(Vec<String>, &str)> = Vec::new();
     for binding in &app.keymap.bindings {
         match entries
@@ -35,10 +37,7 @@ pub fn help(frame: &mut Frame, area: Rect, app: &App, scroll: usize) {
         .iter()
         .map(|(keys, label)| {
             Line::from(vec![
-                Span::styled(
-                    format!("{:>12}  ", keys.join(" / ")),
-                    Style::default().fg(Color::Cyan),
-                ),
+                Span::styled(format!("{:>12}  ", keys.join(" / ")), theme.key()),
                 Span::raw(label.to_string()),
             ])
         })
@@ -46,7 +45,7 @@ pub fn help(frame: &mut Frame, area: Rect, app: &App, scroll: usize) {
     lines.push(Line::raw(""));
     lines.push(Line::styled(
         "keys are remapped in the [keys] table of the config file",
-        dim(),
+        theme.dim(),
     ));
     let visible = area.height.saturating_sub(2) as usize;
     let first = scroll.min(lines.len().saturating_sub(visible));
@@ -62,22 +61,22 @@ pub fn help(frame: &mut Frame, area: Rect, app: &App, scroll: usize) {
     };
     frame.render_widget(Clear, area);
     frame.render_widget(
-        Paragraph::new(lines.split_off(first)).block(frame_block(&title)),
+        Paragraph::new(lines.split_off(first)).block(frame_block(&title, theme)),
         area,
     );
 }
 
 /// The drill picker: every drill of the lab, the current one marked.
-pub fn picker(frame: &mut Frame, area: Rect, selected: usize, snapshot: &Snapshot) {
+pub fn picker(frame: &mut Frame, area: Rect, selected: usize, snapshot: &Snapshot, theme: Theme) {
     let mut lines: Vec<Line> = crate::drill::scenario::RUNNABLE
         .iter()
         .enumerate()
         .map(|(n, drill)| {
             let current = drill.id == snapshot.scenario;
             let style = if n == selected {
-                Style::default().fg(Color::Black).bg(Color::Cyan)
+                theme.selected()
             } else {
-                Style::default()
+                ratatui::style::Style::default()
             };
             Line::from(vec![
                 Span::styled(
@@ -96,13 +95,13 @@ pub fn picker(frame: &mut Frame, area: Rect, selected: usize, snapshot: &Snapsho
     lines.push(Line::raw(""));
     lines.push(Line::styled(
         "A–I or ↑/↓ choose · Enter: end this drill (fault out, last freeze) and start that one · Esc: stay",
-        dim(),
+        theme.dim(),
     ));
     frame.render_widget(Clear, area);
     frame.render_widget(
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })
-            .block(frame_block("Drills")),
+            .block(frame_block("Drills", theme)),
         area,
     );
 }
@@ -113,6 +112,7 @@ pub fn confirm(
     kind: Confirm,
     snapshot: &Snapshot,
     now: chrono::DateTime<chrono::Utc>,
+    theme: Theme,
 ) {
     let question = match kind {
         Confirm::StopEs => format!(
@@ -135,33 +135,36 @@ pub fn confirm(
     frame.render_widget(
         Paragraph::new(question)
             .wrap(Wrap { trim: true })
-            .block(frame_block(title)),
+            .block(frame_block(title, theme)),
         area,
     );
 }
 
-pub fn filter_input(frame: &mut Frame, area: Rect, text: &str) {
+pub fn filter_input(frame: &mut Frame, area: Rect, text: &str, theme: Theme) {
     frame.render_widget(Clear, area);
     let lines = vec![
         Line::raw(format!("/{text}▏")),
-        Line::styled("Enter: apply · Esc: cancel · empty: no filter", dim()),
+        Line::styled("Enter: apply · Esc: cancel · empty: no filter", theme.dim()),
     ];
     frame.render_widget(
-        Paragraph::new(lines).block(frame_block("Filter the log")),
+        Paragraph::new(lines).block(frame_block("Filter the log", theme)),
         area,
     );
 }
 
-pub fn marker_input(frame: &mut Frame, area: Rect, text: &str) {
+pub fn marker_input(frame: &mut Frame, area: Rect, text: &str, theme: Theme) {
     frame.render_widget(Clear, area);
     let lines = vec![
         Line::raw(format!("✎ {text}▏")),
         Line::styled(
             "Enter: drop it on the timeline (journal, report, SVG) · Esc: cancel",
-            dim(),
+            theme.dim(),
         ),
     ];
-    frame.render_widget(Paragraph::new(lines).block(frame_block("Marker")), area);
+    frame.render_widget(
+        Paragraph::new(lines).block(frame_block("Marker", theme)),
+        area,
+    );
 }
 
 /// Spans in tree order with their depth.
@@ -220,21 +223,19 @@ pub fn timing_bar(offset_us: i64, duration_us: i64, total_us: i64, width: usize)
 }
 
 pub fn span_tree(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot, scroll: usize) {
+    let theme = app.theme;
     let list = traces::list(snapshot);
     let Some(trace) = list.get(app.trace_selected.min(list.len().saturating_sub(1))) else {
         return;
     };
     let mut lines = vec![
-        Line::styled(
-            format!("trace {}", trace.trace_id),
-            Style::default().add_modifier(Modifier::BOLD),
-        ),
+        Line::styled(format!("trace {}", trace.trace_id), theme.strong()),
         Line::styled(
             format!(
                 "Jaeger UI: {}",
                 crate::jaeger::trace_link(&snapshot.jaeger_url, &trace.trace_id)
             ),
-            Style::default().fg(Color::Cyan),
+            theme.active(),
         ),
         Line::raw(""),
     ];
@@ -258,14 +259,14 @@ pub fn span_tree(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot, 
             half = bar_width / 2,
             rest = bar_width - bar_width / 2,
         ),
-        dim(),
+        theme.dim(),
     ));
     for (depth, span) in tree(&trace.spans) {
         let indent = "  ".repeat(depth);
         let style = if span.error {
-            Style::default().fg(Color::Red).add_modifier(Modifier::BOLD)
+            theme.error()
         } else {
-            Style::default().add_modifier(Modifier::BOLD)
+            theme.strong()
         };
         let label = format!(
             "{indent}{}{}",
@@ -282,11 +283,7 @@ pub fn span_tree(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot, 
                     trace_end - trace_start,
                     bar_width,
                 ),
-                if span.error {
-                    Style::default().fg(Color::Red)
-                } else {
-                    Style::default().fg(Color::Cyan)
-                },
+                if span.error { theme.bad() } else { theme.key() },
             ),
             Span::styled(
                 format!(" {:>9.1} ms", span.duration_us as f64 / 1000.0),
@@ -299,7 +296,7 @@ pub fn span_tree(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot, 
                     "{indent}    {key} = {}",
                     crate::sanitize::one_line(value, 200)
                 ),
-                dim(),
+                theme.dim(),
             ));
         }
         for (_, fields) in &span.events {
@@ -309,14 +306,17 @@ pub fn span_tree(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot, 
                 .collect();
             lines.push(Line::styled(
                 format!("{indent}    event: {}", text.join(" ")),
-                Style::default().fg(Color::Yellow),
+                theme.warn(),
             ));
         }
     }
     let visible: Vec<Line> = lines.into_iter().skip(scroll).collect();
     frame.render_widget(Clear, area);
     frame.render_widget(
-        Paragraph::new(visible).block(frame_block("Span tree · ↑↓ scroll · any other key closes")),
+        Paragraph::new(visible).block(frame_block(
+            "Span tree · ↑↓ scroll · any other key closes",
+            theme,
+        )),
         area,
     );
 }

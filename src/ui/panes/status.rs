@@ -3,7 +3,6 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
@@ -11,44 +10,36 @@ use crate::cockpit::engine::Snapshot;
 use crate::ui::App;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
+    let theme = app.theme;
     let mut spans = Vec::new();
     if let Some(busy) = &snapshot.busy {
-        spans.push(Span::styled(
-            format!(" {busy} "),
-            Style::default().fg(Color::Black).bg(Color::Yellow),
-        ));
+        spans.push(Span::styled(format!(" {busy} "), theme.badge_warn()));
     } else if let Some(notice) = &app.notice {
         spans.push(Span::styled(
             format!(" {} ", crate::sanitize::one_line(notice, 120)),
-            Style::default().fg(Color::Black).bg(Color::Yellow),
+            theme.badge_warn(),
         ));
     } else if let Some((text, error)) = &snapshot.status {
         let style = if *error {
-            Style::default().fg(Color::White).bg(Color::Red)
+            theme.badge_error()
         } else {
-            Style::default().fg(Color::Black).bg(Color::Green)
+            theme.badge_ok()
         };
         spans.push(Span::styled(
             format!(" {} ", crate::sanitize::one_line(text, 120)),
             style,
         ));
     } else if let Some(warning) = app.warnings.first() {
-        spans.push(Span::styled(
-            format!(" {warning} "),
-            Style::default().fg(Color::Black).bg(Color::Yellow),
-        ));
+        spans.push(Span::styled(format!(" {warning} "), theme.badge_warn()));
     }
     if let Some(words) = waiting_words(app, snapshot) {
-        spans.push(Span::styled(
-            format!(" {words} "),
-            Style::default().fg(Color::Black).bg(Color::Yellow),
-        ));
+        spans.push(Span::styled(format!(" {words} "), theme.badge_warn()));
     }
     let used: usize = spans.iter().map(Span::width).sum();
     let (keys, all_shown) = key_hints(app, (area.width as usize).saturating_sub(used));
     spans.extend(keys);
     if !all_shown {
-        spans.push(Span::styled(more(app), Style::default().fg(Color::Cyan)));
+        spans.push(Span::styled(more(app), app.theme.key()));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
@@ -73,10 +64,7 @@ fn key_hints(app: &App, room: usize) -> (Vec<Span<'static>>, bool) {
             // The label's head: "fault in: gate: …" → "fault in", "stop ES (confirm)" → "stop ES".
             let head = binding.label.split([':', '(']).next().unwrap_or("").trim();
             [
-                Span::styled(
-                    format!(" {}", binding.key),
-                    Style::default().fg(Color::Cyan),
-                ),
+                Span::styled(format!(" {}", binding.key), app.theme.key()),
                 Span::raw(format!(" {head}")),
             ]
         })

@@ -5,29 +5,25 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::{block, dim};
+use super::block;
 use crate::cockpit::counters::sparkline;
 use crate::cockpit::engine::Snapshot;
 use crate::evidence::moments::{Moment, MomentKind};
+use crate::ui::theme::Theme;
 use crate::ui::{App, Pane};
-
-fn colour(kind: MomentKind) -> Color {
-    match kind {
-        MomentKind::FaultIn | MomentKind::FirstTerminal => Color::Red,
-        MomentKind::FaultOut | MomentKind::Recovered => Color::Green,
-        MomentKind::FirstRetry => Color::Yellow,
-        MomentKind::Freeze => Color::DarkGray,
-        MomentKind::Marker => Color::Magenta,
-    }
-}
 
 /// The axis: one cell per slice of the drill so far, a moment's glyph in its cell (the
 /// later one wins a shared cell).
-fn axis(moments: &[Moment], elapsed: f64, cursor: Option<f64>, width: usize) -> Vec<Span<'static>> {
+fn axis(
+    moments: &[Moment],
+    elapsed: f64,
+    cursor: Option<f64>,
+    width: usize,
+    theme: Theme,
+) -> Vec<Span<'static>> {
     let span = elapsed.max(moments.last().map_or(0.0, |m| m.at)).max(1.0);
     let cell_of = |at: f64| {
         (((at / span) * (width.saturating_sub(1)) as f64).round() as usize)
@@ -46,20 +42,16 @@ fn axis(moments: &[Moment], elapsed: f64, cursor: Option<f64>, width: usize) -> 
         .enumerate()
         .map(|(n, cell)| match (cell, Some(n) == cursor_cell) {
             // A replay's cursor: the moment under it stays readable, highlighted.
-            (Some(kind), true) => Span::styled(
-                kind.glyph().to_string(),
-                Style::default().fg(Color::Black).bg(Color::Cyan),
-            ),
-            (None, true) => Span::styled("┃", Style::default().fg(Color::Cyan)),
-            (Some(kind), false) => {
-                Span::styled(kind.glyph().to_string(), Style::default().fg(colour(kind)))
-            }
-            (None, false) => Span::styled("─", dim()),
+            (Some(kind), true) => Span::styled(kind.glyph().to_string(), theme.selected()),
+            (None, true) => Span::styled("┃", theme.active()),
+            (Some(kind), false) => Span::styled(kind.glyph().to_string(), theme.moment(kind)),
+            (None, false) => Span::styled("─", theme.dim()),
         })
         .collect()
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
+    let theme = app.theme;
     let title = match snapshot.cursor {
         Some(at) => format!(" Timeline · replay {at:.1} / {:.1} s ", snapshot.elapsed),
         None => format!(" Timeline · {:.0} s ", snapshot.elapsed),
@@ -74,6 +66,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
         snapshot.elapsed,
         snapshot.cursor,
         axis_width,
+        theme,
     );
     let history = |metric: &str| -> Vec<f64> {
         snapshot
@@ -87,11 +80,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
     };
     spans.push(Span::styled(
         format!(" retries {}", sparkline(&history("retry_scheduled"), 8)),
-        Style::default().fg(Color::Yellow),
+        theme.warn(),
     ));
     spans.push(Span::styled(
         format!(" failed {} ", sparkline(&history("failed"), 8)),
-        Style::default().fg(Color::Red),
+        theme.bad(),
     ));
     let room = (inner.width as usize).saturating_sub(axis_width + 32);
     let mut told = String::new();

@@ -3,13 +3,14 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::{block, dim, error_style, short};
+use super::{block, short};
 use crate::cockpit::engine::Snapshot;
 use crate::jaeger::TraceSummary;
+use crate::ui::theme::Theme;
 use crate::ui::{App, Pane};
 
 /// The selectable traces: event traces first, then batch traces.
@@ -29,7 +30,7 @@ pub fn count(snapshot: &Snapshot) -> usize {
     list(snapshot).len()
 }
 
-fn row(trace: &TraceSummary, selected: bool) -> Line<'static> {
+fn row(trace: &TraceSummary, selected: bool, theme: Theme) -> Line<'static> {
     let start = chrono::DateTime::from_timestamp_micros(trace.start_us())
         .map(|t| t.format("%H:%M:%S").to_string())
         .unwrap_or_default();
@@ -47,9 +48,9 @@ fn row(trace: &TraceSummary, selected: bool) -> Line<'static> {
         .unwrap_or_default();
     let attempt = tag(process, "wordloom.outbox_attempts");
     let mut style = if trace.failed() {
-        Style::default().fg(Color::Red)
+        theme.bad()
     } else {
-        Style::default()
+        ratatui::style::Style::default()
     };
     if selected {
         style = style.add_modifier(Modifier::REVERSED);
@@ -73,17 +74,20 @@ fn section(
     result: &Option<Result<Vec<TraceSummary>, String>>,
     operation: &str,
 ) {
+    let theme = app.theme;
     match result {
-        None => lines.push(Line::styled("  searching …", dim())),
-        Some(Err(error)) => lines.push(Line::styled(format!("  {error}"), error_style())),
-        Some(Ok(traces)) if traces.is_empty() => {
-            lines.push(Line::styled(format!("  no {operation} span yet"), dim()))
-        }
+        None => lines.push(Line::styled("  searching …", theme.dim())),
+        Some(Err(error)) => lines.push(Line::styled(format!("  {error}"), theme.error())),
+        Some(Ok(traces)) if traces.is_empty() => lines.push(Line::styled(
+            format!("  no {operation} span yet"),
+            theme.dim(),
+        )),
         Some(Ok(traces)) => {
             for trace in traces {
                 lines.push(row(
                     trace,
                     app.focus == Pane::Traces && *index == app.trace_selected,
+                    theme,
                 ));
                 *index += 1;
             }
@@ -92,6 +96,7 @@ fn section(
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
+    let theme = app.theme;
     let mut lines = Vec::new();
     let mut index = 0;
     match &snapshot.event_id {
@@ -102,17 +107,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
                     "no event yet: press i (the drill's next event), d or u",
                     "the drill's event",
                 ),
-                dim(),
+                theme.dim(),
             ));
             if let Some(error) = &snapshot.jaeger_error {
-                lines.push(Line::styled(error.clone(), error_style()));
+                lines.push(Line::styled(error.clone(), theme.error()));
             }
         }
         Some(event) => {
-            lines.push(Line::styled(
-                format!("event {event}"),
-                Style::default().add_modifier(Modifier::BOLD),
-            ));
+            lines.push(Line::styled(format!("event {event}"), theme.strong()));
             section(
                 &mut lines,
                 &mut index,
@@ -123,13 +125,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
             match (&snapshot.batch_id, &snapshot.batch_traces) {
                 (None, _) => lines.push(Line::styled(
                     "batch: not known yet (from the event's span or the log)",
-                    dim(),
+                    theme.dim(),
                 )),
                 (Some(batch), result) => {
-                    lines.push(Line::styled(
-                        format!("batch {batch}"),
-                        Style::default().add_modifier(Modifier::BOLD),
-                    ));
+                    lines.push(Line::styled(format!("batch {batch}"), theme.strong()));
                     section(
                         &mut lines,
                         &mut index,

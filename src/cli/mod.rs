@@ -1,6 +1,8 @@
 //! The command line: parses flags, loads the profile once, and hands off to the part
 //! of the program that does the work. Errors end here, printed once with their fix.
 
+mod generate;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -12,11 +14,35 @@ use crate::db;
 use crate::db::outbox::{NewEvent, Op};
 use crate::exit::CouldNotRun;
 
+/// Where the user's files are, and what the environment changes: the end of `--help`
+/// and of the man page.
+const AFTER_HELP: &str = "\
+Files:
+  ./drill-cockpit.toml, or --config PATH
+      the project's settings
+  $XDG_CONFIG_HOME/drill-cockpit/config.toml
+      (default ~/.config/drill-cockpit/config.toml)
+      your own defaults, below the project's file
+  $XDG_STATE_HOME/drill-cockpit/drill-cockpit.log
+      (default ~/.local/state/drill-cockpit/drill-cockpit.log)
+      the diagnostics of the cockpit, replay and run, never
+      written to the terminal; passwords masked
+
+Environment:
+  RUST_LOG   the diagnostics log's level (default info),
+             e.g. debug or drill_cockpit=debug
+  NO_COLOR   set and not empty: the monochrome theme,
+             as --theme mono (--theme color wins)
+
+Settings, each over the one before: defaults, user config,
+project file, environment, --set";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "drill-cockpit",
-    version,
-    about = "Terminal cockpit for failure drills on an outbox search worker"
+    version = env!("DRILL_COCKPIT_VERSION"),
+    about = "Terminal cockpit for failure drills on an outbox search worker",
+    after_help = AFTER_HELP
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -45,6 +71,10 @@ pub struct GlobalArgs {
     /// Override one setting, e.g. --set elastic.url=http://127.0.0.1:9201 (repeatable).
     #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
+    /// Colours of the cockpit and replay: auto (colour unless NO_COLOR is set), color,
+    /// or mono (bold, reverse and symbols only). The same as --set cockpit.theme=<word>.
+    #[arg(long, global = true, value_enum, value_name = "THEME")]
+    pub theme: Option<crate::ui::theme::ThemeChoice>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -97,6 +127,19 @@ pub enum Command {
         html: bool,
         /// Where to write it (never over an existing file).
         #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Print a shell completion script: e.g. `drill-cockpit completions bash >
+    /// ~/.local/share/bash-completion/completions/drill-cockpit`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (`drill-cockpit man | man -l -`), or with --out write one page
+    /// per command into a folder (drill-cockpit.1, drill-cockpit-run.1, …).
+    Man {
+        /// An existing folder, e.g. ~/.local/share/man/man1.
+        #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
 }
@@ -207,6 +250,8 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(error) => {
+            // Recorded too when the diagnostics log is open (the cockpit's screen is gone).
+            tracing::error!("ended: {error:#}");
             eprintln!("drill-cockpit: {error:#}");
             ExitCode::from(crate::exit::code_of(&error))
         }
@@ -221,7 +266,85 @@ pub fn load_profile(global: &GlobalArgs) -> anyhow::Result<Profile> {
     })?)
 }
 
+/// Where runs are, for a command that reads one without needing a valid profile: the
+/// profile's `cockpit.snapshots_dir` when it loads, else the default.
+fn snapshots_dir(global: &GlobalArgs) -> PathBuf {
+    load_profile(global)
+        .map(|profile| profile.snapshots_dir)
+        .unwrap_or_else(|_| PathBuf::from("snapshots"))
+}
+
+/// Opens the diagnostics log for a command that runs a while (the cockpit, replay, a
+/// drill); without one the command runs on, having said why once.
+fn open_diagnostics(command: &str) {
+    match crate::diagnostics::init(&crate::xdg::process_environment()) {
+        Ok(path) => tracing::info!(
+            version = env!("DRILL_COCKPIT_VERSION"),
+            pid = std::process::id(),
+            log = %path.display(),
+            "drill-cockpit {command} started"
+        ),
+        Err(problem) => eprintln!("drill-cockpit: warning: {problem}"),
+    }
+}
+
+/// The word `--set cockpit.theme=` takes for a `--theme` choice.
+fn theme_word(choice: crate::ui::theme::ThemeChoice) -> &'static str {
+    use crate::ui::theme::ThemeChoice;
+    match choice {
+        ThemeChoice::Auto => "auto",
+        ThemeChoice::Color => "color",
+        ThemeChoice::Mono => "mono",
+    }
+}
+
+/// The `completions` and `man` commands: generated from the definition, nothing read.
+fn generate(command: &Command) -> Option<anyhow::Result<ExitCode>> {
+    match command {
+        Command::Completions { shell } => {
+            generate::completions(*shell, &mut std::io::stdout().lock());
+            Some(Ok(ExitCode::SUCCESS))
+        }
+        Command::Man { out: None } => Some(
+            generate::man_page(&mut std::io::stdout().lock())
+                .map(|()| ExitCode::SUCCESS)
+                .or_else(|error| match error.kind() {
+                    // `drill-cockpit man | head`: the reader went away, nothing is wrong.
+                    std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+                    _ => Err(anyhow::anyhow!("cannot print the man page: {error}")),
+                }),
+        ),
+        Command::Man { out: Some(folder) } => Some(
+            generate::man_pages(folder)
+                .map(|pages| {
+                    for page in pages {
+                        println!("{}", page.display());
+                    }
+                    ExitCode::SUCCESS
+                })
+                .map_err(|error| anyhow::Error::new(CouldNotRun(error))),
+        ),
+        _ => None,
+    }
+}
+
+/// The profile as it will be, checked whole before anything starts: with the
+/// sandbox's own settings stood in for (they replace what was given, so they are not
+/// judged), a mistyped key or value is refused before Postgres or a worker runs.
+fn checked_profile(global: &GlobalArgs, sandbox: bool) -> anyhow::Result<Profile> {
+    let mut global = global.clone();
+    if sandbox {
+        global
+            .overrides
+            .extend(crate::sandbox::placeholder_overrides());
+    }
+    load_profile(&global)
+}
+
 async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Some(done) = cli.command.as_ref().and_then(generate) {
+        return done;
+    }
     // An unknown scenario is refused before anything starts (no sandbox, no worker).
     if let Some(Command::Run(args)) = &cli.command
         && args.scenario != "all"
@@ -234,6 +357,11 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
             .overrides
             .push(format!("cockpit.scenario={scenario}"));
     }
+    if let Some(theme) = cli.global.theme {
+        cli.global
+            .overrides
+            .push(format!("cockpit.theme={}", theme_word(theme)));
+    }
     // `replay` and `report` read files only, like `verify`: no profile needed.
     if let Some(Command::Replay {
         run_dir,
@@ -241,17 +369,27 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
         paused,
     }) = &cli.command
     {
+        // The path first: a wrong one is said as such, terminal or not.
+        crate::evidence::locate::one_run(run_dir, "replay", &snapshots_dir(&cli.global))?;
         if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
             anyhow::bail!(
                 "replay needs a terminal; for the files alone use `drill-cockpit report {} --html`",
-                run_dir.display()
+                crate::sanitize::path(run_dir)
             );
         }
+        let theme = match cli.global.theme {
+            Some(choice) => choice,
+            None => load_profile(&cli.global)
+                .map(|profile| profile.theme)
+                .unwrap_or_default(),
+        };
+        open_diagnostics("replay");
         return crate::replay::run(
             run_dir,
             crate::replay::ReplayOptions {
                 speed: *speed,
                 paused: *paused,
+                theme: theme.resolve_from_process(),
             },
         )
         .await;
@@ -262,6 +400,7 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
                 "`report` writes HTML: pass --html (each run already carries its report.md)"
             );
         }
+        crate::evidence::locate::one_run(run_dir, "report", &snapshots_dir(&cli.global))?;
         let written =
             crate::evidence::html::write(run_dir, out.as_deref()).map_err(anyhow::Error::msg)?;
         println!("{}", written.display());
@@ -278,16 +417,23 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
     }
     let wants_sandbox =
         cli.sandbox || matches!(&cli.command, Some(Command::Run(args)) if args.sandbox);
+    let given = checked_profile(&cli.global, wants_sandbox)?;
+    if matches!(&cli.command, None | Some(Command::Run(_))) {
+        open_diagnostics(if cli.command.is_none() {
+            "cockpit"
+        } else {
+            "run"
+        });
+        crate::diagnostics::learn_secrets(given.redactor());
+    }
     let sandbox = if wants_sandbox {
         let started = std::time::Instant::now();
-        let given = std::env::var("DATABASE_URL")
+        let database_url = std::env::var("DATABASE_URL")
             .ok()
             .filter(|url| !url.trim().is_empty());
         // Its cluster is recorded beside the snapshots (the profile as given says where).
-        let state = load_profile(&cli.global)
-            .ok()
-            .map(|profile| crate::leftovers::StateFile::beside(&profile.snapshots_dir));
-        let sandbox = crate::sandbox::Sandbox::start_recorded(given, state)
+        let state = Some(crate::leftovers::StateFile::beside(&given.snapshots_dir));
+        let sandbox = crate::sandbox::Sandbox::start_recorded(database_url, state)
             .await
             .map_err(|e| CouldNotRun(format!("the sandbox could not start: {e}")))?;
         // A headless run needs its database now; the cockpit draws first and waits in
@@ -315,6 +461,10 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
             .extend(crate::sandbox::worker_port_overrides(&chosen.settings));
     }
     let mut profile = load_profile(&cli.global)?;
+    if sandbox.is_some() {
+        // The sandbox's database password is known only now.
+        crate::diagnostics::learn_secrets(profile.redactor());
+    }
     profile.sandbox = sandbox;
     match cli.command {
         Some(Command::Config) => {
@@ -347,8 +497,13 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             compare,
         }) => verify(&run_dir, json, compare),
-        // Handled above, before the profile: they read files only.
-        Some(Command::Report { .. }) | Some(Command::Replay { .. }) => Ok(ExitCode::SUCCESS),
+        // Handled above, before the profile: they read files or the definition only.
+        Some(
+            Command::Report { .. }
+            | Command::Replay { .. }
+            | Command::Completions { .. }
+            | Command::Man { .. },
+        ) => Ok(ExitCode::SUCCESS),
         Some(Command::Run(args)) => {
             // Without --op the scenario's own trigger (a delete for A, an upsert for B).
             let op = match args.op.as_deref() {
