@@ -21,11 +21,12 @@ pub enum Restored {
     Failed(String),
 }
 
-/// What the restoring session knows: its HTTP client, and its profile's ES URL (with
-/// its password, which the state file never holds).
+/// What the restoring session knows: its HTTP client, its profile's ES URL (with its
+/// password, which the state file never holds), and its Docker engine.
 pub struct Context<'a> {
     pub http: &'a reqwest::Client,
     pub elastic_url: &'a str,
+    pub docker_engine: &'a Result<crate::docker::Engine, crate::docker::EngineError>,
 }
 
 /// What is about to be done, in words ("lifting it").
@@ -45,7 +46,16 @@ pub async fn restore(leftover: &Leftover, context: &Context<'_>) -> Restored {
             project,
             service,
             compose_file,
-        } => start_container(project, service, compose_file).await,
+            engine,
+        } => {
+            let stopped = StoppedContainer {
+                project,
+                service,
+                compose_file,
+                engine: engine.as_deref(),
+            };
+            start_container(&stopped, context.docker_engine).await
+        }
         Leftover::Worker {
             pid,
             started,
@@ -105,13 +115,46 @@ async fn lift_write_block(context: &Context<'_>, recorded: &str, index: &str) ->
     }
 }
 
-/// `docker compose start` of the service, through the session's own Docker path.
-async fn start_container(project: &str, service: &str, compose_file: &Path) -> Restored {
+/// A container a dead session stopped, as its entry recorded it.
+struct StoppedContainer<'a> {
+    project: &'a str,
+    service: &'a str,
+    compose_file: &'a Path,
+    engine: Option<&'a str>,
+}
+
+/// `docker compose start` of the service, through the session's own Docker path, on
+/// the engine it was stopped on: a container of the same name on another engine is
+/// not the one that was stopped.
+async fn start_container(
+    stopped: &StoppedContainer<'_>,
+    current: &Result<crate::docker::Engine, crate::docker::EngineError>,
+) -> Restored {
+    let StoppedContainer {
+        project,
+        service,
+        compose_file,
+        engine: recorded,
+    } = *stopped;
+    let on_engine = recorded
+        .map(|host| format!("DOCKER_HOST={host} "))
+        .unwrap_or_default();
     let fix = format!(
-        "start it by hand: docker compose -f {} -p {project} start {service}",
+        "start it by hand: {on_engine}docker compose -f {} -p {project} start {service}",
         compose_file.display()
     );
-    let docker = match crate::docker::ComposeDocker::connect(project).await {
+    let engine = match current {
+        Ok(engine) => engine,
+        Err(error) => return Restored::Failed(format!("{error}; {fix}")),
+    };
+    if let Some(recorded) = recorded
+        && recorded != engine.host
+    {
+        return Restored::Failed(format!(
+            "it was stopped on the Docker engine {recorded}, and this cockpit uses {engine}; {fix}"
+        ));
+    }
+    let docker = match crate::docker::ComposeDocker::connect(engine, project).await {
         Ok(docker) => docker,
         Err(error) => return Restored::Failed(format!("{error}; {fix}")),
     };

@@ -23,7 +23,13 @@ fn state_style(state: &str) -> Style {
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
     let mut lines = Vec::new();
     match &snapshot.containers {
-        None => lines.push(Line::styled("connecting to Docker …", dim())),
+        None if snapshot.engine.is_empty() => {
+            lines.push(Line::styled("connecting to Docker …", dim()))
+        }
+        None => lines.push(Line::styled(
+            format!("connecting to Docker at {} …", snapshot.engine),
+            dim(),
+        )),
         Some(Err(error)) => lines.push(Line::styled(format!("Docker: {error}"), error_style())),
         Some(Ok(services)) if services.is_empty() => {
             lines.push(Line::styled(
@@ -60,6 +66,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
                 ]));
             }
         }
+    }
+    // Which engine these containers are on, and what chose it (an error names it itself).
+    if matches!(snapshot.containers, Some(Ok(_))) && !snapshot.engine.is_empty() {
+        lines.push(Line::from(vec![
+            Span::raw(format!("{:<10}", "engine")),
+            Span::styled(snapshot.engine.clone(), dim()),
+        ]));
     }
     let (worker_state, worker_style) = worker_line(snapshot.worker.as_ref());
     lines.push(Line::from(vec![
