@@ -436,9 +436,27 @@ fn parse_host(
     })
 }
 
+/// `User-Agent: drill-cockpit/VERSION`: the engine's own logs (and a test's stand-in)
+/// tell the cockpit's requests from compose's.
+fn name_the_client(mut request: bollard::BollardRequest) -> bollard::BollardRequest {
+    request.headers_mut().insert(
+        hyper::header::USER_AGENT,
+        hyper::header::HeaderValue::from_static(concat!(
+            "drill-cockpit/",
+            env!("CARGO_PKG_VERSION")
+        )),
+    );
+    request
+}
+
 impl Engine {
     /// A bollard client of this engine (nothing is sent yet).
     pub fn client(&self) -> Result<Docker, bollard::errors::Error> {
+        self.transport_client()
+            .map(|docker| docker.with_request_modifier(name_the_client))
+    }
+
+    fn transport_client(&self) -> Result<Docker, bollard::errors::Error> {
         match &self.transport {
             Transport::Unix => {
                 Docker::connect_with_unix(&self.host, REQUEST_TIMEOUT_SECONDS, API_DEFAULT_VERSION)
