@@ -242,6 +242,21 @@ async fn cockpit_and_compose_reach(
         )
         .await;
     assert!(!screen.contains("docker.sock"), "{screen}");
+    // The run's recipe records the engine and what chose it.
+    let recipe = recipe_of(snapshots.path());
+    assert_eq!(recipe["docker"]["engine"], engine.host(), "{recipe}");
+    assert_eq!(recipe["docker"]["origin"], origin, "{recipe}");
+}
+
+/// The `_recipe.json` of the one run under `snapshots`.
+fn recipe_of(snapshots: &Path) -> serde_json::Value {
+    let runs: Vec<_> = std::fs::read_dir(snapshots.join("es_down_connect"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let text = std::fs::read_to_string(runs[0].path().join("_recipe.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -496,4 +511,142 @@ async fn a_context_the_cli_made_for_the_local_socket_works() {
     for (tool, result) in compose::check_file(&engine, &infra, &project) {
         assert!(result.is_ok(), "{tool} on {engine}: {result:?}");
     }
+}
+
+/// A CA, a server certificate for localhost and 127.0.0.1, and a client certificate,
+/// made by the openssl CLI under Docker's names (`ca.pem`, `cert.pem`, `key.pem`).
+fn make_certificates(dir: &Path) -> Result<(), String> {
+    let script = r#"set -e
+openssl req -x509 -newkey rsa:2048 -nodes -keyout ca-key.pem -out ca.pem -days 2 -subj /CN=drill-test-ca -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > server.ext
+printf 'extendedKeyUsage=clientAuth\n' > client.ext
+openssl req -newkey rsa:2048 -nodes -keyout server-key.pem -out server.csr -subj /CN=localhost
+openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -out server.pem -days 2 -extfile server.ext
+openssl req -newkey rsa:2048 -nodes -keyout key.pem -out client.csr -subj /CN=drill-cockpit
+openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -out cert.pem -days 2 -extfile client.ext
+"#;
+    let output = Command::new("sh")
+        .args(["-c", script])
+        .current_dir(dir)
+        .output()
+        .map_err(|e| format!("sh: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+/// `testkit/tls_docker_standin.py`: a Docker API over TLS that demands a client
+/// certificate; what it heard, line by line (`METHOD PATH | USER-AGENT`).
+struct TlsStandin {
+    child: std::process::Child,
+    port: u16,
+    heard: Arc<Mutex<Vec<String>>>,
+}
+
+impl TlsStandin {
+    fn start(certs: &Path) -> TlsStandin {
+        use std::io::BufRead;
+        let script = testkit::env::workspace_dir().join("testkit/tls_docker_standin.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .args(["ca.pem", "server.pem", "server-key.pem"])
+            .current_dir(certs)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs the TLS stand-in");
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let port = lines
+            .next()
+            .and_then(Result::ok)
+            .and_then(|line| line.trim().parse().ok())
+            .expect("the stand-in prints its port first");
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        let sink = heard.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        TlsStandin { child, port, heard }
+    }
+
+    fn heard(&self) -> Vec<String> {
+        self.heard.lock().unwrap().clone()
+    }
+
+    /// Waits until a line it heard contains every one of `parts` (its stdout is read
+    /// on another thread, a moment after it answered).
+    fn wait_heard(&self, parts: &[&str]) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self
+            .heard()
+            .iter()
+            .any(|line| parts.iter().all(|part| line.contains(part)))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the TLS stand-in never heard {parts:?}: {:?}",
+                self.heard()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for TlsStandin {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// DOCKER_TLS_VERIFY with DOCKER_CERT_PATH: the connection verifies the engine against
+/// ca.pem and shows cert.pem, and compose, handed the same engine, does the same.
+#[tokio::test]
+async fn a_tls_engine_is_reached_with_its_certificates_by_the_connection_and_compose() {
+    let certs = tempfile::tempdir().unwrap();
+    if let Err(reason) = make_certificates(certs.path()) {
+        testkit::env::unavailable::<()>("the openssl CLI", &reason);
+        return;
+    }
+    let standin = TlsStandin::start(certs.path());
+    let env = DockerEnv {
+        docker_host: Some(format!("tcp://localhost:{}", standin.port)),
+        tls_verify: true,
+        cert_path: Some(certs.path().to_path_buf()),
+        ..DockerEnv::default()
+    };
+    let engine = drill_cockpit::docker::engine::resolve(&env).unwrap();
+    assert_eq!(
+        engine.to_string(),
+        format!("tcp://localhost:{} with TLS (DOCKER_HOST)", standin.port)
+    );
+    let project = format!(
+        "drilltls{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let docker = ComposeDocker::connect(&engine, &project)
+        .await
+        .unwrap_or_else(|e| panic!("{e}; the stand-in heard {:?}", standin.heard()));
+    assert_eq!(docker.services().await.unwrap(), Vec::new());
+    standin.wait_heard(&["/containers/json", "drill-cockpit/"]);
+
+    let infra = testkit::env::workspace_dir().join("docker-compose.infra.yml");
+    let compose = engine
+        .command("docker-compose")
+        .args(["-f", &infra.display().to_string(), "-p", &project, "ps"])
+        .output();
+    let Ok(compose) = compose else {
+        testkit::env::unavailable::<()>("docker-compose", "apt-get install docker-compose");
+        return;
+    };
+    assert!(
+        compose.status.success(),
+        "docker-compose ps over TLS: {}; the stand-in heard {:?}",
+        String::from_utf8_lossy(&compose.stderr),
+        standin.heard()
+    );
+    standin.wait_heard(&["/containers/json", "docker-compose/"]);
 }

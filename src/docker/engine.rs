@@ -501,6 +501,13 @@ impl Engine {
                 None => command.env_remove(name),
             };
         }
+        if matches!(self.transport, Transport::Tcp { tls: Some(_) }) {
+            // docker-compose 1.x talks to the engine through Python's `requests`, which
+            // lets these variables replace the engine's ca.pem (so a private CA fails
+            // to verify); they only ever concern that connection there.
+            command.env_remove("REQUESTS_CA_BUNDLE");
+            command.env_remove("CURL_CA_BUNDLE");
+        }
         command
     }
 

@@ -262,6 +262,80 @@ mod tests {
         assert!(matches!(gone, Restored::Nothing(_)), "{gone:?}");
     }
 
+    fn engine_at(host: &str) -> Result<crate::docker::Engine, crate::docker::EngineError> {
+        crate::docker::engine::resolve(&crate::docker::DockerEnv {
+            docker_host: Some(host.into()),
+            ..Default::default()
+        })
+    }
+
+    fn stopped_on(engine: Option<&str>) -> Leftover {
+        Leftover::EsStopped {
+            project: "drill".into(),
+            service: "es".into(),
+            compose_file: "docker-compose.infra.yml".into(),
+            engine: engine.map(str::to_string),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stopped_es_is_started_only_on_the_engine_it_was_stopped_on() {
+        let http = reqwest::Client::new();
+        let current = engine_at("unix:///nonexistent/docker.sock");
+        let context = Context {
+            http: &http,
+            elastic_url: "http://127.0.0.1:1",
+            docker_engine: &current,
+        };
+        let elsewhere = restore(&stopped_on(Some("tcp://10.1.2.3:2375")), &context).await;
+        let Restored::Failed(text) = elsewhere else {
+            panic!("{elsewhere:?}")
+        };
+        assert_eq!(
+            text,
+            "it was stopped on the Docker engine tcp://10.1.2.3:2375, and this cockpit uses unix:///nonexistent/docker.sock (DOCKER_HOST); start it by hand: DOCKER_HOST=tcp://10.1.2.3:2375 docker compose -f docker-compose.infra.yml -p drill start es"
+        );
+        // The same engine (or an entry from before engines were recorded) is tried there.
+        for leftover in [
+            stopped_on(Some("unix:///nonexistent/docker.sock")),
+            stopped_on(None),
+        ] {
+            let here = restore(&leftover, &context).await;
+            let Restored::Failed(text) = here else {
+                panic!("{here:?}")
+            };
+            assert!(
+                text.starts_with(
+                    "cannot reach Docker at unix:///nonexistent/docker.sock (DOCKER_HOST)"
+                ),
+                "{text}"
+            );
+        }
+        // No usable engine: said, with the way to do it by hand.
+        let none = engine_at("ssh://me@box");
+        let context = Context {
+            docker_engine: &none,
+            ..context
+        };
+        let refused = restore(&stopped_on(Some("ssh://me@box")), &context).await;
+        assert!(
+            matches!(&refused, Restored::Failed(text) if text.starts_with("DOCKER_HOST=ssh://me@box: drill-cockpit speaks to Docker over unix or tcp only")),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn an_entry_written_before_engines_were_recorded_still_reads() {
+        let entry = r#"{"kind":"es_stopped","project":"drill","service":"es","compose_file":"docker-compose.infra.yml"}"#;
+        let leftover: Leftover = serde_json::from_str(entry).unwrap();
+        assert_eq!(leftover, stopped_on(None));
+        let written = serde_json::to_string(&stopped_on(Some("tcp://10.1.2.3:2375"))).unwrap();
+        assert!(
+            written.contains(r#""engine":"tcp://10.1.2.3:2375""#),
+            "{written}"
+        );
+    }
+
     #[test]
     fn a_directory_the_sandbox_did_not_make_is_never_removed() {
         let dir = tempfile::tempdir().unwrap();
