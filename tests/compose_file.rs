@@ -4,7 +4,13 @@
 
 use std::path::PathBuf;
 
-use drill_cockpit::docker::compose;
+use drill_cockpit::docker::{DockerEnv, Engine, compose};
+
+/// The engine the cockpit would use on this machine.
+fn engine() -> Engine {
+    drill_cockpit::docker::engine::resolve(&DockerEnv::of_process())
+        .expect("a usable Docker engine")
+}
 
 fn infra_file() -> PathBuf {
     testkit::env::workspace_dir().join("docker-compose.infra.yml")
@@ -12,7 +18,7 @@ fn infra_file() -> PathBuf {
 
 #[test]
 fn the_infra_file_parses_with_every_installed_compose_tool() {
-    let results = compose::check_file(&infra_file(), "drill-cockpit");
+    let results = compose::check_file(&engine(), &infra_file(), "drill-cockpit");
     if results.is_empty() {
         testkit::env::unavailable::<()>(
             "a compose tool",
@@ -37,7 +43,7 @@ fn the_infra_file_parses_with_every_installed_compose_tool() {
 
 #[tokio::test]
 async fn an_unreachable_registry_is_named_with_the_image_and_the_fix() {
-    if compose::check_file(&infra_file(), "drill-cockpit").is_empty() {
+    if compose::check_file(&engine(), &infra_file(), "drill-cockpit").is_empty() {
         testkit::env::unavailable::<()>("a compose tool", "install docker-compose");
         return;
     }
@@ -56,7 +62,7 @@ async fn an_unreachable_registry_is_named_with_the_image_and_the_fix() {
         "drillpull{}",
         &uuid::Uuid::new_v4().simple().to_string()[..8]
     );
-    let error = compose::up(&file, &project).await.unwrap_err();
+    let error = compose::up(&engine(), &file, &project).await.unwrap_err();
     // Whatever the tool created (a network) goes again.
     for (program, leading) in [("docker", vec!["compose"]), ("docker-compose", vec![])] {
         let _ = std::process::Command::new(program)

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use drill_cockpit::docker::ComposeDocker;
+use drill_cockpit::docker::{ComposeDocker, DockerEnv};
 use futures::StreamExt;
 use testkit::docker::{
     ComposeLikeContainer, ES_STANDIN_IMAGE, engine, free_port, require_image, wait_http,
@@ -28,7 +28,10 @@ async fn stopping_es_refuses_connections_and_starting_it_answers_again() {
         "stand-in container never answered on {url}"
     );
 
-    let compose = ComposeDocker::connect(&project)
+    // The engine the cockpit would use here (DOCKER_HOST, a context, or the socket).
+    let engine = drill_cockpit::docker::engine::resolve(&DockerEnv::of_process())
+        .expect("a usable Docker engine");
+    let compose = ComposeDocker::connect(&engine, &project)
         .await
         .expect("docker reachable");
     let mut events = Box::pin(compose.events(Some(chrono::Utc::now().timestamp() - 1)));
@@ -73,6 +76,8 @@ async fn stopping_es_refuses_connections_and_starting_it_answers_again() {
     assert_eq!(compose.service_state("es").await.unwrap().state, "running");
 
     // Another project's service is out of reach by construction.
-    let stranger = ComposeDocker::connect("some-other-project").await.unwrap();
+    let stranger = ComposeDocker::connect(&engine, "some-other-project")
+        .await
+        .unwrap();
     assert!(stranger.stop_service("es", 1).await.is_err());
 }

@@ -532,6 +532,13 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
             ))
         }
         None => {
+            // An engine that cannot be used (ssh, a missing context) stays unusable for
+            // the whole session: said once, before drawing, never swapped for another.
+            if profile.sandbox.is_none()
+                && let Err(error) = &profile.docker_engine
+            {
+                return Err(CouldNotRun(format!("no Docker engine: {error}")).into());
+            }
             if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
                 anyhow::bail!(
                     "the cockpit needs a terminal; for a headless drill use `drill-cockpit run es_down_connect`"
@@ -580,6 +587,12 @@ fn print_config(profile: &Profile) {
             return;
         }
     }
+    // Not a setting of ours: Docker's own variables and config decide it.
+    let (engine, origin) = match &profile.docker_engine {
+        Ok(engine) => (engine.host.clone(), engine.origin.to_string()),
+        Err(error) => ("none".to_string(), error.to_string()),
+    };
+    let _ = writeln!(out, "{:<width$}  {engine:<48}  ({origin})", "docker engine");
 }
 
 /// `--op`, else the profile's `OUTBOX_OP`.

@@ -81,6 +81,9 @@ pub struct Snapshot {
     pub run_dir: String,
     pub scenario: String,
     pub project: String,
+    /// The Docker engine and what chose it (`tcp://… (DOCKER_HOST)`); empty in the
+    /// sandbox and in replays of runs that did not record it.
+    pub engine: String,
     pub es_service: String,
     pub setup: Vec<SetupStep>,
     pub containers: Option<Result<Vec<ServiceState>, String>>,
@@ -193,6 +196,10 @@ fn fresh_snapshot(session: &Session) -> Snapshot {
         run_dir: session.run.dir.display().to_string(),
         scenario: session.drill.id.to_string(),
         project: session.profile.compose_project.clone(),
+        engine: match (&session.profile.sandbox, &session.profile.docker_engine) {
+            (None, Ok(engine)) => engine.to_string(),
+            _ => String::new(),
+        },
         es_service: session.profile.es_service.clone(),
         metrics_url: session.metrics_url(),
         jaeger_url: session.profile.jaeger_url.clone(),
@@ -577,7 +584,14 @@ impl Engine {
         self.snapshot.busy = Some("docker compose up -d …".into());
         self.publish();
         let profile = &self.session.profile;
-        match crate::docker::compose::up(&profile.compose_file, &profile.compose_project).await {
+        let up = match &profile.docker_engine {
+            Ok(engine) => {
+                crate::docker::compose::up(engine, &profile.compose_file, &profile.compose_project)
+                    .await
+            }
+            Err(error) => Err(error.to_string()),
+        };
+        match up {
             Ok(tool) => {
                 // `docker-compose` (v1) cannot `--wait`: wait for health here, for both.
                 self.snapshot.busy = Some("waiting for the services to be healthy …".into());

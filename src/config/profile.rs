@@ -44,6 +44,10 @@ pub struct Profile {
     pub snapshots_dir: PathBuf,
     /// `cockpit.theme`: colour, monochrome, or as `NO_COLOR` says.
     pub theme: crate::ui::theme::ThemeChoice,
+    /// The Docker engine of this process, decided once (DOCKER_HOST, else a Docker
+    /// context, else the default socket) for the connection and every compose child;
+    /// or why none can be used.
+    pub docker_engine: Result<crate::docker::Engine, crate::docker::EngineError>,
     /// The sandbox this profile points at (`--sandbox`), shared by every drill of the
     /// process; `None` on the real stack.
     pub sandbox: Option<std::sync::Arc<crate::sandbox::Sandbox>>,
@@ -74,12 +78,26 @@ pub const CONTRACT_DATABASE_URL: &str =
 
 impl Profile {
     pub fn load(options: &LoadOptions) -> Result<Profile, ConfigError> {
-        Ok(Profile::from_settings(Settings::load(options)?))
+        // Docker's own variables come from the same environment as the settings.
+        let docker_env = match &options.environment {
+            Some(environment) => {
+                crate::docker::DockerEnv::from_lookup(|name| environment.get(name).cloned())
+            }
+            None => crate::docker::DockerEnv::of_process(),
+        };
+        let docker_engine = crate::docker::engine::resolve(&docker_env);
+        Ok(Profile::from_settings(
+            Settings::load(options)?,
+            docker_engine,
+        ))
     }
 
     /// Builds the typed view. Every value was checked against its kind by `Settings::load`,
     /// so the parses below cannot fail; the fallbacks only keep this total.
-    pub fn from_settings(settings: Settings) -> Profile {
+    pub fn from_settings(
+        settings: Settings,
+        docker_engine: Result<crate::docker::Engine, crate::docker::EngineError>,
+    ) -> Profile {
         let text = |key: &str| settings.text(key).trim().to_string();
         let count = |key: &str| text(key).parse::<u32>().unwrap_or(1);
         let seconds = |key: &str| seconds_of(&text(key));
@@ -144,6 +162,7 @@ impl Profile {
             outbox_interval: millis("cockpit.outbox_interval_ms"),
             snapshots_dir: PathBuf::from(text("cockpit.snapshots_dir")),
             theme: crate::ui::theme::ThemeChoice::parse(&text("cockpit.theme")).unwrap_or_default(),
+            docker_engine,
             sandbox: None,
             database_url,
             settings,

@@ -2,9 +2,12 @@
 //! separate `docker-compose` (v1, Debian's package). The project name always goes on
 //! the command line (`-p`): v1 rejects a top-level `name:` in the file. A failed `up`
 //! is told in words: which image could not be pulled, that its registry was
-//! unreachable, and what to do.
+//! unreachable, and what to do. Every child runs against the process's one engine
+//! ([`Engine::command`]), never against whatever its own environment would pick.
 
 use std::path::Path;
+
+use super::Engine;
 
 /// A compose tool: what the user would type, the program, and its leading arguments.
 struct Tool {
@@ -26,19 +29,16 @@ const TOOLS: [Tool; 2] = [
     },
 ];
 
-/// `up -d` of the project; returns which tool ran. v1 cannot `--wait`: the caller waits
-/// for health itself, for both.
-pub async fn up(file: &Path, project: &str) -> Result<&'static str, String> {
+/// `up -d` of the project on `engine`; returns which tool ran. v1 cannot `--wait`: the
+/// caller waits for health itself, for both.
+pub async fn up(engine: &Engine, file: &Path, project: &str) -> Result<&'static str, String> {
     let file_text = file.display().to_string();
     let mut errors = Vec::new();
     for tool in &TOOLS {
         let mut args: Vec<&str> = tool.leading.to_vec();
         args.extend(["-f", &file_text, "-p", project, "up", "-d"]);
-        match tokio::process::Command::new(tool.program)
-            .args(&args)
-            .output()
-            .await
-        {
+        let mut command = tokio::process::Command::from(engine.command(tool.program));
+        match command.args(&args).output().await {
             Ok(output) if output.status.success() => return Ok(tool.name),
             Ok(output) => {
                 let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
@@ -141,18 +141,19 @@ pub fn explain_up_failure(tool: &str, file: &Path, stderr: &str) -> String {
     )
 }
 
-/// Runs `config -q` of the file with each compose tool installed: (tool, Ok or its error).
-/// A tool that is not installed is left out.
-pub fn check_file(file: &Path, project: &str) -> Vec<(&'static str, Result<(), String>)> {
+/// Runs `config -q` of the file with each compose tool installed, on `engine`: (tool,
+/// Ok or its error). A tool that is not installed is left out.
+pub fn check_file(
+    engine: &Engine,
+    file: &Path,
+    project: &str,
+) -> Vec<(&'static str, Result<(), String>)> {
     let file_text = file.display().to_string();
     let mut results = Vec::new();
     for tool in &TOOLS {
         let mut args: Vec<&str> = tool.leading.to_vec();
         args.extend(["-f", &file_text, "-p", project, "config", "-q"]);
-        let Ok(output) = std::process::Command::new(tool.program)
-            .args(&args)
-            .output()
-        else {
+        let Ok(output) = engine.command(tool.program).args(&args).output() else {
             continue;
         };
         let stderr = String::from_utf8_lossy(&output.stderr).into_owned();

@@ -4,6 +4,8 @@
 //! that labels its containers the same way) is recognised.
 
 pub mod compose;
+pub mod contexts;
+pub mod engine;
 
 use std::collections::HashMap;
 
@@ -15,15 +17,24 @@ use bollard::query_parameters::{
 use futures::{Stream, StreamExt};
 use serde::Serialize;
 
+pub use engine::{DockerEnv, Engine, EngineError, EngineOrigin};
+
 pub const PROJECT_LABEL: &str = "com.docker.compose.project";
 pub const SERVICE_LABEL: &str = "com.docker.compose.service";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DockerError {
-    #[error(
-        "cannot reach Docker at {host}: {message}. Is the daemon running? Set DOCKER_HOST to use another engine"
-    )]
-    Unreachable { host: String, message: String },
+    #[error("cannot reach Docker at {engine}: {message}. {fix}")]
+    Unreachable {
+        /// The engine and where it came from (`tcp://… (DOCKER_HOST)`).
+        engine: String,
+        message: String,
+        fix: String,
+    },
+    /// No engine could be chosen (ssh, a missing context, …): said once, never
+    /// replaced by another engine.
+    #[error("{0}")]
+    Engine(#[from] EngineError),
     #[error(
         "compose project `{project}` has no container for service `{service}`. Start the stack with `docker compose -f docker-compose.infra.yml up -d`, or set docker.project"
     )]
@@ -59,37 +70,57 @@ pub struct ContainerEvent {
     pub time_unix_nanos: i64,
 }
 
+/// How long an engine gets to answer the version and ping of a connect: a tcp engine
+/// behind a host that drops packets would otherwise hold the start-up for minutes.
+const ANSWER_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
 #[derive(Clone)]
 pub struct ComposeDocker {
     docker: Docker,
+    engine: Engine,
     project: String,
 }
 
-fn docker_host() -> String {
-    std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string())
+fn unreachable(engine: &Engine, message: String) -> DockerError {
+    DockerError::Unreachable {
+        engine: engine.to_string(),
+        message,
+        fix: engine.unreachable_fix(),
+    }
 }
 
 impl ComposeDocker {
-    /// Connects (honouring `DOCKER_HOST`), agrees an API version with older engines, and pings.
-    pub async fn connect(project: &str) -> Result<ComposeDocker, DockerError> {
-        let unreachable = |message: String| DockerError::Unreachable {
-            host: docker_host(),
-            message,
+    /// Connects to `engine` (the process's one engine: see [`engine`]), agrees an API
+    /// version with older engines, and pings.
+    pub async fn connect(engine: &Engine, project: &str) -> Result<ComposeDocker, DockerError> {
+        let docker = engine
+            .client()
+            .map_err(|e| unreachable(engine, e.to_string()))?;
+        let answered = tokio::time::timeout(ANSWER_DEADLINE, async {
+            let docker = docker.negotiate_version().await?;
+            docker.ping().await?;
+            Ok::<_, bollard::errors::Error>(docker)
+        })
+        .await;
+        let docker = match answered {
+            Ok(Ok(docker)) => docker,
+            Ok(Err(error)) => return Err(unreachable(engine, error.to_string())),
+            Err(_) => {
+                return Err(unreachable(
+                    engine,
+                    format!("no answer within {} s", ANSWER_DEADLINE.as_secs()),
+                ));
+            }
         };
-        let docker =
-            Docker::connect_with_local_defaults().map_err(|e| unreachable(e.to_string()))?;
-        let docker = docker
-            .negotiate_version()
-            .await
-            .map_err(|e| unreachable(e.to_string()))?;
-        docker
-            .ping()
-            .await
-            .map_err(|e| unreachable(e.to_string()))?;
         Ok(ComposeDocker {
             docker,
+            engine: engine.clone(),
             project: project.to_string(),
         })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     pub fn project(&self) -> &str {
@@ -116,10 +147,7 @@ impl ComposeDocker {
                 ..Default::default()
             }))
             .await
-            .map_err(|e| DockerError::Unreachable {
-                host: docker_host(),
-                message: e.to_string(),
-            })
+            .map_err(|e| unreachable(&self.engine, e.to_string()))
     }
 
     /// Every container of the project, with state and health.
@@ -237,17 +265,15 @@ impl ComposeDocker {
     ) -> impl Stream<Item = Result<ContainerEvent, DockerError>> + use<> {
         let mut filters = self.project_filter(None);
         filters.insert("type".to_string(), vec!["container".to_string()]);
+        let engine = self.engine.clone();
         self.docker
             .events(Some(EventsOptions {
                 filters: Some(filters),
                 since: since_unix_seconds.map(|s| s.to_string()),
                 ..Default::default()
             }))
-            .map(|item| {
-                let message = item.map_err(|e| DockerError::Unreachable {
-                    host: docker_host(),
-                    message: e.to_string(),
-                })?;
+            .map(move |item| {
+                let message = item.map_err(|e| unreachable(&engine, e.to_string()))?;
                 let attributes = message.actor.and_then(|a| a.attributes).unwrap_or_default();
                 Ok(ContainerEvent {
                     service: attributes.get(SERVICE_LABEL).cloned().unwrap_or_default(),

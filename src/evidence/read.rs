@@ -147,104 +147,25 @@ fn scenario_of(path: &Path, recipe: Option<&Value>) -> String {
         .unwrap_or_default()
 }
 
+/// Reads a run directory back into what the checks grade. Each step below reads one
+/// piece of evidence; their order is the order in which unreadable files are noted.
 pub fn read_run_dir(path: &Path) -> Result<RunDir, ReadError> {
-    if !path.is_dir() {
-        return Err(ReadError::NotARun {
-            path: path.to_path_buf(),
-            reason: "no such directory".into(),
-        });
-    }
-    let reader = RunReader::new(path);
-    let recipe: Option<Value> = reader.json_noted(Path::new("_recipe.json"));
-    let metrics_dir = Path::new("_metrics");
-    if recipe.is_none() && !reader.is_dir(metrics_dir) {
-        return Err(ReadError::NotARun {
-            path: path.to_path_buf(),
-            reason: "neither _recipe.json nor _metrics/".into(),
-        });
-    }
+    let (reader, recipe) = open_run(path)?;
     let scenario = scenario_of(path, recipe.as_ref());
     // Ours when the recipe says so, or when our manifest does: deleting or editing
     // `_recipe.json` cannot turn a run of ours into a leniently graded one.
     let manifest = reader.json(Path::new("manifest.json"));
     let ours = written_by_us(recipe.as_ref(), manifest.as_ref());
 
-    let metrics_before = read_metrics(&reader, &metrics_dir.join("metrics-before.txt"));
-    // The end state: metrics-after.txt, as `run` graded it. Only another tool's run
-    // without one falls back to its latest scrape.
-    let after_file = Some(metrics_dir.join("metrics-after.txt"))
-        .filter(|p| reader.is_file(p))
-        .or_else(|| {
-            files_matching(&reader, metrics_dir, "metrics-", ".txt")
-                .into_iter()
-                .rfind(|p| !p.ends_with("metrics-before.txt"))
-                .filter(|_| !ours)
-        });
-    let metrics_after = after_file
-        .as_deref()
-        .and_then(|file| read_metrics(&reader, file));
-
+    let (metrics_before, metrics_after) = metrics_of(&reader, ours);
     let log = logs_of(&reader, "");
     let worker2_log = logs_of(&reader, "worker2");
-
-    let event_id = reader
-        .text(Path::new("_outbox_event_id.txt"), JSON_CAP)
-        .map(|text| text.trim().to_string())
-        .filter(|id| !id.is_empty());
-
+    let event_id = event_id_of(&reader);
     let traces_by_event = read_traces(&reader, "jaeger-traces-outbox_event_id-");
     let traces_by_batch = read_traces(&reader, "jaeger-projection-by-claim_batch_id-");
-
-    // The event's state in the last outbox snapshot that decides the final check: taken
-    // after the fault was taken out (a transient drill), or any (a drill whose event
-    // must end failed).
-    let recovers = crate::drill::scenario::find(&scenario).map_or(true, |s| s.recovers());
-    let snapshots = files_matching(&reader, Path::new(""), "_outbox-", ".json");
-    let decisive = snapshots
-        .iter()
-        .rev()
-        .filter_map(|file| reader.json(file))
-        // `fault_restored` (`es_restarted` in runs written before drills were data).
-        .find(|snapshot| {
-            !recovers
-                || ["fault_restored", "es_restarted"]
-                    .iter()
-                    .any(|key| snapshot.get(*key).and_then(Value::as_bool) == Some(true))
-        });
-    // The rows as the last freeze saw them (the live grading reads the same snapshot);
-    // only the event's end state waits for a snapshot taken after the fault was out.
-    let drill_rows = snapshots
-        .last()
-        .and_then(|file| reader.json(file))
-        .as_ref()
-        .and_then(crate::drill::observations::rows_of_snapshot);
-    let event_row = decisive.as_ref().and_then(|snapshot| {
-        let id = event_id.as_deref()?;
-        snapshot
-            .get("rows")?
-            .as_array()?
-            .iter()
-            .find(|row| row.get("id").and_then(Value::as_str) == Some(id))
-            .cloned()
-    });
-    let text_of = |key: &str| {
-        event_row
-            .as_ref()
-            .and_then(|row| row.get(key)?.as_str().map(str::to_string))
-    };
-    let (status_after_recovery, event_reason) = (text_of("status"), text_of("error_reason"));
-    // The drilled entity's ES document as the last freeze read it.
-    let document_version = files_matching(&reader, Path::new(""), "_es_document-", ".json")
-        .last()
-        .and_then(|file| reader.json(file))
-        .as_ref()
-        .and_then(crate::drill::observations::document_version);
-
-    let collector_refusals =
-        files_matching(&reader, Path::new("_exports"), "collector-gate-", ".jsonl")
-            .last()
-            .and_then(|file| reader.text(file, LOG_CAP))
-            .map(|text| crate::drill::observations::refusals_in_export(&text));
+    let outbox = outbox_of(&reader, &scenario, event_id.as_deref());
+    let document_version = document_version_of(&reader);
+    let collector_refusals = collector_refusals_of(&reader);
 
     Ok(RunDir {
         path: path.to_path_buf(),
@@ -257,15 +178,142 @@ pub fn read_run_dir(path: &Path) -> Result<RunDir, ReadError> {
             event_id,
             traces_by_event,
             traces_by_batch,
-            status_after_recovery,
-            event_reason,
+            status_after_recovery: outbox.event_status,
+            event_reason: outbox.event_reason,
             document_version,
-            drill_rows,
+            drill_rows: outbox.drill_rows,
             worker2_log,
             collector_refusals,
         },
         problems: reader.problems(),
     })
+}
+
+const METRICS_DIR: &str = "_metrics";
+
+/// The reader of a run directory and its `_recipe.json`, or why `path` is not a run:
+/// a run has a recipe (ours) or a `_metrics/` folder (any tool's).
+fn open_run(path: &Path) -> Result<(RunReader, Option<Value>), ReadError> {
+    let not_a_run = |reason: &str| ReadError::NotARun {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    };
+    if !path.is_dir() {
+        return Err(not_a_run("no such directory"));
+    }
+    let reader = RunReader::new(path);
+    let recipe: Option<Value> = reader.json_noted(Path::new("_recipe.json"));
+    if recipe.is_none() && !reader.is_dir(Path::new(METRICS_DIR)) {
+        return Err(not_a_run("neither _recipe.json nor _metrics/"));
+    }
+    Ok((reader, recipe))
+}
+
+/// The counters before the drill and at its end.
+fn metrics_of(reader: &RunReader, ours: bool) -> (Option<Samples>, Option<Samples>) {
+    let metrics_dir = Path::new(METRICS_DIR);
+    let before = read_metrics(reader, &metrics_dir.join("metrics-before.txt"));
+    // The end state: metrics-after.txt, as `run` graded it. Only another tool's run
+    // without one falls back to its latest scrape.
+    let after_file = Some(metrics_dir.join("metrics-after.txt"))
+        .filter(|p| reader.is_file(p))
+        .or_else(|| {
+            files_matching(reader, metrics_dir, "metrics-", ".txt")
+                .into_iter()
+                .rfind(|p| !p.ends_with("metrics-before.txt"))
+                .filter(|_| !ours)
+        });
+    let after = after_file
+        .as_deref()
+        .and_then(|file| read_metrics(reader, file));
+    (before, after)
+}
+
+/// The outbox event under drill (`_outbox_event_id.txt`), when one was recorded.
+fn event_id_of(reader: &RunReader) -> Option<String> {
+    reader
+        .text(Path::new("_outbox_event_id.txt"), JSON_CAP)
+        .map(|text| text.trim().to_string())
+        .filter(|id| !id.is_empty())
+}
+
+/// What the run's outbox snapshots (`_outbox-*.json`) say.
+struct OutboxEvidence {
+    /// The rows as the last freeze saw them.
+    drill_rows: Option<Vec<crate::drill::observations::RowState>>,
+    /// The event's status in the snapshot that decides the final check.
+    event_status: Option<String>,
+    /// The event's `error_reason` in that snapshot.
+    event_reason: Option<String>,
+}
+
+fn outbox_of(reader: &RunReader, scenario: &str, event_id: Option<&str>) -> OutboxEvidence {
+    let snapshots = files_matching(reader, Path::new(""), "_outbox-", ".json");
+    let decisive = decisive_snapshot(reader, &snapshots, scenario);
+    // The rows as the last freeze saw them (the live grading reads the same snapshot);
+    // only the event's end state waits for a snapshot taken after the fault was out.
+    let drill_rows = snapshots
+        .last()
+        .and_then(|file| reader.json(file))
+        .as_ref()
+        .and_then(crate::drill::observations::rows_of_snapshot);
+    let event_row = decisive
+        .as_ref()
+        .and_then(|snapshot| row_of_event(snapshot, event_id?));
+    let text_of = |key: &str| {
+        event_row
+            .as_ref()
+            .and_then(|row| row.get(key)?.as_str().map(str::to_string))
+    };
+    OutboxEvidence {
+        drill_rows,
+        event_status: text_of("status"),
+        event_reason: text_of("error_reason"),
+    }
+}
+
+/// The last outbox snapshot that decides the final check: taken after the fault was
+/// taken out (a transient drill), or any (a drill whose event must end failed).
+fn decisive_snapshot(reader: &RunReader, snapshots: &[PathBuf], scenario: &str) -> Option<Value> {
+    let recovers = crate::drill::scenario::find(scenario).map_or(true, |s| s.recovers());
+    snapshots
+        .iter()
+        .rev()
+        .filter_map(|file| reader.json(file))
+        // `fault_restored` (`es_restarted` in runs written before drills were data).
+        .find(|snapshot| {
+            !recovers
+                || ["fault_restored", "es_restarted"]
+                    .iter()
+                    .any(|key| snapshot.get(*key).and_then(Value::as_bool) == Some(true))
+        })
+}
+
+/// The row of outbox event `id` in an outbox snapshot.
+fn row_of_event(snapshot: &Value, id: &str) -> Option<Value> {
+    snapshot
+        .get("rows")?
+        .as_array()?
+        .iter()
+        .find(|row| row.get("id").and_then(Value::as_str) == Some(id))
+        .cloned()
+}
+
+/// The drilled entity's ES document version as the last freeze read it.
+fn document_version_of(reader: &RunReader) -> Option<i64> {
+    files_matching(reader, Path::new(""), "_es_document-", ".json")
+        .last()
+        .and_then(|file| reader.json(file))
+        .as_ref()
+        .and_then(crate::drill::observations::document_version)
+}
+
+/// The collector gate's refusals, from its last export.
+fn collector_refusals_of(reader: &RunReader) -> Option<u64> {
+    files_matching(reader, Path::new("_exports"), "collector-gate-", ".jsonl")
+        .last()
+        .and_then(|file| reader.text(file, LOG_CAP))
+        .map(|text| crate::drill::observations::refusals_in_export(&text))
 }
 
 #[cfg(test)]

@@ -93,6 +93,10 @@ pub enum Leftover {
         project: String,
         service: String,
         compose_file: PathBuf,
+        /// The engine it was stopped on (`tcp://…`, `unix://…`): it is started there or
+        /// not at all. Absent in entries written before engines were recorded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        engine: Option<String>,
     },
     /// A worker process: its pid, start time and command line as `/proc` showed them.
     Worker {
@@ -118,8 +122,16 @@ impl Leftover {
                 format!("the ES write block on index {index} at {url}")
             }
             Leftover::EsStopped {
-                project, service, ..
-            } => format!("the Elasticsearch container {project}/{service} stopped"),
+                project,
+                service,
+                engine,
+                ..
+            } => match engine {
+                Some(engine) => {
+                    format!("the Elasticsearch container {project}/{service} stopped on {engine}")
+                }
+                None => format!("the Elasticsearch container {project}/{service} stopped"),
+            },
             Leftover::Worker { pid, cmdline, .. } => {
                 format!("worker pid {pid} (`{}`)", cmdline.join(" "))
             }

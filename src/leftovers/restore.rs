@@ -21,11 +21,12 @@ pub enum Restored {
     Failed(String),
 }
 
-/// What the restoring session knows: its HTTP client, and its profile's ES URL (with
-/// its password, which the state file never holds).
+/// What the restoring session knows: its HTTP client, its profile's ES URL (with its
+/// password, which the state file never holds), and its Docker engine.
 pub struct Context<'a> {
     pub http: &'a reqwest::Client,
     pub elastic_url: &'a str,
+    pub docker_engine: &'a Result<crate::docker::Engine, crate::docker::EngineError>,
 }
 
 /// What is about to be done, in words ("lifting it").
@@ -45,7 +46,16 @@ pub async fn restore(leftover: &Leftover, context: &Context<'_>) -> Restored {
             project,
             service,
             compose_file,
-        } => start_container(project, service, compose_file).await,
+            engine,
+        } => {
+            let stopped = StoppedContainer {
+                project,
+                service,
+                compose_file,
+                engine: engine.as_deref(),
+            };
+            start_container(&stopped, context.docker_engine).await
+        }
         Leftover::Worker {
             pid,
             started,
@@ -105,13 +115,46 @@ async fn lift_write_block(context: &Context<'_>, recorded: &str, index: &str) ->
     }
 }
 
-/// `docker compose start` of the service, through the session's own Docker path.
-async fn start_container(project: &str, service: &str, compose_file: &Path) -> Restored {
+/// A container a dead session stopped, as its entry recorded it.
+struct StoppedContainer<'a> {
+    project: &'a str,
+    service: &'a str,
+    compose_file: &'a Path,
+    engine: Option<&'a str>,
+}
+
+/// `docker compose start` of the service, through the session's own Docker path, on
+/// the engine it was stopped on: a container of the same name on another engine is
+/// not the one that was stopped.
+async fn start_container(
+    stopped: &StoppedContainer<'_>,
+    current: &Result<crate::docker::Engine, crate::docker::EngineError>,
+) -> Restored {
+    let StoppedContainer {
+        project,
+        service,
+        compose_file,
+        engine: recorded,
+    } = *stopped;
+    let on_engine = recorded
+        .map(|host| format!("DOCKER_HOST={host} "))
+        .unwrap_or_default();
     let fix = format!(
-        "start it by hand: docker compose -f {} -p {project} start {service}",
+        "start it by hand: {on_engine}docker compose -f {} -p {project} start {service}",
         compose_file.display()
     );
-    let docker = match crate::docker::ComposeDocker::connect(project).await {
+    let engine = match current {
+        Ok(engine) => engine,
+        Err(error) => return Restored::Failed(format!("{error}; {fix}")),
+    };
+    if let Some(recorded) = recorded
+        && recorded != engine.host
+    {
+        return Restored::Failed(format!(
+            "it was stopped on the Docker engine {recorded}, and this cockpit uses {engine}; {fix}"
+        ));
+    }
+    let docker = match crate::docker::ComposeDocker::connect(engine, project).await {
         Ok(docker) => docker,
         Err(error) => return Restored::Failed(format!("{error}; {fix}")),
     };
@@ -217,6 +260,80 @@ mod tests {
         let _ = reaper.await;
         let gone = end_worker(pid, started, &cmdline).await;
         assert!(matches!(gone, Restored::Nothing(_)), "{gone:?}");
+    }
+
+    fn engine_at(host: &str) -> Result<crate::docker::Engine, crate::docker::EngineError> {
+        crate::docker::engine::resolve(&crate::docker::DockerEnv {
+            docker_host: Some(host.into()),
+            ..Default::default()
+        })
+    }
+
+    fn stopped_on(engine: Option<&str>) -> Leftover {
+        Leftover::EsStopped {
+            project: "drill".into(),
+            service: "es".into(),
+            compose_file: "docker-compose.infra.yml".into(),
+            engine: engine.map(str::to_string),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stopped_es_is_started_only_on_the_engine_it_was_stopped_on() {
+        let http = reqwest::Client::new();
+        let current = engine_at("unix:///nonexistent/docker.sock");
+        let context = Context {
+            http: &http,
+            elastic_url: "http://127.0.0.1:1",
+            docker_engine: &current,
+        };
+        let elsewhere = restore(&stopped_on(Some("tcp://10.1.2.3:2375")), &context).await;
+        let Restored::Failed(text) = elsewhere else {
+            panic!("{elsewhere:?}")
+        };
+        assert_eq!(
+            text,
+            "it was stopped on the Docker engine tcp://10.1.2.3:2375, and this cockpit uses unix:///nonexistent/docker.sock (DOCKER_HOST); start it by hand: DOCKER_HOST=tcp://10.1.2.3:2375 docker compose -f docker-compose.infra.yml -p drill start es"
+        );
+        // The same engine (or an entry from before engines were recorded) is tried there.
+        for leftover in [
+            stopped_on(Some("unix:///nonexistent/docker.sock")),
+            stopped_on(None),
+        ] {
+            let here = restore(&leftover, &context).await;
+            let Restored::Failed(text) = here else {
+                panic!("{here:?}")
+            };
+            assert!(
+                text.starts_with(
+                    "cannot reach Docker at unix:///nonexistent/docker.sock (DOCKER_HOST)"
+                ),
+                "{text}"
+            );
+        }
+        // No usable engine: said, with the way to do it by hand.
+        let none = engine_at("ssh://me@box");
+        let context = Context {
+            docker_engine: &none,
+            ..context
+        };
+        let refused = restore(&stopped_on(Some("ssh://me@box")), &context).await;
+        assert!(
+            matches!(&refused, Restored::Failed(text) if text.starts_with("DOCKER_HOST=ssh://me@box: drill-cockpit speaks to Docker over unix or tcp only")),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn an_entry_written_before_engines_were_recorded_still_reads() {
+        let entry = r#"{"kind":"es_stopped","project":"drill","service":"es","compose_file":"docker-compose.infra.yml"}"#;
+        let leftover: Leftover = serde_json::from_str(entry).unwrap();
+        assert_eq!(leftover, stopped_on(None));
+        let written = serde_json::to_string(&stopped_on(Some("tcp://10.1.2.3:2375"))).unwrap();
+        assert!(
+            written.contains(r#""engine":"tcp://10.1.2.3:2375""#),
+            "{written}"
+        );
     }
 
     #[test]

@@ -305,6 +305,18 @@ impl Recording {
                 .and_then(|r| r["profile"]["docker.project"].as_str())
                 .unwrap_or("recorded")
                 .to_string(),
+            engine: self
+                .recipe
+                .as_ref()
+                .and_then(|r| {
+                    let docker = r.get("docker")?;
+                    Some(format!(
+                        "{} ({})",
+                        docker.get("engine")?.as_str()?,
+                        docker.get("origin")?.as_str()?
+                    ))
+                })
+                .unwrap_or_default(),
             es_service: "es".into(),
             metrics_url: "recorded".into(),
             jaeger_url: self

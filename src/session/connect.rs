@@ -48,7 +48,8 @@ impl Session {
         if self.profile.sandbox.is_some() {
             return Err("the sandbox runs without Docker: its services are simulated".into());
         }
-        let docker = ComposeDocker::connect(&self.profile.compose_project)
+        let engine = self.profile.docker_engine.as_ref().map_err(error_text)?;
+        let docker = ComposeDocker::connect(engine, &self.profile.compose_project)
             .await
             .map_err(error_text)?;
         self.docker = Some(docker);

@@ -31,6 +31,12 @@ impl Session {
             project: self.profile.compose_project.clone(),
             service: self.profile.es_service.clone(),
             compose_file: self.profile.compose_file.clone(),
+            engine: self
+                .profile
+                .docker_engine
+                .as_ref()
+                .ok()
+                .map(|engine| engine.host.clone()),
         }
     }
 
@@ -167,6 +173,7 @@ impl Session {
             let context = Context {
                 http: &self.http,
                 elastic_url: &self.profile.elastic_url,
+                docker_engine: &self.profile.docker_engine,
             };
             let restored = restore::restore(&entry.leftover, &context).await;
             let (result, done) = match &restored {

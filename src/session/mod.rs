@@ -280,6 +280,12 @@ impl Session {
         let mut recipe = recipe;
         if let Some(sandbox) = &self.profile.sandbox {
             recipe["sandbox"] = sandbox.describe();
+        } else {
+            // Which engine the drill's containers were on, and what chose it.
+            recipe["docker"] = match &self.profile.docker_engine {
+                Ok(engine) => engine.to_json(),
+                Err(error) => json!({"error": error.to_string()}),
+            };
         }
         self.run.write_json("_recipe.json", &recipe).map(|_| ())
     }

@@ -67,8 +67,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
         });
     }
     match &snapshot.containers {
+        None if snapshot.engine.is_empty() || snapshot.cursor.is_some() => {
+            lines.push(Line::styled(
+                super::nothing_yet(snapshot, "connecting to Docker …", "containers"),
+                theme.dim(),
+            ))
+        }
         None => lines.push(Line::styled(
-            super::nothing_yet(snapshot, "connecting to Docker …", "containers"),
+            format!("connecting to Docker at {} …", snapshot.engine),
             theme.dim(),
         )),
         Some(Err(error)) => lines.push(Line::styled(format!("Docker: {error}"), theme.error())),
@@ -115,6 +121,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
                 ]));
             }
         }
+    }
+    // Which engine these containers are on, and what chose it (an error names it itself).
+    if matches!(snapshot.containers, Some(Ok(_))) && !snapshot.engine.is_empty() {
+        lines.push(Line::from(vec![
+            Span::raw(format!("{:<10}", "engine")),
+            Span::styled(snapshot.engine.clone(), theme.dim()),
+        ]));
     }
     // Elasticsearch as the worker sees it: over HTTP, whatever runs it.
     match &snapshot.elastic {
