@@ -332,14 +332,14 @@ impl Session {
             let state = worker.stop(grace).await;
             self.journal(
                 "worker",
-                json!({"action": "stop", "state": format!("{state:?}")}),
+                json!({"action": "stop", "state": state.to_string()}),
             );
         }
         if let Some(second) = self.second.as_mut() {
             let state = second.process.stop(grace).await;
             self.journal(
                 "worker",
-                json!({"action": "stop", "worker": 2, "state": format!("{state:?}")}),
+                json!({"action": "stop", "worker": 2, "state": state.to_string()}),
             );
         }
     }
@@ -362,7 +362,7 @@ impl Session {
             let state = worker.kill().await;
             self.journal(
                 "worker",
-                json!({"action": "kill -9", "worker": 1, "state": format!("{state:?}")}),
+                json!({"action": "kill -9", "worker": 1, "state": state.to_string()}),
             );
         }
     }
@@ -505,7 +505,8 @@ impl Session {
                                 None => None,
                             };
                             return Err(format!(
-                                "the worker exited (code {code:?}, signal {signal:?}) before serving /metrics{}; see its log {}",
+                                "the worker stopped ({}) before serving /metrics{}; see its log {}",
+                                WorkerState::Exited { code, signal },
                                 said.map(|s| format!(", saying: {s}")).unwrap_or_default(),
                                 log.display()
                             ));
@@ -564,7 +565,8 @@ impl Session {
                                 continue;
                             }
                             return Err(format!(
-                                "worker 2 exited (code {code:?}, signal {signal:?}) before serving /metrics{}; see its log {}",
+                                "worker 2 stopped ({}) before serving /metrics{}; see its log {}",
+                                WorkerState::Exited { code, signal },
                                 said.map(|s| format!(", saying: {s}")).unwrap_or_default(),
                                 log.display()
                             ));
