@@ -4,6 +4,7 @@
 pub mod foreign;
 pub mod html;
 pub mod manifest;
+pub mod markdown;
 pub mod moments;
 pub mod read;
 pub mod report;
