@@ -597,6 +597,7 @@ impl Session {
                 json!({"metrics": "_metrics/metrics-before.txt"}),
             );
             self.baseline = Some(scraped);
+            self.journal_baseline_counters();
             return Ok(());
         }
         self.run
@@ -610,7 +611,17 @@ impl Session {
         if self.second.is_some() {
             self.take_second_baseline().await?;
         }
+        self.journal_baseline_counters();
         Ok(())
+    }
+
+    /// The counters at the baseline, journaled: a headless run scrapes nothing before
+    /// it, so without this its journal's first counters come after the fault, its story
+    /// has no first retry and `timeline.svg` draws no line before the fault.
+    fn journal_baseline_counters(&mut self) {
+        if let Some(now) = self.metrics_after_scrape() {
+            self.journal_counters(&now.samples);
+        }
     }
 
     /// Worker 2's baseline (`metrics-before-2.txt`), then both as `metrics-before.txt`.
