@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use super::lanes::{self, Label, Limits};
-use super::marks::{MarkStyle, marks};
+use super::marks::{Mark, MarkStyle, marks};
 use super::series::{self, SERIES, Series};
 use super::time::{Tick, TimeAxis};
 use super::{EDGE, LEFT, RIGHT, Rect, WIDTH, text_width};
@@ -125,62 +125,77 @@ fn lines(entries: &[Value], axis: &TimeAxis, plot: &Rect, highest: f64) -> Vec<L
         .collect()
 }
 
+/// The plot's box, below the legend's band.
+fn plot_below(legend_band: &Rect) -> Rect {
+    let top = legend_band.y1 + PLOT_GAP;
+    Rect {
+        x0: LEFT,
+        y0: top,
+        x1: WIDTH - RIGHT,
+        y1: top + PLOT_HEIGHT,
+    }
+}
+
+/// Each mark at its x, its label in the lane `lanes::place` found (from `lanes_top`).
+fn place_marks(
+    marks: Vec<Mark>,
+    axis: &TimeAxis,
+    lanes_top: f64,
+) -> (Vec<PlacedMark>, lanes::Layout) {
+    let labels: Vec<Label> = marks
+        .iter()
+        .map(|mark| Label {
+            anchor: axis.x(mark.at),
+            width: text_width(&mark.label),
+            keep: mark.style == MarkStyle::Marker,
+        })
+        .collect();
+    let limits = Limits {
+        lanes: LANES,
+        keep_lanes: MARKER_LANES,
+        left: EDGE,
+        right: WIDTH - EDGE,
+    };
+    let placement = lanes::place(&labels, limits);
+    let label_box = |text: String, placed: &lanes::Placed| {
+        let y0 = lanes_top + placed.lane as f64 * LANE_HEIGHT;
+        LabelBox {
+            text,
+            rect: Rect {
+                x0: placed.x0,
+                y0,
+                x1: placed.x1,
+                y1: y0 + LANE_HEIGHT - 2.0,
+            },
+            end_anchored: placed.end_anchored,
+        }
+    };
+    let placed = marks
+        .into_iter()
+        .zip(&labels)
+        .zip(&placement.placed)
+        .map(|((mark, label), placed)| PlacedMark {
+            x: label.anchor,
+            colour: mark.colour,
+            style: mark.style,
+            label: placed.as_ref().map(|placed| label_box(mark.label, placed)),
+        })
+        .collect();
+    (placed, placement)
+}
+
 impl Timeline {
     pub fn of(title: &str, entries: &[Value]) -> Timeline {
         let (legend, legend_band) = legend();
-        let plot_top = legend_band.y1 + PLOT_GAP;
-        let plot = Rect {
-            x0: LEFT,
-            y0: plot_top,
-            x1: WIDTH - RIGHT,
-            y1: plot_top + PLOT_HEIGHT,
-        };
+        let plot = plot_below(&legend_band);
         let (marks, start) = marks(entries);
         let drawn = series::times(entries)
             .into_iter()
             .chain(marks.iter().map(|m| m.at));
         let axis = TimeAxis::new(start.unwrap_or(0.0), drawn, plot.x0, plot.x1);
         let highest = series::highest(entries);
-
-        let labels: Vec<Label> = marks
-            .iter()
-            .map(|mark| Label {
-                anchor: axis.x(mark.at),
-                width: text_width(&mark.label),
-                keep: mark.style == MarkStyle::Marker,
-            })
-            .collect();
-        let limits = Limits {
-            lanes: LANES,
-            keep_lanes: MARKER_LANES,
-            left: EDGE,
-            right: WIDTH - EDGE,
-        };
-        let placement = lanes::place(&labels, limits);
         let lanes_top = plot.y1 + LANES_GAP;
-        let placed_marks = marks
-            .into_iter()
-            .zip(&labels)
-            .zip(&placement.placed)
-            .map(|((mark, label), placed)| PlacedMark {
-                x: label.anchor,
-                colour: mark.colour,
-                style: mark.style,
-                label: placed.map(|placed| {
-                    let y0 = lanes_top + placed.lane as f64 * LANE_HEIGHT;
-                    LabelBox {
-                        text: mark.label,
-                        rect: Rect {
-                            x0: placed.x0,
-                            y0,
-                            x1: placed.x1,
-                            y1: y0 + LANE_HEIGHT - 2.0,
-                        },
-                        end_anchored: placed.end_anchored,
-                    }
-                }),
-            })
-            .collect();
+        let (marks, placement) = place_marks(marks, &axis, lanes_top);
         let footnote = if placement.left_out > 0 {
             FOOTNOTE_HEIGHT
         } else {
@@ -196,7 +211,7 @@ impl Timeline {
             plot,
             highest,
             ticks: axis.ticks(),
-            marks: placed_marks,
+            marks,
             left_out: placement.left_out,
         }
     }
