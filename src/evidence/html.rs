@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::safe_read::{LOG_CAP, RunReader};
 use crate::drill::{CheckOutcome, CheckStatus};
-use crate::verify::{Graded, grade_run};
+use crate::verify::{Graded, GradedRun, grade_run};
 
 use crate::sanitize::markup as escape;
 
@@ -64,162 +64,236 @@ pub fn render_run(dir: &Path) -> Result<String, String> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let (checks, by): (&[CheckOutcome], &str) = match &graded.graded {
-        Graded::Ours(verdict) => (&verdict.checks, "drill-cockpit's checks (CONTRACT §6)"),
-        Graded::Upstream { grade, .. } => (&grade.checks, "upstream's own rules"),
-    };
-    let ok = graded.ok();
     let reader = RunReader::new(dir);
     let recipe: Option<Value> = reader.json(Path::new("_recipe.json"));
-    let mut html = format!(
+    let checks = graded_checks(&graded);
+    let timeline = journal(&reader);
+    let sections = [
+        head(graded.scenario(), &run_id),
+        banner(recipe.as_ref()),
+        verdict_heading(&graded, &run_id),
+        checklist(checks),
+        problems(&graded.problems),
+        counters(checks),
+        story(&timeline),
+        timeline_svg(&timeline, graded.scenario(), &run_id),
+        key_log_lines(dir, &jaeger_base(recipe.as_ref())),
+        manifest(dir, &reader),
+        "</body></html>\n".to_string(),
+    ];
+    Ok(sections.concat())
+}
+
+fn graded_checks(graded: &GradedRun) -> &[CheckOutcome] {
+    match &graded.graded {
+        Graded::Ours(verdict) => &verdict.checks,
+        Graded::Upstream { grade, .. } => &grade.checks,
+    }
+}
+
+/// Who graded the run, in the page's words.
+fn graded_by(graded: &GradedRun) -> &'static str {
+    match &graded.graded {
+        Graded::Ours(_) => "drill-cockpit's checks (CONTRACT §6)",
+        Graded::Upstream { .. } => "upstream's own rules",
+    }
+}
+
+/// `_timeline.jsonl`, its readable lines; another tool's run has none: its story from
+/// what its files record.
+fn journal(reader: &RunReader) -> Vec<Value> {
+    match reader.text(Path::new("_timeline.jsonl"), LOG_CAP) {
+        Some(text) => text
+            .lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect(),
+        None => super::foreign_story::journal(reader),
+    }
+}
+
+fn head(scenario: &str, run_id: &str) -> String {
+    format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\"><title>{} — {}</title><style>{STYLE}</style></head><body>\n",
-        escape(graded.scenario()),
-        escape(&run_id)
-    );
-    if let Some(banner) = recipe
-        .as_ref()
+        escape(scenario),
+        escape(run_id)
+    )
+}
+
+/// The sandbox's banner, when the run was recorded there.
+fn banner(recipe: Option<&Value>) -> String {
+    recipe
         .and_then(|r| r["sandbox"]["banner"].as_str())
-    {
-        html.push_str(&format!("<p class=\"banner\">{}</p>\n", escape(banner)));
-    }
-    html.push_str(&format!(
-        "<h1>Drill <code>{}</code> — run <code>{}</code>: <span class=\"{}\">{}</span></h1>\n<p>Graded from the run's raw files by {by}.</p>\n",
+        .map(|banner| format!("<p class=\"banner\">{}</p>\n", escape(banner)))
+        .unwrap_or_default()
+}
+
+fn verdict_heading(graded: &GradedRun, run_id: &str) -> String {
+    format!(
+        "<h1>Drill <code>{}</code> — run <code>{}</code>: <span class=\"{}\">{}</span></h1>\n<p>Graded from the run's raw files by {}.</p>\n",
         escape(graded.scenario()),
-        escape(&run_id),
-        if ok { "ok" } else { "failed" },
-        graded.verdict_word()
-    ));
+        escape(run_id),
+        if graded.ok() { "ok" } else { "failed" },
+        graded.verdict_word(),
+        graded_by(graded)
+    )
+}
 
-    html.push_str(
-        "<h2>Checklist</h2>\n<table><tr><th>check</th><th>status</th><th>observed</th></tr>\n",
-    );
-    for check in checks {
-        html.push_str(&format!(
-            "<tr><td>{}</td><td class=\"{}\">{}</td><td>{}</td></tr>\n",
-            escape(check.title),
-            status_class(check.status),
-            check.status.label(),
-            escape(&crate::sanitize::one_line(&check.observed, 400))
-        ));
+fn checklist(checks: &[CheckOutcome]) -> String {
+    let rows: String = checks
+        .iter()
+        .map(|check| {
+            format!(
+                "<tr><td>{}</td><td class=\"{}\">{}</td><td>{}</td></tr>\n",
+                escape(check.title),
+                status_class(check.status),
+                check.status.label(),
+                escape(&crate::sanitize::one_line(&check.observed, 400))
+            )
+        })
+        .collect();
+    format!(
+        "<h2>Checklist</h2>\n<table><tr><th>check</th><th>status</th><th>observed</th></tr>\n{rows}</table>\n"
+    )
+}
+
+fn problems(problems: &[String]) -> String {
+    if problems.is_empty() {
+        return String::new();
     }
-    html.push_str("</table>\n");
-
-    if !graded.problems.is_empty() {
-        html.push_str("<h2>Skipped or unreadable evidence</h2>\n<ul>\n");
-        for problem in &graded.problems {
-            html.push_str(&format!(
+    let items: String = problems
+        .iter()
+        .map(|problem| {
+            format!(
                 "<li>{}</li>\n",
                 escape(&crate::sanitize::one_line(problem, 300))
-            ));
-        }
-        html.push_str("</ul>\n");
-    }
+            )
+        })
+        .collect();
+    format!("<h2>Skipped or unreadable evidence</h2>\n<ul>\n{items}</ul>\n")
+}
 
-    let counters: Vec<&CheckOutcome> = checks.iter().filter(|c| c.delta.is_some()).collect();
-    if !counters.is_empty() {
-        html.push_str("<h2>Counters</h2>\n<table><tr><th>check</th><th>before</th><th>after</th><th>Δ</th></tr>\n");
-        for check in counters {
-            let number = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
-            html.push_str(&format!(
+/// The counters that decided: before, after and Δ of each counter check.
+fn counters(checks: &[CheckOutcome]) -> String {
+    let number = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+    let rows: String = checks
+        .iter()
+        .filter(|c| c.delta.is_some())
+        .map(|check| {
+            format!(
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
                 escape(check.title),
                 number(check.before),
                 number(check.after),
                 number(check.delta)
-            ));
-        }
-        html.push_str("</table>\n");
+            )
+        })
+        .collect();
+    if rows.is_empty() {
+        return String::new();
     }
+    format!(
+        "<h2>Counters</h2>\n<table><tr><th>check</th><th>before</th><th>after</th><th>Δ</th></tr>\n{rows}</table>\n"
+    )
+}
 
-    // Another tool's run has no journal: its story from what its files record.
-    let timeline: Vec<Value> = match reader.text(Path::new("_timeline.jsonl"), LOG_CAP) {
-        Some(text) => text
-            .lines()
-            .filter_map(|line| serde_json::from_str(line).ok())
-            .collect(),
-        None => super::foreign_story::journal(&reader),
-    };
-    let story = super::moments::moments(&timeline);
-    if !story.is_empty() {
-        html.push_str("<h2>The drill's story</h2>\n<ul>\n");
-        for moment in &story {
-            html.push_str(&format!(
+fn story(timeline: &[Value]) -> String {
+    let items: String = super::moments::moments(timeline)
+        .iter()
+        .map(|moment| {
+            format!(
                 "<li>+{:.1} s {} {}</li>\n",
                 moment.at,
                 moment.kind.glyph(),
                 escape(&moment.label)
-            ));
-        }
-        html.push_str("</ul>\n");
+            )
+        })
+        .collect();
+    if items.is_empty() {
+        return String::new();
     }
-    if !timeline.is_empty() {
-        // Our own SVG, with every text from evidence escaped: safe to inline.
-        html.push_str("<h2>Timeline</h2>\n");
-        html.push_str(&super::svg::render(
-            &format!("{} — {run_id}", graded.scenario()),
-            &timeline,
-        ));
-    }
+    format!("<h2>The drill's story</h2>\n<ul>\n{items}</ul>\n")
+}
 
+fn timeline_svg(timeline: &[Value], scenario: &str, run_id: &str) -> String {
+    if timeline.is_empty() {
+        return String::new();
+    }
+    // Our own SVG, with every text from evidence escaped: safe to inline.
+    format!(
+        "<h2>Timeline</h2>\n{}",
+        super::svg::render(&format!("{scenario} — {run_id}"), timeline)
+    )
+}
+
+fn is_key_log_line(line: &str) -> bool {
+    ["ERROR", "WARNING", "Observability schema", "Reclaimed"]
+        .iter()
+        .any(|key| line.contains(key))
+}
+
+/// A log line's message (the whole line when it is not JSON) and its trace cell.
+fn key_log_row(line: &str, base: &str) -> String {
+    let json: Option<Value> = serde_json::from_str(line).ok();
+    let message = json
+        .as_ref()
+        .and_then(|j| j["message"].as_str().map(str::to_string))
+        .unwrap_or_else(|| line.to_string());
+    let trace = json
+        .as_ref()
+        .and_then(|j| j["trace_id"].as_str())
+        .filter(|id| id.chars().all(|c| c.is_ascii_hexdigit()) && !id.is_empty());
+    format!(
+        "<tr><td><code>{}</code></td><td>{}</td></tr>\n",
+        escape(&crate::sanitize::one_line(&message, 300)),
+        trace.map(|id| trace_cell(base, id)).unwrap_or_default()
+    )
+}
+
+fn key_log_lines(dir: &Path, base: &str) -> String {
     let observations = super::read::read_run_dir(dir)
         .map(|run| run.observations)
         .unwrap_or_default();
-    let base = jaeger_base(recipe.as_ref());
-    let key_lines: Vec<&String> = observations
+    let rows: String = observations
         .log
         .iter()
         .flatten()
-        .filter(|line| {
-            ["ERROR", "WARNING", "Observability schema", "Reclaimed"]
-                .iter()
-                .any(|key| line.contains(key))
-        })
+        .filter(|line| is_key_log_line(line))
         .take(40)
+        .map(|line| key_log_row(line, base))
         .collect();
-    if !key_lines.is_empty() {
-        html.push_str("<h2>Key log lines</h2>\n<table><tr><th>line</th><th>trace</th></tr>\n");
-        for line in key_lines {
-            let json: Option<Value> = serde_json::from_str(line).ok();
-            let message = json
-                .as_ref()
-                .and_then(|j| j["message"].as_str().map(str::to_string))
-                .unwrap_or_else(|| line.clone());
-            let trace = json
-                .as_ref()
-                .and_then(|j| j["trace_id"].as_str())
-                .filter(|id| id.chars().all(|c| c.is_ascii_hexdigit()) && !id.is_empty());
-            html.push_str(&format!(
-                "<tr><td><code>{}</code></td><td>{}</td></tr>\n",
-                escape(&crate::sanitize::one_line(&message, 300)),
-                trace.map(|id| trace_cell(&base, id)).unwrap_or_default()
-            ));
-        }
-        html.push_str("</table>\n");
+    if rows.is_empty() {
+        return String::new();
     }
+    format!("<h2>Key log lines</h2>\n<table><tr><th>line</th><th>trace</th></tr>\n{rows}</table>\n")
+}
 
+/// Every file of the run with its size and sha256: from `manifest.json`, else listed now.
+fn manifest(dir: &Path, reader: &RunReader) -> String {
+    let recorded = reader.is_file(Path::new("manifest.json"));
     let manifest: Value = reader
         .json(Path::new("manifest.json"))
         .unwrap_or_else(|| super::manifest::manifest(dir, &[]));
     let files = manifest["files"].as_array().cloned().unwrap_or_default();
-    html.push_str(&format!(
-        "<h2>Manifest</h2>\n<p>{} file(s){}.</p>\n<table><tr><th>file</th><th>bytes</th><th>sha256</th></tr>\n",
+    let rows: String = files
+        .iter()
+        .map(|file| {
+            format!(
+                "<tr><td><code>{}</code></td><td>{}</td><td><code>{}</code></td></tr>\n",
+                escape(file["path"].as_str().unwrap_or("")),
+                file["size"].as_u64().unwrap_or(0),
+                escape(file["sha256"].as_str().unwrap_or(""))
+            )
+        })
+        .collect();
+    format!(
+        "<h2>Manifest</h2>\n<p>{} file(s){}.</p>\n<table><tr><th>file</th><th>bytes</th><th>sha256</th></tr>\n{rows}</table>\n",
         files.len(),
-        if reader.is_file(Path::new("manifest.json")) {
+        if recorded {
             ", as listed in manifest.json when the session closed"
         } else {
             ", listed now (the run has no manifest.json)"
         }
-    ));
-    for file in &files {
-        html.push_str(&format!(
-            "<tr><td><code>{}</code></td><td>{}</td><td><code>{}</code></td></tr>\n",
-            escape(file["path"].as_str().unwrap_or("")),
-            file["size"].as_u64().unwrap_or(0),
-            escape(file["sha256"].as_str().unwrap_or(""))
-        ));
-    }
-    html.push_str("</table>\n</body></html>\n");
-    Ok(html)
+    )
 }
 
 /// Writes the page to `out` (never over an existing file); returns where.

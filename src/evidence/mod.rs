@@ -8,6 +8,7 @@ pub mod foreign_story;
 pub mod html;
 pub mod locate;
 pub mod manifest;
+pub mod markdown;
 pub mod moments;
 pub mod read;
 pub mod report;

@@ -122,7 +122,7 @@ impl Session {
             let state = worker.stop(grace).await;
             self.journal(
                 "worker",
-                json!({"action": "stop", "worker": 1, "why": "take its in-worker fault switches out", "state": format!("{state:?}")}),
+                json!({"action": "stop", "worker": 1, "why": "take its in-worker fault switches out", "state": state.to_string()}),
             );
         }
         self.worker1_replaced = true;

@@ -332,14 +332,14 @@ impl Session {
             let state = worker.stop(grace).await;
             self.journal(
                 "worker",
-                json!({"action": "stop", "state": format!("{state:?}")}),
+                json!({"action": "stop", "state": state.to_string()}),
             );
         }
         if let Some(second) = self.second.as_mut() {
             let state = second.process.stop(grace).await;
             self.journal(
                 "worker",
-                json!({"action": "stop", "worker": 2, "state": format!("{state:?}")}),
+                json!({"action": "stop", "worker": 2, "state": state.to_string()}),
             );
         }
     }
@@ -362,7 +362,7 @@ impl Session {
             let state = worker.kill().await;
             self.journal(
                 "worker",
-                json!({"action": "kill -9", "worker": 1, "state": format!("{state:?}")}),
+                json!({"action": "kill -9", "worker": 1, "state": state.to_string()}),
             );
         }
     }
@@ -505,7 +505,8 @@ impl Session {
                                 None => None,
                             };
                             return Err(format!(
-                                "the worker exited (code {code:?}, signal {signal:?}) before serving /metrics{}; see its log {}",
+                                "the worker stopped ({}) before serving /metrics{}; see its log {}",
+                                WorkerState::Exited { code, signal },
                                 said.map(|s| format!(", saying: {s}")).unwrap_or_default(),
                                 log.display()
                             ));
@@ -564,7 +565,8 @@ impl Session {
                                 continue;
                             }
                             return Err(format!(
-                                "worker 2 exited (code {code:?}, signal {signal:?}) before serving /metrics{}; see its log {}",
+                                "worker 2 stopped ({}) before serving /metrics{}; see its log {}",
+                                WorkerState::Exited { code, signal },
                                 said.map(|s| format!(", saying: {s}")).unwrap_or_default(),
                                 log.display()
                             ));
@@ -595,6 +597,7 @@ impl Session {
                 json!({"metrics": "_metrics/metrics-before.txt"}),
             );
             self.baseline = Some(scraped);
+            self.journal_baseline_counters();
             return Ok(());
         }
         self.run
@@ -608,7 +611,17 @@ impl Session {
         if self.second.is_some() {
             self.take_second_baseline().await?;
         }
+        self.journal_baseline_counters();
         Ok(())
+    }
+
+    /// The counters at the baseline, journaled: a headless run scrapes nothing before
+    /// it, so without this its journal's first counters come after the fault, its story
+    /// has no first retry and `timeline.svg` draws no line before the fault.
+    fn journal_baseline_counters(&mut self) {
+        if let Some(now) = self.metrics_after_scrape() {
+            self.journal_counters(&now.samples);
+        }
     }
 
     /// Worker 2's baseline (`metrics-before-2.txt`), then both as `metrics-before.txt`.

@@ -611,6 +611,26 @@ fn cut(line: &str) -> String {
 mod tests {
     use super::*;
 
+    /// The journal and the error messages say a worker's state in these words, never as
+    /// Rust's `Exited { code: None, signal: Some(9) }`.
+    #[test]
+    fn a_worker_state_reads_as_words() {
+        let killed = WorkerState::Exited {
+            code: None,
+            signal: Some(9),
+        };
+        assert_eq!(killed.to_string(), "killed by signal 9");
+        let failed = WorkerState::Exited {
+            code: Some(1),
+            signal: None,
+        };
+        assert_eq!(failed.to_string(), "exited with code 1");
+        assert_eq!(
+            WorkerState::Running { pid: 42 }.to_string(),
+            "running (pid 42)"
+        );
+    }
+
     #[test]
     fn a_long_json_line_stays_json_with_its_trace_id() {
         let traceback = "Traceback (most recent call last):\n  File \"x.py\"\n".repeat(120);
