@@ -47,7 +47,7 @@ fn counter_series(samples: &Samples) -> serde_json::Value {
 
 /// Two distinct ports that are free now and not in `avoid` (worker 1's, which it may
 /// not have bound yet). The worker binds them a moment later, so another process can
-/// still take one first: [`lost_its_port`] tells, and worker 2 is started on new ones.
+/// still take one first: [`last_words`] tells, and worker 2 is started on new ones.
 fn free_ports(avoid: &[u16]) -> Result<(u16, u16), String> {
     let no_port = |e: std::io::Error| format!("no free port on 127.0.0.1 for worker 2: {e}");
     let metrics = drill_sim::ports::spare_port(avoid).map_err(no_port)?;
@@ -58,17 +58,33 @@ fn free_ports(avoid: &[u16]) -> Result<(u16, u16), String> {
 /// How many times worker 2 is started on new ports after another process took one.
 const PORT_RACE_ATTEMPTS: usize = 3;
 
-/// The last line a worker wrote before it exited (control characters removed, cut to a
-/// readable length), so an error can say why without opening the log.
-pub(super) async fn last_words(process: &mut WorkerProcess, log_path: &Path) -> Option<String> {
+/// What an exited worker's log ends with, read once after its pipes are drained.
+pub(super) struct LastWords {
+    /// Its last line (control characters removed, cut to a readable length), so an
+    /// error can say why without opening the log.
+    pub line: Option<String>,
+    /// Whether it says it could not listen because the port was taken.
+    pub port_taken: bool,
+}
+
+pub(super) async fn last_words(process: &mut WorkerProcess, log_path: &Path) -> LastWords {
     process.drained(Duration::from_secs(2)).await;
-    let text = log_tail(log_path).ok()?;
-    let line = text.lines().rev().find(|line| !line.trim().is_empty())?;
-    let line = crate::sanitize::strip_controls(line.trim());
-    Some(match line.char_indices().nth(240) {
-        Some((cut, _)) => format!("{}…", &line[..cut]),
-        None => line,
-    })
+    let text = log_tail(log_path).unwrap_or_default();
+    let line = text
+        .lines()
+        .rev()
+        .find(|line| !line.trim().is_empty())
+        .map(|line| crate::sanitize::one_line(line.trim(), 240));
+    let lower = text.to_ascii_lowercase();
+    let port_taken = [
+        "address already in use",
+        "eaddrinuse",
+        "errno 98",
+        "os error 98",
+    ]
+    .iter()
+    .any(|said| lower.contains(said));
+    LastWords { line, port_taken }
 }
 
 /// The last 16 KiB of a worker's log (the file this session writes; lossy UTF-8).
@@ -80,23 +96,6 @@ fn log_tail(log_path: &Path) -> std::io::Result<String> {
     let mut bytes = Vec::new();
     file.take(16 * 1024).read_to_end(&mut bytes)?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
-}
-
-/// Whether the worker's log says it could not listen because the port was taken.
-fn lost_its_port(log_path: &Path) -> bool {
-    log_tail(log_path)
-        .map(|text| {
-            let text = text.to_ascii_lowercase();
-            [
-                "address already in use",
-                "eaddrinuse",
-                "errno 98",
-                "os error 98",
-            ]
-            .iter()
-            .any(|said| text.contains(said))
-        })
-        .unwrap_or(false)
 }
 
 /// Scrapes side by side, as one page: each worker's series under a comment naming it,
@@ -501,7 +500,7 @@ impl Session {
                         Some(WorkerState::Exited { code, signal }) => {
                             let log = self.run.log_path();
                             let said = match self.worker.as_mut() {
-                                Some(worker) => last_words(worker, &log).await,
+                                Some(worker) => last_words(worker, &log).await.line,
                                 None => None,
                             };
                             return Err(format!(
@@ -551,10 +550,10 @@ impl Session {
                     match second.process.poll() {
                         WorkerState::Exited { code, signal } => {
                             let log = self.run.log_path_of("worker2");
-                            let said = last_words(&mut second.process, &log).await;
+                            let words = last_words(&mut second.process, &log).await;
                             // Its ports were free when picked; another process took one
                             // before it bound them: new ports, not a failed drill.
-                            if lost_its_port(&log) && port_races < PORT_RACE_ATTEMPTS {
+                            if words.port_taken && port_races < PORT_RACE_ATTEMPTS {
                                 port_races += 1;
                                 self.journal(
                                     "worker",
@@ -567,7 +566,10 @@ impl Session {
                             return Err(format!(
                                 "worker 2 stopped ({}) before serving /metrics{}; see its log {}",
                                 WorkerState::Exited { code, signal },
-                                said.map(|s| format!(", saying: {s}")).unwrap_or_default(),
+                                words
+                                    .line
+                                    .map(|s| format!(", saying: {s}"))
+                                    .unwrap_or_default(),
                                 log.display()
                             ));
                         }
