@@ -141,7 +141,7 @@ async fn insert_in(
 }
 
 /// One outbox row as the cockpit and the evidence show it.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, sqlx::FromRow, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct OutboxRow {
     pub id: Uuid,
     pub entity_id: Uuid,
@@ -156,6 +156,28 @@ pub struct OutboxRow {
     pub error_reason: Option<String>,
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
+}
+
+// By hand rather than derived: the derive needs sqlx's `macros` feature (see db/migrate.rs).
+impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for OutboxRow {
+    fn from_row(row: &'r sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
+        use sqlx::Row;
+        Ok(Self {
+            id: row.try_get("id")?,
+            entity_id: row.try_get("entity_id")?,
+            op: row.try_get("op")?,
+            event_version: row.try_get("event_version")?,
+            status: row.try_get("status")?,
+            attempts: row.try_get("attempts")?,
+            owner: row.try_get("owner")?,
+            lease_until: row.try_get("lease_until")?,
+            next_retry_at: row.try_get("next_retry_at")?,
+            processed_at: row.try_get("processed_at")?,
+            error_reason: row.try_get("error_reason")?,
+            error: row.try_get("error")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
 }
 
 pub async fn rows_by_id(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<OutboxRow>, sqlx::Error> {

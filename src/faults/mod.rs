@@ -3,6 +3,7 @@
 //! faults it knows ([`spec`]).
 
 pub mod gate;
+pub mod line;
 pub mod spec;
 
 pub use gate::{FaultGate, GateRecord};

@@ -211,6 +211,10 @@ impl Decider {
             Fault::Abort {
                 pick: Pick::Ratio { seed, .. },
                 ..
+            }
+            | Fault::Latency {
+                pick: Pick::Ratio { seed, .. },
+                ..
             } => *seed,
             _ => 0,
         };

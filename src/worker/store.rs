@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct ClaimedEvent {
     pub id: Uuid,
     pub entity_type: String,
@@ -27,6 +27,28 @@ pub struct ClaimedEvent {
     pub source_rank_score: Option<f64>,
     pub source_version: Option<i64>,
     pub source_updated_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+// By hand rather than derived: the derive needs sqlx's `macros` feature (see db/migrate.rs).
+impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for ClaimedEvent {
+    fn from_row(row: &'r sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
+        use sqlx::Row;
+        Ok(Self {
+            id: row.try_get("id")?,
+            entity_type: row.try_get("entity_type")?,
+            entity_id: row.try_get("entity_id")?,
+            op: row.try_get("op")?,
+            event_version: row.try_get("event_version")?,
+            attempts: row.try_get("attempts")?,
+            traceparent: row.try_get("traceparent")?,
+            prior_status: row.try_get("prior_status")?,
+            source_text: row.try_get("source_text")?,
+            source_snippet: row.try_get("source_snippet")?,
+            source_rank_score: row.try_get("source_rank_score")?,
+            source_version: row.try_get("source_version")?,
+            source_updated_at: row.try_get("source_updated_at")?,
+        })
+    }
 }
 
 /// What fences a finalize: the row and the `attempts` value its claim set.
