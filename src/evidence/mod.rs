@@ -2,6 +2,7 @@
 //! observations for `verify`, and writing our own.
 
 pub mod damage;
+pub mod bundle;
 pub mod durable;
 pub mod foreign;
 pub mod foreign_story;
@@ -14,4 +15,5 @@ pub mod read;
 pub mod report;
 pub mod safe_read;
 pub mod svg;
+pub mod unpack;
 pub mod write;
