@@ -448,50 +448,110 @@ pub fn render_table(root: &Path, runs: &[Result<GradedRun, String>]) -> String {
     out
 }
 
-/// `verify PATH`: one run, or every run below a folder. `Ok(true)` when every run is a
+/// `verify PATH`: one run, every run below a folder, or the run of an evidence bundle
+/// (`export`'s .tar.gz, unpacked to a temp folder first). `Ok(true)` when every run is a
 /// passed drill, `Ok(false)` when one failed or is a control run, [`CouldNotRun`] when
-/// the path (or, with no failure to report, a run below it) could not be graded.
-pub fn verify(path: &Path, as_json: bool, compare: bool) -> Result<bool, CouldNotRun> {
-    readable_dir(path)?;
-    if foreign::is_run_dir(path) {
-        let run = grade_run(path).map_err(CouldNotRun)?;
-        if as_json {
-            emit(&format!("{:#}\n", run.json()));
-        } else {
-            emit(&render_one(&run, compare));
-        }
-        return Ok(run.ok());
+/// the path (or, with no failure to report, a run below it) could not be graded. With
+/// `junit`, a JUnit report too (checked before grading, written after).
+pub fn verify(
+    path: &Path,
+    as_json: bool,
+    compare: bool,
+    junit: Option<&Path>,
+) -> Result<bool, CouldNotRun> {
+    if let Some(junit) = junit {
+        crate::ci::junit::check_target(junit).map_err(CouldNotRun)?;
     }
-    let dirs = foreign::find_runs(path);
-    if dirs.is_empty() {
-        return Err(CouldNotRun(format!(
-            "{} is not a run directory and holds none below it: pass snapshots/<scenario>/<run_id>, or a folder of runs",
-            shown_path(path)
-        )));
-    }
-    let runs: Vec<Result<GradedRun, String>> = dirs.iter().map(|d| grade_run(d)).collect();
-    if as_json {
-        let list: Vec<Value> = runs
-            .iter()
-            .map(|r| match r {
-                Ok(run) => run.json(),
-                Err(error) => json!({"error": error}),
-            })
-            .collect();
-        let all_ok = runs.iter().all(|r| r.as_ref().is_ok_and(GradedRun::ok));
-        emit(&format!(
-            "{:#}\n",
-            json!({"runs": list, "ok": all_ok, "count": runs.len()})
-        ));
+    let unpacked = bundle_of(path)?;
+    let root = unpacked.as_ref().map_or(path, |u| u.path());
+    let single = foreign::is_run_dir(root);
+    let mut runs: Vec<Result<GradedRun, String>> = if single {
+        // One run that cannot be graded is the command's error, with nothing printed.
+        vec![Ok(grade_run(root).map_err(CouldNotRun)?)]
     } else {
-        if compare {
-            for run in runs.iter().flatten() {
-                emit(&format!("{}\n", render_one(run, true)));
+        let dirs = foreign::find_runs(root);
+        if dirs.is_empty() {
+            return Err(CouldNotRun(format!(
+                "{} is not a run directory and holds none below it: pass snapshots/<scenario>/<run_id>, a folder of runs, or an evidence bundle (.tar.gz)",
+                shown_path(path)
+            )));
+        }
+        dirs.iter().map(|d| grade_run(d)).collect()
+    };
+    if unpacked.is_some() {
+        // Named inside the bundle (`evidence.tar.gz/<scenario>/<run_id>`), never by the
+        // temp folder that is gone when this returns.
+        let temp = root.display().to_string();
+        for run in &mut runs {
+            match run {
+                Ok(run) => run.dir = path.join(run.dir.strip_prefix(root).unwrap_or(&run.dir)),
+                Err(error) => *error = error.replace(&temp, &path.display().to_string()),
             }
         }
-        emit(&render_table(path, &runs));
+    }
+    let one = match runs.as_slice() {
+        [Ok(run)] if single || unpacked.is_some() => Some(run),
+        _ => None,
+    };
+    match (one, as_json) {
+        (Some(run), true) => emit(&format!("{:#}\n", run.json())),
+        (Some(run), false) => emit(&render_one(run, compare)),
+        (None, true) => {
+            let list: Vec<Value> = runs
+                .iter()
+                .map(|r| match r {
+                    Ok(run) => run.json(),
+                    Err(error) => json!({"error": error}),
+                })
+                .collect();
+            let all_ok = runs.iter().all(|r| r.as_ref().is_ok_and(GradedRun::ok));
+            emit(&format!(
+                "{:#}\n",
+                json!({"runs": list, "ok": all_ok, "count": runs.len()})
+            ));
+        }
+        (None, false) => {
+            if compare {
+                for run in runs.iter().flatten() {
+                    emit(&format!("{}\n", render_one(run, true)));
+                }
+            }
+            emit(&render_table(path, &runs));
+        }
+    }
+    if let Some(junit) = junit {
+        let cases: Vec<_> = runs
+            .iter()
+            .map(|run| crate::ci::cases::verify_case(path, run))
+            .collect();
+        let xml = crate::ci::junit::render("drill-cockpit verify", &cases, 0.0);
+        crate::ci::junit::write(junit, &xml).map_err(CouldNotRun)?;
+    }
+    if let Some(run) = one.filter(|_| single) {
+        return Ok(run.ok());
     }
     folder_outcome(path, &runs)
+}
+
+/// The bundle at `path` unpacked, `None` when `path` is a folder; a file that is not a
+/// bundle, or a path that cannot be read, is refused with what to pass instead.
+fn bundle_of(path: &Path) -> Result<Option<crate::evidence::unpack::Unpacked>, CouldNotRun> {
+    use crate::evidence::bundle;
+    let is_file = std::fs::metadata(path).is_ok_and(|m| m.is_file());
+    if !is_file {
+        readable_dir(path)?;
+        return Ok(None);
+    }
+    if let Some(refusal) = bundle::refuse_extension(path) {
+        if bundle::has_bundle_extension(path) || path.to_string_lossy().contains(".tar") {
+            return Err(CouldNotRun(refusal));
+        }
+        // Any other file: the folder-shaped message says what verify takes.
+        readable_dir(path)?;
+    }
+    crate::evidence::unpack::unpack(path)
+        .map(Some)
+        .map_err(CouldNotRun)
 }
 
 /// The path exists, is a directory and can be listed; else why not, and the fix.
@@ -507,7 +567,7 @@ fn readable_dir(path: &Path) -> Result<(), CouldNotRun> {
     })?;
     if !metadata.is_dir() {
         return Err(CouldNotRun(format!(
-            "{shown} is a file, not a run directory: pass the run directory that holds it, or a folder of runs"
+            "{shown} is a file, not a run directory: pass the run directory that holds it, a folder of runs, or an evidence bundle (*.tar.gz from `drill-cockpit export`)"
         )));
     }
     std::fs::read_dir(path).map(|_| ()).map_err(|error| {
