@@ -131,7 +131,12 @@ pub fn check_target(path: &Path) -> Result<(), String> {
 
 /// Writes `xml` to a new file at `path` (never over an existing one).
 pub fn write(path: &Path, xml: &str) -> Result<(), String> {
-    crate::evidence::durable::write_new_file(path, xml.as_bytes())
+    // A bare file name has an empty parent, which cannot be opened to sync it.
+    let placed = match path.parent() {
+        Some(parent) if parent.as_os_str().is_empty() => Path::new(".").join(path),
+        _ => path.to_path_buf(),
+    };
+    crate::evidence::durable::write_new_file(&placed, xml.as_bytes())
         .map_err(|e| format!("--junit {}: {e}", shown(path)))
 }
 
