@@ -252,8 +252,14 @@ fn a_junit_report_that_cannot_be_written_is_refused_before_any_drill_starts() {
     let scratch = Scratch::new();
     std::fs::write(scratch.path().join("junit.xml"), "last run's report").unwrap();
     for (junit, why) in [
-        ("junit.xml", "--junit junit.xml: the file exists; drill-cockpit never overwrites a report: choose another path or remove it"),
-        ("no/such/junit.xml", "--junit no/such/junit.xml: its folder no/such does not exist: create it first (mkdir -p)"),
+        (
+            "junit.xml",
+            "--junit junit.xml: the file exists; drill-cockpit never overwrites a report: choose another path or remove it",
+        ),
+        (
+            "no/such/junit.xml",
+            "--junit no/such/junit.xml: its folder no/such does not exist: create it first (mkdir -p)",
+        ),
     ] {
         let output = finishes_within(
             scratch.command(&["run", "all", "--sandbox", "--junit", junit]),

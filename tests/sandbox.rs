@@ -74,17 +74,28 @@ fn the_ci_script_runs_every_drill_in_the_sandbox_and_keeps_its_evidence() {
     assert_eq!(json["count"], 9, "{json:#}");
     for (run, id) in json["runs"].as_array().unwrap().iter().zip(&ids) {
         assert_eq!(run["scenario"], *id, "{run:#}");
-        assert_eq!((&run["ok"], &run["verdict"]), (&serde_json::json!(true), &serde_json::json!("PASSED")));
-        assert!(run["checks"].is_object() && run["observed"].is_object(), "{run:#}");
+        assert_eq!(
+            (&run["ok"], &run["verdict"]),
+            (&serde_json::json!(true), &serde_json::json!("PASSED"))
+        );
+        assert!(
+            run["checks"].is_object() && run["observed"].is_object(),
+            "{run:#}"
+        );
     }
 
     // A bundle per run, each re-graded from the bundle alone and passed.
-    let bundles = std::fs::read_dir(artifacts.join("bundles")).unwrap().count();
+    let bundles = std::fs::read_dir(artifacts.join("bundles"))
+        .unwrap()
+        .count();
     assert_eq!(bundles, 9);
     let verified = std::fs::read_to_string(artifacts.join("verify.txt")).unwrap();
     assert_eq!(verified.matches("verdict: PASSED").count(), 9, "{verified}");
     assert!(verified.contains(".tar.gz/es_down_connect/"), "{verified}");
-    assert!(verified.contains("9 run(s): 9 passed, 0 failed"), "{verified}");
+    assert!(
+        verified.contains("9 run(s): 9 passed, 0 failed"),
+        "{verified}"
+    );
 
     // verify <folder> --junit: the same nine runs, named <scenario>/<run_id>.
     let regraded = junit_run_dirs(&artifacts.join("junit-verify.xml"), &ids);
@@ -111,7 +122,10 @@ fn junit_run_dirs(path: &Path, ids: &[&str]) -> Vec<PathBuf> {
     let doc = roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     let root = doc.root_element();
     assert_eq!(root.tag_name().name(), "testsuites", "{text}");
-    let suites: Vec<_> = root.children().filter(|n| n.has_tag_name("testsuite")).collect();
+    let suites: Vec<_> = root
+        .children()
+        .filter(|n| n.has_tag_name("testsuite"))
+        .collect();
     assert_eq!(suites.len(), 1, "{text}");
     assert_eq!(suites[0].attribute("tests"), Some("9"), "{text}");
     assert_eq!(suites[0].attribute("failures"), Some("0"), "{text}");
@@ -120,10 +134,7 @@ fn junit_run_dirs(path: &Path, ids: &[&str]) -> Vec<PathBuf> {
         .children()
         .filter(|n| n.has_tag_name("testcase"))
         .collect();
-    cases.sort_by_key(|case| {
-        ids.iter()
-            .position(|id| named(case, id))
-    });
+    cases.sort_by_key(|case| ids.iter().position(|id| named(case, id)));
     assert_eq!(cases.len(), ids.len(), "{text}");
     let mut dirs = Vec::new();
     for (case, id) in cases.iter().zip(ids) {
@@ -156,7 +167,10 @@ fn the_ci_page_shows_the_ci_script_verbatim() {
         page.contains(&format!("```bash\n{script}```\n")),
         "docs/CI.md must show scripts/ci-drills verbatim in a ```bash block: copy the script into it"
     );
-    assert!(page.contains("scripts/ci-drills ci-drills"), "the job runs the script");
+    assert!(
+        page.contains("scripts/ci-drills ci-drills"),
+        "the job runs the script"
+    );
 }
 
 /// The sandbox cockpit in tmux, the worker retrying with `backoff` seconds (base, max).

@@ -711,7 +711,10 @@ fn an_exported_bundle_is_graded_as_its_run_and_the_run_is_left_as_it_was() {
     assert_eq!(result["ok"], true);
     assert_eq!(result["observed"]["outbox_processed_total"]["delta"], 1.0);
     let (_, from_dir) = verify_json(&run);
-    assert_eq!(result["verdict"], from_dir["verdict"], "the bundle grades as its run");
+    assert_eq!(
+        result["verdict"], from_dir["verdict"],
+        "the bundle grades as its run"
+    );
 
     // Never over a file; never a zstd bundle it cannot write.
     let (code, text) = cockpit(&["export", &run.display().to_string(), "--out", &shown]);
@@ -720,7 +723,10 @@ fn an_exported_bundle_is_graded_as_its_run_and_the_run_is_left_as_it_was() {
     let zst = tmp.path().join("evidence.tar.zst").display().to_string();
     let (code, text) = cockpit(&["export", &run.display().to_string(), "--out", &zst]);
     assert_eq!(code, Some(3));
-    assert!(text.contains("zstd bundles are not supported") && text.contains(".tar.gz"), "{text}");
+    assert!(
+        text.contains("zstd bundles are not supported") && text.contains(".tar.gz"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -754,7 +760,10 @@ fn a_failed_runs_bundle_fails_and_its_junit_names_the_failed_check() {
         .find(|n| n.has_tag_name("failure"))
         .unwrap_or_else(|| panic!("{xml}"));
     assert!(
-        failure.attribute("message").unwrap().contains("processed_delta_ge"),
+        failure
+            .attribute("message")
+            .unwrap()
+            .contains("processed_delta_ge"),
         "{xml}"
     );
     let run_dir = cases[0]
@@ -762,7 +771,10 @@ fn a_failed_runs_bundle_fails_and_its_junit_names_the_failed_check() {
         .find(|n| n.attribute("name") == Some("run_dir"))
         .and_then(|n| n.attribute("value"))
         .unwrap();
-    assert!(run_dir.ends_with("failed.tar.gz/collector_down/20260214T230000"), "{xml}");
+    assert!(
+        run_dir.ends_with("failed.tar.gz/collector_down/20260214T230000"),
+        "{xml}"
+    );
     // A second report over the first is refused, before grading.
     let (code, text) = verify(&[
         &bundle.display().to_string(),
@@ -804,10 +816,26 @@ fn a_bundle_leaving_its_folder_or_holding_a_link_is_refused_whole() {
     let temp = tmp.path().join("temp");
     std::fs::create_dir(&temp).unwrap();
     for (name, kind, why) in [
-        (&b"../../escaped"[..], tar::EntryType::Regular, "goes up with `..`"),
-        (&b"/tmp/escaped"[..], tar::EntryType::Regular, "is an absolute path"),
-        (&b"collector_down/r/_logs"[..], tar::EntryType::Symlink, "is a symbolic link"),
-        (&b"collector_down/r/dev"[..], tar::EntryType::Block, "is a block device"),
+        (
+            &b"../../escaped"[..],
+            tar::EntryType::Regular,
+            "goes up with `..`",
+        ),
+        (
+            &b"/tmp/escaped"[..],
+            tar::EntryType::Regular,
+            "is an absolute path",
+        ),
+        (
+            &b"collector_down/r/_logs"[..],
+            tar::EntryType::Symlink,
+            "is a symbolic link",
+        ),
+        (
+            &b"collector_down/r/dev"[..],
+            tar::EntryType::Block,
+            "is a block device",
+        ),
     ] {
         let bundle = tmp.path().join("hostile.tar.gz");
         hostile_bundle(&bundle, name, kind);
@@ -818,7 +846,10 @@ fn a_bundle_leaving_its_folder_or_holding_a_link_is_refused_whole() {
             .unwrap();
         let text = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(3), "{text}");
-        assert!(text.contains(why) && text.contains("nothing was graded"), "{text}");
+        assert!(
+            text.contains(why) && text.contains("nothing was graded"),
+            "{text}"
+        );
         assert!(output.stdout.is_empty());
         // Nothing escaped, and the unpacking folder is gone.
         assert!(!tmp.path().join("escaped").exists());

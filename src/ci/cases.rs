@@ -100,9 +100,7 @@ pub fn run_case(row: &Row) -> Case {
     let ending = match (&row.outcome, row.verdict()) {
         (_, "PASSED") => Ending::Passed,
         (Ok(outcome), "FAILED") => match grade_run(&outcome.dir) {
-            Ok(graded) if !graded.failing_checks().is_empty() || graded.control => {
-                failure(&graded)
-            }
+            Ok(graded) if !graded.failing_checks().is_empty() || graded.control => failure(&graded),
             // The checks passed but the drill did not finish (recovery, an event).
             _ => Ending::Failed {
                 message: one_line(outcome.why.as_deref().unwrap_or("the drill failed"), 300),
@@ -167,4 +165,3 @@ pub fn series_json(rows: &[Row], expected: usize) -> Value {
         "passed": passed,
     })
 }
-

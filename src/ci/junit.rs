@@ -12,9 +12,15 @@ use crate::sanitize::path as shown;
 pub enum Ending {
     Passed,
     /// A check failed: `message` in one line, `detail` one line per failed check.
-    Failed { message: String, detail: String },
+    Failed {
+        message: String,
+        detail: String,
+    },
     /// It could not be graded or did not finish.
-    Error { message: String, detail: String },
+    Error {
+        message: String,
+        detail: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -36,10 +42,7 @@ pub fn render(suite: &str, cases: &[Case], seconds: f64) -> String {
         cases.len()
     );
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    out.push_str(&format!(
-        "<testsuites name=\"{}\" {head}>\n",
-        escape(suite)
-    ));
+    out.push_str(&format!("<testsuites name=\"{}\" {head}>\n", escape(suite)));
     out.push_str(&format!(
         "  <testsuite name=\"{}\" {head} timestamp=\"{}\">\n",
         escape(suite),
@@ -176,9 +179,15 @@ mod tests {
             },
         ];
         let xml = render("drill-cockpit run all", &cases, 5.25);
-        assert!(xml.contains("tests=\"3\" failures=\"1\" errors=\"1\""), "{xml}");
+        assert!(
+            xml.contains("tests=\"3\" failures=\"1\" errors=\"1\""),
+            "{xml}"
+        );
         assert!(xml.contains("value=\"snapshots/a&amp;b/1\""), "{xml}");
-        assert!(xml.contains("saw &lt;0&gt; [31m&quot;none&quot;</failure>"), "{xml}");
+        assert!(
+            xml.contains("saw &lt;0&gt; [31m&quot;none&quot;</failure>"),
+            "{xml}"
+        );
         assert!(!xml.contains('\u{1b}'));
     }
 
@@ -187,9 +196,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let taken = dir.path().join("junit.xml");
         std::fs::write(&taken, "old").unwrap();
-        assert!(check_target(&taken).unwrap_err().contains("never overwrites"));
+        assert!(
+            check_target(&taken)
+                .unwrap_err()
+                .contains("never overwrites")
+        );
         let nowhere = dir.path().join("no/such/junit.xml");
-        assert!(check_target(&nowhere).unwrap_err().contains("does not exist"));
+        assert!(
+            check_target(&nowhere)
+                .unwrap_err()
+                .contains("does not exist")
+        );
         assert_eq!(check_target(&dir.path().join("new.xml")), Ok(()));
     }
 }

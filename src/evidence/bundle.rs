@@ -57,12 +57,9 @@ pub fn refuse_extension(path: &Path) -> Option<String> {
 fn bundle_folder(run_dir: &Path) -> Result<PathBuf, String> {
     let absolute = std::fs::canonicalize(run_dir)
         .map_err(|e| format!("{} cannot be resolved ({e})", shown(run_dir)))?;
-    let run_id = absolute.file_name().ok_or_else(|| {
-        format!(
-            "{}: the root folder is not a run directory",
-            shown(run_dir)
-        )
-    })?;
+    let run_id = absolute
+        .file_name()
+        .ok_or_else(|| format!("{}: the root folder is not a run directory", shown(run_dir)))?;
     let scenario = absolute
         .parent()
         .and_then(Path::file_name)
@@ -195,8 +192,12 @@ fn write_bundle(
             .map_or(0, |d| d.as_secs());
         let mut header = header(size, mtime);
         // A file that shrinks while read fails here (its size is in the header).
-        tar.append_data(&mut header, folder.join(rel), std::io::Read::take(handle, size))
-            .map_err(|e| format!("`{}`: {e}", rel.display()))?;
+        tar.append_data(
+            &mut header,
+            folder.join(rel),
+            std::io::Read::take(handle, size),
+        )
+        .map_err(|e| format!("`{}`: {e}", rel.display()))?;
         written += 1;
     }
     let now = chrono::Utc::now().timestamp().max(0) as u64;

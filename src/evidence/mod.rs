@@ -1,8 +1,8 @@
 //! Run directories: reading any run (ours or the upstream tooling's) back into
 //! observations for `verify`, and writing our own.
 
-pub mod damage;
 pub mod bundle;
+pub mod damage;
 pub mod durable;
 pub mod foreign;
 pub mod foreign_story;

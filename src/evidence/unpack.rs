@@ -45,17 +45,28 @@ impl Unpacked {
 
 /// Unpacks `bundle` (a .tar.gz) into a new private temp folder.
 pub fn unpack(bundle: &Path) -> Result<Unpacked, String> {
-    let file = std::fs::File::open(bundle)
-        .map_err(|e| format!("{} cannot be read ({e}): check that you may read it", shown(bundle)))?;
+    let file = std::fs::File::open(bundle).map_err(|e| {
+        format!(
+            "{} cannot be read ({e}): check that you may read it",
+            shown(bundle)
+        )
+    })?;
     let dir = tempfile::Builder::new()
         .prefix("drill-verify-bundle-")
         .tempdir()
         .map_err(|e| {
-            format!("cannot make a temp folder to unpack {} into ({e}): check TMPDIR", shown(bundle))
+            format!(
+                "cannot make a temp folder to unpack {} into ({e}): check TMPDIR",
+                shown(bundle)
+            )
         })?;
     let gzip = flate2::read::GzDecoder::new(std::io::BufReader::new(file));
-    let files = unpack_into(gzip, dir.path(), Caps::BUNDLE)
-        .map_err(|why| format!("{} is refused as an evidence bundle: {why}; nothing was graded", shown(bundle)))?;
+    let files = unpack_into(gzip, dir.path(), Caps::BUNDLE).map_err(|why| {
+        format!(
+            "{} is refused as an evidence bundle: {why}; nothing was graded",
+            shown(bundle)
+        )
+    })?;
     Ok(Unpacked { dir, files })
 }
 
@@ -84,7 +95,10 @@ pub fn unpack_into(archive: impl Read, into: &Path, caps: Caps) -> Result<usize,
             }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let rel = rel.ok_or_else(|| format!("entry `{name}`: a file with no name"))?;
-                let size = entry.header().size().map_err(|e| format!("entry `{name}`: {e}"))?;
+                let size = entry
+                    .header()
+                    .size()
+                    .map_err(|e| format!("entry `{name}`: {e}"))?;
                 if size > caps.file {
                     return Err(format!(
                         "entry `{name}` is {size} bytes, over the {}-byte cap of a file",
@@ -100,7 +114,12 @@ pub fn unpack_into(archive: impl Read, into: &Path, caps: Caps) -> Result<usize,
             }
             // pax's global header: metadata for the entries, no file of its own.
             tar::EntryType::XGlobalHeader => {}
-            other => return Err(format!("entry `{name}` is {}: only files and folders are unpacked", what(other))),
+            other => {
+                return Err(format!(
+                    "entry `{name}` is {}: only files and folders are unpacked",
+                    what(other)
+                ));
+            }
         }
     }
     Ok(files)
@@ -142,7 +161,13 @@ fn make_dirs(into: &Path, rel: &Path) -> Result<(), String> {
 
 /// Writes one file, new (a second entry of the same path is refused), at most `size`
 /// bytes: the header's size is what the caps judged.
-fn write_file(into: &Path, rel: &Path, name: &str, data: &mut impl Read, size: u64) -> Result<(), String> {
+fn write_file(
+    into: &Path,
+    rel: &Path,
+    name: &str,
+    data: &mut impl Read,
+    size: u64,
+) -> Result<(), String> {
     if let Some(parent) = rel.parent().filter(|p| !p.as_os_str().is_empty()) {
         make_dirs(into, parent)?;
     }
@@ -153,13 +178,17 @@ fn write_file(into: &Path, rel: &Path, name: &str, data: &mut impl Read, size: u
         .custom_flags(libc::O_NOFOLLOW)
         .open(into.join(rel))
         .map_err(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => format!("entry `{name}` appears twice (or is also a folder)"),
+            std::io::ErrorKind::AlreadyExists => {
+                format!("entry `{name}` appears twice (or is also a folder)")
+            }
             _ => format!("cannot write entry `{name}` ({e})"),
         })?;
     let copied = std::io::copy(&mut data.take(size), &mut file)
         .map_err(|e| format!("entry `{name}`: cut off ({e})"))?;
     if copied != size {
-        return Err(format!("entry `{name}`: cut off ({copied} of {size} bytes)"));
+        return Err(format!(
+            "entry `{name}`: cut off ({copied} of {size} bytes)"
+        ));
     }
     Ok(())
 }
@@ -204,10 +233,18 @@ mod tests {
 
     #[test]
     fn files_and_folders_unpack_below_the_folder() {
-        let bytes = tar_with(b"es_down_connect/20260101T000000/_logs/w.log", tar::EntryType::Regular, b"line\n");
+        let bytes = tar_with(
+            b"es_down_connect/20260101T000000/_logs/w.log",
+            tar::EntryType::Regular,
+            b"line\n",
+        );
         let (dir, result) = unpack_bytes(&bytes, Caps::BUNDLE);
         assert_eq!(result, Ok(1));
-        let text = std::fs::read_to_string(dir.path().join("es_down_connect/20260101T000000/_logs/w.log")).unwrap();
+        let text = std::fs::read_to_string(
+            dir.path()
+                .join("es_down_connect/20260101T000000/_logs/w.log"),
+        )
+        .unwrap();
         assert_eq!(text, "line\n");
     }
 
@@ -216,7 +253,11 @@ mod tests {
         let outside = tempfile::tempdir().unwrap();
         let cases: [(&[u8], tar::EntryType, &str); 6] = [
             (b"/tmp/evil", tar::EntryType::Regular, "is an absolute path"),
-            (b"run/../../evil", tar::EntryType::Regular, "goes up with `..`"),
+            (
+                b"run/../../evil",
+                tar::EntryType::Regular,
+                "goes up with `..`",
+            ),
             (b"run/link", tar::EntryType::Symlink, "is a symbolic link"),
             (b"run/hard", tar::EntryType::Link, "is a hard link"),
             (b"run/dev", tar::EntryType::Char, "is a character device"),
@@ -227,17 +268,33 @@ mod tests {
             let (dir, result) = unpack_bytes(&bytes, Caps::BUNDLE);
             let error = result.unwrap_err();
             assert!(error.contains(why), "{error}");
-            assert!(error.contains(&String::from_utf8_lossy(name).into_owned()), "{error}");
-            assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "{why}");
+            assert!(
+                error.contains(&String::from_utf8_lossy(name).into_owned()),
+                "{error}"
+            );
+            assert!(
+                std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+                "{why}"
+            );
         }
         assert!(!outside.path().join("evil").exists());
     }
 
     #[test]
     fn the_caps_on_a_file_the_total_and_the_entries_hold() {
-        let caps = Caps { file: 4, total: 6, entries: 2, depth: 3 };
+        let caps = Caps {
+            file: 4,
+            total: 6,
+            entries: 2,
+            depth: 3,
+        };
         let big = tar_with(b"run/big", tar::EntryType::Regular, b"12345");
-        assert!(unpack_bytes(&big, caps).1.unwrap_err().contains("over the 4-byte cap"));
+        assert!(
+            unpack_bytes(&big, caps)
+                .1
+                .unwrap_err()
+                .contains("over the 4-byte cap")
+        );
         let mut builder = tar::Builder::new(Vec::new());
         for name in ["run/a", "run/b", "run/c"] {
             let mut header = tar::Header::new_gnu();
@@ -246,10 +303,23 @@ mod tests {
             builder.append_data(&mut header, name, &b"abc"[..]).unwrap();
         }
         let three = builder.into_inner().unwrap();
-        let many = Caps { entries: 10, ..caps };
-        assert!(unpack_bytes(&three, many).1.unwrap_err().contains("more than 6 bytes"));
+        let many = Caps {
+            entries: 10,
+            ..caps
+        };
+        assert!(
+            unpack_bytes(&three, many)
+                .1
+                .unwrap_err()
+                .contains("more than 6 bytes")
+        );
         let roomy = Caps { total: 100, ..caps };
-        assert!(unpack_bytes(&three, roomy).1.unwrap_err().contains("more than 2 entries"));
+        assert!(
+            unpack_bytes(&three, roomy)
+                .1
+                .unwrap_err()
+                .contains("more than 2 entries")
+        );
         let deep = tar_with(b"a/b/c/d", tar::EntryType::Regular, b"");
         assert!(unpack_bytes(&deep, caps).1.unwrap_err().contains("deeper"));
     }
@@ -261,9 +331,16 @@ mod tests {
             let mut header = tar::Header::new_gnu();
             header.set_size(1);
             header.set_mode(0o644);
-            builder.append_data(&mut header, "run/a", &b"x"[..]).unwrap();
+            builder
+                .append_data(&mut header, "run/a", &b"x"[..])
+                .unwrap();
         }
         let bytes = builder.into_inner().unwrap();
-        assert!(unpack_bytes(&bytes, Caps::BUNDLE).1.unwrap_err().contains("appears twice"));
+        assert!(
+            unpack_bytes(&bytes, Caps::BUNDLE)
+                .1
+                .unwrap_err()
+                .contains("appears twice")
+        );
     }
 }
