@@ -45,12 +45,25 @@ impl Unpacked {
 
 /// Unpacks `bundle` (a .tar.gz) into a new private temp folder.
 pub fn unpack(bundle: &Path) -> Result<Unpacked, String> {
-    let file = std::fs::File::open(bundle).map_err(|e| {
+    let open = || {
+        std::fs::File::open(bundle)
+            .map(|file| flate2::read::GzDecoder::new(std::io::BufReader::new(file)))
+            .map_err(|e| {
+                format!(
+                    "{} cannot be read ({e}): check that you may read it",
+                    shown(bundle)
+                )
+            })
+    };
+    let refused = |why: String| {
         format!(
-            "{} cannot be read ({e}): check that you may read it",
+            "{} is refused as an evidence bundle: {why}; nothing was graded",
             shown(bundle)
         )
-    })?;
+    };
+    // Read twice: first the headers alone (nothing kept), so no entry is held in memory
+    // before its size is judged; then unpacked.
+    precheck(open()?, Caps::BUNDLE).map_err(refused)?;
     let dir = tempfile::Builder::new()
         .prefix("drill-verify-bundle-")
         .tempdir()
@@ -60,14 +73,60 @@ pub fn unpack(bundle: &Path) -> Result<Unpacked, String> {
                 shown(bundle)
             )
         })?;
-    let gzip = flate2::read::GzDecoder::new(std::io::BufReader::new(file));
-    let files = unpack_into(gzip, dir.path(), Caps::BUNDLE).map_err(|why| {
-        format!(
-            "{} is refused as an evidence bundle: {why}; nothing was graded",
-            shown(bundle)
-        )
-    })?;
+    let files = unpack_into(open()?, dir.path(), Caps::BUNDLE).map_err(refused)?;
     Ok(Unpacked { dir, files })
+}
+
+/// The largest long name or pax header an entry may have: the tar reader holds one
+/// whole in memory (a hostile one could be gigabytes of zeros, compressed to little).
+pub const EXTENSION_CAP: u64 = 64 * 1024;
+
+/// Walks the raw headers of `archive` without keeping any data: every long-name or pax
+/// header within [`EXTENSION_CAP`], every file within the caps, the entry count too.
+pub fn precheck(archive: impl Read, caps: Caps) -> Result<(), String> {
+    let mut archive = tar::Archive::new(archive);
+    let mut entries = archive
+        .entries()
+        .map_err(|e| format!("not a tar archive ({e})"))?;
+    let entries = entries.raw(true);
+    let (mut count, mut total) = (0usize, 0u64);
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("cut off or not a .tar.gz ({e})"))?;
+        count += 1;
+        // A file may take up to three raw entries (a long name, a long link, itself).
+        if count > caps.entries.saturating_mul(3) {
+            return Err(format!("more than {} entries", caps.entries));
+        }
+        let size = entry
+            .header()
+            .entry_size()
+            .map_err(|e| format!("a header is unreadable ({e})"))?;
+        match entry.header().entry_type() {
+            tar::EntryType::GNULongName
+            | tar::EntryType::GNULongLink
+            | tar::EntryType::XHeader
+            | tar::EntryType::XGlobalHeader => {
+                if size > EXTENSION_CAP {
+                    return Err(format!(
+                        "a long-name or pax header of {size} bytes, over the {EXTENSION_CAP}-byte cap"
+                    ));
+                }
+            }
+            _ => {
+                if size > caps.file {
+                    return Err(format!(
+                        "an entry of {size} bytes, over the {}-byte cap of a file",
+                        caps.file
+                    ));
+                }
+                total += size;
+                if total > caps.total {
+                    return Err(format!("more than {} bytes in all", caps.total));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Unpacks the tar stream `archive` into the empty folder `into`; returns how many files.
@@ -322,6 +381,19 @@ mod tests {
         );
         let deep = tar_with(b"a/b/c/d", tar::EntryType::Regular, b"");
         assert!(unpack_bytes(&deep, caps).1.unwrap_err().contains("deeper"));
+    }
+
+    #[test]
+    fn a_huge_long_name_is_refused_before_it_is_read() {
+        let mut header = tar::Header::new_gnu();
+        header.as_gnu_mut().unwrap().name[..13].copy_from_slice(b"././@LongLink");
+        header.set_entry_type(tar::EntryType::GNULongName);
+        header.set_size(EXTENSION_CAP + 1);
+        header.set_cksum();
+        let mut bytes = header.as_bytes().to_vec();
+        bytes.resize(bytes.len() + (EXTENSION_CAP as usize + 1).next_multiple_of(512), b'a');
+        let error = precheck(&bytes[..], Caps::BUNDLE).unwrap_err();
+        assert!(error.contains("long-name or pax header"), "{error}");
     }
 
     #[test]
