@@ -165,3 +165,76 @@ pub fn series_json(rows: &[Row], expected: usize) -> Value {
         "passed": passed,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::single::Outcome;
+    use std::time::Duration;
+
+    /// A collector_down run as upstream's tooling writes it, `processed` events after.
+    fn collector_down_run(root: &Path, processed: u32) -> std::path::PathBuf {
+        let dir = root.join("collector_down/20260214T230000");
+        std::fs::create_dir_all(dir.join("_metrics")).unwrap();
+        std::fs::write(dir.join("_recipe.json"), r#"{"scenario": "collector_down"}"#).unwrap();
+        let page = |n: u32| {
+            format!(
+                "outbox_processed_total{{projection=\"search_index_to_elastic\",op=\"upsert\"}} {n}.0\n"
+            )
+        };
+        std::fs::write(dir.join("_metrics/metrics-before.txt"), page(0)).unwrap();
+        std::fs::write(dir.join("_metrics/metrics-after.txt"), page(processed)).unwrap();
+        std::fs::write(dir.join("_inject_jaeger_stop.exitcode.txt"), "0\n").unwrap();
+        dir
+    }
+
+    fn row(code: u8, dir: &Path) -> Row {
+        Row {
+            scenario: "collector_down",
+            outcome: Ok(Outcome {
+                code,
+                dir: dir.to_path_buf(),
+                deciding: "processed_delta=0".into(),
+                why: Some("processed_delta".into()),
+            }),
+            wall: Duration::from_millis(1500),
+        }
+    }
+
+    #[test]
+    fn a_failed_drill_is_a_failure_naming_its_checks_as_its_files_grade() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = collector_down_run(tmp.path(), 0);
+        let case = run_case(&row(crate::exit::FAILED, &dir));
+        let Ending::Failed { message, detail } = &case.ending else {
+            panic!("{case:?}");
+        };
+        assert!(message.contains("processed_delta_ge"), "{message}");
+        assert!(detail.contains("processed_delta_ge"), "{detail}");
+        assert!(case.properties.contains(&("run_dir".into(), shown(&dir))));
+        assert_eq!(case.seconds, 1.5);
+
+        let value = run_json(&row(crate::exit::FAILED, &dir));
+        assert_eq!(value["ok"], false);
+        assert_eq!(value["verdict"], "FAILED");
+        assert_eq!(value["exit_code"], 1);
+        assert_eq!(value["scenario"], "collector_down");
+    }
+
+    #[test]
+    fn a_drill_that_could_not_run_is_an_error_with_why() {
+        let row = Row {
+            scenario: "es_down_connect",
+            outcome: Err("cannot connect to Docker".into()),
+            wall: Duration::ZERO,
+        };
+        let case = run_case(&row);
+        assert!(
+            matches!(&case.ending, Ending::Error { message, .. } if message == "ERROR: cannot connect to Docker"),
+            "{case:?}"
+        );
+        let value = series_json(std::slice::from_ref(&row), 9);
+        assert_eq!(value["ok"], false);
+        assert_eq!(value["runs"][0]["error"], "cannot connect to Docker");
+    }
+}
