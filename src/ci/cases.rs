@@ -176,7 +176,11 @@ mod tests {
     fn collector_down_run(root: &Path, processed: u32) -> std::path::PathBuf {
         let dir = root.join("collector_down/20260214T230000");
         std::fs::create_dir_all(dir.join("_metrics")).unwrap();
-        std::fs::write(dir.join("_recipe.json"), r#"{"scenario": "collector_down"}"#).unwrap();
+        std::fs::write(
+            dir.join("_recipe.json"),
+            r#"{"scenario": "collector_down"}"#,
+        )
+        .unwrap();
         let page = |n: u32| {
             format!(
                 "outbox_processed_total{{projection=\"search_index_to_elastic\",op=\"upsert\"}} {n}.0\n"

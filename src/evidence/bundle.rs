@@ -39,7 +39,7 @@ pub fn refuse_extension(path: &Path) -> Option<String> {
     let name = path.to_string_lossy();
     if name.ends_with(".tar.zst") || name.ends_with(".tzst") {
         return Some(format!(
-            "{}: zstd bundles are not supported (drill-cockpit is built without a zstd codec, so it can neither write nor read one): use a .tar.gz name",
+            "{}: zstd bundles are not supported (drill-cockpit is built without a zstd codec): `export` writes .tar.gz (use --out NAME.tar.gz); to verify a .tar.zst, unpack it (tar --zstd -xf FILE) and verify the run folder",
             shown(path)
         ));
     }
@@ -111,7 +111,9 @@ pub fn export(run_dir: &Path, out: Option<&Path>) -> Result<Exported, String> {
     if let Some(refusal) = refuse_extension(&target) {
         return Err(refusal);
     }
-    if super::write::held_by_live_session(run_dir) {
+    // Only a real `.lock` is tried: opening a link to a FIFO would hang here.
+    let lock = run_dir.join(super::write::LOCK_FILE);
+    if super::safe_read::is_regular_file(&lock) && super::write::held_by_live_session(run_dir) {
         return Err(format!(
             "{} is still being recorded (a live session holds its .lock): export it once the drill has ended",
             shown(run_dir)

@@ -391,7 +391,10 @@ mod tests {
         header.set_size(EXTENSION_CAP + 1);
         header.set_cksum();
         let mut bytes = header.as_bytes().to_vec();
-        bytes.resize(bytes.len() + (EXTENSION_CAP as usize + 1).next_multiple_of(512), b'a');
+        bytes.resize(
+            bytes.len() + (EXTENSION_CAP as usize + 1).next_multiple_of(512),
+            b'a',
+        );
         let error = precheck(&bytes[..], Caps::BUNDLE).unwrap_err();
         assert!(error.contains("long-name or pax header"), "{error}");
     }
