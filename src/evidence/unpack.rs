@@ -85,10 +85,10 @@ pub const EXTENSION_CAP: u64 = 64 * 1024;
 /// header within [`EXTENSION_CAP`], every file within the caps, the entry count too.
 pub fn precheck(archive: impl Read, caps: Caps) -> Result<(), String> {
     let mut archive = tar::Archive::new(archive);
-    let mut entries = archive
+    let entries = archive
         .entries()
-        .map_err(|e| format!("not a tar archive ({e})"))?;
-    let entries = entries.raw(true);
+        .map_err(|e| format!("not a tar archive ({e})"))?
+        .raw(true);
     let (mut count, mut total) = (0usize, 0u64);
     for entry in entries {
         let entry = entry.map_err(|e| format!("cut off or not a .tar.gz ({e})"))?;
