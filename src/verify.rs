@@ -493,31 +493,10 @@ pub fn verify(
         [Ok(run)] if single || unpacked.is_some() => Some(run),
         _ => None,
     };
-    match (one, as_json) {
-        (Some(run), true) => emit(&format!("{:#}\n", run.json())),
-        (Some(run), false) => emit(&render_one(run, compare)),
-        (None, true) => {
-            let list: Vec<Value> = runs
-                .iter()
-                .map(|r| match r {
-                    Ok(run) => run.json(),
-                    Err(error) => json!({"error": error}),
-                })
-                .collect();
-            let all_ok = runs.iter().all(|r| r.as_ref().is_ok_and(GradedRun::ok));
-            emit(&format!(
-                "{:#}\n",
-                json!({"runs": list, "ok": all_ok, "count": runs.len()})
-            ));
-        }
-        (None, false) => {
-            if compare {
-                for run in runs.iter().flatten() {
-                    emit(&format!("{}\n", render_one(run, true)));
-                }
-            }
-            emit(&render_table(path, &runs));
-        }
+    match one {
+        Some(run) if as_json => emit(&format!("{:#}\n", run.json())),
+        Some(run) => emit(&render_one(run, compare)),
+        None => emit_folder(path, &runs, as_json, compare),
     }
     if let Some(junit) = junit {
         let cases: Vec<_> = runs
@@ -533,6 +512,31 @@ pub fn verify(
     folder_outcome(path, &runs)
 }
 
+/// A folder's runs: as JSON, or the table (after each run's report with `--compare`).
+fn emit_folder(path: &Path, runs: &[Result<GradedRun, String>], as_json: bool, compare: bool) {
+    if as_json {
+        let list: Vec<Value> = runs
+            .iter()
+            .map(|r| match r {
+                Ok(run) => run.json(),
+                Err(error) => json!({"error": error}),
+            })
+            .collect();
+        let all_ok = runs.iter().all(|r| r.as_ref().is_ok_and(GradedRun::ok));
+        emit(&format!(
+            "{:#}\n",
+            json!({"runs": list, "ok": all_ok, "count": runs.len()})
+        ));
+        return;
+    }
+    if compare {
+        for run in runs.iter().flatten() {
+            emit(&format!("{}\n", render_one(run, true)));
+        }
+    }
+    emit(&render_table(path, runs));
+}
+
 /// The bundle at `path` unpacked, `None` when `path` is a folder; a file that is not a
 /// bundle, or a path that cannot be read, is refused with what to pass instead.
 fn bundle_of(path: &Path) -> Result<Option<crate::evidence::unpack::Unpacked>, CouldNotRun> {
@@ -542,16 +546,18 @@ fn bundle_of(path: &Path) -> Result<Option<crate::evidence::unpack::Unpacked>, C
         readable_dir(path)?;
         return Ok(None);
     }
-    if let Some(refusal) = bundle::refuse_extension(path) {
-        if bundle::has_bundle_extension(path) || path.to_string_lossy().contains(".tar") {
-            return Err(CouldNotRun(refusal));
+    let name = path.to_string_lossy();
+    match bundle::refuse_extension(path) {
+        None => crate::evidence::unpack::unpack(path)
+            .map(Some)
+            .map_err(CouldNotRun),
+        // An archive of another kind (.tar.zst, .tar): why it is not taken.
+        Some(refusal) if name.contains(".tar") || name.ends_with(".tzst") => {
+            Err(CouldNotRun(refusal))
         }
-        // Any other file: the folder-shaped message says what verify takes.
-        readable_dir(path)?;
+        // Any other file: the message says what verify takes.
+        Some(_) => readable_dir(path).map(|()| None),
     }
-    crate::evidence::unpack::unpack(path)
-        .map(Some)
-        .map_err(CouldNotRun)
 }
 
 /// The path exists, is a directory and can be listed; else why not, and the fix.
