@@ -563,9 +563,7 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
             let started = std::time::Instant::now();
             let scenario = options.scenario.clone();
             let outcome = crate::run::run(profile, options).await?;
-            Ok(ExitCode::from(crate::run::all::report_one(
-                &scenario, outcome, started, &reports,
-            )))
+            Ok(ExitCode::from(reports.one(&scenario, outcome, started)))
         }
         None => {
             // An engine that cannot be used (ssh, a missing context) stays unusable for

@@ -123,7 +123,7 @@ pub async fn run_all(profile: Profile, options: RunOptions, reports: &Reports) -
         }
     }
     table_out(&format!("\n{}", table(&rows, started.elapsed())));
-    let reported = report(&rows, reports, started.elapsed());
+    let reported = reports.series(&rows, RUNNABLE.len(), started.elapsed());
     if let Some(code) = interrupted {
         return code;
     }
@@ -131,42 +131,6 @@ pub async fn run_all(profile: Profile, options: RunOptions, reports: &Reports) -
         crate::exit::PASSED if !reported => crate::exit::COULD_NOT_RUN,
         code => code,
     }
-}
-
-/// `run <scenario>` with --json or --junit: the drill reported as a series of one;
-/// returns its exit code (3 when the JUnit file could not be written).
-pub fn report_one(scenario: &str, outcome: Outcome, started: Instant, reports: &Reports) -> u8 {
-    if !reports.json && reports.junit.is_none() {
-        return outcome.code;
-    }
-    let code = outcome.code;
-    let row = Row {
-        scenario: crate::drill::scenario::find(scenario).map_or("unknown", |drill| drill.id),
-        outcome: Ok(outcome),
-        wall: started.elapsed(),
-    };
-    if reports.json {
-        println!("{:#}", crate::ci::cases::run_json(&row));
-        flush_stdout();
-    }
-    let case = crate::ci::cases::run_case(&row);
-    let suite = format!("drill-cockpit run {}", row.scenario);
-    match reports.write_junit(&suite, &[case], row.wall.as_secs_f64()) {
-        false if code == crate::exit::PASSED => crate::exit::COULD_NOT_RUN,
-        _ => code,
-    }
-}
-
-/// The series' JUnit file and JSON, when asked for; false when the JUnit file could not
-/// be written.
-fn report(rows: &[Row], reports: &Reports, total: Duration) -> bool {
-    if reports.json {
-        let value = crate::ci::cases::series_json(rows, RUNNABLE.len());
-        println!("{value:#}");
-        flush_stdout();
-    }
-    let cases: Vec<_> = rows.iter().map(crate::ci::cases::run_case).collect();
-    reports.write_junit("drill-cockpit run all", &cases, total.as_secs_f64())
 }
 
 /// 0 when all nine passed; 1 when one FAILED; else 3 when one could not run.
