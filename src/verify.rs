@@ -53,6 +53,21 @@ impl GradedRun {
         }
     }
 
+    /// Adds a check to the run's grade; a failed one fails the run.
+    pub fn add_check(&mut self, check: CheckOutcome) {
+        let passed = check.status == CheckStatus::Passed;
+        match &mut self.graded {
+            Graded::Ours(verdict) => {
+                verdict.ok &= passed;
+                verdict.checks.push(check);
+            }
+            Graded::Upstream { grade, .. } => {
+                grade.ok &= passed;
+                grade.checks.push(check);
+            }
+        }
+    }
+
     /// `PASSED`, `FAILED`, or `CONTROL RUN`.
     pub fn verdict_word(&self) -> &'static str {
         if self.control {
@@ -189,6 +204,28 @@ fn manifest_check(dir: &Path) -> CheckOutcome {
     crate::drill::checks::outcome(
         "manifest",
         "files unchanged since manifest.json",
+        passed,
+        observed,
+    )
+}
+
+/// An unpacked bundle against its own `manifest.json` (`export` writes one beside the
+/// run's folder): every file as archived, none added.
+fn bundle_manifest_check(root: &Path) -> CheckOutcome {
+    let problems = crate::evidence::manifest::verify(root).unwrap_or_else(|error| {
+        vec![format!(
+            "{error}: not a bundle as `drill-cockpit export` writes one"
+        )]
+    });
+    let passed = problems.is_empty();
+    let observed = if passed {
+        "every file of the bundle as listed (size and sha256)".to_string()
+    } else {
+        problems.join("; ")
+    };
+    crate::drill::checks::outcome(
+        "bundle_manifest",
+        "bundle unchanged since its manifest.json",
         passed,
         observed,
     )
@@ -479,12 +516,16 @@ pub fn verify(
         dirs.iter().map(|d| grade_run(d)).collect()
     };
     if unpacked.is_some() {
+        let bundle_check = bundle_manifest_check(root);
         // Named inside the bundle (`evidence.tar.gz/<scenario>/<run_id>`), never by the
         // temp folder that is gone when this returns.
         let temp = root.display().to_string();
         for run in &mut runs {
             match run {
-                Ok(run) => run.dir = path.join(run.dir.strip_prefix(root).unwrap_or(&run.dir)),
+                Ok(run) => {
+                    run.dir = path.join(run.dir.strip_prefix(root).unwrap_or(&run.dir));
+                    run.add_check(bundle_check.clone());
+                }
                 Err(error) => *error = error.replace(&temp, &path.display().to_string()),
             }
         }

@@ -701,6 +701,7 @@ fn an_exported_bundle_is_graded_as_its_run_and_the_run_is_left_as_it_was() {
     assert_eq!(contents(&run), before, "export wrote into the run");
     let names = bundle_names(&bundle);
     assert!(names.contains(&"report.html".to_string()), "{names:?}");
+    assert!(names.contains(&"manifest.json".to_string()), "{names:?}");
     assert!(
         names.contains(&"collector_down/20260214T230000/_recipe.json".to_string()),
         "{names:?}"
@@ -710,9 +711,15 @@ fn an_exported_bundle_is_graded_as_its_run_and_the_run_is_left_as_it_was() {
     assert_eq!(code, Some(0), "{result:#}");
     assert_eq!(result["ok"], true);
     assert_eq!(result["observed"]["outbox_processed_total"]["delta"], 1.0);
+    // The run's checks, and the bundle's own manifest check, passed.
     let (_, from_dir) = verify_json(&run);
+    let mut checks = result["verdict"].as_array().unwrap().clone();
+    let bundle_check = checks.pop().unwrap();
+    assert_eq!(bundle_check["id"], "bundle_manifest");
+    assert_eq!(bundle_check["status"], "passed");
     assert_eq!(
-        result["verdict"], from_dir["verdict"],
+        Value::Array(checks),
+        from_dir["verdict"],
         "the bundle grades as its run"
     );
 
@@ -856,4 +863,39 @@ fn a_bundle_leaving_its_folder_or_holding_a_link_is_refused_whole() {
         assert_eq!(std::fs::read_dir(&temp).unwrap().count(), 0, "{why}");
         std::fs::remove_file(&bundle).unwrap();
     }
+}
+
+#[test]
+fn a_bundle_changed_after_export_fails_naming_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = collector_down_run(&tmp.path().join("runs"), "0\n", 1);
+    let bundle = tmp.path().join("evidence.tar.gz");
+    let shown = bundle.display().to_string();
+    let (code, text) = cockpit(&["export", &run.display().to_string(), "--out", &shown]);
+    assert_eq!(code, Some(0), "{text}");
+    // Unpacked, one file of the run changed (still a passing run by its numbers), packed
+    // again: only the bundle's manifest can tell.
+    let unpacked = tmp.path().join("unpacked");
+    let gzip = flate2::read::GzDecoder::new(std::fs::File::open(&bundle).unwrap());
+    tar::Archive::new(gzip).unpack(&unpacked).unwrap();
+    let recipe = unpacked.join("collector_down/20260214T230000/_recipe.json");
+    let changed = std::fs::read_to_string(&recipe)
+        .unwrap()
+        .replace(", ", ",  ");
+    std::fs::write(&recipe, changed).unwrap();
+    std::fs::remove_file(&bundle).unwrap();
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+        std::fs::File::create(&bundle).unwrap(),
+        flate2::Compression::fast(),
+    ));
+    builder.append_dir_all(".", &unpacked).unwrap();
+    builder.into_inner().unwrap().finish().unwrap();
+
+    let (code, text) = verify(&[&shown]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("collector_down/20260214T230000/_recipe.json: changed since manifest.json"),
+        "{text}"
+    );
+    assert!(text.contains("verdict: FAILED"), "{text}");
 }

@@ -3,7 +3,8 @@
 //! is (its `manifest.json` included) under `<scenario>/<run_id>/`, and the HTML report
 //! beside it as `report.html`. Read-only on the run (every file is read through a
 //! [`RunReader`]: no link followed, no special file opened); never over an existing
-//! file. `verify` takes the bundle back ([`super::unpack`]).
+//! file. A `manifest.json` beside them lists every file of the bundle with its size and
+//! sha256. `verify` takes the bundle back ([`super::unpack`]).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,12 @@ pub const EXTENSIONS: [&str; 2] = [".tar.gz", ".tgz"];
 /// The HTML report's name inside the bundle, beside the run's folder (inside it, it
 /// would be a file added after the run's manifest).
 pub const REPORT_NAME: &str = "report.html";
+
+/// The bundle's own manifest, beside the run's folder: every file of the bundle (the
+/// run's and the report) with its size and sha256 as archived, in `manifest.json`'s
+/// shape, so `verify` checks a bundle of any run — one without a manifest of its own
+/// too (another tool's) — and its report.
+pub const MANIFEST_NAME: &str = "manifest.json";
 
 /// What `export` wrote.
 #[derive(Debug)]
@@ -169,6 +176,7 @@ fn write_bundle(
     let mut tar = tar::Builder::new(gzip);
     let mut total = 0u64;
     let mut written = 0usize;
+    let mut listed = Vec::new();
     for rel in &files {
         let Some((handle, metadata)) = reader.open(rel) else {
             continue; // refused and noted by the reader
@@ -193,25 +201,75 @@ fn write_bundle(
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_secs());
         let mut header = header(size, mtime);
+        let name = folder.join(rel);
+        // Hashed as archived: the bundle's manifest says what the bundle holds.
+        let mut hashing = Hashing::new(std::io::Read::take(handle, size));
         // A file that shrinks while read fails here (its size is in the header).
-        tar.append_data(
-            &mut header,
-            folder.join(rel),
-            std::io::Read::take(handle, size),
-        )
-        .map_err(|e| format!("`{}`: {e}", rel.display()))?;
+        tar.append_data(&mut header, &name, &mut hashing)
+            .map_err(|e| format!("`{}`: {e}", rel.display()))?;
+        listed.push(hashing.entry(&name, size));
         written += 1;
     }
     let now = chrono::Utc::now().timestamp().max(0) as u64;
-    let mut header = header(report.len() as u64, now);
-    tar.append_data(&mut header, REPORT_NAME, report)
-        .map_err(|e| format!("{REPORT_NAME}: {e}"))?;
+    let mut hashing = Hashing::new(report);
+    tar.append_data(
+        &mut header(report.len() as u64, now),
+        REPORT_NAME,
+        &mut hashing,
+    )
+    .map_err(|e| format!("{REPORT_NAME}: {e}"))?;
+    listed.push(hashing.entry(Path::new(REPORT_NAME), report.len() as u64));
+    let manifest = serde_json::to_vec_pretty(&serde_json::json!({
+        "generated_at": chrono::Utc::now().to_rfc3339(),
+        "bundle_of": folder.display().to_string(),
+        "exported_by": format!("drill-cockpit {}", env!("DRILL_COCKPIT_VERSION")),
+        "files": listed,
+    }))
+    .map_err(|e| e.to_string())?;
+    tar.append_data(
+        &mut header(manifest.len() as u64, now),
+        MANIFEST_NAME,
+        &manifest[..],
+    )
+    .map_err(|e| format!("{MANIFEST_NAME}: {e}"))?;
     let gzip = tar.into_inner().map_err(|e| e.to_string())?;
     let mut buffered = gzip.finish().map_err(|e| e.to_string())?;
     buffered.flush().map_err(|e| e.to_string())?;
     let file = buffered.into_inner().map_err(|e| e.to_string())?;
     file.sync_all().map_err(|e| e.to_string())?;
     Ok((written, reader.problems()))
+}
+
+/// A reader that hashes what passes through it.
+struct Hashing<R> {
+    inner: R,
+    hasher: sha2::Sha256,
+}
+
+impl<R: std::io::Read> Hashing<R> {
+    fn new(inner: R) -> Hashing<R> {
+        Hashing {
+            inner,
+            hasher: sha2::Digest::new(),
+        }
+    }
+
+    /// The manifest's entry of the file read through it.
+    fn entry(self, name: &Path, size: u64) -> serde_json::Value {
+        let sha256: String = sha2::Digest::finalize(self.hasher)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        serde_json::json!({"path": name.display().to_string(), "size": size, "sha256": sha256})
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        sha2::Digest::update(&mut self.hasher, &buf[..n]);
+        Ok(n)
+    }
 }
 
 /// A regular file's header: read-only for everyone but its owner, no owner recorded.
