@@ -503,8 +503,15 @@ pub fn verify(
     let root = unpacked.as_ref().map_or(path, |u| u.path());
     let single = foreign::is_run_dir(root);
     let mut runs: Vec<Result<GradedRun, String>> = if single {
-        // One run that cannot be graded is the command's error, with nothing printed.
-        vec![Ok(grade_run(root).map_err(CouldNotRun)?)]
+        // One run that cannot be graded is the command's error, with nothing printed
+        // (but the JUnit report, which CI reads: one testcase in error).
+        match grade_run(root) {
+            Ok(run) => vec![Ok(run)],
+            Err(error) => {
+                write_junit(junit, path, &[Err(error.clone())])?;
+                return Err(CouldNotRun(error));
+            }
+        }
     } else {
         let dirs = foreign::find_runs(root);
         if dirs.is_empty() {
@@ -539,18 +546,28 @@ pub fn verify(
         Some(run) => emit(&render_one(run, compare)),
         None => emit_folder(path, &runs, as_json, compare),
     }
-    if let Some(junit) = junit {
-        let cases: Vec<_> = runs
-            .iter()
-            .map(|run| crate::ci::cases::verify_case(path, run))
-            .collect();
-        let xml = crate::ci::junit::render("drill-cockpit verify", &cases, 0.0);
-        crate::ci::junit::write(junit, &xml).map_err(CouldNotRun)?;
-    }
+    write_junit(junit, path, &runs)?;
     if let Some(run) = one.filter(|_| single) {
         return Ok(run.ok());
     }
     folder_outcome(path, &runs)
+}
+
+/// The JUnit report of `runs`, when one was asked for.
+fn write_junit(
+    junit: Option<&Path>,
+    path: &Path,
+    runs: &[Result<GradedRun, String>],
+) -> Result<(), CouldNotRun> {
+    let Some(junit) = junit else {
+        return Ok(());
+    };
+    let cases: Vec<_> = runs
+        .iter()
+        .map(|run| crate::ci::cases::verify_case(path, run))
+        .collect();
+    let xml = crate::ci::junit::render("drill-cockpit verify", &cases, 0.0);
+    crate::ci::junit::write(junit, &xml).map_err(CouldNotRun)
 }
 
 /// A folder's runs: as JSON, or the table (after each run's report with `--compare`).
