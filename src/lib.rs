@@ -1,6 +1,7 @@
 //! drill-cockpit: a terminal cockpit for failure drills on a transactional-outbox
 //! search worker, its bundled reference worker, and the evidence it records.
 
+pub mod ci;
 pub mod cli;
 pub mod cockpit;
 pub mod config;

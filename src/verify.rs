@@ -53,6 +53,21 @@ impl GradedRun {
         }
     }
 
+    /// Adds a check to the run's grade; a failed one fails the run.
+    pub fn add_check(&mut self, check: CheckOutcome) {
+        let passed = check.status == CheckStatus::Passed;
+        match &mut self.graded {
+            Graded::Ours(verdict) => {
+                verdict.ok &= passed;
+                verdict.checks.push(check);
+            }
+            Graded::Upstream { grade, .. } => {
+                grade.ok &= passed;
+                grade.checks.push(check);
+            }
+        }
+    }
+
     /// `PASSED`, `FAILED`, or `CONTROL RUN`.
     pub fn verdict_word(&self) -> &'static str {
         if self.control {
@@ -189,6 +204,28 @@ fn manifest_check(dir: &Path) -> CheckOutcome {
     crate::drill::checks::outcome(
         "manifest",
         "files unchanged since manifest.json",
+        passed,
+        observed,
+    )
+}
+
+/// An unpacked bundle against its own `manifest.json` (`export` writes one beside the
+/// run's folder): every file as archived, none added.
+fn bundle_manifest_check(root: &Path) -> CheckOutcome {
+    let problems = crate::evidence::manifest::verify(root).unwrap_or_else(|error| {
+        vec![format!(
+            "{error}: not a bundle as `drill-cockpit export` writes one"
+        )]
+    });
+    let passed = problems.is_empty();
+    let observed = if passed {
+        "every file of the bundle as listed (size and sha256)".to_string()
+    } else {
+        problems.join("; ")
+    };
+    crate::drill::checks::outcome(
+        "bundle_manifest",
+        "bundle unchanged since its manifest.json",
         passed,
         observed,
     )
@@ -448,28 +485,93 @@ pub fn render_table(root: &Path, runs: &[Result<GradedRun, String>]) -> String {
     out
 }
 
-/// `verify PATH`: one run, or every run below a folder. `Ok(true)` when every run is a
+/// `verify PATH`: one run, every run below a folder, or the run of an evidence bundle
+/// (`export`'s .tar.gz, unpacked to a temp folder first). `Ok(true)` when every run is a
 /// passed drill, `Ok(false)` when one failed or is a control run, [`CouldNotRun`] when
-/// the path (or, with no failure to report, a run below it) could not be graded.
-pub fn verify(path: &Path, as_json: bool, compare: bool) -> Result<bool, CouldNotRun> {
-    readable_dir(path)?;
-    if foreign::is_run_dir(path) {
-        let run = grade_run(path).map_err(CouldNotRun)?;
-        if as_json {
-            emit(&format!("{:#}\n", run.json()));
-        } else {
-            emit(&render_one(&run, compare));
+/// the path (or, with no failure to report, a run below it) could not be graded. With
+/// `junit`, a JUnit report too (checked before grading, written after).
+pub fn verify(
+    path: &Path,
+    as_json: bool,
+    compare: bool,
+    junit: Option<&Path>,
+) -> Result<bool, CouldNotRun> {
+    if let Some(junit) = junit {
+        crate::ci::junit::check_target(junit).map_err(CouldNotRun)?;
+    }
+    let unpacked = bundle_of(path)?;
+    let root = unpacked.as_ref().map_or(path, |u| u.path());
+    let single = foreign::is_run_dir(root);
+    let mut runs: Vec<Result<GradedRun, String>> = if single {
+        // One run that cannot be graded is the command's error, with nothing printed
+        // (but the JUnit report, which CI reads: one testcase in error).
+        match grade_run(root) {
+            Ok(run) => vec![Ok(run)],
+            Err(error) => {
+                write_junit(junit, path, &[Err(error.clone())])?;
+                return Err(CouldNotRun(error));
+            }
         }
+    } else {
+        let dirs = foreign::find_runs(root);
+        if dirs.is_empty() {
+            return Err(CouldNotRun(format!(
+                "{} is not a run directory and holds none below it: pass snapshots/<scenario>/<run_id>, a folder of runs, or an evidence bundle (.tar.gz)",
+                shown_path(path)
+            )));
+        }
+        grade_all(&dirs)
+    };
+    if unpacked.is_some() {
+        let bundle_check = bundle_manifest_check(root);
+        // Named inside the bundle (`evidence.tar.gz/<scenario>/<run_id>`), never by the
+        // temp folder that is gone when this returns.
+        let temp = root.display().to_string();
+        for run in &mut runs {
+            match run {
+                Ok(run) => {
+                    run.dir = path.join(run.dir.strip_prefix(root).unwrap_or(&run.dir));
+                    run.add_check(bundle_check.clone());
+                }
+                Err(error) => *error = error.replace(&temp, &path.display().to_string()),
+            }
+        }
+    }
+    let one = match runs.as_slice() {
+        [Ok(run)] if single || unpacked.is_some() => Some(run),
+        _ => None,
+    };
+    match one {
+        Some(run) if as_json => emit(&format!("{:#}\n", run.json())),
+        Some(run) => emit(&render_one(run, compare)),
+        None => emit_folder(path, &runs, as_json, compare),
+    }
+    write_junit(junit, path, &runs)?;
+    if let Some(run) = one.filter(|_| single) {
         return Ok(run.ok());
     }
-    let dirs = foreign::find_runs(path);
-    if dirs.is_empty() {
-        return Err(CouldNotRun(format!(
-            "{} is not a run directory and holds none below it: pass snapshots/<scenario>/<run_id>, or a folder of runs",
-            shown_path(path)
-        )));
-    }
-    let runs = grade_all(&dirs);
+    folder_outcome(path, &runs)
+}
+
+/// The JUnit report of `runs`, when one was asked for.
+fn write_junit(
+    junit: Option<&Path>,
+    path: &Path,
+    runs: &[Result<GradedRun, String>],
+) -> Result<(), CouldNotRun> {
+    let Some(junit) = junit else {
+        return Ok(());
+    };
+    let cases: Vec<_> = runs
+        .iter()
+        .map(|run| crate::ci::cases::verify_case(path, run))
+        .collect();
+    let xml = crate::ci::junit::render("drill-cockpit verify", &cases, 0.0);
+    crate::ci::junit::write(junit, &xml).map_err(CouldNotRun)
+}
+
+/// A folder's runs: as JSON, or the table (after each run's report with `--compare`).
+fn emit_folder(path: &Path, runs: &[Result<GradedRun, String>], as_json: bool, compare: bool) {
     if as_json {
         let list: Vec<Value> = runs
             .iter()
@@ -483,15 +585,37 @@ pub fn verify(path: &Path, as_json: bool, compare: bool) -> Result<bool, CouldNo
             "{:#}\n",
             json!({"runs": list, "ok": all_ok, "count": runs.len()})
         ));
-    } else {
-        if compare {
-            for run in runs.iter().flatten() {
-                emit(&format!("{}\n", render_one(run, true)));
-            }
-        }
-        emit(&render_table(path, &runs));
+        return;
     }
-    folder_outcome(path, &runs)
+    if compare {
+        for run in runs.iter().flatten() {
+            emit(&format!("{}\n", render_one(run, true)));
+        }
+    }
+    emit(&render_table(path, runs));
+}
+
+/// The bundle at `path` unpacked, `None` when `path` is a folder; a file that is not a
+/// bundle, or a path that cannot be read, is refused with what to pass instead.
+fn bundle_of(path: &Path) -> Result<Option<crate::evidence::unpack::Unpacked>, CouldNotRun> {
+    use crate::evidence::bundle;
+    let is_file = std::fs::metadata(path).is_ok_and(|m| m.is_file());
+    if !is_file {
+        readable_dir(path)?;
+        return Ok(None);
+    }
+    let name = path.to_string_lossy();
+    match bundle::refuse_extension(path) {
+        None => crate::evidence::unpack::unpack(path)
+            .map(Some)
+            .map_err(CouldNotRun),
+        // An archive of another kind (.tar.zst, .tar): why it is not taken.
+        Some(refusal) if name.contains(".tar") || name.ends_with(".tzst") => {
+            Err(CouldNotRun(refusal))
+        }
+        // Any other file: the message says what verify takes.
+        Some(_) => readable_dir(path).map(|()| None),
+    }
 }
 
 /// Grades every run, in the order given, on every core: runs are independent and each
@@ -542,7 +666,7 @@ fn readable_dir(path: &Path) -> Result<(), CouldNotRun> {
     })?;
     if !metadata.is_dir() {
         return Err(CouldNotRun(format!(
-            "{shown} is a file, not a run directory: pass the run directory that holds it, or a folder of runs"
+            "{shown} is a file, not a run directory: pass the run directory that holds it, a folder of runs, or an evidence bundle (*.tar.gz from `drill-cockpit export`)"
         )));
     }
     std::fs::read_dir(path).map(|_| ()).map_err(|error| {

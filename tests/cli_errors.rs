@@ -246,3 +246,30 @@ fn a_misspelt_scenario_in_the_user_config_is_refused_naming_that_file() {
         )
     );
 }
+
+#[test]
+fn a_junit_report_that_cannot_be_written_is_refused_before_any_drill_starts() {
+    let scratch = Scratch::new();
+    std::fs::write(scratch.path().join("junit.xml"), "last run's report").unwrap();
+    for (junit, why) in [
+        (
+            "junit.xml",
+            "--junit junit.xml: the file exists; drill-cockpit never overwrites a report: choose another path or remove it",
+        ),
+        (
+            "no/such/junit.xml",
+            "--junit no/such/junit.xml: its folder no/such does not exist: create it first (mkdir -p)",
+        ),
+    ] {
+        let output = finishes_within(
+            scratch.command(&["run", "all", "--sandbox", "--junit", junit]),
+            Duration::from_secs(10),
+        );
+        assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+        assert_eq!(stderr(&output), format!("drill-cockpit: {why}\n"));
+    }
+    assert_eq!(
+        std::fs::read_to_string(scratch.path().join("junit.xml")).unwrap(),
+        "last run's report"
+    );
+}

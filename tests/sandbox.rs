@@ -17,48 +17,160 @@ use std::time::Duration;
 
 use common::tmux::{Tmux, line_with};
 
+/// `scripts/ci-drills` as a CI job runs it (docs/CI.md): `run all --sandbox --junit
+/// --json`, an evidence bundle per run re-graded alone, the folder re-graded with
+/// `--junit`. All nine drills pass without Docker; the cluster is gone afterwards.
 #[test]
-fn run_all_in_the_sandbox_passes_every_drill_without_docker() {
+fn the_ci_script_runs_every_drill_in_the_sandbox_and_keeps_its_evidence() {
     if !common::sandbox::available() {
         return;
     }
-    let snapshots = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    // The script's own temp folder: the throwaway cluster must be gone from it after.
+    let temp = tempfile::tempdir().unwrap();
+    let artifacts = work.path().join("ci-drills");
     let started = std::time::Instant::now();
-    let child = common::sandbox::command(snapshots.path())
-        .args(["run", "all", "--sandbox"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
+    let output = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/ci-drills"))
+        .arg(&artifacts)
+        .env_remove("DATABASE_URL")
+        .env("DRILL_COCKPIT", env!("CARGO_BIN_EXE_drill-cockpit"))
+        .env("TMPDIR", temp.path())
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .env("WORDLOOM_ENV", "test")
+        .env("OUTBOX_BASE_BACKOFF_SECONDS", "0.3")
+        .output()
         .unwrap();
-    let pid = child.id();
-    let output = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     eprintln!(
-        "run all --sandbox: {:.1} s\n{stdout}",
+        "scripts/ci-drills: {:.1} s\n{stdout}",
         started.elapsed().as_secs_f64()
     );
     assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
-    assert!(stdout.contains("9/9 passed"), "{stdout}");
+    // With --json the table goes to the log (stderr) and stdout to run-all.json.
+    assert!(stderr.contains("9/9 passed"), "{stderr}");
     assert!(
         stderr.contains("SANDBOX · simulated Elasticsearch and trace store"),
         "{stderr}"
     );
-    for drill in drill_cockpit::drill::scenario::RUNNABLE {
-        let run = common::sandbox::run_dir(snapshots.path(), drill.id);
-        let recipe = std::fs::read_to_string(run.join("_recipe.json")).unwrap();
+    let ids: Vec<&str> = drill_cockpit::drill::scenario::RUNNABLE
+        .iter()
+        .map(|d| d.id)
+        .collect();
+
+    // run all --junit: nine passed testcases, each naming its run directory.
+    let run_dirs = junit_run_dirs(&artifacts.join("junit-run.xml"), &ids);
+    for (id, dir) in ids.iter().zip(&run_dirs) {
+        let recipe = std::fs::read_to_string(dir.join("_recipe.json")).unwrap();
         assert!(recipe.contains("\"banner\": \"SANDBOX"), "{recipe}");
-        let report = std::fs::read_to_string(run.join("report.md")).unwrap();
-        assert!(report.starts_with("> **SANDBOX"), "{}", drill.id);
+        let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+        assert!(report.starts_with("> **SANDBOX"), "{id}");
     }
-    // The throwaway cluster (named by the process's pid) is gone with the process.
-    let leftovers: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+
+    // run all --json: verify's shape, every run passed.
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(artifacts.join("run-all.json")).unwrap()).unwrap();
+    assert_eq!(json["ok"], true, "{json:#}");
+    assert_eq!(json["count"], 9, "{json:#}");
+    for (run, id) in json["runs"].as_array().unwrap().iter().zip(&ids) {
+        assert_eq!(run["scenario"], *id, "{run:#}");
+        assert_eq!(
+            (&run["ok"], &run["verdict"]),
+            (&serde_json::json!(true), &serde_json::json!("PASSED"))
+        );
+        assert!(
+            run["checks"].is_object() && run["observed"].is_object(),
+            "{run:#}"
+        );
+    }
+
+    // A bundle per run, each re-graded from the bundle alone and passed.
+    let bundles = std::fs::read_dir(artifacts.join("bundles"))
+        .unwrap()
+        .count();
+    assert_eq!(bundles, 9);
+    let verified = std::fs::read_to_string(artifacts.join("verify.txt")).unwrap();
+    assert_eq!(verified.matches("verdict: PASSED").count(), 9, "{verified}");
+    assert!(verified.contains(".tar.gz/es_down_connect/"), "{verified}");
+    assert!(
+        verified.contains("9 run(s): 9 passed, 0 failed"),
+        "{verified}"
+    );
+
+    // verify <folder> --junit: the same nine runs, named <scenario>/<run_id>.
+    let regraded = junit_run_dirs(&artifacts.join("junit-verify.xml"), &ids);
+    assert_eq!(regraded, run_dirs);
+
+    // The throwaway cluster (in the script's TMPDIR) is gone with the process.
+    let leftovers: Vec<_> = std::fs::read_dir(temp.path())
         .unwrap()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|name| name.starts_with(&format!("drill-sandbox-pg-{pid}-")))
+        .filter(|name| name.starts_with("drill-sandbox-pg-"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// Checks a JUnit file is valid XML with one passed testcase per drill (named by its
+/// id, or `<id>/<run_id>`); returns each one's `run_dir`, in `ids`' order.
+fn junit_run_dirs(path: &Path, ids: &[&str]) -> Vec<PathBuf> {
+    let named = |case: &roxmltree::Node, id: &str| {
+        let name = case.attribute("name").unwrap_or("");
+        name == id || name.starts_with(&format!("{id}/"))
+    };
+    let text = std::fs::read_to_string(path).unwrap();
+    let doc = roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "testsuites", "{text}");
+    let suites: Vec<_> = root
+        .children()
+        .filter(|n| n.has_tag_name("testsuite"))
+        .collect();
+    assert_eq!(suites.len(), 1, "{text}");
+    assert_eq!(suites[0].attribute("tests"), Some("9"), "{text}");
+    assert_eq!(suites[0].attribute("failures"), Some("0"), "{text}");
+    assert_eq!(suites[0].attribute("errors"), Some("0"), "{text}");
+    let mut cases: Vec<_> = suites[0]
+        .children()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    cases.sort_by_key(|case| ids.iter().position(|id| named(case, id)));
+    assert_eq!(cases.len(), ids.len(), "{text}");
+    let mut dirs = Vec::new();
+    for (case, id) in cases.iter().zip(ids) {
+        assert!(named(case, id), "{:?} for {id}", case.attribute("name"));
+        assert!(
+            !case
+                .descendants()
+                .any(|n| n.has_tag_name("failure") || n.has_tag_name("error")),
+            "{text}"
+        );
+        let dir = case
+            .descendants()
+            .find(|n| n.has_tag_name("property") && n.attribute("name") == Some("run_dir"))
+            .and_then(|n| n.attribute("value"))
+            .map(PathBuf::from)
+            .unwrap_or_else(|| panic!("no run_dir property for {id}\n{text}"));
+        assert!(dir.join("manifest.json").is_file(), "{}", dir.display());
+        dirs.push(dir);
+    }
+    dirs
+}
+
+/// docs/CI.md shows scripts/ci-drills whole, as it is.
+#[test]
+fn the_ci_page_shows_the_ci_script_verbatim() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = std::fs::read_to_string(root.join("scripts/ci-drills")).unwrap();
+    let page = std::fs::read_to_string(root.join("docs/CI.md")).unwrap();
+    assert!(
+        page.contains(&format!("```bash\n{script}```\n")),
+        "docs/CI.md must show scripts/ci-drills verbatim in a ```bash block: copy the script into it"
+    );
+    assert!(
+        page.contains("scripts/ci-drills ci-drills"),
+        "the job runs the script"
+    );
 }
 
 /// The sandbox cockpit in tmux, the worker retrying with `backoff` seconds (base, max).

@@ -650,3 +650,252 @@ fn a_folder_exits_1_on_a_failed_run_and_3_when_the_rest_passed_but_one_could_not
         "{text}"
     );
 }
+
+/// `drill-cockpit <args>`: the exit code and stdout+stderr.
+fn cockpit(args: &[&str]) -> (Option<i32>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_drill-cockpit"))
+        .args(args)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code(), text)
+}
+
+/// Every file below `dir` with its bytes.
+fn contents(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files: Vec<_> = walk(dir)
+        .into_iter()
+        .filter(|p| p.is_file())
+        .map(|p| {
+            let bytes = std::fs::read(&p).unwrap();
+            (p, bytes)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// The names in a .tar.gz.
+fn bundle_names(bundle: &Path) -> Vec<String> {
+    let gzip = flate2::read::GzDecoder::new(std::fs::File::open(bundle).unwrap());
+    tar::Archive::new(gzip)
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect()
+}
+
+#[test]
+fn an_exported_bundle_is_graded_as_its_run_and_the_run_is_left_as_it_was() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = collector_down_run(&tmp.path().join("runs"), "0\n", 1);
+    let before = contents(&run);
+    let bundle = tmp.path().join("evidence.tar.gz");
+    let shown = bundle.display().to_string();
+    let (code, text) = cockpit(&["export", &run.display().to_string(), "--out", &shown]);
+    assert_eq!((code, text.trim()), (Some(0), shown.as_str()));
+    assert_eq!(contents(&run), before, "export wrote into the run");
+    let names = bundle_names(&bundle);
+    assert!(names.contains(&"report.html".to_string()), "{names:?}");
+    assert!(names.contains(&"manifest.json".to_string()), "{names:?}");
+    assert!(
+        names.contains(&"collector_down/20260214T230000/_recipe.json".to_string()),
+        "{names:?}"
+    );
+
+    let (code, result) = verify_json(&bundle);
+    assert_eq!(code, Some(0), "{result:#}");
+    assert_eq!(result["ok"], true);
+    assert_eq!(result["observed"]["outbox_processed_total"]["delta"], 1.0);
+    // The run's checks, and the bundle's own manifest check, passed.
+    let (_, from_dir) = verify_json(&run);
+    let mut checks = result["verdict"].as_array().unwrap().clone();
+    let bundle_check = checks.pop().unwrap();
+    assert_eq!(bundle_check["id"], "bundle_manifest");
+    assert_eq!(bundle_check["status"], "passed");
+    assert_eq!(
+        Value::Array(checks),
+        from_dir["verdict"],
+        "the bundle grades as its run"
+    );
+
+    // Never over a file; never a zstd bundle it cannot write.
+    let (code, text) = cockpit(&["export", &run.display().to_string(), "--out", &shown]);
+    assert_eq!(code, Some(3));
+    assert!(text.contains("never overwrites evidence"), "{text}");
+    let zst = tmp.path().join("evidence.tar.zst").display().to_string();
+    let (code, text) = cockpit(&["export", &run.display().to_string(), "--out", &zst]);
+    assert_eq!(code, Some(3));
+    assert!(
+        text.contains("zstd bundles are not supported") && text.contains(".tar.gz"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_failed_runs_bundle_fails_and_its_junit_names_the_failed_check() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = collector_down_run(&tmp.path().join("runs"), "0\n", 0);
+    let bundle = tmp.path().join("failed.tar.gz");
+    let (code, text) = cockpit(&[
+        "export",
+        &run.display().to_string(),
+        "--out",
+        &bundle.display().to_string(),
+    ]);
+    assert_eq!(code, Some(0), "{text}");
+    let junit = tmp.path().join("junit.xml");
+    let (code, text) = verify(&[
+        &bundle.display().to_string(),
+        "--junit",
+        &junit.display().to_string(),
+    ]);
+    assert_eq!(code, Some(1), "{text}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let cases: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    assert_eq!(cases.len(), 1, "{xml}");
+    let failure = cases[0]
+        .children()
+        .find(|n| n.has_tag_name("failure"))
+        .unwrap_or_else(|| panic!("{xml}"));
+    assert!(
+        failure
+            .attribute("message")
+            .unwrap()
+            .contains("processed_delta_ge"),
+        "{xml}"
+    );
+    let run_dir = cases[0]
+        .descendants()
+        .find(|n| n.attribute("name") == Some("run_dir"))
+        .and_then(|n| n.attribute("value"))
+        .unwrap();
+    assert!(
+        run_dir.ends_with("failed.tar.gz/collector_down/20260214T230000"),
+        "{xml}"
+    );
+    // A second report over the first is refused, before grading.
+    let (code, text) = verify(&[
+        &bundle.display().to_string(),
+        "--junit",
+        &junit.display().to_string(),
+    ]);
+    assert_eq!(code, Some(3));
+    assert!(text.contains("never overwrites a report"), "{text}");
+}
+
+/// A .tar.gz whose one entry is named `name` (raw, as a hostile tool writes it).
+fn hostile_bundle(path: &Path, name: &[u8], kind: tar::EntryType) {
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+        std::fs::File::create(path).unwrap(),
+        flate2::Compression::fast(),
+    ));
+    let mut recipe = tar::Header::new_gnu();
+    recipe.set_size(2);
+    recipe.set_mode(0o644);
+    builder
+        .append_data(&mut recipe, "collector_down/r/_recipe.json", &b"{}"[..])
+        .unwrap();
+    let mut header = tar::Header::new_gnu();
+    header.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name);
+    header.set_entry_type(kind);
+    header.set_size(0);
+    header.set_mode(0o644);
+    if kind == tar::EntryType::Symlink {
+        header.set_link_name("/etc").unwrap();
+    }
+    header.set_cksum();
+    builder.append(&header, &[][..]).unwrap();
+    builder.into_inner().unwrap().finish().unwrap();
+}
+
+#[test]
+fn a_bundle_leaving_its_folder_or_holding_a_link_is_refused_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let temp = tmp.path().join("temp");
+    std::fs::create_dir(&temp).unwrap();
+    for (name, kind, why) in [
+        (
+            &b"../../escaped"[..],
+            tar::EntryType::Regular,
+            "goes up with `..`",
+        ),
+        (
+            &b"/tmp/escaped"[..],
+            tar::EntryType::Regular,
+            "is an absolute path",
+        ),
+        (
+            &b"collector_down/r/_logs"[..],
+            tar::EntryType::Symlink,
+            "is a symbolic link",
+        ),
+        (
+            &b"collector_down/r/dev"[..],
+            tar::EntryType::Block,
+            "is a block device",
+        ),
+    ] {
+        let bundle = tmp.path().join("hostile.tar.gz");
+        hostile_bundle(&bundle, name, kind);
+        let output = Command::new(env!("CARGO_BIN_EXE_drill-cockpit"))
+            .args(["verify", &bundle.display().to_string()])
+            .env("TMPDIR", &temp)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(3), "{text}");
+        assert!(
+            text.contains(why) && text.contains("nothing was graded"),
+            "{text}"
+        );
+        assert!(output.stdout.is_empty());
+        // Nothing escaped, and the unpacking folder is gone.
+        assert!(!tmp.path().join("escaped").exists());
+        assert_eq!(std::fs::read_dir(&temp).unwrap().count(), 0, "{why}");
+        std::fs::remove_file(&bundle).unwrap();
+    }
+}
+
+#[test]
+fn a_bundle_changed_after_export_fails_naming_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = collector_down_run(&tmp.path().join("runs"), "0\n", 1);
+    let bundle = tmp.path().join("evidence.tar.gz");
+    let shown = bundle.display().to_string();
+    let (code, text) = cockpit(&["export", &run.display().to_string(), "--out", &shown]);
+    assert_eq!(code, Some(0), "{text}");
+    // Unpacked, one file of the run changed (still a passing run by its numbers), packed
+    // again: only the bundle's manifest can tell.
+    let unpacked = tmp.path().join("unpacked");
+    let gzip = flate2::read::GzDecoder::new(std::fs::File::open(&bundle).unwrap());
+    tar::Archive::new(gzip).unpack(&unpacked).unwrap();
+    let recipe = unpacked.join("collector_down/20260214T230000/_recipe.json");
+    let changed = std::fs::read_to_string(&recipe)
+        .unwrap()
+        .replace(", ", ",  ");
+    std::fs::write(&recipe, changed).unwrap();
+    std::fs::remove_file(&bundle).unwrap();
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+        std::fs::File::create(&bundle).unwrap(),
+        flate2::Compression::fast(),
+    ));
+    builder.append_dir_all(".", &unpacked).unwrap();
+    builder.into_inner().unwrap().finish().unwrap();
+
+    let (code, text) = verify(&[&shown]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("collector_down/20260214T230000/_recipe.json: changed since manifest.json"),
+        "{text}"
+    );
+    assert!(text.contains("verdict: FAILED"), "{text}");
+}

@@ -95,7 +95,8 @@ pub enum Command {
     /// Re-grade runs from their raw evidence: ours by our checks, another tool's (any of
     /// upstream's nine scenarios) by upstream's rules. Read-only.
     Verify {
-        /// snapshots/<scenario>/<run_id>, or a folder with runs below it (any depth)
+        /// snapshots/<scenario>/<run_id>, a folder with runs below it (any depth), or an
+        /// evidence bundle (*.tar.gz from `export`)
         run_dir: PathBuf,
         /// Print the result as JSON (upstream's check ids and observed keys).
         #[arg(long)]
@@ -103,6 +104,20 @@ pub enum Command {
         /// Show where our verdict and numbers differ from the run's own _result.json.
         #[arg(long)]
         compare: bool,
+        /// Also write a JUnit XML report: one testcase per run (never over a file).
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+    },
+    /// Bundle a run as evidence: one .tar.gz of the run directory (its manifest.json
+    /// included) and its HTML report, for a ticket or a CI artifact; `verify` takes it
+    /// back. Read-only on the run; the file goes to --out or
+    /// ./evidence-<scenario>-<run_id>.tar.gz, never over an existing file.
+    Export {
+        /// snapshots/<scenario>/<run_id> (ours or another tool's)
+        run_dir: PathBuf,
+        /// Where to write it: a *.tar.gz (or *.tgz) path.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Play a run back in the cockpit's panes, read-only (ours, or another tool's as far
     /// as its files go): space play/pause, ←/→ moments, +/- speed, q quit.
@@ -198,6 +213,12 @@ pub struct RunArgs {
     /// worker that has them: B, D, E, F; the other drills stay outside).
     #[arg(long, default_value = "outside", value_parser = ["outside", "worker"])]
     pub inject: String,
+    /// Print the result as JSON on stdout (as `verify --json`; for `all`, every run).
+    #[arg(long)]
+    pub json: bool,
+    /// Also write a JUnit XML report: one testcase per drill (never over a file).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 /// The longest `--duration` or `--recovery-timeout`: one day.
@@ -448,14 +469,23 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
         println!("{}", written.display());
         return Ok(ExitCode::SUCCESS);
     }
+    if let Some(Command::Export { run_dir, out }) = &cli.command {
+        crate::evidence::locate::one_run(run_dir, "export", &snapshots_dir(&cli.global))?;
+        return export(run_dir, out.as_deref());
+    }
     // `verify` grades files only: it must work without a valid profile for this machine.
     if let Some(Command::Verify {
         run_dir,
         json,
         compare,
+        junit,
     }) = &cli.command
     {
-        return verify(run_dir, *json, *compare);
+        return verify(run_dir, *json, *compare, junit.as_deref());
+    }
+    // A report that could not be written is refused before any drill runs.
+    if let Some(Command::Run(args)) = &cli.command {
+        reports_of(args).check()?;
     }
     let wants_sandbox =
         cli.sandbox || matches!(&cli.command, Some(Command::Run(args)) if args.sandbox);
@@ -538,16 +568,19 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
             run_dir,
             json,
             compare,
-        }) => verify(&run_dir, json, compare),
+            junit,
+        }) => verify(&run_dir, json, compare, junit.as_deref()),
         // Handled above, before the profile: they read files or the definition only.
         Some(
             Command::Report { .. }
             | Command::Gate(_)
+            | Command::Export { .. }
             | Command::Replay { .. }
             | Command::Completions { .. }
             | Command::Man { .. },
         ) => Ok(ExitCode::SUCCESS),
         Some(Command::Run(args)) => {
+            let reports = reports_of(&args);
             // Without --op the scenario's own trigger (a delete for A, an upsert for B).
             let op = match args.op.as_deref() {
                 Some(text) => Some(parse_op(Some(text), &profile)?),
@@ -567,12 +600,13 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
             }
             if options.scenario == "all" {
                 return Ok(ExitCode::from(
-                    crate::run::all::run_all(profile, options).await,
+                    crate::run::all::run_all(profile, options, &reports).await,
                 ));
             }
-            Ok(ExitCode::from(
-                crate::run::run(profile, options).await?.code,
-            ))
+            let started = std::time::Instant::now();
+            let scenario = options.scenario.clone();
+            let outcome = crate::run::run(profile, options).await?;
+            Ok(ExitCode::from(reports.one(&scenario, outcome, started)))
         }
         None => {
             // An engine that cannot be used (ssh, a missing context) stays unusable for
@@ -672,10 +706,33 @@ async fn insert(profile: &Profile, args: InsertArgs) -> anyhow::Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
+/// `run`'s --json and --junit.
+fn reports_of(args: &RunArgs) -> crate::ci::Reports {
+    crate::ci::Reports {
+        json: args.json,
+        junit: args.junit.clone(),
+    }
+}
+
+/// `export`: prints the bundle's path (and on stderr what the walk of the run skipped).
+fn export(run_dir: &std::path::Path, out: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    let exported = crate::evidence::bundle::export(run_dir, out).map_err(CouldNotRun)?;
+    for skipped in &exported.skipped {
+        eprintln!("drill-cockpit: warning: not in the bundle: {skipped}");
+    }
+    println!("{}", exported.path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Exit code 0 when every graded run passed, 1 when one failed or is a control run, 3
 /// (a [`crate::exit::CouldNotRun`]) when the path could not be graded.
-fn verify(path: &std::path::Path, json: bool, compare: bool) -> anyhow::Result<ExitCode> {
-    let passed = crate::verify::verify(path, json, compare)?;
+fn verify(
+    path: &std::path::Path,
+    json: bool,
+    compare: bool,
+    junit: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
+    let passed = crate::verify::verify(path, json, compare, junit)?;
     Ok(ExitCode::from(if passed {
         crate::exit::PASSED
     } else {

@@ -1,6 +1,7 @@
 //! Run directories: reading any run (ours or the upstream tooling's) back into
 //! observations for `verify`, and writing our own.
 
+pub mod bundle;
 pub mod damage;
 pub mod durable;
 pub mod foreign;
@@ -14,4 +15,5 @@ pub mod read;
 pub mod report;
 pub mod safe_read;
 pub mod svg;
+pub mod unpack;
 pub mod write;

@@ -198,7 +198,7 @@ impl RunReader {
 
     /// Opens `rel` if it is a regular file of the run: checked before opening, opened
     /// non-blocking without following a link, and checked again on the handle.
-    fn open(&self, rel: &Path) -> Option<(File, Metadata)> {
+    pub(crate) fn open(&self, rel: &Path) -> Option<(File, Metadata)> {
         let kind = self.kind(rel);
         if kind != Kind::File {
             self.refuse(rel, kind);

@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::ci::Reports;
 use crate::config::Profile;
 use crate::drill::scenario::RUNNABLE;
 
@@ -18,7 +19,7 @@ pub struct Row {
 }
 
 impl Row {
-    fn verdict(&self) -> &'static str {
+    pub fn verdict(&self) -> &'static str {
         match &self.outcome {
             Ok(outcome) if outcome.code == crate::exit::PASSED => "PASSED",
             Ok(outcome) if outcome.code > 128 => "INTERRUPTED",
@@ -76,13 +77,21 @@ pub fn table(rows: &[Row], total: Duration) -> String {
     out
 }
 
-/// Runs every drill; returns the exit code (0 = all nine passed).
-pub async fn run_all(profile: Profile, options: RunOptions) -> u8 {
+/// Runs every drill; returns the exit code (0 = all nine passed). With `--json` the
+/// table goes to stderr and stdout carries the JSON alone.
+pub async fn run_all(profile: Profile, options: RunOptions, reports: &Reports) -> u8 {
     let started = Instant::now();
     let mut rows = Vec::new();
     let mut interrupted = None;
-    print!("{}", header());
-    flush_stdout();
+    let table_out = |text: &str| {
+        if reports.json {
+            eprint!("{text}");
+        } else {
+            print!("{text}");
+            flush_stdout();
+        }
+    };
+    table_out(&header());
     for drill in RUNNABLE {
         eprintln!("==> {} — {}", drill.id, drill.title);
         let began = Instant::now();
@@ -107,20 +116,21 @@ pub async fn run_all(profile: Profile, options: RunOptions) -> u8 {
             wall: began.elapsed(),
         };
         // Each line as it happens, even into a pipe or a CI log.
-        println!("{}", row.line());
-        flush_stdout();
+        table_out(&format!("{}\n", row.line()));
         rows.push(row);
         if interrupted.is_some() {
             break;
         }
     }
-    println!();
-    print!("{}", table(&rows, started.elapsed()));
-    flush_stdout();
+    table_out(&format!("\n{}", table(&rows, started.elapsed())));
+    let reported = reports.series(&rows, RUNNABLE.len(), started.elapsed());
     if let Some(code) = interrupted {
         return code;
     }
-    series_code(&rows)
+    match series_code(&rows) {
+        crate::exit::PASSED if !reported => crate::exit::COULD_NOT_RUN,
+        code => code,
+    }
 }
 
 /// 0 when all nine passed; 1 when one FAILED; else 3 when one could not run.
