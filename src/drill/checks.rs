@@ -787,9 +787,8 @@ pub fn grade(scenario: &Scenario, obs: &Observations, mode: Missing) -> Verdict 
 impl Verdict {
     /// `_result.json`: upstream's keys (`checks`, `observed`, `ok`) so its tooling reads
     /// ours, plus the per-check table.
-    pub fn result_json(&self, run_dir: &str) -> Value {
-        let scenario =
-            super::scenario::find(&self.scenario).unwrap_or(&super::scenario::ES_DOWN_CONNECT);
+    /// `scenario` is the drill it was graded by.
+    pub fn result_json(&self, scenario: &Scenario, run_dir: &str) -> Value {
         let observed_key = |metric: &str| format!("{metric}_reason_{}", scenario.observed_suffix);
         let mut observed = serde_json::Map::new();
         for counter in scenario.counters {
