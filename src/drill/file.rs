@@ -899,14 +899,14 @@ at_least = 1
     #[test]
     fn a_wrong_type_is_placed() {
         let error = error_of(&SMALL.replace("at_least = 1", "at_least = \"one\""));
-        assert_eq!(error.line, 23, "{error}");
+        assert_eq!((error.line, error.column), (22, 12), "{error}");
         assert!(error.message.contains("invalid type"), "{error}");
     }
 
     #[test]
     fn a_metric_the_contract_does_not_have_is_named_with_the_closest() {
         let error = error_of(&SMALL.replace("metric = \"outbox_failed_total\"", "metric = \"outbox_failed_totals\""));
-        assert_eq!((error.line, error.column), (21, 10), "{error}");
+        assert_eq!((error.line, error.column), (20, 10), "{error}");
         assert!(error.message.contains("did you mean `outbox_failed_total`?"), "{error}");
     }
 
