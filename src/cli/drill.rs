@@ -48,6 +48,11 @@ pub fn command(command: &DrillCommand) -> anyhow::Result<ExitCode> {
         }
         DrillCommand::Show { id } => {
             init(&[])?;
+            // The ad-hoc drill is a template (`--fault` without a drill), not in the list.
+            if id == "adhoc" && catalog::origin(id).is_none() {
+                print_all(catalog::ADHOC);
+                return Ok(ExitCode::SUCCESS);
+            }
             let drill = crate::drill::scenario::find(id).map_err(anyhow::Error::msg)?;
             print_all(drill.file);
             Ok(ExitCode::SUCCESS)

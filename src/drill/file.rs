@@ -437,8 +437,19 @@ fn reworded(message: &str) -> String {
     message.to_string()
 }
 
-/// The closest of `known` within a third of the word's length (at least two edits).
+/// The closest of `known`: the one name that begins as the word does (a metric with a
+/// word left out: `outbox_retry_total`), else the nearest within a third of the word's
+/// length (at least two edits).
 fn closest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
+    let stem = word.strip_suffix("_total").unwrap_or(word);
+    if stem.len() >= 6
+        && let [only] = known
+            .iter()
+            .filter(|k| k.starts_with(stem) && **k != word)
+            .collect::<Vec<_>>()[..]
+    {
+        return Some(only);
+    }
     let limit = (word.chars().count() / 3).max(2);
     known
         .iter()
@@ -834,7 +845,11 @@ pub fn with_fault(base: &Scenario, line: &str) -> Result<String, String> {
     file.fault.restore = "let the gate pass again".into();
     // Upstream's switches put the drill's own fault in, not this one.
     file.fault.worker_switches.clear();
-    file.title = format!("{} — with the ad-hoc fault `{}`", file.title, line.trim());
+    file.title = if base.id == "adhoc" {
+        format!("the ad-hoc fault `{}`", line.trim())
+    } else {
+        format!("{} — with the ad-hoc fault `{}`", file.title, line.trim())
+    };
     let body = toml::to_string(&file).map_err(|error| format!("--fault: cannot write the drill: {error}"))?;
     Ok(format!(
         "# Drill `{}` with its gate's fault replaced by --fault \"{}\" (drill-cockpit wrote this file).\n\n{body}",

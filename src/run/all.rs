@@ -6,7 +6,6 @@
 use std::time::{Duration, Instant};
 
 use crate::config::Profile;
-use crate::drill::scenario::lab;
 
 use super::single::{Outcome, RunOptions, run};
 
@@ -70,7 +69,7 @@ pub fn table(rows: &[Row], total: Duration) -> String {
     let passed = rows.iter().filter(|r| r.verdict() == "PASSED").count();
     out.push_str(&format!(
         "{passed}/{} passed in {:.1}s\n",
-        lab().len(),
+        crate::drill::scenario::all().len(),
         total.as_secs_f64()
     ));
     out
@@ -83,7 +82,7 @@ pub async fn run_all(profile: Profile, options: RunOptions) -> u8 {
     let mut interrupted = None;
     print!("{}", header());
     flush_stdout();
-    for drill in lab() {
+    for drill in crate::drill::scenario::all() {
         eprintln!("==> {} — {}", drill.id, drill.title);
         let began = Instant::now();
         let outcome = run(
@@ -125,7 +124,7 @@ pub async fn run_all(profile: Profile, options: RunOptions) -> u8 {
 
 /// 0 when all nine passed; 1 when one FAILED; else 3 when one could not run.
 fn series_code(rows: &[Row]) -> u8 {
-    let all_passed = rows.len() == lab().len() && rows.iter().all(|r| r.verdict() == "PASSED");
+    let all_passed = rows.len() == crate::drill::scenario::all().len() && rows.iter().all(|r| r.verdict() == "PASSED");
     if all_passed {
         crate::exit::PASSED
     } else if rows.iter().any(|r| r.verdict() == "FAILED") {
