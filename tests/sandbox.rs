@@ -44,7 +44,7 @@ fn run_all_in_the_sandbox_passes_every_drill_without_docker() {
         stderr.contains("SANDBOX · simulated Elasticsearch and trace store"),
         "{stderr}"
     );
-    for drill in drill_cockpit::drill::scenario::RUNNABLE {
+    for drill in drill_cockpit::drill::scenario::lab() {
         let run = common::sandbox::run_dir(snapshots.path(), drill.id);
         let recipe = std::fs::read_to_string(run.join("_recipe.json")).unwrap();
         assert!(recipe.contains("\"banner\": \"SANDBOX"), "{recipe}");

@@ -123,7 +123,7 @@ pub enum Ends {
 /// A drill, as its file says. The text fields are `'static` because a drill is read
 /// once per process and lives as long as it (see `drill::file::leak`): the checks hand
 /// its ids and titles on by reference, as they did when drills were constants.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Scenario {
     pub id: &'static str,
     pub title: &'static str,
