@@ -142,10 +142,14 @@ impl GradedRun {
         let dir = self.dir.display().to_string();
         match &self.graded {
             // The drill it was graded by a moment ago (its `_drill.toml`, or the built-in).
-            Graded::Ours(verdict) => match crate::drill::catalog::of_run(&self.dir, &verdict.scenario) {
-                Ok(drill) => verdict.result_json(drill, &dir),
-                Err(error) => json!({"scenario": verdict.scenario, "run_dir": dir, "tool": "drill-cockpit", "verdict": verdict.checks, "ok": verdict.ok, "error": error}),
-            },
+            Graded::Ours(verdict) => {
+                match crate::drill::catalog::of_run(&self.dir, &verdict.scenario) {
+                    Ok(drill) => verdict.result_json(drill, &dir),
+                    Err(error) => {
+                        json!({"scenario": verdict.scenario, "run_dir": dir, "tool": "drill-cockpit", "verdict": verdict.checks, "ok": verdict.ok, "error": error})
+                    }
+                }
+            }
             Graded::Upstream {
                 grade,
                 also,

@@ -55,7 +55,11 @@ fn every_built_in_drill_is_its_file_shown_and_round_tripped() {
     for drill in lab {
         let on_disk =
             std::fs::read_to_string(repo(&format!("assets/drills/{}.toml", drill.id))).unwrap();
-        assert_eq!(drill.file, on_disk, "{}: the embedded file is the asset", drill.id);
+        assert_eq!(
+            drill.file, on_disk,
+            "{}: the embedded file is the asset",
+            drill.id
+        );
         let shown = scratch.run(&["drill", "show", drill.id]);
         assert!(shown.status.success(), "{}", text(&shown.stderr));
         assert_eq!(text(&shown.stdout), on_disk, "drill show {}", drill.id);
@@ -122,7 +126,11 @@ fn a_broken_file_gets_its_place_and_exit_2_before_anything_starts() {
     let scratch = Scratch::new();
     let good = catalog::builtin("es_429_inject").unwrap().file;
     let broken = good.replacen("\ntitle = \"", "\ntittle = \"", 1);
-    let line = broken.lines().position(|l| l.starts_with("tittle")).unwrap() + 1;
+    let line = broken
+        .lines()
+        .position(|l| l.starts_with("tittle"))
+        .unwrap()
+        + 1;
     std::fs::write(scratch.path().join("broken.toml"), &broken).unwrap();
     let checked = scratch.run(&["drill", "check", "broken.toml"]);
     assert_eq!(checked.status.code(), Some(2));
@@ -137,7 +145,11 @@ fn a_broken_file_gets_its_place_and_exit_2_before_anything_starts() {
     let ran = scratch.run(&["run", "--sandbox", "--drill", "broken.toml"]);
     assert_eq!(ran.status.code(), Some(2));
     assert!(text(&ran.stderr).contains(&format!("broken.toml:{line}:1:")));
-    assert!(!text(&ran.stderr).contains("SANDBOX"), "{}", text(&ran.stderr));
+    assert!(
+        !text(&ran.stderr).contains("SANDBOX"),
+        "{}",
+        text(&ran.stderr)
+    );
     // So does a fault the gate cannot do.
     let fault = scratch.run(&["run", "--sandbox", "--fault", "abort 429 on bluk"]);
     assert_eq!(fault.status.code(), Some(2));
@@ -180,9 +192,15 @@ fn a_user_drill_overrides_the_built_in_of_its_id_and_says_so() {
             .unwrap_or_else(|| panic!("{id} not listed:\n{stdout}"))
             .to_string()
     };
-    assert!(line_of("es_429_inject").contains("mine.toml (overrides built-in)"), "{stdout}");
+    assert!(
+        line_of("es_429_inject").contains("mine.toml (overrides built-in)"),
+        "{stdout}"
+    );
     assert!(line_of("es_down_connect").contains("built-in"), "{stdout}");
-    assert!(line_of("es_bulk_503").contains("drills/es_bulk_503.toml"), "{stdout}");
+    assert!(
+        line_of("es_bulk_503").contains("drills/es_bulk_503.toml"),
+        "{stdout}"
+    );
     assert_eq!(stdout.lines().count(), 10, "{stdout}");
     assert!(
         text(&listed.stderr).contains("drill `es_429_inject` from ")

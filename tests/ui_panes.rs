@@ -145,7 +145,11 @@ fn healthy() -> Snapshot {
         document_version: None,
         ..Observations::default()
     };
-    snapshot.checklist = Some(grade(drill_cockpit::drill::catalog::builtin("es_down_connect").unwrap(), &observations, Missing::Pending));
+    snapshot.checklist = Some(grade(
+        drill_cockpit::drill::catalog::builtin("es_down_connect").unwrap(),
+        &observations,
+        Missing::Pending,
+    ));
     snapshot.containers = Some(Ok(vec![
         service("es", "exited", None),
         service("jaeger", "running", Some("healthy")),
@@ -320,7 +324,10 @@ fn contention() -> (App, Snapshot) {
         environment: Some(Default::default()),
     })
     .unwrap();
-    let mut app = App::new(Keymap::for_drill(&profile, drill_cockpit::drill::catalog::builtin("db_claim_contention").unwrap()));
+    let mut app = App::new(Keymap::for_drill(
+        &profile,
+        drill_cockpit::drill::catalog::builtin("db_claim_contention").unwrap(),
+    ));
     app.now = now();
     app.scenario = "db_claim_contention".into();
     let mut snapshot = healthy();

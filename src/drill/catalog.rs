@@ -64,7 +64,10 @@ pub enum Origin {
         overrides: Option<String>,
     },
     /// A drill with its fault replaced by `--fault`.
-    Fault { base: String, line: String },
+    Fault {
+        base: String,
+        line: String,
+    },
 }
 
 impl std::fmt::Display for Origin {
@@ -290,7 +293,12 @@ pub fn find(id: &str) -> Result<&'static Scenario, String> {
     }
     let closest = all
         .iter()
-        .map(|e| (crate::config::spec::edit_distance(id, e.drill.id), e.drill.id))
+        .map(|e| {
+            (
+                crate::config::spec::edit_distance(id, e.drill.id),
+                e.drill.id,
+            )
+        })
         .filter(|(distance, _)| *distance <= 5)
         .min()
         .map(|(_, id)| format!(" Did you mean `{id}`?"))
@@ -298,7 +306,10 @@ pub fn find(id: &str) -> Result<&'static Scenario, String> {
     Err(format!(
         "scenario `{}` is not supported by this build.{closest} Supported: {} (or a drill file: --drill FILE, ./drills/, docs/DRILLS.md)",
         crate::sanitize::one_line(id, 80),
-        all.iter().map(|e| e.drill.id).collect::<Vec<_>>().join(", ")
+        all.iter()
+            .map(|e| e.drill.id)
+            .collect::<Vec<_>>()
+            .join(", ")
     ))
 }
 

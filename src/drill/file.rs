@@ -217,11 +217,7 @@ pub struct CounterTable {
     pub series: Option<SeriesWord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasons: Option<Vec<String>>,
-    #[serde(
-        default,
-        with = "label_pairs",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "label_pairs", skip_serializing_if = "Option::is_none")]
     pub labels: Option<Vec<(String, Vec<String>)>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_least: Option<f64>,
@@ -321,7 +317,10 @@ pub const CONTRACT_COUNTERS: &[(&str, &[&str])] = &[
     ),
     ("outbox_owner_mismatch_skips_total", &[]),
     ("outbox_es_bulk_requests_total", &["projection", "result"]),
-    ("outbox_es_bulk_items_total", &["projection", "op", "result"]),
+    (
+        "outbox_es_bulk_items_total",
+        &["projection", "op", "result"],
+    ),
     (
         "outbox_es_bulk_item_failures_total",
         &["projection", "op", "failure_class"],
@@ -558,12 +557,22 @@ fn check_events(events: &EventsTable) -> Result<(), Problem> {
 }
 
 fn check_checks(checks: &ChecksTable) -> Result<(), Problem> {
-    let log_ids: Vec<&str> = checks.log_line.iter().map(|l| l.id.get_ref().as_str()).collect();
+    let log_ids: Vec<&str> = checks
+        .log_line
+        .iter()
+        .map(|l| l.id.get_ref().as_str())
+        .collect();
     for name in &checks.order {
-        if CHECK_NAMES.contains(&name.get_ref().as_str()) || log_ids.contains(&name.get_ref().as_str()) {
+        if CHECK_NAMES.contains(&name.get_ref().as_str())
+            || log_ids.contains(&name.get_ref().as_str())
+        {
             continue;
         }
-        let known: Vec<&str> = CHECK_NAMES.iter().copied().chain(log_ids.iter().copied()).collect();
+        let known: Vec<&str> = CHECK_NAMES
+            .iter()
+            .copied()
+            .chain(log_ids.iter().copied())
+            .collect();
         return Err((
             name.span(),
             format!(
@@ -596,8 +605,12 @@ fn check_checks(checks: &ChecksTable) -> Result<(), Problem> {
         check_counter(counter, !checks.reasons.is_empty())?;
     }
     for line in &checks.log_line {
-        regex::Regex::new(line.pattern.get_ref())
-            .map_err(|error| (line.pattern.span(), format!("pattern is not a regex: {error}")))?;
+        regex::Regex::new(line.pattern.get_ref()).map_err(|error| {
+            (
+                line.pattern.span(),
+                format!("pattern is not a regex: {error}"),
+            )
+        })?;
         if !(1..=2).contains(line.worker.get_ref()) {
             return Err((
                 line.worker.span(),
@@ -641,11 +654,15 @@ fn check_counter(counter: &CounterTable, drill_has_reasons: bool) -> Result<(), 
             ),
         ));
     }
-    let by_reason = matches!(counter.series, Some(SeriesWord::DrillReasons)) || counter.reasons.is_some();
+    let by_reason =
+        matches!(counter.series, Some(SeriesWord::DrillReasons)) || counter.reasons.is_some();
     if by_reason && !labels.contains(&"reason") {
         return Err((
             counter.metric.span(),
-            format!("`{metric}` has no `reason` label (its labels: {}): sum it with series = \"all\" or labels", labels.join(", ")),
+            format!(
+                "`{metric}` has no `reason` label (its labels: {}): sum it with series = \"all\" or labels",
+                labels.join(", ")
+            ),
         ));
     }
     if matches!(counter.series, Some(SeriesWord::DrillReasons)) && !drill_has_reasons {
@@ -663,7 +680,11 @@ fn check_counter(counter: &CounterTable, drill_has_reasons: bool) -> Result<(), 
                     closest(label, labels)
                         .map(|k| format!(" (did you mean `{k}`?)"))
                         .unwrap_or_default(),
-                    if labels.is_empty() { "none".to_string() } else { labels.join(", ") }
+                    if labels.is_empty() {
+                        "none".to_string()
+                    } else {
+                        labels.join(", ")
+                    }
                 ),
             ));
         }
@@ -688,7 +709,13 @@ pub fn leak(text: String) -> &'static str {
 }
 
 fn leak_all(words: &[String]) -> &'static [&'static str] {
-    Box::leak(words.iter().map(|w| leak(w.clone())).collect::<Vec<_>>().into_boxed_slice())
+    Box::leak(
+        words
+            .iter()
+            .map(|w| leak(w.clone()))
+            .collect::<Vec<_>>()
+            .into_boxed_slice(),
+    )
 }
 
 fn leak_pairs(pairs: &[(String, String)]) -> &'static [(&'static str, &'static str)] {
@@ -840,7 +867,10 @@ pub fn with_fault(base: &Scenario, line: &str) -> Result<String, String> {
     if *file.fault.how.get_ref() != How::CollectorGate {
         file.fault.how = Spanned::new(0..0, How::Gate);
     }
-    file.fault.gate = Some(Spanned::new(0..0, crate::faults::line::to_lifted_line(&fault, lift)));
+    file.fault.gate = Some(Spanned::new(
+        0..0,
+        crate::faults::line::to_lifted_line(&fault, lift),
+    ));
     file.fault.key = words;
     file.fault.restore = "let the gate pass again".into();
     // Upstream's switches put the drill's own fault in, not this one.
@@ -850,7 +880,8 @@ pub fn with_fault(base: &Scenario, line: &str) -> Result<String, String> {
     } else {
         format!("{} — with the ad-hoc fault `{}`", file.title, line.trim())
     };
-    let body = toml::to_string(&file).map_err(|error| format!("--fault: cannot write the drill: {error}"))?;
+    let body = toml::to_string(&file)
+        .map_err(|error| format!("--fault: cannot write the drill: {error}"))?;
     Ok(format!(
         "# Drill `{}` with its gate's fault replaced by --fault \"{}\" (drill-cockpit wrote this file).\n\n{body}",
         base.id,
@@ -906,7 +937,12 @@ at_least = 1
     fn an_unknown_key_is_placed_and_gets_a_did_you_mean() {
         let error = error_of(&SMALL.replace("title = \"a tiny", "tittle = \"a tiny"));
         assert_eq!((error.line, error.column), (3, 1), "{error}");
-        assert!(error.message.contains("unknown key `tittle` (did you mean `title`?)"), "{error}");
+        assert!(
+            error
+                .message
+                .contains("unknown key `tittle` (did you mean `title`?)"),
+            "{error}"
+        );
         assert!(error.to_string().starts_with("x.toml:3:1: "), "{error}");
         assert!(error.excerpt.contains("^^^^^^"), "{error}");
     }
@@ -920,18 +956,38 @@ at_least = 1
 
     #[test]
     fn a_metric_the_contract_does_not_have_is_named_with_the_closest() {
-        let error = error_of(&SMALL.replace("metric = \"outbox_failed_total\"", "metric = \"outbox_failed_totals\""));
+        let error = error_of(&SMALL.replace(
+            "metric = \"outbox_failed_total\"",
+            "metric = \"outbox_failed_totals\"",
+        ));
         assert_eq!((error.line, error.column), (20, 10), "{error}");
-        assert!(error.message.contains("did you mean `outbox_failed_total`?"), "{error}");
+        assert!(
+            error
+                .message
+                .contains("did you mean `outbox_failed_total`?"),
+            "{error}"
+        );
     }
 
     #[test]
     fn mistakes_serde_cannot_see_are_placed_too() {
         for (from, to, expected) in [
             ("how = \"gate\"", "how = \"gat\"", "did you mean `gate`?"),
-            ("abort 503 on bulk", "abort 503 on bluk", "did you mean 'bulk'"),
-            ("\"end_state\"]", "\"end_stat\"]", "did you mean `end_state`?"),
-            ("series = \"drill_reasons\"", "labels = { reason = [\"x\"] }\nseries = \"all\"", "exactly one of"),
+            (
+                "abort 503 on bulk",
+                "abort 503 on bluk",
+                "did you mean 'bulk'",
+            ),
+            (
+                "\"end_state\"]",
+                "\"end_stat\"]",
+                "did you mean `end_state`?",
+            ),
+            (
+                "series = \"drill_reasons\"",
+                "labels = { reason = [\"x\"] }\nseries = \"all\"",
+                "exactly one of",
+            ),
             ("at_least = 1", "", "exactly one bound"),
             ("state = \"done\"", "state = \"failed\"", "add reason"),
             ("id = \"tiny\"", "id = \"Tiny Drill\"", "lowercase letters"),
@@ -949,9 +1005,16 @@ at_least = 1
         let base = load("tiny.toml", SMALL).unwrap();
         let text = with_fault(base, "latency 2s first 1").unwrap();
         let drill = load("adhoc", &text).unwrap();
-        assert_eq!(drill.gate_fault, crate::faults::line::parse("latency 2s first 1").ok());
+        assert_eq!(
+            drill.gate_fault,
+            crate::faults::line::parse("latency 2s first 1").ok()
+        );
         assert_eq!(drill.lift_after, None);
         assert_eq!(drill.counters, base.counters);
-        assert!(with_fault(base, "abort 42").unwrap_err().starts_with("--fault: "));
+        assert!(
+            with_fault(base, "abort 42")
+                .unwrap_err()
+                .starts_with("--fault: ")
+        );
     }
 }

@@ -530,13 +530,19 @@ mod tests {
     fn a_fault_for_a_while_reads_back_with_its_lift() {
         for (line, lift) in [
             ("abort 503 on bulk for 5s", Some(Duration::from_secs(5))),
-            ("latency 200ms for 1500ms", Some(Duration::from_millis(1500))),
+            (
+                "latency 200ms for 1500ms",
+                Some(Duration::from_millis(1500)),
+            ),
             ("refuse FOR 2m", Some(Duration::from_secs(120))),
             ("abort 429", None),
         ] {
             let (fault, lifted) = parse_lifted(line).expect(line);
             assert_eq!(lifted, lift, "{line}");
-            assert_eq!(parse_lifted(&to_lifted_line(&fault, lifted)), Ok((fault, lifted)));
+            assert_eq!(
+                parse_lifted(&to_lifted_line(&fault, lifted)),
+                Ok((fault, lifted))
+            );
         }
         for (line, expected) in [
             ("abort 503 for", "takes one DURATION"),

@@ -124,7 +124,8 @@ pub async fn run_all(profile: Profile, options: RunOptions) -> u8 {
 
 /// 0 when all nine passed; 1 when one FAILED; else 3 when one could not run.
 fn series_code(rows: &[Row]) -> u8 {
-    let all_passed = rows.len() == crate::drill::scenario::all().len() && rows.iter().all(|r| r.verdict() == "PASSED");
+    let all_passed = rows.len() == crate::drill::scenario::all().len()
+        && rows.iter().all(|r| r.verdict() == "PASSED");
     if all_passed {
         crate::exit::PASSED
     } else if rows.iter().any(|r| r.verdict() == "FAILED") {

@@ -103,9 +103,7 @@ impl Session {
             Inject::Gate => self.set_gate(GateRole::Elastic, Fault::Pass, false).await,
             Inject::WriteBlock => self.set_write_block(false).await,
             Inject::Nothing => Ok(()),
-            Inject::CollectorGate => {
-                self.set_gate(GateRole::Collector, Fault::Pass, false).await
-            }
+            Inject::CollectorGate => self.set_gate(GateRole::Collector, Fault::Pass, false).await,
             // A kill is not undone: worker 2 carries on.
             Inject::KillClaimingWorker => Ok(()),
         }

@@ -271,7 +271,8 @@ impl Session {
 
     fn write_recipe(&self) -> Result<(), WriteError> {
         // The drill as it ran: `verify` grades the run by it, whatever files say later.
-        self.run.write_new("_drill.toml", self.drill.file.as_bytes())?;
+        self.run
+            .write_new("_drill.toml", self.drill.file.as_bytes())?;
         let recipe = json!({
             "tool": "drill-cockpit",
             "version": env!("CARGO_PKG_VERSION"),
