@@ -732,6 +732,7 @@ fn leak_pairs(pairs: &[(String, String)]) -> &'static [(&'static str, &'static s
 fn scenario(file: &DrillFile, text: &'static str) -> Scenario {
     let fault = &file.fault;
     let (gate_fault, lift_after) = match &fault.gate {
+        // Checked in `check_fault`: a line that does not parse never gets here.
         Some(line) => match crate::faults::line::parse_lifted(line.get_ref()) {
             Ok((fault, lift)) => (Some(fault), lift),
             Err(_) => (None, None),
@@ -852,9 +853,10 @@ fn scenario(file: &DrillFile, text: &'static str) -> Scenario {
     }
 }
 
-/// A drill's file with its gate's fault replaced by `line` (`--fault`): through the
-/// ES gate (or the collector's, for a drill whose fault is there), its key words the
-/// fault's own, the title saying it was replaced. Written as TOML and read back
+/// A drill's file with its gate's fault replaced by `line` (`--fault`): the ES gate's
+/// (or the collector's, for a drill whose fault is there), its key words the fault's
+/// own, the title saying it was replaced. A drill whose fault is not a gate's is
+/// refused. Written as TOML and read back
 /// through [`load`], so it is checked as any file is, and recorded as run.
 pub fn with_fault(base: &Scenario, line: &str) -> Result<String, String> {
     let (fault, lift) =
@@ -864,8 +866,15 @@ pub fn with_fault(base: &Scenario, line: &str) -> Result<String, String> {
         Some(after) => format!("gate: {} for {} s", fault.describe(), after.as_secs_f64()),
         None => format!("gate: {}", fault.describe()),
     };
-    if *file.fault.how.get_ref() != How::CollectorGate {
-        file.fault.how = Spanned::new(0..0, How::Gate);
+    let how = *file.fault.how.get_ref();
+    if !matches!(how, How::Gate | How::CollectorGate) {
+        // Its checks are about its own fault (a stopped ES, a kill, its events): another
+        // fault through a gate would fail them for nothing.
+        return Err(format!(
+            "--fault replaces a drill's gate fault, and `{}` puts its fault in by how = \"{}\": run it without --fault, pick a gate drill (es_429_inject, es_bulk_partial, db_claim_contention, collector_down), or name no drill for the ad-hoc one",
+            base.id,
+            how_word(how)
+        ));
     }
     file.fault.gate = Some(Spanned::new(
         0..0,

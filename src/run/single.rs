@@ -483,7 +483,7 @@ async fn drive(session: &mut Session, options: &RunOptions) -> Result<(), Stop> 
         session.lift_if_due().await?;
         say("the fault's time is up: lifted");
     }
-    if session.fault_active() {
+    if !session.lifted {
         say(&format!("restoring: {}", session.drill.restore));
         session.restore().await?;
     }

@@ -75,7 +75,9 @@ impl Session {
                     json!({"message": format!("the fault is lifted {} s after it went in, as the drill says", after.as_secs_f64())}),
                 );
                 self.lift_at = None;
-                self.restore().await.map(|()| true)
+                self.restore().await?;
+                self.lifted = true;
+                Ok(true)
             }
             _ => Ok(false),
         }

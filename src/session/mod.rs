@@ -83,6 +83,8 @@ pub struct Session {
     pub last_entity: Option<Uuid>,
     /// When a fault that is lifted after a while (`… for 5s`) comes out.
     pub lift_at: Option<tokio::time::Instant>,
+    /// That fault came out on its own time (nothing left to restore).
+    pub lifted: bool,
     last_statuses: BTreeMap<&'static str, CheckStatus>,
     last_counters: Option<[f64; 4]>,
     /// How long the last freeze took from first capture to last file, in ms.
@@ -216,6 +218,7 @@ impl Session {
             index_blocked: false,
             last_entity: None,
             lift_at: None,
+            lifted: false,
             last_statuses: BTreeMap::new(),
             last_counters: None,
             last_freeze_ms: None,
