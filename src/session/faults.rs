@@ -95,8 +95,10 @@ impl Session {
         self.set_gate(GateRole::Elastic, hold, false).await
     }
 
-    /// Takes the drill's fault out again.
+    /// Takes the drill's fault out again (and so a fault with a time no longer waits
+    /// for it).
     pub async fn restore(&mut self) -> Result<(), String> {
+        self.lift_at = None;
         if self.inject_in_worker && self.drill.inject != Inject::KillClaimingWorker {
             return self.replace_switched_worker().await;
         }

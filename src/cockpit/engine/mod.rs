@@ -291,12 +291,7 @@ impl Engine {
                     }
                 }
                 _ = worker_tick.tick() => {
-                    // A fault that is lifted after a while (`… for 5s`) comes out on time.
-                    match self.session.lift_if_due().await {
-                        Ok(true) => self.status(format!("fault out on time: {}", self.session.drill.restore), false),
-                        Ok(false) => {}
-                        Err(error) => self.status(error, true),
-                    }
+                    self.lift_if_due().await;
                     let state = self.session.worker_state();
                     let reported = self.session.tail.lock().ok().and_then(|t| t.reported_batch_size);
                     let worker2 = self.worker2();
