@@ -353,7 +353,23 @@ pub fn parse(path: &str, text: &str) -> Result<DrillFile, DrillError> {
 }
 
 /// Reads, checks and makes the drill of a file; the drill lives as long as the process.
+/// The same text is made once: `verify` of a folder reads the same few drills from
+/// every run, and each is kept for good.
 pub fn load(path: &str, text: &str) -> Result<&'static Scenario, DrillError> {
+    static MADE: std::sync::Mutex<Vec<&'static Scenario>> = std::sync::Mutex::new(Vec::new());
+    if let Ok(made) = MADE.lock()
+        && let Some(drill) = made.iter().find(|d| d.file == text)
+    {
+        return Ok(drill);
+    }
+    let drill = make(path, text)?;
+    if let Ok(mut made) = MADE.lock() {
+        made.push(drill);
+    }
+    Ok(drill)
+}
+
+fn make(path: &str, text: &str) -> Result<&'static Scenario, DrillError> {
     let file = parse(path, text)?;
     let drill = scenario(&file, leak(text.to_string()));
     // The effect must be one of the checks the drill grades: what its checklist says
