@@ -412,6 +412,35 @@ mod tests {
     }
 
     #[test]
+    fn a_run_is_graded_by_the_drill_it_recorded_else_by_the_built_in_of_its_id() {
+        let run = tempfile::tempdir().unwrap();
+        // An old run: no _drill.toml, the built-in drill of its id.
+        let old = of_run(run.path(), "es_429_inject").unwrap();
+        assert!(std::ptr::eq(old, builtin("es_429_inject").unwrap()));
+        let error = of_run(run.path(), "es_bulk_503").unwrap_err();
+        assert!(
+            error.contains("has no _drill.toml and is not a built-in drill"),
+            "{error}"
+        );
+        // A run of a user's drill: its own file, wherever that file is now.
+        let mine = builtin("es_429_inject")
+            .unwrap()
+            .file
+            .replace("id = \"es_429_inject\"", "id = \"mine\"");
+        std::fs::write(run.path().join("_drill.toml"), &mine).unwrap();
+        assert_eq!(of_run(run.path(), "mine").unwrap().id, "mine");
+        // A recorded drill that no longer loads is said, with its place.
+        std::fs::write(run.path().join("_drill.toml"), "id = 1\n").unwrap();
+        let error = of_run(run.path(), "mine").unwrap_err();
+        assert!(error.contains("_drill.toml:1:6: invalid type"), "{error}");
+        // A link in its place is not followed.
+        std::fs::remove_file(run.path().join("_drill.toml")).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", run.path().join("_drill.toml")).unwrap();
+        let error = of_run(run.path(), "mine").unwrap_err();
+        assert!(error.contains("is not a regular file"), "{error}");
+    }
+
+    #[test]
     fn an_unknown_scenario_gets_a_did_you_mean() {
         let error = find("es_down_conect").unwrap_err();
         assert!(error.contains("Did you mean `es_down_connect`?"), "{error}");
