@@ -475,7 +475,7 @@ pub fn verify(path: &Path, as_json: bool, compare: bool) -> Result<bool, CouldNo
             shown_path(path)
         )));
     }
-    let runs: Vec<Result<GradedRun, String>> = dirs.iter().map(|d| grade_run(d)).collect();
+    let runs = grade_all(&dirs);
     if as_json {
         let list: Vec<Value> = runs
             .iter()
@@ -498,6 +498,41 @@ pub fn verify(path: &Path, as_json: bool, compare: bool) -> Result<bool, CouldNo
         emit(&render_table(path, &runs));
     }
     folder_outcome(path, &runs)
+}
+
+/// Grades every run, in the order given, on every core: runs are independent and each
+/// is mostly reading and parsing its own small files.
+fn grade_all(dirs: &[std::path::PathBuf]) -> Vec<Result<GradedRun, String>> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(dirs.len().max(1));
+    if threads <= 1 {
+        return dirs.iter().map(|d| grade_run(d)).collect();
+    }
+    let chunk = dirs.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = dirs
+            .chunks(chunk)
+            .map(|part| {
+                let worker =
+                    scope.spawn(move || part.iter().map(|d| grade_run(d)).collect::<Vec<_>>());
+                (part.len(), worker)
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|(count, worker)| {
+                worker.join().unwrap_or_else(|_| {
+                    (0..count)
+                        .map(|_| {
+                            Err("grading this group of runs panicked: please report it".to_string())
+                        })
+                        .collect()
+                })
+            })
+            .collect()
+    })
 }
 
 /// The path exists, is a directory and can be listed; else why not, and the fix.

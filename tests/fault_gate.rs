@@ -293,3 +293,158 @@ async fn a_redirect_passes_through_unfollowed() {
     assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 1);
     assert_eq!(gate.records()[0].status, Some(302));
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `drill-cockpit gate` as a user runs it: a real process in front of the stand-in, its
+/// fault switched through the control API, every request in the records file.
+#[tokio::test]
+async fn the_standalone_gate_switches_faults_through_its_control_api_and_records_every_request() {
+    let es = EsStandin::start().await.unwrap();
+    let (listen, control) = (free_port(), free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let records = dir.path().join("records.jsonl");
+    let mut gate = std::process::Command::new(env!("CARGO_BIN_EXE_drill-cockpit"))
+        .args(["gate", "--listen", &format!("127.0.0.1:{listen}")])
+        .args(["--upstream", &es.url(), "--fault", "abort 429 on delete"])
+        .args(["--control", &format!("127.0.0.1:{control}")])
+        .arg("--records")
+        .arg(&records)
+        .env("XDG_STATE_HOME", dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let (base, api) = (
+        format!("http://127.0.0.1:{listen}"),
+        format!("http://127.0.0.1:{control}"),
+    );
+    assert!(
+        common::eventually(Duration::from_secs(20), || async {
+            client.get(format!("{api}/health")).send().await.is_ok()
+        })
+        .await,
+        "the gate's control API never answered"
+    );
+    let fault: serde_json::Value = client
+        .get(format!("{api}/fault"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(fault["fault"], "abort 429 on delete");
+    assert_eq!(put(&client, &base, "a", 1).await.unwrap().status(), 201);
+
+    let switched = client
+        .put(format!("{api}/fault"))
+        .body("abort 503 on upsert retry-after 4")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(switched.status(), 200);
+    let refused = put(&client, &base, "b", 1).await.unwrap();
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "4");
+
+    // A fault that does not parse is a 400 naming the word, and changes nothing.
+    let typo = client
+        .put(format!("{api}/fault"))
+        .body("abort 503 on upsret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(typo.status(), 400);
+    let typo: serde_json::Value = typo.json().await.unwrap();
+    assert!(
+        typo["error"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean 'upsert'"),
+        "{typo}"
+    );
+    assert_eq!(put(&client, &base, "c", 1).await.unwrap().status(), 503);
+
+    assert_eq!(
+        client
+            .delete(format!("{api}/fault"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(put(&client, &base, "d", 1).await.unwrap().status(), 201);
+
+    let page: serde_json::Value = client
+        .get(format!("{api}/records?since=1"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["next"], 4);
+    let statuses: Vec<u64> = page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, [503, 503, 201]);
+
+    // SIGTERM: the last records are written and the gate exits cleanly.
+    unsafe { libc::kill(gate.id() as i32, libc::SIGTERM) };
+    let status = gate.wait().unwrap();
+    assert!(status.success(), "the gate exited with {status}");
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&records)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let paths: Vec<&str> = lines.iter().map(|r| r["path"].as_str().unwrap()).collect();
+    assert_eq!(paths.len(), 4, "{lines:?}");
+    assert!(paths.iter().all(|p| p.contains("/_doc/")));
+    assert_eq!(lines[1]["injected"], "abort 503 on upsert, Retry-After 4");
+}
+
+/// A megabyte-sized document streams through the gate both ways unchanged.
+#[tokio::test]
+async fn a_large_body_streams_through_unchanged() {
+    let (es, gate, client) = gate().await;
+    let text: String = (0..200_000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let sent = client
+        .put(format!("{}/{INDEX}/_doc/big", gate.url()))
+        .json(&serde_json::json!({ "text": text }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 201);
+    let via_gate = client
+        .get(format!("{}/{INDEX}/_doc/big", gate.url()))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let via_es = client
+        .get(format!("{}/{INDEX}/_doc/big", es.url()))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(via_gate.len() > 200_000);
+    assert_eq!(via_gate, via_es);
+}

@@ -125,6 +125,10 @@ pub enum Command {
         #[arg(long)]
         paused: bool,
     },
+    /// The fault gate as a standalone fault proxy in front of Elasticsearch (like
+    /// Toxiproxy): its fault switched at run time through --control (docs/GATE.md),
+    /// every request recorded as a JSON line. Ctrl-C stops it.
+    Gate(GateArgs),
     /// Share a run: one self-contained HTML file (verdict, checklist, counters, the
     /// drill's story and timeline, key log lines with trace links, the manifest).
     /// Read-only on the run; the file goes to --out or ./report-<scenario>-<run_id>.html.
@@ -156,6 +160,28 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct GateArgs {
+    /// Where the gate listens, e.g. 127.0.0.1:9201 (give this to the worker as ELASTIC_URL).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+    /// Elasticsearch's base URL, plain http, e.g. http://127.0.0.1:9200.
+    #[arg(long, value_name = "URL")]
+    pub upstream: String,
+    /// The fault in force from the start, in one line (default: pass), e.g.
+    /// "abort 429 on bulk every 3 retry-after 2", "latency 200-800ms", "black-hole",
+    /// "bulk-item 1 400", "refuse".
+    #[arg(long, value_name = "SPEC", default_value = "pass", value_parser = crate::faults::line::parse)]
+    pub fault: crate::faults::Fault,
+    /// Serve the control API here (GET|PUT|DELETE /fault, GET /records?since=N,
+    /// GET /health), e.g. 127.0.0.1:8474.
+    #[arg(long, value_name = "ADDR")]
+    pub control: Option<std::net::SocketAddr>,
+    /// Write every request as a JSON line: - for stdout, or a file (appended to).
+    #[arg(long, value_name = "FILE")]
+    pub records: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -449,6 +475,22 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
         )
         .await;
     }
+    // The standalone gate needs no profile: its flags say everything.
+    if matches!(cli.command, Some(Command::Gate(_)))
+        && let Some(Command::Gate(args)) = cli.command.take()
+    {
+        open_diagnostics("gate");
+        crate::faults::standalone::run(crate::faults::standalone::GateOptions {
+            listen: args.listen,
+            upstream: args.upstream,
+            fault: args.fault,
+            control: args.control,
+            records: args.records,
+        })
+        .await
+        .map_err(CouldNotRun)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Some(Command::Report { run_dir, html, out }) = &cli.command {
         if !html {
             anyhow::bail!(
@@ -555,6 +597,7 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
         // Handled above, before the profile: they read files or the definition only.
         Some(
             Command::Report { .. }
+            | Command::Gate(_)
             | Command::Replay { .. }
             | Command::Completions { .. }
             | Command::Drill { .. }

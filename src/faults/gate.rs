@@ -5,7 +5,10 @@
 //!
 //! Pass-through changes nothing the worker or ES can see but hop-by-hop headers: method,
 //! path and query, headers, body and status go through as they are, over keep-alive
-//! connections on both sides.
+//! connections on both sides. A fault proxy sits on every request of every drill, so the
+//! pass path is kept as lean as a proxy's: a pooled hyper client (no URL parsing, no
+//! header map rebuilt), both bodies streamed through without being buffered or copied,
+//! and the record a small push under a lock (JSON is written later, off the path).
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -14,10 +17,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, StreamBody};
+use http_body_util::{BodyExt, Either, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+use hyper::header::{HeaderMap, HeaderName};
+use hyper::{Request, Response, Uri};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
@@ -50,9 +56,16 @@ fn rfc3339_ms<S: serde::Serializer>(at_unix_ms: &i64, serializer: S) -> Result<S
     serializer.serialize_str(&text)
 }
 
+/// The client the gate forwards with: the request body goes out as it came in.
+type Forwarder = Client<HttpConnector, Incoming>;
+
 struct Shared {
     upstream: String,
-    client: reqwest::Client,
+    /// `http://host:port` of the upstream, parsed once: each request only swaps in its
+    /// own path and query.
+    upstream_scheme: hyper::http::uri::Scheme,
+    upstream_authority: hyper::http::uri::Authority,
+    client: Forwarder,
     decider: Mutex<Decider>,
     records: Mutex<VecDeque<GateRecord>>,
     /// Records dropped from memory (the export says how many).
@@ -65,23 +78,37 @@ pub struct FaultGate {
     running: Mutex<Option<JoinHandle<()>>>,
 }
 
-/// Hop-by-hop headers (RFC 9110 §7.6.1) and those the client library sets itself.
-fn passes(name: &str) -> bool {
-    !matches!(
-        name,
-        "connection"
-            | "keep-alive"
-            | "proxy-connection"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-            | "host"
-            | "content-length"
-    )
+/// Hop-by-hop headers (RFC 9110 §7.6.1), and `host`, which the client sets to the
+/// upstream's own. `content-length` passes: both bodies go through unchanged, so the
+/// length stays true (a rewritten body drops it, see [`answer_with`]).
+const NOT_FORWARDED: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+];
+
+/// Drops the headers a proxy must not pass on, in place (no new map per request).
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    for name in NOT_FORWARDED {
+        if headers.contains_key(name) {
+            headers.remove(HeaderName::from_static(name));
+        }
+    }
 }
 
 type GateBody = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
+
+/// What the gate answers with: ES's own body streamed through, or one the gate made.
+type Answer = Response<Either<Incoming, GateBody>>;
+
+fn made(response: Response<GateBody>) -> Answer {
+    response.map(Either::Right)
+}
 
 fn full(bytes: impl Into<Bytes>) -> GateBody {
     Full::new(bytes.into())
@@ -93,21 +120,23 @@ impl FaultGate {
     /// Listens on `listen` (port 0 picks one, kept across refuse/restore) and forwards to
     /// `upstream` (ES's base URL).
     pub async fn start(listen: SocketAddr, upstream: &str) -> std::io::Result<FaultGate> {
+        let (upstream_scheme, upstream_authority) = parse_upstream(upstream)?;
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
-        let client = reqwest::Client::builder()
-            .tcp_nodelay(true)
-            .pool_max_idle_per_host(64)
-            // The worker's own timeout decides; the gate never gives up first.
-            .timeout(Duration::from_secs(300))
-            // A pass-through proxy passes a 3xx on as it is: the worker decides.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(std::io::Error::other)?;
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        // The worker's own timeout decides; the gate never gives up first, and passes a
+        // 3xx on as it is (the hyper client follows no redirects).
+        let client = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(256)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build(connector);
         let gate = FaultGate {
             addr,
             shared: Arc::new(Shared {
                 upstream: upstream.trim_end_matches('/').to_string(),
+                upstream_scheme,
+                upstream_authority,
                 client,
                 decider: Mutex::new(Decider::new(Fault::Pass)),
                 records: Mutex::new(VecDeque::new()),
@@ -178,6 +207,21 @@ impl FaultGate {
             .cloned()
             .collect();
         (newest, records.len() + dropped, injected)
+    }
+
+    /// The records from sequence number `since` on (the first request the gate saw is
+    /// 0), the number to ask from next time, and how many of those asked for had already
+    /// left memory (more than [`RECORDS_KEPT`] behind): a reader that polls gets every
+    /// request once, or is told how many it missed.
+    pub fn records_since(&self, since: u64) -> (Vec<GateRecord>, u64, u64) {
+        let Ok(records) = self.shared.records.lock() else {
+            return (Vec::new(), since, 0);
+        };
+        let dropped = self.shared.dropped.lock().map(|d| *d).unwrap_or(0);
+        let next = dropped + records.len() as u64;
+        let missed = dropped.saturating_sub(since);
+        let skip = since.saturating_sub(dropped).min(records.len() as u64) as usize;
+        (records.iter().skip(skip).cloned().collect(), next, missed)
     }
 
     /// Every kept record as JSON lines (`_exports/gate-<ts>.jsonl`).
@@ -321,15 +365,49 @@ fn record(shared: &Shared, record: GateRecord) {
     }
 }
 
-async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<GateBody> {
+/// `http://host:port[/]` → its scheme and authority; anything else is refused with the fix.
+fn parse_upstream(
+    upstream: &str,
+) -> std::io::Result<(hyper::http::uri::Scheme, hyper::http::uri::Authority)> {
+    let refused = |why: &str| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "the fault gate's upstream {upstream:?} {why}: give Elasticsearch's base URL, e.g. http://127.0.0.1:9200"
+            ),
+        )
+    };
+    let uri: Uri = upstream
+        .trim_end_matches('/')
+        .parse()
+        .map_err(|_| refused("is not a URL"))?;
+    let scheme = uri
+        .scheme()
+        .cloned()
+        .ok_or_else(|| refused("has no scheme"))?;
+    if scheme != hyper::http::uri::Scheme::HTTP {
+        return Err(refused(
+            "is not plain http (the gate forwards HTTP/1.1 without TLS, as the lab's Elasticsearch speaks)",
+        ));
+    }
+    if uri.path() != "/" && !uri.path().is_empty() {
+        return Err(refused(
+            "has a path (the gate forwards each request's own path)",
+        ));
+    }
+    let authority = uri
+        .authority()
+        .cloned()
+        .ok_or_else(|| refused("has no host"))?;
+    Ok((scheme, authority))
+}
+
+async fn handle(shared: &Shared, request: Request<Incoming>) -> Answer {
     let started = std::time::Instant::now();
-    let method = request.method().as_str().to_string();
-    let path = request
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "/".into());
-    let op = EsOp::of(&method, &path);
+    let op = EsOp::of(
+        request.method().as_str(),
+        request.uri().path_and_query().map_or("/", |p| p.as_str()),
+    );
     // The fault is described only for a request it hits: pass-through stays cheap.
     let (decision, injected) = match shared.decider.lock() {
         Ok(mut decider) => {
@@ -340,10 +418,14 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<GateBod
         Err(_) => (Decision::Forward, None),
     };
     let received = chrono::Utc::now().timestamp_millis();
+    let method = request.method().clone();
+    let path_and_query = request.uri().path_and_query().cloned();
     let done = |status: Option<u16>| GateRecord {
         at_unix_ms: received,
-        method: method.clone(),
-        path: path.clone(),
+        method: method.as_str().to_string(),
+        path: path_and_query
+            .as_ref()
+            .map_or_else(|| "/".to_string(), |p| p.as_str().to_string()),
         op,
         status,
         injected: injected.clone(),
@@ -361,9 +443,11 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<GateBod
             if let Some(seconds) = retry_after_seconds {
                 response = response.header("retry-after", seconds.to_string());
             }
-            return response
-                .body(full(error_body(status).to_string()))
-                .unwrap_or_else(|_| Response::new(full(Bytes::new())));
+            return made(
+                response
+                    .body(full(error_body(status).to_string()))
+                    .unwrap_or_else(|_| Response::new(full(Bytes::new()))),
+            );
         }
         Decision::Hold => {
             record(shared, done(None));
@@ -374,92 +458,109 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<GateBod
         Decision::Delay(delay) => tokio::time::sleep(delay).await,
         _ => {}
     }
-    let forwarded = forward(shared, request, &method, &path).await;
-    let (status, headers, body) = match forwarded {
+    let answer = match forward(shared, request).await {
         Ok(answer) => answer,
         Err(error) => {
             // ES itself is unreachable: the worker sees the gate fail like a proxy does.
             record(shared, done(Some(502)));
-            return Response::builder()
-                .status(502)
-                .header("content-type", "application/json")
-                .body(full(
-                    serde_json::json!({"error": {"type": "gate_upstream_unreachable", "reason": error}, "status": 502})
-                        .to_string(),
-                ))
-                .unwrap_or_else(|_| Response::new(full(Bytes::new())));
+            return made(
+                Response::builder()
+                    .status(502)
+                    .header("content-type", "application/json")
+                    .body(full(
+                        serde_json::json!({"error": {"type": "gate_upstream_unreachable", "reason": error}, "status": 502})
+                            .to_string(),
+                    ))
+                    .unwrap_or_else(|_| Response::new(full(Bytes::new()))),
+            );
         }
     };
-    let body = match decision {
+    let status = answer.status().as_u16();
+    match decision {
         Decision::RewriteBulkItem {
             item,
             status: item_status,
-        } => rewrite_bulk_item(&body, item, item_status)
-            .map(Bytes::from)
-            .unwrap_or(body),
-        _ => body,
-    };
-    let mut response = Response::builder().status(status);
-    for (name, value) in headers.iter() {
-        if passes(name.as_str()) {
-            response = response.header(name, value);
+        } => {
+            let (parts, body) = answer.into_parts();
+            let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
+                record(shared, done(None));
+                return made(cut_short(parts, Bytes::new()));
+            };
+            let body = rewrite_bulk_item(&body, item, item_status)
+                .map(Bytes::from)
+                .unwrap_or(body);
+            record(shared, done(Some(status)));
+            made(answer_with(parts, body))
+        }
+        Decision::Reset => {
+            let (parts, body) = answer.into_parts();
+            let body = body
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            record(shared, done(None));
+            made(cut_short(parts, body))
+        }
+        _ => {
+            record(shared, done(Some(status)));
+            answer.map(Either::Left)
         }
     }
-    if decision == Decision::Reset {
-        record(shared, done(None));
-        // Half of the body, then an error: hyper cuts the connection mid-response.
-        let half = body.slice(..body.len() / 2);
-        let frames = futures::stream::iter(vec![
-            Ok(Frame::data(half)),
-            Err(std::io::Error::new(
-                std::io::ErrorKind::ConnectionReset,
-                "reset by the drill-cockpit fault gate",
-            )),
-        ]);
-        return response
-            .header("content-length", body.len().to_string())
-            .body(StreamBody::new(frames).boxed())
-            .unwrap_or_else(|_| Response::new(full(Bytes::new())));
-    }
-    record(shared, done(Some(status)));
-    response
-        .body(full(body))
-        .unwrap_or_else(|_| Response::new(full(Bytes::new())))
 }
 
+/// ES's answer with a body the gate changed: the length is the new body's.
+fn answer_with(mut parts: hyper::http::response::Parts, body: Bytes) -> Response<GateBody> {
+    parts.headers.remove(hyper::header::CONTENT_LENGTH);
+    Response::from_parts(parts, full(body))
+}
+
+/// Half of ES's answer, then an error: hyper cuts the connection mid-response, and the
+/// announced length tells the worker the answer was cut short.
+fn cut_short(mut parts: hyper::http::response::Parts, body: Bytes) -> Response<GateBody> {
+    let half = body.slice(..body.len() / 2);
+    parts.headers.insert(
+        hyper::header::CONTENT_LENGTH,
+        hyper::header::HeaderValue::from(body.len()),
+    );
+    let frames = futures::stream::iter(vec![
+        Ok(Frame::data(half)),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "reset by the drill-cockpit fault gate",
+        )),
+    ]);
+    Response::from_parts(parts, StreamBody::new(frames).boxed())
+}
+
+/// Sends the request on to ES as it came (its body streamed), and ES's answer back
+/// with its body still streaming.
 async fn forward(
     shared: &Shared,
     request: Request<Incoming>,
-    method: &str,
-    path: &str,
-) -> Result<(u16, reqwest::header::HeaderMap, Bytes), String> {
-    let (parts, body) = request.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map_err(|e| format!("reading the request body: {e}"))?
-        .to_bytes();
-    let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
-    let mut outgoing = shared
+) -> Result<Response<Incoming>, String> {
+    let (mut parts, body) = request.into_parts();
+    let mut uri = hyper::http::uri::Parts::default();
+    uri.scheme = Some(shared.upstream_scheme.clone());
+    uri.authority = Some(shared.upstream_authority.clone());
+    uri.path_and_query = Some(
+        parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| hyper::http::uri::PathAndQuery::from_static("/")),
+    );
+    parts.uri = Uri::from_parts(uri).map_err(|e| format!("the upstream URL: {e}"))?;
+    // HTTP/1.1 to ES whatever the worker spoke: the pool keeps these connections.
+    parts.version = hyper::Version::HTTP_11;
+    strip_hop_by_hop(&mut parts.headers);
+    let mut answer = shared
         .client
-        .request(method, format!("{}{path}", shared.upstream))
-        .body(body);
-    for (name, value) in parts.headers.iter() {
-        if passes(name.as_str()) {
-            outgoing = outgoing.header(name, value);
-        }
-    }
-    let answer = outgoing
-        .send()
+        .request(Request::from_parts(parts, body))
         .await
         .map_err(|e| crate::sources::metrics::error_chain(&e))?;
-    let status = answer.status().as_u16();
-    let headers = answer.headers().clone();
-    let body = answer
-        .bytes()
-        .await
-        .map_err(|e| crate::sources::metrics::error_chain(&e))?;
-    Ok((status, headers, body))
+    strip_hop_by_hop(answer.headers_mut());
+    Ok(answer)
 }
 
 #[cfg(test)]

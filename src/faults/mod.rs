@@ -2,9 +2,11 @@
 //! drilled unchanged: the HTTP fault gate in front of Elasticsearch ([`gate`]) and the
 //! faults it knows ([`spec`]).
 
+pub mod control;
 pub mod gate;
 pub mod line;
 pub mod spec;
+pub mod standalone;
 
 pub use gate::{FaultGate, GateRecord};
 pub use spec::{EsOp, Fault, Ops, Pick};
