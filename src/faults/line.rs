@@ -362,6 +362,13 @@ impl<'a> Words<'a> {
                 "retry-after" if takes_retry_after => {
                     options.retry_after = Some(self.number("retry-after's SECONDS")?)
                 }
+                // Only a drill lifts a fault on time (parse_lifted); a gate switched by
+                // hand keeps its fault until the next switch.
+                "for" => {
+                    return Err(
+                        "'for DURATION' lifts a fault on time only where a drill runs it (a drill file's gate, --fault of run and the cockpit): here the fault stays until it is switched, so drop 'for …'".into(),
+                    );
+                }
                 _ => {
                     return Err(format!(
                         "'{word}' is not understood here{}: after the fault's arguments come {}",
@@ -576,6 +583,7 @@ mod tests {
                 "'retry-after' is not understood here",
             ),
             ("refuse now", "one word too many"),
+            ("abort 503 for 5s", "only where a drill runs it"),
             ("bulk-item 1", "STATUS is missing"),
         ];
         for (line, expected) in cases {
