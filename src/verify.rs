@@ -156,7 +156,15 @@ impl GradedRun {
     fn graded_json(&self) -> Value {
         let dir = self.dir.display().to_string();
         match &self.graded {
-            Graded::Ours(verdict) => verdict.result_json(&dir),
+            // The drill it was graded by a moment ago (its `_drill.toml`, or the built-in).
+            Graded::Ours(verdict) => {
+                match crate::drill::catalog::of_run(&self.dir, &verdict.scenario) {
+                    Ok(drill) => verdict.result_json(drill, &dir),
+                    Err(error) => {
+                        json!({"scenario": verdict.scenario, "run_dir": dir, "tool": "drill-cockpit", "verdict": verdict.checks, "ok": verdict.ok, "error": error})
+                    }
+                }
+            }
             Graded::Upstream {
                 grade,
                 also,
@@ -241,7 +249,7 @@ pub fn grade_run(dir: &Path) -> Result<GradedRun, String> {
     }
     let ours = read_run_dir(dir).map_err(|e| e.to_string())?;
     if ours.ours {
-        let drill = crate::drill::scenario::find(&ours.scenario)?;
+        let drill = crate::drill::catalog::of_run(dir, &ours.scenario)?;
         let mut verdict = crate::drill::grade(drill, &ours.observations, ours.missing_mode());
         let manifest = manifest_check(dir);
         verdict.ok &= manifest.status == CheckStatus::Passed;
@@ -265,13 +273,11 @@ pub fn grade_run(dir: &Path) -> Result<GradedRun, String> {
             upstream::SCENARIOS.join(", ")
         )
     })?;
-    let also = (run.scenario == "es_down_connect").then(|| {
-        crate::drill::grade(
-            &crate::drill::scenario::ES_DOWN_CONNECT,
-            &ours.observations,
-            ours.missing_mode(),
-        )
-    });
+    // Upstream's es_down_connect is our built-in drill A, graded our way too.
+    let also = (run.scenario == "es_down_connect")
+        .then(|| crate::drill::catalog::builtin("es_down_connect"))
+        .flatten()
+        .map(|drill| crate::drill::grade(drill, &ours.observations, ours.missing_mode()));
     let mut problems = ours.problems;
     for problem in &run.problems {
         if !problems.contains(problem) {

@@ -120,8 +120,11 @@ async fn a_freeze_during_a_log_flood_is_complete_and_consistent() {
         environment: Some(Default::default()),
     })
     .unwrap();
-    let mut session =
-        Session::create(profile, &drill_cockpit::drill::scenario::ES_DOWN_CONNECT).unwrap();
+    let mut session = Session::create(
+        profile,
+        drill_cockpit::drill::catalog::builtin("es_down_connect").unwrap(),
+    )
+    .unwrap();
     session.start_worker().await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     // Two freezes in the same second get distinct labels (…T010203 and …T010203-2).

@@ -7,7 +7,10 @@
 //!   the exit, with the run directory and its report;
 //! - `q` with a check pending asks (after the stopped-ES question), `q` again quits
 //!   anyway and the terminal still names the verdict and the check;
-//! - without server binaries, one clear message with the install commands.
+//! - without server binaries, one clear message with the install commands;
+//! - docs/DRILLS.md's worked example (a user drill file, not one of the nine) runs
+//!   with `run --sandbox --drill` and passes, and `verify` re-grades it by the drill
+//!   file the run recorded.
 
 mod common;
 
@@ -53,7 +56,7 @@ fn the_ci_script_runs_every_drill_in_the_sandbox_and_keeps_its_evidence() {
         stderr.contains("SANDBOX · simulated Elasticsearch and trace store"),
         "{stderr}"
     );
-    let ids: Vec<&str> = drill_cockpit::drill::scenario::RUNNABLE
+    let ids: Vec<&str> = drill_cockpit::drill::scenario::lab()
         .iter()
         .map(|d| d.id)
         .collect();
@@ -171,6 +174,49 @@ fn the_ci_page_shows_the_ci_script_verbatim() {
         page.contains("scripts/ci-drills ci-drills"),
         "the job runs the script"
     );
+}
+
+#[test]
+fn the_documented_drill_file_runs_in_the_sandbox_and_passes() {
+    if !common::sandbox::available() {
+        return;
+    }
+    let snapshots = tempfile::tempdir().unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/drills/es_bulk_503.toml");
+    let started = std::time::Instant::now();
+    let output = common::sandbox::command(snapshots.path())
+        .args(["run", "--sandbox", "--drill"])
+        .arg(&example)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    eprintln!(
+        "run --sandbox --drill es_bulk_503.toml: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("verdict: PASSED"), "{stderr}");
+    // The fault was in for its 5 s and came out by itself.
+    assert!(
+        stderr.contains("abort 503 on bulk, lifted after 5 s")
+            && stderr.contains("the fault's time is up: lifted"),
+        "{stderr}"
+    );
+    let run = common::sandbox::run_dir(snapshots.path(), "es_bulk_503");
+    assert_eq!(
+        std::fs::read_to_string(run.join("_drill.toml")).unwrap(),
+        std::fs::read_to_string(&example).unwrap()
+    );
+    // Re-graded where the file is not loaded: by the drill the run recorded.
+    let verified = Command::new(env!("CARGO_BIN_EXE_drill-cockpit"))
+        .arg("verify")
+        .arg(&run)
+        .current_dir(snapshots.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&verified.stdout);
+    assert_eq!(verified.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("retry_scheduled{es_5xx} Δ≥1"), "{stdout}");
 }
 
 /// The sandbox cockpit in tmux, the worker retrying with `backoff` seconds (base, max).

@@ -8,7 +8,6 @@ use drill_cockpit::cockpit::engine::{SetupStep, Snapshot, StepState};
 use drill_cockpit::config::{LoadOptions, Profile};
 use drill_cockpit::db::outbox::{OutboxRow, QueueSummary};
 use drill_cockpit::docker::ServiceState;
-use drill_cockpit::drill::scenario::ES_DOWN_CONNECT;
 use drill_cockpit::drill::{Missing, Observations, grade};
 use drill_cockpit::jaeger::parse_traces;
 use drill_cockpit::prom::Samples;
@@ -146,7 +145,11 @@ fn healthy() -> Snapshot {
         document_version: None,
         ..Observations::default()
     };
-    snapshot.checklist = Some(grade(&ES_DOWN_CONNECT, &observations, Missing::Pending));
+    snapshot.checklist = Some(grade(
+        drill_cockpit::drill::catalog::builtin("es_down_connect").unwrap(),
+        &observations,
+        Missing::Pending,
+    ));
     snapshot.containers = Some(Ok(vec![
         service("es", "exited", None),
         service("jaeger", "running", Some("healthy")),
@@ -314,7 +317,6 @@ fn filtered_log_keeps_context_and_highlights_matches() {
 /// counters, and the keys generated from the scenario (help and status bar).
 fn contention() -> (App, Snapshot) {
     use drill_cockpit::cockpit::engine::GateView;
-    use drill_cockpit::drill::scenario::DB_CLAIM_CONTENTION;
     use drill_cockpit::faults::{EsOp, GateRecord};
     let profile = Profile::load(&LoadOptions {
         config_path: None,
@@ -322,7 +324,10 @@ fn contention() -> (App, Snapshot) {
         environment: Some(Default::default()),
     })
     .unwrap();
-    let mut app = App::new(Keymap::for_drill(&profile, &DB_CLAIM_CONTENTION));
+    let mut app = App::new(Keymap::for_drill(
+        &profile,
+        drill_cockpit::drill::catalog::builtin("db_claim_contention").unwrap(),
+    ));
     app.now = now();
     app.scenario = "db_claim_contention".into();
     let mut snapshot = healthy();
@@ -387,7 +392,7 @@ fn the_drill_picker_lists_every_drill_and_marks_the_current_one() {
     let (mut app, snapshot) = contention();
     app.overlay = Overlay::Picker { selected: 5 };
     let screen = render(&app, &snapshot, &tail());
-    for drill in drill_cockpit::drill::scenario::RUNNABLE {
+    for drill in drill_cockpit::drill::scenario::lab() {
         assert!(screen.contains(drill.id), "{}", drill.id);
     }
     assert!(screen.contains("● db_claim_contention"), "{screen}");
@@ -591,7 +596,7 @@ fn every_drills_main_screen_at_three_sizes() {
         environment: Some(Default::default()),
     })
     .unwrap();
-    for drill in drill_cockpit::drill::scenario::RUNNABLE {
+    for drill in drill_cockpit::drill::scenario::lab() {
         let mut app = App::new(Keymap::for_drill(&profile, drill));
         app.now = now();
         let mut snapshot = healthy();

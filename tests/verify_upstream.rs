@@ -6,9 +6,13 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
-use drill_cockpit::drill::scenario::ES_DOWN_CONNECT;
 use drill_cockpit::drill::{CheckStatus, Missing, grade};
 use drill_cockpit::evidence::read::read_run_dir;
+
+/// Drill A as built in (upstream's es_down_connect is graded our way by it too).
+fn es_down_connect() -> &'static drill_cockpit::drill::scenario::Scenario {
+    drill_cockpit::drill::catalog::builtin("es_down_connect").unwrap()
+}
 
 fn upstream_run() -> PathBuf {
     testkit::env::fixtures_dir().join("upstream-run-es_down_connect")
@@ -19,7 +23,7 @@ fn upstream_run_verifies_ok_with_its_own_deltas() {
     let run = read_run_dir(&upstream_run()).unwrap();
     assert!(!run.ours);
     assert_eq!(run.scenario, "es_down_connect");
-    let verdict = grade(&ES_DOWN_CONNECT, &run.observations, run.missing_mode());
+    let verdict = grade(es_down_connect(), &run.observations, run.missing_mode());
     assert!(verdict.ok, "{}", verdict.table());
 
     // The same deltas as the fixture's own _result.json.
@@ -27,7 +31,7 @@ fn upstream_run_verifies_ok_with_its_own_deltas() {
         &std::fs::read_to_string(upstream_run().join("_result.json")).unwrap(),
     )
     .unwrap();
-    let ours = verdict.result_json("x");
+    let ours = verdict.result_json(es_down_connect(), "x");
     for key in [
         "outbox_retry_scheduled_total_reason_es_connect_or_unreachable",
         "outbox_failed_total_reason_es_connect_or_unreachable",
@@ -48,7 +52,7 @@ fn upstream_run_verifies_ok_with_its_own_deltas() {
 #[test]
 fn the_same_evidence_graded_as_our_own_run_fails_on_what_is_missing() {
     let run = read_run_dir(&upstream_run()).unwrap();
-    let verdict = grade(&ES_DOWN_CONNECT, &run.observations, Missing::Failed);
+    let verdict = grade(es_down_connect(), &run.observations, Missing::Failed);
     assert!(!verdict.ok);
     let failed: Vec<&str> = verdict
         .checks
@@ -118,7 +122,7 @@ fn a_trace_exported_by_several_freezes_counts_once() {
         run.observations.traces_by_event.as_ref().unwrap().len(),
         once
     );
-    let verdict = grade(&ES_DOWN_CONNECT, &run.observations, run.missing_mode());
+    let verdict = grade(es_down_connect(), &run.observations, run.missing_mode());
     let seen = &verdict
         .checks
         .iter()

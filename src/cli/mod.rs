@@ -1,6 +1,7 @@
 //! The command line: parses flags, loads the profile once, and hands off to the part
 //! of the program that does the work. Errors end here, printed once with their fix.
 
+mod drill;
 mod generate;
 
 use std::path::PathBuf;
@@ -59,6 +60,14 @@ pub struct Cli {
     /// trace store in this process, the bundled worker. No Docker, no images.
     #[arg(long)]
     pub sandbox: bool,
+    /// Cockpit: load a drill file (docs/DRILLS.md) and start with it (repeatable; a
+    /// file with a built-in's id overrides it).
+    #[arg(long = "drill", value_name = "FILE")]
+    pub drill_files: Vec<PathBuf>,
+    /// Cockpit: the gate's fault in one line, replacing the drill's (or in the ad-hoc
+    /// drill when none is named), e.g. "abort 503 on bulk for 5s".
+    #[arg(long, value_name = "SPEC")]
+    pub fault: Option<String>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -148,6 +157,11 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Drill files: check one, list every drill with its origin, show one's file.
+    Drill {
+        #[command(subcommand)]
+        command: drill::DrillCommand,
+    },
     /// Print a shell completion script: e.g. `drill-cockpit completions bash >
     /// ~/.local/share/bash-completion/completions/drill-cockpit`.
     Completions {
@@ -187,8 +201,17 @@ pub struct GateArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Scenario id (CONTRACT.md §6), or `all` for every drill in turn with a summary.
-    pub scenario: String,
+    /// Drill id (`drill-cockpit drill list`), or `all` for the lab's drills in turn with
+    /// a summary; may be left out with --drill (its file's drill) or --fault (ad-hoc).
+    pub scenario: Option<String>,
+    /// Load a drill file (docs/DRILLS.md) and run it (repeatable; the last one runs
+    /// unless a drill is named; a file with a built-in's id overrides it).
+    #[arg(long = "drill", value_name = "FILE")]
+    pub drill_files: Vec<PathBuf>,
+    /// The gate's fault in one line, replacing the drill's (or in the ad-hoc drill when
+    /// none is named), e.g. "abort 503 on bulk for 5s". Grammar: docs/DRILLS.md.
+    #[arg(long, value_name = "SPEC")]
+    pub fault: Option<String>,
     /// How long to observe the outage at most, e.g. 20s or 1m.
     #[arg(long, default_value = "20s", value_parser = parse_duration)]
     pub duration: std::time::Duration,
@@ -392,11 +415,43 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(done) = cli.command.as_ref().and_then(generate) {
         return done;
     }
+    if let Some(Command::Drill { command }) = &cli.command {
+        return drill::command(command);
+    }
+    // The drills (the user's folders, --drill files) loaded and the one to run chosen
+    // (--fault makes its own) before anything starts.
+    match &mut cli.command {
+        Some(Command::Run(args)) => {
+            drill::init(&args.drill_files)?;
+            let chosen = drill::chosen(
+                args.scenario.as_deref(),
+                &args.drill_files,
+                args.fault.as_deref(),
+            )?;
+            args.scenario = Some(chosen.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "run needs a drill: an id (`drill-cockpit drill list`), `all`, --drill FILE, or --fault SPEC for the ad-hoc drill"
+                )
+            })?);
+        }
+        None => {
+            drill::init(&cli.drill_files)?;
+            if let Some(id) = drill::chosen(
+                cli.scenario.as_deref(),
+                &cli.drill_files,
+                cli.fault.as_deref(),
+            )? {
+                cli.scenario = Some(id);
+            }
+        }
+        _ => {}
+    }
     // An unknown scenario is refused before anything starts (no sandbox, no worker).
     if let Some(Command::Run(args)) = &cli.command
-        && args.scenario != "all"
+        && let Some(scenario) = args.scenario.as_deref()
+        && scenario != "all"
     {
-        crate::drill::scenario::find(&args.scenario).map_err(CouldNotRun)?;
+        crate::drill::scenario::find(scenario).map_err(CouldNotRun)?;
     }
     if let Some(scenario) = cli.scenario.take() {
         crate::drill::scenario::find(&scenario).map_err(CouldNotRun)?;
@@ -577,6 +632,7 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
             | Command::Export { .. }
             | Command::Replay { .. }
             | Command::Completions { .. }
+            | Command::Drill { .. }
             | Command::Man { .. },
         ) => Ok(ExitCode::SUCCESS),
         Some(Command::Run(args)) => {
@@ -587,7 +643,7 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
                 None => None,
             };
             let options = crate::run::RunOptions {
-                scenario: args.scenario,
+                scenario: args.scenario.unwrap_or_default(),
                 duration: args.duration,
                 op,
                 keep_last: args.keep_last,

@@ -338,7 +338,11 @@ fn check(kind: Kind, value: &str) -> Result<(), String> {
             .is_ok_and(|n| (0.0..=max as f64).contains(&n)),
         Kind::Flag => parse_flag(value).is_some(),
         Kind::Key => crate::keys::KeySpec::parse(value).is_some(),
-        Kind::Scenario => crate::drill::upstream::SCENARIOS.contains(&value.trim()),
+        // Upstream's nine, or any drill this process loaded (a user's file).
+        Kind::Scenario => {
+            crate::drill::upstream::SCENARIOS.contains(&value.trim())
+                || crate::drill::catalog::find(value.trim()).is_ok()
+        }
         Kind::Choice(words) => words.contains(&value.trim()),
     };
     if ok {

@@ -787,9 +787,8 @@ pub fn grade(scenario: &Scenario, obs: &Observations, mode: Missing) -> Verdict 
 impl Verdict {
     /// `_result.json`: upstream's keys (`checks`, `observed`, `ok`) so its tooling reads
     /// ours, plus the per-check table.
-    pub fn result_json(&self, run_dir: &str) -> Value {
-        let scenario =
-            super::scenario::find(&self.scenario).unwrap_or(&super::scenario::ES_DOWN_CONNECT);
+    /// `scenario` is the drill it was graded by.
+    pub fn result_json(&self, scenario: &Scenario, run_dir: &str) -> Value {
         let observed_key = |metric: &str| format!("{metric}_reason_{}", scenario.observed_suffix);
         let mut observed = serde_json::Map::new();
         for counter in scenario.counters {
@@ -881,7 +880,11 @@ impl Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::drill::scenario::ES_DOWN_CONNECT;
+    use crate::drill::scenario::Scenario;
+
+    fn built_in(id: &str) -> &'static Scenario {
+        crate::drill::catalog::builtin(id).unwrap()
+    }
     use crate::jaeger::{SpanSummary, TraceSummary};
 
     const EVENT: &str = "8722f068-7acd-4223-986c-d49fc8ca02cf";
@@ -962,7 +965,7 @@ mod tests {
     #[test]
     fn the_reference_drill_passes() {
         let verdict = grade(
-            &ES_DOWN_CONNECT,
+            built_in("es_down_connect"),
             &passing("retry", "labs-009-v2", "bbbb"),
             Missing::Failed,
         );
@@ -972,7 +975,7 @@ mod tests {
     #[test]
     fn a_batch_span_must_say_retry() {
         let verdict = grade(
-            &ES_DOWN_CONNECT,
+            built_in("es_down_connect"),
             &passing("ok", "labs-009-v2", "bbbb"),
             Missing::Failed,
         );
@@ -983,7 +986,7 @@ mod tests {
     #[test]
     fn spans_of_another_schema_do_not_count() {
         let verdict = grade(
-            &ES_DOWN_CONNECT,
+            built_in("es_down_connect"),
             &passing("retry", "labs-008", "bbbb"),
             Missing::NotRecorded,
         );
@@ -994,7 +997,7 @@ mod tests {
     #[test]
     fn a_log_line_links_by_trace_and_span_id() {
         let verdict = grade(
-            &ES_DOWN_CONNECT,
+            built_in("es_down_connect"),
             &passing("retry", "labs-009-v2", "ffff"),
             Missing::Failed,
         );
@@ -1008,7 +1011,7 @@ mod tests {
         obs.metrics_before = Some(other.clone());
         obs.metrics_after = Some(other);
         for mode in [Missing::Failed, Missing::NotRecorded] {
-            let verdict = grade(&ES_DOWN_CONNECT, &obs, mode);
+            let verdict = grade(built_in("es_down_connect"), &obs, mode);
             let terminal = verdict
                 .checks
                 .iter()
@@ -1056,7 +1059,6 @@ mod tests {
 
     #[test]
     fn finalized_once_is_the_rows_and_a_silent_lost_lease_is_named_as_a_defect() {
-        use crate::drill::scenario::DB_CLAIM_CONTENTION;
         let page = |processed: f64, mismatch: f64| {
             Samples::parse(&format!(
                 "outbox_processed_total{{op=\"upsert\"}} {processed}\noutbox_owner_mismatch_skips_total {mismatch}\noutbox_failed_total{{op=\"upsert\",reason=\"none\"}} 0\n"
@@ -1080,7 +1082,7 @@ mod tests {
         );
         // Upstream's worker: the row ended right, the lost lease went unreported and the
         // late finalize was counted — the verdict fails and says so in words.
-        let verdict = grade(&DB_CLAIM_CONTENTION, &obs, Missing::Failed);
+        let verdict = grade(built_in("db_claim_contention"), &obs, Missing::Failed);
         assert!(!verdict.ok);
         let finding = verdict.findings.join(" ");
         assert!(
@@ -1104,13 +1106,13 @@ mod tests {
         assert!(mismatch.observed.contains("did not report the lost lease"));
         // A worker that says it: no defect.
         obs.metrics_after = Some(page(1.0, 1.0));
-        let verdict = grade(&DB_CLAIM_CONTENTION, &obs, Missing::Failed);
+        let verdict = grade(built_in("db_claim_contention"), &obs, Missing::Failed);
         assert!(verdict.findings.is_empty(), "{:?}", verdict.findings);
     }
 
     #[test]
     fn the_reclaim_must_be_in_worker_2s_log() {
-        let line = crate::drill::scenario::STUCK_RECLAIM
+        let line = built_in("stuck_reclaim")
             .checks
             .iter()
             .find_map(|c| match c {

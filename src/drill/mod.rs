@@ -2,7 +2,9 @@
 //! functions of [`Observations`], shared by the live checklist, `run` and `verify`,
 //! so all three give the same verdict from the same evidence.
 
+pub mod catalog;
 pub mod checks;
+pub mod file;
 pub mod observations;
 pub mod scenario;
 pub mod upstream;

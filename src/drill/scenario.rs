@@ -1,29 +1,32 @@
 //! Drills as data: what each scenario injects, how it triggers, which failure reasons
 //! its checks count, and the words its checklist uses. The session, `run` and `verify`
-//! are generic over it; adding a drill is one entry here (and its tests).
+//! are generic over it. A `Scenario` is only ever made from a drill file
+//! (`drill::file`): the nine built-in ones are `assets/drills/*.toml`, and adding a
+//! drill is writing a file (docs/DRILLS.md).
+
+use std::time::Duration;
 
 use crate::db::outbox::Op;
+use crate::faults::Fault;
 
-/// How a scenario puts its fault in, from outside the worker.
+/// How a scenario puts its fault in, from outside the worker (a drill file's
+/// `fault.how`). What a gate does is the drill's `gate_fault`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Inject {
     /// Stop the compose service of Elasticsearch; restore = start it.
     StopEs,
-    /// The fault gate answers every write with HTTP 429; restore = the gate passes.
-    Gate429,
+    /// The fault gate in front of Elasticsearch does the drill's `gate_fault` (a 429 to
+    /// every write, a poison bulk item, the first write held past the lease); restore =
+    /// the gate passes.
+    Gate,
     /// `index.blocks.write=true` on the index through the ES API; restore = `false`.
     WriteBlock,
     /// No fault: the drill is in its events (the same delete twice, a stale version).
     Nothing,
-    /// A second gate, in front of the trace collector, refuses connections; it is put in
-    /// before the worker starts (a worker may probe its collector once, at start).
-    CollectorRefused,
-    /// The gate forwards each `_bulk` and rewrites one item of the real answer to a 400
-    /// (bulk on, two events in one claim); restore = the gate passes.
-    GateBulkPartial,
-    /// The gate holds the first write longer than the lease, so the lease expires under
-    /// the worker that claimed and the other worker reclaims; restore = the gate passes.
-    GateSlowerThanLease,
+    /// A second gate, in front of the trace collector, does the drill's `gate_fault`
+    /// (hang up on every connection); it is put in before the worker starts (a worker
+    /// may probe its collector once, at start).
+    CollectorGate,
     /// kill -9 of worker 1 once it holds a claim (the gate holds its write so it cannot
     /// finish first); worker 2, started then, reclaims the expired lease. Not undone.
     KillClaimingWorker,
@@ -40,7 +43,7 @@ pub enum Workers {
 }
 
 /// A line a worker must log, found by a regex whose first group is a count ≥ 1.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LogLine {
     pub id: &'static str,
     pub title: &'static str,
@@ -50,7 +53,7 @@ pub struct LogLine {
 }
 
 /// Which series of a counter a check sums.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Series {
     /// Those whose `reason` is one of the scenario's.
     ScenarioReasons,
@@ -63,7 +66,7 @@ pub enum Series {
 }
 
 /// A counter check: Δ of `metric` over the scenario's reasons, held against a bound.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Counter {
     pub id: &'static str,
     pub title: &'static str,
@@ -77,7 +80,7 @@ pub struct Counter {
 /// One acceptance check of a drill, in checklist order. Each has its own reader of the
 /// evidence in `checks.rs`; a drill is the list of its checks, so a new drill adds no
 /// branch to the grader.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Check {
     /// The contract's schema marker line in the log.
     SchemaMarker,
@@ -105,25 +108,6 @@ pub enum Check {
     NoTraces,
 }
 
-/// The checks of a drill whose event fails and is traced (A, B, C).
-const TRACED_FAILURE: &[Check] = &[
-    Check::SchemaMarker,
-    Check::Counters,
-    Check::TraceByEvent,
-    Check::TraceByBatch,
-    Check::LogTraceLink,
-    Check::EndState,
-];
-
-/// The checks of a drill whose events all succeed and are traced (E, F, G).
-const TRACED_SUCCESS: &[Check] = &[
-    Check::SchemaMarker,
-    Check::Counters,
-    Check::TraceByEvent,
-    Check::TraceByBatch,
-    Check::EndState,
-];
-
 /// How the drilled event ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ends {
@@ -136,11 +120,21 @@ pub enum Ends {
     OnePoisoned { reason: &'static str },
 }
 
-#[derive(Debug)]
+/// A drill, as its file says. The text fields are `'static` because a drill is read
+/// once per process and lives as long as it (see `drill::file::leak`): the checks hand
+/// its ids and titles on by reference, as they did when drills were constants.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Scenario {
     pub id: &'static str,
     pub title: &'static str,
     pub inject: Inject,
+    /// What the gate does while the fault is in (`Gate`, `CollectorGate`).
+    pub gate_fault: Option<Fault>,
+    /// The fault is lifted this long after it went in (`… for 5s`), by the session.
+    pub lift_after: Option<Duration>,
+    /// The drill's file as it was read: recorded in each run (`_drill.toml`) so the run
+    /// is graded later by the drill it ran, and printed by `drill show`.
+    pub file: &'static str,
     /// The event the drill inserts once the fault is in.
     pub trigger: Op,
     /// More events of the same entity, each inserted once the previous one is done; the
@@ -191,42 +185,11 @@ pub struct Scenario {
     pub batch_result_required: bool,
 }
 
-/// The defaults of the fields most drills leave alone (`..PLAIN`).
-const PLAIN: Scenario = Scenario {
-    id: "",
-    title: "",
-    inject: Inject::Nothing,
-    trigger: Op::Upsert,
-    then: &[],
-    versions: &[],
-    document_version: None,
-    checks: TRACED_SUCCESS,
-    reasons: &[],
-    observed_suffix: "any",
-    counters: &[],
-    batch_result: "ok",
-    ends: Ends::Done,
-    end_title: "the event ends done",
-    restore: "nothing to take out",
-    inject_words: "",
-    together: 1,
-    workers: Workers::One,
-    worker_env: &[],
-    effect: "",
-    batch_result_required: true,
-    worker_switches: &[],
-};
-
 impl Scenario {
     /// Whether the worker must reach Elasticsearch through the fault gate.
     pub fn needs_gate(&self) -> bool {
-        matches!(
-            self.inject,
-            Inject::Gate429
-                | Inject::GateBulkPartial
-                | Inject::GateSlowerThanLease
-                | Inject::KillClaimingWorker
-        ) || self.document_version.is_some()
+        matches!(self.inject, Inject::Gate | Inject::KillClaimingWorker)
+            || self.document_version.is_some()
         // A replay drill's writes go through the gate in pass mode: its record names
         // the document the worker wrote (whatever id scheme the worker uses).
     }
@@ -240,7 +203,7 @@ impl Scenario {
     pub fn restorable(&self) -> bool {
         !matches!(
             self.inject,
-            Inject::Nothing | Inject::KillClaimingWorker | Inject::CollectorRefused
+            Inject::Nothing | Inject::KillClaimingWorker | Inject::CollectorGate
         )
     }
 
@@ -254,7 +217,7 @@ impl Scenario {
 
     /// Whether the fault must be in before the worker starts.
     pub fn injects_before_worker(&self) -> bool {
-        matches!(self.inject, Inject::CollectorRefused)
+        matches!(self.inject, Inject::CollectorGate)
     }
 
     /// Whether the drill's spans reach Jaeger (not when the collector is the fault).
@@ -268,428 +231,21 @@ impl Scenario {
     }
 }
 
-/// retry ≥ 1, failed ≥ 1, terminal = 0: a transient failure (A, B).
-macro_rules! transient {
-    ($reasons:literal) => {
-        &[
-            Counter {
-                id: "retry_delta",
-                title: concat!("retry_scheduled{", $reasons, "} Δ≥1"),
-                metric: "outbox_retry_scheduled_total",
-                series: Series::ScenarioReasons,
-                at_least: true,
-                bound: 1.0,
-            },
-            Counter {
-                id: "failed_delta",
-                title: concat!("failed{", $reasons, "} Δ≥1"),
-                metric: "outbox_failed_total",
-                series: Series::ScenarioReasons,
-                at_least: true,
-                bound: 1.0,
-            },
-            Counter {
-                id: "terminal_delta",
-                title: concat!("terminal_failed{", $reasons, "} Δ=0"),
-                metric: "outbox_terminal_failed_total",
-                series: Series::ScenarioReasons,
-                at_least: false,
-                bound: 0.0,
-            },
-        ]
-    };
+/// The drills this build runs as its lab (`run all`, the picker's first letters), in
+/// the lab's order: the built-in files, each replaced by a user file of its id.
+pub fn lab() -> Vec<&'static Scenario> {
+    super::catalog::lab()
 }
 
-/// failed Δ=0 over every reason: the drills where nothing may fail.
-const NOTHING_FAILED: Counter = Counter {
-    id: "failed_delta",
-    title: "failed Δ=0 (any reason)",
-    metric: "outbox_failed_total",
-    series: Series::All,
-    at_least: false,
-    bound: 0.0,
-};
+/// Every drill the catalog holds (the lab's, then the user's own): the cockpit's picker.
+pub fn all() -> Vec<&'static Scenario> {
+    super::catalog::entries().iter().map(|e| e.drill).collect()
+}
 
-pub const ES_DOWN_CONNECT: Scenario = Scenario {
-    id: "es_down_connect",
-    title: "Elasticsearch is down (connection refused)",
-    inject: Inject::StopEs,
-    trigger: Op::Delete,
-    then: &[],
-    versions: &[],
-    document_version: None,
-    reasons: super::ES_DOWN_REASONS,
-    observed_suffix: "es_connect_or_unreachable",
-    counters: transient!("es_connect|es_unreachable"),
-    batch_result: "retry",
-    ends: Ends::Done,
-    end_title: "after `start es` the event reaches done",
-    inject_words: "stop Elasticsearch (compose stop)",
-    restore: "start Elasticsearch",
-    effect: "retry_delta",
-    checks: TRACED_FAILURE,
-    ..PLAIN
-};
-
-pub const ES_429_INJECT: Scenario = Scenario {
-    id: "es_429_inject",
-    title: "Elasticsearch pushes back (HTTP 429)",
-    inject: Inject::Gate429,
-    trigger: Op::Upsert,
-    then: &[],
-    versions: &[],
-    document_version: None,
-    reasons: &["es_429"],
-    observed_suffix: "es_429",
-    counters: transient!("es_429"),
-    batch_result: "retry",
-    ends: Ends::Done,
-    end_title: "after the gate passes again the event reaches done",
-    inject_words: "gate: answer every write 429",
-    restore: "let the gate pass again",
-    effect: "retry_delta",
-    checks: TRACED_FAILURE,
-    worker_switches: &[
-        ("OUTBOX_EXPERIMENT_ES_429_EVERY_N", "1"),
-        ("OUTBOX_EXPERIMENT_ES_429_OPS", "upsert"),
-        ("OUTBOX_EXPERIMENT_ES_429_SEED", "1"),
-    ],
-    ..PLAIN
-};
-
-pub const ES_WRITE_BLOCK_4XX: Scenario = Scenario {
-    id: "es_write_block_4xx",
-    title: "the index refuses writes (a deterministic 4xx)",
-    inject: Inject::WriteBlock,
-    trigger: Op::Upsert,
-    then: &[],
-    versions: &[],
-    document_version: None,
-    reasons: &["es_4xx"],
-    observed_suffix: "es_4xx",
-    counters: &[
-        Counter {
-            id: "failed_delta",
-            title: "failed{es_4xx} Δ≥1",
-            metric: "outbox_failed_total",
-            series: Series::ScenarioReasons,
-            at_least: true,
-            bound: 1.0,
-        },
-        Counter {
-            id: "retry_delta",
-            title: "retry_scheduled{es_4xx} Δ=0 (a 4xx is not retried)",
-            metric: "outbox_retry_scheduled_total",
-            series: Series::ScenarioReasons,
-            at_least: false,
-            bound: 0.0,
-        },
-    ],
-    batch_result: "failed",
-    ends: Ends::Failed { reason: "es_4xx" },
-    end_title: "the event ends terminal failed with reason es_4xx",
-    inject_words: "block writes to the index (index.blocks.write)",
-    restore: "lift the index write block",
-    effect: "failed_delta",
-    checks: TRACED_FAILURE,
-    ..PLAIN
-};
-
-pub const DUPLICATE_DELIVERY: Scenario = Scenario {
-    id: "duplicate_delivery",
-    title: "the same delete delivered twice",
-    inject: Inject::Nothing,
-    trigger: Op::Upsert,
-    then: &[Op::Delete, Op::Delete],
-    versions: &[],
-    document_version: None,
-    reasons: &["es_404"],
-    observed_suffix: "es_404",
-    counters: &[
-        Counter {
-            id: "noop_delta",
-            title: "idempotent_noop{es_404} Δ≥1 (the second delete)",
-            metric: "outbox_idempotent_noop_total",
-            series: Series::ScenarioReasons,
-            at_least: true,
-            bound: 1.0,
-        },
-        Counter {
-            id: "processed_delta",
-            title: "processed Δ≥3 (upsert + two deletes)",
-            metric: "outbox_processed_total",
-            series: Series::All,
-            at_least: true,
-            bound: 3.0,
-        },
-        NOTHING_FAILED,
-    ],
-    batch_result: "ok",
-    ends: Ends::Done,
-    end_title: "the second delete ends done",
-    restore: "nothing to take out",
-    effect: "noop_delta",
-    checks: TRACED_SUCCESS,
-    ..PLAIN
-};
-
-pub const PROJECTION_VERSION: Scenario = Scenario {
-    id: "projection_version",
-    title: "an older version replayed after a newer one",
-    inject: Inject::Nothing,
-    trigger: Op::Upsert,
-    then: &[Op::Upsert],
-    versions: &[2, 1],
-    document_version: Some(2),
-    reasons: &["es_409"],
-    observed_suffix: "es_409",
-    // A 409 no-op (external versions) is one way to keep the newer document; a re-read
-    // of the current row is another: how it held is reported, the document decides.
-    counters: &[NOTHING_FAILED],
-    batch_result: "ok",
-    ends: Ends::Done,
-    end_title: "the replayed event ends done",
-    restore: "nothing to take out",
-    effect: "replay_done",
-    checks: &[
-        Check::SchemaMarker,
-        Check::Counters,
-        Check::TraceByEvent,
-        Check::TraceByBatch,
-        Check::EndState,
-        Check::ReplayDone,
-        Check::DocumentKept,
-    ],
-    ..PLAIN
-};
-
-pub const COLLECTOR_DOWN: Scenario = Scenario {
-    id: "collector_down",
-    title: "the trace collector is down",
-    inject: Inject::CollectorRefused,
-    trigger: Op::Upsert,
-    then: &[],
-    versions: &[],
-    document_version: None,
-    reasons: &[],
-    observed_suffix: "any",
-    counters: &[
-        Counter {
-            id: "processed_delta",
-            title: "processed Δ≥1 (processing goes on without traces)",
-            metric: "outbox_processed_total",
-            series: Series::All,
-            at_least: true,
-            bound: 1.0,
-        },
-        NOTHING_FAILED,
-    ],
-    batch_result: "ok",
-    ends: Ends::Done,
-    end_title: "the event ends done",
-    inject_words: "gate: refuse the trace collector's connections",
-    restore: "let the collector's gate pass again (the session ends with it refusing)",
-    effect: "collector_refused",
-    checks: &[
-        Check::SchemaMarker,
-        Check::Counters,
-        Check::EndState,
-        Check::CollectorRefused,
-        Check::NoTraces,
-    ],
-    ..PLAIN
-};
-
-pub const ES_BULK_PARTIAL: Scenario = Scenario {
-    id: "es_bulk_partial",
-    title: "one poison item in a bulk request (a partial _bulk)",
-    inject: Inject::GateBulkPartial,
-    trigger: Op::Upsert,
-    reasons: &["es_4xx"],
-    observed_suffix: "es_4xx",
-    counters: &[
-        Counter {
-            id: "bulk_partial_delta",
-            title: "es_bulk_requests{result=partial} Δ≥1",
-            metric: "outbox_es_bulk_requests_total",
-            series: Series::Labels(&[("result", &["partial"])]),
-            at_least: true,
-            bound: 1.0,
-        },
-        Counter {
-            id: "items_success_delta",
-            title: "es_bulk_items{result=success} Δ≥1 (the good item)",
-            metric: "outbox_es_bulk_items_total",
-            series: Series::Labels(&[("result", &["success"])]),
-            at_least: true,
-            bound: 1.0,
-        },
-        Counter {
-            id: "items_failed_delta",
-            title: "es_bulk_items{result=failed} Δ≥1 (the poison item)",
-            metric: "outbox_es_bulk_items_total",
-            series: Series::Labels(&[("result", &["failed"])]),
-            at_least: true,
-            bound: 1.0,
-        },
-        Counter {
-            id: "item_failures_4xx_delta",
-            title: "es_bulk_item_failures{failure_class=4xx} Δ≥1",
-            metric: "outbox_es_bulk_item_failures_total",
-            series: Series::Labels(&[("failure_class", &["4xx"])]),
-            at_least: true,
-            bound: 1.0,
-        },
-    ],
-    batch_result: "partial",
-    ends: Ends::OnePoisoned { reason: "es_4xx" },
-    end_title: "the poison row ends failed (es_4xx), the good row done",
-    inject_words: "gate: answer item 0 of every _bulk 400",
-    restore: "let the gate pass again",
-    together: 2,
-    worker_env: &[("OUTBOX_USE_ES_BULK", "1")],
-    effect: "bulk_partial_delta",
-    batch_result_required: false,
-    checks: &[
-        Check::SchemaMarker,
-        Check::Counters,
-        Check::TraceByBatch,
-        Check::EndState,
-    ],
-    worker_switches: &[
-        ("OUTBOX_EXPERIMENT_ES_BULK_PARTIAL", "1"),
-        ("OUTBOX_EXPERIMENT_ES_BULK_PARTIAL_STATUS", "400"),
-    ],
-    ..PLAIN
-};
-
-pub const DB_CLAIM_CONTENTION: Scenario = Scenario {
-    id: "db_claim_contention",
-    title: "two workers, a lease lost under one of them",
-    inject: Inject::GateSlowerThanLease,
-    trigger: Op::Upsert,
-    counters: &[
-        Counter {
-            id: "owner_mismatch_delta",
-            title: "owner_mismatch_skips Δ≥1 (both workers: a lost lease not finalized)",
-            metric: "outbox_owner_mismatch_skips_total",
-            series: Series::All,
-            at_least: true,
-            bound: 1.0,
-        },
-        Counter {
-            id: "processed_delta",
-            title: "processed Δ≥1 (both workers)",
-            metric: "outbox_processed_total",
-            series: Series::All,
-            at_least: true,
-            bound: 1.0,
-        },
-        NOTHING_FAILED,
-    ],
-    end_title: "the event ends done",
-    inject_words: "gate: hold the first write three leases long",
-    restore: "let the gate pass again",
-    workers: Workers::TwoFromStart,
-    worker_env: &[
-        ("OUTBOX_LEASE_SECONDS", "1"),
-        ("OUTBOX_RECLAIM_INTERVAL_SECONDS", "0.25"),
-        ("OUTBOX_ES_TIMEOUT_SECONDS", "30"),
-    ],
-    effect: "owner_mismatch_delta",
-    checks: &[
-        Check::SchemaMarker,
-        Check::Counters,
-        Check::FinalizedOnce,
-        Check::TraceByEvent,
-        Check::TraceByBatch,
-        Check::EndState,
-    ],
-    // Upstream's recipe: both workers claim the same rows; a lease longer than the
-    // claim's and the processing's sleeps (the 1 s lease of the gate's way would expire
-    // under every claim and no worker would ever finish).
-    worker_switches: &[
-        ("OUTBOX_EXPERIMENT_BREAK_CLAIM", "1"),
-        ("OUTBOX_EXPERIMENT_BREAK_CLAIM_SLEEP_SECONDS", "1.2"),
-        ("OUTBOX_EXPERIMENT_PROCESS_SLEEP_SECONDS", "1.2"),
-        ("OUTBOX_LEASE_SECONDS", "30"),
-        ("OUTBOX_POLL_INTERVAL_MS", "50"),
-    ],
-    ..PLAIN
-};
-
-pub const STUCK_RECLAIM: Scenario = Scenario {
-    id: "stuck_reclaim",
-    title: "a worker killed holding a claim; the other reclaims",
-    inject: Inject::KillClaimingWorker,
-    trigger: Op::Upsert,
-    counters: &[
-        Counter {
-            id: "processed_delta",
-            title: "processed Δ≥1 (the event processed after the reclaim)",
-            metric: "outbox_processed_total",
-            series: Series::All,
-            at_least: true,
-            bound: 1.0,
-        },
-        NOTHING_FAILED,
-    ],
-    end_title: "the reclaimed event ends done",
-    inject_words: "kill -9 worker 1 holding a claim (worker 2 starts)",
-    restore: "nothing to take out (a kill is not undone)",
-    workers: Workers::SecondAfterClaim,
-    worker_env: &[
-        ("OUTBOX_LEASE_SECONDS", "4"),
-        ("OUTBOX_RECLAIM_INTERVAL_SECONDS", "0.5"),
-        ("OUTBOX_ES_TIMEOUT_SECONDS", "60"),
-    ],
-    effect: "reclaimed",
-    checks: &[
-        Check::SchemaMarker,
-        Check::Counters,
-        Check::LogLine(LogLine {
-            id: "reclaimed",
-            title: "worker 2 logs `Reclaimed N stuck outbox events`, N ≥ 1",
-            pattern: r"Reclaimed\s+(\d+)\s+stuck\s+outbox\s+events",
-            worker2: true,
-        }),
-        Check::TraceByEvent,
-        Check::TraceByBatch,
-        Check::EndState,
-    ],
-    worker_switches: &[("OUTBOX_EXPERIMENT_PROCESS_SLEEP_SECONDS", "8")],
-    ..PLAIN
-};
-
-/// The scenarios this build can run and grade as its own, in the lab's order (`run all`).
-pub const RUNNABLE: [&Scenario; 9] = [
-    &ES_DOWN_CONNECT,
-    &ES_429_INJECT,
-    &ES_WRITE_BLOCK_4XX,
-    &ES_BULK_PARTIAL,
-    &DB_CLAIM_CONTENTION,
-    &STUCK_RECLAIM,
-    &DUPLICATE_DELIVERY,
-    &PROJECTION_VERSION,
-    &COLLECTOR_DOWN,
-];
-
-/// The scenario with this id, or an error naming the closest one and the ones there are.
+/// The drill with this id (a user file's, else the built-in one), or an error naming
+/// the closest one and the ones there are.
 pub fn find(id: &str) -> Result<&'static Scenario, String> {
-    RUNNABLE.into_iter().find(|s| s.id == id).ok_or_else(|| {
-        let closest = RUNNABLE
-            .iter()
-            .map(|s| (crate::config::spec::edit_distance(id, s.id), s.id))
-            .filter(|(distance, _)| *distance <= 5)
-            .min()
-            .map(|(_, id)| format!(" Did you mean `{id}`?"))
-            .unwrap_or_default();
-        format!(
-            "scenario `{}` is not supported by this build.{closest} Supported: {}",
-            crate::sanitize::one_line(id, 80),
-            RUNNABLE.iter().map(|s| s.id).collect::<Vec<_>>().join(", ")
-        )
-    })
+    super::catalog::find(id)
 }
 
 #[cfg(test)]
@@ -699,7 +255,7 @@ mod tests {
 
     #[test]
     fn every_drill_lists_the_check_that_shows_its_fault_had_its_effect() {
-        for scenario in RUNNABLE {
+        for scenario in lab() {
             let verdict = grade(scenario, &Observations::default(), Missing::Failed);
             assert!(
                 verdict.checks.iter().any(|c| c.id == scenario.effect),
@@ -714,11 +270,5 @@ mod tests {
                 scenario.id
             );
         }
-    }
-
-    #[test]
-    fn an_unknown_scenario_gets_a_did_you_mean() {
-        let error = find("es_down_conect").unwrap_err();
-        assert!(error.contains("Did you mean `es_down_connect`?"), "{error}");
     }
 }

@@ -275,7 +275,8 @@ fn outbox_of(reader: &RunReader, scenario: &str, event_id: Option<&str>) -> Outb
 /// The last outbox snapshot that decides the final check: taken after the fault was
 /// taken out (a transient drill), or any (a drill whose event must end failed).
 fn decisive_snapshot(reader: &RunReader, snapshots: &[PathBuf], scenario: &str) -> Option<Value> {
-    let recovers = crate::drill::scenario::find(scenario).map_or(true, |s| s.recovers());
+    let recovers =
+        crate::drill::catalog::of_run(reader.root(), scenario).map_or(true, |s| s.recovers());
     snapshots
         .iter()
         .rev()

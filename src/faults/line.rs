@@ -15,6 +15,7 @@
 //! refuse
 //! hangup
 //! bulk-item ITEM STATUS
+//! … for DURATION        (any fault: lifted after that long, e.g. `for 5s`; see parse_lifted)
 //! OPS  = writes | upsert, delete, bulk joined by `+` or `,`   (default: writes)
 //! PICK = every N | ratio R [seed S] | first N                  (default: every request)
 //! ```
@@ -26,7 +27,7 @@ use super::spec::{Fault, Ops, Pick};
 /// What `--fault` accepts, for error messages and `--help`.
 pub const GRAMMAR: &str = "pass | abort STATUS [on OPS] [every N | ratio R [seed S] | first N] [retry-after SECONDS] \
 | latency MS[-MS] [on OPS] [every N | ratio R [seed S] | first N] | black-hole [on OPS] | reset [on OPS] \
-| refuse | hangup | bulk-item ITEM STATUS   (OPS: writes, or upsert/delete/bulk joined by +)";
+| refuse | hangup | bulk-item ITEM STATUS, each optionally followed by `for DURATION` (lifted after that long, e.g. for 5s)   (OPS: writes, or upsert/delete/bulk joined by +)";
 
 const KINDS: &[&str] = &[
     "pass",
@@ -93,6 +94,64 @@ pub fn parse(line: &str) -> Result<Fault, String> {
     };
     rest.end()?;
     Ok(fault)
+}
+
+/// Parses a fault with an optional `for DURATION` at its end (`abort 503 on bulk for 5s`):
+/// the fault, and how long after it goes in it is lifted again (`None`: until restored).
+/// A drill file's `gate` and `--fault` take this form; the gate itself only ever sees
+/// the fault, the session lifts it.
+pub fn parse_lifted(line: &str) -> Result<(Fault, Option<Duration>), String> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    match words.iter().rposition(|w| w.eq_ignore_ascii_case("for")) {
+        Some(at) => {
+            let [duration] = &words[at + 1..] else {
+                return Err(format!(
+                    "'for' takes one DURATION and ends the fault: write e.g. `{} for 5s`",
+                    words[..at].join(" ")
+                ));
+            };
+            let lift = lift_duration(duration)?;
+            Ok((parse(&words[..at].join(" "))?, Some(lift)))
+        }
+        None => Ok((parse(line)?, None)),
+    }
+}
+
+/// Writes a fault and its lift back as the line [`parse_lifted`] reads.
+pub fn to_lifted_line(fault: &Fault, lift: Option<Duration>) -> String {
+    match lift {
+        None => to_line(fault),
+        Some(after) if after.subsec_millis() == 0 => {
+            format!("{} for {}s", to_line(fault), after.as_secs())
+        }
+        Some(after) => format!("{} for {}ms", to_line(fault), after.as_millis()),
+    }
+}
+
+/// `5s`, `1500ms`, `2m`: how long a fault stays in; more than zero, at most an hour.
+fn lift_duration(word: &str) -> Result<Duration, String> {
+    let lower = word.to_ascii_lowercase();
+    let (digits, scale_ms) = if let Some(ms) = lower.strip_suffix("ms") {
+        (ms, 1)
+    } else if let Some(s) = lower.strip_suffix('s') {
+        (s, 1000)
+    } else if let Some(m) = lower.strip_suffix('m') {
+        (m, 60_000)
+    } else {
+        return Err(format!(
+            "for '{word}': write a duration with its unit, e.g. for 5s, for 1500ms or for 2m"
+        ));
+    };
+    let amount: u64 = digits.parse().map_err(|_| {
+        format!("for '{word}' is not a duration: write e.g. for 5s, for 1500ms or for 2m")
+    })?;
+    let millis = amount.saturating_mul(scale_ms);
+    if millis == 0 || millis > 3_600_000 {
+        return Err(format!(
+            "for '{word}': a fault is lifted after more than 0 s and at most 1 h, e.g. for 5s"
+        ));
+    }
+    Ok(Duration::from_millis(millis))
 }
 
 /// Writes a fault as the line [`parse`] reads back into the same fault.
@@ -303,6 +362,13 @@ impl<'a> Words<'a> {
                 "retry-after" if takes_retry_after => {
                     options.retry_after = Some(self.number("retry-after's SECONDS")?)
                 }
+                // Only a drill lifts a fault on time (parse_lifted); a gate switched by
+                // hand keeps its fault until the next switch.
+                "for" => {
+                    return Err(
+                        "'for DURATION' lifts a fault on time only where a drill runs it (a drill file's gate, --fault of run and the cockpit): here the fault stays until it is switched, so drop 'for …'".into(),
+                    );
+                }
                 _ => {
                     return Err(format!(
                         "'{word}' is not understood here{}: after the fault's arguments come {}",
@@ -468,6 +534,37 @@ mod tests {
     }
 
     #[test]
+    fn a_fault_for_a_while_reads_back_with_its_lift() {
+        for (line, lift) in [
+            ("abort 503 on bulk for 5s", Some(Duration::from_secs(5))),
+            (
+                "latency 200ms for 1500ms",
+                Some(Duration::from_millis(1500)),
+            ),
+            ("refuse FOR 2m", Some(Duration::from_secs(120))),
+            ("abort 429", None),
+        ] {
+            let (fault, lifted) = parse_lifted(line).expect(line);
+            assert_eq!(lifted, lift, "{line}");
+            assert_eq!(
+                parse_lifted(&to_lifted_line(&fault, lifted)),
+                Ok((fault, lifted))
+            );
+        }
+        for (line, expected) in [
+            ("abort 503 for", "takes one DURATION"),
+            ("abort 503 for 5s now", "takes one DURATION"),
+            ("abort 503 for 5", "with its unit"),
+            ("abort 503 for 0s", "more than 0 s"),
+            ("abort 503 for 2h", "with its unit"),
+            ("abrot 503 for 5s", "did you mean 'abort'"),
+        ] {
+            let error = parse_lifted(line).expect_err(line);
+            assert!(error.contains(expected), "{line:?} gave {error:?}");
+        }
+    }
+
+    #[test]
     fn a_wrong_word_is_named_with_what_would_be_right() {
         let cases = [
             ("", "empty"),
@@ -486,6 +583,7 @@ mod tests {
                 "'retry-after' is not understood here",
             ),
             ("refuse now", "one word too many"),
+            ("abort 503 for 5s", "only where a drill runs it"),
             ("bulk-item 1", "STATUS is missing"),
         ];
         for (line, expected) in cases {

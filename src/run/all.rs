@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use crate::ci::Reports;
 use crate::config::Profile;
-use crate::drill::scenario::RUNNABLE;
 
 use super::single::{Outcome, RunOptions, run};
 
@@ -71,7 +70,7 @@ pub fn table(rows: &[Row], total: Duration) -> String {
     let passed = rows.iter().filter(|r| r.verdict() == "PASSED").count();
     out.push_str(&format!(
         "{passed}/{} passed in {:.1}s\n",
-        RUNNABLE.len(),
+        crate::drill::scenario::all().len(),
         total.as_secs_f64()
     ));
     out
@@ -92,7 +91,8 @@ pub async fn run_all(profile: Profile, options: RunOptions, reports: &Reports) -
         }
     };
     table_out(&header());
-    for drill in RUNNABLE {
+    let drills = crate::drill::scenario::all();
+    for drill in drills.iter() {
         eprintln!("==> {} — {}", drill.id, drill.title);
         let began = Instant::now();
         let outcome = run(
@@ -123,7 +123,7 @@ pub async fn run_all(profile: Profile, options: RunOptions, reports: &Reports) -
         }
     }
     table_out(&format!("\n{}", table(&rows, started.elapsed())));
-    let reported = reports.series(&rows, RUNNABLE.len(), started.elapsed());
+    let reported = reports.series(&rows, drills.len(), started.elapsed());
     if let Some(code) = interrupted {
         return code;
     }
@@ -135,7 +135,8 @@ pub async fn run_all(profile: Profile, options: RunOptions, reports: &Reports) -
 
 /// 0 when all nine passed; 1 when one FAILED; else 3 when one could not run.
 fn series_code(rows: &[Row]) -> u8 {
-    let all_passed = rows.len() == RUNNABLE.len() && rows.iter().all(|r| r.verdict() == "PASSED");
+    let all_passed = rows.len() == crate::drill::scenario::all().len()
+        && rows.iter().all(|r| r.verdict() == "PASSED");
     if all_passed {
         crate::exit::PASSED
     } else if rows.iter().any(|r| r.verdict() == "FAILED") {

@@ -111,6 +111,18 @@ fn not_passed(verdict: &Verdict) -> Option<String> {
 /// Runs one drill; see [`Outcome`].
 pub async fn run(profile: Profile, options: RunOptions) -> anyhow::Result<Outcome> {
     let drill = crate::drill::scenario::find(&options.scenario).map_err(anyhow::Error::msg)?;
+    if !matches!(
+        crate::drill::catalog::origin(drill.id),
+        Some(crate::drill::catalog::Origin::BuiltIn) | None
+    ) {
+        say(&format!(
+            "drill `{}` from {}",
+            drill.id,
+            crate::drill::catalog::origin(drill.id)
+                .map(|o| o.to_string())
+                .unwrap_or_default()
+        ));
+    }
     let mut session = Session::create(profile, drill)?;
     session.control = options.control;
     session.inject_in_worker = options.inject_in_worker && !drill.worker_switches.is_empty();
@@ -266,19 +278,23 @@ fn injecting(session: &Session) -> String {
                 .join(" ")
         );
     }
+    let gate = || {
+        let fault = session
+            .drill
+            .gate_fault
+            .as_ref()
+            .map_or_else(|| "pass".to_string(), |f| f.describe());
+        match session.drill.lift_after {
+            Some(after) => format!("{fault}, lifted after {} s", after.as_secs_f64()),
+            None => fault,
+        }
+    };
     match session.drill.inject {
         Inject::StopEs => format!("stopping `{}`", session.profile.es_service),
-        Inject::Gate429 => "the fault gate answers every write with 429".into(),
+        Inject::Gate => format!("the fault gate in front of Elasticsearch: {}", gate()),
         Inject::WriteBlock => format!("blocking writes to index {}", session.profile.elastic_index),
         Inject::Nothing => "no fault: the drill is in its events".into(),
-        Inject::CollectorRefused => "the trace collector's gate refuses connections".into(),
-        Inject::GateBulkPartial => {
-            "the fault gate answers item 0 of every _bulk with 400 (the rest as ES did)".into()
-        }
-        Inject::GateSlowerThanLease => format!(
-            "the fault gate holds the first write longer than the lease ({})",
-            session.slower_than_lease().describe()
-        ),
+        Inject::CollectorGate => format!("the trace collector's gate: {}", gate()),
         Inject::KillClaimingWorker => {
             "waiting for worker 1 to claim; then worker 2 starts and worker 1 is killed (SIGKILL)"
                 .into()
@@ -417,6 +433,10 @@ async fn drive(session: &mut Session, options: &RunOptions) -> Result<(), Stop> 
     let deadline = tokio::time::Instant::now() + options.duration;
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
+        // A fault that is lifted after a while comes out on time, observed or not.
+        if session.lift_if_due().await? {
+            say("the fault's time is up: lifted");
+        }
         let observations = session.observe().await;
         let verdict = session.grade(&observations, Missing::Pending);
         let waiting: Vec<&str> = verdict
@@ -456,8 +476,17 @@ async fn drive(session: &mut Session, options: &RunOptions) -> Result<(), Stop> 
     if !session.drill.restorable() || !inject {
         return Ok(());
     }
-    say(&format!("restoring: {}", session.drill.restore));
-    session.restore().await?;
+    if let Some(at) = session.lift_due_at() {
+        // The drill says how long its fault stays in: not less, even when the
+        // outage's evidence was complete sooner.
+        tokio::time::sleep_until(at).await;
+        session.lift_if_due().await?;
+        say("the fault's time is up: lifted");
+    }
+    if !session.lifted {
+        say(&format!("restoring: {}", session.drill.restore));
+        session.restore().await?;
+    }
     if session.drill.inject == Inject::StopEs && !session.wait_for_es(Duration::from_secs(60)).await
     {
         return Err(could_not_run(format!(

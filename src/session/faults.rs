@@ -27,80 +27,87 @@ impl Session {
                 self.drill.recovers() && self.drill.workers == crate::drill::scenario::Workers::One;
             return Ok(());
         }
-        match self.drill.inject {
+        let injected = match self.drill.inject {
             Inject::StopEs => self.stop_es().await,
-            Inject::Gate429 => self.set_gate(GateRole::Elastic, gate_429(), true).await,
+            Inject::Gate => {
+                self.set_gate(GateRole::Elastic, self.drill_gate_fault(), true)
+                    .await
+            }
             Inject::WriteBlock => self.set_write_block(true).await,
             Inject::Nothing => Ok(()),
-            // Turned away at connect, each attempt recorded: the drill shows the worker
-            // tried to export and could not.
-            Inject::CollectorRefused => {
-                self.set_gate(GateRole::Collector, Fault::Hangup, true)
+            // collector_down's: turned away at connect, each attempt recorded: the drill
+            // shows the worker tried to export and could not.
+            Inject::CollectorGate => {
+                self.set_gate(GateRole::Collector, self.drill_gate_fault(), true)
                     .await
-            }
-            Inject::GateBulkPartial => {
-                self.set_gate(GateRole::Elastic, gate_bulk_partial(), true)
-                    .await
-            }
-            Inject::GateSlowerThanLease => {
-                let fault = self.slower_than_lease();
-                self.set_gate(GateRole::Elastic, fault, true).await
             }
             Inject::KillClaimingWorker => self.kill_claiming_worker().await,
+        };
+        if injected.is_ok() {
+            self.lift_at = self
+                .drill
+                .lift_after
+                .map(|after| tokio::time::Instant::now() + after);
         }
+        injected
     }
 
-    /// The lease the drill gives its workers (its own setting, else the profile's).
-    fn drill_lease(&self) -> Duration {
-        self.drill
-            .worker_env
-            .iter()
-            .find(|(key, _)| *key == "OUTBOX_LEASE_SECONDS")
-            .and_then(|(_, value)| value.parse::<f64>().ok())
-            .map(Duration::from_secs_f64)
-            .unwrap_or(self.profile.tuning.lease)
+    /// What the drill's gate does while its fault is in (a file of a gate drill always
+    /// names one; `pass` otherwise, which changes nothing).
+    fn drill_gate_fault(&self) -> Fault {
+        self.drill.gate_fault.clone().unwrap_or(Fault::Pass)
     }
 
-    /// E's fault: the first write waits three leases, so the lease of the worker that
-    /// claimed expires under it and the other worker reclaims; later writes pass.
-    pub fn slower_than_lease(&self) -> Fault {
-        let hold = self.drill_lease() * 3;
-        Fault::Latency {
-            min: hold,
-            max: hold,
-            ops: Ops::WRITES,
-            pick: Pick::First { n: 1 },
+    /// When a fault that is lifted after a while (`… for 5s`) is due to come out:
+    /// `None` when it has no such time, or is out already.
+    pub fn lift_due_at(&self) -> Option<tokio::time::Instant> {
+        self.lift_at.filter(|_| self.fault_active())
+    }
+
+    /// Takes a fault that is lifted after a while out once its time has come; says
+    /// whether it did (the run and the cockpit call it as they observe).
+    pub async fn lift_if_due(&mut self) -> Result<bool, String> {
+        match self.lift_due_at() {
+            Some(at) if tokio::time::Instant::now() >= at => {
+                let after = self.drill.lift_after.unwrap_or_default();
+                self.journal(
+                    "note",
+                    json!({"message": format!("the fault is lifted {} s after it went in, as the drill says", after.as_secs_f64())}),
+                );
+                self.lift_at = None;
+                self.restore().await?;
+                self.lifted = true;
+                Ok(true)
+            }
+            _ => Ok(false),
         }
     }
 
     /// F's set-up: worker 1's first write waits (far beyond the lease), so it still
     /// holds its claim when it is killed. Not the drill's fault: nothing to restore.
     pub(super) async fn hold_first_write(&mut self) -> Result<(), String> {
-        let hold = Fault::Latency {
+        let hold = crate::faults::Fault::Latency {
             min: Duration::from_secs(120),
             max: Duration::from_secs(120),
-            ops: Ops::WRITES,
-            pick: Pick::First { n: 1 },
+            ops: crate::faults::Ops::WRITES,
+            pick: crate::faults::Pick::First { n: 1 },
         };
         self.set_gate(GateRole::Elastic, hold, false).await
     }
 
-    /// Takes the drill's fault out again.
+    /// Takes the drill's fault out again (and so a fault with a time no longer waits
+    /// for it).
     pub async fn restore(&mut self) -> Result<(), String> {
+        self.lift_at = None;
         if self.inject_in_worker && self.drill.inject != Inject::KillClaimingWorker {
             return self.replace_switched_worker().await;
         }
         match self.drill.inject {
             Inject::StopEs => self.start_es().await,
-            Inject::Gate429 => self.set_gate(GateRole::Elastic, Fault::Pass, false).await,
+            Inject::Gate => self.set_gate(GateRole::Elastic, Fault::Pass, false).await,
             Inject::WriteBlock => self.set_write_block(false).await,
             Inject::Nothing => Ok(()),
-            Inject::CollectorRefused => {
-                self.set_gate(GateRole::Collector, Fault::Pass, false).await
-            }
-            Inject::GateBulkPartial | Inject::GateSlowerThanLease => {
-                self.set_gate(GateRole::Elastic, Fault::Pass, false).await
-            }
+            Inject::CollectorGate => self.set_gate(GateRole::Collector, Fault::Pass, false).await,
             // A kill is not undone: worker 2 carries on.
             Inject::KillClaimingWorker => Ok(()),
         }

@@ -165,7 +165,7 @@ impl Session {
         vec![
             (
                 format!("_result{suffix}.json"),
-                format!("{:#}", verdict.result_json(&run_dir)).into_bytes(),
+                format!("{:#}", verdict.result_json(self.drill, &run_dir)).into_bytes(),
             ),
             (
                 format!("report{suffix}.md"),

@@ -30,7 +30,7 @@ use crate::drill::scenario::{Inject, Scenario};
 use crate::drill::{CheckStatus, Missing, Observations, Verdict, grade};
 use crate::evidence::write::{RunWriter, WriteError, timestamp};
 use crate::evidence::{manifest, report, svg};
-use crate::faults::{Fault, FaultGate, Ops, Pick};
+use crate::faults::{Fault, FaultGate};
 use crate::jaeger::TraceSummary;
 use crate::jaeger::client::{JaegerClient, batch_query, event_query};
 use crate::prom::Samples;
@@ -81,6 +81,10 @@ pub struct Session {
     pub index_blocked: bool,
     /// The entity of the last event inserted.
     pub last_entity: Option<Uuid>,
+    /// When a fault that is lifted after a while (`… for 5s`) comes out.
+    pub lift_at: Option<tokio::time::Instant>,
+    /// That fault came out on its own time (nothing left to restore).
+    pub lifted: bool,
     last_statuses: BTreeMap<&'static str, CheckStatus>,
     last_counters: Option<[f64; 4]>,
     /// How long the last freeze took from first capture to last file, in ms.
@@ -177,24 +181,6 @@ impl GateRole {
     }
 }
 
-/// Drill B's fault: every write answered 429 by the gate (as upstream's `EVERY_N=1`).
-fn gate_429() -> Fault {
-    Fault::Abort {
-        status: 429,
-        ops: Ops::WRITES,
-        pick: Pick::All,
-        retry_after_seconds: None,
-    }
-}
-
-/// Drill D's fault: item 0 of every `_bulk` answered 400 with an ES-shaped error.
-fn gate_bulk_partial() -> Fault {
-    Fault::BulkPartial {
-        item: 0,
-        status: 400,
-    }
-}
-
 const NO_DOCKER: &str = "Docker is not connected: see the Containers pane for why";
 
 fn error_text(error: impl std::fmt::Display) -> String {
@@ -231,6 +217,8 @@ impl Session {
             collector_refused: false,
             index_blocked: false,
             last_entity: None,
+            lift_at: None,
+            lifted: false,
             last_statuses: BTreeMap::new(),
             last_counters: None,
             last_freeze_ms: None,
@@ -254,7 +242,40 @@ impl Session {
         Ok(session)
     }
 
+    /// How the drill's fault goes in, for `_recipe.json`.
+    fn inject_recipe(&self) -> Value {
+        let drill = self.drill;
+        let fault = drill.gate_fault.as_ref().map(|f| f.describe());
+        let line = drill
+            .gate_fault
+            .as_ref()
+            .map(|f| crate::faults::line::to_lifted_line(f, drill.lift_after));
+        match drill.inject {
+            Inject::StopEs => {
+                json!({"kind": "es_down", "compose": {"file": self.profile.compose_file, "project": self.profile.compose_project, "service": self.profile.es_service, "action": "stop"}})
+            }
+            Inject::Gate => {
+                json!({"kind": "gate", "by": "drill-cockpit fault gate", "fault": fault, "line": line, "upstream": self.profile.elastic_url, "events_in_one_claim": drill.together, "workers": drill.worker_count()})
+            }
+            Inject::WriteBlock => {
+                json!({"kind": "es_write_block", "index": self.profile.elastic_index, "settings": {"index": {"blocks": {"write": true}}}})
+            }
+            Inject::CollectorGate => {
+                json!({"kind": "collector_down", "by": "drill-cockpit fault gate in front of the OTLP endpoint", "fault": fault, "line": line, "upstream": self.profile.otlp_endpoint})
+            }
+            Inject::KillClaimingWorker => {
+                json!({"kind": "stuck_reclaim", "by": "SIGKILL of worker 1 once it holds a claim; worker 2 started then", "hold": "the gate holds worker 1's first write", "workers": 2})
+            }
+            Inject::Nothing => {
+                json!({"kind": "none", "events": std::iter::once(drill.trigger).chain(drill.then.iter().copied()).map(|op| op.as_str()).collect::<Vec<_>>()})
+            }
+        }
+    }
+
     fn write_recipe(&self) -> Result<(), WriteError> {
+        // The drill as it ran: `verify` grades the run by it, whatever files say later.
+        self.run
+            .write_new("_drill.toml", self.drill.file.as_bytes())?;
         let recipe = json!({
             "tool": "drill-cockpit",
             "version": env!("CARGO_PKG_VERSION"),
@@ -262,16 +283,7 @@ impl Session {
             "run_id": self.run.run_id,
             "created_at": chrono::Utc::now().to_rfc3339(),
             "service": self.profile.service_name,
-            "inject": match self.drill.inject {
-                Inject::StopEs => json!({"kind": "es_down", "compose": {"file": self.profile.compose_file, "project": self.profile.compose_project, "service": self.profile.es_service, "action": "stop"}}),
-                Inject::Gate429 => json!({"kind": "es_429", "by": "drill-cockpit fault gate", "fault": gate_429().describe(), "upstream": self.profile.elastic_url}),
-                Inject::WriteBlock => json!({"kind": "es_write_block", "index": self.profile.elastic_index, "settings": {"index": {"blocks": {"write": true}}}}),
-                Inject::CollectorRefused => json!({"kind": "collector_down", "by": "drill-cockpit fault gate in front of the OTLP endpoint", "fault": "hang up on every connection (reset), each attempt recorded", "upstream": self.profile.otlp_endpoint}),
-                Inject::GateBulkPartial => json!({"kind": "es_bulk_partial", "by": "drill-cockpit fault gate", "fault": gate_bulk_partial().describe(), "upstream": self.profile.elastic_url, "events_in_one_claim": self.drill.together}),
-                Inject::GateSlowerThanLease => json!({"kind": "claim_contention", "by": "drill-cockpit fault gate", "fault": self.slower_than_lease().describe(), "workers": 2, "upstream": self.profile.elastic_url}),
-                Inject::KillClaimingWorker => json!({"kind": "stuck_reclaim", "by": "SIGKILL of worker 1 once it holds a claim; worker 2 started then", "hold": "the gate holds worker 1's first write", "workers": 2}),
-                Inject::Nothing => json!({"kind": "none", "events": std::iter::once(self.drill.trigger).chain(self.drill.then.iter().copied()).map(|op| op.as_str()).collect::<Vec<_>>()}),
-            },
+            "inject": self.inject_recipe(),
             "worker": {"command": crate::sources::worker_proc::worker_command(&self.profile), "metrics_port": self.profile.metrics_port, "count": self.drill.worker_count(), "env": self.drill.worker_env.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>()},
             "trigger_together": self.drill.together,
             "trigger": {"op": self.drill.trigger.as_str()},

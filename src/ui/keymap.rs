@@ -69,8 +69,10 @@ fn key(text: &str) -> KeySpec {
 impl Keymap {
     /// The keys of the profile's drill.
     pub fn from_profile(profile: &Profile) -> Keymap {
+        // An unknown id was refused when the profile loaded: the lab's first drill
+        // stands in only for a profile made by hand.
         let drill = crate::drill::scenario::find(&profile.scenario)
-            .unwrap_or(&crate::drill::scenario::ES_DOWN_CONNECT);
+            .unwrap_or_else(|_| crate::drill::catalog::builtins()[0]);
         Keymap::for_drill(profile, drill)
     }
 
@@ -88,7 +90,7 @@ impl Keymap {
                 in_status_bar: drill.inject != Inject::StopEs,
             });
         }
-        if drill.restorable() || drill.inject == Inject::CollectorRefused {
+        if drill.restorable() || drill.inject == Inject::CollectorGate {
             bindings.push(Binding {
                 action: Action::FaultOut,
                 key: configured("keys.fault_out"),

@@ -192,7 +192,7 @@ impl App {
                 return None;
             }
             Overlay::Picker { selected } => {
-                let drills = crate::drill::scenario::RUNNABLE;
+                let drills = crate::drill::scenario::all();
                 let last = drills.len() - 1;
                 self.overlay = match (event.code, navigation(&event)) {
                     (KeyCode::Enter, _) => {
@@ -245,7 +245,7 @@ impl App {
             Action::FaultOut => return Some(Command::FaultOut),
             Action::InsertNext => return Some(Command::InsertNext),
             Action::PickScenario => {
-                let current = crate::drill::scenario::RUNNABLE
+                let current = crate::drill::scenario::all()
                     .iter()
                     .position(|d| d.id == snapshot.scenario)
                     .unwrap_or(0);
@@ -524,7 +524,7 @@ pub fn picker_letter(index: usize) -> char {
 
 fn picker_index(letter: char) -> Option<usize> {
     let index = (letter.to_ascii_uppercase() as usize).checked_sub('A' as usize)?;
-    (index < crate::drill::scenario::RUNNABLE.len()).then_some(index)
+    (index < crate::drill::scenario::all().len()).then_some(index)
 }
 
 fn step(current: usize, action: Action, count: usize) -> usize {

@@ -112,6 +112,27 @@ impl Engine {
             }
             Command::Quit { .. } => {}
         }
+        self.after_action().await;
+    }
+
+    /// A fault that is lifted after a while (`… for 5s`) taken out on time, and the
+    /// screen brought up to date as after `X`.
+    pub(super) async fn lift_if_due(&mut self) {
+        match self.session.lift_if_due().await {
+            Ok(true) => {
+                self.status(
+                    format!("fault out on time: {}", self.session.drill.restore),
+                    false,
+                );
+                self.after_action().await;
+            }
+            Ok(false) => {}
+            Err(error) => self.status(error, true),
+        }
+    }
+
+    /// What every action may have changed, as the panes show it.
+    async fn after_action(&mut self) {
         self.refresh_moments();
         self.snapshot.next_event = self.session.next_event_words();
         self.snapshot.fault_in = self.session.fault_active() || self.session.collector_refused;

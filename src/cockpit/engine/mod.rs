@@ -291,6 +291,7 @@ impl Engine {
                     }
                 }
                 _ = worker_tick.tick() => {
+                    self.lift_if_due().await;
                     let state = self.session.worker_state();
                     let reported = self.session.tail.lock().ok().and_then(|t| t.reported_batch_size);
                     let worker2 = self.worker2();

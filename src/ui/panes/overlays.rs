@@ -68,7 +68,7 @@ pub fn help(frame: &mut Frame, area: Rect, app: &App, scroll: usize) {
 
 /// The drill picker: every drill of the lab, the current one marked.
 pub fn picker(frame: &mut Frame, area: Rect, selected: usize, snapshot: &Snapshot, theme: Theme) {
-    let mut lines: Vec<Line> = crate::drill::scenario::RUNNABLE
+    let mut lines: Vec<Line> = crate::drill::scenario::all()
         .iter()
         .enumerate()
         .map(|(n, drill)| {
