@@ -59,6 +59,10 @@ pub struct Cli {
     /// trace store in this process, the bundled worker. No Docker, no images.
     #[arg(long)]
     pub sandbox: bool,
+    /// Cockpit: run every drill with N workers (a fleet: each its own id, ports, log).
+    /// The same as --set worker.replicas=N.
+    #[arg(long, value_name = "N")]
+    pub replicas: Option<String>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -172,6 +176,11 @@ pub struct RunArgs {
     /// worker that has them: B, D, E, F; the other drills stay outside).
     #[arg(long, default_value = "outside", value_parser = ["outside", "worker"])]
     pub inject: String,
+    /// Run the drill with N workers (a fleet: each its own id, ports and log; E and F
+    /// keep their roles within it; the counter checks use the fleet's sums). The same
+    /// as --set worker.replicas=N.
+    #[arg(long, value_name = "N")]
+    pub replicas: Option<String>,
 }
 
 /// The longest `--duration` or `--recovery-timeout`: one day.
@@ -357,6 +366,16 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
             .overrides
             .push(format!("cockpit.scenario={scenario}"));
     }
+    // Checked with every other setting (a whole number from 1 to 64).
+    let replicas = match &mut cli.command {
+        Some(Command::Run(args)) => args.replicas.take().or(cli.replicas.take()),
+        _ => cli.replicas.take(),
+    };
+    if let Some(replicas) = replicas {
+        cli.global
+            .overrides
+            .push(format!("worker.replicas={replicas}"));
+    }
     if let Some(theme) = cli.global.theme {
         cli.global
             .overrides
@@ -521,6 +540,13 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
             };
             if options.inject_in_worker {
                 check_in_worker_injection(&options.scenario, &profile)?;
+                if profile.replicas > 1 {
+                    return Err(CouldNotRun(format!(
+                        "--inject worker with {} replicas: upstream's switches go into worker 1 only, so the other replicas would process the drill's events clean; drop --inject worker (the fault from outside reaches every replica) or run with --replicas 1",
+                        profile.replicas
+                    ))
+                    .into());
+                }
             }
             if options.scenario == "all" {
                 return Ok(ExitCode::from(

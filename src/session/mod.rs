@@ -6,6 +6,7 @@ mod capture;
 mod connect;
 mod events;
 mod faults;
+mod fleet;
 mod freeze;
 mod leftovers;
 mod observe;
@@ -91,6 +92,8 @@ pub struct Session {
     pub failed_actions: Vec<FailedAction>,
     /// Worker 2 of a two-worker drill.
     pub second: Option<SecondWorker>,
+    /// The replicas beside the drill's own workers (`worker.replicas`), by number.
+    pub fleet: Vec<SecondWorker>,
     /// Worker 1 was killed by the drill (its last scrape stands for it).
     pub worker_killed: bool,
     /// D's poison event, once the outbox shows which one it is.
@@ -237,6 +240,7 @@ impl Session {
             schema_problem: None,
             failed_actions: Vec::new(),
             second: None,
+            fleet: Vec::new(),
             worker_killed: false,
             poisoned: None,
             proven_ports: Vec::new(),
@@ -272,7 +276,7 @@ impl Session {
                 Inject::KillClaimingWorker => json!({"kind": "stuck_reclaim", "by": "SIGKILL of worker 1 once it holds a claim; worker 2 started then", "hold": "the gate holds worker 1's first write", "workers": 2}),
                 Inject::Nothing => json!({"kind": "none", "events": std::iter::once(self.drill.trigger).chain(self.drill.then.iter().copied()).map(|op| op.as_str()).collect::<Vec<_>>()}),
             },
-            "worker": {"command": crate::sources::worker_proc::worker_command(&self.profile), "metrics_port": self.profile.metrics_port, "count": self.drill.worker_count(), "env": self.drill.worker_env.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>()},
+            "worker": {"command": crate::sources::worker_proc::worker_command(&self.profile), "metrics_port": self.profile.metrics_port, "count": self.fleet_size(), "replicas": self.profile.replicas, "env": self.drill.worker_env.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>()},
             "trigger_together": self.drill.together,
             "trigger": {"op": self.drill.trigger.as_str()},
             "profile": self.profile.redacted_json(),

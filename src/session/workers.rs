@@ -10,13 +10,16 @@ use serde_json::json;
 
 use super::*;
 
-/// The second worker of a two-worker drill.
+/// The second worker of a two-worker drill, or a replica of the fleet.
 pub struct SecondWorker {
+    /// Which worker it is (2 for worker 2; a replica's number in the fleet).
+    pub number: usize,
     pub process: WorkerProcess,
     pub tail: SharedTail,
     /// Its `OUTBOX_WORKER_ID`.
     pub id: String,
     pub metrics_port: u16,
+    pub http_port: u16,
     pub baseline: Option<Scrape>,
     pub latest: Option<Scrape>,
 }
@@ -67,7 +70,7 @@ pub(super) struct LastWords {
     pub port_taken: bool,
 }
 
-pub(super) async fn last_words(process: &mut WorkerProcess, log_path: &Path) -> LastWords {
+pub(crate) async fn last_words(process: &mut WorkerProcess, log_path: &Path) -> LastWords {
     process.drained(Duration::from_secs(2)).await;
     let text = log_tail(log_path).unwrap_or_default();
     let line = text
@@ -119,7 +122,7 @@ pub fn combined(parts: &[(usize, &Scrape)]) -> Scrape {
 impl Session {
     /// The environment a worker of this drill gets after the profile's: the gates in
     /// place of the services they stand in front of, then the drill's own settings.
-    async fn drill_env(&mut self) -> Vec<(&'static str, String)> {
+    pub(super) async fn drill_env(&mut self) -> Vec<(&'static str, String)> {
         let mut overrides = Vec::new();
         if self.drill.needs_gate() {
             // A failure is journaled by open_gate; the worker then talks to ES directly.
@@ -140,9 +143,9 @@ impl Session {
     /// Upstream's in-worker fault switches for worker `n` (`--inject worker`): both
     /// workers of a contention drill, else worker 1 only — the worker that replaces it
     /// or reclaims its work runs clean. None in a control run.
-    fn fault_switches(&self, n: usize) -> Vec<(&'static str, String)> {
+    pub(super) fn fault_switches(&self, n: usize) -> Vec<(&'static str, String)> {
         let both = self.drill.workers == crate::drill::scenario::Workers::TwoFromStart;
-        if !self.inject_in_worker || self.control || (n == 2 && !both) {
+        if !self.inject_in_worker || self.control || (n >= 2 && !both) {
             return Vec::new();
         }
         self.drill
@@ -206,6 +209,9 @@ impl Session {
         if self.drill.workers == crate::drill::scenario::Workers::TwoFromStart {
             self.start_second_worker().await;
         }
+        if !self.replicas_start_late() {
+            self.start_replicas().await;
+        }
     }
 
     /// Starts worker 2: the drill's environment, its own id, ports and log.
@@ -247,13 +253,18 @@ impl Session {
         );
         self.record_worker(&process);
         self.second = Some(SecondWorker {
+            number: 2,
             process,
             tail,
             id,
             metrics_port,
+            http_port,
             baseline: None,
             latest: None,
         });
+        if self.replicas_start_late() {
+            self.start_replicas().await;
+        }
     }
 
     /// Why worker 1's metrics or health port cannot be given to it (held by another
@@ -276,14 +287,16 @@ impl Session {
             WorkerState::Running { pid } => Some(pid),
             _ => None,
         };
-        let (port, pid) = match n {
-            1 => (
+        let replica = self.fleet.iter_mut().find(|r| r.number == n);
+        let (port, pid) = match (n, replica) {
+            (1, _) => (
                 self.profile.metrics_port,
                 self.worker.as_mut().and_then(|w| running(w.poll())),
             ),
-            _ => match self.second.as_mut() {
-                Some(second) => (second.metrics_port, running(second.process.poll())),
-                None => return Err("worker 2 is not running".into()),
+            (_, Some(replica)) => (replica.metrics_port, running(replica.process.poll())),
+            (_, None) => match self.second.as_mut() {
+                Some(second) if n == 2 => (second.metrics_port, running(second.process.poll())),
+                _ => return Err(format!("worker {n} is not running")),
             },
         };
         let Some(pid) = pid else {
@@ -341,6 +354,7 @@ impl Session {
                 json!({"action": "stop", "worker": 2, "state": state.to_string()}),
             );
         }
+        self.stop_replicas(grace).await;
     }
 
     /// Waits for every stopped worker's last lines to reach its log.
@@ -348,7 +362,8 @@ impl Session {
         let workers = self
             .worker
             .iter_mut()
-            .chain(self.second.as_mut().map(|s| &mut s.process));
+            .chain(self.second.as_mut().map(|s| &mut s.process))
+            .chain(self.fleet.iter_mut().map(|r| &mut r.process));
         for worker in workers {
             if !matches!(worker.poll(), WorkerState::Running { .. }) {
                 worker.drained(Duration::from_secs(10)).await;
@@ -419,7 +434,7 @@ impl Session {
         if let Ok(scraped) = &first {
             self.latest = Some(scraped.clone());
         }
-        let mut second_ok = false;
+        let mut second_ok = self.scrape_replicas().await;
         if self.second.is_some()
             && let Ok(scraped) = self.scrape_worker(2).await
             && let Some(second) = self.second.as_mut()
@@ -439,13 +454,15 @@ impl Session {
 
     /// The latest page of every worker, as one.
     pub fn metrics_after_scrape(&self) -> Option<Scrape> {
-        let Some(second) = &self.second else {
+        if self.second.is_none() && self.fleet.is_empty() {
             return self.latest.clone();
-        };
-        let parts: Vec<(usize, &Scrape)> = [(1, self.latest.as_ref()), (2, second.latest.as_ref())]
+        }
+        let second = self.second.as_ref().and_then(|s| s.latest.as_ref());
+        let mut parts: Vec<(usize, &Scrape)> = [(1, self.latest.as_ref()), (2, second)]
             .into_iter()
             .filter_map(|(n, s)| Some((n, s?)))
             .collect();
+        parts.extend(self.replica_pages());
         (!parts.is_empty()).then(|| combined(&parts))
     }
 
@@ -453,6 +470,11 @@ impl Session {
     pub fn metrics_before(&self) -> Option<Samples> {
         let mut samples = self.baseline.as_ref()?.samples.clone();
         if let Some(before) = self.second.as_ref().and_then(|s| s.baseline.as_ref()) {
+            samples
+                .samples
+                .extend(before.samples.samples.iter().cloned());
+        }
+        for before in self.fleet.iter().filter_map(|r| r.baseline.as_ref()) {
             samples
                 .samples
                 .extend(before.samples.samples.iter().cloned());
@@ -524,6 +546,10 @@ impl Session {
             self.wait_for_second_metrics(deadline - tokio::time::Instant::now())
                 .await?;
         }
+        if !self.fleet.is_empty() {
+            self.wait_for_replicas(deadline.saturating_duration_since(tokio::time::Instant::now()))
+                .await?;
+        }
         Ok(())
     }
 
@@ -590,7 +616,7 @@ impl Session {
     pub async fn take_baseline(&mut self) -> Result<(), String> {
         let scraped = self.scrape_worker(1).await?;
         self.latest = Some(scraped.clone());
-        if self.drill.worker_count() == 1 {
+        if self.drill.worker_count() == 1 && self.fleet.is_empty() {
             self.run
                 .write_new("_metrics/metrics-before.txt", scraped.raw.as_bytes())
                 .map_err(error_text)?;
@@ -612,6 +638,8 @@ impl Session {
         self.baseline = Some(scraped);
         if self.second.is_some() {
             self.take_second_baseline().await?;
+        } else if !self.replicas_start_late() && !self.fleet.is_empty() {
+            self.take_replica_baselines().await?;
         }
         self.journal_baseline_counters();
         Ok(())
@@ -649,7 +677,10 @@ impl Session {
         }
         // A one-worker drill whose worker was replaced keeps worker 1's baseline as
         // metrics-before.txt (the new worker is a fresh process: its counters start at 0).
-        if self.drill.worker_count() == 2 {
+        if self.drill.worker_count() == 2 && !self.fleet.is_empty() {
+            // The replicas' baselines, then the fleet's sum as metrics-before.txt.
+            self.take_replica_baselines().await?;
+        } else if self.drill.worker_count() == 2 {
             self.run
                 .write_new(
                     "_metrics/metrics-before.txt",
