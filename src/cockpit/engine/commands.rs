@@ -116,6 +116,7 @@ impl Engine {
         self.snapshot.next_event = self.session.next_event_words();
         self.snapshot.fault_in = self.session.fault_active() || self.session.collector_refused;
         self.snapshot.worker2 = self.worker2();
+        self.snapshot.replicas = self.replicas();
         self.snapshot.gates = self.gates();
         self.snapshot.es_stopped = self.session.es_stopped;
         self.snapshot.failed_actions = self.session.failed_actions.clone();

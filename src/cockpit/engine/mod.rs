@@ -130,6 +130,9 @@ pub struct Snapshot {
     pub gates: Vec<GateView>,
     /// Worker 2 of a two-worker drill: its id, metrics port and state.
     pub worker2: Option<(String, u16, WorkerState)>,
+    /// The fleet's replicas beside the drill's own workers: number, id, metrics port
+    /// and state (`--replicas N`).
+    pub replicas: Vec<(usize, String, u16, WorkerState)>,
     /// The sandbox's banner, when the services are simulated.
     pub sandbox: Option<&'static str>,
     /// Each worker's counters since its baseline: (worker, processed, failed, retried).
@@ -294,15 +297,18 @@ impl Engine {
                     let state = self.session.worker_state();
                     let reported = self.session.tail.lock().ok().and_then(|t| t.reported_batch_size);
                     let worker2 = self.worker2();
+                    let replicas = self.replicas();
                     let gates = self.gates();
                     if state != self.snapshot.worker
                         || reported != self.snapshot.batch_reported
                         || worker2 != self.snapshot.worker2
+                        || replicas != self.snapshot.replicas
                         || gates != self.snapshot.gates
                     {
                         self.snapshot.worker = state;
                         self.snapshot.batch_reported = reported;
                         self.snapshot.worker2 = worker2;
+                        self.snapshot.replicas = replicas;
                         self.snapshot.gates = gates;
                         self.publish();
                     }

@@ -87,6 +87,15 @@ impl Engine {
         Some((second.id.clone(), second.metrics_port, state))
     }
 
+    /// The fleet's replicas: number, id, metrics port and state.
+    pub(super) fn replicas(&mut self) -> Vec<(usize, String, u16, WorkerState)> {
+        self.session
+            .fleet
+            .iter_mut()
+            .map(|r| (r.number, r.id.clone(), r.metrics_port, r.process.poll()))
+            .collect()
+    }
+
     /// The gates' state and their newest requests.
     pub(super) fn gates(&self) -> Vec<GateView> {
         [
@@ -110,11 +119,11 @@ impl Engine {
         .collect()
     }
 
-    /// Each worker's Δ since its own baseline (two-worker drills).
+    /// Each worker's Δ since its own baseline (two-worker drills, and a fleet).
     pub(super) fn per_worker(&self) -> Vec<(usize, f64, f64, f64)> {
-        let Some(second) = &self.session.second else {
+        if self.session.second.is_none() && self.session.fleet.is_empty() {
             return Vec::new();
-        };
+        }
         let delta = |before: Option<&crate::sources::metrics::Scrape>,
                      after: Option<&crate::sources::metrics::Scrape>,
                      metric: &str| {
@@ -123,16 +132,20 @@ impl Engine {
             };
             crate::prom::delta(value(before), value(after))
         };
-        [
-            (
-                1,
-                self.session.baseline.as_ref(),
-                self.session.latest.as_ref(),
-            ),
-            (2, second.baseline.as_ref(), second.latest.as_ref()),
-        ]
-        .into_iter()
-        .map(|(n, before, after)| {
+        let first = (
+            1,
+            self.session.baseline.as_ref(),
+            self.session.latest.as_ref(),
+        );
+        std::iter::once(first)
+            .chain(
+                self.session
+                    .second
+                    .iter()
+                    .chain(&self.session.fleet)
+                    .map(|w| (w.number, w.baseline.as_ref(), w.latest.as_ref())),
+            )
+            .map(|(n, before, after)| {
             (
                 n,
                 delta(before, after, "outbox_processed_total"),
@@ -169,7 +182,12 @@ impl Engine {
                             serde_json::json!({"message": "drill started: baseline taken"}),
                         );
                     }
-                    self.snapshot.counters.set_baseline(scraped.samples.clone());
+                    // The fleet's baselines as taken (a replica's may come after the scrape).
+                    self.snapshot.counters.set_baseline(
+                        self.session
+                            .metrics_before()
+                            .unwrap_or_else(|| scraped.samples.clone()),
+                    );
                 }
                 // Worker 2 of a two-worker drill may answer later than worker 1.
                 if self.session.baseline.is_some()
