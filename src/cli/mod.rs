@@ -181,6 +181,9 @@ pub struct RunArgs {
     /// as --set worker.replicas=N.
     #[arg(long, value_name = "N")]
     pub replicas: Option<String>,
+    /// fleet-contention only: how many events the fleet drains (default 2000).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub events: Option<u32>,
 }
 
 /// The longest `--duration` or `--recovery-timeout`: one day.
@@ -357,8 +360,20 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
     // An unknown scenario is refused before anything starts (no sandbox, no worker).
     if let Some(Command::Run(args)) = &cli.command
         && args.scenario != "all"
+        && args.scenario != crate::run::fleet::ID
     {
         crate::drill::scenario::find(&args.scenario).map_err(CouldNotRun)?;
+    }
+    if let Some(Command::Run(args)) = &cli.command
+        && args.events.is_some()
+        && args.scenario != crate::run::fleet::ID
+    {
+        return Err(CouldNotRun(format!(
+            "--events is for `run {}` (the fleet's burst); drill {} inserts its own events: drop --events",
+            crate::run::fleet::ID,
+            args.scenario
+        ))
+        .into());
     }
     if let Some(scenario) = cli.scenario.take() {
         crate::drill::scenario::find(&scenario).map_err(CouldNotRun)?;
@@ -547,6 +562,18 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
                     ))
                     .into());
                 }
+            }
+            if options.scenario == crate::run::fleet::ID {
+                // Contention needs a fleet: 8 workers unless worker.replicas was set.
+                let replicas = match profile.settings.origin("worker.replicas") {
+                    Some(crate::config::Origin::Default) | None => 8,
+                    Some(_) => profile.replicas,
+                };
+                let fleet = crate::run::fleet::FleetOptions::new(
+                    replicas,
+                    args.events.unwrap_or(2000) as usize,
+                );
+                return Ok(ExitCode::from(crate::run::fleet::run(profile, fleet).await?));
             }
             if options.scenario == "all" {
                 return Ok(ExitCode::from(

@@ -2,6 +2,8 @@
 //! its verdict) and `run all` (every drill in turn, a summary table).
 
 pub mod all;
+pub mod fleet;
+pub mod fleet_checks;
 pub mod single;
 
 pub use single::{RunOptions, run};
