@@ -43,7 +43,10 @@ fn drills_a_and_e_pass_with_three_replicas_each_worker_with_its_own_files() {
     }
     let snapshots = tempfile::tempdir().unwrap();
     for drill in ["es_down_connect", "db_claim_contention"] {
-        passes(snapshots.path(), &["run", drill, "--sandbox", "--replicas", "3"]);
+        passes(
+            snapshots.path(),
+            &["run", drill, "--sandbox", "--replicas", "3"],
+        );
         let run = common::sandbox::run_dir(snapshots.path(), drill);
         assert_eq!(workers_in(&run), (3, 3, 3), "{drill}: {}", run.display());
         let recipe = std::fs::read_to_string(run.join("_recipe.json")).unwrap();
@@ -70,12 +73,19 @@ fn fleet_contention_at_ci_size_finalizes_every_row_once_and_reports_the_late_fin
     let snapshots = tempfile::tempdir().unwrap();
     let stderr = passes(
         snapshots.path(),
-        &["run", "fleet-contention", "--sandbox", "--replicas", "4", "--events", "300"],
+        &[
+            "run",
+            "fleet-contention",
+            "--sandbox",
+            "--replicas",
+            "4",
+            "--events",
+            "300",
+        ],
     );
     let run = common::sandbox::run_dir(snapshots.path(), "fleet-contention");
     let result: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("_result.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(run.join("_result.json")).unwrap()).unwrap();
     assert_eq!(result["verdict"], "PASSED", "{stderr}");
     let figures = &result["figures"];
     assert_eq!(figures["events"], 300);
@@ -83,8 +93,16 @@ fn fleet_contention_at_ci_size_finalizes_every_row_once_and_reports_the_late_fin
     // The gate held writes, and leases were lost under them: contention happened.
     assert!(figures["writes_held"].as_u64().unwrap() >= 1, "{figures}");
     assert!(figures["leases_lost"].as_f64().unwrap() >= 1.0, "{figures}");
-    assert!(figures["events_per_second"].as_f64().unwrap() > 0.0, "{figures}");
-    for id in ["no_event_lost", "finalized_once", "late_finalizes_reported", "work_shared"] {
+    assert!(
+        figures["events_per_second"].as_f64().unwrap() > 0.0,
+        "{figures}"
+    );
+    for id in [
+        "no_event_lost",
+        "finalized_once",
+        "late_finalizes_reported",
+        "work_shared",
+    ] {
         assert!(
             result["checks"]
                 .as_array()
@@ -106,5 +124,8 @@ fn events_is_refused_for_a_drill_that_inserts_its_own() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(3), "{stderr}");
-    assert!(stderr.contains("--events is for `run fleet-contention`"), "{stderr}");
+    assert!(
+        stderr.contains("--events is for `run fleet-contention`"),
+        "{stderr}"
+    );
 }

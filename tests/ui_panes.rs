@@ -1025,7 +1025,12 @@ fn a_fleet_lists_every_replica_and_each_workers_share_in_compact_rows() {
     assert!(screen.contains("worker 3  running  pid 4250"), "{screen}");
     assert!(screen.contains("w-labs009-expA-w3 · :9131"), "{screen}");
     assert!(screen.contains("worker 4  exited   code 0"), "{screen}");
-    for share in ["w1 up p0 r1 f0", "w2 up p1 r0 f0", "w3 up p2 r0 f0", "w4 down p0 r0 f0"] {
+    for share in [
+        "w1 up p0 r1 f0",
+        "w2 up p1 r0 f0",
+        "w3 up p2 r0 f0",
+        "w4 down p0 r0 f0",
+    ] {
         assert!(screen.contains(share), "{share} in\n{screen}");
     }
 }

@@ -573,7 +573,9 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
                     replicas,
                     args.events.unwrap_or(2000) as usize,
                 );
-                return Ok(ExitCode::from(crate::run::fleet::run(profile, fleet).await?));
+                return Ok(ExitCode::from(
+                    crate::run::fleet::run(profile, fleet).await?,
+                ));
             }
             if options.scenario == "all" {
                 return Ok(ExitCode::from(

@@ -244,12 +244,7 @@ impl Drill {
         let held = self
             .gate
             .as_ref()
-            .map(|g| {
-                g.records()
-                    .iter()
-                    .filter(|r| r.injected.is_some())
-                    .count()
-            })
+            .map(|g| g.records().iter().filter(|r| r.injected.is_some()).count())
             .unwrap_or(0);
         self.figures = json!({
             "replicas": self.options.replicas,
@@ -301,7 +296,15 @@ impl Drill {
                 crate::sources::metrics::error_chain(&e)
             )
         };
-        if self.http.head(&url).send().await.map_err(reach)?.status().is_success() {
+        if self
+            .http
+            .head(&url)
+            .send()
+            .await
+            .map_err(reach)?
+            .status()
+            .is_success()
+        {
             return Ok(());
         }
         let created = self
@@ -321,8 +324,8 @@ impl Drill {
         let avoid: Vec<u16> = self.fleet.iter().map(|m| m.metrics_port).collect();
         let no_port = |e: std::io::Error| format!("no free port on 127.0.0.1 for worker {n}: {e}");
         let metrics_port = drill_sim::ports::spare_port(&avoid).map_err(no_port)?;
-        let http_port =
-            drill_sim::ports::spare_port(&[&avoid[..], &[metrics_port]].concat()).map_err(no_port)?;
+        let http_port = drill_sim::ports::spare_port(&[&avoid[..], &[metrics_port]].concat())
+            .map_err(no_port)?;
         let id = match n {
             1 => self.profile.worker_id.clone(),
             _ => format!("{}-w{n}", self.profile.worker_id),
@@ -524,7 +527,8 @@ impl Drill {
                     .fleet
                     .iter()
                     .flat_map(|m| {
-                        let value = |metric| m.last.as_ref().map_or(-1.0, |s| s.samples.sum(metric, &[]));
+                        let value =
+                            |metric| m.last.as_ref().map_or(-1.0, |s| s.samples.sum(metric, &[]));
                         [
                             value("outbox_processed_total"),
                             value("outbox_owner_mismatch_skips_total"),
@@ -538,7 +542,9 @@ impl Drill {
                 last = Some(now);
             }
             if tokio::time::Instant::now() >= deadline {
-                say(&format!("the fleet did not go quiet ({in_flight} write(s) still at the gate)"));
+                say(&format!(
+                    "the fleet did not go quiet ({in_flight} write(s) still at the gate)"
+                ));
                 return;
             }
             tokio::time::sleep(Duration::from_millis(250)).await;

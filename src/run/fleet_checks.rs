@@ -90,7 +90,10 @@ fn finalized_once(e: &FleetEvidence) -> FleetCheck {
             e.processed - events
         )
     } else {
-        format!("processed Δ{} (fleet sum) for {} event(s)", e.processed, e.events)
+        format!(
+            "processed Δ{} (fleet sum) for {} event(s)",
+            e.processed, e.events
+        )
     };
     check(
         "finalized_once",
@@ -113,7 +116,11 @@ fn late_finalizes_reported(e: &FleetEvidence) -> FleetCheck {
             "owner_mismatch_skips Δ{} (fleet sum); {} `outbox.owner_mismatch` log line(s){}",
             e.owner_mismatch,
             e.mismatch_log_lines,
-            if agree { "" } else { ": the counter and the logs disagree" }
+            if agree {
+                ""
+            } else {
+                ": the counter and the logs disagree"
+            }
         ),
     )
 }
@@ -184,7 +191,11 @@ mod tests {
         e.processed = 303.0;
         let checks = grade(&e);
         assert_eq!(failed(&checks), vec!["finalized_once"]);
-        assert!(checks[1].observed.contains("3 finalize(s) beyond one per event"));
+        assert!(
+            checks[1]
+                .observed
+                .contains("3 finalize(s) beyond one per event")
+        );
     }
 
     #[test]

@@ -80,7 +80,9 @@ impl Session {
         let (first, second, replicas, services, operations, findings, containers, outbox) = tokio::join!(
             within(scrape_at(first_url)),
             within(scrape_at(second_url)),
-            within(futures::future::join_all(replica_urls.into_iter().map(scrape_at))),
+            within(futures::future::join_all(
+                replica_urls.into_iter().map(scrape_at)
+            )),
             within(async { self.jaeger.services().await.map_err(error_text) }),
             within(async { self.jaeger.operations().await.map_err(error_text) }),
             within(self.find_traces_raw(&log)),

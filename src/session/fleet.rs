@@ -84,8 +84,8 @@ impl Session {
         let no_port = |e: std::io::Error| format!("no free port on 127.0.0.1 for worker {n}: {e}");
         let avoid = self.ports_in_use();
         let metrics_port = drill_sim::ports::spare_port(&avoid).map_err(no_port)?;
-        let http_port =
-            drill_sim::ports::spare_port(&[&avoid[..], &[metrics_port]].concat()).map_err(no_port)?;
+        let http_port = drill_sim::ports::spare_port(&[&avoid[..], &[metrics_port]].concat())
+            .map_err(no_port)?;
         let id = format!("{}-w{n}", self.profile.worker_id);
         let mut overrides = self.drill_env().await;
         overrides.extend(self.fault_switches(n));

@@ -341,13 +341,8 @@ const GATE_RECENT: usize = 8;
 const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
 async fn next_event(
-    events: &mut Option<
-        futures::stream::BoxStream<
-            'static,
-            Result<crate::docker::ContainerEvent, crate::docker::DockerError>,
-        >,
-    >,
-) -> Option<Result<crate::docker::ContainerEvent, crate::docker::DockerError>> {
+    events: &mut Option<crate::platform::Changes>,
+) -> Option<Result<crate::docker::ContainerEvent, String>> {
     match events {
         Some(stream) => stream.next().await,
         None => std::future::pending().await,

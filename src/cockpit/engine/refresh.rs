@@ -146,26 +146,22 @@ impl Engine {
                     .map(|w| (w.number, w.baseline.as_ref(), w.latest.as_ref())),
             )
             .map(|(n, before, after)| {
-            (
-                n,
-                delta(before, after, "outbox_processed_total"),
-                delta(before, after, "outbox_failed_total"),
-                delta(before, after, "outbox_retry_scheduled_total"),
-            )
-        })
-        .collect()
+                (
+                    n,
+                    delta(before, after, "outbox_processed_total"),
+                    delta(before, after, "outbox_failed_total"),
+                    delta(before, after, "outbox_retry_scheduled_total"),
+                )
+            })
+            .collect()
     }
 
     pub(super) async fn refresh_containers(&mut self) {
-        if let Some(sandbox) = &self.session.profile.sandbox {
-            let services = sandbox.services();
-            if self.snapshot.containers.as_ref() != Some(&Ok(services.clone())) {
-                self.snapshot.containers = Some(Ok(services));
+        if let Some(platform) = self.session.platform() {
+            let services = platform.list().await;
+            if self.snapshot.containers.as_ref() != Some(&services) {
+                self.snapshot.containers = Some(services);
             }
-            self.snapshot.es_stopped = self.session.es_stopped;
-            self.publish();
-        } else if let Some(docker) = &self.session.docker {
-            self.snapshot.containers = Some(docker.services().await.map_err(|e| e.to_string()));
             self.snapshot.es_stopped = self.session.es_stopped;
             self.publish();
         }

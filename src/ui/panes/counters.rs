@@ -143,7 +143,11 @@ fn fleet_rows(snapshot: &Snapshot, width: u16) -> Vec<Line<'static>> {
         .per_worker
         .iter()
         .map(|(n, processed, failed, retried)| {
-            let up = if worker_up(snapshot, *n) { "up" } else { "down" };
+            let up = if worker_up(snapshot, *n) {
+                "up"
+            } else {
+                "down"
+            };
             format!("w{n} {up} p{processed} r{retried} f{failed}")
         })
         .collect();
