@@ -1034,3 +1034,18 @@ fn a_fleet_lists_every_replica_and_each_workers_share_in_compact_rows() {
         assert!(screen.contains(share), "{share} in\n{screen}");
     }
 }
+
+/// The log pane names the replica whose lines it shows (`l` goes round the fleet).
+#[test]
+fn the_log_pane_names_the_replica_it_shows() {
+    let (mut app, mut snapshot) = contention();
+    snapshot.replicas = vec![(
+        3,
+        "w-labs009-expA-w3".into(),
+        9131,
+        WorkerState::Running { pid: 4250 },
+    )];
+    app.log_worker = 3;
+    let screen = render(&app, &snapshot, &tail());
+    assert!(screen.contains("Worker 3 log"), "{screen}");
+}

@@ -111,6 +111,10 @@ impl Session {
             json!({"action": "start", "worker": n, "id": id, "metrics_port": metrics_port, "replica": true, "state": state}),
         );
         self.record_worker(&process);
+        if let Ok(mut tails) = self.fleet_tails.lock() {
+            tails.retain(|(number, _)| *number != n);
+            tails.push((n, tail.clone()));
+        }
         self.fleet.push(SecondWorker {
             number: n,
             process,

@@ -14,6 +14,9 @@ mod workers;
 
 pub use workers::{SecondWorker, combined};
 
+/// The log tails of a fleet's replicas, by worker number.
+pub type FleetTails = Arc<Mutex<Vec<(usize, SharedTail)>>>;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -94,6 +97,9 @@ pub struct Session {
     pub second: Option<SecondWorker>,
     /// The replicas beside the drill's own workers (`worker.replicas`), by number.
     pub fleet: Vec<SecondWorker>,
+    /// The replicas' log tails by number, shared with the UI (which holds it before
+    /// any replica starts, as it holds `tail2`).
+    pub fleet_tails: FleetTails,
     /// Worker 1 was killed by the drill (its last scrape stands for it).
     pub worker_killed: bool,
     /// D's poison event, once the outbox shows which one it is.
@@ -241,6 +247,7 @@ impl Session {
             failed_actions: Vec::new(),
             second: None,
             fleet: Vec::new(),
+            fleet_tails: Default::default(),
             worker_killed: false,
             poisoned: None,
             proven_ports: Vec::new(),

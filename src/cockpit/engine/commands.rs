@@ -160,6 +160,10 @@ impl Engine {
         }
         self.session.tail = previous.tail.clone();
         self.session.tail2 = previous.tail2.clone();
+        if let Ok(mut tails) = previous.fleet_tails.lock() {
+            tails.clear();
+        }
+        self.session.fleet_tails = previous.fleet_tails.clone();
         let containers = self.snapshot.containers.take();
         let elastic = self.snapshot.elastic.take();
         self.snapshot = fresh_snapshot(&self.session);

@@ -165,6 +165,26 @@ pub struct EngineHandle {
     pub tail: SharedTail,
     /// Worker 2's log (two-worker drills); the same handle across drills.
     pub tail2: SharedTail,
+    /// The fleet's replicas' logs by number (`--replicas N`); the same across drills.
+    pub fleet_tails: crate::session::FleetTails,
+}
+
+impl EngineHandle {
+    /// The log of worker `n`: 1, 2, or a replica of the fleet (worker 1's when there
+    /// is no such worker).
+    pub fn tail_of(&self, n: u8) -> SharedTail {
+        let replica = self.fleet_tails.lock().ok().and_then(|tails| {
+            tails
+                .iter()
+                .find(|(number, _)| *number == usize::from(n))
+                .map(|(_, tail)| tail.clone())
+        });
+        match (n, replica) {
+            (_, Some(tail)) => tail,
+            (2, None) => self.tail2.clone(),
+            _ => self.tail.clone(),
+        }
+    }
 }
 
 pub struct StartOptions {
@@ -178,6 +198,7 @@ pub fn start(profile: Profile, options: StartOptions) -> Result<EngineHandle, St
     let session = Session::create(profile, drill).map_err(|e| e.to_string())?;
     let tail = session.tail.clone();
     let tail2 = session.tail2.clone();
+    let fleet_tails = session.fleet_tails.clone();
     let snapshot = fresh_snapshot(&session);
     let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(snapshot.clone()));
     let (command_tx, command_rx) = mpsc::channel(32);
@@ -194,6 +215,7 @@ pub fn start(profile: Profile, options: StartOptions) -> Result<EngineHandle, St
         snapshots: snapshot_rx,
         tail,
         tail2,
+        fleet_tails,
     })
 }
 
