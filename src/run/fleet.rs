@@ -251,6 +251,8 @@ impl Drill {
             "events": ids.len(),
             "insert_seconds": inserted_in.as_secs_f64(),
             "wall_seconds": wall.as_secs_f64(),
+            // After the last insert: how long the fleet took to settle the rest.
+            "drain_seconds": (wall - inserted_in).as_secs_f64(),
             "events_per_second": events_per_second,
             "writes_held": held,
             "leases_lost": evidence.owner_mismatch,
