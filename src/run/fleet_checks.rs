@@ -84,7 +84,7 @@ fn finalized_once(e: &FleetEvidence) -> FleetCheck {
     let events = e.events as f64;
     let observed = if e.processed > events {
         format!(
-            "processed Δ{} for {} event(s): {} finalize(s) beyond one per event (a late finalize counted as processed — upstream's known lost-lease defect, CONTRACT §7)",
+            "processed Δ{} for {} event(s): {} finalize(s) beyond one per event — a row finalized twice, or a late finalize that changed nothing counted as processed (upstream's known lost-lease defect, CONTRACT §7)",
             e.processed,
             e.events,
             e.processed - events
@@ -97,7 +97,7 @@ fn finalized_once(e: &FleetEvidence) -> FleetCheck {
     };
     check(
         "finalized_once",
-        "every row finalized exactly once: processed Δ (fleet sum) = events",
+        "every row finalized exactly once, and counted once: processed Δ (fleet sum) = events",
         e.processed == events,
         observed,
     )
