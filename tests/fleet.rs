@@ -51,6 +51,22 @@ fn drills_a_and_e_pass_with_three_replicas_each_worker_with_its_own_files() {
         assert_eq!(workers_in(&run), (3, 3, 3), "{drill}: {}", run.display());
         let recipe = std::fs::read_to_string(run.join("_recipe.json")).unwrap();
         assert!(recipe.contains("\"replicas\": 3"), "{recipe}");
+        // Every worker's /metrics as host:port, distinct (the scrape targets of a fleet).
+        let journal = std::fs::read_to_string(run.join("_timeline.jsonl")).unwrap();
+        let targets: Vec<String> = journal
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find_map(|e| e.pointer("/metrics_targets").cloned())
+            .and_then(|t| serde_json::from_value(t).ok())
+            .unwrap_or_default();
+        let mut distinct = targets.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 3, "{targets:?}");
+        assert!(
+            targets.iter().all(|t| t.starts_with("127.0.0.1:")),
+            "{targets:?}"
+        );
         // `verify` grades the files as the run did: the fleet's sums, every log.
         let verified = std::process::Command::new(env!("CARGO_BIN_EXE_drill-cockpit"))
             .args(["verify", &run.display().to_string()])

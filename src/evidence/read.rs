@@ -347,6 +347,31 @@ fn collector_refusals_of(reader: &RunReader) -> Option<u64> {
 mod tests {
     use super::*;
 
+    /// F's reclaim may be any worker's but worker 1's: worker 2's log, then every
+    /// replica's, each file once (`worker2` also begins `worker20`…).
+    #[test]
+    fn other_workers_logs_are_every_log_but_worker_1s_each_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("_logs");
+        std::fs::create_dir(&logs).unwrap();
+        for (name, line) in [
+            ("worker-r.log", "one"),
+            ("worker2-r.log", "two"),
+            ("worker3-r.log", "three"),
+            ("worker21-r.log", "twenty-one"),
+            ("workerx-r.log", "not a worker"),
+        ] {
+            std::fs::write(logs.join(name), line).unwrap();
+        }
+        let mut lines = other_workers_logs(dir.path()).unwrap();
+        lines.sort();
+        assert_eq!(lines, vec!["three", "twenty-one", "two"]);
+        // Without worker 2 (a one-worker drill): none, as before fleets.
+        std::fs::remove_file(logs.join("worker2-r.log")).unwrap();
+        std::fs::remove_file(logs.join("worker21-r.log")).unwrap();
+        assert_eq!(other_workers_logs(dir.path()), None);
+    }
+
     #[test]
     fn same_second_suffixes_sort_after_their_base() {
         let dir = tempfile::tempdir().unwrap();

@@ -103,11 +103,11 @@ pub async fn run(profile: Profile, options: FleetOptions) -> anyhow::Result<u8> 
     };
     drill.write_recipe()?;
     let outcome = tokio::select! {
-        result = drill.drive() => Some(result),
-        _ = tokio::signal::ctrl_c() => None,
+        result = drill.drive() => Ok(result),
+        signal = stop_signal() => Err(signal),
     };
     let code = match outcome {
-        Some(Ok(checks)) => {
+        Ok(Ok(checks)) => {
             let passed = checks.iter().all(|c| c.passed);
             for c in &checks {
                 eprintln!(
@@ -121,22 +121,36 @@ pub async fn run(profile: Profile, options: FleetOptions) -> anyhow::Result<u8> 
             drill.write_result(&checks, passed)?;
             if passed { 0 } else { 1 }
         }
-        Some(Err(error)) => {
+        Ok(Err(error)) => {
             say(&format!("the drill could not run: {error}"));
             let _ = drill
                 .run
                 .journal("error", json!({"message": error, "could_not_run": true}));
             crate::exit::COULD_NOT_RUN
         }
-        None => {
-            say("interrupted by Ctrl-C: stopping the fleet");
-            130
+        Err((name, code)) => {
+            say(&format!("interrupted by {name}: stopping the fleet"));
+            drill.journal("note", json!({"message": format!("interrupted by {name}")}));
+            code
         }
     };
     drill.stop_fleet().await;
     say(&format!("evidence: {}", drill.run.dir.display()));
     drill.run.release();
     Ok(code)
+}
+
+/// The first of Ctrl-C and SIGTERM: its name and the exit code it means.
+async fn stop_signal() -> (&'static str, u8) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return ("Ctrl-C", 130);
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => ("Ctrl-C", 130),
+        _ = term.recv() => ("SIGTERM", 143),
+    }
 }
 
 impl Drill {
@@ -375,6 +389,7 @@ impl Drill {
             "worker",
             json!({"action": "start", "worker": n, "id": id, "metrics_port": metrics_port, "command": process.command.join(" ")}),
         );
+        self.record_worker(&process);
         self.fleet.push(Member {
             number: n,
             id,
@@ -585,6 +600,36 @@ impl Drill {
         Ok(())
     }
 
+    /// Each worker in the fault state file, so that a cockpit killed with SIGKILL does
+    /// not leave the fleet running: the next session stops them (as its own workers).
+    fn record_worker(&self, process: &WorkerProcess) {
+        use crate::leftovers::{Entry, Leftover, Owner, StateFile, procs};
+        let Some(pid) = process.pid() else {
+            return;
+        };
+        let leftover = Leftover::Worker {
+            pid,
+            started: procs::start_ticks(pid),
+            cmdline: procs::cmdline(pid).unwrap_or_else(|| process.command.clone()),
+        };
+        let state = StateFile::beside(&self.profile.snapshots_dir);
+        if let Err(error) = state.add(Entry::new(Owner::session(&self.run.dir), leftover)) {
+            say(&format!(
+                "warning: the worker could not be recorded in the state file: {error}"
+            ));
+        }
+    }
+
+    /// The stopped fleet out of the state file again.
+    fn clear_workers(&self) {
+        let state = crate::leftovers::StateFile::beside(&self.profile.snapshots_dir);
+        let run_dir = self.run.dir.clone();
+        let _ = state.remove(|e| {
+            e.owner.run_dir.as_ref() == Some(&run_dir)
+                && matches!(e.leftover, crate::leftovers::Leftover::Worker { .. })
+        });
+    }
+
     async fn stop_fleet(&mut self) {
         let grace = self.profile.tuning.shutdown_grace + Duration::from_secs(1);
         for i in 0..self.fleet.len() {
@@ -599,6 +644,7 @@ impl Drill {
                 json!({"action": "stop", "worker": n, "state": state.to_string()}),
             );
         }
+        self.clear_workers();
     }
 
     /// The evidence the checks grade: rows, documents, the fleet's Δ, the logs.

@@ -222,9 +222,11 @@ impl Session {
         self.run
             .write_new("_metrics/metrics-before.txt", sum.raw.as_bytes())
             .map_err(error_text)?;
+        // Where every worker's /metrics is, as a scraper (Prometheus' file SD) takes it.
+        let targets = self.metrics_targets();
         self.journal(
             "baseline",
-            json!({"sum": "_metrics/metrics-before.txt", "workers": parts.len()}),
+            json!({"sum": "_metrics/metrics-before.txt", "workers": parts.len(), "metrics_targets": targets}),
         );
         Ok(())
     }
