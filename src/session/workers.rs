@@ -614,6 +614,11 @@ impl Session {
     /// Takes the drill's baseline: `metrics-before.txt` (one worker), or one page per
     /// worker (`metrics-before-1.txt`, `-2`) and their sum once both are in.
     pub async fn take_baseline(&mut self) -> Result<(), String> {
+        // The replicas that start with worker 1 answer first: no file is written for a
+        // baseline that cannot be whole (a retry would find it taken).
+        if !self.fleet.is_empty() && !self.replicas_start_late() {
+            self.wait_for_replicas(Duration::from_secs(30)).await?;
+        }
         let scraped = self.scrape_worker(1).await?;
         self.latest = Some(scraped.clone());
         if self.drill.worker_count() == 1 && self.fleet.is_empty() {
