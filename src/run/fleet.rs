@@ -278,6 +278,9 @@ impl Drill {
                 .run
                 .write_new("_exports/gate.jsonl", gate.export_jsonl().as_bytes());
         }
+        if let Ok(value) = serde_json::to_value(&evidence) {
+            let _ = self.run.write_json("_fleet-evidence.json", &value);
+        }
         Ok(grade(&evidence))
     }
 

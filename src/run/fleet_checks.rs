@@ -5,8 +5,9 @@
 
 use serde::Serialize;
 
-/// What the drill observed once the fleet went quiet.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// What the drill observed once the fleet went quiet (written whole to
+/// `_fleet-evidence.json`, so the verdict can be re-derived from the run's files).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct FleetEvidence {
     /// Events the drill inserted.
     pub events: usize,
