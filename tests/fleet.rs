@@ -67,6 +67,16 @@ fn drills_a_and_e_pass_with_three_replicas_each_worker_with_its_own_files() {
             targets.iter().all(|t| t.starts_with("127.0.0.1:")),
             "{targets:?}"
         );
+        // `replay` shows the fleet as the Containers pane listed it at the last freeze.
+        let recording = drill_cockpit::replay::recording::Recording::load(&run).unwrap();
+        let (snapshot, _) = recording.at(f64::MAX);
+        let replicas: Vec<usize> = snapshot.replicas.iter().map(|r| r.0).collect();
+        let expected = if drill == "db_claim_contention" {
+            vec![3]
+        } else {
+            vec![2, 3]
+        };
+        assert_eq!(replicas, expected, "{drill}");
         // `verify` grades the files as the run did: the fleet's sums, every log.
         let verified = std::process::Command::new(env!("CARGO_BIN_EXE_drill-cockpit"))
             .args(["verify", &run.display().to_string()])
