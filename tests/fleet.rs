@@ -139,6 +139,17 @@ fn fleet_contention_at_ci_size_finalizes_every_row_once_and_reports_the_late_fin
         );
     }
     assert_eq!(workers_in(&run).0, 4);
+    // `verify` re-derives the fleet's Δ and log lines from the files and agrees.
+    let verified = std::process::Command::new(env!("CARGO_BIN_EXE_drill-cockpit"))
+        .args(["verify", &run.display().to_string()])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&verified.stdout);
+    assert_eq!(verified.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("files unchanged since manifest.json"),
+        "{said}"
+    );
 }
 
 #[test]

@@ -135,6 +135,7 @@ pub async fn run(profile: Profile, options: FleetOptions) -> anyhow::Result<u8> 
         }
     };
     drill.stop_fleet().await;
+    drill.close().await;
     say(&format!("evidence: {}", drill.run.dir.display()));
     drill.run.release();
     Ok(code)
@@ -603,6 +604,35 @@ impl Drill {
         Ok(())
     }
 
+    /// The journal's last line, then `manifest.json` last: `verify` checks every file
+    /// against it.
+    async fn close(&self) {
+        self.journal("closed", json!({"run_id": self.run.run_id}));
+        let run_dir = self.run.dir.clone();
+        let listing =
+            tokio::task::spawn_blocking(move || crate::evidence::manifest::manifest(&run_dir, &[]))
+                .await;
+        let written = match listing {
+            Ok(mut listing) => {
+                listing["tool"] = json!("drill-cockpit");
+                listing["run_id"] = json!(self.run.run_id);
+                listing["scenario"] = json!(ID);
+                self.run
+                    .write_json("manifest.json", &listing)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
+            Err(error) => Err(error.to_string()),
+        };
+        if let Err(error) = written {
+            say(&format!("writing manifest.json failed: {error}"));
+            self.journal(
+                "action_failed",
+                json!({"action": "write manifest.json", "error": error}),
+            );
+        }
+    }
+
     /// Each worker in the fault state file, so that a cockpit killed with SIGKILL does
     /// not leave the fleet running: the next session stops them (as its own workers).
     fn record_worker(&self, process: &WorkerProcess) {
@@ -755,7 +785,6 @@ impl Drill {
         }
         report.push_str(&format!("\nFigures: `{}`\n", self.figures));
         self.run.write_new("report.md", report.as_bytes())?;
-        self.journal("closed", json!({"run_id": self.run.run_id}));
         Ok(())
     }
 }
