@@ -153,6 +153,18 @@ fn fleet_contention_at_ci_size_finalizes_every_row_once_and_reports_the_late_fin
 }
 
 #[test]
+fn a_fleet_of_one_is_refused_for_the_contention_drill() {
+    let snapshots = tempfile::tempdir().unwrap();
+    let output = common::sandbox::command(snapshots.path())
+        .args(["run", "fleet-contention", "--replicas", "1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("pass --replicas 2 or more"), "{stderr}");
+}
+
+#[test]
 fn events_is_refused_for_a_drill_that_inserts_its_own() {
     let snapshots = tempfile::tempdir().unwrap();
     let output = common::sandbox::command(snapshots.path())

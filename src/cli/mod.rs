@@ -569,6 +569,13 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
                     Some(crate::config::Origin::Default) | None => 8,
                     Some(_) => profile.replicas,
                 };
+                if replicas < 2 {
+                    return Err(CouldNotRun(format!(
+                        "`run {}` with {replicas} worker: contention needs contenders; pass --replicas 2 or more (default 8)",
+                        crate::run::fleet::ID
+                    ))
+                    .into());
+                }
                 let fleet = crate::run::fleet::FleetOptions::new(
                     replicas,
                     args.events.unwrap_or(2000) as usize,
