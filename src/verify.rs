@@ -205,7 +205,7 @@ pub fn grade_run(dir: &Path) -> Result<GradedRun, String> {
     let ours = read_run_dir(dir).map_err(|e| e.to_string())?;
     if ours.ours && ours.scenario == crate::run::fleet::ID {
         // The contention drill at scale: its own checks, again from its files.
-        let mut verdict = crate::run::fleet_verify::grade_dir(dir)
+        let mut verdict = crate::run::fleet::verify::grade_dir(dir)
             .map_err(|e| format!("{}: {e}", shown_path(dir)))?;
         let manifest = manifest_check(dir);
         verdict.ok &= manifest.status == CheckStatus::Passed;

@@ -3,8 +3,6 @@
 
 pub mod all;
 pub mod fleet;
-pub mod fleet_checks;
-pub mod fleet_verify;
 pub mod single;
 
 pub use single::{RunOptions, run};

@@ -434,18 +434,18 @@ impl Session {
         if let Ok(scraped) = &first {
             self.latest = Some(scraped.clone());
         }
-        let mut second_ok = self.scrape_replicas().await;
+        let mut others_ok = self.scrape_replicas().await;
         if self.second.is_some()
             && let Ok(scraped) = self.scrape_worker(2).await
             && let Some(second) = self.second.as_mut()
         {
             second.latest = Some(scraped);
-            second_ok = true;
+            others_ok = true;
         }
         let Some(now) = self.metrics_after_scrape() else {
             return first;
         };
-        if first.is_err() && !second_ok {
+        if first.is_err() && !others_ok {
             return first;
         }
         self.journal_counters(&now.samples);

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::fleet_checks::{FleetEvidence, grade};
+use super::checks::{FleetEvidence, grade};
 use crate::drill::{CheckOutcome, CheckStatus, Verdict};
 use crate::evidence::safe_read::{JSON_CAP, LOG_CAP, RunReader};
 use crate::prom::Samples;
@@ -87,7 +87,7 @@ pub fn grade_dir(dir: &Path) -> Result<Verdict, String> {
         })
         .collect();
     Ok(Verdict {
-        scenario: super::fleet::ID.to_string(),
+        scenario: super::ID.to_string(),
         ok: checks.iter().all(|c| c.status == CheckStatus::Passed),
         checks,
         findings: Vec::new(),
