@@ -1,7 +1,8 @@
 //! The workers under drill: starting, stopping and killing them, and scraping their
 //! `/metrics` (the baselines first). Most drills run one worker; two-worker drills
 //! (claim contention, stuck reclaim) run a second one with its own id, ports, log and
-//! baseline, and their counters are summed over both.
+//! baseline, and their counters are summed over both. A fleet's further replicas are
+//! `fleet.rs`'s; every sum here runs over them too.
 
 use std::path::Path;
 use std::time::Duration;
