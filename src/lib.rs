@@ -15,6 +15,7 @@ pub mod faults;
 pub mod jaeger;
 pub mod keys;
 pub mod leftovers;
+pub mod platform;
 pub mod prom;
 pub mod replay;
 pub mod run;

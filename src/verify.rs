@@ -248,6 +248,24 @@ pub fn grade_run(dir: &Path) -> Result<GradedRun, String> {
         ));
     }
     let ours = read_run_dir(dir).map_err(|e| e.to_string())?;
+    if ours.ours && ours.scenario == crate::run::fleet::ID {
+        // The contention drill at scale: its own checks, again from its files.
+        let mut verdict = crate::run::fleet::verify::grade_dir(dir)
+            .map_err(|e| format!("{}: {e}", shown_path(dir)))?;
+        let manifest = manifest_check(dir);
+        verdict.ok &= manifest.status == CheckStatus::Passed;
+        verdict.checks.push(manifest);
+        return Ok(GradedRun {
+            dir: dir.to_path_buf(),
+            graded: Graded::Ours(verdict),
+            problems: ours
+                .problems
+                .into_iter()
+                .chain(crate::evidence::damage::write_failures(dir))
+                .collect(),
+            control: false,
+        });
+    }
     if ours.ours {
         let drill = crate::drill::catalog::of_run(dir, &ours.scenario)?;
         let mut verdict = crate::drill::grade(drill, &ours.observations, ours.missing_mode());

@@ -996,3 +996,61 @@ fn the_monochrome_theme_draws_no_colour_and_loses_no_information() {
     );
     assert!(screen.contains("killed   signal 9"), "{screen}");
 }
+
+/// A fleet (`--replicas 4` on E): every replica in the Containers pane, and each
+/// worker's share in compact rows under the fleet's sums, a stopped one `down`.
+#[test]
+fn a_fleet_lists_every_replica_and_each_workers_share_in_compact_rows() {
+    let (app, mut snapshot) = contention();
+    snapshot.replicas = vec![
+        (
+            3,
+            "w-labs009-expA-w3".into(),
+            9131,
+            WorkerState::Running { pid: 4250 },
+        ),
+        (
+            4,
+            "w-labs009-expA-w4".into(),
+            9133,
+            WorkerState::Exited {
+                code: Some(0),
+                signal: None,
+            },
+        ),
+    ];
+    snapshot.worker = Some(WorkerState::Running { pid: 4242 });
+    snapshot.per_worker = vec![
+        (1, 0.0, 0.0, 1.0),
+        (2, 1.0, 0.0, 0.0),
+        (3, 2.0, 0.0, 0.0),
+        (4, 0.0, 0.0, 0.0),
+    ];
+    let screen = render(&app, &snapshot, &tail());
+    assert!(screen.contains("worker 3  running  pid 4250"), "{screen}");
+    assert!(screen.contains("w-labs009-expA-w3 · :9131"), "{screen}");
+    assert!(screen.contains("worker 4  exited   code 0"), "{screen}");
+    for share in [
+        "w1 up p0 r1 f0",
+        "w2 up p1 r0 f0",
+        "w3 up p2 r0 f0",
+        "w4 down p0 r0 f0",
+    ] {
+        assert!(screen.contains(share), "{share} in\n{screen}");
+    }
+}
+
+/// The log pane names the replica whose lines it shows (`l` goes round the fleet).
+#[test]
+fn the_log_pane_names_the_replica_it_shows() {
+    let (mut app, mut snapshot) = contention();
+    snapshot.replicas = vec![(
+        3,
+        "w-labs009-expA-w3".into(),
+        9131,
+        WorkerState::Running { pid: 4250 },
+    )];
+    app.log_worker = 3;
+    let screen = render(&app, &snapshot, &tail());
+    assert!(screen.contains("Worker 3 log"), "{screen}");
+}

@@ -68,6 +68,10 @@ pub struct Cli {
     /// drill when none is named), e.g. "abort 503 on bulk for 5s".
     #[arg(long, value_name = "SPEC")]
     pub fault: Option<String>,
+    /// Cockpit: run every drill with N workers (a fleet: each its own id, ports, log).
+    /// The same as --set worker.replicas=N.
+    #[arg(long, value_name = "N")]
+    pub replicas: Option<String>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -242,6 +246,14 @@ pub struct RunArgs {
     /// Also write a JUnit XML report: one testcase per drill (never over a file).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Run the drill with N workers (a fleet: each its own id, ports and log; E and F
+    /// keep their roles within it; the counter checks use the fleet's sums). The same
+    /// as --set worker.replicas=N.
+    #[arg(long, value_name = "N")]
+    pub replicas: Option<String>,
+    /// fleet-contention only: how many events the fleet drains (default 2000).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub events: Option<u32>,
 }
 
 /// The longest `--duration` or `--recovery-timeout`: one day.
@@ -450,14 +462,36 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(Command::Run(args)) = &cli.command
         && let Some(scenario) = args.scenario.as_deref()
         && scenario != "all"
+        && scenario != crate::run::fleet::ID
     {
         crate::drill::scenario::find(scenario).map_err(CouldNotRun)?;
+    }
+    if let Some(Command::Run(args)) = &cli.command
+        && args.events.is_some()
+        && args.scenario.as_deref() != Some(crate::run::fleet::ID)
+    {
+        return Err(CouldNotRun(format!(
+            "--events is for `run {}` (the fleet's burst); drill {} inserts its own events: drop --events",
+            crate::run::fleet::ID,
+            args.scenario.as_deref().unwrap_or_default()
+        ))
+        .into());
     }
     if let Some(scenario) = cli.scenario.take() {
         crate::drill::scenario::find(&scenario).map_err(CouldNotRun)?;
         cli.global
             .overrides
             .push(format!("cockpit.scenario={scenario}"));
+    }
+    // Checked with every other setting (a whole number from 1 to 64).
+    let replicas = match &mut cli.command {
+        Some(Command::Run(args)) => args.replicas.take().or(cli.replicas.take()),
+        _ => cli.replicas.take(),
+    };
+    if let Some(replicas) = replicas {
+        cli.global
+            .overrides
+            .push(format!("worker.replicas={replicas}"));
     }
     if let Some(theme) = cli.global.theme {
         cli.global
@@ -653,6 +687,34 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
             };
             if options.inject_in_worker {
                 check_in_worker_injection(&options.scenario, &profile)?;
+                if profile.replicas > 1 {
+                    return Err(CouldNotRun(format!(
+                        "--inject worker with {} replicas: upstream's switches go into worker 1 only, so the other replicas would process the drill's events clean; drop --inject worker (the fault from outside reaches every replica) or run with --replicas 1",
+                        profile.replicas
+                    ))
+                    .into());
+                }
+            }
+            if options.scenario == crate::run::fleet::ID {
+                // Contention needs a fleet: 8 workers unless worker.replicas was set.
+                let replicas = match profile.settings.origin("worker.replicas") {
+                    Some(crate::config::Origin::Default) | None => 8,
+                    Some(_) => profile.replicas,
+                };
+                if replicas < 2 {
+                    return Err(CouldNotRun(format!(
+                        "`run {}` with {replicas} worker: contention needs contenders; pass --replicas 2 or more (default 8)",
+                        crate::run::fleet::ID
+                    ))
+                    .into());
+                }
+                let fleet = crate::run::fleet::FleetOptions::new(
+                    replicas,
+                    args.events.unwrap_or(2000) as usize,
+                );
+                return Ok(ExitCode::from(
+                    crate::run::fleet::run(profile, fleet).await?,
+                ));
             }
             if options.scenario == "all" {
                 return Ok(ExitCode::from(

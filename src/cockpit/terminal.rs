@@ -74,11 +74,7 @@ async fn event_loop(
         if dirty {
             app.now = chrono::Utc::now();
             app.follow_scenario(profile, &snapshot.scenario);
-            let shown = if app.log_worker == 2 {
-                &handle.tail2
-            } else {
-                &handle.tail
-            };
+            let shown = handle.tail_of(app.log_worker);
             let tail = shown
                 .lock()
                 .map_err(|_| anyhow::anyhow!("log tail lock poisoned"))?;
@@ -133,7 +129,7 @@ async fn event_loop(
                 dirty = true;
             }
             _ = tail_check.tick() => {
-                let shown = if app.log_worker == 2 { &handle.tail2 } else { &handle.tail };
+                let shown = handle.tail_of(app.log_worker);
                 let total = shown.lock().map(|t| t.total).unwrap_or(seen_lines);
                 dirty |= total != seen_lines;
             }

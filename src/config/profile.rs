@@ -31,6 +31,9 @@ pub struct Profile {
     pub default_op: String,
     /// Empty = the bundled worker.
     pub worker_command: Vec<String>,
+    /// `worker.replicas`: how many workers every drill runs (its own worker 1, worker 2
+    /// of E and F, and the rest of the fleet beside them).
+    pub replicas: usize,
     pub tuning: WorkerTuning,
     pub compose_file: PathBuf,
     pub compose_project: String,
@@ -134,6 +137,7 @@ impl Profile {
             http_port: port("worker.http_port"),
             default_op: text("worker.op"),
             worker_command: split_command(&text("worker.command")),
+            replicas: count("worker.replicas") as usize,
             tuning: WorkerTuning {
                 batch_size: claim_size(&settings),
                 bulk_size: count("worker.bulk_size"),

@@ -177,6 +177,13 @@ pub const SETTINGS: &[SettingSpec] = &[
         "worker the cockpit starts; empty = the bundled `drill-cockpit worker`",
     ),
     s(
+        "worker.replicas",
+        Some("DRILL_WORKER_REPLICAS"),
+        "1",
+        Kind::Count { max: 64 },
+        "workers per drill (a fleet): each its own OUTBOX_WORKER_ID, ports and log",
+    ),
+    s(
         "worker.batch_size",
         Some("OUTBOX_BATCH_SIZE"),
         "100",

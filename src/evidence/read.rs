@@ -68,10 +68,37 @@ pub fn run_logs(run_dir: &Path, prefix: &str) -> Option<Vec<String>> {
     logs_of(&RunReader::new(run_dir), prefix)
 }
 
+/// The lines of every worker's log but worker 1's (`_logs/worker2*.log`, then a
+/// fleet's replicas `worker<n>-*.log`, n ≥ 3): in F the reclaim is any other worker's.
+pub fn other_workers_logs(run_dir: &Path) -> Option<Vec<String>> {
+    other_logs_of(&RunReader::new(run_dir))
+}
+
+fn other_logs_of(reader: &RunReader) -> Option<Vec<String>> {
+    let mut lines = logs_of(reader, "worker2")?;
+    let replica = |name: &str| {
+        name.strip_prefix("worker")
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(n, _)| n.parse::<usize>().ok())
+            // worker20…29 are read by the `worker2` prefix already.
+            .is_some_and(|n| n >= 3 && !name.starts_with("worker2"))
+    };
+    let files: Vec<PathBuf> = files_matching(reader, Path::new("_logs"), "worker", ".log")
+        .into_iter()
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(replica))
+        .collect();
+    lines.extend(lines_of(reader, &files));
+    Some(lines)
+}
+
 /// [`run_logs`] through `reader` (each file up to [`LOG_CAP`], noted when cut).
 fn logs_of(reader: &RunReader, prefix: &str) -> Option<Vec<String>> {
     let log_files = files_matching(reader, Path::new("_logs"), prefix, ".log");
-    (!log_files.is_empty()).then(|| {
+    (!log_files.is_empty()).then(|| lines_of(reader, &log_files))
+}
+
+fn lines_of(reader: &RunReader, log_files: &[PathBuf]) -> Vec<String> {
+    {
         log_files
             .iter()
             .flat_map(|file| {
@@ -79,7 +106,7 @@ fn logs_of(reader: &RunReader, prefix: &str) -> Option<Vec<String>> {
                 text.lines().map(str::to_string).collect::<Vec<_>>()
             })
             .collect::<Vec<_>>()
-    })
+    }
 }
 
 /// The samples of a metrics file, noting a page that does not parse.
@@ -159,7 +186,7 @@ pub fn read_run_dir(path: &Path) -> Result<RunDir, ReadError> {
 
     let (metrics_before, metrics_after) = metrics_of(&reader, ours);
     let log = logs_of(&reader, "");
-    let worker2_log = logs_of(&reader, "worker2");
+    let worker2_log = other_logs_of(&reader);
     let event_id = event_id_of(&reader);
     let traces_by_event = read_traces(&reader, "jaeger-traces-outbox_event_id-");
     let traces_by_batch = read_traces(&reader, "jaeger-projection-by-claim_batch_id-");
@@ -320,6 +347,31 @@ fn collector_refusals_of(reader: &RunReader) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// F's reclaim may be any worker's but worker 1's: worker 2's log, then every
+    /// replica's, each file once (`worker2` also begins `worker20`…).
+    #[test]
+    fn other_workers_logs_are_every_log_but_worker_1s_each_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("_logs");
+        std::fs::create_dir(&logs).unwrap();
+        for (name, line) in [
+            ("worker-r.log", "one"),
+            ("worker2-r.log", "two"),
+            ("worker3-r.log", "three"),
+            ("worker21-r.log", "twenty-one"),
+            ("workerx-r.log", "not a worker"),
+        ] {
+            std::fs::write(logs.join(name), line).unwrap();
+        }
+        let mut lines = other_workers_logs(dir.path()).unwrap();
+        lines.sort();
+        assert_eq!(lines, vec!["three", "twenty-one", "two"]);
+        // Without worker 2 (a one-worker drill): none, as before fleets.
+        std::fs::remove_file(logs.join("worker2-r.log")).unwrap();
+        std::fs::remove_file(logs.join("worker21-r.log")).unwrap();
+        assert_eq!(other_workers_logs(dir.path()), None);
+    }
 
     #[test]
     fn same_second_suffixes_sort_after_their_base() {

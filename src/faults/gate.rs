@@ -70,6 +70,24 @@ struct Shared {
     records: Mutex<VecDeque<GateRecord>>,
     /// Records dropped from memory (the export says how many).
     dropped: Mutex<u64>,
+    /// Requests received and not yet answered (a held write among them).
+    in_flight: std::sync::atomic::AtomicUsize,
+}
+
+/// Counts a request in flight until it is answered (or its connection dropped).
+struct InFlight<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn enter(count: &'a std::sync::atomic::AtomicUsize) -> InFlight<'a> {
+        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        InFlight(count)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 pub struct FaultGate {
@@ -141,6 +159,7 @@ impl FaultGate {
                 decider: Mutex::new(Decider::new(Fault::Pass)),
                 records: Mutex::new(VecDeque::new()),
                 dropped: Mutex::new(0),
+                in_flight: Default::default(),
             }),
             running: Mutex::new(None),
         };
@@ -150,6 +169,14 @@ impl FaultGate {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Requests the gate holds or forwards now, not yet answered: a drill knows its
+    /// workers are quiet once none is left.
+    pub fn in_flight(&self) -> usize {
+        self.shared
+            .in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The URL to give the worker as `ELASTIC_URL`.
@@ -403,6 +430,7 @@ fn parse_upstream(
 }
 
 async fn handle(shared: &Shared, request: Request<Incoming>) -> Answer {
+    let _in_flight = InFlight::enter(&shared.in_flight);
     let started = std::time::Instant::now();
     let op = EsOp::of(
         request.method().as_str(),

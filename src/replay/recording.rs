@@ -383,6 +383,20 @@ impl Recording {
                 .ok()
                 .map(Ok);
             snapshot.worker = serde_json::from_value(value["worker"]["status"].clone()).ok();
+            // A fleet's replicas, as the Containers pane listed them then.
+            snapshot.replicas = value["replicas"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| {
+                    Some((
+                        usize::try_from(r["worker"].as_u64()?).ok()?,
+                        r["id"].as_str()?.to_string(),
+                        u16::try_from(r["metrics_port"].as_u64()?).ok()?,
+                        serde_json::from_value(r["status"].clone()).ok()?,
+                    ))
+                })
+                .collect();
         }
         if let Some(file) = self.latest(&self.outbox, at)
             && let Some(value) = read_json(&self.dir, &file.path)

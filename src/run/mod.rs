@@ -2,6 +2,7 @@
 //! its verdict) and `run all` (every drill in turn, a summary table).
 
 pub mod all;
+pub mod fleet;
 pub mod single;
 
 pub use single::{RunOptions, run};

@@ -61,6 +61,11 @@ impl Session {
         let first_url =
             (!self.worker_killed && !self.worker1_replaced).then(|| self.proven_metrics_url(1));
         let second_url = self.second.is_some().then(|| self.proven_metrics_url(2));
+        let replica_numbers: Vec<usize> = self.fleet.iter().map(|r| r.number).collect();
+        let replica_urls: Vec<_> = replica_numbers
+            .iter()
+            .map(|&n| Some(self.proven_metrics_url(n)))
+            .collect();
         let http = self.http.clone();
         let scrape_at = |url: Option<Result<String, String>>| {
             let http = http.clone();
@@ -72,9 +77,12 @@ impl Session {
                 }
             }
         };
-        let (first, second, services, operations, findings, containers, outbox) = tokio::join!(
+        let (first, second, replicas, services, operations, findings, containers, outbox) = tokio::join!(
             within(scrape_at(first_url)),
             within(scrape_at(second_url)),
+            within(futures::future::join_all(
+                replica_urls.into_iter().map(scrape_at)
+            )),
             within(async { self.jaeger.services().await.map_err(error_text) }),
             within(async { self.jaeger.operations().await.map_err(error_text) }),
             within(self.find_traces_raw(&log)),
@@ -83,6 +91,14 @@ impl Session {
         );
         let first = first.unwrap_or_else(|_| Some(Err(timed_out("/metrics"))));
         let second = second.unwrap_or_else(|_| Some(Err(timed_out("worker 2's /metrics"))));
+        // A replica that did not answer in time keeps its last page in the fleet's sum.
+        for (n, page) in replica_numbers.iter().zip(replicas.unwrap_or_default()) {
+            if let (Some(Ok(page)), Some(replica)) =
+                (page, self.fleet.iter_mut().find(|r| r.number == *n))
+            {
+                replica.latest = Some(page);
+            }
+        }
         let metrics = self.freeze_pages(first, second);
         // The freeze's page is a scrape too: a change it shows is journaled like any
         // other (replay rebuilds the counters from the journal).
@@ -149,7 +165,7 @@ impl Session {
             metrics_before: self.metrics_before(),
             drill_rows: crate::drill::observations::rows_of_snapshot(&capture.outbox),
             worker2_log: match (last, &self.second) {
-                (true, Some(_)) => crate::evidence::read::run_logs(&self.run.dir, "worker2"),
+                (true, Some(_)) => self.others_logs_as_written(),
                 _ => self.worker2_log_lines(),
             },
             metrics_after: capture.metrics.as_ref().ok().map(|s| s.samples.clone()),
@@ -224,12 +240,13 @@ impl Session {
         if let (Some(worker), Some(Ok(page))) = (self.second.as_mut(), &second) {
             worker.latest = Some(page.clone());
         }
-        if self.second.is_none() {
+        if self.second.is_none() && self.fleet.is_empty() {
             return first.unwrap_or_else(|| Err("worker 1 was killed".into()));
         }
         let answered = [&first, &second]
             .iter()
-            .any(|page| matches!(page, Some(Ok(_))));
+            .any(|page| matches!(page, Some(Ok(_))))
+            || !self.replica_pages().is_empty();
         match (answered, self.metrics_after_scrape()) {
             (true, Some(page)) => Ok(page),
             _ => Err(first
@@ -242,10 +259,28 @@ impl Session {
     /// `metrics-after-1.txt` and `-2` of a two-worker drill (upstream's rules read them):
     /// each worker's last page, a killed worker's under a note that says so.
     fn per_worker_after(&self) -> Vec<FrozenFile> {
+        let mut files: Vec<FrozenFile> = self
+            .replica_pages()
+            .into_iter()
+            .map(|(n, page)| {
+                (
+                    format!("_metrics/metrics-after-{n}.txt"),
+                    page.raw.clone().into_bytes(),
+                )
+            })
+            .collect();
         let Some(second) = &self.second else {
-            return Vec::new();
+            if let (false, Some(page)) = (files.is_empty(), &self.latest) {
+                files.insert(
+                    0,
+                    (
+                        "_metrics/metrics-after-1.txt".to_string(),
+                        page.raw.clone().into_bytes(),
+                    ),
+                );
+            }
+            return files;
         };
-        let mut files = Vec::new();
         if let Some(page) = &self.latest {
             let note = if self.worker_killed {
                 "# drill-cockpit: worker 1 was killed (SIGKILL) by the drill; its last page before the kill\n"
@@ -314,20 +349,21 @@ impl Session {
             about["metrics_port"] = json!(s.metrics_port);
             about
         });
+        let replicas = self.replicas_json();
         if let Some(sandbox) = &self.profile.sandbox {
-            return json!({"available": true, "sandbox": crate::sandbox::BANNER, "services": sandbox.services(), "worker": worker, "worker2": worker2});
+            return json!({"available": true, "sandbox": crate::sandbox::BANNER, "services": sandbox.services(), "worker": worker, "worker2": worker2, "replicas": replicas});
         }
         match &self.docker {
             Some(docker) => match docker.services().await {
                 Ok(services) => {
-                    json!({"available": true, "project": docker.project(), "services": services, "worker": worker, "worker2": worker2})
+                    json!({"available": true, "project": docker.project(), "services": services, "worker": worker, "worker2": worker2, "replicas": replicas})
                 }
                 Err(error) => {
-                    json!({"available": false, "error": error.to_string(), "worker": worker, "worker2": worker2})
+                    json!({"available": false, "error": error.to_string(), "worker": worker, "worker2": worker2, "replicas": replicas})
                 }
             },
             None => {
-                json!({"available": false, "error": "Docker is not connected", "worker": worker, "worker2": worker2})
+                json!({"available": false, "error": "Docker is not connected", "worker": worker, "worker2": worker2, "replicas": replicas})
             }
         }
     }

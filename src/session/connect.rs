@@ -44,6 +44,16 @@ impl Session {
         }
     }
 
+    /// Where the drill's services run: the sandbox's simulators, else the compose
+    /// project once Docker is connected (`None` before).
+    pub fn platform(&self) -> Option<&dyn crate::platform::Platform> {
+        match (&self.profile.sandbox, &self.docker) {
+            (Some(sandbox), _) => Some(sandbox.as_ref()),
+            (None, Some(docker)) => Some(docker),
+            (None, None) => None,
+        }
+    }
+
     pub async fn connect_docker(&mut self) -> Result<(), String> {
         if self.profile.sandbox.is_some() {
             return Err("the sandbox runs without Docker: its services are simulated".into());

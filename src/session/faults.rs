@@ -287,13 +287,9 @@ impl Session {
     pub async fn stop_es(&mut self) -> Result<(), String> {
         // Crash safety: recorded before it is applied (see session/leftovers.rs).
         self.record_es_stop()?;
-        let stopped = match (self.profile.sandbox.as_ref(), self.docker.as_ref()) {
-            (Some(sandbox), _) => sandbox.stop_service(&self.profile.es_service),
-            (None, Some(docker)) => docker
-                .stop_service(&self.profile.es_service, 10)
-                .await
-                .map_err(error_text),
-            (None, None) => Err(NO_DOCKER.to_string()),
+        let stopped = match self.platform() {
+            Some(platform) => platform.stop(&self.profile.es_service, 10).await,
+            None => Err(NO_DOCKER.to_string()),
         };
         if let Err(error) = stopped {
             // Docker said it did not stop: nothing to restore after a crash.
@@ -310,13 +306,9 @@ impl Session {
     }
 
     pub async fn start_es(&mut self) -> Result<(), String> {
-        let started = match (self.profile.sandbox.as_ref(), self.docker.as_ref()) {
-            (Some(sandbox), _) => sandbox.start_service(&self.profile.es_service).await,
-            (None, Some(docker)) => docker
-                .start_service(&self.profile.es_service)
-                .await
-                .map_err(error_text),
-            (None, None) => Err(NO_DOCKER.to_string()),
+        let started = match self.platform() {
+            Some(platform) => platform.start(&self.profile.es_service).await,
+            None => Err(NO_DOCKER.to_string()),
         };
         if let Err(error) = started {
             let action = format!("start {}", self.profile.es_service);

@@ -6,12 +6,16 @@ mod capture;
 mod connect;
 mod events;
 mod faults;
+mod fleet;
 mod freeze;
 mod leftovers;
 mod observe;
 mod workers;
 
 pub use workers::{SecondWorker, combined};
+
+/// The log tails of a fleet's replicas, by worker number.
+pub type FleetTails = Arc<Mutex<Vec<(usize, SharedTail)>>>;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -95,6 +99,11 @@ pub struct Session {
     pub failed_actions: Vec<FailedAction>,
     /// Worker 2 of a two-worker drill.
     pub second: Option<SecondWorker>,
+    /// The replicas beside the drill's own workers (`worker.replicas`), by number.
+    pub fleet: Vec<SecondWorker>,
+    /// The replicas' log tails by number, shared with the UI (which holds it before
+    /// any replica starts, as it holds `tail2`).
+    pub fleet_tails: FleetTails,
     /// Worker 1 was killed by the drill (its last scrape stands for it).
     pub worker_killed: bool,
     /// D's poison event, once the outbox shows which one it is.
@@ -225,6 +234,8 @@ impl Session {
             schema_problem: None,
             failed_actions: Vec::new(),
             second: None,
+            fleet: Vec::new(),
+            fleet_tails: Default::default(),
             worker_killed: false,
             poisoned: None,
             proven_ports: Vec::new(),
@@ -284,7 +295,7 @@ impl Session {
             "created_at": chrono::Utc::now().to_rfc3339(),
             "service": self.profile.service_name,
             "inject": self.inject_recipe(),
-            "worker": {"command": crate::sources::worker_proc::worker_command(&self.profile), "metrics_port": self.profile.metrics_port, "count": self.drill.worker_count(), "env": self.drill.worker_env.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>()},
+            "worker": {"command": crate::sources::worker_proc::worker_command(&self.profile), "metrics_port": self.profile.metrics_port, "count": self.fleet_size(), "replicas": self.profile.replicas, "env": self.drill.worker_env.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>()},
             "trigger_together": self.drill.together,
             "trigger": {"op": self.drill.trigger.as_str()},
             "profile": self.profile.redacted_json(),

@@ -47,19 +47,29 @@ impl Session {
             .lock()
             .map(|tail| tail.key_lines())
             .unwrap_or_default();
-        // Worker 2's after worker 1's, as `verify` reads the two log files.
-        if let Some(second) = &self.second
-            && let Ok(tail) = second.tail.lock()
-        {
-            lines.extend(tail.key_lines());
+        // Worker 2's and the replicas' after worker 1's, as `verify` reads the log files.
+        for tail in self.second.iter().chain(&self.fleet).map(|w| &w.tail) {
+            if let Ok(tail) = tail.lock() {
+                lines.extend(tail.key_lines());
+            }
         }
         lines
     }
 
-    /// Worker 2's key log lines (`None` without a worker 2).
+    /// Worker 2's key log lines, then the replicas' (`None` without a worker 2): in F
+    /// the reclaim is any worker's but the killed one's.
     pub fn worker2_log_lines(&self) -> Option<Vec<String>> {
         let second = self.second.as_ref()?;
-        second.tail.lock().ok().map(|tail| tail.key_lines())
+        let mut lines = Vec::new();
+        for tail in std::iter::once(second).chain(&self.fleet).map(|w| &w.tail) {
+            lines.extend(tail.lock().ok()?.key_lines());
+        }
+        Some(lines)
+    }
+
+    /// [`Self::worker2_log_lines`] as the log files have them whole (the last freeze).
+    pub(super) fn others_logs_as_written(&self) -> Option<Vec<String>> {
+        crate::evidence::read::other_workers_logs(&self.run.dir)
     }
 
     /// A replay drill's probe once event version `version` is done:

@@ -1,7 +1,8 @@
 //! The workers under drill: starting, stopping and killing them, and scraping their
 //! `/metrics` (the baselines first). Most drills run one worker; two-worker drills
 //! (claim contention, stuck reclaim) run a second one with its own id, ports, log and
-//! baseline, and their counters are summed over both.
+//! baseline, and their counters are summed over both. A fleet's further replicas are
+//! `fleet.rs`'s; every sum here runs over them too.
 
 use std::path::Path;
 use std::time::Duration;
@@ -10,13 +11,16 @@ use serde_json::json;
 
 use super::*;
 
-/// The second worker of a two-worker drill.
+/// The second worker of a two-worker drill, or a replica of the fleet.
 pub struct SecondWorker {
+    /// Which worker it is (2 for worker 2; a replica's number in the fleet).
+    pub number: usize,
     pub process: WorkerProcess,
     pub tail: SharedTail,
     /// Its `OUTBOX_WORKER_ID`.
     pub id: String,
     pub metrics_port: u16,
+    pub http_port: u16,
     pub baseline: Option<Scrape>,
     pub latest: Option<Scrape>,
 }
@@ -67,7 +71,7 @@ pub(super) struct LastWords {
     pub port_taken: bool,
 }
 
-pub(super) async fn last_words(process: &mut WorkerProcess, log_path: &Path) -> LastWords {
+pub(crate) async fn last_words(process: &mut WorkerProcess, log_path: &Path) -> LastWords {
     process.drained(Duration::from_secs(2)).await;
     let text = log_tail(log_path).unwrap_or_default();
     let line = text
@@ -119,7 +123,7 @@ pub fn combined(parts: &[(usize, &Scrape)]) -> Scrape {
 impl Session {
     /// The environment a worker of this drill gets after the profile's: the gates in
     /// place of the services they stand in front of, then the drill's own settings.
-    async fn drill_env(&mut self) -> Vec<(&'static str, String)> {
+    pub(super) async fn drill_env(&mut self) -> Vec<(&'static str, String)> {
         let mut overrides = Vec::new();
         if self.drill.needs_gate() {
             // A failure is journaled by open_gate; the worker then talks to ES directly.
@@ -140,9 +144,9 @@ impl Session {
     /// Upstream's in-worker fault switches for worker `n` (`--inject worker`): both
     /// workers of a contention drill, else worker 1 only — the worker that replaces it
     /// or reclaims its work runs clean. None in a control run.
-    fn fault_switches(&self, n: usize) -> Vec<(&'static str, String)> {
+    pub(super) fn fault_switches(&self, n: usize) -> Vec<(&'static str, String)> {
         let both = self.drill.workers == crate::drill::scenario::Workers::TwoFromStart;
-        if !self.inject_in_worker || self.control || (n == 2 && !both) {
+        if !self.inject_in_worker || self.control || (n >= 2 && !both) {
             return Vec::new();
         }
         self.drill
@@ -206,6 +210,9 @@ impl Session {
         if self.drill.workers == crate::drill::scenario::Workers::TwoFromStart {
             self.start_second_worker().await;
         }
+        if !self.replicas_start_late() {
+            self.start_replicas().await;
+        }
     }
 
     /// Starts worker 2: the drill's environment, its own id, ports and log.
@@ -247,13 +254,18 @@ impl Session {
         );
         self.record_worker(&process);
         self.second = Some(SecondWorker {
+            number: 2,
             process,
             tail,
             id,
             metrics_port,
+            http_port,
             baseline: None,
             latest: None,
         });
+        if self.replicas_start_late() {
+            self.start_replicas().await;
+        }
     }
 
     /// Why worker 1's metrics or health port cannot be given to it (held by another
@@ -276,14 +288,16 @@ impl Session {
             WorkerState::Running { pid } => Some(pid),
             _ => None,
         };
-        let (port, pid) = match n {
-            1 => (
+        let replica = self.fleet.iter_mut().find(|r| r.number == n);
+        let (port, pid) = match (n, replica) {
+            (1, _) => (
                 self.profile.metrics_port,
                 self.worker.as_mut().and_then(|w| running(w.poll())),
             ),
-            _ => match self.second.as_mut() {
-                Some(second) => (second.metrics_port, running(second.process.poll())),
-                None => return Err("worker 2 is not running".into()),
+            (_, Some(replica)) => (replica.metrics_port, running(replica.process.poll())),
+            (_, None) => match self.second.as_mut() {
+                Some(second) if n == 2 => (second.metrics_port, running(second.process.poll())),
+                _ => return Err(format!("worker {n} is not running")),
             },
         };
         let Some(pid) = pid else {
@@ -341,6 +355,7 @@ impl Session {
                 json!({"action": "stop", "worker": 2, "state": state.to_string()}),
             );
         }
+        self.stop_replicas(grace).await;
     }
 
     /// Waits for every stopped worker's last lines to reach its log.
@@ -348,7 +363,8 @@ impl Session {
         let workers = self
             .worker
             .iter_mut()
-            .chain(self.second.as_mut().map(|s| &mut s.process));
+            .chain(self.second.as_mut().map(|s| &mut s.process))
+            .chain(self.fleet.iter_mut().map(|r| &mut r.process));
         for worker in workers {
             if !matches!(worker.poll(), WorkerState::Running { .. }) {
                 worker.drained(Duration::from_secs(10)).await;
@@ -419,18 +435,18 @@ impl Session {
         if let Ok(scraped) = &first {
             self.latest = Some(scraped.clone());
         }
-        let mut second_ok = false;
+        let mut others_ok = self.scrape_replicas().await;
         if self.second.is_some()
             && let Ok(scraped) = self.scrape_worker(2).await
             && let Some(second) = self.second.as_mut()
         {
             second.latest = Some(scraped);
-            second_ok = true;
+            others_ok = true;
         }
         let Some(now) = self.metrics_after_scrape() else {
             return first;
         };
-        if first.is_err() && !second_ok {
+        if first.is_err() && !others_ok {
             return first;
         }
         self.journal_counters(&now.samples);
@@ -439,13 +455,15 @@ impl Session {
 
     /// The latest page of every worker, as one.
     pub fn metrics_after_scrape(&self) -> Option<Scrape> {
-        let Some(second) = &self.second else {
+        if self.second.is_none() && self.fleet.is_empty() {
             return self.latest.clone();
-        };
-        let parts: Vec<(usize, &Scrape)> = [(1, self.latest.as_ref()), (2, second.latest.as_ref())]
+        }
+        let second = self.second.as_ref().and_then(|s| s.latest.as_ref());
+        let mut parts: Vec<(usize, &Scrape)> = [(1, self.latest.as_ref()), (2, second)]
             .into_iter()
             .filter_map(|(n, s)| Some((n, s?)))
             .collect();
+        parts.extend(self.replica_pages());
         (!parts.is_empty()).then(|| combined(&parts))
     }
 
@@ -453,6 +471,11 @@ impl Session {
     pub fn metrics_before(&self) -> Option<Samples> {
         let mut samples = self.baseline.as_ref()?.samples.clone();
         if let Some(before) = self.second.as_ref().and_then(|s| s.baseline.as_ref()) {
+            samples
+                .samples
+                .extend(before.samples.samples.iter().cloned());
+        }
+        for before in self.fleet.iter().filter_map(|r| r.baseline.as_ref()) {
             samples
                 .samples
                 .extend(before.samples.samples.iter().cloned());
@@ -524,6 +547,10 @@ impl Session {
             self.wait_for_second_metrics(deadline - tokio::time::Instant::now())
                 .await?;
         }
+        if !self.fleet.is_empty() {
+            self.wait_for_replicas(deadline.saturating_duration_since(tokio::time::Instant::now()))
+                .await?;
+        }
         Ok(())
     }
 
@@ -588,9 +615,14 @@ impl Session {
     /// Takes the drill's baseline: `metrics-before.txt` (one worker), or one page per
     /// worker (`metrics-before-1.txt`, `-2`) and their sum once both are in.
     pub async fn take_baseline(&mut self) -> Result<(), String> {
+        // The replicas that start with worker 1 answer first: no file is written for a
+        // baseline that cannot be whole (a retry would find it taken).
+        if !self.fleet.is_empty() && !self.replicas_start_late() {
+            self.wait_for_replicas(Duration::from_secs(30)).await?;
+        }
         let scraped = self.scrape_worker(1).await?;
         self.latest = Some(scraped.clone());
-        if self.drill.worker_count() == 1 {
+        if self.drill.worker_count() == 1 && self.fleet.is_empty() {
             self.run
                 .write_new("_metrics/metrics-before.txt", scraped.raw.as_bytes())
                 .map_err(error_text)?;
@@ -612,6 +644,8 @@ impl Session {
         self.baseline = Some(scraped);
         if self.second.is_some() {
             self.take_second_baseline().await?;
+        } else if !self.replicas_start_late() && !self.fleet.is_empty() {
+            self.take_replica_baselines().await?;
         }
         self.journal_baseline_counters();
         Ok(())
@@ -649,7 +683,10 @@ impl Session {
         }
         // A one-worker drill whose worker was replaced keeps worker 1's baseline as
         // metrics-before.txt (the new worker is a fresh process: its counters start at 0).
-        if self.drill.worker_count() == 2 {
+        if self.drill.worker_count() == 2 && !self.fleet.is_empty() {
+            // The replicas' baselines, then the fleet's sum as metrics-before.txt.
+            self.take_replica_baselines().await?;
+        } else if self.drill.worker_count() == 2 {
             self.run
                 .write_new(
                     "_metrics/metrics-before.txt",

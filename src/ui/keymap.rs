@@ -111,11 +111,16 @@ impl Keymap {
             ),
             in_status_bar: true,
         });
-        if drill.worker_count() == 2 {
+        if drill.worker_count() == 2 || profile.replicas > 1 {
+            let last = profile.replicas.max(drill.worker_count());
             bindings.push(Binding {
                 action: Action::SwitchLog,
                 key: configured("keys.switch_log"),
-                label: "worker log: worker 1 / worker 2".into(),
+                label: if last == 2 {
+                    "worker log: worker 1 / worker 2".into()
+                } else {
+                    format!("worker log: worker 1, 2 … {last} in turn")
+                },
                 in_status_bar: true,
             });
         }

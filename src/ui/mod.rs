@@ -253,7 +253,7 @@ impl App {
             }
             Action::Marker => self.overlay = Overlay::MarkerInput(String::new()),
             Action::SwitchLog => {
-                self.log_worker = if self.log_worker == 1 { 2 } else { 1 };
+                self.log_worker = next_log_worker(self.log_worker, snapshot);
                 self.log = LogView::default();
             }
             Action::FocusNext => {
@@ -540,5 +540,57 @@ fn step(current: usize, action: Action, count: usize) -> usize {
         Action::Top => 0,
         Action::Bottom => last,
         _ => current.min(last),
+    }
+}
+
+/// The worker whose log the log pane shows after `current`: worker 1, worker 2 (when
+/// the drill has one), then each replica of the fleet, and round again.
+fn next_log_worker(current: u8, snapshot: &Snapshot) -> u8 {
+    let two = snapshot.worker2.is_some()
+        || crate::drill::scenario::find(&snapshot.scenario).is_ok_and(|d| d.worker_count() == 2);
+    let mut workers: Vec<u8> = vec![1];
+    if two {
+        workers.push(2);
+    }
+    workers.extend(snapshot.replicas.iter().map(|r| r.0 as u8));
+    workers.dedup();
+    match workers.iter().position(|&n| n == current) {
+        Some(at) => workers[(at + 1) % workers.len()],
+        None => 1,
+    }
+}
+
+#[cfg(test)]
+mod fleet_log_tests {
+    use super::*;
+    use crate::sources::worker_proc::WorkerState;
+
+    #[test]
+    fn the_log_key_goes_round_every_worker_of_the_fleet() {
+        let mut snapshot = Snapshot {
+            scenario: "es_down_connect".into(),
+            ..Snapshot::default()
+        };
+        // One worker: the key stays on worker 1.
+        assert_eq!(next_log_worker(1, &snapshot), 1);
+        let replica = |n: usize| {
+            (
+                n,
+                format!("w-{n}"),
+                9000 + n as u16,
+                WorkerState::Running { pid: 1 },
+            )
+        };
+        snapshot.replicas = vec![replica(2), replica(3)];
+        assert_eq!(next_log_worker(1, &snapshot), 2);
+        assert_eq!(next_log_worker(2, &snapshot), 3);
+        assert_eq!(next_log_worker(3, &snapshot), 1);
+        // E: worker 2 is the drill's own, the replicas come after it.
+        snapshot.scenario = "db_claim_contention".into();
+        snapshot.replicas = vec![replica(3)];
+        assert_eq!(next_log_worker(1, &snapshot), 2);
+        assert_eq!(next_log_worker(2, &snapshot), 3);
+        // A worker that is gone (another drill now): back to worker 1.
+        assert_eq!(next_log_worker(7, &snapshot), 1);
     }
 }

@@ -87,6 +87,23 @@ impl Theme {
         )
     }
 
+    /// The lines of worker `n` of a fleet in the log pane: worker 1 plain, the others
+    /// each a colour of their own (mono: italic, so a replica's lines still differ).
+    pub fn worker(self, n: usize) -> Style {
+        const PALETTE: [Color; 6] = [
+            Color::Cyan,
+            Color::Magenta,
+            Color::Blue,
+            Color::LightGreen,
+            Color::LightYellow,
+            Color::LightMagenta,
+        ];
+        match n {
+            0 | 1 => Style::default(),
+            n => self.fg(PALETTE[(n - 2) % PALETTE.len()], Modifier::ITALIC),
+        }
+    }
+
     /// Passed, running, done, reachable.
     pub fn good(self) -> Style {
         self.fg(Color::Green, Modifier::empty())

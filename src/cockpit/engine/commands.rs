@@ -137,6 +137,7 @@ impl Engine {
         self.snapshot.next_event = self.session.next_event_words();
         self.snapshot.fault_in = self.session.fault_active() || self.session.collector_refused;
         self.snapshot.worker2 = self.worker2();
+        self.snapshot.replicas = self.replicas();
         self.snapshot.gates = self.gates();
         self.snapshot.es_stopped = self.session.es_stopped;
         self.snapshot.failed_actions = self.session.failed_actions.clone();
@@ -180,6 +181,10 @@ impl Engine {
         }
         self.session.tail = previous.tail.clone();
         self.session.tail2 = previous.tail2.clone();
+        if let Ok(mut tails) = previous.fleet_tails.lock() {
+            tails.clear();
+        }
+        self.session.fleet_tails = previous.fleet_tails.clone();
         let containers = self.snapshot.containers.take();
         let elastic = self.snapshot.elastic.take();
         self.snapshot = fresh_snapshot(&self.session);

@@ -130,6 +130,9 @@ pub struct Snapshot {
     pub gates: Vec<GateView>,
     /// Worker 2 of a two-worker drill: its id, metrics port and state.
     pub worker2: Option<(String, u16, WorkerState)>,
+    /// The fleet's replicas beside the drill's own workers: number, id, metrics port
+    /// and state (`--replicas N`).
+    pub replicas: Vec<(usize, String, u16, WorkerState)>,
     /// The sandbox's banner, when the services are simulated.
     pub sandbox: Option<&'static str>,
     /// Each worker's counters since its baseline: (worker, processed, failed, retried).
@@ -162,6 +165,26 @@ pub struct EngineHandle {
     pub tail: SharedTail,
     /// Worker 2's log (two-worker drills); the same handle across drills.
     pub tail2: SharedTail,
+    /// The fleet's replicas' logs by number (`--replicas N`); the same across drills.
+    pub fleet_tails: crate::session::FleetTails,
+}
+
+impl EngineHandle {
+    /// The log of worker `n`: 1, 2, or a replica of the fleet (worker 1's when there
+    /// is no such worker).
+    pub fn tail_of(&self, n: u8) -> SharedTail {
+        let replica = self.fleet_tails.lock().ok().and_then(|tails| {
+            tails
+                .iter()
+                .find(|(number, _)| *number == usize::from(n))
+                .map(|(_, tail)| tail.clone())
+        });
+        match (n, replica) {
+            (_, Some(tail)) => tail,
+            (2, None) => self.tail2.clone(),
+            _ => self.tail.clone(),
+        }
+    }
 }
 
 pub struct StartOptions {
@@ -175,6 +198,7 @@ pub fn start(profile: Profile, options: StartOptions) -> Result<EngineHandle, St
     let session = Session::create(profile, drill).map_err(|e| e.to_string())?;
     let tail = session.tail.clone();
     let tail2 = session.tail2.clone();
+    let fleet_tails = session.fleet_tails.clone();
     let snapshot = fresh_snapshot(&session);
     let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(snapshot.clone()));
     let (command_tx, command_rx) = mpsc::channel(32);
@@ -191,6 +215,7 @@ pub fn start(profile: Profile, options: StartOptions) -> Result<EngineHandle, St
         snapshots: snapshot_rx,
         tail,
         tail2,
+        fleet_tails,
     })
 }
 
@@ -295,15 +320,18 @@ impl Engine {
                     let state = self.session.worker_state();
                     let reported = self.session.tail.lock().ok().and_then(|t| t.reported_batch_size);
                     let worker2 = self.worker2();
+                    let replicas = self.replicas();
                     let gates = self.gates();
                     if state != self.snapshot.worker
                         || reported != self.snapshot.batch_reported
                         || worker2 != self.snapshot.worker2
+                        || replicas != self.snapshot.replicas
                         || gates != self.snapshot.gates
                     {
                         self.snapshot.worker = state;
                         self.snapshot.batch_reported = reported;
                         self.snapshot.worker2 = worker2;
+                        self.snapshot.replicas = replicas;
                         self.snapshot.gates = gates;
                         self.publish();
                     }
@@ -336,13 +364,8 @@ const GATE_RECENT: usize = 8;
 const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
 async fn next_event(
-    events: &mut Option<
-        futures::stream::BoxStream<
-            'static,
-            Result<crate::docker::ContainerEvent, crate::docker::DockerError>,
-        >,
-    >,
-) -> Option<Result<crate::docker::ContainerEvent, crate::docker::DockerError>> {
+    events: &mut Option<crate::platform::Changes>,
+) -> Option<Result<crate::docker::ContainerEvent, String>> {
     match events {
         Some(stream) => stream.next().await,
         None => std::future::pending().await,

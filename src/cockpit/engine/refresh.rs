@@ -87,6 +87,15 @@ impl Engine {
         Some((second.id.clone(), second.metrics_port, state))
     }
 
+    /// The fleet's replicas: number, id, metrics port and state.
+    pub(super) fn replicas(&mut self) -> Vec<(usize, String, u16, WorkerState)> {
+        self.session
+            .fleet
+            .iter_mut()
+            .map(|r| (r.number, r.id.clone(), r.metrics_port, r.process.poll()))
+            .collect()
+    }
+
     /// The gates' state and their newest requests.
     pub(super) fn gates(&self) -> Vec<GateView> {
         [
@@ -110,11 +119,11 @@ impl Engine {
         .collect()
     }
 
-    /// Each worker's Δ since its own baseline (two-worker drills).
+    /// Each worker's Δ since its own baseline (two-worker drills, and a fleet).
     pub(super) fn per_worker(&self) -> Vec<(usize, f64, f64, f64)> {
-        let Some(second) = &self.session.second else {
+        if self.session.second.is_none() && self.session.fleet.is_empty() {
             return Vec::new();
-        };
+        }
         let delta = |before: Option<&crate::sources::metrics::Scrape>,
                      after: Option<&crate::sources::metrics::Scrape>,
                      metric: &str| {
@@ -123,36 +132,36 @@ impl Engine {
             };
             crate::prom::delta(value(before), value(after))
         };
-        [
-            (
-                1,
-                self.session.baseline.as_ref(),
-                self.session.latest.as_ref(),
-            ),
-            (2, second.baseline.as_ref(), second.latest.as_ref()),
-        ]
-        .into_iter()
-        .map(|(n, before, after)| {
-            (
-                n,
-                delta(before, after, "outbox_processed_total"),
-                delta(before, after, "outbox_failed_total"),
-                delta(before, after, "outbox_retry_scheduled_total"),
+        let first = (
+            1,
+            self.session.baseline.as_ref(),
+            self.session.latest.as_ref(),
+        );
+        std::iter::once(first)
+            .chain(
+                self.session
+                    .second
+                    .iter()
+                    .chain(&self.session.fleet)
+                    .map(|w| (w.number, w.baseline.as_ref(), w.latest.as_ref())),
             )
-        })
-        .collect()
+            .map(|(n, before, after)| {
+                (
+                    n,
+                    delta(before, after, "outbox_processed_total"),
+                    delta(before, after, "outbox_failed_total"),
+                    delta(before, after, "outbox_retry_scheduled_total"),
+                )
+            })
+            .collect()
     }
 
     pub(super) async fn refresh_containers(&mut self) {
-        if let Some(sandbox) = &self.session.profile.sandbox {
-            let services = sandbox.services();
-            if self.snapshot.containers.as_ref() != Some(&Ok(services.clone())) {
-                self.snapshot.containers = Some(Ok(services));
+        if let Some(platform) = self.session.platform() {
+            let services = platform.list().await;
+            if self.snapshot.containers.as_ref() != Some(&services) {
+                self.snapshot.containers = Some(services);
             }
-            self.snapshot.es_stopped = self.session.es_stopped;
-            self.publish();
-        } else if let Some(docker) = &self.session.docker {
-            self.snapshot.containers = Some(docker.services().await.map_err(|e| e.to_string()));
             self.snapshot.es_stopped = self.session.es_stopped;
             self.publish();
         }
@@ -169,7 +178,12 @@ impl Engine {
                             serde_json::json!({"message": "drill started: baseline taken"}),
                         );
                     }
-                    self.snapshot.counters.set_baseline(scraped.samples.clone());
+                    // The fleet's baselines as taken (a replica's may come after the scrape).
+                    self.snapshot.counters.set_baseline(
+                        self.session
+                            .metrics_before()
+                            .unwrap_or_else(|| scraped.samples.clone()),
+                    );
                 }
                 // Worker 2 of a two-worker drill may answer later than worker 1.
                 if self.session.baseline.is_some()

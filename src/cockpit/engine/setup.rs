@@ -4,18 +4,10 @@
 use super::*;
 
 impl Engine {
-    pub(super) fn docker_events(
-        &self,
-    ) -> Option<
-        futures::stream::BoxStream<
-            'static,
-            Result<crate::docker::ContainerEvent, crate::docker::DockerError>,
-        >,
-    > {
+    pub(super) fn docker_events(&self) -> Option<crate::platform::Changes> {
         self.session
-            .docker
-            .as_ref()
-            .map(|docker| docker.events(Some(chrono::Utc::now().timestamp())).boxed())
+            .platform()
+            .and_then(|platform| platform.watch())
     }
 
     pub(super) async fn setup(&mut self) {

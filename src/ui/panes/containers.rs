@@ -66,6 +66,22 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
             ])
         });
     }
+    // The rest of the fleet, a line each (`--replicas N`).
+    for (n, id, port, state) in &snapshot.replicas {
+        let (state, style) = worker_line(Some(state), theme);
+        lines.push(if narrow {
+            Line::from(vec![
+                Span::raw(format!("{:<7}", format!("w{n}"))),
+                Span::styled(state.replace("  ", " "), style),
+            ])
+        } else {
+            Line::from(vec![
+                Span::raw(format!("{:<10}", format!("worker {n}"))),
+                Span::styled(state, style),
+                Span::styled(format!("  · {id} · :{port}"), theme.dim()),
+            ])
+        });
+    }
     match &snapshot.containers {
         None if snapshot.engine.is_empty() || snapshot.cursor.is_some() => {
             lines.push(Line::styled(
@@ -199,6 +215,7 @@ fn batch_size(snapshot: &Snapshot, theme: Theme) -> Span<'static> {
 /// Whether the drill runs two workers (worker 2 may not have started yet).
 fn two_workers(snapshot: &Snapshot) -> bool {
     snapshot.worker2.is_some()
+        || !snapshot.replicas.is_empty()
         || crate::drill::scenario::find(&snapshot.scenario).is_ok_and(|d| d.worker_count() == 2)
 }
 

@@ -10,6 +10,7 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table};
 use super::block;
 use crate::cockpit::counters::sparkline;
 use crate::cockpit::engine::Snapshot;
+use crate::sources::worker_proc::WorkerState;
 use crate::ui::{App, Pane};
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
@@ -79,6 +80,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
         .collect();
     let footer: Vec<Line> = match &snapshot.metrics_error {
         Some(error) => vec![Line::styled(format!("stale: {error}"), theme.error())],
+        // A fleet: the sums above, each worker's share in compact rows below.
+        None if snapshot.per_worker.len() > 2 => fleet_rows(snapshot, inner.width),
         // Two workers: the sums above, each worker's own share here, a line each.
         None if !snapshot.per_worker.is_empty() => snapshot
             .per_worker
@@ -119,6 +122,50 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
     };
     frame.render_widget(table, parts[0]);
     frame.render_widget(Paragraph::new(footer), parts[1]);
+}
+
+/// Whether worker `n` runs now (worker 1, worker 2, or a replica).
+fn worker_up(snapshot: &Snapshot, n: usize) -> bool {
+    let running = |state: Option<&WorkerState>| matches!(state, Some(WorkerState::Running { .. }));
+    match n {
+        1 => running(snapshot.worker.as_ref()),
+        _ => match snapshot.replicas.iter().find(|r| r.0 == n) {
+            Some(replica) => running(Some(&replica.3)),
+            None => running(snapshot.worker2.as_ref().map(|w| &w.2)),
+        },
+    }
+}
+
+/// A fleet's share per worker, as many to a line as the pane's width takes:
+/// `w3 up p12 r1 f0` (processed, retries, failed: Δ since its own baseline).
+fn fleet_rows(snapshot: &Snapshot, width: u16) -> Vec<Line<'static>> {
+    let cells: Vec<String> = snapshot
+        .per_worker
+        .iter()
+        .map(|(n, processed, failed, retried)| {
+            let up = if worker_up(snapshot, *n) {
+                "up"
+            } else {
+                "down"
+            };
+            format!("w{n} {up} p{processed} r{retried} f{failed}")
+        })
+        .collect();
+    let cell_width = cells.iter().map(|c| c.len()).max().unwrap_or(1) + 2;
+    let per_line = (usize::from(width) / cell_width).max(1);
+    cells
+        .chunks(per_line)
+        .map(|chunk| {
+            Line::raw(
+                chunk
+                    .iter()
+                    .map(|c| format!("{c:<cell_width$}"))
+                    .collect::<String>()
+                    .trim_end()
+                    .to_string(),
+            )
+        })
+        .collect()
 }
 
 /// `retry_scheduled` with `reason=es_connect op=delete` → `retry es_connect delete`:

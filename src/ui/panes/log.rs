@@ -3,7 +3,6 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Modifier;
-use ratatui::style::Style;
 use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Wrap};
 
@@ -23,6 +22,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot, tail:
         .drawn_trace
         .replace(target.and_then(|at| shown[at].trace_id.clone()));
     let focused = app.focus == Pane::Log;
+    // Each worker of a fleet its own colour: a glance says whose lines these are.
+    let own = theme.worker(usize::from(app.log_worker));
     let mut lines: Vec<Line> = shown
         .iter()
         .enumerate()
@@ -31,7 +32,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot, tail:
                 Some("ERROR" | "CRITICAL") => theme.bad(),
                 Some("WARNING") => theme.warn(),
                 Some("DEBUG") => theme.dim(),
-                _ => Style::default(),
+                _ => own,
             };
             if line.is_marker {
                 style = theme.landmark();
@@ -84,16 +85,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot, tail:
     let title = format!(
         " {} log · {} lines · {mode}{}{}{filter}{enter} ",
         if snapshot.worker2.is_some()
-            || app.log_worker == 2
+            || app.log_worker >= 2
+            || !snapshot.replicas.is_empty()
             || crate::drill::scenario::find(&snapshot.scenario).is_ok_and(|d| d.worker_count() == 2)
         {
-            if app.log_worker == 2 {
-                "Worker 2"
-            } else {
-                "Worker 1"
-            }
+            format!("Worker {}", app.log_worker)
         } else {
-            "Worker"
+            "Worker".to_string()
         },
         tail.total,
         if app.log.wrap { " · wrap" } else { "" },
