@@ -4,6 +4,9 @@
 //! series that is absent counts as 0, because upstream creates a `reason` child only
 //! at its first increment.
 
+pub mod ledger;
+pub mod query;
+
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq)]

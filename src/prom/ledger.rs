@@ -1,0 +1,400 @@
+//! The drill's counters from Prometheus: what every worker's series stood at when the
+//! baseline was taken, and how much each rose since, summed over instances by the
+//! contract's own labels. The rules (docs/PROMETHEUS.md) are exact, where PromQL's
+//! `increase()` extrapolates to the window's edges and would report 2.7 retries:
+//!
+//! - **Start.** A series present at the baseline (in the instant vector, so not stale)
+//!   starts at its value then; later samples count from its last sample's time. A
+//!   series that appears later (a `reason` child made at its first increment, a worker
+//!   started after the baseline) starts at 0: its process counted from 0.
+//! - **Increase.** Walking a series' samples after its start: a rise counts in full; a
+//!   fall is a reset (the worker restarted on the same address) and the new value
+//!   counts from 0, as `increase()` does.
+//! - **Vanished replicas.** A worker that stopped or was killed keeps its last sample
+//!   in the range: what it counted before it went still counts (last value).
+//! - **Sums.** `instance` and `job` say where a series was scraped, not what it counts:
+//!   counters are summed over them; gauges (one database seen by every worker) take
+//!   the largest live value, so two workers do not report twice the lag.
+
+use std::collections::BTreeMap;
+
+use super::query::Series;
+use super::{Sample, Samples};
+
+/// Labels that say where a series was scraped from: summed over.
+pub const TARGET_LABELS: &[&str] = &["instance", "job"];
+
+/// The contract's gauges (CONTRACT.md §3): read as they are now.
+const GAUGES: &str =
+    "outbox_(lag_events|oldest_age_seconds|inflight_events|stuck_processing_events|last_success_timestamp_seconds)";
+
+/// How far back the baseline looks for each series' last sample: Prometheus's own
+/// staleness horizon.
+pub const BASELINE_LOOKBACK: &str = "5m";
+
+/// Every contract counter of the selected workers (`job="outbox-worker"`, …).
+pub fn counters_query(selector: &str) -> String {
+    format!("{{__name__=~\"outbox_.+_total\",{selector}}}")
+}
+
+/// The contract's gauges of the selected workers.
+pub fn gauges_query(selector: &str) -> String {
+    format!("{{__name__=~\"{GAUGES}\",{selector}}}")
+}
+
+/// A range selector over the counters, e.g. `{…}[12500ms]`.
+pub fn counters_range(selector: &str, range: &str) -> String {
+    format!("{}[{range}]", counters_query(selector))
+}
+
+/// Where one series stood at the baseline.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Start {
+    value: f64,
+    /// Samples at or before this time are in `value`.
+    since: f64,
+}
+
+/// One series (an instance's), before and after.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Counted {
+    pub labels: BTreeMap<String, String>,
+    pub before: f64,
+    pub after: f64,
+}
+
+/// The baseline of every series, and the time it was taken.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Ledger {
+    /// Unix seconds.
+    pub at: f64,
+    starts: BTreeMap<BTreeMap<String, String>, Start>,
+}
+
+impl Ledger {
+    /// The baseline at `at`: `present` is the counters' instant vector then (stale
+    /// series are not in it), `history` the same selector over [`BASELINE_LOOKBACK`]
+    /// (each series' last sample time).
+    pub fn baseline(at: f64, present: &[Series], history: &[Series]) -> Ledger {
+        let last_time: BTreeMap<_, _> = history
+            .iter()
+            .filter_map(|s| Some((&s.labels, s.samples.last()?.0)))
+            .collect();
+        let starts = present
+            .iter()
+            .filter_map(|s| {
+                let value = s.samples.last()?.1;
+                // Without its history the evaluation time stands (the sample is older).
+                let since = last_time.get(&s.labels).copied().unwrap_or(at);
+                Some((s.labels.clone(), Start { value, since }))
+            })
+            .collect();
+        Ledger { at, starts }
+    }
+
+    /// The range a later query must cover at `now` to see every sample after the
+    /// baseline (whole milliseconds, one second to spare).
+    pub fn range_to(&self, now: f64) -> String {
+        let oldest = self
+            .starts
+            .values()
+            .map(|s| s.since)
+            .fold(self.at, f64::min);
+        format!("{}ms", ((now - oldest).max(0.0) * 1000.0).ceil() as u64 + 1000)
+    }
+
+    /// Every series before and after: `history` is the counters over
+    /// [`Ledger::range_to`] (a matrix), evaluated later.
+    pub fn counts(&self, history: &[Series]) -> Vec<Counted> {
+        let mut counted: Vec<Counted> = history
+            .iter()
+            .map(|series| {
+                let start = self.starts.get(&series.labels).copied().unwrap_or(Start {
+                    value: 0.0,
+                    since: self.at,
+                });
+                let after = start.value + walk(start.value, start.since, &series.samples);
+                Counted {
+                    labels: series.labels.clone(),
+                    before: start.value,
+                    after,
+                }
+            })
+            .collect();
+        // A series of the baseline with no sample in the range any more (older than
+        // the window): it still counts, unchanged.
+        for (labels, start) in &self.starts {
+            if !history.iter().any(|s| &s.labels == labels) {
+                counted.push(Counted {
+                    labels: labels.clone(),
+                    before: start.value,
+                    after: start.value,
+                });
+            }
+        }
+        counted
+    }
+}
+
+/// The increase of one series after `start`: rises in full, a fall (reset) from 0.
+pub fn walk(start_value: f64, since: f64, samples: &[(f64, f64)]) -> f64 {
+    let mut previous = start_value;
+    let mut increase = 0.0;
+    for &(at, value) in samples {
+        if at <= since || value.is_nan() {
+            continue;
+        }
+        increase += super::delta(previous, value);
+        previous = value;
+    }
+    increase
+}
+
+/// The counters summed over instances by the contract's labels: `before` or `after`
+/// of every series, optionally only those scraped from `instance`.
+pub fn summed(counted: &[Counted], after: bool, instance: Option<&str>) -> Samples {
+    let mut sums: BTreeMap<(String, BTreeMap<String, String>), f64> = BTreeMap::new();
+    for series in counted {
+        if let Some(wanted) = instance
+            && series.labels.get("instance").map(String::as_str) != Some(wanted)
+        {
+            continue;
+        }
+        let (name, labels) = contract_labels(&series.labels);
+        let value = if after { series.after } else { series.before };
+        *sums.entry((name, labels)).or_insert(0.0) += value;
+    }
+    Samples {
+        samples: sums
+            .into_iter()
+            .map(|((name, labels), value)| Sample {
+                name,
+                labels,
+                value,
+            })
+            .collect(),
+    }
+}
+
+/// The gauges of an instant vector: the largest live value by the contract's labels.
+pub fn gauges(series: &[Series], instance: Option<&str>) -> Samples {
+    let mut largest: BTreeMap<(String, BTreeMap<String, String>), f64> = BTreeMap::new();
+    for one in series {
+        if let Some(wanted) = instance
+            && one.labels.get("instance").map(String::as_str) != Some(wanted)
+        {
+            continue;
+        }
+        let Some(&(_, value)) = one.samples.last() else {
+            continue;
+        };
+        let slot = largest
+            .entry(contract_labels(&one.labels))
+            .or_insert(f64::NEG_INFINITY);
+        *slot = slot.max(value);
+    }
+    Samples {
+        samples: largest
+            .into_iter()
+            .map(|((name, labels), value)| Sample {
+                name,
+                labels,
+                value,
+            })
+            .collect(),
+    }
+}
+
+/// A series' name and its labels without `__name__` and the target's labels.
+fn contract_labels(labels: &BTreeMap<String, String>) -> (String, BTreeMap<String, String>) {
+    let name = labels.get("__name__").cloned().unwrap_or_default();
+    let kept = labels
+        .iter()
+        .filter(|(k, _)| k.as_str() != "__name__" && !TARGET_LABELS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    (name, kept)
+}
+
+/// Samples as Prometheus text exposition, under `header` (one `# ` comment line per
+/// line of it): upstream's rules read `_metrics/*.txt` in this format.
+pub fn render(samples: &Samples, header: &str) -> String {
+    let mut text = String::new();
+    for line in header.lines() {
+        text.push_str("# ");
+        text.push_str(line);
+        text.push('\n');
+    }
+    let mut typed: Option<&str> = None;
+    for sample in &samples.samples {
+        if typed != Some(sample.name.as_str()) {
+            let kind = if sample.name.ends_with("_total") {
+                "counter"
+            } else {
+                "gauge"
+            };
+            text.push_str(&format!("# TYPE {} {kind}\n", sample.name));
+            typed = Some(&sample.name);
+        }
+        let labels: Vec<String> = sample
+            .labels
+            .iter()
+            .map(|(k, v)| {
+                let v = v
+                    .replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+                    .replace('\n', "\\n");
+                format!("{k}=\"{v}\"")
+            })
+            .collect();
+        let value = match sample.value {
+            v if v.is_nan() => "NaN".to_string(),
+            v if v == f64::INFINITY => "+Inf".to_string(),
+            v if v == f64::NEG_INFINITY => "-Inf".to_string(),
+            // `4.0`, as Python's client writes counters.
+            v => format!("{v:?}"),
+        };
+        match labels.is_empty() {
+            true => text.push_str(&format!("{} {value}\n", sample.name)),
+            false => text.push_str(&format!("{}{{{}}} {value}\n", sample.name, labels.join(","))),
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(name: &str, instance: &str, reason: &str, samples: &[(f64, f64)]) -> Series {
+        let labels = [
+            ("__name__", name),
+            ("instance", instance),
+            ("job", "w"),
+            ("op", "delete"),
+            ("reason", reason),
+        ];
+        Series {
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            samples: samples.to_vec(),
+        }
+    }
+
+    const RETRY: &str = "outbox_retry_scheduled_total";
+
+    fn retry_sum(samples: &Samples) -> f64 {
+        samples.sum(RETRY, &[])
+    }
+
+    #[test]
+    fn a_rise_counts_in_full_and_a_reset_counts_from_zero() {
+        // 3 → 5 (+2), restart → 1 (+1), → 4 (+3): 6 since the baseline.
+        let samples = [(10.0, 3.0), (11.0, 5.0), (12.0, 1.0), (13.0, 4.0)];
+        assert_eq!(walk(3.0, 10.0, &samples), 6.0);
+        // Samples at or before the start are already in its value.
+        assert_eq!(walk(5.0, 11.0, &samples), 4.0);
+        assert_eq!(walk(0.0, 0.0, &[(1.0, f64::NAN), (2.0, 2.0)]), 2.0);
+    }
+
+    #[test]
+    fn sums_over_instances_by_the_contracts_labels_and_exact_deltas() {
+        let before = [
+            series(RETRY, "a:1", "es_connect", &[(100.0, 2.0)]),
+            series(RETRY, "b:2", "es_connect", &[(100.5, 1.0)]),
+        ];
+        let ledger = Ledger::baseline(101.0, &before, &before);
+        let later = [
+            series(RETRY, "a:1", "es_connect", &[(100.0, 2.0), (102.0, 4.0)]),
+            series(RETRY, "b:2", "es_connect", &[(100.5, 1.0), (102.5, 2.0)]),
+        ];
+        let counted = ledger.counts(&later);
+        let (b, a) = (summed(&counted, false, None), summed(&counted, true, None));
+        assert_eq!((retry_sum(&b), retry_sum(&a)), (3.0, 6.0));
+        // One series per contract label set: instance and job are gone.
+        assert_eq!(a.samples.len(), 1);
+        assert!(!a.samples[0].labels.contains_key("instance"));
+        assert_eq!(a.samples[0].labels["reason"], "es_connect");
+        // One instance's own page.
+        assert_eq!(retry_sum(&summed(&counted, true, Some("b:2"))), 2.0);
+    }
+
+    #[test]
+    fn a_series_born_after_the_baseline_counts_from_zero() {
+        let ledger = Ledger::baseline(100.0, &[], &[]);
+        // A reason child first seen at 7 (a worker started after the baseline).
+        let later = [series(RETRY, "a:1", "es_429", &[(101.0, 7.0)])];
+        let counted = ledger.counts(&later);
+        assert_eq!(retry_sum(&summed(&counted, false, None)), 0.0);
+        assert_eq!(retry_sum(&summed(&counted, true, None)), 7.0);
+    }
+
+    #[test]
+    fn a_vanished_replica_keeps_its_last_value() {
+        let at_baseline = [
+            series(RETRY, "a:1", "es_connect", &[(100.0, 1.0)]),
+            series(RETRY, "b:2", "es_connect", &[(100.0, 0.0)]),
+        ];
+        let ledger = Ledger::baseline(100.0, &at_baseline, &at_baseline);
+        // b:2 was killed after counting 3; its series has no sample since. a:1 rose by 1.
+        let later = [
+            series(RETRY, "a:1", "es_connect", &[(100.0, 1.0), (104.0, 2.0)]),
+            series(RETRY, "b:2", "es_connect", &[(100.0, 0.0), (101.0, 3.0)]),
+        ];
+        let after = summed(&ledger.counts(&later), true, None);
+        assert_eq!(retry_sum(&after), 5.0);
+        // A series whose every sample fell out of the window still counts, unchanged.
+        let after = summed(&ledger.counts(&later[..1]), true, None);
+        assert_eq!(retry_sum(&after), 2.0);
+    }
+
+    #[test]
+    fn a_stale_series_at_the_baseline_does_not_start_a_new_process_high() {
+        // The last drill's worker left es_connect at 5 on this address (stale: in the
+        // history, not in the instant vector); this drill's worker counts 4 of it.
+        let old = [series(RETRY, "a:1", "es_connect", &[(50.0, 5.0)])];
+        let ledger = Ledger::baseline(100.0, &[], &old);
+        let later = [series(
+            RETRY,
+            "a:1",
+            "es_connect",
+            &[(50.0, 5.0), (102.0, 4.0)],
+        )];
+        let counted = ledger.counts(&later);
+        assert_eq!(retry_sum(&summed(&counted, true, None)), 4.0);
+    }
+
+    #[test]
+    fn the_range_reaches_back_to_the_oldest_start() {
+        let present = [series(RETRY, "a:1", "none", &[(100.0, 0.0)])];
+        let history = [series(RETRY, "a:1", "none", &[(97.5, 0.0)])];
+        let ledger = Ledger::baseline(100.0, &present, &history);
+        assert_eq!(ledger.range_to(110.0), "13500ms");
+    }
+
+    #[test]
+    fn gauges_take_the_largest_live_value_and_pages_render_back() {
+        let lag = |instance, value| Series {
+            labels: [("__name__", "outbox_lag_events"), ("instance", instance)]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            samples: vec![(1.0, value)],
+        };
+        let samples = gauges(&[lag("a:1", 3.0), lag("b:2", 4.0)], None);
+        assert_eq!(samples.sum("outbox_lag_events", &[]), 4.0);
+        let counted = vec![Counted {
+            labels: series(RETRY, "a:1", "q\"x", &[]).labels,
+            before: 0.0,
+            after: 2.0,
+        }];
+        let text = render(&summed(&counted, true, None), "from Prometheus\nsummed");
+        assert!(text.starts_with("# from Prometheus\n# summed\n# TYPE outbox_retry_scheduled_total counter\n"));
+        assert!(text.contains("outbox_retry_scheduled_total{op=\"delete\",reason=\"q\\\"x\"} 2.0\n"));
+        // What is rendered parses back to the same sums.
+        let parsed = Samples::parse(&text).unwrap();
+        assert_eq!(parsed.sum(RETRY, &[("reason", &["q\"x"])]), 2.0);
+    }
+}
