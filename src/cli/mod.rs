@@ -59,6 +59,10 @@ pub struct Cli {
     /// trace store in this process, the bundled worker. No Docker, no images.
     #[arg(long)]
     pub sandbox: bool,
+    /// Sandbox only: the counters from a throwaway Prometheus (the local `prometheus`
+    /// binary) scraping every worker each second, queried with PromQL.
+    #[arg(long)]
+    pub prometheus: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -167,6 +171,10 @@ pub struct RunArgs {
     /// Run in the sandbox (see `drill-cockpit --help`): no Docker, no images.
     #[arg(long)]
     pub sandbox: bool,
+    /// With --sandbox: the counters from a throwaway Prometheus (the local `prometheus`
+    /// binary) scraping every worker each second, queried with PromQL.
+    #[arg(long)]
+    pub prometheus: bool,
     /// Where the fault comes from: `outside` (the gate, the ES API, processes, Docker:
     /// any worker) or `worker` (upstream's in-worker OUTBOX_EXPERIMENT_* switches, for a
     /// worker that has them: B, D, E, F; the other drills stay outside).
@@ -417,6 +425,13 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
     }
     let wants_sandbox =
         cli.sandbox || matches!(&cli.command, Some(Command::Run(args)) if args.sandbox);
+    let wants_prometheus =
+        cli.prometheus || matches!(&cli.command, Some(Command::Run(args)) if args.prometheus);
+    if wants_prometheus && !wants_sandbox {
+        anyhow::bail!(
+            "--prometheus starts a throwaway Prometheus in the sandbox only: add --sandbox; on the real stack set metrics.source=prometheus and metrics.prometheus_url (docs/PROMETHEUS.md)"
+        );
+    }
     let given = checked_profile(&cli.global, wants_sandbox)?;
     if matches!(&cli.command, None | Some(Command::Run(_))) {
         open_diagnostics(if cli.command.is_none() {
@@ -440,6 +455,12 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
         // its setup (the Containers pane shows Postgres starting).
         if cli.command.is_some() {
             sandbox.ready().await.map_err(CouldNotRun)?;
+        }
+        if wants_prometheus {
+            let overrides = sandbox.start_prometheus().await.map_err(|e| {
+                CouldNotRun(format!("the sandbox's Prometheus could not start: {e}"))
+            })?;
+            cli.global.overrides.extend(overrides);
         }
         eprintln!(
             "{} · up in {} ms: {}",

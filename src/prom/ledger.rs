@@ -34,12 +34,34 @@ pub const BASELINE_LOOKBACK: &str = "5m";
 
 /// Every contract counter of the selected workers (`job="outbox-worker"`, …).
 pub fn counters_query(selector: &str) -> String {
-    format!("{{__name__=~\"outbox_.+_total\",{selector}}}")
+    format!("{{__name__=~\"outbox_.+_total\"{}}}", and(selector))
+}
+
+/// `,job="w"` from `job="w"` or `{job="w"}`; nothing from an empty selector.
+fn and(selector: &str) -> String {
+    let inner = selector
+        .trim()
+        .trim_start_matches('{')
+        .trim_end_matches('}')
+        .trim();
+    match inner.is_empty() {
+        true => String::new(),
+        false => format!(",{inner}"),
+    }
+}
+
+/// The `up` series of the selected targets (1 when the last scrape answered).
+pub fn up_query(selector: &str) -> String {
+    // `up{}` is not PromQL (a selector needs a matcher): bare `up` then.
+    match and(selector).strip_prefix(',') {
+        Some(inner) => format!("up{{{inner}}}"),
+        None => "up".to_string(),
+    }
 }
 
 /// The contract's gauges of the selected workers.
 pub fn gauges_query(selector: &str) -> String {
-    format!("{{__name__=~\"{GAUGES}\",{selector}}}")
+    format!("{{__name__=~\"{GAUGES}\"{}}}", and(selector))
 }
 
 /// A range selector over the counters, e.g. `{…}[12500ms]`.
@@ -364,6 +386,17 @@ mod tests {
         )];
         let counted = ledger.counts(&later);
         assert_eq!(retry_sum(&summed(&counted, true, None)), 4.0);
+    }
+
+    #[test]
+    fn queries_take_the_selector_with_or_without_braces() {
+        assert_eq!(
+            counters_query("{job=\"w\"}"),
+            "{__name__=~\"outbox_.+_total\",job=\"w\"}"
+        );
+        assert_eq!(counters_query(" "), "{__name__=~\"outbox_.+_total\"}");
+        assert_eq!(up_query("job=\"w\""), "up{job=\"w\"}");
+        assert_eq!(up_query(""), "up");
     }
 
     #[test]

@@ -9,7 +9,10 @@ mod faults;
 mod freeze;
 mod leftovers;
 mod observe;
+mod prometheus;
 mod workers;
+
+pub use prometheus::{PromCounters, PromPage};
 
 pub use workers::{SecondWorker, combined};
 
@@ -110,6 +113,8 @@ pub struct Session {
     proven_ports: Vec<(u16, u32)>,
     /// Counter journal entries written with every series so far.
     rich_counter_entries: usize,
+    /// The counters come from Prometheus (`metrics.source = "prometheus"`).
+    prom_counters: Option<PromCounters>,
     /// The moments of the journal, fed line by line (the timeline strip reads it).
     story: Mutex<crate::evidence::moments::Story>,
     /// The leftovers of dead sessions were looked for (once per session).
@@ -246,6 +251,7 @@ impl Session {
             worker_faulted: false,
             drill_events: Vec::new(),
             rich_counter_entries: 0,
+            prom_counters: profile.prometheus.as_ref().map(PromCounters::new),
             story: Mutex::new(Default::default()),
             leftovers_swept: false,
             profile,

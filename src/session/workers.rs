@@ -203,6 +203,7 @@ impl Session {
         );
         self.record_worker(&process);
         self.worker = Some(process);
+        self.sync_prometheus_targets();
         if self.drill.workers == crate::drill::scenario::Workers::TwoFromStart {
             self.start_second_worker().await;
         }
@@ -254,6 +255,7 @@ impl Session {
             baseline: None,
             latest: None,
         });
+        self.sync_prometheus_targets();
     }
 
     /// Why worker 1's metrics or health port cannot be given to it (held by another
@@ -401,7 +403,21 @@ impl Session {
         self.take_second_baseline().await?;
         self.kill_worker().await;
         self.worker_killed = true;
+        self.sync_prometheus_targets();
         Ok(())
+    }
+
+    /// `host:port` of every live worker's `/metrics` (a killed or replaced worker 1 is
+    /// not scraped any more; its last samples stay in Prometheus).
+    pub fn metrics_targets(&self) -> Vec<String> {
+        let mut targets = Vec::new();
+        if self.worker.is_some() && !self.worker_killed && !self.worker1_replaced {
+            targets.push(format!("127.0.0.1:{}", self.profile.metrics_port));
+        }
+        if let Some(second) = &self.second {
+            targets.push(format!("127.0.0.1:{}", second.metrics_port));
+        }
+        targets
     }
 
     pub fn metrics_url(&self) -> String {
@@ -411,6 +427,9 @@ impl Session {
     /// Scrapes every live worker; returns their pages as one (a killed worker counts
     /// with its last page). An error only when no worker answered now.
     pub async fn scrape(&mut self) -> Result<Scrape, String> {
+        if self.prom_counters.is_some() {
+            return self.scrape_prometheus().await;
+        }
         let first = if self.worker_killed || self.worker1_replaced {
             Err("worker 1 is gone (its last page stands for it)".to_string())
         } else {
@@ -439,7 +458,7 @@ impl Session {
 
     /// The latest page of every worker, as one.
     pub fn metrics_after_scrape(&self) -> Option<Scrape> {
-        let Some(second) = &self.second else {
+        let Some(second) = self.second.as_ref().filter(|_| self.prom_counters.is_none()) else {
             return self.latest.clone();
         };
         let parts: Vec<(usize, &Scrape)> = [(1, self.latest.as_ref()), (2, second.latest.as_ref())]
@@ -588,6 +607,9 @@ impl Session {
     /// Takes the drill's baseline: `metrics-before.txt` (one worker), or one page per
     /// worker (`metrics-before-1.txt`, `-2`) and their sum once both are in.
     pub async fn take_baseline(&mut self) -> Result<(), String> {
+        if self.prom_counters.is_some() {
+            return self.take_prom_baseline().await;
+        }
         let scraped = self.scrape_worker(1).await?;
         self.latest = Some(scraped.clone());
         if self.drill.worker_count() == 1 {
@@ -630,6 +652,9 @@ impl Session {
     pub async fn take_second_baseline(&mut self) -> Result<(), String> {
         if self.second.is_none() {
             return Err("worker 2 is not running".into());
+        }
+        if self.prom_counters.is_some() {
+            return self.take_prom_second_baseline().await;
         }
         let scraped = self
             .scrape_worker(2)
