@@ -255,22 +255,31 @@ impl Session {
         self.prom_targets_scraped(0.0, TARGETS_UP_TIMEOUT)
             .await
             .map_err(|e| format!("worker 2 in Prometheus: {e}"))?;
-        self.journal(
-            "baseline",
-            json!({"worker": 2, "source": "prometheus", "rule": "a worker started after the baseline counts from 0"}),
-        );
+        let page = self.prom_page().await?;
+        let mut detail = json!({"worker": 2, "source": "prometheus", "rule": "a worker started after the baseline counts from 0"});
+        // Its own page at the baseline (all 0 by that rule), as a scrape would have it.
+        if let Some((name, bytes)) = self
+            .prom_worker_files(&page, "before")
+            .into_iter()
+            .find(|(name, _)| name.ends_with("-2.txt"))
+        {
+            self.run.write_new(&name, &bytes).map_err(error_text)?;
+            detail["metrics"] = json!(name);
+        }
+        self.journal("baseline", detail);
+        self.keep_prom_page(page);
         Ok(())
     }
 
     /// A page of the baseline (`after == false`) or of `page`, of every worker or of
     /// the one scraped at `instance`.
     fn prom_worker_page(&self, page: &PromPage, instance: Option<&str>, after: bool) -> Scrape {
+        // The gauges as they stood when `page` was read (the baseline's page is read
+        // at the baseline).
         let mut samples = ledger::summed(&page.counted, after, instance);
-        if after {
-            samples
-                .samples
-                .extend(ledger::gauges(&page.gauges, instance).samples);
-        }
+        samples
+            .samples
+            .extend(ledger::gauges(&page.gauges, instance).samples);
         let (url, selector) = self
             .prom_counters
             .as_ref()
