@@ -316,6 +316,34 @@ impl Session {
             .collect()
     }
 
+    /// Each worker's change since the baseline (processed, failed, retry_scheduled),
+    /// for the cockpit's per-worker line; `None` when the counters are scraped.
+    pub fn prom_worker_deltas(&self) -> Option<Vec<(usize, f64, f64, f64)>> {
+        let page = self.prom_counters.as_ref()?.last.as_ref()?;
+        let mut workers = vec![(1, format!("127.0.0.1:{}", self.profile.metrics_port))];
+        if let Some(second) = &self.second {
+            workers.push((2, format!("127.0.0.1:{}", second.metrics_port)));
+        }
+        let rows = workers
+            .into_iter()
+            .map(|(n, instance)| {
+                let change = |metric: &str| {
+                    let of = |after| {
+                        ledger::summed(&page.counted, after, Some(&instance)).sum(metric, &[])
+                    };
+                    of(true) - of(false)
+                };
+                (
+                    n,
+                    change("outbox_processed_total"),
+                    change("outbox_failed_total"),
+                    change("outbox_retry_scheduled_total"),
+                )
+            })
+            .collect();
+        Some(rows)
+    }
+
     /// The last freeze's per-worker pages (two-worker drills, or a replaced worker).
     pub(super) fn prom_per_worker_after(&self) -> Vec<(String, Vec<u8>)> {
         match (&self.second, self.prom_counters.as_ref().and_then(|p| p.last.as_ref())) {
