@@ -402,8 +402,11 @@ fn a_given_database_that_does_not_answer_gets_the_sandboxs_fix() {
 fn a_two_worker_drill_counted_by_a_throwaway_prometheus_passes_and_leaves_nothing() {
     if !common::sandbox::available()
         || (drill_cockpit::sandbox::prometheus::find_binary().is_none()
-            && testkit::env::unavailable::<()>("prometheus", "install prometheus; scripts/test does")
-                .is_none())
+            && testkit::env::unavailable::<()>(
+                "prometheus",
+                "install prometheus; scripts/test does",
+            )
+            .is_none())
     {
         return;
     }
@@ -431,12 +434,18 @@ fn a_two_worker_drill_counted_by_a_throwaway_prometheus_passes_and_leaves_nothin
     let metrics = run.join("_metrics");
     let page = |name: &str| {
         let text = std::fs::read_to_string(metrics.join(name)).unwrap();
-        assert!(text.starts_with("# drill-cockpit: ") && text.contains("from Prometheus"), "{name}: {text}");
+        assert!(
+            text.starts_with("# drill-cockpit: ") && text.contains("from Prometheus"),
+            "{name}: {text}"
+        );
         drill_cockpit::prom::Samples::parse(&text).unwrap()
     };
     let processed = |name: &str| page(name).sum("outbox_processed_total", &[]);
     // The reclaimed event was processed by worker 2; worker 1 (killed) counted none.
-    assert_eq!(processed("metrics-after.txt") - processed("metrics-before.txt"), 1.0);
+    assert_eq!(
+        processed("metrics-after.txt") - processed("metrics-before.txt"),
+        1.0
+    );
     assert_eq!(
         processed("metrics-after-1.txt") + processed("metrics-after-2.txt"),
         processed("metrics-after.txt")
@@ -452,7 +461,12 @@ fn a_two_worker_drill_counted_by_a_throwaway_prometheus_passes_and_leaves_nothin
     assert!(records.len() >= 2, "{records:?}");
     for record in &records {
         for query in record["queries"].as_array().unwrap() {
-            assert!(query["query"].as_str().unwrap().contains("job=\"drill-sandbox\""));
+            assert!(
+                query["query"]
+                    .as_str()
+                    .unwrap()
+                    .contains("job=\"drill-sandbox\"")
+            );
             assert_eq!(query["answer"]["status"], "success", "{query}");
         }
     }
@@ -461,7 +475,12 @@ fn a_two_worker_drill_counted_by_a_throwaway_prometheus_passes_and_leaves_nothin
         .args(["verify", run.to_str().unwrap()])
         .output()
         .unwrap();
-    assert_eq!(verified.status.code(), Some(0), "{}", String::from_utf8_lossy(&verified.stdout));
+    assert_eq!(
+        verified.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
     // Its directory (named by our pid) is gone, and no process runs from it.
     let mark = format!("drill-cockpit-prometheus-{pid}-");
     let dirs: Vec<_> = std::fs::read_dir(std::env::temp_dir())

@@ -25,8 +25,7 @@ use super::{Sample, Samples};
 pub const TARGET_LABELS: &[&str] = &["instance", "job"];
 
 /// The contract's gauges (CONTRACT.md §3): read as they are now.
-const GAUGES: &str =
-    "outbox_(lag_events|oldest_age_seconds|inflight_events|stuck_processing_events|last_success_timestamp_seconds)";
+const GAUGES: &str = "outbox_(lag_events|oldest_age_seconds|inflight_events|stuck_processing_events|last_success_timestamp_seconds)";
 
 /// How far back the baseline looks for each series' last sample: Prometheus's own
 /// staleness horizon.
@@ -122,7 +121,10 @@ impl Ledger {
             .values()
             .map(|s| s.since)
             .fold(self.at, f64::min);
-        format!("{}ms", ((now - oldest).max(0.0) * 1000.0).ceil() as u64 + 1000)
+        format!(
+            "{}ms",
+            ((now - oldest).max(0.0) * 1000.0).ceil() as u64 + 1000
+        )
     }
 
     /// Every series before and after: `history` is the counters over
@@ -278,7 +280,11 @@ pub fn render(samples: &Samples, header: &str) -> String {
         };
         match labels.is_empty() {
             true => text.push_str(&format!("{} {value}\n", sample.name)),
-            false => text.push_str(&format!("{}{{{}}} {value}\n", sample.name, labels.join(","))),
+            false => text.push_str(&format!(
+                "{}{{{}}} {value}\n",
+                sample.name,
+                labels.join(",")
+            )),
         }
     }
     text
@@ -424,8 +430,12 @@ mod tests {
             after: 2.0,
         }];
         let text = render(&summed(&counted, true, None), "from Prometheus\nsummed");
-        assert!(text.starts_with("# from Prometheus\n# summed\n# TYPE outbox_retry_scheduled_total counter\n"));
-        assert!(text.contains("outbox_retry_scheduled_total{op=\"delete\",reason=\"q\\\"x\"} 2.0\n"));
+        assert!(text.starts_with(
+            "# from Prometheus\n# summed\n# TYPE outbox_retry_scheduled_total counter\n"
+        ));
+        assert!(
+            text.contains("outbox_retry_scheduled_total{op=\"delete\",reason=\"q\\\"x\"} 2.0\n")
+        );
         // What is rendered parses back to the same sums.
         let parsed = Samples::parse(&text).unwrap();
         assert_eq!(parsed.sum(RETRY, &[("reason", &["q\"x"])]), 2.0);

@@ -279,7 +279,11 @@ mod tests {
             assert_eq!(by_crate, by_hand.len(), "{}", page.display());
             compared += by_hand.len();
         }
-        assert!(compared > 100, "{compared} samples in {} pages", pages.len());
+        assert!(
+            compared > 100,
+            "{compared} samples in {} pages",
+            pages.len()
+        );
     }
 
     #[test]

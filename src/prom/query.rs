@@ -101,7 +101,10 @@ impl PromClient {
                 url: self.url.clone(),
                 query: query.to_string(),
                 status,
-                error: raw["error"].as_str().unwrap_or("no error given").to_string(),
+                error: raw["error"]
+                    .as_str()
+                    .unwrap_or("no error given")
+                    .to_string(),
             });
         }
         let series = parse_result(&raw["data"]).map_err(|why| QueryError::NotPrometheus {

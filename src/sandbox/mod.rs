@@ -320,7 +320,10 @@ impl Sandbox {
             "jaeger": format!("drill-sim trace store (OTLP receiver + Jaeger query API) at {} (not Jaeger)", self.traces.url()),
         });
         if let Ok(Some(prometheus)) = self.prometheus.lock().as_deref() {
-            described["prometheus"] = serde_json::json!(format!("throwaway Prometheus (the local binary, in a temporary directory) at {}, scraping every worker each second", prometheus.url()));
+            described["prometheus"] = serde_json::json!(format!(
+                "throwaway Prometheus (the local binary, in a temporary directory) at {}, scraping every worker each second",
+                prometheus.url()
+            ));
         }
         described
     }

@@ -119,7 +119,8 @@ impl LocalPrometheus {
                 return Ok(());
             }
             let log = || {
-                let text = std::fs::read_to_string(self.dir.join("prometheus.log")).unwrap_or_default();
+                let text =
+                    std::fs::read_to_string(self.dir.join("prometheus.log")).unwrap_or_default();
                 text.lines()
                     .rev()
                     .find(|l| !l.trim().is_empty())
@@ -151,7 +152,12 @@ fn spawn(binary: &Path, dir: &Path, port: u16) -> Result<tokio::process::Child, 
     let config = dir.join("prometheus.yml");
     std::fs::write(&targets, targets_json(&[]))
         .and_then(|()| std::fs::write(&config, config_yaml(&targets)))
-        .map_err(|e| format!("writing Prometheus's configuration in {}: {e}", dir.display()))?;
+        .map_err(|e| {
+            format!(
+                "writing Prometheus's configuration in {}: {e}",
+                dir.display()
+            )
+        })?;
     let log = std::fs::File::create(dir.join("prometheus.log"))
         .map_err(|e| format!("creating Prometheus's log in {}: {e}", dir.display()))?;
     let log2 = log
@@ -160,7 +166,10 @@ fn spawn(binary: &Path, dir: &Path, port: u16) -> Result<tokio::process::Child, 
     let mut command = tokio::process::Command::new(binary);
     command
         .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .arg("--storage.tsdb.retention.time=1d")
         .arg("--log.level=warn")

@@ -144,7 +144,11 @@ impl Session {
         let Some(prom) = &self.prom_counters else {
             return Ok(());
         };
-        let query = format!("timestamp({}) and {} == 1", ledger::up_query(&prom.selector), ledger::up_query(&prom.selector));
+        let query = format!(
+            "timestamp({}) and {} == 1",
+            ledger::up_query(&prom.selector),
+            ledger::up_query(&prom.selector)
+        );
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let wanted = self.metrics_targets();
@@ -311,7 +315,10 @@ impl Session {
             })
             .map(|(n, instance)| {
                 let page = self.prom_worker_page(page, Some(&instance), when == "after");
-                (format!("_metrics/metrics-{when}-{n}.txt"), page.raw.into_bytes())
+                (
+                    format!("_metrics/metrics-{when}-{n}.txt"),
+                    page.raw.into_bytes(),
+                )
             })
             .collect()
     }
@@ -346,7 +353,10 @@ impl Session {
 
     /// The last freeze's per-worker pages (two-worker drills, or a replaced worker).
     pub(super) fn prom_per_worker_after(&self) -> Vec<(String, Vec<u8>)> {
-        match (&self.second, self.prom_counters.as_ref().and_then(|p| p.last.as_ref())) {
+        match (
+            &self.second,
+            self.prom_counters.as_ref().and_then(|p| p.last.as_ref()),
+        ) {
             (Some(_), Some(page)) => self.prom_worker_files(page, "after"),
             _ => Vec::new(),
         }

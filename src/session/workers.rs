@@ -458,7 +458,11 @@ impl Session {
 
     /// The latest page of every worker, as one.
     pub fn metrics_after_scrape(&self) -> Option<Scrape> {
-        let Some(second) = self.second.as_ref().filter(|_| self.prom_counters.is_none()) else {
+        let Some(second) = self
+            .second
+            .as_ref()
+            .filter(|_| self.prom_counters.is_none())
+        else {
             return self.latest.clone();
         };
         let parts: Vec<(usize, &Scrape)> = [(1, self.latest.as_ref()), (2, second.latest.as_ref())]
