@@ -42,6 +42,11 @@ impl PromPage {
 }
 
 impl PromCounters {
+    /// `Prometheus http://…:9090 {job="outbox-worker"}`.
+    pub fn describe(&self) -> String {
+        format!("Prometheus {} {{{}}}", self.client.url, self.selector)
+    }
+
     pub fn new(source: &crate::config::PrometheusSource) -> PromCounters {
         PromCounters {
             client: PromClient::new(&source.url),

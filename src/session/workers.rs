@@ -420,7 +420,11 @@ impl Session {
         targets
     }
 
+    /// Where the counters are read (the Counters pane's title).
     pub fn metrics_url(&self) -> String {
+        if let Some(prom) = &self.prom_counters {
+            return prom.describe();
+        }
         metrics_url(self.profile.metrics_port)
     }
 
