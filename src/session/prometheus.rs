@@ -169,7 +169,9 @@ impl Session {
                     })
                     .cloned()
                     .collect::<Vec<_>>(),
-                Err(error) => vec![error.to_string()],
+                // Waiting does not fix a wrong URL or selector; the sandbox's Prometheus
+                // answered before the drill began.
+                Err(error) => return Err(error.to_string()),
             };
             if missing.is_empty() {
                 return Ok(());
