@@ -451,16 +451,18 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
         let sandbox = crate::sandbox::Sandbox::start_recorded(database_url, state)
             .await
             .map_err(|e| CouldNotRun(format!("the sandbox could not start: {e}")))?;
-        // A headless run needs its database now; the cockpit draws first and waits in
-        // its setup (the Containers pane shows Postgres starting).
-        if cli.command.is_some() {
-            sandbox.ready().await.map_err(CouldNotRun)?;
-        }
+        // Started while Postgres starts: it takes a few seconds to apply its first
+        // targets.
         if wants_prometheus {
             let overrides = sandbox.start_prometheus().await.map_err(|e| {
                 CouldNotRun(format!("the sandbox's Prometheus could not start: {e}"))
             })?;
             cli.global.overrides.extend(overrides);
+        }
+        // A headless run needs its database now; the cockpit draws first and waits in
+        // its setup (the Containers pane shows Postgres starting).
+        if cli.command.is_some() {
+            sandbox.ready().await.map_err(CouldNotRun)?;
         }
         eprintln!(
             "{} · up in {} ms: {}",
@@ -485,6 +487,11 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
     if sandbox.is_some() {
         // The sandbox's database password is known only now.
         crate::diagnostics::learn_secrets(profile.redactor());
+    }
+    if let Some(sandbox) = &sandbox {
+        // Prometheus applies new targets only every 5 s: worker 1's address (known now)
+        // is in its targets file long before the worker starts.
+        let _ = sandbox.set_prometheus_targets(&[format!("127.0.0.1:{}", profile.metrics_port)]);
     }
     profile.sandbox = sandbox;
     match cli.command {
