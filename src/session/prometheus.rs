@@ -11,8 +11,10 @@ use super::*;
 use crate::prom::ledger::{self, Counted, Ledger};
 use crate::prom::query::{Answered, PromClient, Series};
 
-/// How long the baseline waits for Prometheus to have scraped every worker.
-const TARGETS_UP_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long the baseline waits for Prometheus to have scraped every worker: it applies
+/// new targets every 5 s (discovery, then the scrape manager: up to 10 s), then scrapes
+/// within a second; the rest is for a loaded machine. As long as a worker's own start.
+const TARGETS_UP_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the last freeze waits for a scrape of every worker newer than its start.
 const FRESH_TIMEOUT: Duration = Duration::from_secs(5);
 
