@@ -68,12 +68,16 @@ pub fn counters_range(selector: &str, range: &str) -> String {
     format!("{}[{range}]", counters_query(selector))
 }
 
-/// Where one series stood at the baseline.
+/// Where one series stands: its value at the baseline, the last sample read and how
+/// much it rose since the baseline.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Start {
-    value: f64,
-    /// Samples at or before this time are in `value`.
+struct Standing {
+    /// Its value at the baseline (0 for a series born later).
+    before: f64,
+    /// The last sample read: samples at or before `since` are already counted.
+    last: f64,
     since: f64,
+    increase: f64,
 }
 
 /// One series (an instance's), before and after.
@@ -84,13 +88,22 @@ pub struct Counted {
     pub after: f64,
 }
 
-/// The baseline of every series, and the time it was taken.
+/// Every series since the baseline. Each read asks only for the samples since the
+/// previous one ([`Ledger::range_to`]) and [`Ledger::advance`]s: a cockpit left open
+/// for hours queries (and keeps in `promql-<ts>.json`) seconds of samples, not hours.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Ledger {
-    /// Unix seconds.
+    /// When the baseline was taken (unix seconds).
     pub at: f64,
-    starts: BTreeMap<BTreeMap<String, String>, Start>,
+    /// When the counters were last read.
+    read_at: f64,
+    series: BTreeMap<BTreeMap<String, String>, Standing>,
 }
+
+/// How far before the last read a later read reaches: a scrape is stored with its
+/// start time once it is done (up to the 900 ms scrape timeout later), so a sample
+/// may land behind a read that did not see it. Samples already counted are skipped.
+const LATE_SAMPLE_MS: u64 = 2_000;
 
 impl Ledger {
     /// The baseline at `at`: `present` is the counters' instant vector then (stale
@@ -101,77 +114,87 @@ impl Ledger {
             .iter()
             .filter_map(|s| Some((&s.labels, s.samples.last()?.0)))
             .collect();
-        let starts = present
+        let series = present
             .iter()
             .filter_map(|s| {
                 let value = s.samples.last()?.1;
                 // Without its history the evaluation time stands (the sample is older).
                 let since = last_time.get(&s.labels).copied().unwrap_or(at);
-                Some((s.labels.clone(), Start { value, since }))
+                let standing = Standing {
+                    before: value,
+                    last: value,
+                    since,
+                    increase: 0.0,
+                };
+                Some((s.labels.clone(), standing))
             })
             .collect();
-        Ledger { at, starts }
-    }
-
-    /// The range a later query must cover at `now` to see every sample after the
-    /// baseline (whole milliseconds, one second to spare).
-    pub fn range_to(&self, now: f64) -> String {
-        let oldest = self
-            .starts
-            .values()
-            .map(|s| s.since)
-            .fold(self.at, f64::min);
-        format!(
-            "{}ms",
-            ((now - oldest).max(0.0) * 1000.0).ceil() as u64 + 1000
-        )
-    }
-
-    /// Every series before and after: `history` is the counters over
-    /// [`Ledger::range_to`] (a matrix), evaluated later.
-    pub fn counts(&self, history: &[Series]) -> Vec<Counted> {
-        let mut counted: Vec<Counted> = history
-            .iter()
-            .map(|series| {
-                let start = self.starts.get(&series.labels).copied().unwrap_or(Start {
-                    value: 0.0,
-                    since: self.at,
-                });
-                let after = start.value + walk(start.value, start.since, &series.samples);
-                Counted {
-                    labels: series.labels.clone(),
-                    before: start.value,
-                    after,
-                }
-            })
-            .collect();
-        // A series of the baseline with no sample in the range any more (older than
-        // the window): it still counts, unchanged.
-        for (labels, start) in &self.starts {
-            if !history.iter().any(|s| &s.labels == labels) {
-                counted.push(Counted {
-                    labels: labels.clone(),
-                    before: start.value,
-                    after: start.value,
-                });
-            }
+        Ledger {
+            at,
+            read_at: at,
+            series,
         }
-        counted
+    }
+
+    /// The range a read at `now` asks for: back to the last read, and a little more
+    /// for late samples (whole milliseconds).
+    pub fn range_to(&self, now: f64) -> String {
+        let since_read = ((now - self.read_at).max(0.0) * 1000.0).ceil() as u64;
+        format!("{}ms", since_read + LATE_SAMPLE_MS)
+    }
+
+    /// The ledger after a read at `now`: `history` is the counters over
+    /// [`Ledger::range_to`] (a matrix). A series seen for the first time counts from 0,
+    /// its samples from the baseline on; a series without samples in the range (a
+    /// worker gone) keeps its last value.
+    pub fn advance(&self, now: f64, history: &[Series]) -> Ledger {
+        let mut next = self.clone();
+        next.read_at = now;
+        for series in history {
+            let standing = next
+                .series
+                .entry(series.labels.clone())
+                .or_insert(Standing {
+                    before: 0.0,
+                    last: 0.0,
+                    since: self.at,
+                    increase: 0.0,
+                });
+            let (increase, last, since) = walk(standing.last, standing.since, &series.samples);
+            standing.increase += increase;
+            standing.last = last;
+            standing.since = since;
+        }
+        next
+    }
+
+    /// Every series before and after.
+    pub fn counts(&self) -> Vec<Counted> {
+        self.series
+            .iter()
+            .map(|(labels, standing)| Counted {
+                labels: labels.clone(),
+                before: standing.before,
+                after: standing.before + standing.increase,
+            })
+            .collect()
     }
 }
 
-/// The increase of one series after `start`: rises in full, a fall (reset) from 0.
-pub fn walk(start_value: f64, since: f64, samples: &[(f64, f64)]) -> f64 {
-    let mut previous = start_value;
+/// One series' samples after `since`, from its last value `last`: the increase (a
+/// rise in full, a fall is a reset and counts from 0), and the new last value and time.
+pub fn walk(last: f64, since: f64, samples: &[(f64, f64)]) -> (f64, f64, f64) {
+    let (mut previous, mut latest) = (last, since);
     let mut increase = 0.0;
     for &(at, value) in samples {
-        if at <= since || value.is_nan() {
+        if at <= latest || value.is_nan() {
             continue;
         }
         increase += super::delta(previous, value);
         previous = value;
+        latest = at;
     }
-    increase
+    (increase, previous, latest)
 }
 
 /// The counters summed over instances by the contract's labels: `before` or `after`
@@ -321,10 +344,10 @@ mod tests {
     fn a_rise_counts_in_full_and_a_reset_counts_from_zero() {
         // 3 → 5 (+2), restart → 1 (+1), → 4 (+3): 6 since the baseline.
         let samples = [(10.0, 3.0), (11.0, 5.0), (12.0, 1.0), (13.0, 4.0)];
-        assert_eq!(walk(3.0, 10.0, &samples), 6.0);
+        assert_eq!(walk(3.0, 10.0, &samples), (6.0, 4.0, 13.0));
         // Samples at or before the start are already in its value.
-        assert_eq!(walk(5.0, 11.0, &samples), 4.0);
-        assert_eq!(walk(0.0, 0.0, &[(1.0, f64::NAN), (2.0, 2.0)]), 2.0);
+        assert_eq!(walk(5.0, 11.0, &samples).0, 4.0);
+        assert_eq!(walk(0.0, 0.0, &[(1.0, f64::NAN), (2.0, 2.0)]).0, 2.0);
     }
 
     #[test]
@@ -338,7 +361,7 @@ mod tests {
             series(RETRY, "a:1", "es_connect", &[(100.0, 2.0), (102.0, 4.0)]),
             series(RETRY, "b:2", "es_connect", &[(100.5, 1.0), (102.5, 2.0)]),
         ];
-        let counted = ledger.counts(&later);
+        let counted = ledger.advance(105.0, &later).counts();
         let (b, a) = (summed(&counted, false, None), summed(&counted, true, None));
         assert_eq!((retry_sum(&b), retry_sum(&a)), (3.0, 6.0));
         // One series per contract label set: instance and job are gone.
@@ -354,7 +377,7 @@ mod tests {
         let ledger = Ledger::baseline(100.0, &[], &[]);
         // A reason child first seen at 7 (a worker started after the baseline).
         let later = [series(RETRY, "a:1", "es_429", &[(101.0, 7.0)])];
-        let counted = ledger.counts(&later);
+        let counted = ledger.advance(105.0, &later).counts();
         assert_eq!(retry_sum(&summed(&counted, false, None)), 0.0);
         assert_eq!(retry_sum(&summed(&counted, true, None)), 7.0);
     }
@@ -371,10 +394,10 @@ mod tests {
             series(RETRY, "a:1", "es_connect", &[(100.0, 1.0), (104.0, 2.0)]),
             series(RETRY, "b:2", "es_connect", &[(100.0, 0.0), (101.0, 3.0)]),
         ];
-        let after = summed(&ledger.counts(&later), true, None);
+        let after = summed(&ledger.advance(105.0, &later).counts(), true, None);
         assert_eq!(retry_sum(&after), 5.0);
-        // A series whose every sample fell out of the window still counts, unchanged.
-        let after = summed(&ledger.counts(&later[..1]), true, None);
+        // A series without samples in the range (its worker gone) keeps its last value.
+        let after = summed(&ledger.advance(105.0, &later[..1]).counts(), true, None);
         assert_eq!(retry_sum(&after), 2.0);
     }
 
@@ -390,7 +413,7 @@ mod tests {
             "es_connect",
             &[(50.0, 5.0), (102.0, 4.0)],
         )];
-        let counted = ledger.counts(&later);
+        let counted = ledger.advance(105.0, &later).counts();
         assert_eq!(retry_sum(&summed(&counted, true, None)), 4.0);
     }
 
@@ -406,11 +429,25 @@ mod tests {
     }
 
     #[test]
-    fn the_range_reaches_back_to_the_oldest_start() {
-        let present = [series(RETRY, "a:1", "none", &[(100.0, 0.0)])];
-        let history = [series(RETRY, "a:1", "none", &[(97.5, 0.0)])];
-        let ledger = Ledger::baseline(100.0, &present, &history);
-        assert_eq!(ledger.range_to(110.0), "13500ms");
+    fn reads_ask_back_to_the_last_read_and_add_up_to_one_long_read() {
+        let present = [series(RETRY, "a:1", "none", &[(100.0, 1.0)])];
+        let ledger = Ledger::baseline(100.0, &present, &present);
+        assert_eq!(ledger.range_to(110.0), "12000ms");
+        let all = [
+            (100.0, 1.0),
+            (101.0, 3.0),
+            (102.0, 0.0),
+            (103.0, 2.0),
+            (104.0, 5.0),
+        ];
+        let whole = ledger.advance(104.5, &[series(RETRY, "a:1", "none", &all)]);
+        // Two reads whose ranges overlap (a late sample's margin): nothing twice.
+        let first = ledger.advance(102.5, &[series(RETRY, "a:1", "none", &all[..3])]);
+        assert_eq!(first.range_to(104.5), "4000ms");
+        let second = first.advance(104.5, &[series(RETRY, "a:1", "none", &all[1..])]);
+        assert_eq!(second.counts(), whole.counts());
+        // 1 → 3 (+2), reset → 0, → 2 (+2), → 5 (+3).
+        assert_eq!(whole.counts()[0].after - whole.counts()[0].before, 7.0);
     }
 
     #[test]

@@ -15,8 +15,9 @@ use crate::prom::query::{Answered, PromClient, Series};
 /// new targets every 5 s (discovery, then the scrape manager: up to 10 s), then scrapes
 /// within a second; the rest is for a loaded machine. As long as a worker's own start.
 const TARGETS_UP_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long the last freeze waits for a scrape of every worker newer than its start.
-const FRESH_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the last freeze waits for a scrape of every worker newer than its start:
+/// a second, or up to ~10 s for a worker whose address Prometheus has not applied yet.
+const FRESH_TIMEOUT: Duration = Duration::from_secs(12);
 
 /// The Prometheus source of a session.
 pub struct PromCounters {
@@ -34,6 +35,8 @@ pub struct PromPage {
     pub answers: Vec<Answered>,
     counted: Vec<Counted>,
     gauges: Vec<Series>,
+    /// The ledger after this read (none before the baseline).
+    advanced: Option<Ledger>,
 }
 
 impl PromPage {
@@ -87,20 +90,25 @@ impl Session {
         let now = unix_now();
         let (client, selector) = (&prom.client, prom.selector.as_str());
         let mut answers = Vec::new();
-        let counted = match &prom.ledger {
+        let advanced = match &prom.ledger {
             Some(ledger) => {
                 let query = ledger::counters_range(selector, &ledger.range_to(now));
                 let answer = client.instant(&query, now).await.map_err(error_text)?;
-                let counted = ledger.counts(&answer.series);
+                let advanced = ledger.advance(now, &answer.series);
                 answers.push(answer);
-                counted
+                Some(advanced)
             }
+            None => None,
+        };
+        let counted = match &advanced {
+            Some(ledger) => ledger.counts(),
+            // Before the baseline: the counters as they stand.
             None => {
                 let answer = client
                     .instant(&ledger::counters_query(selector), now)
                     .await
                     .map_err(error_text)?;
-                let counted = Ledger::baseline(now, &answer.series, &[]).counts(&[]);
+                let counted = Ledger::baseline(now, &answer.series, &[]).counts();
                 answers.push(answer);
                 counted
             }
@@ -124,6 +132,7 @@ impl Session {
             answers,
             counted,
             gauges: gauge_series,
+            advanced,
         })
     }
 
@@ -132,6 +141,9 @@ impl Session {
         let scrape = page.scrape.clone();
         self.latest = Some(scrape.clone());
         if let Some(prom) = self.prom_counters.as_mut() {
+            if let Some(ledger) = &page.advanced {
+                prom.ledger = Some(ledger.clone());
+            }
             prom.last = Some(page);
         }
         scrape
@@ -263,24 +275,25 @@ impl Session {
     }
 
     /// Worker 2 started after the baseline: its series count from 0 (the ledger's
-    /// rule for a series born later); it only has to be scraped before the drill goes on.
+    /// rule for a series born later), whenever Prometheus first scrapes it. Nothing is
+    /// waited for: F kills worker 1 right after this, while it still holds its claim
+    /// (Prometheus takes up to ~10 s to scrape a new address). Its own baseline page
+    /// (`metrics-before-2.txt`, all 0 by that rule) is written when Prometheus already
+    /// has its series.
     pub(super) async fn take_prom_second_baseline(&mut self) -> Result<(), String> {
-        self.prom_targets_scraped(0.0, TARGETS_UP_TIMEOUT)
-            .await
-            .map_err(|e| format!("worker 2 in Prometheus: {e}"))?;
-        let page = self.prom_page().await?;
         let mut detail = json!({"worker": 2, "source": "prometheus", "rule": "a worker started after the baseline counts from 0"});
-        // Its own page at the baseline (all 0 by that rule), as a scrape would have it.
-        if let Some((name, bytes)) = self
-            .prom_worker_files(&page, "before")
-            .into_iter()
-            .find(|(name, _)| name.ends_with("-2.txt"))
-        {
-            self.run.write_new(&name, &bytes).map_err(error_text)?;
-            detail["metrics"] = json!(name);
+        if let Ok(page) = self.prom_page().await {
+            if let Some((name, bytes)) = self
+                .prom_worker_files(&page, "before")
+                .into_iter()
+                .find(|(name, _)| name.ends_with("-2.txt"))
+            {
+                self.run.write_new(&name, &bytes).map_err(error_text)?;
+                detail["metrics"] = json!(name);
+            }
+            self.keep_prom_page(page);
         }
         self.journal("baseline", detail);
-        self.keep_prom_page(page);
         Ok(())
     }
 
