@@ -159,7 +159,12 @@ impl Session {
 
     /// Waits until Prometheus's `up` is 1 for every worker of [`Session::metrics_targets`]
     /// with a scrape at or after `since` (unix seconds), or `timeout` passes.
-    async fn prom_targets_scraped(&self, since: f64, timeout: Duration) -> Result<(), String> {
+    async fn prom_targets_scraped(
+        &self,
+        only: Option<&[String]>,
+        since: f64,
+        timeout: Duration,
+    ) -> Result<(), String> {
         let Some(prom) = &self.prom_counters else {
             return Ok(());
         };
@@ -170,7 +175,7 @@ impl Session {
         );
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let wanted = self.metrics_targets();
+            let wanted = only.map_or_else(|| self.metrics_targets(), <[String]>::to_vec);
             let missing = match prom.client.instant(&query, unix_now()).await {
                 Ok(answer) => wanted
                     .iter()
@@ -208,7 +213,27 @@ impl Session {
     /// sees what the workers counted up to this moment (one scrape interval late at
     /// most otherwise). Waiting longer than the budget is journaled, not fatal.
     pub(super) async fn prom_wait_fresh(&mut self) {
-        if let Err(error) = self.prom_targets_scraped(unix_now(), FRESH_TIMEOUT).await {
+        // Only workers running now: a worker that exited is never scraped again.
+        let running =
+            |state: Option<WorkerState>| matches!(state, Some(WorkerState::Running { .. }));
+        let live: Vec<String> = self
+            .metrics_targets()
+            .into_iter()
+            .filter(|target| {
+                let second = self
+                    .second
+                    .as_ref()
+                    .is_some_and(|s| *target == format!("127.0.0.1:{}", s.metrics_port));
+                match second {
+                    true => running(self.second.as_mut().map(|s| s.process.poll())),
+                    false => running(self.worker.as_mut().map(|w| w.poll())),
+                }
+            })
+            .collect();
+        if let Err(error) = self
+            .prom_targets_scraped(Some(&live), unix_now(), FRESH_TIMEOUT)
+            .await
+        {
             self.journal(
                 "note",
                 json!({"message": format!("the last freeze's counters may be one scrape old: {error}")}),
@@ -221,7 +246,7 @@ impl Session {
     /// `promql-<ts>.json`).
     pub(super) async fn take_prom_baseline(&mut self) -> Result<(), String> {
         let started = unix_now();
-        self.prom_targets_scraped(started, TARGETS_UP_TIMEOUT)
+        self.prom_targets_scraped(None, started, TARGETS_UP_TIMEOUT)
             .await?;
         let Some(prom) = &self.prom_counters else {
             return Err("the counters do not come from Prometheus".into());
