@@ -149,6 +149,25 @@ fn prometheus_without_the_sandbox_is_refused_with_the_real_stacks_settings() {
             "drill-cockpit: --prometheus starts a throwaway Prometheus in the sandbox only: add --sandbox; on the real stack set metrics.source=prometheus and metrics.prometheus_url (docs/PROMETHEUS.md)\n"
         );
     }
+    // Without the binary: refused before anything starts, saying how to get one.
+    let mut command = scratch.command(&["run", "es_down_connect", "--sandbox", "--prometheus"]);
+    command.env("PATH", "/nonexistent");
+    let output = finishes_within(command, Duration::from_secs(10));
+    assert_eq!(output.status.code(), Some(3));
+    assert!(
+        stderr(&output).contains("--prometheus needs the `prometheus` binary and none is on PATH: install Prometheus: Debian/Ubuntu `sudo apt-get install prometheus`"),
+        "{}",
+        stderr(&output)
+    );
+    let mut command = scratch.command(&["run", "es_down_connect", "--sandbox", "--prometheus"]);
+    command.env("DRILL_PROMETHEUS_BIN", "/nonexistent/prometheus");
+    let output = finishes_within(command, Duration::from_secs(10));
+    assert_eq!(output.status.code(), Some(3));
+    assert!(
+        stderr(&output).contains("DRILL_PROMETHEUS_BIN=/nonexistent/prometheus is not a file"),
+        "{}",
+        stderr(&output)
+    );
     // The settings it names are real ones, shown with their origin.
     let output = scratch.run(&["--set", "metrics.source=prometheus", "config"]);
     let text = String::from_utf8_lossy(&output.stdout);

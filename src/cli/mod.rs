@@ -432,6 +432,10 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
             "--prometheus starts a throwaway Prometheus in the sandbox only: add --sandbox; on the real stack set metrics.source=prometheus and metrics.prometheus_url (docs/PROMETHEUS.md)"
         );
     }
+    if wants_prometheus {
+        // Before anything starts (no cluster to clean up after a missing binary).
+        crate::sandbox::prometheus::binary().map_err(CouldNotRun)?;
+    }
     let given = checked_profile(&cli.global, wants_sandbox)?;
     if matches!(&cli.command, None | Some(Command::Run(_))) {
         open_diagnostics(if cli.command.is_none() {

@@ -33,6 +33,20 @@ pub fn find_binary() -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
+/// The binary to run, or why there is none and how to get one.
+pub fn binary() -> Result<PathBuf, String> {
+    match (find_binary(), std::env::var_os("DRILL_PROMETHEUS_BIN")) {
+        (Some(binary), _) => Ok(binary),
+        (None, Some(given)) => Err(format!(
+            "--prometheus: DRILL_PROMETHEUS_BIN={} is not a file; point it at the `prometheus` binary or unset it to use the one on PATH",
+            PathBuf::from(given).display()
+        )),
+        (None, None) => Err(format!(
+            "--prometheus needs the `prometheus` binary and none is on PATH: {INSTALL_HINT}"
+        )),
+    }
+}
+
 /// Its configuration: one job, every second, targets from `targets.json`.
 pub fn config_yaml(targets_file: &Path) -> String {
     format!(
@@ -65,11 +79,7 @@ impl std::fmt::Debug for LocalPrometheus {
 impl LocalPrometheus {
     /// Starts it on a free loopback port and waits until it is ready.
     pub async fn start() -> Result<LocalPrometheus, String> {
-        let Some(binary) = find_binary() else {
-            return Err(format!(
-                "--prometheus needs the `prometheus` binary and none is on PATH: {INSTALL_HINT}"
-            ));
-        };
+        let binary = binary()?;
         sweep_dead_dirs(&std::env::temp_dir());
         let dir = std::env::temp_dir().join(format!(
             "{DIR_PREFIX}{}-{}",
