@@ -136,6 +136,56 @@ fn a_missing_config_file_is_one_line_naming_it_and_the_fix() {
 }
 
 #[test]
+fn prometheus_without_the_sandbox_is_refused_with_the_real_stacks_settings() {
+    let scratch = Scratch::new();
+    for args in [
+        &["run", "es_down_connect", "--prometheus"][..],
+        &["--prometheus"][..],
+    ] {
+        let output = finishes_within(scratch.command(args), Duration::from_secs(10));
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert_eq!(
+            stderr(&output),
+            "drill-cockpit: --prometheus starts a throwaway Prometheus in the sandbox only: add --sandbox; on the real stack set metrics.source=prometheus and metrics.prometheus_url (docs/PROMETHEUS.md)\n"
+        );
+    }
+    // Without the binary: refused before anything starts, saying how to get one.
+    let mut command = scratch.command(&["run", "es_down_connect", "--sandbox", "--prometheus"]);
+    command.env("PATH", "/nonexistent");
+    let output = finishes_within(command, Duration::from_secs(10));
+    assert_eq!(output.status.code(), Some(3));
+    assert!(
+        stderr(&output).contains("--prometheus needs the `prometheus` binary and none is on PATH: install Prometheus: Debian/Ubuntu `sudo apt-get install prometheus`"),
+        "{}",
+        stderr(&output)
+    );
+    let mut command = scratch.command(&["run", "es_down_connect", "--sandbox", "--prometheus"]);
+    command.env("DRILL_PROMETHEUS_BIN", "/nonexistent/prometheus");
+    let output = finishes_within(command, Duration::from_secs(10));
+    assert_eq!(output.status.code(), Some(3));
+    assert!(
+        stderr(&output).contains("DRILL_PROMETHEUS_BIN=/nonexistent/prometheus is not a file"),
+        "{}",
+        stderr(&output)
+    );
+    // The settings it names are real ones, shown with their origin.
+    let output = scratch.run(&["--set", "metrics.source=prometheus", "config"]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("metrics.source") && text.contains("prometheus"),
+        "{text}"
+    );
+    assert!(text.contains("metrics.prometheus_url"), "{text}");
+    let output = scratch.run(&["--set", "metrics.source=promql", "config"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("metrics.source"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
 fn report_onto_an_existing_file_never_overwrites_it_and_says_how_to_go_on() {
     let scratch = Scratch::new();
     let run = testkit::env::fixtures_dir().join("upstream-run-es_down_connect");

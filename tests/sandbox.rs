@@ -552,3 +552,110 @@ fn a_given_database_that_does_not_answer_gets_the_sandboxs_fix() {
     );
     assert!(!stderr.contains("docker compose"), "{stderr}");
 }
+
+/// Drill F (two workers, worker 1 killed) with `--sandbox --prometheus`: the verdict
+/// and every metrics file come from PromQL (the killed worker's counts kept by its
+/// last value), the queries are kept, and the throwaway Prometheus is gone after.
+#[test]
+fn a_two_worker_drill_counted_by_a_throwaway_prometheus_passes_and_leaves_nothing() {
+    if !common::sandbox::available()
+        || (drill_cockpit::sandbox::prometheus::find_binary().is_none()
+            && testkit::env::unavailable::<()>(
+                "prometheus",
+                "install prometheus; scripts/test does",
+            )
+            .is_none())
+    {
+        return;
+    }
+    let snapshots = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let child = common::sandbox::command(snapshots.path())
+        .args(["run", "stuck_reclaim", "--sandbox", "--prometheus"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let output = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    eprintln!("run --prometheus: {:.1} s", started.elapsed().as_secs_f64());
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        format!("{stdout}{stderr}").contains("verdict: PASSED"),
+        "{stdout}\n{stderr}"
+    );
+    let run = common::sandbox::run_dir(snapshots.path(), "stuck_reclaim");
+    let metrics = run.join("_metrics");
+    let page = |name: &str| {
+        let text = std::fs::read_to_string(metrics.join(name)).unwrap();
+        assert!(
+            text.starts_with("# drill-cockpit: ") && text.contains("from Prometheus"),
+            "{name}: {text}"
+        );
+        drill_cockpit::prom::Samples::parse(&text).unwrap()
+    };
+    let processed = |name: &str| page(name).sum("outbox_processed_total", &[]);
+    // The reclaimed event was processed by worker 2; worker 1 (killed) counted none.
+    assert_eq!(
+        processed("metrics-after.txt") - processed("metrics-before.txt"),
+        1.0
+    );
+    assert_eq!(
+        processed("metrics-after-1.txt") + processed("metrics-after-2.txt"),
+        processed("metrics-after.txt")
+    );
+    // Worker 2's own baseline page, when Prometheus had it then: 0 (it started later).
+    if metrics.join("metrics-before-2.txt").exists() {
+        assert_eq!(processed("metrics-before-2.txt"), 0.0);
+    }
+    // Every freeze and the baseline kept their queries and Prometheus's answers.
+    let records: Vec<serde_json::Value> = std::fs::read_dir(&metrics)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("promql-"))
+        .map(|e| serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap())
+        .collect();
+    assert!(records.len() >= 2, "{records:?}");
+    for record in &records {
+        for query in record["queries"].as_array().unwrap() {
+            assert!(
+                query["query"]
+                    .as_str()
+                    .unwrap()
+                    .contains("job=\"drill-sandbox\"")
+            );
+            assert_eq!(query["answer"]["status"], "success", "{query}");
+        }
+    }
+    // `verify` grades the files to the same verdict.
+    let verified = Command::new(env!("CARGO_BIN_EXE_drill-cockpit"))
+        .args(["verify", run.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        verified.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
+    // Its directory (named by our pid) is gone, and no process runs from it.
+    let mark = format!("drill-cockpit-prometheus-{pid}-");
+    let dirs: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&mark))
+        .collect();
+    assert!(dirs.is_empty(), "{dirs:?}");
+    let running: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(&mark))
+        .collect();
+    assert!(running.is_empty(), "{running:?}");
+}

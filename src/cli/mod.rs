@@ -72,6 +72,10 @@ pub struct Cli {
     /// The same as --set worker.replicas=N.
     #[arg(long, value_name = "N")]
     pub replicas: Option<String>,
+    /// Sandbox only: the counters from a throwaway Prometheus (the local `prometheus`
+    /// binary) scraping every worker each second, queried with PromQL.
+    #[arg(long)]
+    pub prometheus: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -235,6 +239,10 @@ pub struct RunArgs {
     /// Run in the sandbox (see `drill-cockpit --help`): no Docker, no images.
     #[arg(long)]
     pub sandbox: bool,
+    /// With --sandbox: the counters from a throwaway Prometheus (the local `prometheus`
+    /// binary) scraping every worker each second, queried with PromQL.
+    #[arg(long)]
+    pub prometheus: bool,
     /// Where the fault comes from: `outside` (the gate, the ES API, processes, Docker:
     /// any worker) or `worker` (upstream's in-worker OUTBOX_EXPERIMENT_* switches, for a
     /// worker that has them: B, D, E, F; the other drills stay outside).
@@ -578,6 +586,17 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
     }
     let wants_sandbox =
         cli.sandbox || matches!(&cli.command, Some(Command::Run(args)) if args.sandbox);
+    let wants_prometheus =
+        cli.prometheus || matches!(&cli.command, Some(Command::Run(args)) if args.prometheus);
+    if wants_prometheus && !wants_sandbox {
+        anyhow::bail!(
+            "--prometheus starts a throwaway Prometheus in the sandbox only: add --sandbox; on the real stack set metrics.source=prometheus and metrics.prometheus_url (docs/PROMETHEUS.md)"
+        );
+    }
+    if wants_prometheus {
+        // Before anything starts (no cluster to clean up after a missing binary).
+        crate::sandbox::prometheus::binary().map_err(CouldNotRun)?;
+    }
     let given = checked_profile(&cli.global, wants_sandbox)?;
     if matches!(&cli.command, None | Some(Command::Run(_))) {
         open_diagnostics(if cli.command.is_none() {
@@ -597,6 +616,14 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
         let sandbox = crate::sandbox::Sandbox::start_recorded(database_url, state)
             .await
             .map_err(|e| CouldNotRun(format!("the sandbox could not start: {e}")))?;
+        // Started while Postgres starts: it takes a few seconds to apply its first
+        // targets.
+        if wants_prometheus {
+            let overrides = sandbox.start_prometheus().await.map_err(|e| {
+                CouldNotRun(format!("the sandbox's Prometheus could not start: {e}"))
+            })?;
+            cli.global.overrides.extend(overrides);
+        }
         // A headless run needs its database now; the cockpit draws first and waits in
         // its setup (the Containers pane shows Postgres starting).
         if cli.command.is_some() {
@@ -625,6 +652,11 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
     if sandbox.is_some() {
         // The sandbox's database password is known only now.
         crate::diagnostics::learn_secrets(profile.redactor());
+    }
+    if let Some(sandbox) = &sandbox {
+        // Prometheus applies new targets only every 5 s: worker 1's address (known now)
+        // is in its targets file long before the worker starts.
+        let _ = sandbox.set_prometheus_targets(&[format!("127.0.0.1:{}", profile.metrics_port)]);
     }
     profile.sandbox = sandbox;
     match cli.command {

@@ -9,4 +9,4 @@ pub mod secrets;
 pub mod spec;
 
 pub use load::{ConfigError, LoadOptions, Origin, Settings};
-pub use profile::Profile;
+pub use profile::{Profile, PrometheusSource};

@@ -27,6 +27,9 @@ pub struct Profile {
     pub service_name: String,
     pub worker_id: String,
     pub metrics_port: u16,
+    /// `metrics.source=prometheus`: counters from PromQL (URL, series selector); `None`:
+    /// each worker's `/metrics` scraped.
+    pub prometheus: Option<PrometheusSource>,
     pub http_port: u16,
     pub default_op: String,
     /// Empty = the bundled worker.
@@ -54,6 +57,14 @@ pub struct Profile {
     /// The sandbox this profile points at (`--sandbox`), shared by every drill of the
     /// process; `None` on the real stack.
     pub sandbox: Option<std::sync::Arc<crate::sandbox::Sandbox>>,
+}
+
+/// Where Prometheus is and which of its series are the drilled workers'.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrometheusSource {
+    pub url: String,
+    /// Label matchers without braces: `job="outbox-worker"`.
+    pub selector: String,
 }
 
 /// The worker's knobs (CONTRACT.md §1, "worker tuning knobs used upstream").
@@ -134,6 +145,12 @@ impl Profile {
             service_name: text("tracing.service_name"),
             worker_id: text("worker.id"),
             metrics_port: port("worker.metrics_port"),
+            prometheus: (text("metrics.source") == "prometheus").then(|| PrometheusSource {
+                url: text("metrics.prometheus_url")
+                    .trim_end_matches('/')
+                    .to_string(),
+                selector: text("metrics.prometheus_selector"),
+            }),
             http_port: port("worker.http_port"),
             default_op: text("worker.op"),
             worker_command: split_command(&text("worker.command")),

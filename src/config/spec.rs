@@ -107,6 +107,27 @@ pub const SETTINGS: &[SettingSpec] = &[
         "Jaeger UI/API base URL",
     ),
     s(
+        "metrics.source",
+        None,
+        "scrape",
+        Kind::Choice(&["scrape", "prometheus"]),
+        "where the counters come from: `scrape` (each worker's /metrics) or `prometheus` (PromQL queries to metrics.prometheus_url, summed over instances; docs/PROMETHEUS.md)",
+    ),
+    s(
+        "metrics.prometheus_url",
+        None,
+        "http://localhost:9090",
+        Kind::HttpUrl,
+        "Prometheus server queried when metrics.source=prometheus",
+    ),
+    s(
+        "metrics.prometheus_selector",
+        None,
+        "job=\"outbox-worker\"",
+        Kind::Text,
+        "PromQL label matchers selecting the drilled workers' series (e.g. job=\"outbox-worker\")",
+    ),
+    s(
         "tracing.enabled",
         Some("WORDLOOM_TRACING_ENABLED"),
         "1",

@@ -6,6 +6,7 @@
 //! as stopping a container does. Everything it touches says SANDBOX.
 
 pub mod postgres;
+pub mod prometheus;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -43,6 +44,8 @@ pub struct Sandbox {
     pub elastic: EsSimulator,
     pub traces: TraceStore,
     started_at: String,
+    /// The throwaway Prometheus of `--prometheus` (killed and deleted with the sandbox).
+    prometheus: std::sync::Mutex<Option<prometheus::LocalPrometheus>>,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -153,6 +156,7 @@ impl Sandbox {
             elastic,
             traces,
             started_at: chrono::Utc::now().to_rfc3339(),
+            prometheus: std::sync::Mutex::new(None),
         });
         if let Some(port) = starting {
             let sandbox = sandbox.clone();
@@ -191,6 +195,30 @@ impl Sandbox {
                 Err(format!("the sandbox's Postgres did not start: {error}"))
             }
             _ => Ok(()),
+        }
+    }
+
+    /// Starts the range's Prometheus (`--prometheus`); returns the settings that make
+    /// the session read its counters from it.
+    pub async fn start_prometheus(&self) -> Result<Vec<String>, String> {
+        let started = prometheus::LocalPrometheus::start().await?;
+        let overrides = vec![
+            "metrics.source=prometheus".to_string(),
+            format!("metrics.prometheus_url={}", started.url()),
+            format!("metrics.prometheus_selector=job=\"{}\"", prometheus::JOB),
+        ];
+        if let Ok(mut slot) = self.prometheus.lock() {
+            *slot = Some(started);
+        }
+        Ok(overrides)
+    }
+
+    /// Tells the range's Prometheus which workers to scrape (nothing to do without one).
+    pub fn set_prometheus_targets(&self, targets: &[String]) -> Result<(), String> {
+        match self.prometheus.lock().as_deref() {
+            Ok(Some(prometheus)) => prometheus.write_targets(targets),
+            Ok(None) => Ok(()),
+            Err(_) => Err("the sandbox's state is poisoned".into()),
         }
     }
 
@@ -282,7 +310,7 @@ impl Sandbox {
 
     /// What `_recipe.json` says about the range.
     pub fn describe(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut described = serde_json::json!({
             "banner": BANNER,
             "postgres": match self.postgres.lock().as_deref() {
                 Ok(Database::Given) => "the database of DATABASE_URL".to_string(),
@@ -290,7 +318,14 @@ impl Sandbox {
             },
             "elasticsearch": format!("drill-sim ES-API simulator at {} (not Elasticsearch)", self.elastic.url()),
             "jaeger": format!("drill-sim trace store (OTLP receiver + Jaeger query API) at {} (not Jaeger)", self.traces.url()),
-        })
+        });
+        if let Ok(Some(prometheus)) = self.prometheus.lock().as_deref() {
+            described["prometheus"] = serde_json::json!(format!(
+                "throwaway Prometheus (the local binary, in a temporary directory) at {}, scraping every worker each second",
+                prometheus.url()
+            ));
+        }
+        described
     }
 }
 

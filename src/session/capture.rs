@@ -21,6 +21,8 @@ pub(super) struct Capture {
     log: Vec<String>,
     /// The freeze's `/metrics` page (both workers' in one for two-worker drills).
     metrics: Result<Scrape, String>,
+    /// The PromQL queries and answers the page was made from (Prometheus source).
+    promql: Option<Value>,
     services: Result<Value, String>,
     operations: Result<Value, String>,
     by_event: Option<Found>,
@@ -57,15 +59,30 @@ impl Session {
                 .unwrap_or_else(|| self.log_lines()),
             false => self.log_lines(),
         };
+        // From Prometheus, the workers are not scraped here; the last freeze waits for
+        // a scrape of each newer than now (its verdict is the run's).
+        let prom = self.prom_counters.is_some();
+        if prom && last {
+            self.prom_wait_fresh().await;
+        }
         // Only a port proven to be served by our worker is scraped.
-        let first_url =
-            (!self.worker_killed && !self.worker1_replaced).then(|| self.proven_metrics_url(1));
-        let second_url = self.second.is_some().then(|| self.proven_metrics_url(2));
-        let replica_numbers: Vec<usize> = self.fleet.iter().map(|r| r.number).collect();
+        let first_url = (!prom && !self.worker_killed && !self.worker1_replaced)
+            .then(|| self.proven_metrics_url(1));
+        let second_url = (!prom && self.second.is_some()).then(|| self.proven_metrics_url(2));
+        let replica_numbers: Vec<usize> = match prom {
+            true => Vec::new(),
+            false => self.fleet.iter().map(|r| r.number).collect(),
+        };
         let replica_urls: Vec<_> = replica_numbers
             .iter()
             .map(|&n| Some(self.proven_metrics_url(n)))
             .collect();
+        let prom_page = async {
+            match prom {
+                true => Some(self.prom_page().await),
+                false => None,
+            }
+        };
         let http = self.http.clone();
         let scrape_at = |url: Option<Result<String, String>>| {
             let http = http.clone();
@@ -77,12 +94,13 @@ impl Session {
                 }
             }
         };
-        let (first, second, replicas, services, operations, findings, containers, outbox) = tokio::join!(
+        let (first, second, replicas, promql, services, operations, findings, containers, outbox) = tokio::join!(
             within(scrape_at(first_url)),
             within(scrape_at(second_url)),
             within(futures::future::join_all(
                 replica_urls.into_iter().map(scrape_at)
             )),
+            within(prom_page),
             within(async { self.jaeger.services().await.map_err(error_text) }),
             within(async { self.jaeger.operations().await.map_err(error_text) }),
             within(self.find_traces_raw(&log)),
@@ -99,7 +117,15 @@ impl Session {
                 replica.latest = Some(page);
             }
         }
-        let metrics = self.freeze_pages(first, second);
+        let (metrics, promql) = match promql {
+            Ok(None) => (self.freeze_pages(first, second), None),
+            Ok(Some(Ok(page))) => {
+                let record = page.record();
+                (Ok(self.keep_prom_page(page)), Some(record))
+            }
+            Ok(Some(Err(error))) => (Err(error), None),
+            Err(_) => (Err(timed_out("Prometheus")), None),
+        };
         // The freeze's page is a scrape too: a change it shows is journaled like any
         // other (replay rebuilds the counters from the journal).
         if let Ok(page) = &metrics {
@@ -115,6 +141,7 @@ impl Session {
             event,
             log,
             metrics,
+            promql,
             services: services.unwrap_or_else(|_| Err(timed_out("Jaeger"))),
             operations: operations.unwrap_or_else(|_| Err(timed_out("Jaeger"))),
             by_event: event.and(by_event),
@@ -197,6 +224,12 @@ impl Session {
             format!("_metrics/metrics-{ts}.txt"),
             scraped.raw.clone().into_bytes(),
         )];
+        if let Some(record) = &capture.promql {
+            files.push((
+                format!("_metrics/promql-{ts}.json"),
+                serde_json::to_vec_pretty(record).unwrap_or_default(),
+            ));
+        }
         if last {
             files.push((
                 "_metrics/metrics-after.txt".into(),
@@ -259,6 +292,9 @@ impl Session {
     /// `metrics-after-1.txt` and `-2` of a two-worker drill (upstream's rules read them):
     /// each worker's last page, a killed worker's under a note that says so.
     fn per_worker_after(&self) -> Vec<FrozenFile> {
+        if self.prom_counters.is_some() {
+            return self.prom_per_worker_after();
+        }
         let mut files: Vec<FrozenFile> = self
             .replica_pages()
             .into_iter()

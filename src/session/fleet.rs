@@ -43,7 +43,9 @@ impl Session {
     /// stopped worker too: a scraper says it is down), worker 1 first.
     pub fn metrics_targets(&self) -> Vec<String> {
         let mut targets = Vec::new();
-        if self.worker.is_some() {
+        // A killed or replaced worker 1 is gone: Prometheus keeps its last value (the
+        // ledger's vanished-replica rule) rather than scraping a port now free.
+        if self.worker.is_some() && !self.worker_killed && !self.worker1_replaced {
             targets.push(target(self.profile.metrics_port));
         }
         if let Some(second) = &self.second {
@@ -77,6 +79,7 @@ impl Session {
                 self.action_failed(&format!("start worker {n}"), error);
             }
         }
+        self.sync_prometheus_targets();
     }
 
     /// Starts replica `n`: the drill's environment, its own id, ports and log.

@@ -10,7 +10,10 @@ mod fleet;
 mod freeze;
 mod leftovers;
 mod observe;
+mod prometheus;
 mod workers;
+
+pub use prometheus::{PromCounters, PromPage};
 
 pub use workers::{SecondWorker, combined};
 
@@ -123,6 +126,8 @@ pub struct Session {
     proven_ports: Vec<(u16, u32)>,
     /// Counter journal entries written with every series so far.
     rich_counter_entries: usize,
+    /// The counters come from Prometheus (`metrics.source = "prometheus"`).
+    prom_counters: Option<PromCounters>,
     /// The moments of the journal, fed line by line (the timeline strip reads it).
     story: Mutex<crate::evidence::moments::Story>,
     /// The leftovers of dead sessions were looked for (once per session).
@@ -245,6 +250,7 @@ impl Session {
             worker_faulted: false,
             drill_events: Vec::new(),
             rich_counter_entries: 0,
+            prom_counters: profile.prometheus.as_ref().map(PromCounters::new),
             story: Mutex::new(Default::default()),
             leftovers_swept: false,
             profile,

@@ -207,6 +207,7 @@ impl Session {
         );
         self.record_worker(&process);
         self.worker = Some(process);
+        self.sync_prometheus_targets();
         if self.drill.workers == crate::drill::scenario::Workers::TwoFromStart {
             self.start_second_worker().await;
         }
@@ -266,6 +267,7 @@ impl Session {
         if self.replicas_start_late() {
             self.start_replicas().await;
         }
+        self.sync_prometheus_targets();
     }
 
     /// Why worker 1's metrics or health port cannot be given to it (held by another
@@ -417,16 +419,24 @@ impl Session {
         self.take_second_baseline().await?;
         self.kill_worker().await;
         self.worker_killed = true;
+        self.sync_prometheus_targets();
         Ok(())
     }
 
+    /// Where the counters are read (the Counters pane's title).
     pub fn metrics_url(&self) -> String {
+        if let Some(prom) = &self.prom_counters {
+            return prom.describe();
+        }
         metrics_url(self.profile.metrics_port)
     }
 
     /// Scrapes every live worker; returns their pages as one (a killed worker counts
     /// with its last page). An error only when no worker answered now.
     pub async fn scrape(&mut self) -> Result<Scrape, String> {
+        if self.prom_counters.is_some() {
+            return self.scrape_prometheus().await;
+        }
         let first = if self.worker_killed || self.worker1_replaced {
             Err("worker 1 is gone (its last page stands for it)".to_string())
         } else {
@@ -455,7 +465,7 @@ impl Session {
 
     /// The latest page of every worker, as one.
     pub fn metrics_after_scrape(&self) -> Option<Scrape> {
-        if self.second.is_none() && self.fleet.is_empty() {
+        if self.prom_counters.is_some() || (self.second.is_none() && self.fleet.is_empty()) {
             return self.latest.clone();
         }
         let second = self.second.as_ref().and_then(|s| s.latest.as_ref());
@@ -620,6 +630,9 @@ impl Session {
         if !self.fleet.is_empty() && !self.replicas_start_late() {
             self.wait_for_replicas(Duration::from_secs(30)).await?;
         }
+        if self.prom_counters.is_some() {
+            return self.take_prom_baseline().await;
+        }
         let scraped = self.scrape_worker(1).await?;
         self.latest = Some(scraped.clone());
         if self.drill.worker_count() == 1 && self.fleet.is_empty() {
@@ -664,6 +677,9 @@ impl Session {
     pub async fn take_second_baseline(&mut self) -> Result<(), String> {
         if self.second.is_none() {
             return Err("worker 2 is not running".into());
+        }
+        if self.prom_counters.is_some() {
+            return self.take_prom_second_baseline().await;
         }
         let scraped = self
             .scrape_worker(2)

@@ -124,6 +124,10 @@ impl Engine {
         if self.session.second.is_none() && self.session.fleet.is_empty() {
             return Vec::new();
         }
+        // From Prometheus, each worker's series are told apart by their instance.
+        if let Some(rows) = self.session.prom_worker_deltas() {
+            return rows;
+        }
         let delta = |before: Option<&crate::sources::metrics::Scrape>,
                      after: Option<&crate::sources::metrics::Scrape>,
                      metric: &str| {
