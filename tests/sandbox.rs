@@ -23,11 +23,20 @@ use common::tmux::{Tmux, line_with};
 /// `scripts/ci-drills` as a CI job runs it (docs/CI.md): `run all --sandbox --junit
 /// --json`, an evidence bundle per run re-graded alone, the folder re-graded with
 /// `--junit`. All nine drills pass without Docker; the cluster is gone afterwards.
+/// It is the suite's one run of all nine, so it runs them as CI must prove them: a fleet
+/// of three workers, counted by a throwaway Prometheus (issue 22), re-graded by verify.
 #[test]
 fn the_ci_script_runs_every_drill_in_the_sandbox_and_keeps_its_evidence() {
     if !common::sandbox::available() {
         return;
     }
+    let fleet_through_prometheus = drill_cockpit::sandbox::prometheus::find_binary().is_some()
+        || testkit::env::unavailable::<()>("prometheus", "install prometheus; scripts/test does")
+            .is_some();
+    let run_all_options: &[&str] = match fleet_through_prometheus {
+        true => &["--replicas", "3", "--prometheus"],
+        false => &[],
+    };
     let work = tempfile::tempdir().unwrap();
     // The script's own temp folder: the throwaway cluster must be gone from it after.
     let temp = tempfile::tempdir().unwrap();
@@ -35,6 +44,7 @@ fn the_ci_script_runs_every_drill_in_the_sandbox_and_keeps_its_evidence() {
     let started = std::time::Instant::now();
     let output = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/ci-drills"))
         .arg(&artifacts)
+        .args(run_all_options)
         .env_remove("DATABASE_URL")
         .env("DRILL_COCKPIT", env!("CARGO_BIN_EXE_drill-cockpit"))
         .env("TMPDIR", temp.path())
@@ -68,6 +78,21 @@ fn the_ci_script_runs_every_drill_in_the_sandbox_and_keeps_its_evidence() {
         assert!(recipe.contains("\"banner\": \"SANDBOX"), "{recipe}");
         let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
         assert!(report.starts_with("> **SANDBOX"), "{id}");
+        if fleet_through_prometheus {
+            // A fleet of three, its counters read with PromQL (each query kept).
+            let recipe: serde_json::Value = serde_json::from_str(&recipe).unwrap();
+            assert_eq!(recipe["worker"]["replicas"], 3, "{id}: {recipe:#}");
+            let queries = std::fs::read_dir(dir.join("_metrics"))
+                .unwrap()
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("promql-"))
+                .count();
+            assert!(
+                queries >= 2,
+                "{id}: {queries} promql files in {}",
+                dir.display()
+            );
+        }
     }
 
     // run all --json: verify's shape, every run passed.
