@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod checks;
 pub mod file;
 pub mod observations;
+pub mod patterns;
 pub mod scenario;
 pub mod upstream;
 

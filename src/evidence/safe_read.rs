@@ -263,8 +263,11 @@ impl RunReader {
 
     /// The text of `rel` (invalid UTF-8 replaced), as [`RunReader::bytes`].
     pub fn text(&self, rel: &Path, cap: u64) -> Option<String> {
-        self.bytes(rel, cap)
-            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        // Valid UTF-8 (nearly every file) is taken as it is, without a lossy copy.
+        self.bytes(rel, cap).map(|bytes| {
+            String::from_utf8(bytes)
+                .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
+        })
     }
 
     /// `rel` as JSON (at most [`JSON_CAP`]); `Some(Err)` when it is not JSON.
