@@ -154,7 +154,7 @@ pub struct WorkersTable {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChecksTable {
-    pub order: Vec<Spanned<String>>,
+    pub order: Spanned<Vec<Spanned<String>>>,
     pub effect: Spanned<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reasons: Vec<String>,
@@ -578,7 +578,13 @@ fn check_checks(checks: &ChecksTable) -> Result<(), Problem> {
         .iter()
         .map(|l| l.id.get_ref().as_str())
         .collect();
-    for name in &checks.order {
+    if checks.order.get_ref().is_empty() {
+        return Err((
+            checks.order.span(),
+            "order is empty: a drill with no checks would pass whatever happened; list its checks, e.g. order = [\"schema_marker\", \"counters\", \"end_state\"]".into(),
+        ));
+    }
+    for name in checks.order.get_ref() {
         if CHECK_NAMES.contains(&name.get_ref().as_str())
             || log_ids.contains(&name.get_ref().as_str())
         {
@@ -620,6 +626,7 @@ fn check_checks(checks: &ChecksTable) -> Result<(), Problem> {
     for counter in &checks.counter {
         check_counter(counter, !checks.reasons.is_empty())?;
     }
+    check_effect(checks)?;
     for line in &checks.log_line {
         regex::Regex::new(line.pattern.get_ref()).map_err(|error| {
             (
@@ -636,6 +643,43 @@ fn check_checks(checks: &ChecksTable) -> Result<(), Problem> {
                 ),
             ));
         }
+    }
+    Ok(())
+}
+
+/// Checks that pass when nothing went wrong at all: the schema marker, the traces and
+/// the end state hold on a quiet run, so none of them shows that the fault hit.
+const NOT_AN_EFFECT: &[&str] = &[
+    "schema_marker",
+    "trace_by_event",
+    "trace_by_batch",
+    "log_trace_link",
+    "end_state",
+    "no_traces",
+];
+
+/// The effect is what stops a run the fault never reached from passing: it must be a
+/// check a quiet run fails. (An unknown effect is said by `make`, with the graded ids.)
+fn check_effect(checks: &ChecksTable) -> Result<(), Problem> {
+    let effect = checks.effect.get_ref().as_str();
+    let fix = "name a check a run without the fault fails: a [[checks.counter]] with at_least ≥ 1, a [[checks.log_line]], or collector_refused, replay_done, document_kept, finalized_once";
+    if NOT_AN_EFFECT.contains(&effect) {
+        return Err((
+            checks.effect.span(),
+            format!(
+                "effect `{effect}` passes on a run the fault never reached, so the drill could pass without its fault: {fix}"
+            ),
+        ));
+    }
+    if let Some(counter) = checks.counter.iter().find(|c| c.id.get_ref() == effect)
+        && counter.at_least.is_none_or(|bound| bound <= 0.0)
+    {
+        return Err((
+            checks.effect.span(),
+            format!(
+                "effect `{effect}` is a counter bounded with at_most (or at_least = 0), which a run the fault never reached passes: {fix}"
+            ),
+        ));
     }
     Ok(())
 }
@@ -706,6 +750,13 @@ fn check_counter(counter: &CounterTable, drill_has_reasons: bool) -> Result<(), 
         }
     }
     match (counter.at_least, counter.at_most) {
+        (Some(bound), None) if bound.is_finite() && bound <= 0.0 => Err((
+            counter.id.span(),
+            format!(
+                "counter `{}`: at_least = {bound} always holds (a counter only goes up), so the check shows nothing: use at_least = 1, or at_most = 0 for \"never\"",
+                counter.id.get_ref()
+            ),
+        )),
         (Some(bound), None) | (None, Some(bound)) if bound.is_finite() && bound >= 0.0 => Ok(()),
         _ => Err((
             counter.id.span(),
@@ -768,6 +819,7 @@ fn scenario(file: &DrillFile, text: &'static str) -> Scenario {
         .collect();
     let order: Vec<Check> = checks
         .order
+        .get_ref()
         .iter()
         .filter_map(|name| {
             Some(match name.get_ref().as_str() {
@@ -1022,6 +1074,39 @@ at_least = 1
             let error = error_of(&text);
             assert!(error.message.contains(expected), "{from} → {to}: {error}");
             assert!(error.line > 1, "{error}");
+        }
+    }
+
+    #[test]
+    fn a_drill_that_passes_without_its_fault_is_refused() {
+        for (from, to, expected) in [
+            // No checks at all.
+            (
+                "order = [\"schema_marker\", \"counters\", \"end_state\"]",
+                "order = []",
+                "order is empty",
+            ),
+            // An effect every quiet run has.
+            (
+                "effect = \"failed_delta\"",
+                "effect = \"schema_marker\"",
+                "passes on a run the fault never reached",
+            ),
+            (
+                "effect = \"failed_delta\"",
+                "effect = \"end_state\"",
+                "passes on a run the fault never reached",
+            ),
+            // A counter effect that zero satisfies.
+            ("at_least = 1", "at_most = 3", "bounded with at_most"),
+            // A bound that always holds.
+            ("at_least = 1", "at_least = 0", "always holds"),
+        ] {
+            let text = SMALL.replace(from, to);
+            assert_ne!(text, SMALL, "{from}");
+            let error = load("x.toml", &text).expect_err(to);
+            assert!(error.message.contains(expected), "{from} → {to}: {error}");
+            assert!(error.line > 1, "placed: {error}");
         }
     }
 
