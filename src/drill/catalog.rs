@@ -200,7 +200,9 @@ fn toml_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
     let mut files: Vec<PathBuf> = listing
         .flatten()
         .map(|entry| entry.path())
-        .filter(|path| path.extension().is_some_and(|e| e == "toml") && path.is_file())
+        // Every `.toml` is meant as a drill: one that is a folder or a link to nothing is
+        // said when it is read, not skipped in silence.
+        .filter(|path| path.extension().is_some_and(|e| e == "toml"))
         .collect();
     files.sort();
     Ok(files)
@@ -390,6 +392,19 @@ pub fn of_run(dir: &Path, scenario: &str) -> Result<&'static Scenario, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_toml_in_a_drill_folder_that_is_no_file_is_said_not_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(dir.path().join("gone.toml"), dir.path().join("mine.toml"))
+            .unwrap();
+        let error = load(&[dir.path().to_path_buf()], &[]).unwrap_err();
+        assert!(error.contains("mine.toml"), "{error}");
+        std::fs::remove_file(dir.path().join("mine.toml")).unwrap();
+        std::fs::create_dir(dir.path().join("folder.toml")).unwrap();
+        let error = load(&[dir.path().to_path_buf()], &[]).unwrap_err();
+        assert!(error.contains("folder.toml"), "{error}");
+    }
 
     #[test]
     fn a_drill_file_over_the_cap_or_not_text_is_refused_by_name() {
