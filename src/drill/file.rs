@@ -628,12 +628,19 @@ fn check_checks(checks: &ChecksTable) -> Result<(), Problem> {
     }
     check_effect(checks)?;
     for line in &checks.log_line {
-        regex::Regex::new(line.pattern.get_ref()).map_err(|error| {
+        let re = regex::Regex::new(line.pattern.get_ref()).map_err(|error| {
             (
                 line.pattern.span(),
                 format!("pattern is not a regex: {error}"),
             )
         })?;
+        // Without a group nothing is ever counted, and the check fails on every run.
+        if re.captures_len() < 2 {
+            return Err((
+                line.pattern.span(),
+                "pattern has no group, and its first group is the count (≥ 1) the check reads: put ( ) around the number, e.g. 'Reclaimed\\s+(\\d+)\\s+stuck'".into(),
+            ));
+        }
         if !(1..=2).contains(line.worker.get_ref()) {
             return Err((
                 line.worker.span(),
@@ -1108,6 +1115,22 @@ at_least = 1
             assert!(error.message.contains(expected), "{from} → {to}: {error}");
             assert!(error.line > 1, "placed: {error}");
         }
+    }
+
+    #[test]
+    fn a_log_line_pattern_without_a_group_to_count_is_refused() {
+        let text = SMALL.replace("effect = \"failed_delta\"", "effect = \"seen\"")
+            + "\n[[checks.log_line]]\nid = \"seen\"\ntitle = \"seen\"\npattern = 'Reclaimed \\d+'\n";
+        let text = text.replace("\"end_state\"]", "\"end_state\", \"seen\"]");
+        let error = load("x.toml", &text).expect_err("no group");
+        assert!(error.message.contains("pattern has no group"), "{error}");
+        assert!(
+            load(
+                "x.toml",
+                &text.replace("Reclaimed \\d+", "Reclaimed (\\d+)")
+            )
+            .is_ok()
+        );
     }
 
     #[test]
