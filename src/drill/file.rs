@@ -431,6 +431,16 @@ fn at(path: &str, text: &str, span: Range<usize>, message: &str) -> DrillError {
 /// serde's words said for a person: an unknown key or word gets the closest known one.
 fn reworded(message: &str) -> String {
     let message = message.trim();
+    if let Some(rest) = message.strip_prefix("missing field `")
+        && let Some((name, _)) = rest.split_once('`')
+    {
+        return format!(
+            "missing key `{name}`: add {name} = … here (docs/DRILLS.md, The schema, says what it takes)"
+        );
+    }
+    if let Some((before, _)) = message.split_once(", expected f64") {
+        return format!("{before}, expected a number");
+    }
     for (prefix, what) in [("unknown field `", "key"), ("unknown variant `", "word")] {
         let Some(rest) = message.strip_prefix(prefix) else {
             continue;
@@ -1036,6 +1046,14 @@ at_least = 1
         let error = error_of(&SMALL.replace("at_least = 1", "at_least = \"one\""));
         assert_eq!((error.line, error.column), (22, 12), "{error}");
         assert!(error.message.contains("invalid type"), "{error}");
+        assert!(error.message.ends_with("expected a number"), "{error}");
+        let error = error_of(&SMALL.replace("restore = \"let the gate pass again\"\n", ""));
+        assert!(
+            error
+                .message
+                .starts_with("missing key `restore`: add restore = "),
+            "{error}"
+        );
     }
 
     #[test]
