@@ -594,6 +594,7 @@ fn check_checks(checks: &ChecksTable) -> Result<(), Problem> {
             "order is empty: a drill with no checks would pass whatever happened; list its checks, e.g. order = [\"schema_marker\", \"counters\", \"end_state\"]".into(),
         ));
     }
+    check_unique_ids(checks)?;
     for name in checks.order.get_ref() {
         if CHECK_NAMES.contains(&name.get_ref().as_str())
             || log_ids.contains(&name.get_ref().as_str())
@@ -657,6 +658,42 @@ fn check_checks(checks: &ChecksTable) -> Result<(), Problem> {
                 format!(
                     "worker = {}: whose log counts, 1 (any worker's) or 2 (worker 2's only)",
                     line.worker.get_ref()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Each check has one id, and the checklist names each once: `effect` and the verdict
+/// refer to checks by id, so two of one id would leave it to chance which one decides.
+fn check_unique_ids(checks: &ChecksTable) -> Result<(), Problem> {
+    let ids = checks
+        .counter
+        .iter()
+        .map(|c| &c.id)
+        .chain(checks.log_line.iter().map(|l| &l.id));
+    let mut seen: Vec<&str> = CHECK_NAMES.to_vec();
+    for id in ids {
+        if seen.contains(&id.get_ref().as_str()) {
+            return Err((
+                id.span(),
+                format!(
+                    "id `{}` is already taken (by another [[checks.counter]] or [[checks.log_line]], or a check of the list for order): give each check its own id",
+                    crate::sanitize::one_line(id.get_ref(), 80)
+                ),
+            ));
+        }
+        seen.push(id.get_ref());
+    }
+    let order = checks.order.get_ref();
+    for (at, name) in order.iter().enumerate() {
+        if order[..at].iter().any(|n| n.get_ref() == name.get_ref()) {
+            return Err((
+                name.span(),
+                format!(
+                    "order names `{}` twice: list each check once",
+                    crate::sanitize::one_line(name.get_ref(), 80)
                 ),
             ));
         }
@@ -1126,6 +1163,17 @@ at_least = 1
             ("at_least = 1", "at_most = 3", "bounded with at_most"),
             // A bound that always holds.
             ("at_least = 1", "at_least = 0", "always holds"),
+            // Two checks of one id: which one is the effect?
+            (
+                "at_least = 1\n",
+                "at_least = 1\n[[checks.counter]]\nid = \"failed_delta\"\ntitle = \"t\"\nmetric = \"outbox_processed_total\"\nseries = \"all\"\nat_most = 0\n",
+                "already taken",
+            ),
+            (
+                "\"counters\", \"end_state\"]",
+                "\"counters\", \"counters\", \"end_state\"]",
+                "twice",
+            ),
         ] {
             let text = SMALL.replace(from, to);
             assert_ne!(text, SMALL, "{from}");
