@@ -97,6 +97,11 @@ pub fn run_case(row: &Row) -> Case {
         properties.push(("deciding".into(), outcome.deciding.clone()));
     }
     properties.push(("verdict".into(), row.verdict().into()));
+    // Which file the drill came from: a ./drills file that replaces a built-in one must
+    // show in the test report, not only on the job's stderr.
+    if let Some(origin) = crate::drill::catalog::origin(row.scenario) {
+        properties.push(("drill".into(), origin.to_string()));
+    }
     let ending = match (&row.outcome, row.verdict()) {
         (_, "PASSED") => Ending::Passed,
         (Ok(outcome), "FAILED") => match grade_run(&outcome.dir) {
@@ -145,6 +150,9 @@ pub fn run_json(row: &Row) -> Value {
     value["ok"] = json!(row.verdict() == "PASSED");
     value["verdict"] = json!(row.verdict());
     value["wall_seconds"] = json!((row.wall.as_secs_f64() * 1000.0).round() / 1000.0);
+    if let Some(origin) = crate::drill::catalog::origin(row.scenario) {
+        value["drill"] = json!(origin.to_string());
+    }
     if let Ok(outcome) = &row.outcome {
         value["exit_code"] = json!(outcome.code);
         if let Some(why) = &outcome.why {
@@ -223,6 +231,12 @@ mod tests {
         assert_eq!(value["verdict"], "FAILED");
         assert_eq!(value["exit_code"], 1);
         assert_eq!(value["scenario"], "collector_down");
+        // Where the drill came from is in both reports.
+        assert!(
+            case.properties
+                .contains(&("drill".into(), "built-in".into()))
+        );
+        assert_eq!(value["drill"], "built-in");
     }
 
     #[test]

@@ -200,15 +200,39 @@ fn toml_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
     let mut files: Vec<PathBuf> = listing
         .flatten()
         .map(|entry| entry.path())
-        .filter(|path| path.extension().is_some_and(|e| e == "toml") && path.is_file())
+        // Every `.toml` is meant as a drill: one that is a folder or a link to nothing is
+        // said when it is read, not skipped in silence.
+        .filter(|path| path.extension().is_some_and(|e| e == "toml"))
         .collect();
     files.sort();
     Ok(files)
 }
 
+/// The most a drill file may hold: the lab's run to a few KiB. The cap stops a
+/// mistaken path (`/dev/zero`, a log, a dump) from eating the machine's memory.
+pub const MAX_DRILL_FILE_BYTES: u64 = 1024 * 1024;
+
+/// A drill file's text, refused past [`MAX_DRILL_FILE_BYTES`] or when not UTF-8.
+fn read_capped(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_DRILL_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_DRILL_FILE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "it is over {} KiB, and a drill file is a few KiB: is this the file you meant?",
+            MAX_DRILL_FILE_BYTES / 1024
+        )));
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        std::io::Error::other("it is not UTF-8 text; a drill file is TOML (docs/DRILLS.md)")
+    })
+}
+
 /// One drill file from disk.
 pub fn load_file(path: &Path) -> Result<&'static Scenario, String> {
-    let text = std::fs::read_to_string(path).map_err(|error| {
+    let text = read_capped(path).map_err(|error| {
         format!(
             "cannot read the drill file {}: {error}",
             crate::sanitize::path(path)
@@ -368,6 +392,50 @@ pub fn of_run(dir: &Path, scenario: &str) -> Result<&'static Scenario, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_toml_in_a_drill_folder_that_is_no_file_is_said_not_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(dir.path().join("gone.toml"), dir.path().join("mine.toml"))
+            .unwrap();
+        let error = load(&[dir.path().to_path_buf()], &[]).unwrap_err();
+        assert!(error.contains("mine.toml"), "{error}");
+        std::fs::remove_file(dir.path().join("mine.toml")).unwrap();
+        std::fs::create_dir(dir.path().join("folder.toml")).unwrap();
+        let error = load(&[dir.path().to_path_buf()], &[]).unwrap_err();
+        assert!(error.contains("folder.toml"), "{error}");
+    }
+
+    #[test]
+    fn a_drill_file_over_the_cap_or_not_text_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.toml");
+        let mut text = builtin("es_429_inject").unwrap().file.to_string();
+        text.push_str(&"#".repeat(MAX_DRILL_FILE_BYTES as usize));
+        std::fs::write(&big, text).unwrap();
+        let error = load_file(&big).unwrap_err();
+        assert!(
+            error.contains("big.toml") && error.contains("over 1024 KiB"),
+            "{error}"
+        );
+        let garbage = dir.path().join("garbage.toml");
+        std::fs::write(&garbage, [0xff, 0xfe, 0x00, 0x80]).unwrap();
+        let error = load_file(&garbage).unwrap_err();
+        assert!(
+            error.contains("garbage.toml") && error.contains("not UTF-8"),
+            "{error}"
+        );
+        // At the cap it still loads: the cap refuses only what is past it.
+        let fits = dir.path().join("fits.toml");
+        let file = builtin("es_429_inject").unwrap().file;
+        let pad = MAX_DRILL_FILE_BYTES as usize - file.len() - 1;
+        std::fs::write(&fits, format!("{file}\n{}", "#".repeat(pad))).unwrap();
+        assert_eq!(
+            std::fs::metadata(&fits).unwrap().len(),
+            MAX_DRILL_FILE_BYTES
+        );
+        assert!(load_file(&fits).is_ok());
+    }
 
     #[test]
     fn a_user_file_overrides_the_built_in_of_its_id_and_says_so() {

@@ -154,7 +154,7 @@ pub struct WorkersTable {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChecksTable {
-    pub order: Vec<Spanned<String>>,
+    pub order: Spanned<Vec<Spanned<String>>>,
     pub effect: Spanned<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reasons: Vec<String>,
@@ -431,6 +431,16 @@ fn at(path: &str, text: &str, span: Range<usize>, message: &str) -> DrillError {
 /// serde's words said for a person: an unknown key or word gets the closest known one.
 fn reworded(message: &str) -> String {
     let message = message.trim();
+    if let Some(rest) = message.strip_prefix("missing field `")
+        && let Some((name, _)) = rest.split_once('`')
+    {
+        return format!(
+            "missing key `{name}`: add {name} = … here (docs/DRILLS.md, The schema, says what it takes)"
+        );
+    }
+    if let Some((before, _)) = message.split_once(", expected f64") {
+        return format!("{before}, expected a number");
+    }
     for (prefix, what) in [("unknown field `", "key"), ("unknown variant `", "word")] {
         let Some(rest) = message.strip_prefix(prefix) else {
             continue;
@@ -578,7 +588,14 @@ fn check_checks(checks: &ChecksTable) -> Result<(), Problem> {
         .iter()
         .map(|l| l.id.get_ref().as_str())
         .collect();
-    for name in &checks.order {
+    if checks.order.get_ref().is_empty() {
+        return Err((
+            checks.order.span(),
+            "order is empty: a drill with no checks would pass whatever happened; list its checks, e.g. order = [\"schema_marker\", \"counters\", \"end_state\"]".into(),
+        ));
+    }
+    check_unique_ids(checks)?;
+    for name in checks.order.get_ref() {
         if CHECK_NAMES.contains(&name.get_ref().as_str())
             || log_ids.contains(&name.get_ref().as_str())
         {
@@ -620,13 +637,21 @@ fn check_checks(checks: &ChecksTable) -> Result<(), Problem> {
     for counter in &checks.counter {
         check_counter(counter, !checks.reasons.is_empty())?;
     }
+    check_effect(checks)?;
     for line in &checks.log_line {
-        regex::Regex::new(line.pattern.get_ref()).map_err(|error| {
+        let re = regex::Regex::new(line.pattern.get_ref()).map_err(|error| {
             (
                 line.pattern.span(),
                 format!("pattern is not a regex: {error}"),
             )
         })?;
+        // Without a group nothing is ever counted, and the check fails on every run.
+        if re.captures_len() < 2 {
+            return Err((
+                line.pattern.span(),
+                "pattern has no group, and its first group is the count (≥ 1) the check reads: put ( ) around the number, e.g. 'Reclaimed\\s+(\\d+)\\s+stuck'".into(),
+            ));
+        }
         if !(1..=2).contains(line.worker.get_ref()) {
             return Err((
                 line.worker.span(),
@@ -636,6 +661,79 @@ fn check_checks(checks: &ChecksTable) -> Result<(), Problem> {
                 ),
             ));
         }
+    }
+    Ok(())
+}
+
+/// Each check has one id, and the checklist names each once: `effect` and the verdict
+/// refer to checks by id, so two of one id would leave it to chance which one decides.
+fn check_unique_ids(checks: &ChecksTable) -> Result<(), Problem> {
+    let ids = checks
+        .counter
+        .iter()
+        .map(|c| &c.id)
+        .chain(checks.log_line.iter().map(|l| &l.id));
+    let mut seen: Vec<&str> = CHECK_NAMES.to_vec();
+    for id in ids {
+        if seen.contains(&id.get_ref().as_str()) {
+            return Err((
+                id.span(),
+                format!(
+                    "id `{}` is already taken (by another [[checks.counter]] or [[checks.log_line]], or a check of the list for order): give each check its own id",
+                    crate::sanitize::one_line(id.get_ref(), 80)
+                ),
+            ));
+        }
+        seen.push(id.get_ref());
+    }
+    let order = checks.order.get_ref();
+    for (at, name) in order.iter().enumerate() {
+        if order[..at].iter().any(|n| n.get_ref() == name.get_ref()) {
+            return Err((
+                name.span(),
+                format!(
+                    "order names `{}` twice: list each check once",
+                    crate::sanitize::one_line(name.get_ref(), 80)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks that pass when nothing went wrong at all: the schema marker, the traces and
+/// the end state hold on a quiet run, so none of them shows that the fault hit.
+const NOT_AN_EFFECT: &[&str] = &[
+    "schema_marker",
+    "trace_by_event",
+    "trace_by_batch",
+    "log_trace_link",
+    "end_state",
+    "no_traces",
+];
+
+/// The effect is what stops a run the fault never reached from passing: it must be a
+/// check a quiet run fails. (An unknown effect is said by `make`, with the graded ids.)
+fn check_effect(checks: &ChecksTable) -> Result<(), Problem> {
+    let effect = checks.effect.get_ref().as_str();
+    let fix = "name a check a run without the fault fails: a [[checks.counter]] with at_least ≥ 1, a [[checks.log_line]], or collector_refused, replay_done, document_kept, finalized_once";
+    if NOT_AN_EFFECT.contains(&effect) {
+        return Err((
+            checks.effect.span(),
+            format!(
+                "effect `{effect}` passes on a run the fault never reached, so the drill could pass without its fault: {fix}"
+            ),
+        ));
+    }
+    if let Some(counter) = checks.counter.iter().find(|c| c.id.get_ref() == effect)
+        && counter.at_least.is_none_or(|bound| bound <= 0.0)
+    {
+        return Err((
+            checks.effect.span(),
+            format!(
+                "effect `{effect}` is a counter bounded with at_most (or at_least = 0), which a run the fault never reached passes: {fix}"
+            ),
+        ));
     }
     Ok(())
 }
@@ -706,6 +804,13 @@ fn check_counter(counter: &CounterTable, drill_has_reasons: bool) -> Result<(), 
         }
     }
     match (counter.at_least, counter.at_most) {
+        (Some(bound), None) if bound.is_finite() && bound <= 0.0 => Err((
+            counter.id.span(),
+            format!(
+                "counter `{}`: at_least = {bound} always holds (a counter only goes up), so the check shows nothing: use at_least = 1, or at_most = 0 for \"never\"",
+                counter.id.get_ref()
+            ),
+        )),
         (Some(bound), None) | (None, Some(bound)) if bound.is_finite() && bound >= 0.0 => Ok(()),
         _ => Err((
             counter.id.span(),
@@ -768,6 +873,7 @@ fn scenario(file: &DrillFile, text: &'static str) -> Scenario {
         .collect();
     let order: Vec<Check> = checks
         .order
+        .get_ref()
         .iter()
         .filter_map(|name| {
             Some(match name.get_ref().as_str() {
@@ -977,6 +1083,14 @@ at_least = 1
         let error = error_of(&SMALL.replace("at_least = 1", "at_least = \"one\""));
         assert_eq!((error.line, error.column), (22, 12), "{error}");
         assert!(error.message.contains("invalid type"), "{error}");
+        assert!(error.message.ends_with("expected a number"), "{error}");
+        let error = error_of(&SMALL.replace("restore = \"let the gate pass again\"\n", ""));
+        assert!(
+            error
+                .message
+                .starts_with("missing key `restore`: add restore = "),
+            "{error}"
+        );
     }
 
     #[test]
@@ -1023,6 +1137,66 @@ at_least = 1
             assert!(error.message.contains(expected), "{from} → {to}: {error}");
             assert!(error.line > 1, "{error}");
         }
+    }
+
+    #[test]
+    fn a_drill_that_passes_without_its_fault_is_refused() {
+        for (from, to, expected) in [
+            // No checks at all.
+            (
+                "order = [\"schema_marker\", \"counters\", \"end_state\"]",
+                "order = []",
+                "order is empty",
+            ),
+            // An effect every quiet run has.
+            (
+                "effect = \"failed_delta\"",
+                "effect = \"schema_marker\"",
+                "passes on a run the fault never reached",
+            ),
+            (
+                "effect = \"failed_delta\"",
+                "effect = \"end_state\"",
+                "passes on a run the fault never reached",
+            ),
+            // A counter effect that zero satisfies.
+            ("at_least = 1", "at_most = 3", "bounded with at_most"),
+            // A bound that always holds.
+            ("at_least = 1", "at_least = 0", "always holds"),
+            // Two checks of one id: which one is the effect?
+            (
+                "at_least = 1\n",
+                "at_least = 1\n[[checks.counter]]\nid = \"failed_delta\"\ntitle = \"t\"\nmetric = \"outbox_processed_total\"\nseries = \"all\"\nat_most = 0\n",
+                "already taken",
+            ),
+            (
+                "\"counters\", \"end_state\"]",
+                "\"counters\", \"counters\", \"end_state\"]",
+                "twice",
+            ),
+        ] {
+            let text = SMALL.replace(from, to);
+            assert_ne!(text, SMALL, "{from}");
+            let error = load("x.toml", &text).expect_err(to);
+            assert!(error.message.contains(expected), "{from} → {to}: {error}");
+            assert!(error.line > 1, "placed: {error}");
+        }
+    }
+
+    #[test]
+    fn a_log_line_pattern_without_a_group_to_count_is_refused() {
+        let text = SMALL.replace("effect = \"failed_delta\"", "effect = \"seen\"")
+            + "\n[[checks.log_line]]\nid = \"seen\"\ntitle = \"seen\"\npattern = 'Reclaimed \\d+'\n";
+        let text = text.replace("\"end_state\"]", "\"end_state\", \"seen\"]");
+        let error = load("x.toml", &text).expect_err("no group");
+        assert!(error.message.contains("pattern has no group"), "{error}");
+        assert!(
+            load(
+                "x.toml",
+                &text.replace("Reclaimed \\d+", "Reclaimed (\\d+)")
+            )
+            .is_ok()
+        );
     }
 
     #[test]

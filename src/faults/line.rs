@@ -128,7 +128,7 @@ pub fn to_lifted_line(fault: &Fault, lift: Option<Duration>) -> String {
     }
 }
 
-/// `5s`, `1500ms`, `2m`: how long a fault stays in; more than zero, at most an hour.
+/// `5s`, `1500ms`, `2m`, `1h`: how long a fault stays in; more than zero, at most an hour.
 fn lift_duration(word: &str) -> Result<Duration, String> {
     let lower = word.to_ascii_lowercase();
     let (digits, scale_ms) = if let Some(ms) = lower.strip_suffix("ms") {
@@ -137,6 +137,9 @@ fn lift_duration(word: &str) -> Result<Duration, String> {
         (s, 1000)
     } else if let Some(m) = lower.strip_suffix('m') {
         (m, 60_000)
+    } else if let Some(h) = lower.strip_suffix('h') {
+        // Read so that `for 2h` is told the cap, not that it lacks a unit.
+        (h, 3_600_000)
     } else {
         return Err(format!(
             "for '{word}': write a duration with its unit, e.g. for 5s, for 1500ms or for 2m"
@@ -556,7 +559,7 @@ mod tests {
             ("abort 503 for 5s now", "takes one DURATION"),
             ("abort 503 for 5", "with its unit"),
             ("abort 503 for 0s", "more than 0 s"),
-            ("abort 503 for 2h", "with its unit"),
+            ("abort 503 for 2h", "at most 1 h"),
             ("abrot 503 for 5s", "did you mean 'abort'"),
         ] {
             let error = parse_lifted(line).expect_err(line);
@@ -593,5 +596,11 @@ mod tests {
                 "{line:?} gave {error:?}, expected it to mention {expected:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_lift_in_hours_is_read_and_held_to_the_cap() {
+        assert_eq!(lift_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(lift_duration("60m"), Ok(Duration::from_secs(3600)));
     }
 }

@@ -82,12 +82,24 @@ pub enum Pick {
     First { n: u64 },
 }
 
+/// 1st, 2nd, 3rd, 4th, 11th, 22nd: the journal says "every 2nd", not "every 2th".
+fn ordinal(n: u64) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
 impl Pick {
     /// The pick's words after the fault's (empty for every request).
     fn describe(&self) -> String {
         match self {
             Pick::All => String::new(),
-            Pick::Nth { n } => format!(", every {n}th"),
+            Pick::Nth { n } => format!(", every {}", ordinal(*n)),
             Pick::Ratio { ratio, seed } => format!(", ratio {ratio} (seed {seed})"),
             Pick::First { n } => format!(", the first {n} only"),
         }
@@ -333,6 +345,21 @@ pub fn rewrite_bulk_item(body: &[u8], item: usize, status: u16) -> Option<Vec<u8
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_nth_reads_as_english() {
+        let words: Vec<String> = [1, 2, 3, 4, 11, 12, 13, 21, 22, 103, 111]
+            .into_iter()
+            .map(super::ordinal)
+            .collect();
+        assert_eq!(
+            words,
+            [
+                "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "103rd",
+                "111th"
+            ]
+        );
+    }
+
     use super::*;
 
     #[test]
