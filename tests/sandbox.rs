@@ -92,6 +92,8 @@ fn the_ci_script_runs_every_drill_in_the_sandbox_and_keeps_its_evidence() {
                 "{id}: {queries} promql files in {}",
                 dir.display()
             );
+            // The baseline's own name: a freeze in the same second never collides with it.
+            assert!(dir.join("_metrics/promql-before.json").is_file(), "{id}");
         }
     }
 

@@ -3,9 +3,12 @@
 //! summed over the workers' instances by [`crate::prom::ledger`]'s rules; each page is
 //! rendered back to exposition text, so `_metrics/*.txt` read as a scrape's do (and
 //! upstream's rules read them). A freeze and the baseline also keep every query and
-//! its answer (`_metrics/promql-<ts>.json`); live polls only journal their counters.
+//! its answer (`_metrics/promql-before.json`, then `promql-<ts>.json` per freeze); live polls only journal their counters.
 
 use serde_json::{Value, json};
+
+/// The baseline's queries and answers (each freeze's are `_metrics/promql-<ts>.json`).
+const BASELINE_PROMQL: &str = "_metrics/promql-before.json";
 
 use super::*;
 use crate::prom::ledger::{self, Counted, Ledger};
@@ -273,10 +276,11 @@ impl Session {
         let page = self.prom_page().await?;
         let mut answers = vec![present, history];
         answers.extend(page.answers.iter().cloned());
-        let ts = timestamp();
+        // Named for what it is, like metrics-before.txt: a freeze in the same second as
+        // the baseline (a quick drill) must not collide with it.
         let record = json!({"source": "prometheus", "baseline_at": at, "queries": answers.iter().map(Answered::record).collect::<Vec<_>>()});
         self.run
-            .write_json(&format!("_metrics/promql-{ts}.json"), &record)
+            .write_json(BASELINE_PROMQL, &record)
             .map_err(error_text)?;
         let before = self.prom_worker_page(&page, None, false);
         self.run
@@ -291,7 +295,7 @@ impl Session {
         }
         self.journal(
             "baseline",
-            json!({"metrics": files, "source": "prometheus", "promql": format!("_metrics/promql-{ts}.json")}),
+            json!({"metrics": files, "source": "prometheus", "promql": BASELINE_PROMQL}),
         );
         self.baseline = Some(before);
         let scrape = self.keep_prom_page(page);
