@@ -23,6 +23,7 @@ pub mod sandbox;
 pub mod sanitize;
 pub mod session;
 pub mod sources;
+pub mod tls;
 pub mod ui;
 pub mod verify;
 pub mod worker;

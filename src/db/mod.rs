@@ -73,6 +73,7 @@ pub async fn connect_with_timeout(
         url: shown_url.to_string(),
         source,
     })?;
+    crate::tls::install_provider();
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(acquire_timeout)

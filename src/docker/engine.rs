@@ -457,6 +457,7 @@ impl Engine {
     }
 
     fn transport_client(&self) -> Result<Docker, bollard::errors::Error> {
+        crate::tls::install_provider();
         match &self.transport {
             Transport::Unix => {
                 Docker::connect_with_unix(&self.host, REQUEST_TIMEOUT_SECONDS, API_DEFAULT_VERSION)

@@ -59,10 +59,10 @@ pub struct JaegerClient {
 
 impl JaegerClient {
     pub fn new(base: &str, service: &str) -> JaegerClient {
-        let http = reqwest::Client::builder()
+        let http = crate::tls::http_builder()
             .timeout(Duration::from_secs(5))
             .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
+            .unwrap_or_else(|_| crate::tls::http_client());
         JaegerClient {
             http,
             base: base.trim_end_matches('/').to_string(),

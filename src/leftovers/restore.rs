@@ -280,7 +280,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_stopped_es_is_started_only_on_the_engine_it_was_stopped_on() {
-        let http = reqwest::Client::new();
+        let http = crate::tls::http_client();
         let current = engine_at("unix:///nonexistent/docker.sock");
         let context = Context {
             http: &http,

@@ -64,10 +64,10 @@ pub struct PromClient {
 
 impl PromClient {
     pub fn new(url: &str) -> PromClient {
-        let http = reqwest::Client::builder()
+        let http = crate::tls::http_builder()
             .timeout(Duration::from_secs(2))
             .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
+            .unwrap_or_else(|_| crate::tls::http_client());
         PromClient {
             http,
             url: url.trim_end_matches('/').to_string(),

@@ -332,6 +332,7 @@ impl Sandbox {
 /// `CREATE DATABASE` in the fresh cluster (it has only `postgres`).
 async fn create_database(admin_url: &str) -> Result<(), String> {
     use sqlx::Connection;
+    crate::tls::install_provider();
     let mut connection = sqlx::PgConnection::connect(admin_url)
         .await
         .map_err(|e| format!("connecting to the sandbox's Postgres: {e}"))?;

@@ -44,10 +44,10 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 }
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
+    crate::tls::http_builder()
         .timeout(Duration::from_secs(2))
         .build()
-        .unwrap_or_else(|_| reqwest::Client::new())
+        .unwrap_or_else(|_| crate::tls::http_client())
 }
 
 pub async fn scrape(http: &reqwest::Client, url: &str) -> Result<Scrape, ScrapeError> {

@@ -34,7 +34,7 @@ impl EsClient {
         timeout: Duration,
         pool: usize,
     ) -> reqwest::Result<EsClient> {
-        let http = reqwest::Client::builder()
+        let http = crate::tls::http_builder()
             .tcp_nodelay(true)
             .pool_max_idle_per_host(pool)
             .timeout(timeout)
