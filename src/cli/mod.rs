@@ -205,6 +205,9 @@ pub struct GateArgs {
     /// Write every request as a JSON line: - for stdout, or a file (appended to).
     #[arg(long, value_name = "FILE")]
     pub records: Option<PathBuf>,
+    /// Threads serving connections (like haproxy's nbthread); default: one per core.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: Option<u16>,
 }
 
 #[derive(Debug, Args)]
@@ -549,6 +552,7 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
             fault: args.fault,
             control: args.control,
             records: args.records,
+            threads: args.threads.map(usize::from),
         })
         .await
         .map_err(CouldNotRun)?;

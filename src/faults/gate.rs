@@ -6,9 +6,11 @@
 //! Pass-through changes nothing the worker or ES can see but hop-by-hop headers: method,
 //! path and query, headers, body and status go through as they are, over keep-alive
 //! connections on both sides. A fault proxy sits on every request of every drill, so the
-//! pass path is kept as lean as a proxy's: a pooled hyper client (no URL parsing, no
-//! header map rebuilt), both bodies streamed through without being buffered or copied,
-//! and the record a small push under a lock (JSON is written later, off the path).
+//! pass path is kept as lean as a proxy's: each worker connection is served on one
+//! thread with its own upstream connection beside it ([`super::lanes`],
+//! [`super::upstream`]), no URL parsed and no header map rebuilt, both bodies streamed
+//! through without being buffered or copied, and the record a small push under a lock
+//! (JSON is written later, off the path).
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -20,15 +22,16 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Either, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::header::{HeaderMap, HeaderName};
+use hyper::http::uri::PathAndQuery;
 use hyper::{Request, Response, Uri};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use tokio::net::TcpListener;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
+use super::lanes::Lanes;
 use super::spec::{Decider, Decision, EsOp, Fault, error_body, rewrite_bulk_item};
+use super::upstream::{UpstreamAddress, UpstreamConnection};
 
 /// Requests kept in memory for the Faults pane and the export (oldest dropped first).
 pub const RECORDS_KEPT: usize = 10_000;
@@ -39,14 +42,64 @@ pub struct GateRecord {
     /// When the request arrived (Unix ms; exported as RFC 3339 `ts`).
     #[serde(rename = "ts", serialize_with = "rfc3339_ms")]
     pub at_unix_ms: i64,
-    pub method: String,
-    pub path: String,
+    /// Kept as the request's own method and path (no copy per request); exported as text.
+    #[serde(serialize_with = "method_text")]
+    pub method: hyper::Method,
+    #[serde(serialize_with = "path_text")]
+    pub path: RecordedPath,
     pub op: EsOp,
     /// The status the worker got; `None` when it got none (held, reset, ES unreachable).
     pub status: Option<u16>,
     /// The fault applied to this request, if one was.
     pub injected: Option<String>,
     pub elapsed_ms: u64,
+}
+
+fn method_text<S: serde::Serializer>(
+    method: &hyper::Method,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(method.as_str())
+}
+
+fn path_text<S: serde::Serializer>(path: &RecordedPath, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(path.as_str())
+}
+
+/// What a record names as the path: the request's own path and query, or, for a
+/// connection the gate hung up on before reading anything, `(connection)`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordedPath {
+    Request(PathAndQuery),
+    Connection,
+}
+
+impl RecordedPath {
+    pub fn as_str(&self) -> &str {
+        match self {
+            RecordedPath::Request(path) => path.as_str(),
+            RecordedPath::Connection => "(connection)",
+        }
+    }
+
+    /// The path without its query.
+    pub fn path(&self) -> &str {
+        match self {
+            RecordedPath::Request(path) => path.path(),
+            RecordedPath::Connection => "(connection)",
+        }
+    }
+}
+
+impl std::str::FromStr for RecordedPath {
+    type Err = hyper::http::uri::InvalidUri;
+
+    fn from_str(text: &str) -> Result<RecordedPath, Self::Err> {
+        if text == "(connection)" {
+            return Ok(RecordedPath::Connection);
+        }
+        text.parse().map(RecordedPath::Request)
+    }
 }
 
 fn rfc3339_ms<S: serde::Serializer>(at_unix_ms: &i64, serializer: S) -> Result<S::Ok, S::Error> {
@@ -56,17 +109,14 @@ fn rfc3339_ms<S: serde::Serializer>(at_unix_ms: &i64, serializer: S) -> Result<S
     serializer.serialize_str(&text)
 }
 
-/// The client the gate forwards with: the request body goes out as it came in.
-type Forwarder = Client<HttpConnector, Incoming>;
-
 struct Shared {
     upstream: String,
-    /// `http://host:port` of the upstream, parsed once: each request only swaps in its
-    /// own path and query.
-    upstream_scheme: hyper::http::uri::Scheme,
-    upstream_authority: hyper::http::uri::Authority,
-    client: Forwarder,
+    /// `http://host:port` of the upstream, parsed once: each request only gets its host.
+    upstream_address: UpstreamAddress,
     decider: Mutex<Decider>,
+    /// The fault in force is `pass` (or one decided at accept: refuse, hang-up): a
+    /// request need not ask the decider.
+    passing: std::sync::atomic::AtomicBool,
     records: Mutex<VecDeque<GateRecord>>,
     /// Records dropped from memory (the export says how many).
     dropped: Mutex<u64>,
@@ -79,43 +129,44 @@ struct InFlight<'a>(&'a std::sync::atomic::AtomicUsize);
 
 impl<'a> InFlight<'a> {
     fn enter(count: &'a std::sync::atomic::AtomicUsize) -> InFlight<'a> {
-        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        count.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         InFlight(count)
     }
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 
 pub struct FaultGate {
     addr: SocketAddr,
     shared: Arc<Shared>,
+    /// The threads connections are served on; the accept task hands them over.
+    lanes: Arc<Lanes>,
     running: Mutex<Option<JoinHandle<()>>>,
 }
 
-/// Hop-by-hop headers (RFC 9110 §7.6.1), and `host`, which the client sets to the
-/// upstream's own. `content-length` passes: both bodies go through unchanged, so the
-/// length stays true (a rewritten body drops it, see [`answer_with`]).
-const NOT_FORWARDED: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "host",
+/// Hop-by-hop headers (RFC 9110 §7.6.1), and `host`, which the upstream connection sets
+/// to the upstream's own. `content-length` passes: both bodies go through unchanged, so
+/// the length stays true (a rewritten body drops it, see [`answer_with`]). Names made
+/// once: a lookup by a ready `HeaderName` skips parsing the name on every request.
+static NOT_FORWARDED: [HeaderName; 8] = [
+    hyper::header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    hyper::header::TE,
+    hyper::header::TRAILER,
+    hyper::header::TRANSFER_ENCODING,
+    hyper::header::UPGRADE,
+    hyper::header::HOST,
 ];
 
 /// Drops the headers a proxy must not pass on, in place (no new map per request).
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    for name in NOT_FORWARDED {
-        if headers.contains_key(name) {
-            headers.remove(HeaderName::from_static(name));
-        }
+    for name in &NOT_FORWARDED {
+        headers.remove(name);
     }
 }
 
@@ -138,25 +189,28 @@ impl FaultGate {
     /// Listens on `listen` (port 0 picks one, kept across refuse/restore) and forwards to
     /// `upstream` (ES's base URL).
     pub async fn start(listen: SocketAddr, upstream: &str) -> std::io::Result<FaultGate> {
-        let (upstream_scheme, upstream_authority) = parse_upstream(upstream)?;
+        FaultGate::start_with_threads(listen, upstream, None).await
+    }
+
+    /// [`FaultGate::start`] with `threads` serving connections (`None`: one per core).
+    pub async fn start_with_threads(
+        listen: SocketAddr,
+        upstream: &str,
+        threads: Option<usize>,
+    ) -> std::io::Result<FaultGate> {
+        let upstream_authority = parse_upstream(upstream)?;
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        // The worker's own timeout decides; the gate never gives up first, and passes a
-        // 3xx on as it is (the hyper client follows no redirects).
-        let client = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(256)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build(connector);
+        // The worker's own timeout decides: the gate never gives up first, and passes a
+        // 3xx on as it is (it follows no redirects).
         let gate = FaultGate {
             addr,
+            lanes: Arc::new(Lanes::start("fault-gate", threads)?),
             shared: Arc::new(Shared {
                 upstream: upstream.trim_end_matches('/').to_string(),
-                upstream_scheme,
-                upstream_authority,
-                client,
+                upstream_address: UpstreamAddress::new(upstream_authority),
                 decider: Mutex::new(Decider::new(Fault::Pass)),
+                passing: std::sync::atomic::AtomicBool::new(true),
                 records: Mutex::new(VecDeque::new()),
                 dropped: Mutex::new(0),
                 in_flight: Default::default(),
@@ -200,8 +254,12 @@ impl FaultGate {
     /// every connection; any other fault opens it again on the same port.
     pub async fn set_fault(&self, fault: Fault) -> std::io::Result<()> {
         let refuse = fault == Fault::Refuse;
+        let passing = matches!(fault, Fault::Pass | Fault::Refuse | Fault::Hangup);
         if let Ok(mut decider) = self.shared.decider.lock() {
             *decider = Decider::new(fault);
+            self.shared
+                .passing
+                .store(passing, std::sync::atomic::Ordering::Release);
         }
         if refuse {
             self.stop();
@@ -251,6 +309,12 @@ impl FaultGate {
         (records.iter().skip(skip).cloned().collect(), next, missed)
     }
 
+    /// How many requests the gate has recorded since it started.
+    pub fn recorded(&self) -> u64 {
+        let kept = self.shared.records.lock().map_or(0, |r| r.len() as u64);
+        kept + self.shared.dropped.lock().map_or(0, |d| *d)
+    }
+
     /// Every kept record as JSON lines (`_exports/gate-<ts>.jsonl`).
     pub fn export_jsonl(&self) -> String {
         let mut out = String::new();
@@ -273,6 +337,7 @@ impl FaultGate {
         {
             task.abort();
         }
+        self.lanes.close_all();
     }
 
     async fn listen_again(&self) -> std::io::Result<()> {
@@ -298,38 +363,43 @@ impl FaultGate {
 
     fn serve(&self, listener: TcpListener) {
         let shared = self.shared.clone();
+        let lanes = self.lanes.clone();
         let task = tokio::spawn(async move {
-            // Connections live in this set: aborting the accept task drops it, and with
-            // it every open connection (a refusal is as hard as a stopped container).
-            let mut connections = JoinSet::new();
             loop {
-                tokio::select! {
-                    accepted = listener.accept() => {
-                        let Ok((stream, _)) = accepted else { continue };
-                        if hangs_up(&shared) {
-                            hang_up(&shared, stream);
-                            continue;
-                        }
-                        let _ = stream.set_nodelay(true);
-                        let shared = shared.clone();
-                        connections.spawn(async move {
-                            let service = hyper::service::service_fn(move |request| {
-                                let shared = shared.clone();
-                                async move { Ok::<_, Infallible>(handle(&shared, request).await) }
-                            });
-                            let _ = hyper::server::conn::http1::Builder::new()
-                                .serve_connection(TokioIo::new(stream), service)
-                                .await;
-                        });
-                    }
-                    Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                if hangs_up(&shared) {
+                    hang_up(&shared, stream);
+                    continue;
                 }
+                let _ = stream.set_nodelay(true);
+                let shared = shared.clone();
+                lanes.hand_over(
+                    stream,
+                    Box::new(move |stream| Box::pin(serve_connection(shared, stream))),
+                );
             }
         });
         if let Ok(mut slot) = self.running.lock() {
             *slot = Some(task);
         }
     }
+}
+
+/// One worker connection, on its lane, with its own upstream connection.
+async fn serve_connection(shared: Arc<Shared>, stream: tokio::net::TcpStream) {
+    let connection = Arc::new((shared, Mutex::new(UpstreamConnection::default())));
+    let service = hyper::service::service_fn(move |request| {
+        let connection = connection.clone();
+        async move {
+            let (shared, upstream) = &*connection;
+            Ok::<_, Infallible>(handle(shared, upstream, request).await)
+        }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
 }
 
 impl Drop for FaultGate {
@@ -346,7 +416,7 @@ pub fn written_doc_id(records: &[GateRecord], entity: &str) -> Option<String> {
         .rev()
         .filter(|r| r.op == EsOp::Upsert)
         .filter_map(|r| {
-            let path = r.path.split('?').next()?;
+            let path = r.path.path();
             let (_, id) = path.rsplit_once("/_doc/")?;
             // A client may percent-encode the `:` of `<type>:<id>`.
             let id = id.replace("%3A", ":").replace("%3a", ":");
@@ -370,8 +440,8 @@ fn hang_up(shared: &Shared, stream: tokio::net::TcpStream) {
         shared,
         GateRecord {
             at_unix_ms: chrono::Utc::now().timestamp_millis(),
-            method: "-".into(),
-            path: "(connection)".into(),
+            method: hyper::Method::from_bytes(b"-").unwrap_or_default(),
+            path: RecordedPath::Connection,
             op: EsOp::Other,
             status: None,
             injected: Some(Fault::Hangup.describe()),
@@ -393,9 +463,7 @@ fn record(shared: &Shared, record: GateRecord) {
 }
 
 /// `http://host:port[/]` → its scheme and authority; anything else is refused with the fix.
-fn parse_upstream(
-    upstream: &str,
-) -> std::io::Result<(hyper::http::uri::Scheme, hyper::http::uri::Authority)> {
+fn parse_upstream(upstream: &str) -> std::io::Result<hyper::http::uri::Authority> {
     let refused = |why: &str| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
@@ -422,49 +490,120 @@ fn parse_upstream(
             "has a path (the gate forwards each request's own path)",
         ));
     }
-    let authority = uri
-        .authority()
+    uri.authority()
         .cloned()
-        .ok_or_else(|| refused("has no host"))?;
-    Ok((scheme, authority))
+        .ok_or_else(|| refused("has no host"))
 }
 
-async fn handle(shared: &Shared, request: Request<Incoming>) -> Answer {
+/// What the gate knows of a request when it is recorded.
+struct Seen {
+    started: std::time::Instant,
+    at_unix_ms: i64,
+    method: hyper::Method,
+    path: PathAndQuery,
+    op: EsOp,
+    injected: Option<String>,
+}
+
+impl Seen {
+    fn of(request: &Request<Incoming>, op: EsOp, injected: Option<String>) -> Seen {
+        Seen {
+            started: std::time::Instant::now(),
+            at_unix_ms: chrono::Utc::now().timestamp_millis(),
+            method: request.method().clone(),
+            path: request
+                .uri()
+                .path_and_query()
+                .cloned()
+                .unwrap_or_else(|| PathAndQuery::from_static("/")),
+            op,
+            injected,
+        }
+    }
+
+    fn done(&self, status: Option<u16>) -> GateRecord {
+        GateRecord {
+            at_unix_ms: self.at_unix_ms,
+            method: self.method.clone(),
+            path: RecordedPath::Request(self.path.clone()),
+            op: self.op,
+            status,
+            injected: self.injected.clone(),
+            elapsed_ms: self.started.elapsed().as_millis() as u64,
+        }
+    }
+}
+
+async fn handle(
+    shared: &Shared,
+    upstream: &Mutex<UpstreamConnection>,
+    request: Request<Incoming>,
+) -> Answer {
     let _in_flight = InFlight::enter(&shared.in_flight);
-    let started = std::time::Instant::now();
     let op = EsOp::of(
         request.method().as_str(),
         request.uri().path_and_query().map_or("/", |p| p.as_str()),
     );
-    // The fault is described only for a request it hits: pass-through stays cheap.
-    let (decision, injected) = match shared.decider.lock() {
-        Ok(mut decider) => {
-            let decision = decider.decide(op);
-            let injected = (decision != Decision::Forward).then(|| decider.fault().describe());
-            (decision, injected)
+    if let Some((decision, injected)) = hit_by_fault(shared, op) {
+        // Off the pass path, boxed: the pass path's future stays small.
+        return Box::pin(handle_faulted(
+            shared, upstream, request, op, decision, injected,
+        ))
+        .await;
+    }
+    let seen = Seen::of(&request, op, None);
+    match forward(shared, upstream, request).await {
+        Ok(answer) => {
+            record(shared, seen.done(Some(answer.status().as_u16())));
+            answer.map(Either::Left)
         }
-        Err(_) => (Decision::Forward, None),
-    };
-    let received = chrono::Utc::now().timestamp_millis();
-    let method = request.method().clone();
-    let path_and_query = request.uri().path_and_query().cloned();
-    let done = |status: Option<u16>| GateRecord {
-        at_unix_ms: received,
-        method: method.as_str().to_string(),
-        path: path_and_query
-            .as_ref()
-            .map_or_else(|| "/".to_string(), |p| p.as_str().to_string()),
-        op,
-        status,
-        injected: injected.clone(),
-        elapsed_ms: started.elapsed().as_millis() as u64,
-    };
+        Err(error) => upstream_unreachable(shared, &seen, error),
+    }
+}
+
+/// What the fault in force does to a request of `op`, and the fault described, when it
+/// does anything. The decider is asked only when a fault is in force, and the fault
+/// described only for a request it hits.
+fn hit_by_fault(shared: &Shared, op: EsOp) -> Option<(Decision, String)> {
+    if shared.passing.load(std::sync::atomic::Ordering::Acquire) {
+        return None;
+    }
+    let mut decider = shared.decider.lock().ok()?;
+    let decision = decider.decide(op);
+    (decision != Decision::Forward).then(|| (decision, decider.fault().describe()))
+}
+
+/// ES itself is unreachable: the worker sees the gate fail as a proxy does.
+fn upstream_unreachable(shared: &Shared, seen: &Seen, error: String) -> Answer {
+    record(shared, seen.done(Some(502)));
+    made(
+        Response::builder()
+            .status(502)
+            .header("content-type", "application/json")
+            .body(full(
+                serde_json::json!({"error": {"type": "gate_upstream_unreachable", "reason": error}, "status": 502})
+                    .to_string(),
+            ))
+            .unwrap_or_else(|_| Response::new(full(Bytes::new()))),
+    )
+}
+
+/// A request the fault in force hits.
+async fn handle_faulted(
+    shared: &Shared,
+    upstream: &Mutex<UpstreamConnection>,
+    request: Request<Incoming>,
+    op: EsOp,
+    decision: Decision,
+    injected: String,
+) -> Answer {
+    let seen = Seen::of(&request, op, Some(injected));
     match decision {
         Decision::Abort {
             status,
             retry_after_seconds,
         } => {
-            record(shared, done(Some(status)));
+            record(shared, seen.done(Some(status)));
             let mut response = Response::builder()
                 .status(status)
                 .header("content-type", "application/json");
@@ -478,7 +617,7 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Answer {
             );
         }
         Decision::Hold => {
-            record(shared, done(None));
+            record(shared, seen.done(None));
             // Never answers: the worker's own timeout ends it (`es_timeout`). The
             // connection goes when the worker gives up or the gate is refused.
             std::future::pending::<()>().await;
@@ -486,22 +625,9 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Answer {
         Decision::Delay(delay) => tokio::time::sleep(delay).await,
         _ => {}
     }
-    let answer = match forward(shared, request).await {
+    let answer = match forward(shared, upstream, request).await {
         Ok(answer) => answer,
-        Err(error) => {
-            // ES itself is unreachable: the worker sees the gate fail like a proxy does.
-            record(shared, done(Some(502)));
-            return made(
-                Response::builder()
-                    .status(502)
-                    .header("content-type", "application/json")
-                    .body(full(
-                        serde_json::json!({"error": {"type": "gate_upstream_unreachable", "reason": error}, "status": 502})
-                            .to_string(),
-                    ))
-                    .unwrap_or_else(|_| Response::new(full(Bytes::new()))),
-            );
-        }
+        Err(error) => return upstream_unreachable(shared, &seen, error),
     };
     let status = answer.status().as_u16();
     match decision {
@@ -511,13 +637,13 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Answer {
         } => {
             let (parts, body) = answer.into_parts();
             let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
-                record(shared, done(None));
+                record(shared, seen.done(None));
                 return made(cut_short(parts, Bytes::new()));
             };
             let body = rewrite_bulk_item(&body, item, item_status)
                 .map(Bytes::from)
                 .unwrap_or(body);
-            record(shared, done(Some(status)));
+            record(shared, seen.done(Some(status)));
             made(answer_with(parts, body))
         }
         Decision::Reset => {
@@ -527,11 +653,11 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Answer {
                 .await
                 .map(|b| b.to_bytes())
                 .unwrap_or_default();
-            record(shared, done(None));
+            record(shared, seen.done(None));
             made(cut_short(parts, body))
         }
         _ => {
-            record(shared, done(Some(status)));
+            record(shared, seen.done(Some(status)));
             answer.map(Either::Left)
         }
     }
@@ -565,28 +691,23 @@ fn cut_short(mut parts: hyper::http::response::Parts, body: Bytes) -> Response<G
 /// with its body still streaming.
 async fn forward(
     shared: &Shared,
-    request: Request<Incoming>,
+    upstream: &Mutex<UpstreamConnection>,
+    mut request: Request<Incoming>,
 ) -> Result<Response<Incoming>, String> {
-    let (mut parts, body) = request.into_parts();
-    let mut uri = hyper::http::uri::Parts::default();
-    uri.scheme = Some(shared.upstream_scheme.clone());
-    uri.authority = Some(shared.upstream_authority.clone());
-    uri.path_and_query = Some(
-        parts
-            .uri
-            .path_and_query()
-            .cloned()
-            .unwrap_or_else(|| hyper::http::uri::PathAndQuery::from_static("/")),
-    );
-    parts.uri = Uri::from_parts(uri).map_err(|e| format!("the upstream URL: {e}"))?;
-    // HTTP/1.1 to ES whatever the worker spoke: the pool keeps these connections.
-    parts.version = hyper::Version::HTTP_11;
-    strip_hop_by_hop(&mut parts.headers);
-    let mut answer = shared
-        .client
-        .request(Request::from_parts(parts, body))
-        .await
-        .map_err(|e| crate::sources::metrics::error_chain(&e))?;
+    // HTTP/1.1 to ES whatever the worker spoke; the URI stays in origin form.
+    *request.version_mut() = hyper::Version::HTTP_11;
+    strip_hop_by_hop(request.headers_mut());
+    // The connection is taken out for the request and put back after: HTTP/1.1 sends one
+    // request at a time on a connection, so nothing else wants it meanwhile.
+    let slot = || {
+        upstream
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    let mut connection = std::mem::take(&mut *slot());
+    let answer = connection.send(&shared.upstream_address, request).await;
+    *slot() = connection;
+    let mut answer = answer?;
     strip_hop_by_hop(answer.headers_mut());
     Ok(answer)
 }
@@ -598,8 +719,8 @@ mod tests {
     fn record(method: &str, path: &str) -> GateRecord {
         GateRecord {
             at_unix_ms: 0,
-            method: method.into(),
-            path: path.into(),
+            method: method.parse().unwrap(),
+            path: path.parse().unwrap(),
             op: EsOp::of(method, path),
             status: Some(200),
             injected: None,
@@ -628,5 +749,22 @@ mod tests {
             Some(entity.to_string())
         );
         assert_eq!(written_doc_id(&records[3..], entity), None);
+    }
+
+    #[test]
+    fn a_record_exports_its_method_and_path_as_text() {
+        let json = serde_json::to_value(record("PUT", "/idx/_doc/7?version=2")).unwrap();
+        assert_eq!(json["method"], "PUT");
+        assert_eq!(json["path"], "/idx/_doc/7?version=2");
+        let hang_up = GateRecord {
+            method: hyper::Method::from_bytes(b"-").unwrap(),
+            path: RecordedPath::Connection,
+            ..record("GET", "/")
+        };
+        let json = serde_json::to_value(hang_up).unwrap();
+        assert_eq!(
+            (json["method"].as_str(), json["path"].as_str()),
+            (Some("-"), Some("(connection)"))
+        );
     }
 }

@@ -4,9 +4,11 @@
 
 pub mod control;
 pub mod gate;
+mod lanes;
 pub mod line;
 pub mod spec;
 pub mod standalone;
+mod upstream;
 
 pub use gate::{FaultGate, GateRecord};
 pub use spec::{EsOp, Fault, Ops, Pick};

@@ -19,6 +19,8 @@ pub struct GateOptions {
     pub control: Option<SocketAddr>,
     /// Where each request goes as a JSON line: `-` for stdout, else a file appended to.
     pub records: Option<PathBuf>,
+    /// Threads serving connections; `None` is one per core.
+    pub threads: Option<usize>,
 }
 
 /// How often recorded requests are written out: the request path only pushes into
@@ -28,7 +30,7 @@ const RECORDS_FLUSH_EVERY: Duration = Duration::from_millis(100);
 /// Runs until Ctrl-C or SIGTERM; the last records are written before it returns.
 pub async fn run(options: GateOptions) -> Result<(), String> {
     let mut sink = open_sink(options.records.as_ref())?;
-    let gate = FaultGate::start(options.listen, &options.upstream)
+    let gate = FaultGate::start_with_threads(options.listen, &options.upstream, options.threads)
         .await
         .map_err(|e| format!("the gate cannot listen on {}: {e}", options.listen))?;
     gate.set_fault(options.fault)
@@ -99,7 +101,7 @@ fn write_records(
     since: u64,
 ) -> Result<u64, String> {
     let Some(out) = sink else {
-        return Ok(gate.records_since(u64::MAX).1);
+        return Ok(gate.recorded());
     };
     let (records, next, missed) = gate.records_since(since);
     let failed = |e: std::io::Error| format!("cannot write the gate's records: {e}");

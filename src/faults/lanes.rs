@@ -1,0 +1,97 @@
+//! The threads the gate serves its connections on: one per core, each a single-threaded
+//! tokio runtime. A connection accepted by the gate is handed to one lane and lives
+//! there for good, with its upstream connection beside it, so a request and its answer
+//! never cross threads: no work stealing, no cross-thread wake-ups (`perf` showed a
+//! multi-threaded runtime spending much of a proxied request waking other threads).
+//!
+//! Only the hand-over of a new connection crosses threads. Closing every connection at
+//! once (the `refuse` fault, a stopped gate) is a signal each connection watches.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+
+use tokio::sync::{mpsc, watch};
+
+/// A connection's work on a lane: given its own socket, already on the lane's runtime.
+/// Its future never leaves the lane, so it need not be `Send` (per-connection state is
+/// an `Rc`, with no atomic reference counts on the request path).
+pub type Job = Box<dyn FnOnce(tokio::net::TcpStream) -> ConnectionFuture + Send>;
+pub type ConnectionFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+pub struct Lanes {
+    senders: Vec<mpsc::UnboundedSender<(std::net::TcpStream, Job)>>,
+    next: AtomicUsize,
+    /// Bumped to close every connection the lanes serve.
+    closing: watch::Sender<u64>,
+}
+
+impl Lanes {
+    /// `count` lanes, or one per core the process may use. A lane ends when the
+    /// `Lanes` is dropped, taking its connections with it.
+    pub fn start(name: &str, count: Option<usize>) -> std::io::Result<Lanes> {
+        let count = count
+            .unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1);
+        let (closing, _) = watch::channel(0);
+        let mut senders = Vec::with_capacity(count);
+        for index in 0..count {
+            let (sender, receiver) = mpsc::unbounded_channel();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let closing = closing.subscribe();
+            thread::Builder::new()
+                .name(format!("{name}-{index}"))
+                .spawn(move || runtime.block_on(serve_lane(receiver, closing)))?;
+            senders.push(sender);
+        }
+        Ok(Lanes {
+            senders,
+            next: AtomicUsize::new(0),
+            closing,
+        })
+    }
+
+    /// Hands `stream` to the next lane (round robin), where `job` serves it.
+    pub fn hand_over(&self, stream: tokio::net::TcpStream, job: Job) {
+        // A socket moves between runtimes as a std one: it leaves this reactor here and
+        // joins the lane's there.
+        let Ok(stream) = stream.into_std() else {
+            return;
+        };
+        let lane = self.next.fetch_add(1, Ordering::Relaxed) % self.senders.len();
+        let _ = self.senders[lane].send((stream, job));
+    }
+
+    /// Closes every connection served now (new ones are served as usual).
+    pub fn close_all(&self) {
+        self.closing.send_modify(|generation| *generation += 1);
+    }
+}
+
+impl Drop for Lanes {
+    fn drop(&mut self) {
+        // Dropping the senders ends each lane's loop, and its runtime with its tasks.
+        self.close_all();
+    }
+}
+
+async fn serve_lane(
+    mut receiver: mpsc::UnboundedReceiver<(std::net::TcpStream, Job)>,
+    closing: watch::Receiver<u64>,
+) {
+    while let Some((stream, job)) = receiver.recv().await {
+        let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
+            continue;
+        };
+        let mut closing = closing.clone();
+        // Only signals from now on count: an older `close_all` is not this connection's.
+        closing.mark_unchanged();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = job(stream) => {}
+                _ = closing.changed() => {}
+            }
+        });
+    }
+}

@@ -1,0 +1,98 @@
+//! The gate's connection to its upstream, one per worker connection: HTTP/1.1 serves one
+//! request at a time on a connection, so a worker connection never needs two upstream
+//! connections, and pairing them (as haproxy's `http-reuse` does) saves a pool's
+//! checkout, locks and wake-ups on every request. The pair lives on one lane
+//! ([`super::lanes`]), the upstream connection's driver a task beside the worker's.
+
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::{HOST, HeaderValue};
+use hyper::http::uri::Authority;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+
+/// Where the upstream is: parsed once for the gate, shared by every connection.
+#[derive(Debug, Clone)]
+pub struct UpstreamAddress {
+    pub authority: Authority,
+    /// The `host` header each forwarded request carries (the upstream's own).
+    pub host: HeaderValue,
+}
+
+impl UpstreamAddress {
+    pub fn new(authority: Authority) -> UpstreamAddress {
+        let host = HeaderValue::from_str(authority.as_str())
+            .unwrap_or_else(|_| HeaderValue::from_static("localhost"));
+        UpstreamAddress { authority, host }
+    }
+
+    fn host_and_port(&self) -> (&str, u16) {
+        (
+            self.authority
+                .host()
+                .trim_start_matches('[')
+                .trim_end_matches(']'),
+            self.authority.port_u16().unwrap_or(80),
+        )
+    }
+}
+
+/// One worker connection's upstream connection, opened on first use and again whenever
+/// the upstream closed it.
+#[derive(Default)]
+pub struct UpstreamConnection {
+    sender: Option<SendRequest<Incoming>>,
+}
+
+impl UpstreamConnection {
+    /// Sends `request` (origin-form URI, hop-by-hop headers already gone) and returns the
+    /// answer with its body still streaming. A request the upstream closed the idle
+    /// connection under before it was sent goes again on a fresh connection, once.
+    pub async fn send(
+        &mut self,
+        address: &UpstreamAddress,
+        mut request: Request<Incoming>,
+    ) -> Result<Response<Incoming>, String> {
+        request.headers_mut().insert(HOST, address.host.clone());
+        for attempt in 0..2 {
+            let sender = match self.sender.as_mut() {
+                Some(sender) if !sender.is_closed() => sender,
+                _ => self.sender.insert(connect(address).await?),
+            };
+            if sender.ready().await.is_err() {
+                self.sender = None;
+                continue;
+            }
+            match sender.try_send_request(request).await {
+                Ok(answer) => return Ok(answer),
+                Err(mut error) => {
+                    self.sender = None;
+                    match error.take_message() {
+                        Some(unsent) if attempt == 0 => request = unsent,
+                        _ => return Err(crate::sources::metrics::error_chain(error.error())),
+                    }
+                }
+            }
+        }
+        Err(format!(
+            "the upstream {} closed two connections in a row before a request went out",
+            address.authority
+        ))
+    }
+}
+
+async fn connect(address: &UpstreamAddress) -> Result<SendRequest<Incoming>, String> {
+    let stream = tokio::net::TcpStream::connect(address.host_and_port())
+        .await
+        .map_err(|e| format!("cannot connect to {}: {e}", address.authority))?;
+    let _ = stream.set_nodelay(true);
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("{}: {e}", address.authority))?;
+    // The connection's own driver, on this lane; it ends when the sender is dropped or
+    // the upstream closes.
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
+}
