@@ -95,3 +95,61 @@ async fn serve_lane(
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Echoes one line back, then waits for more: a connection that stays open.
+    fn echo() -> Job {
+        Box::new(|mut stream: tokio::net::TcpStream| {
+            Box::pin(async move {
+                let mut buffer = [0u8; 64];
+                while let Ok(n) = stream.read(&mut buffer).await {
+                    if n == 0 || stream.write_all(&buffer[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            })
+        })
+    }
+
+    #[tokio::test]
+    async fn connections_are_served_on_every_lane_and_close_all_ends_them() {
+        let lanes = Lanes::start("test-lane", Some(2)).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut clients = Vec::new();
+        for n in 0..4u8 {
+            let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let (served, _) = listener.accept().await.unwrap();
+            lanes.hand_over(served, echo());
+            client.write_all(&[b'a' + n]).await.unwrap();
+            let mut back = [0u8; 1];
+            client.read_exact(&mut back).await.unwrap();
+            assert_eq!(back[0], b'a' + n, "connection {n} is served");
+            clients.push(client);
+        }
+        lanes.close_all();
+        for (n, client) in clients.iter_mut().enumerate() {
+            let mut rest = [0u8; 1];
+            let read =
+                tokio::time::timeout(std::time::Duration::from_secs(5), client.read(&mut rest))
+                    .await
+                    .expect("close_all ends the connection within 5 s");
+            assert!(
+                matches!(read, Ok(0) | Err(_)),
+                "connection {n} is closed after close_all"
+            );
+        }
+        // A connection handed over after close_all is served as usual.
+        let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (served, _) = listener.accept().await.unwrap();
+        lanes.hand_over(served, echo());
+        client.write_all(b"z").await.unwrap();
+        let mut back = [0u8; 1];
+        client.read_exact(&mut back).await.unwrap();
+        assert_eq!(&back, b"z");
+    }
+}
