@@ -344,9 +344,7 @@ fn contention() -> (App, Snapshot) {
     let record = |offset: i64, status: u16, injected: Option<&str>, elapsed_ms: u64| GateRecord {
         at_unix_ms: at + offset,
         method: "PUT".parse().unwrap(),
-        path: "/wordloom-test-search-index/_doc/7b1c?version=1&version_type=external"
-            .parse()
-            .unwrap(),
+        path: "/wordloom-test-search-index/_doc/7b1c?version=1&version_type=external".into(),
         op: EsOp::Upsert,
         status: Some(status),
         injected: injected.map(str::to_string),

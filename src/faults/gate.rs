@@ -42,11 +42,13 @@ pub struct GateRecord {
     /// When the request arrived (Unix ms; exported as RFC 3339 `ts`).
     #[serde(rename = "ts", serialize_with = "rfc3339_ms")]
     pub at_unix_ms: i64,
-    /// Kept as the request's own method and path (no copy per request); exported as text.
+    /// The request's own method (no copy: a standard method is a plain value).
     #[serde(serialize_with = "method_text")]
     pub method: hyper::Method,
-    #[serde(serialize_with = "path_text")]
-    pub path: RecordedPath,
+    /// A copy of the path and query: the request's own would keep hyper's whole read
+    /// buffer alive in memory for as long as the record is kept. `(connection)` for a
+    /// connection hung up on before anything was read.
+    pub path: String,
     pub op: EsOp,
     /// The status the worker got; `None` when it got none (held, reset, ES unreachable).
     pub status: Option<u16>,
@@ -60,46 +62,6 @@ fn method_text<S: serde::Serializer>(
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(method.as_str())
-}
-
-fn path_text<S: serde::Serializer>(path: &RecordedPath, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(path.as_str())
-}
-
-/// What a record names as the path: the request's own path and query, or, for a
-/// connection the gate hung up on before reading anything, `(connection)`.
-#[derive(Debug, Clone, PartialEq)]
-pub enum RecordedPath {
-    Request(PathAndQuery),
-    Connection,
-}
-
-impl RecordedPath {
-    pub fn as_str(&self) -> &str {
-        match self {
-            RecordedPath::Request(path) => path.as_str(),
-            RecordedPath::Connection => "(connection)",
-        }
-    }
-
-    /// The path without its query.
-    pub fn path(&self) -> &str {
-        match self {
-            RecordedPath::Request(path) => path.path(),
-            RecordedPath::Connection => "(connection)",
-        }
-    }
-}
-
-impl std::str::FromStr for RecordedPath {
-    type Err = hyper::http::uri::InvalidUri;
-
-    fn from_str(text: &str) -> Result<RecordedPath, Self::Err> {
-        if text == "(connection)" {
-            return Ok(RecordedPath::Connection);
-        }
-        text.parse().map(RecordedPath::Request)
-    }
 }
 
 fn rfc3339_ms<S: serde::Serializer>(at_unix_ms: &i64, serializer: S) -> Result<S::Ok, S::Error> {
@@ -416,7 +378,7 @@ pub fn written_doc_id(records: &[GateRecord], entity: &str) -> Option<String> {
         .rev()
         .filter(|r| r.op == EsOp::Upsert)
         .filter_map(|r| {
-            let path = r.path.path();
+            let path = r.path.split('?').next()?;
             let (_, id) = path.rsplit_once("/_doc/")?;
             // A client may percent-encode the `:` of `<type>:<id>`.
             let id = id.replace("%3A", ":").replace("%3a", ":");
@@ -441,7 +403,7 @@ fn hang_up(shared: &Shared, stream: tokio::net::TcpStream) {
         GateRecord {
             at_unix_ms: chrono::Utc::now().timestamp_millis(),
             method: hyper::Method::from_bytes(b"-").unwrap_or_default(),
-            path: RecordedPath::Connection,
+            path: "(connection)".into(),
             op: EsOp::Other,
             status: None,
             injected: Some(Fault::Hangup.describe()),
@@ -525,7 +487,7 @@ impl Seen {
         GateRecord {
             at_unix_ms: self.at_unix_ms,
             method: self.method.clone(),
-            path: RecordedPath::Request(self.path.clone()),
+            path: self.path.as_str().to_string(),
             op: self.op,
             status,
             injected: self.injected.clone(),
@@ -720,7 +682,7 @@ mod tests {
         GateRecord {
             at_unix_ms: 0,
             method: method.parse().unwrap(),
-            path: path.parse().unwrap(),
+            path: path.into(),
             op: EsOp::of(method, path),
             status: Some(200),
             injected: None,
@@ -758,7 +720,7 @@ mod tests {
         assert_eq!(json["path"], "/idx/_doc/7?version=2");
         let hang_up = GateRecord {
             method: hyper::Method::from_bytes(b"-").unwrap(),
-            path: RecordedPath::Connection,
+            path: "(connection)".into(),
             ..record("GET", "/")
         };
         let json = serde_json::to_value(hang_up).unwrap();

@@ -71,7 +71,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, snapshot: &Snapshot) {
                         .injected
                         .as_deref()
                         .map(|f| format!("← {}", crate::sanitize::one_line(f, 60)))
-                        .unwrap_or_else(|| crate::sanitize::one_line(record.path.as_str(), 60)),
+                        .unwrap_or_else(|| crate::sanitize::one_line(&record.path, 60)),
                     if record.injected.is_some() {
                         style
                     } else {
