@@ -289,9 +289,12 @@ async fn gate_overhead(es: &EsStandin) {
     let gate = drill_cockpit::faults::FaultGate::start("127.0.0.1:0".parse().unwrap(), &es.url())
         .await
         .expect("gate");
+    // The same hop through haproxy, when it is installed: what a second HTTP hop costs
+    // on this machine whoever makes it (the gate's own cost is the difference).
+    let haproxy = Haproxy::start(&es.url());
     println!("\n## Fault gate overhead (pass-through)\n");
     println!(
-        "| batch | bulk | direct events/s | through the gate | gate / direct |\n|---|---|---|---|---|"
+        "| batch | bulk | direct events/s | through the gate | gate / direct | through haproxy | haproxy / direct |\n|---|---|---|---|---|---|---|"
     );
     for (batch, bulk) in [(100u32, false), (500, true)] {
         let run = Run {
@@ -303,8 +306,15 @@ async fn gate_overhead(es: &EsStandin) {
         };
         let direct = end_to_end_via(&es.url(), &run, 30_000).await;
         let gated = end_to_end_via(&gate.url(), &run, 30_000).await;
+        let proxied = match &haproxy {
+            Some(haproxy) => {
+                let rate = end_to_end_via(&haproxy.url, &run, 30_000).await;
+                format!("{rate:.0} | {:.0} %", 100.0 * rate / direct)
+            }
+            None => "— | (haproxy not installed)".into(),
+        };
         println!(
-            "| {batch} | {} | {direct:.0} | {gated:.0} | {:.0} % |",
+            "| {batch} | {} | {direct:.0} | {gated:.0} | {:.0} % | {proxied} |",
             if bulk { "on" } else { "off" },
             100.0 * gated / direct
         );
@@ -341,6 +351,62 @@ async fn gate_overhead(es: &EsStandin) {
         ms(latencies[1].0) - ms(latencies[0].0),
         ms(latencies[1].1) - ms(latencies[0].1)
     );
+}
+
+/// haproxy from Debian's package in front of the stand-in, configured as in
+/// `scripts/bench-gate` (mode http, nbthread = cores, keep-alive both sides); stopped on
+/// drop. `None` when haproxy is not installed.
+struct Haproxy {
+    url: String,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Haproxy {
+    fn start(upstream: &str) -> Option<Haproxy> {
+        let dir = tempfile::tempdir().ok()?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .ok()?
+            .port();
+        let server = upstream.trim_start_matches("http://");
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let config = dir.path().join("haproxy.cfg");
+        std::fs::write(
+            &config,
+            format!(
+                "global\n    nbthread {cores}\ndefaults\n    mode http\n    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\n    option http-keep-alive\nfrontend gate\n    bind 127.0.0.1:{port}\n    default_backend es\nbackend es\n    http-reuse always\n    server es {server}\n"
+            ),
+        )
+        .ok()?;
+        let child = std::process::Command::new("haproxy")
+            .args(["-db", "-f"])
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(Haproxy {
+            url,
+            child,
+            _dir: dir,
+        })
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// Upstream's schema has none of our partial claim indexes: the same worker there,
