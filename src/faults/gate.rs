@@ -326,6 +326,9 @@ impl FaultGate {
     fn serve(&self, listener: TcpListener) {
         let shared = self.shared.clone();
         let lanes = self.lanes.clone();
+        // Taken now, before the first accept: a `refuse` from here on closes every
+        // connection this listener accepted, even one still on its way to its lane.
+        let closing = lanes.closing();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
@@ -340,6 +343,7 @@ impl FaultGate {
                 lanes.hand_over(
                     stream,
                     Box::new(move |stream| Box::pin(serve_connection(shared, stream))),
+                    closing.clone(),
                 );
             }
         });
@@ -656,8 +660,17 @@ async fn forward(
     upstream: &Mutex<UpstreamConnection>,
     mut request: Request<Incoming>,
 ) -> Result<Response<Incoming>, String> {
-    // HTTP/1.1 to ES whatever the worker spoke; the URI stays in origin form.
+    // HTTP/1.1 to ES whatever the worker spoke, in origin form (a worker that speaks to
+    // the gate as to a proxy sends the absolute form).
     *request.version_mut() = hyper::Version::HTTP_11;
+    if request.uri().authority().is_some() {
+        let path = request
+            .uri()
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        *request.uri_mut() = Uri::from(path);
+    }
     strip_hop_by_hop(request.headers_mut());
     // The connection is taken out for the request and put back after: HTTP/1.1 sends one
     // request at a time on a connection, so nothing else wants it meanwhile.

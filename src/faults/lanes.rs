@@ -18,8 +18,11 @@ use tokio::sync::{mpsc, watch};
 pub type Job = Box<dyn FnOnce(tokio::net::TcpStream) -> ConnectionFuture + Send>;
 pub type ConnectionFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
+/// A connection handed to a lane: its socket, its work, and the close signal it obeys.
+type Handed = (std::net::TcpStream, Job, watch::Receiver<u64>);
+
 pub struct Lanes {
-    senders: Vec<mpsc::UnboundedSender<(std::net::TcpStream, Job)>>,
+    senders: Vec<mpsc::UnboundedSender<Handed>>,
     next: AtomicUsize,
     /// Bumped to close every connection the lanes serve.
     closing: watch::Sender<u64>,
@@ -36,13 +39,29 @@ impl Lanes {
         let mut senders = Vec::with_capacity(count);
         for index in 0..count {
             let (sender, receiver) = mpsc::unbounded_channel();
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            let closing = closing.subscribe();
+            // The runtime is made on its own thread (a runtime must not be dropped inside
+            // another, as it would be here if the thread could not start), which says
+            // whether it could.
+            let (started, ready) = std::sync::mpsc::channel();
             thread::Builder::new()
                 .name(format!("{name}-{index}"))
-                .spawn(move || runtime.block_on(serve_lane(receiver, closing)))?;
+                .spawn(move || {
+                    match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(runtime) => {
+                            let _ = started.send(Ok(()));
+                            runtime.block_on(serve_lane(receiver));
+                        }
+                        Err(error) => {
+                            let _ = started.send(Err(error));
+                        }
+                    }
+                })?;
+            ready
+                .recv()
+                .map_err(|_| std::io::Error::other("a gate lane ended before it started"))??;
             senders.push(sender);
         }
         Ok(Lanes {
@@ -52,15 +71,28 @@ impl Lanes {
         })
     }
 
-    /// Hands `stream` to the next lane (round robin), where `job` serves it.
-    pub fn hand_over(&self, stream: tokio::net::TcpStream, job: Job) {
+    /// The close signal for connections accepted from now on: a connection handed over
+    /// with it ends at the next [`Lanes::close_all`], even one still on its way to its
+    /// lane. The accept loop takes it once, when it starts listening.
+    pub fn closing(&self) -> watch::Receiver<u64> {
+        self.closing.subscribe()
+    }
+
+    /// Hands `stream` to the next lane (round robin), where `job` serves it until it ends
+    /// or `closing` changes.
+    pub fn hand_over(
+        &self,
+        stream: tokio::net::TcpStream,
+        job: Job,
+        closing: watch::Receiver<u64>,
+    ) {
         // A socket moves between runtimes as a std one: it leaves this reactor here and
         // joins the lane's there.
         let Ok(stream) = stream.into_std() else {
             return;
         };
         let lane = self.next.fetch_add(1, Ordering::Relaxed) % self.senders.len();
-        let _ = self.senders[lane].send((stream, job));
+        let _ = self.senders[lane].send((stream, job, closing));
     }
 
     /// Closes every connection served now (new ones are served as usual).
@@ -76,17 +108,11 @@ impl Drop for Lanes {
     }
 }
 
-async fn serve_lane(
-    mut receiver: mpsc::UnboundedReceiver<(std::net::TcpStream, Job)>,
-    closing: watch::Receiver<u64>,
-) {
-    while let Some((stream, job)) = receiver.recv().await {
+async fn serve_lane(mut receiver: mpsc::UnboundedReceiver<Handed>) {
+    while let Some((stream, job, mut closing)) = receiver.recv().await {
         let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
             continue;
         };
-        let mut closing = closing.clone();
-        // Only signals from now on count: an older `close_all` is not this connection's.
-        closing.mark_unchanged();
         tokio::spawn(async move {
             tokio::select! {
                 _ = job(stream) => {}
@@ -124,7 +150,7 @@ mod tests {
         for n in 0..4u8 {
             let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
             let (served, _) = listener.accept().await.unwrap();
-            lanes.hand_over(served, echo());
+            lanes.hand_over(served, echo(), lanes.closing());
             client.write_all(&[b'a' + n]).await.unwrap();
             let mut back = [0u8; 1];
             client.read_exact(&mut back).await.unwrap();
@@ -143,10 +169,25 @@ mod tests {
                 "connection {n} is closed after close_all"
             );
         }
-        // A connection handed over after close_all is served as usual.
+        // A connection accepted under a signal taken before close_all ends too, even
+        // when it reaches its lane after (the refuse fault's race with an accept).
+        let stale = lanes.closing();
+        lanes.close_all();
+        let mut late = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (served, _) = listener.accept().await.unwrap();
+        lanes.hand_over(served, echo(), stale);
+        let mut rest = [0u8; 1];
+        let read = tokio::time::timeout(std::time::Duration::from_secs(5), late.read(&mut rest))
+            .await
+            .expect("a connection handed over with a stale signal ends within 5 s");
+        assert!(
+            matches!(read, Ok(0) | Err(_)),
+            "the late connection is closed"
+        );
+        // A connection handed over with a fresh signal is served as usual.
         let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
         let (served, _) = listener.accept().await.unwrap();
-        lanes.hand_over(served, echo());
+        lanes.hand_over(served, echo(), lanes.closing());
         client.write_all(b"z").await.unwrap();
         let mut back = [0u8; 1];
         client.read_exact(&mut back).await.unwrap();

@@ -21,9 +21,19 @@ pub struct UpstreamAddress {
 
 impl UpstreamAddress {
     pub fn new(authority: Authority) -> UpstreamAddress {
-        let host = HeaderValue::from_str(authority.as_str())
-            .unwrap_or_else(|_| HeaderValue::from_static("localhost"));
+        // Host and port only: never a `user:password@` the URL may carry.
+        let shown = match authority.port() {
+            Some(port) => format!("{}:{port}", authority.host()),
+            None => authority.host().to_string(),
+        };
+        let host =
+            HeaderValue::from_str(&shown).unwrap_or_else(|_| HeaderValue::from_static("localhost"));
         UpstreamAddress { authority, host }
+    }
+
+    /// `host:port`, for messages (never the URL's credentials).
+    fn shown(&self) -> &str {
+        self.host.to_str().unwrap_or("the upstream")
     }
 
     fn host_and_port(&self) -> (&str, u16) {
@@ -76,7 +86,7 @@ impl UpstreamConnection {
         }
         Err(format!(
             "the upstream {} closed two connections in a row before a request went out",
-            address.authority
+            address.shown()
         ))
     }
 }
@@ -84,15 +94,28 @@ impl UpstreamConnection {
 async fn connect(address: &UpstreamAddress) -> Result<SendRequest<Incoming>, String> {
     let stream = tokio::net::TcpStream::connect(address.host_and_port())
         .await
-        .map_err(|e| format!("cannot connect to {}: {e}", address.authority))?;
+        .map_err(|e| format!("cannot connect to {}: {e}", address.shown()))?;
     let _ = stream.set_nodelay(true);
     let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
-        .map_err(|e| format!("{}: {e}", address.authority))?;
+        .map_err(|e| format!("{}: {e}", address.shown()))?;
     // The connection's own driver, on this lane; it ends when the sender is dropped or
     // the upstream closes.
     tokio::spawn(async move {
         let _ = connection.await;
     });
     Ok(sender)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_host_header_is_host_and_port_without_credentials() {
+        let address = UpstreamAddress::new("user:secret@es.local:9200".parse().unwrap());
+        assert_eq!(address.host, "es.local:9200");
+        let address = UpstreamAddress::new("127.0.0.1:9200".parse().unwrap());
+        assert_eq!(address.host, "127.0.0.1:9200");
+    }
 }
