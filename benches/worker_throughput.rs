@@ -365,10 +365,9 @@ struct Haproxy {
 impl Haproxy {
     fn start(upstream: &str) -> Option<Haproxy> {
         let dir = tempfile::tempdir().ok()?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .ok()?
-            .port();
+        // Below the ephemeral range, as the drills pick ports: a bind(0) port can be taken
+        // by an outgoing connection before haproxy binds it.
+        let port = drill_sim::ports::spare_port(&[]).ok()?;
         let server = upstream.trim_start_matches("http://");
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let config = dir.path().join("haproxy.cfg");

@@ -428,7 +428,7 @@ fn record(shared: &Shared, record: GateRecord) {
     }
 }
 
-/// `http://host:port[/]` → its scheme and authority; anything else is refused with the fix.
+/// `http://host:port[/]` → its authority; anything else is refused with the fix.
 fn parse_upstream(upstream: &str) -> std::io::Result<hyper::http::uri::Authority> {
     let refused = |why: &str| {
         std::io::Error::new(

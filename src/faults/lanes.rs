@@ -13,8 +13,8 @@ use std::thread;
 use tokio::sync::{mpsc, watch};
 
 /// A connection's work on a lane: given its own socket, already on the lane's runtime.
-/// Its future never leaves the lane, so it need not be `Send` (per-connection state is
-/// an `Rc`, with no atomic reference counts on the request path).
+/// (A `LocalSet` with `Rc` per connection, which would drop `Send` here, measured no
+/// faster: docs/PERFORMANCE.md.)
 pub type Job = Box<dyn FnOnce(tokio::net::TcpStream) -> ConnectionFuture + Send>;
 pub type ConnectionFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
