@@ -286,15 +286,34 @@ async fn main() {
 /// The fault gate in pass-through: the worker's events/s through it against direct, and
 /// the latency it adds to one request.
 async fn gate_overhead(es: &EsStandin) {
-    let gate = drill_cockpit::faults::FaultGate::start("127.0.0.1:0".parse().unwrap(), &es.url())
-        .await
-        .expect("gate");
+    // BENCH_GATE_THREADS: the gate's lanes (default one per core, as drills run it).
+    let threads = std::env::var("BENCH_GATE_THREADS")
+        .ok()
+        .and_then(|text| text.parse().ok());
+    let gate = drill_cockpit::faults::FaultGate::start_with_threads(
+        "127.0.0.1:0".parse().unwrap(),
+        &es.url(),
+        threads,
+    )
+    .await
+    .expect("gate");
     // The same hop through haproxy, when it is installed: what a second HTTP hop costs
-    // on this machine whoever makes it (the gate's own cost is the difference).
+    // on this machine whoever makes it (the gate's own cost is the difference). And
+    // through a byte relay that parses nothing: the floor for any proxy in that place.
     let haproxy = Haproxy::start(&es.url());
-    println!("\n## Fault gate overhead (pass-through)\n");
+    let relay = ByteRelay::start(&es.url());
+    let trials: usize = std::env::var("BENCH_GATE_TRIALS")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(5);
+    let mut arms = vec![("direct", es.url()), ("gate", gate.url())];
+    if let Some(haproxy) = &haproxy {
+        arms.push(("haproxy", haproxy.url.clone()));
+    }
+    arms.push(("byte relay", relay.url.clone()));
     println!(
-        "| batch | bulk | direct events/s | through the gate | gate / direct | through haproxy | haproxy / direct |\n|---|---|---|---|---|---|---|"
+        "\n## Fault gate overhead (pass-through; {trials} trials, arms interleaved, gate lanes: {})\n",
+        threads.map_or("one per core".to_string(), |n: usize| n.to_string())
     );
     for (batch, bulk) in [(100u32, false), (500, true)] {
         let run = Run {
@@ -304,20 +323,32 @@ async fn gate_overhead(es: &EsStandin) {
             done_rows: 0,
             schema: Schema::Ours,
         };
-        let direct = end_to_end_via(&es.url(), &run, 30_000).await;
-        let gated = end_to_end_via(&gate.url(), &run, 30_000).await;
-        let proxied = match &haproxy {
-            Some(haproxy) => {
-                let rate = end_to_end_via(&haproxy.url, &run, 30_000).await;
-                format!("{rate:.0} | {:.0} %", 100.0 * rate / direct)
+        // rates[arm][trial]; each trial runs every arm once, in a rotated order so no
+        // arm always follows the same neighbour.
+        let mut rates = vec![Vec::with_capacity(trials); arms.len()];
+        for trial in 0..trials {
+            for step in 0..arms.len() {
+                let arm = (trial + step) % arms.len();
+                rates[arm].push(end_to_end_via(&arms[arm].1, &run, 30_000).await);
             }
-            None => "— | (haproxy not installed)".into(),
-        };
+        }
         println!(
-            "| {batch} | {} | {direct:.0} | {gated:.0} | {:.0} % | {proxied} |",
-            if bulk { "on" } else { "off" },
-            100.0 * gated / direct
+            "batch {batch}, bulk {}:\n\n| arm | events/s median (min–max) | / direct, median of paired trials (min–max) |\n|---|---|---|",
+            if bulk { "on" } else { "off" }
         );
+        for (arm, (name, _)) in arms.iter().enumerate() {
+            let ratios: Vec<f64> = rates[arm]
+                .iter()
+                .zip(&rates[0])
+                .map(|(rate, direct)| 100.0 * rate / direct)
+                .collect();
+            let (median, low, high) = spread(&rates[arm]);
+            let (ratio, ratio_low, ratio_high) = spread(&ratios);
+            println!(
+                "| {name} | {median:.0} ({low:.0}–{high:.0}) | {ratio:.0} % ({ratio_low:.0}–{ratio_high:.0} %) |"
+            );
+        }
+        println!();
     }
     let client = reqwest::Client::builder()
         .tcp_nodelay(true)
@@ -351,6 +382,54 @@ async fn gate_overhead(es: &EsStandin) {
         ms(latencies[1].0) - ms(latencies[0].0),
         ms(latencies[1].1) - ms(latencies[0].1)
     );
+}
+
+/// Median, minimum and maximum of `values` (not empty).
+fn spread(values: &[f64]) -> (f64, f64, f64) {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    (
+        sorted[sorted.len() / 2],
+        sorted[0],
+        sorted[sorted.len() - 1],
+    )
+}
+
+/// A TCP relay in front of the stand-in that copies bytes both ways and parses nothing:
+/// what any proxy's second hop costs at the least (two more sockets per request, in
+/// the same place). Runs on its own thread's runtime, like the gate's lanes.
+struct ByteRelay {
+    url: String,
+}
+
+impl ByteRelay {
+    fn start(upstream: &str) -> ByteRelay {
+        let upstream = upstream.trim_start_matches("http://").to_string();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("relay bind");
+        let url = format!("http://{}", listener.local_addr().expect("relay addr"));
+        listener.set_nonblocking(true).expect("relay nonblocking");
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("relay runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("relay");
+                while let Ok((mut downstream, _)) = listener.accept().await {
+                    let upstream = upstream.clone();
+                    tokio::spawn(async move {
+                        let _ = downstream.set_nodelay(true);
+                        let Ok(mut up) = tokio::net::TcpStream::connect(&upstream).await else {
+                            return;
+                        };
+                        let _ = up.set_nodelay(true);
+                        let _ = tokio::io::copy_bidirectional(&mut downstream, &mut up).await;
+                    });
+                }
+            });
+        });
+        ByteRelay { url }
+    }
 }
 
 /// haproxy from Debian's package in front of the stand-in, configured as in

@@ -448,3 +448,39 @@ async fn a_large_body_streams_through_unchanged() {
     assert!(via_gate.len() > 200_000);
     assert_eq!(via_gate, via_es);
 }
+
+/// A body whose length is not known in advance (chunked) is not read whole first: it
+/// streams, and arrives as it was sent.
+#[tokio::test]
+async fn a_chunked_body_streams_through() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (es, gate, client) = gate().await;
+    let document = r#"{"text":"sent in two chunks"}"#;
+    let (first, second) = document.split_at(10);
+    let mut stream = tokio::net::TcpStream::connect(gate.addr()).await.unwrap();
+    let head = format!(
+        "PUT /{INDEX}/_doc/chunked HTTP/1.1\r\nhost: gate\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream
+        .write_all(format!("{:x}\r\n{first}\r\n", first.len()).as_bytes())
+        .await
+        .unwrap();
+    stream.flush().await.unwrap();
+    stream
+        .write_all(format!("{:x}\r\n{second}\r\n0\r\n\r\n", second.len()).as_bytes())
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    let stored: serde_json::Value = client
+        .get(format!("{}/{INDEX}/_doc/chunked", es.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored["_source"]["text"], "sent in two chunks", "{stored}");
+}
