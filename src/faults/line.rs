@@ -163,16 +163,7 @@ pub fn to_line(fault: &Fault) -> String {
         if *ops == Ops::WRITES {
             return String::new();
         }
-        let names: Vec<&str> = [
-            ("upsert", ops.upsert),
-            ("delete", ops.delete),
-            ("bulk", ops.bulk),
-        ]
-        .into_iter()
-        .filter(|(_, on)| *on)
-        .map(|(name, _)| name)
-        .collect();
-        format!(" on {}", names.join("+"))
+        format!(" on {}", ops.names())
     };
     let pick = |pick: &Pick| match pick {
         Pick::All => String::new(),

@@ -58,6 +58,20 @@ impl Ops {
         }
     }
 
+    /// The ops it names, `+`-joined as fault specs write them (`upsert+bulk`).
+    pub fn names(&self) -> String {
+        let names: Vec<&str> = [
+            ("upsert", self.upsert),
+            ("delete", self.delete),
+            ("bulk", self.bulk),
+        ]
+        .into_iter()
+        .filter(|(_, on)| *on)
+        .map(|(name, _)| name)
+        .collect();
+        names.join("+")
+    }
+
     pub fn matches(&self, op: EsOp) -> bool {
         match op {
             EsOp::Upsert => self.upsert,
@@ -143,18 +157,6 @@ pub enum Fault {
 impl Fault {
     /// One line for the status bar, the Faults pane and the journal.
     pub fn describe(&self) -> String {
-        let ops = |ops: &Ops| {
-            let names: Vec<&str> = [
-                ("upsert", ops.upsert),
-                ("delete", ops.delete),
-                ("bulk", ops.bulk),
-            ]
-            .into_iter()
-            .filter(|(_, on)| *on)
-            .map(|(name, _)| name)
-            .collect();
-            names.join("+")
-        };
         match self {
             Fault::Pass => "pass".into(),
             Fault::Abort {
@@ -164,7 +166,7 @@ impl Fault {
                 retry_after_seconds,
             } => format!(
                 "abort {status} on {}{}{}",
-                ops(on),
+                on.names(),
                 pick.describe(),
                 retry_after_seconds
                     .map(|s| format!(", Retry-After {s}"))
@@ -179,13 +181,13 @@ impl Fault {
                 "latency {}–{} ms on {}{}",
                 min.as_millis(),
                 max.as_millis(),
-                ops(on),
+                on.names(),
                 pick.describe()
             ),
-            Fault::BlackHole { ops: on } => format!("black hole on {}", ops(on)),
+            Fault::BlackHole { ops: on } => format!("black hole on {}", on.names()),
             Fault::Refuse => "refuse connections".into(),
             Fault::Hangup => "hang up on every connection (reset)".into(),
-            Fault::Reset { ops: on } => format!("reset mid-response on {}", ops(on)),
+            Fault::Reset { ops: on } => format!("reset mid-response on {}", on.names()),
             Fault::BulkPartial { item, status } => {
                 format!("bulk partial: item {item} of each _bulk answered {status}")
             }
