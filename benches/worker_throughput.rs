@@ -299,13 +299,14 @@ async fn gate_overhead(es: &EsStandin) {
     .expect("gate");
     // The same hop through haproxy, when it is installed: what a second HTTP hop costs
     // on this machine whoever makes it (the gate's own cost is the difference). And
-    // through a byte relay that parses nothing: the floor for any proxy in that place.
+    // through a byte relay that parses nothing: a reference hop, no HTTP work at all.
     let haproxy = Haproxy::start(&es.url());
     let relay = ByteRelay::start(&es.url());
     let trials: usize = std::env::var("BENCH_GATE_TRIALS")
         .ok()
         .and_then(|text| text.parse().ok())
-        .unwrap_or(5);
+        .unwrap_or(5usize)
+        .max(1);
     let mut arms = vec![("direct", es.url()), ("gate", gate.url())];
     if let Some(haproxy) = &haproxy {
         arms.push(("haproxy", haproxy.url.clone()));
@@ -323,8 +324,9 @@ async fn gate_overhead(es: &EsStandin) {
             done_rows: 0,
             schema: Schema::Ours,
         };
-        // rates[arm][trial]; each trial runs every arm once, in a rotated order so no
-        // arm always follows the same neighbour.
+        // rates[arm][trial]; each trial runs every arm once, starting one arm further on
+        // than the trial before, so no arm always runs first (the rotation keeps each
+        // arm's neighbours; the paired ratios compare arms of the same trial).
         let mut rates = vec![Vec::with_capacity(trials); arms.len()];
         for trial in 0..trials {
             for step in 0..arms.len() {
@@ -384,20 +386,23 @@ async fn gate_overhead(es: &EsStandin) {
     );
 }
 
-/// Median, minimum and maximum of `values` (not empty).
+/// Median (the mean of the middle two for an even count), minimum and maximum of
+/// `values` (not empty).
 fn spread(values: &[f64]) -> (f64, f64, f64) {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
-    (
-        sorted[sorted.len() / 2],
-        sorted[0],
-        sorted[sorted.len() - 1],
-    )
+    let middle = sorted.len() / 2;
+    let median = if sorted.len() % 2 == 0 {
+        (sorted[middle - 1] + sorted[middle]) / 2.0
+    } else {
+        sorted[middle]
+    };
+    (median, sorted[0], sorted[sorted.len() - 1])
 }
 
 /// A TCP relay in front of the stand-in that copies bytes both ways and parses nothing:
-/// what any proxy's second hop costs at the least (two more sockets per request, in
-/// the same place). Runs on its own thread's runtime, like the gate's lanes.
+/// a reference hop with no HTTP work (two more sockets per keep-alive connection, in
+/// the same place). Runs on one thread's runtime for the bench's life.
 struct ByteRelay {
     url: String,
 }

@@ -8,9 +8,11 @@
 //! connections on both sides. A fault proxy sits on every request of every drill, so the
 //! pass path is kept as lean as a proxy's: each worker connection is served on one
 //! thread with its own upstream connection beside it ([`super::lanes`],
-//! [`super::upstream`]), no URL parsed and no header map rebuilt, both bodies streamed
-//! through without being buffered or copied, and the record a small push under a lock
-//! (JSON is written later, off the path).
+//! [`super::upstream`]), no URL parsed and no header map rebuilt, no body copied (a small
+//! request body of known length is read whole before it goes on, so the upstream
+//! connection writes it with its head; anything larger or chunked streams through, as
+//! does every answer), and the record a small push under a lock (JSON is written later,
+//! off the path).
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -653,8 +655,8 @@ fn cut_short(mut parts: hyper::http::response::Parts, body: Bytes) -> Response<G
     Response::from_parts(parts, StreamBody::new(frames).boxed())
 }
 
-/// Sends the request on to ES as it came (its body streamed), and ES's answer back
-/// with its body still streaming.
+/// Sends the request on to ES as it came (its body whole when small, else streamed;
+/// [`super::upstream`]), and ES's answer back with its body still streaming.
 async fn forward(
     shared: &Shared,
     upstream: &Mutex<UpstreamConnection>,

@@ -61,8 +61,9 @@ type UpstreamBody = Either<Full<Bytes>, Incoming>;
 
 /// Bodies up to this size (a document, a small `_bulk`) are read whole before the
 /// request goes on: the upstream connection then writes head and body at once instead
-/// of waiting on the worker connection's body channel, which cost the gate a third more
-/// CPU per PUT than haproxy (docs/PERFORMANCE.md). Larger ones stream as they come.
+/// of polling the worker connection's body channel across tasks (the gate spent more
+/// user CPU per PUT than haproxy; `scripts/bench-gate --put`, docs/PERFORMANCE.md).
+/// A body that breaks off is then never half sent. Larger ones stream as they come.
 const WHOLE_BODY_MAX: u64 = 64 * 1024;
 
 /// `request` with its body whole when it is small and its length known in advance.
