@@ -287,9 +287,7 @@ async fn main() {
 /// the latency it adds to one request.
 async fn gate_overhead(es: &EsStandin) {
     // BENCH_GATE_THREADS: the gate's lanes (default one per core, as drills run it).
-    let threads = std::env::var("BENCH_GATE_THREADS")
-        .ok()
-        .and_then(|text| text.parse().ok());
+    let threads = env_number("BENCH_GATE_THREADS");
     let gate = drill_cockpit::faults::FaultGate::start_with_threads(
         "127.0.0.1:0".parse().unwrap(),
         &es.url(),
@@ -301,20 +299,16 @@ async fn gate_overhead(es: &EsStandin) {
     // on this machine whoever makes it (the gate's own cost is the difference). And
     // through a byte relay that parses nothing: a reference hop, no HTTP work at all.
     let haproxy = Haproxy::start(&es.url());
-    let relay = ByteRelay::start(&es.url());
-    let trials: usize = std::env::var("BENCH_GATE_TRIALS")
-        .ok()
-        .and_then(|text| text.parse().ok())
-        .unwrap_or(5usize)
-        .max(1);
+    let relay = start_byte_relay(&es.url());
+    let trials = env_number("BENCH_GATE_TRIALS").unwrap_or(5).max(1);
     let mut arms = vec![("direct", es.url()), ("gate", gate.url())];
     if let Some(haproxy) = &haproxy {
         arms.push(("haproxy", haproxy.url.clone()));
     }
-    arms.push(("byte relay", relay.url.clone()));
+    arms.push(("byte relay", relay));
     println!(
         "\n## Fault gate overhead (pass-through; {trials} trials, arms interleaved, gate lanes: {})\n",
-        threads.map_or("one per core".to_string(), |n: usize| n.to_string())
+        threads.map_or("one per core".to_string(), |n| n.to_string())
     );
     for (batch, bulk) in [(100u32, false), (500, true)] {
         let run = Run {
@@ -400,41 +394,40 @@ fn spread(values: &[f64]) -> (f64, f64, f64) {
     (median, sorted[0], sorted[sorted.len() - 1])
 }
 
-/// A TCP relay in front of the stand-in that copies bytes both ways and parses nothing:
-/// a reference hop with no HTTP work (two more sockets per keep-alive connection, in
-/// the same place). Runs on one thread's runtime for the bench's life.
-struct ByteRelay {
-    url: String,
+/// A bench setting from the environment: a whole number, `None` when unset or not one.
+fn env_number(name: &str) -> Option<usize> {
+    std::env::var(name).ok()?.parse().ok()
 }
 
-impl ByteRelay {
-    fn start(upstream: &str) -> ByteRelay {
-        let upstream = upstream.trim_start_matches("http://").to_string();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("relay bind");
-        let url = format!("http://{}", listener.local_addr().expect("relay addr"));
-        listener.set_nonblocking(true).expect("relay nonblocking");
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("relay runtime");
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("relay");
-                while let Ok((mut downstream, _)) = listener.accept().await {
-                    let upstream = upstream.clone();
-                    tokio::spawn(async move {
-                        let _ = downstream.set_nodelay(true);
-                        let Ok(mut up) = tokio::net::TcpStream::connect(&upstream).await else {
-                            return;
-                        };
-                        let _ = up.set_nodelay(true);
-                        let _ = tokio::io::copy_bidirectional(&mut downstream, &mut up).await;
-                    });
-                }
-            });
+/// A TCP relay in front of the stand-in that copies bytes both ways and parses nothing:
+/// a reference hop with no HTTP work (two more sockets per keep-alive connection, in
+/// the same place). Runs on one thread's runtime for the bench's life; its URL.
+fn start_byte_relay(upstream: &str) -> String {
+    let upstream = upstream.trim_start_matches("http://").to_string();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("relay bind");
+    let url = format!("http://{}", listener.local_addr().expect("relay addr"));
+    listener.set_nonblocking(true).expect("relay nonblocking");
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("relay runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("relay");
+            while let Ok((mut downstream, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    let _ = downstream.set_nodelay(true);
+                    let Ok(mut up) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    let _ = up.set_nodelay(true);
+                    let _ = tokio::io::copy_bidirectional(&mut downstream, &mut up).await;
+                });
+            }
         });
-        ByteRelay { url }
-    }
+    });
+    url
 }
 
 /// haproxy from Debian's package in front of the stand-in, configured as in

@@ -449,6 +449,18 @@ async fn a_large_body_streams_through_unchanged() {
     assert_eq!(via_gate, via_es);
 }
 
+/// A gate in front of a bare listener the test plays ES on, byte by byte.
+async fn gate_before_raw_upstream() -> (tokio::net::TcpListener, FaultGate) {
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gate = FaultGate::start(
+        "127.0.0.1:0".parse().unwrap(),
+        &format!("http://{}", upstream.local_addr().unwrap()),
+    )
+    .await
+    .unwrap();
+    (upstream, gate)
+}
+
 /// Reads from `stream` into `seen` until `needle` is in it (or the peer closes).
 async fn read_until(stream: &mut tokio::net::TcpStream, seen: &mut Vec<u8>, needle: &[u8]) {
     use tokio::io::AsyncReadExt;
@@ -469,13 +481,7 @@ async fn read_until(stream: &mut tokio::net::TcpStream, seen: &mut Vec<u8>, need
 #[tokio::test]
 async fn a_chunked_body_streams_through() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let gate = FaultGate::start(
-        "127.0.0.1:0".parse().unwrap(),
-        &format!("http://{}", upstream.local_addr().unwrap()),
-    )
-    .await
-    .unwrap();
+    let (upstream, gate) = gate_before_raw_upstream().await;
     let exchange = async {
         let mut worker = tokio::net::TcpStream::connect(gate.addr()).await.unwrap();
         let first = r#"{"text":"first "#;
@@ -519,18 +525,13 @@ async fn a_chunked_body_streams_through() {
         .expect("the chunked exchange stalled");
 }
 
-/// A body of known length that breaks off before its end is answered 502 by the gate,
-/// and nothing goes upstream: ES never sees half a document.
+/// A body of known length that breaks off before its end is answered 400 by the gate
+/// itself (the worker's request was incomplete; ES was never at fault), and nothing goes
+/// upstream: ES never sees half a document.
 #[tokio::test]
 async fn a_body_that_breaks_off_never_reaches_the_upstream() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let gate = FaultGate::start(
-        "127.0.0.1:0".parse().unwrap(),
-        &format!("http://{}", upstream.local_addr().unwrap()),
-    )
-    .await
-    .unwrap();
+    let (upstream, gate) = gate_before_raw_upstream().await;
     let exchange = async {
         let mut worker = tokio::net::TcpStream::connect(gate.addr()).await.unwrap();
         worker
@@ -550,7 +551,8 @@ async fn a_body_that_breaks_off_never_reaches_the_upstream() {
     let answer = tokio::time::timeout(std::time::Duration::from_secs(10), exchange)
         .await
         .expect("no answer to a broken-off body");
-    assert!(answer.starts_with("HTTP/1.1 502"), "{answer}");
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("gate_request_body_incomplete"), "{answer}");
     // The gate answered after giving up on the body; a connection upstream would have
     // been opened before that answer.
     let accepted = futures::FutureExt::now_or_never(upstream.accept());
@@ -558,5 +560,5 @@ async fn a_body_that_breaks_off_never_reaches_the_upstream() {
         accepted.is_none(),
         "the gate connected upstream for a broken-off body"
     );
-    assert_eq!(gate.records().last().and_then(|r| r.status), Some(502));
+    assert_eq!(gate.records().last().and_then(|r| r.status), Some(400));
 }

@@ -33,7 +33,7 @@ use tokio::task::JoinHandle;
 
 use super::lanes::Lanes;
 use super::spec::{Decider, Decision, EsOp, Fault, error_body, rewrite_bulk_item};
-use super::upstream::{UpstreamAddress, UpstreamConnection};
+use super::upstream::{UpstreamAddress, UpstreamConnection, with_body_ready};
 
 /// Requests kept in memory for the Faults pane and the export (oldest dropped first).
 pub const RECORDS_KEPT: usize = 10_000;
@@ -525,7 +525,7 @@ async fn handle(
             record(shared, seen.done(Some(answer.status().as_u16())));
             answer.map(Either::Left)
         }
-        Err(error) => upstream_unreachable(shared, &seen, error),
+        Err(failure) => not_forwarded(shared, &seen, failure),
     }
 }
 
@@ -542,14 +542,32 @@ fn hit_by_fault(shared: &Shared, op: EsOp) -> Option<(Decision, String)> {
 }
 
 /// ES itself is unreachable: the worker sees the gate fail as a proxy does.
-fn upstream_unreachable(shared: &Shared, seen: &Seen, error: String) -> Answer {
-    record(shared, seen.done(Some(502)));
+/// Why a request did not reach ES.
+enum NotForwarded {
+    /// The worker's own body broke off before its end: nothing was sent upstream.
+    BodyIncomplete(hyper::Error),
+    /// ES could not be reached, or closed the connection before answering.
+    Upstream(String),
+}
+
+/// The gate's own answer to a request that did not reach ES, recorded with its status:
+/// 400 when the worker's body broke off, 502 when ES was unreachable.
+fn not_forwarded(shared: &Shared, seen: &Seen, failure: NotForwarded) -> Answer {
+    let (status, kind, reason) = match failure {
+        NotForwarded::BodyIncomplete(error) => (
+            400,
+            "gate_request_body_incomplete",
+            format!("the request's body broke off before its end: {error}"),
+        ),
+        NotForwarded::Upstream(error) => (502, "gate_upstream_unreachable", error),
+    };
+    record(shared, seen.done(Some(status)));
     made(
         Response::builder()
-            .status(502)
+            .status(status)
             .header("content-type", "application/json")
             .body(full(
-                serde_json::json!({"error": {"type": "gate_upstream_unreachable", "reason": error}, "status": 502})
+                serde_json::json!({"error": {"type": kind, "reason": reason}, "status": status})
                     .to_string(),
             ))
             .unwrap_or_else(|_| Response::new(full(Bytes::new()))),
@@ -595,7 +613,7 @@ async fn handle_faulted(
     }
     let answer = match forward(shared, upstream, request).await {
         Ok(answer) => answer,
-        Err(error) => return upstream_unreachable(shared, &seen, error),
+        Err(failure) => return not_forwarded(shared, &seen, failure),
     };
     let status = answer.status().as_u16();
     match decision {
@@ -656,12 +674,17 @@ fn cut_short(mut parts: hyper::http::response::Parts, body: Bytes) -> Response<G
 }
 
 /// Sends the request on to ES as it came (its body whole when small, else streamed;
-/// [`super::upstream`]), and ES's answer back with its body still streaming.
+/// [`with_body_ready`]), and ES's answer back with its body still streaming.
 async fn forward(
     shared: &Shared,
     upstream: &Mutex<UpstreamConnection>,
-    mut request: Request<Incoming>,
-) -> Result<Response<Incoming>, String> {
+    request: Request<Incoming>,
+) -> Result<Response<Incoming>, NotForwarded> {
+    // The worker's body is read before the upstream connection is taken: a body that
+    // breaks off never sends half a request to ES.
+    let mut request = with_body_ready(request)
+        .await
+        .map_err(NotForwarded::BodyIncomplete)?;
     // HTTP/1.1 to ES whatever the worker spoke, in origin form (a worker that speaks to
     // the gate as to a proxy sends the absolute form).
     *request.version_mut() = hyper::Version::HTTP_11;
@@ -684,7 +707,7 @@ async fn forward(
     let mut connection = std::mem::take(&mut *slot());
     let answer = connection.send(&shared.upstream_address, request).await;
     *slot() = connection;
-    let mut answer = answer?;
+    let mut answer = answer.map_err(NotForwarded::Upstream)?;
     strip_hop_by_hop(answer.headers_mut());
     Ok(answer)
 }

@@ -57,7 +57,7 @@ pub struct UpstreamConnection {
 }
 
 /// A request body as it goes upstream: a small one whole, a larger one streamed.
-type UpstreamBody = Either<Full<Bytes>, Incoming>;
+pub type UpstreamBody = Either<Full<Bytes>, Incoming>;
 
 /// Bodies up to this size (a document, a small `_bulk`) are read whole before the
 /// request goes on: the upstream connection then writes head and body at once instead
@@ -66,17 +66,15 @@ type UpstreamBody = Either<Full<Bytes>, Incoming>;
 /// A body that breaks off is then never half sent. Larger ones stream as they come.
 const WHOLE_BODY_MAX: u64 = 64 * 1024;
 
-/// `request` with its body whole when it is small and its length known in advance.
-async fn with_body_ready(request: Request<Incoming>) -> Result<Request<UpstreamBody>, String> {
+/// `request` with its body whole when it is small and its length known in advance; the
+/// error when the worker's body broke off before its end.
+pub async fn with_body_ready(
+    request: Request<Incoming>,
+) -> Result<Request<UpstreamBody>, hyper::Error> {
     let (parts, body) = request.into_parts();
     let body = match body.size_hint().exact() {
-        Some(0) => Either::Left(Full::new(Bytes::new())),
         Some(length) if length <= WHOLE_BODY_MAX => {
-            let whole = body
-                .collect()
-                .await
-                .map_err(|e| format!("the worker's request body broke off: {e}"))?;
-            Either::Left(Full::new(whole.to_bytes()))
+            Either::Left(Full::new(body.collect().await?.to_bytes()))
         }
         _ => Either::Right(body),
     };
@@ -84,15 +82,15 @@ async fn with_body_ready(request: Request<Incoming>) -> Result<Request<UpstreamB
 }
 
 impl UpstreamConnection {
-    /// Sends `request` (origin-form URI, hop-by-hop headers already gone) and returns the
-    /// answer with its body still streaming. A request the upstream closed the idle
-    /// connection under before it was sent goes again on a fresh connection, once.
+    /// Sends `request` (origin-form URI, hop-by-hop headers already gone, its body made
+    /// ready by [`with_body_ready`]) and returns the answer with its body still
+    /// streaming. A request the upstream closed the idle connection under before it was
+    /// sent goes again on a fresh connection, once.
     pub async fn send(
         &mut self,
         address: &UpstreamAddress,
-        request: Request<Incoming>,
+        mut request: Request<UpstreamBody>,
     ) -> Result<Response<Incoming>, String> {
-        let mut request = with_body_ready(request).await?;
         request.headers_mut().insert(HOST, address.host.clone());
         for attempt in 0..2 {
             let sender = match self.sender.as_mut() {
