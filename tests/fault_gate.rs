@@ -562,3 +562,294 @@ async fn a_body_that_breaks_off_never_reaches_the_upstream() {
     );
     assert_eq!(gate.records().last().and_then(|r| r.status), Some(400));
 }
+
+/// A fault put in force while a worker's keep-alive connection is open applies to the
+/// next request on that very connection (the pass path hands it to the full gate), and
+/// the connection goes on serving once the fault is lifted.
+#[tokio::test]
+async fn a_fault_put_in_force_applies_to_the_next_request_on_an_open_connection() {
+    let (_es, gate, _) = gate().await;
+    // One connection only: every request below rides the same one.
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .build()
+        .unwrap();
+    assert_eq!(
+        put(&client, &gate.url(), "k", 1).await.unwrap().status(),
+        201
+    );
+    gate.set_fault(Fault::Abort {
+        status: 429,
+        ops: Ops::only(EsOp::Upsert),
+        pick: Pick::Nth { n: 1 },
+        retry_after_seconds: None,
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        put(&client, &gate.url(), "k", 2).await.unwrap().status(),
+        429
+    );
+    gate.set_fault(Fault::Pass).await.unwrap();
+    // ES updates the document (200): the write went through this time.
+    assert_eq!(
+        put(&client, &gate.url(), "k", 2).await.unwrap().status(),
+        200
+    );
+    let injected: Vec<bool> = gate
+        .records()
+        .iter()
+        .map(|r| r.injected.is_some())
+        .collect();
+    assert_eq!(injected, vec![false, true, false]);
+}
+
+/// Reads one request (head and its `content-length` body) off a raw upstream socket;
+/// `None` when the gate closed the connection.
+async fn read_request(stream: &mut tokio::net::TcpStream, seen: &mut Vec<u8>) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut buffer = [0u8; 4096];
+    loop {
+        if let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&seen[..end + 4]).to_string();
+            let length: usize = head
+                .lines()
+                .find_map(|line| {
+                    line.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap())
+                })
+                .unwrap_or(0);
+            if seen.len() >= end + 4 + length {
+                let request = String::from_utf8_lossy(&seen[..end + 4 + length]).to_string();
+                seen.drain(..end + 4 + length);
+                return Some(request);
+            }
+        }
+        let read = stream.read(&mut buffer).await.ok()?;
+        if read == 0 {
+            return None;
+        }
+        seen.extend_from_slice(&buffer[..read]);
+    }
+}
+
+/// Every way ES may end an answer's body reaches the worker whole, on one worker
+/// connection: a chunked body sent in pieces, a HEAD's answer (a length and no body),
+/// two requests sent at once (pipelined) answered in order, and last a body that ends
+/// when ES closes, which the gate passes on with `connection: close`.
+#[tokio::test]
+async fn answers_framed_every_way_pass_through_whole() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (upstream, gate) = gate_before_raw_upstream().await;
+    let es = async {
+        let (mut es, _) = upstream.accept().await.unwrap();
+        let mut seen = Vec::new();
+        let first = read_request(&mut es, &mut seen).await.unwrap();
+        assert!(first.starts_with("GET /chunked HTTP/1.1\r\n"), "{first}");
+        assert!(
+            first
+                .to_ascii_lowercase()
+                .contains(&format!("host: {}", upstream.local_addr().unwrap())),
+            "{first}"
+        );
+        es.write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhel")
+            .await
+            .unwrap();
+        es.flush().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        es.write_all(b"lo\r\n6\r\n world\r\n0\r\n\r\n")
+            .await
+            .unwrap();
+        let head = read_request(&mut es, &mut seen).await.unwrap();
+        assert!(head.starts_with("HEAD /doc HTTP/1.1\r\n"), "{head}");
+        es.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 42\r\n\r\n")
+            .await
+            .unwrap();
+        for n in 1..=2 {
+            let pipelined = read_request(&mut es, &mut seen).await.unwrap();
+            assert!(
+                pipelined.starts_with(&format!("GET /p{n} HTTP/1.1\r\n")),
+                "{pipelined}"
+            );
+            es.write_all(format!("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\np{n}").as_bytes())
+                .await
+                .unwrap();
+        }
+        let last = read_request(&mut es, &mut seen).await.unwrap();
+        assert!(last.starts_with("GET /until-close HTTP/1.1\r\n"), "{last}");
+        es.write_all(b"HTTP/1.1 200 OK\r\n\r\nall of it")
+            .await
+            .unwrap();
+    };
+    let worker = async {
+        let mut worker = tokio::net::TcpStream::connect(gate.addr()).await.unwrap();
+        let mut seen = Vec::new();
+        worker
+            .write_all(b"GET /chunked HTTP/1.1\r\nhost: gate\r\n\r\n")
+            .await
+            .unwrap();
+        read_until(&mut worker, &mut seen, b"0\r\n\r\n").await;
+        let chunked = String::from_utf8_lossy(&seen).to_string();
+        assert!(chunked.starts_with("HTTP/1.1 200 OK\r\n"), "{chunked}");
+        assert!(
+            chunked.ends_with("\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"),
+            "{chunked}"
+        );
+        seen.clear();
+        worker
+            .write_all(b"HEAD /doc HTTP/1.1\r\nhost: gate\r\n\r\n")
+            .await
+            .unwrap();
+        read_until(&mut worker, &mut seen, b"\r\n\r\n").await;
+        assert!(String::from_utf8_lossy(&seen).contains("content-length: 42"));
+        seen.clear();
+        worker
+            .write_all(
+                b"GET /p1 HTTP/1.1\r\nhost: gate\r\n\r\nGET /p2 HTTP/1.1\r\nhost: gate\r\n\r\n",
+            )
+            .await
+            .unwrap();
+        read_until(&mut worker, &mut seen, b"p2").await;
+        let pipelined = String::from_utf8_lossy(&seen).to_string();
+        assert!(
+            pipelined.find("\r\n\r\np1").unwrap() < pipelined.find("\r\n\r\np2").unwrap(),
+            "{pipelined}"
+        );
+        seen.clear();
+        worker
+            .write_all(b"GET /until-close HTTP/1.1\r\nhost: gate\r\n\r\n")
+            .await
+            .unwrap();
+        let mut rest = String::new();
+        worker.read_to_string(&mut rest).await.unwrap();
+        // The HEAD's answer carried no body: nothing of it is left before this one.
+        assert!(rest.starts_with("HTTP/1.1 200 OK\r\n"), "{rest}");
+        assert!(
+            rest.to_ascii_lowercase().contains("connection: close"),
+            "{rest}"
+        );
+        assert!(rest.ends_with("\r\n\r\nall of it"), "{rest}");
+    };
+    tokio::time::timeout(Duration::from_secs(10), futures::future::join(es, worker))
+        .await
+        .expect("an exchange stalled");
+    let statuses: Vec<Option<u16>> = gate.records().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, vec![Some(200); 5]);
+}
+
+/// ES closing an idle keep-alive connection costs the worker nothing: the gate opens a
+/// fresh one. When ES closes one just as a request went out, a request that may be
+/// repeated (a PUT) goes again on a fresh connection; one that may not (a POST) is
+/// answered 502 by the gate, and the worker's connection goes on.
+#[tokio::test]
+async fn es_closing_a_kept_connection_is_absorbed_or_answered_502() {
+    use tokio::io::AsyncWriteExt;
+    let (upstream, gate) = gate_before_raw_upstream().await;
+    let es = async {
+        let mut seen = Vec::new();
+        // First connection: answers one request, then closes while idle.
+        let (mut first, _) = upstream.accept().await.unwrap();
+        read_request(&mut first, &mut seen).await.unwrap();
+        first
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\none")
+            .await
+            .unwrap();
+        drop(first);
+        // Second: answers one, then takes the PUT and closes without answering.
+        let (mut second, _) = upstream.accept().await.unwrap();
+        seen.clear();
+        assert!(
+            read_request(&mut second, &mut seen)
+                .await
+                .unwrap()
+                .starts_with("GET /two ")
+        );
+        second
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\ntwo")
+            .await
+            .unwrap();
+        assert!(
+            read_request(&mut second, &mut seen)
+                .await
+                .unwrap()
+                .starts_with("PUT /three ")
+        );
+        drop(second);
+        // Third: the PUT again, answered; then the POST, closed on.
+        let (mut third, _) = upstream.accept().await.unwrap();
+        seen.clear();
+        let again = read_request(&mut third, &mut seen).await.unwrap();
+        assert!(
+            again.starts_with("PUT /three ") && again.ends_with("{}"),
+            "{again}"
+        );
+        third
+            .write_all(b"HTTP/1.1 201 Created\r\ncontent-length: 5\r\n\r\nthree")
+            .await
+            .unwrap();
+        assert!(
+            read_request(&mut third, &mut seen)
+                .await
+                .unwrap()
+                .starts_with("POST /_bulk ")
+        );
+        drop(third);
+        // Fourth: the request after the 502.
+        let (mut fourth, _) = upstream.accept().await.unwrap();
+        seen.clear();
+        assert!(
+            read_request(&mut fourth, &mut seen)
+                .await
+                .unwrap()
+                .starts_with("GET /five ")
+        );
+        fourth
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nfive")
+            .await
+            .unwrap();
+        // Held open until the worker is done.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    };
+    let worker = async {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(1)
+            .build()
+            .unwrap();
+        let base = gate.url();
+        let get = |path: &'static str| client.get(format!("{base}{path}")).send();
+        assert_eq!(get("/one").await.unwrap().text().await.unwrap(), "one");
+        // Whether the gate saw the idle close first or finds it sending, /two arrives.
+        assert_eq!(get("/two").await.unwrap().text().await.unwrap(), "two");
+        let put = client
+            .put(format!("{base}/three"))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(put.status(), 201);
+        let post = client
+            .post(format!("{base}/_bulk"))
+            .body("{}\n")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(post.status(), 502);
+        let body: serde_json::Value = post.json().await.unwrap();
+        assert_eq!(body["error"]["type"], "gate_upstream_unreachable");
+        assert_eq!(get("/five").await.unwrap().text().await.unwrap(), "five");
+    };
+    tokio::time::timeout(Duration::from_secs(10), async {
+        tokio::select! {
+            _ = es => panic!("the stand-in ES finished first"),
+            _ = worker => {}
+        }
+    })
+    .await
+    .expect("an exchange stalled");
+    let statuses: Vec<Option<u16>> = gate.records().iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses,
+        vec![Some(200), Some(200), Some(201), Some(502), Some(200)]
+    );
+}

@@ -73,10 +73,10 @@ fn rfc3339_ms<S: serde::Serializer>(at_unix_ms: &i64, serializer: S) -> Result<S
     serializer.serialize_str(&text)
 }
 
-struct Shared {
+pub(super) struct Shared {
     upstream: String,
     /// `http://host:port` of the upstream, parsed once: each request only gets its host.
-    upstream_address: UpstreamAddress,
+    pub(super) upstream_address: UpstreamAddress,
     decider: Mutex<Decider>,
     /// The fault in force is `pass` (or one decided at accept: refuse, hang-up): a
     /// request need not ask the decider.
@@ -85,14 +85,21 @@ struct Shared {
     /// Records dropped from memory (the export says how many).
     dropped: Mutex<u64>,
     /// Requests received and not yet answered (a held write among them).
-    in_flight: std::sync::atomic::AtomicUsize,
+    pub(super) in_flight: std::sync::atomic::AtomicUsize,
+}
+
+impl Shared {
+    /// No fault in force can touch a request: the pass path serves it.
+    pub(super) fn passing(&self) -> bool {
+        self.passing.load(std::sync::atomic::Ordering::Acquire)
+    }
 }
 
 /// Counts a request in flight until it is answered (or its connection dropped).
-struct InFlight<'a>(&'a std::sync::atomic::AtomicUsize);
+pub(super) struct InFlight<'a>(&'a std::sync::atomic::AtomicUsize);
 
 impl<'a> InFlight<'a> {
-    fn enter(count: &'a std::sync::atomic::AtomicUsize) -> InFlight<'a> {
+    pub(super) fn enter(count: &'a std::sync::atomic::AtomicUsize) -> InFlight<'a> {
         count.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         InFlight(count)
     }
@@ -344,7 +351,7 @@ impl FaultGate {
                 let shared = shared.clone();
                 lanes.hand_over(
                     stream,
-                    Box::new(move |stream| Box::pin(serve_connection(shared, stream))),
+                    Box::new(move |stream| Box::pin(super::relay::serve(shared, stream))),
                     closing.clone(),
                 );
             }
@@ -355,8 +362,13 @@ impl FaultGate {
     }
 }
 
-/// One worker connection, on its lane, with its own upstream connection.
-async fn serve_connection(shared: Arc<Shared>, stream: tokio::net::TcpStream) {
+/// The full gate for one worker connection (hyper's server), with its own upstream
+/// connection: where the pass path ([`super::relay`]) hands a connection over once a
+/// fault is in force or a request is outside its common shape.
+pub(super) async fn serve_full<I>(shared: Arc<Shared>, io: I)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let connection = Arc::new((shared, Mutex::new(UpstreamConnection::default())));
     let service = hyper::service::service_fn(move |request| {
         let connection = connection.clone();
@@ -366,7 +378,7 @@ async fn serve_connection(shared: Arc<Shared>, stream: tokio::net::TcpStream) {
         }
     });
     let _ = hyper::server::conn::http1::Builder::new()
-        .serve_connection(TokioIo::new(stream), service)
+        .serve_connection(TokioIo::new(io), service)
         .await;
 }
 
@@ -418,7 +430,7 @@ fn hang_up(shared: &Shared, stream: tokio::net::TcpStream) {
     );
 }
 
-fn record(shared: &Shared, record: GateRecord) {
+pub(super) fn record(shared: &Shared, record: GateRecord) {
     if let Ok(mut records) = shared.records.lock() {
         if records.len() >= RECORDS_KEPT {
             records.pop_front();
@@ -541,37 +553,58 @@ fn hit_by_fault(shared: &Shared, op: EsOp) -> Option<(Decision, String)> {
     (decision != Decision::Forward).then(|| (decision, decider.fault().describe()))
 }
 
-/// ES itself is unreachable: the worker sees the gate fail as a proxy does.
 /// Why a request did not reach ES.
-enum NotForwarded {
+pub(super) enum NotForwarded {
     /// The worker's own body broke off before its end: nothing was sent upstream.
-    BodyIncomplete(hyper::Error),
+    BodyIncomplete(String),
     /// ES could not be reached, or closed the connection before answering.
     Upstream(String),
 }
 
-/// The gate's own answer to a request that did not reach ES, recorded with its status:
-/// 400 when the worker's body broke off, 502 when ES was unreachable.
+impl NotForwarded {
+    /// The gate's own answer: its status (400 when the worker's body broke off, 502 when
+    /// ES was unreachable, as a proxy answers) and its JSON body, shaped as ES's errors.
+    fn status_and_body(&self) -> (u16, String) {
+        let (status, kind, reason) = match self {
+            NotForwarded::BodyIncomplete(why) => (
+                400,
+                "gate_request_body_incomplete",
+                format!("the request's body broke off before its end: {why}"),
+            ),
+            NotForwarded::Upstream(error) => (502, "gate_upstream_unreachable", error.clone()),
+        };
+        let body = serde_json::json!({"error": {"type": kind, "reason": reason}, "status": status});
+        (status, body.to_string())
+    }
+}
+
+/// The gate's own answer to a request that did not reach ES, recorded with its status.
 fn not_forwarded(shared: &Shared, seen: &Seen, failure: NotForwarded) -> Answer {
-    let (status, kind, reason) = match failure {
-        NotForwarded::BodyIncomplete(error) => (
-            400,
-            "gate_request_body_incomplete",
-            format!("the request's body broke off before its end: {error}"),
-        ),
-        NotForwarded::Upstream(error) => (502, "gate_upstream_unreachable", error),
-    };
+    let (status, body) = failure.status_and_body();
     record(shared, seen.done(Some(status)));
     made(
         Response::builder()
             .status(status)
             .header("content-type", "application/json")
-            .body(full(
-                serde_json::json!({"error": {"type": kind, "reason": reason}, "status": status})
-                    .to_string(),
-            ))
+            .body(full(body))
             .unwrap_or_else(|_| Response::new(full(Bytes::new()))),
     )
+}
+
+/// [`not_forwarded`]'s answer as the bytes the pass path writes; `closes`: the
+/// connection ends after it.
+pub(super) fn not_forwarded_answer(failure: &NotForwarded, closes: bool) -> (u16, Vec<u8>) {
+    let (status, body) = failure.status_and_body();
+    let reason = hyper::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|code| code.canonical_reason())
+        .unwrap_or("");
+    let connection = if closes { "connection: close\r\n" } else { "" };
+    let answer = format!(
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{connection}\r\n{body}",
+        body.len()
+    );
+    (status, answer.into_bytes())
 }
 
 /// A request the fault in force hits.
@@ -684,7 +717,7 @@ async fn forward(
     // breaks off never sends half a request to ES.
     let mut request = with_body_ready(request)
         .await
-        .map_err(NotForwarded::BodyIncomplete)?;
+        .map_err(|error| NotForwarded::BodyIncomplete(error.to_string()))?;
     // HTTP/1.1 to ES whatever the worker spoke, in origin form (a worker that speaks to
     // the gate as to a proxy sends the absolute form).
     *request.version_mut() = hyper::Version::HTTP_11;

@@ -6,9 +6,11 @@ pub mod control;
 pub mod gate;
 mod lanes;
 pub mod line;
+mod relay;
 pub mod spec;
 pub mod standalone;
 mod upstream;
+mod wire;
 
 pub use gate::{FaultGate, GateRecord};
 pub use spec::{EsOp, Fault, Ops, Pick};

@@ -34,7 +34,7 @@ impl UpstreamAddress {
     }
 
     /// `host:port`, for messages (never the URL's credentials).
-    fn shown(&self) -> &str {
+    pub(super) fn shown(&self) -> &str {
         self.host.to_str().unwrap_or("the upstream")
     }
 
@@ -64,7 +64,7 @@ pub type UpstreamBody = Either<Full<Bytes>, Incoming>;
 /// of polling the worker connection's body channel across tasks (the gate spent more
 /// user CPU per PUT than haproxy; `scripts/bench-gate --put`, docs/PERFORMANCE.md).
 /// A body that breaks off is then never half sent. Larger ones stream as they come.
-const WHOLE_BODY_MAX: u64 = 64 * 1024;
+pub(super) const WHOLE_BODY_MAX: u64 = 64 * 1024;
 
 /// `request` with its body whole when it is small and its length known in advance; the
 /// error when the worker's body broke off before its end.
@@ -119,11 +119,17 @@ impl UpstreamConnection {
     }
 }
 
-async fn connect(address: &UpstreamAddress) -> Result<SendRequest<UpstreamBody>, String> {
+/// A fresh connection to the upstream, with Nagle off (a request goes in one write).
+pub(super) async fn open(address: &UpstreamAddress) -> Result<tokio::net::TcpStream, String> {
     let stream = tokio::net::TcpStream::connect(address.host_and_port())
         .await
         .map_err(|e| format!("cannot connect to {}: {e}", address.shown()))?;
     let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+async fn connect(address: &UpstreamAddress) -> Result<SendRequest<UpstreamBody>, String> {
+    let stream = open(address).await?;
     let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| format!("{}: {e}", address.shown()))?;

@@ -1,0 +1,578 @@
+//! HTTP/1.1 framing for the gate's pass path ([`super::relay`]): reads a request head and
+//! writes the head that goes upstream, reads an answer's head and writes the head that
+//! goes back, and follows a chunked body to its end. Only the common shape of a worker's
+//! request is taken here (HTTP/1.1, origin form, a body of known length or none); any
+//! other ([`Parsed::Unusual`]) is left to the full gate, hyper's server, which knows
+//! every corner of the protocol.
+
+use hyper::Method;
+
+/// Headers a head may carry here; a head with more is unusual.
+const MAX_HEADERS: usize = 64;
+
+/// A request head not complete within this many bytes is unusual (hyper answers it).
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// What the start of a buffer holds.
+#[derive(Debug, PartialEq)]
+pub enum Parsed<T> {
+    Complete(T),
+    /// Not all of the head has arrived yet.
+    Partial,
+    /// A head the pass path does not take (see the module's doc), or not HTTP at all.
+    Unusual,
+}
+
+/// A worker's request head, as the pass path needs it.
+#[derive(Debug, PartialEq)]
+pub struct RequestHead {
+    /// The head's length in bytes (the body, if any, follows).
+    pub len: usize,
+    pub method: Method,
+    pub path: String,
+    /// The body's length (0 without one).
+    pub content_length: u64,
+    /// The worker asked to close the connection after this answer.
+    pub close: bool,
+}
+
+/// Reads a request head at the start of `buf`. On [`Parsed::Complete`], `upstream_head`
+/// holds the head to send upstream: the same request line, in HTTP/1.1, and the same
+/// headers but the hop-by-hop ones (RFC 9110 §7.6.1) and `host`, which becomes `host`.
+pub fn parse_request(buf: &[u8], host: &[u8], upstream_head: &mut Vec<u8>) -> Parsed<RequestHead> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut headers);
+    let len = match request.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) if buf.len() <= MAX_HEAD_BYTES => return Parsed::Partial,
+        _ => return Parsed::Unusual,
+    };
+    // HTTP/1.0 (its keep-alive rules), the absolute and asterisk forms, and CONNECT go
+    // to hyper.
+    let (Some(method), Some(path), Some(1)) = (request.method, request.path, request.version)
+    else {
+        return Parsed::Unusual;
+    };
+    if !path.starts_with('/') || method == "CONNECT" {
+        return Parsed::Unusual;
+    }
+    let Ok(method) = Method::from_bytes(method.as_bytes()) else {
+        return Parsed::Unusual;
+    };
+    upstream_head.clear();
+    upstream_head.extend_from_slice(method.as_str().as_bytes());
+    upstream_head.push(b' ');
+    upstream_head.extend_from_slice(path.as_bytes());
+    upstream_head.extend_from_slice(b" HTTP/1.1\r\n");
+    let mut content_length = None;
+    let mut close = false;
+    for header in request.headers.iter() {
+        let name = header.name;
+        let is = |known: &str| name.eq_ignore_ascii_case(known);
+        if is("content-length") {
+            // Two lengths, or one that is not a number: hyper decides what to answer.
+            let (None, Some(length)) = (content_length, decimal(header.value)) else {
+                return Parsed::Unusual;
+            };
+            content_length = Some(length);
+        } else if is("transfer-encoding") || is("expect") || is("upgrade") {
+            // A chunked body, `100-continue` and protocol switches are hyper's.
+            return Parsed::Unusual;
+        } else if is("connection") {
+            for token in header.value.split(|&b| b == b',') {
+                let token = token.trim_ascii();
+                if token.eq_ignore_ascii_case(b"upgrade") {
+                    return Parsed::Unusual;
+                }
+                close |= token.eq_ignore_ascii_case(b"close");
+            }
+            continue;
+        } else if is("keep-alive")
+            || is("proxy-connection")
+            || is("te")
+            || is("trailer")
+            || is("host")
+        {
+            continue;
+        }
+        write_header(upstream_head, name.as_bytes(), header.value);
+    }
+    write_header(upstream_head, b"host", host);
+    upstream_head.extend_from_slice(b"\r\n");
+    Parsed::Complete(RequestHead {
+        len,
+        method,
+        path: path.to_string(),
+        content_length: content_length.unwrap_or(0),
+        close,
+    })
+}
+
+/// How an answer's body ends (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Framing {
+    /// No body: an answer to HEAD, a 204 or a 304.
+    Empty,
+    Length(u64),
+    Chunked,
+    /// When the upstream closes the connection.
+    UntilClose,
+}
+
+/// An answer's head from upstream.
+#[derive(Debug, PartialEq)]
+pub struct ResponseHead {
+    pub len: usize,
+    pub status: u16,
+    pub framing: Framing,
+    /// The upstream connection ends after this answer.
+    pub upstream_closes: bool,
+    /// The worker's connection ends after this answer (the worker asked, or the body
+    /// ends only when the connection does).
+    pub worker_closes: bool,
+}
+
+/// An answer's head, or an interim one (1xx) the pass path skips.
+#[derive(Debug, PartialEq)]
+pub enum Answer {
+    Final(ResponseHead),
+    /// A `100 Continue` or other interim answer of this many bytes: the final one follows.
+    Interim(usize),
+}
+
+/// Reads the answer's head at the start of `buf`. On a final answer, `worker_head` holds
+/// the head to send back: ES's status line and headers but the hop-by-hop ones (the
+/// body's framing passes as it is, `transfer-encoding` with it), and `connection: close`
+/// when the worker's connection ends after it. `worker_asked_close`: the worker's request
+/// said `connection: close`. A malformed answer, or a switch of protocols the request
+/// never asked for, is [`Parsed::Unusual`].
+pub fn parse_response(
+    buf: &[u8],
+    method: &Method,
+    worker_asked_close: bool,
+    worker_head: &mut Vec<u8>,
+) -> Parsed<Answer> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut headers);
+    let len = match response.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) if buf.len() <= MAX_HEAD_BYTES => return Parsed::Partial,
+        _ => return Parsed::Unusual,
+    };
+    let (Some(status), Some(version)) = (response.code, response.version) else {
+        return Parsed::Unusual;
+    };
+    if status == 101 {
+        return Parsed::Unusual;
+    }
+    if (100..200).contains(&status) {
+        return Parsed::Complete(Answer::Interim(len));
+    }
+    let mut content_length = None;
+    let mut chunked = None;
+    let mut upstream_closes = version == 0;
+    for header in response.headers.iter() {
+        let name = header.name;
+        if name.eq_ignore_ascii_case("content-length") {
+            match (content_length, decimal(header.value)) {
+                (None, Some(length)) => content_length = Some(length),
+                _ => return Parsed::Unusual,
+            }
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            // Chunked when chunked is the last coding applied.
+            let last = header.value.rsplit(|&b| b == b',').next().unwrap_or(b"");
+            chunked = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+        } else if name.eq_ignore_ascii_case("connection") {
+            for token in header.value.split(|&b| b == b',') {
+                let token = token.trim_ascii();
+                if token.eq_ignore_ascii_case(b"close") {
+                    upstream_closes = true;
+                } else if token.eq_ignore_ascii_case(b"keep-alive") && version == 0 {
+                    upstream_closes = false;
+                }
+            }
+        }
+    }
+    let framing = if *method == Method::HEAD || status == 204 || status == 304 {
+        Framing::Empty
+    } else {
+        match (chunked, content_length) {
+            (Some(true), _) => Framing::Chunked,
+            (Some(false), _) => Framing::UntilClose,
+            (None, Some(length)) => Framing::Length(length),
+            (None, None) => Framing::UntilClose,
+        }
+    };
+    let worker_closes = worker_asked_close || framing == Framing::UntilClose;
+    worker_head.clear();
+    worker_head.extend_from_slice(b"HTTP/1.1 ");
+    worker_head.extend_from_slice(status.to_string().as_bytes());
+    worker_head.push(b' ');
+    worker_head.extend_from_slice(response.reason.unwrap_or("").as_bytes());
+    worker_head.extend_from_slice(b"\r\n");
+    for header in response.headers.iter() {
+        let name = header.name;
+        let hop_by_hop = [
+            "connection",
+            "keep-alive",
+            "proxy-connection",
+            "te",
+            "trailer",
+            "upgrade",
+        ]
+        .iter()
+        .any(|hop| name.eq_ignore_ascii_case(hop));
+        if !hop_by_hop {
+            write_header(worker_head, name.as_bytes(), header.value);
+        }
+    }
+    if worker_closes {
+        write_header(worker_head, b"connection", b"close");
+    }
+    worker_head.extend_from_slice(b"\r\n");
+    Parsed::Complete(Answer::Final(ResponseHead {
+        len,
+        status,
+        framing,
+        upstream_closes,
+        worker_closes,
+    }))
+}
+
+fn write_header(head: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    head.extend_from_slice(name);
+    head.extend_from_slice(b": ");
+    head.extend_from_slice(value);
+    head.extend_from_slice(b"\r\n");
+}
+
+/// A `content-length` value: decimal digits only (RFC 9110 §8.6).
+fn decimal(value: &[u8]) -> Option<u64> {
+    let value = value.trim_ascii();
+    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(value).ok()?.parse().ok()
+}
+
+/// Follows a chunked body (RFC 9112 §7.1) as it passes through, byte for byte, to find
+/// where it ends; the bytes themselves are not changed.
+#[derive(Debug, Default)]
+pub struct Chunked {
+    state: ChunkState,
+}
+
+#[derive(Debug)]
+enum ChunkState {
+    /// In a chunk's size line: the size so far and whether it has a digit yet.
+    Size(u64, bool),
+    /// In a chunk extension, after the size.
+    Extension(u64),
+    /// After the size line's CR.
+    SizeLf(u64),
+    /// Inside a chunk's data: bytes left.
+    Data(u64),
+    DataCr,
+    DataLf,
+    /// At the start of a trailer line (or the empty line ending the body).
+    TrailerStart,
+    TrailerLine,
+    EndLf,
+    Done,
+}
+
+impl Default for ChunkState {
+    fn default() -> ChunkState {
+        ChunkState::Size(0, false)
+    }
+}
+
+/// A chunked body that breaks its framing.
+#[derive(Debug, PartialEq)]
+pub struct Malformed;
+
+impl Chunked {
+    /// Follows `input`, the next bytes of the body; returns how many of them belong to it
+    /// (all of them unless it ended within them).
+    pub fn follow(&mut self, input: &[u8]) -> Result<usize, Malformed> {
+        let mut at = 0;
+        while at < input.len() {
+            if let ChunkState::Data(left) = self.state {
+                let taken = left.min((input.len() - at) as u64);
+                at += taken as usize;
+                self.state = if taken == left {
+                    ChunkState::DataCr
+                } else {
+                    ChunkState::Data(left - taken)
+                };
+                continue;
+            }
+            let byte = input[at];
+            at += 1;
+            self.state = match self.state {
+                ChunkState::Size(size, digits) => match (byte as char).to_digit(16) {
+                    Some(digit) => {
+                        let size = size
+                            .checked_mul(16)
+                            .and_then(|s| s.checked_add(u64::from(digit)))
+                            .ok_or(Malformed)?;
+                        ChunkState::Size(size, true)
+                    }
+                    None if !digits => return Err(Malformed),
+                    None => match byte {
+                        b';' | b' ' | b'\t' => ChunkState::Extension(size),
+                        b'\r' => ChunkState::SizeLf(size),
+                        b'\n' => Chunked::after_size(size),
+                        _ => return Err(Malformed),
+                    },
+                },
+                ChunkState::Extension(size) => match byte {
+                    b'\r' => ChunkState::SizeLf(size),
+                    b'\n' => Chunked::after_size(size),
+                    _ => ChunkState::Extension(size),
+                },
+                ChunkState::SizeLf(size) if byte == b'\n' => Chunked::after_size(size),
+                ChunkState::DataCr if byte == b'\r' => ChunkState::DataLf,
+                ChunkState::DataLf if byte == b'\n' => ChunkState::Size(0, false),
+                ChunkState::TrailerStart => match byte {
+                    b'\r' => ChunkState::EndLf,
+                    b'\n' => ChunkState::Done,
+                    _ => ChunkState::TrailerLine,
+                },
+                ChunkState::TrailerLine if byte == b'\n' => ChunkState::TrailerStart,
+                ChunkState::TrailerLine => ChunkState::TrailerLine,
+                ChunkState::EndLf if byte == b'\n' => ChunkState::Done,
+                ChunkState::Done => {
+                    return Ok(at - 1);
+                }
+                _ => return Err(Malformed),
+            };
+            if matches!(self.state, ChunkState::Done) {
+                return Ok(at);
+            }
+        }
+        Ok(at)
+    }
+
+    pub fn done(&self) -> bool {
+        matches!(self.state, ChunkState::Done)
+    }
+
+    fn after_size(size: u64) -> ChunkState {
+        if size == 0 {
+            ChunkState::TrailerStart
+        } else {
+            ChunkState::Data(size)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(text: &str) -> (Parsed<RequestHead>, String) {
+        let mut upstream = Vec::new();
+        let parsed = parse_request(text.as_bytes(), b"es:9200", &mut upstream);
+        (parsed, String::from_utf8(upstream).unwrap())
+    }
+
+    #[test]
+    fn a_workers_put_goes_upstream_with_the_upstreams_host_and_no_hop_by_hop_headers() {
+        let text = "PUT /idx/_doc/7?version=2 HTTP/1.1\r\nHost: gate:1\r\nContent-Type: application/json\r\nConnection: keep-alive, close\r\nKeep-Alive: timeout=5\r\ncontent-length: 11\r\n\r\n{\"a\":\"b\"}";
+        let (parsed, upstream) = request(text);
+        let Parsed::Complete(head) = parsed else {
+            panic!("{parsed:?}")
+        };
+        assert_eq!(head.len, text.find("\r\n\r\n").unwrap() + 4);
+        assert_eq!(
+            (
+                head.method,
+                head.path.as_str(),
+                head.content_length,
+                head.close
+            ),
+            (Method::PUT, "/idx/_doc/7?version=2", 11, true)
+        );
+        assert_eq!(
+            upstream,
+            "PUT /idx/_doc/7?version=2 HTTP/1.1\r\nContent-Type: application/json\r\ncontent-length: 11\r\nhost: es:9200\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn a_head_in_pieces_is_partial_until_it_is_whole() {
+        let text = "GET /_cluster/health HTTP/1.1\r\nhost: x\r\n\r\n";
+        for cut in 1..text.len() {
+            assert_eq!(request(&text[..cut]).0, Parsed::Partial, "cut at {cut}");
+        }
+        assert!(
+            matches!(request(text).0, Parsed::Complete(h) if h.content_length == 0 && !h.close)
+        );
+    }
+
+    #[test]
+    fn requests_outside_the_common_shape_are_left_to_hyper() {
+        for text in [
+            "GET / HTTP/1.0\r\n\r\n",
+            "GET http://es:9200/ HTTP/1.1\r\n\r\n",
+            "OPTIONS * HTTP/1.1\r\n\r\n",
+            "CONNECT es:9200 HTTP/1.1\r\n\r\n",
+            "PUT / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n",
+            "PUT / HTTP/1.1\r\nexpect: 100-continue\r\ncontent-length: 1\r\n\r\n",
+            "GET / HTTP/1.1\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n",
+            "PUT / HTTP/1.1\r\ncontent-length: 1\r\ncontent-length: 1\r\n\r\n",
+            "PUT / HTTP/1.1\r\ncontent-length: -1\r\n\r\n",
+            "PUT / HTTP/1.1\r\ncontent-length: 0x10\r\n\r\n",
+            "NOT HTTP AT ALL\r\n\r\n",
+        ] {
+            assert_eq!(request(text).0, Parsed::Unusual, "{text:?}");
+        }
+        let endless = format!("GET / HTTP/1.1\r\nx: {}", "y".repeat(MAX_HEAD_BYTES));
+        assert_eq!(request(&endless).0, Parsed::Unusual);
+    }
+
+    fn answer(text: &str, method: Method, close: bool) -> (Parsed<Answer>, String) {
+        let mut back = Vec::new();
+        let parsed = parse_response(text.as_bytes(), &method, close, &mut back);
+        (parsed, String::from_utf8(back).unwrap())
+    }
+
+    fn framing(text: &str, method: Method) -> (Framing, bool, bool) {
+        match answer(text, method, false).0 {
+            Parsed::Complete(Answer::Final(head)) => {
+                (head.framing, head.upstream_closes, head.worker_closes)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_answers_body_ends_as_rfc_9112_says() {
+        use Framing::*;
+        let get = || Method::GET;
+        assert_eq!(
+            framing("HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n", get()),
+            (Length(5), false, false)
+        );
+        assert_eq!(
+            framing(
+                "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\ncontent-length: 5\r\n\r\n",
+                get()
+            ),
+            (Chunked, false, false)
+        );
+        assert_eq!(
+            framing("HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\n\r\n", get()),
+            (UntilClose, false, true)
+        );
+        assert_eq!(
+            framing("HTTP/1.1 200 OK\r\n\r\n", get()),
+            (UntilClose, false, true)
+        );
+        assert_eq!(
+            framing("HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n", Method::HEAD),
+            (Empty, false, false)
+        );
+        assert_eq!(
+            framing("HTTP/1.1 204 No Content\r\n\r\n", get()),
+            (Empty, false, false)
+        );
+        assert_eq!(
+            framing(
+                "HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 0\r\n\r\n",
+                get()
+            ),
+            (Length(0), true, false)
+        );
+        assert_eq!(
+            framing("HTTP/1.0 200 OK\r\ncontent-length: 0\r\n\r\n", get()),
+            (Length(0), true, false)
+        );
+        assert_eq!(
+            framing(
+                "HTTP/1.0 200 OK\r\nconnection: keep-alive\r\ncontent-length: 0\r\n\r\n",
+                get()
+            ),
+            (Length(0), false, false)
+        );
+    }
+
+    #[test]
+    fn the_answer_goes_back_without_hop_by_hop_headers_and_says_when_it_closes() {
+        let (parsed, back) = answer(
+            "HTTP/1.1 429 Too Many Requests\r\nKeep-Alive: timeout=5\r\nConnection: keep-alive\r\nretry-after: 1\r\ncontent-length: 2\r\n\r\n{}",
+            Method::PUT,
+            true,
+        );
+        assert!(matches!(
+            parsed,
+            Parsed::Complete(Answer::Final(ResponseHead {
+                status: 429,
+                worker_closes: true,
+                ..
+            }))
+        ));
+        assert_eq!(
+            back,
+            "HTTP/1.1 429 Too Many Requests\r\nretry-after: 1\r\ncontent-length: 2\r\nconnection: close\r\n\r\n"
+        );
+        let interim = "HTTP/1.1 100 Continue\r\n\r\n";
+        assert_eq!(
+            answer(interim, Method::PUT, false).0,
+            Parsed::Complete(Answer::Interim(interim.len()))
+        );
+        for text in [
+            "HTTP/1.1 101 Switching Protocols\r\n\r\n",
+            "HTTP/1.1 200 OK\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\n",
+            "<html>",
+        ] {
+            assert_eq!(
+                answer(text, Method::GET, false).0,
+                Parsed::Unusual,
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_chunked_body_is_followed_to_its_end_in_any_pieces() {
+        let body = b"4;ext=1\r\nWiki\r\nA\r\n0123456789\r\n0\r\nx-trailer: y\r\n\r\n";
+        let after = b"GET /next";
+        let mut whole = body.to_vec();
+        whole.extend_from_slice(after);
+        let mut at_once = Chunked::default();
+        assert_eq!(at_once.follow(&whole), Ok(body.len()));
+        assert!(at_once.done());
+        for piece in 1..whole.len() {
+            let mut chunked = Chunked::default();
+            let mut taken = 0;
+            for part in whole.chunks(piece) {
+                if chunked.done() {
+                    break;
+                }
+                taken += chunked.follow(part).unwrap();
+            }
+            assert!(chunked.done(), "pieces of {piece}");
+            assert_eq!(taken, body.len(), "pieces of {piece}");
+        }
+        let mut no_trailer = Chunked::default();
+        assert_eq!(no_trailer.follow(b"0\r\n\r\n"), Ok(5));
+        assert!(no_trailer.done());
+    }
+
+    #[test]
+    fn a_chunked_body_that_breaks_its_framing_is_malformed() {
+        for text in [
+            &b"zz\r\n"[..],
+            b"\r\n",
+            b"2\r\nabX",
+            b"ffffffffffffffffff\r\n",
+        ] {
+            assert_eq!(Chunked::default().follow(text), Err(Malformed), "{text:?}");
+        }
+        let mut unfinished = Chunked::default();
+        assert_eq!(unfinished.follow(b"5\r\nab"), Ok(5));
+        assert!(!unfinished.done());
+    }
+}
