@@ -7,12 +7,12 @@
 //! path and query, headers, body and status go through as they are, over keep-alive
 //! connections on both sides. A fault proxy sits on every request of every drill, so the
 //! pass path is kept as lean as a proxy's: each worker connection is served on one
-//! thread with its own upstream connection beside it ([`super::lanes`],
-//! [`super::upstream`]), no URL parsed and no header map rebuilt, no body copied (a small
-//! request body of known length is read whole before it goes on, so the upstream
-//! connection writes it with its head; anything larger or chunked streams through, as
-//! does every answer), and the record a small push under a lock (JSON is written later,
-//! off the path).
+//! thread ([`super::lanes`]) by one task that also holds its upstream connection
+//! ([`super::relay`]), the HTTP/1.1 framing read in place ([`super::wire`]), no body
+//! copied but a small one read whole to go with its head, and the record a small push
+//! under a lock (JSON is written later, off the path). Once a fault is in force, or a
+//! request is outside the common shape, the connection goes on in the full gate below:
+//! hyper's server, which every fault is written against.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
