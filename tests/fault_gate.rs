@@ -739,9 +739,10 @@ async fn answers_framed_every_way_pass_through_whole() {
 }
 
 /// ES closing an idle keep-alive connection costs the worker nothing: the gate opens a
-/// fresh one. When ES closes one just as a request went out, a request that may be
-/// repeated (a PUT) goes again on a fresh connection; one that may not (a POST) is
-/// answered 502 by the gate, and the worker's connection goes on.
+/// fresh one. When ES closes one after a request went out without answering, a request
+/// that changes nothing (a GET) goes again on a fresh connection; one that may already
+/// have been applied (a PUT) is answered 502 by the gate, and the worker's connection
+/// goes on.
 #[tokio::test]
 async fn es_closing_a_kept_connection_is_absorbed_or_answered_502() {
     use tokio::io::AsyncWriteExt;
@@ -756,60 +757,44 @@ async fn es_closing_a_kept_connection_is_absorbed_or_answered_502() {
             .await
             .unwrap();
         drop(first);
-        // Second: answers one, then takes the PUT and closes without answering.
+        // Second: answers one, then takes a GET and closes without answering.
         let (mut second, _) = upstream.accept().await.unwrap();
         seen.clear();
-        assert!(
-            read_request(&mut second, &mut seen)
-                .await
-                .unwrap()
-                .starts_with("GET /two ")
-        );
+        let two = read_request(&mut second, &mut seen).await.unwrap();
+        assert!(two.starts_with("GET /two "), "{two}");
         second
             .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\ntwo")
             .await
             .unwrap();
-        assert!(
-            read_request(&mut second, &mut seen)
-                .await
-                .unwrap()
-                .starts_with("PUT /three ")
-        );
+        let three = read_request(&mut second, &mut seen).await.unwrap();
+        assert!(three.starts_with("GET /three "), "{three}");
         drop(second);
-        // Third: the PUT again, answered; then the POST, closed on.
+        // Third: the GET again, answered; then a PUT, closed on.
         let (mut third, _) = upstream.accept().await.unwrap();
         seen.clear();
         let again = read_request(&mut third, &mut seen).await.unwrap();
-        assert!(
-            again.starts_with("PUT /three ") && again.ends_with("{}"),
-            "{again}"
-        );
+        assert!(again.starts_with("GET /three "), "{again}");
         third
-            .write_all(b"HTTP/1.1 201 Created\r\ncontent-length: 5\r\n\r\nthree")
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nthree")
             .await
             .unwrap();
+        let four = read_request(&mut third, &mut seen).await.unwrap();
         assert!(
-            read_request(&mut third, &mut seen)
-                .await
-                .unwrap()
-                .starts_with("POST /_bulk ")
+            four.starts_with("PUT /four ") && four.ends_with("{}"),
+            "{four}"
         );
         drop(third);
-        // Fourth: the request after the 502.
+        // Fourth: the request after the 502; the PUT never comes again.
         let (mut fourth, _) = upstream.accept().await.unwrap();
         seen.clear();
-        assert!(
-            read_request(&mut fourth, &mut seen)
-                .await
-                .unwrap()
-                .starts_with("GET /five ")
-        );
+        let five = read_request(&mut fourth, &mut seen).await.unwrap();
+        assert!(five.starts_with("GET /five "), "{five}");
         fourth
             .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nfive")
             .await
             .unwrap();
         // Held open until the worker is done.
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        std::future::pending::<()>().await;
     };
     let worker = async {
         let client = reqwest::Client::builder()
@@ -821,27 +806,28 @@ async fn es_closing_a_kept_connection_is_absorbed_or_answered_502() {
         assert_eq!(get("/one").await.unwrap().text().await.unwrap(), "one");
         // Whether the gate saw the idle close first or finds it sending, /two arrives.
         assert_eq!(get("/two").await.unwrap().text().await.unwrap(), "two");
+        assert_eq!(get("/three").await.unwrap().text().await.unwrap(), "three");
         let put = client
-            .put(format!("{base}/three"))
+            .put(format!("{base}/four"))
             .body("{}")
             .send()
             .await
             .unwrap();
-        assert_eq!(put.status(), 201);
-        let post = client
-            .post(format!("{base}/_bulk"))
-            .body("{}\n")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(post.status(), 502);
-        let body: serde_json::Value = post.json().await.unwrap();
+        assert_eq!(put.status(), 502);
+        let body: serde_json::Value = put.json().await.unwrap();
         assert_eq!(body["error"]["type"], "gate_upstream_unreachable");
+        assert!(
+            body["error"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("closed the connection before answering"),
+            "{body}"
+        );
         assert_eq!(get("/five").await.unwrap().text().await.unwrap(), "five");
     };
     tokio::time::timeout(Duration::from_secs(10), async {
         tokio::select! {
-            _ = es => panic!("the stand-in ES finished first"),
+            _ = es => unreachable!("the stand-in ES never finishes"),
             _ = worker => {}
         }
     })
@@ -850,6 +836,40 @@ async fn es_closing_a_kept_connection_is_absorbed_or_answered_502() {
     let statuses: Vec<Option<u16>> = gate.records().iter().map(|r| r.status).collect();
     assert_eq!(
         statuses,
-        vec![Some(200), Some(200), Some(201), Some(502), Some(200)]
+        vec![Some(200), Some(200), Some(200), Some(502), Some(200)]
     );
+}
+
+/// A worker that gives up while ES has not answered lets the gate give up too: ES's
+/// connection is closed, nothing is left in flight, and the request is recorded with no
+/// status (the worker got none).
+#[tokio::test]
+async fn a_worker_that_leaves_while_es_is_silent_releases_es() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (upstream, gate) = gate_before_raw_upstream().await;
+    let exchange = async {
+        let mut worker = tokio::net::TcpStream::connect(gate.addr()).await.unwrap();
+        worker
+            .write_all(b"GET /slow HTTP/1.1\r\nhost: gate\r\n\r\n")
+            .await
+            .unwrap();
+        let (mut es, _) = upstream.accept().await.unwrap();
+        let mut seen = Vec::new();
+        read_request(&mut es, &mut seen).await.unwrap();
+        assert_eq!(gate.in_flight(), 1);
+        drop(worker);
+        // ES never answers; the gate closes its side once the worker is gone.
+        let mut rest = [0u8; 1];
+        let read = es.read(&mut rest).await;
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    };
+    tokio::time::timeout(Duration::from_secs(10), exchange)
+        .await
+        .expect("the gate held on to ES after the worker left");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while gate.in_flight() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(gate.in_flight(), 0);
+    assert_eq!(gate.records().last().map(|r| r.status), Some(None));
 }

@@ -1,15 +1,14 @@
 //! The gate's pass path: one worker connection served in one task, with its upstream
-//! connection in the same task. A request is read, its head rewritten as a proxy must
-//! ([`super::wire`]) and sent on with its body in one write; the answer comes back the
-//! same way, its body passed through as ES framed it. No task, channel or wake-up sits
-//! between the worker's socket and ES's: hyper's server and client, a task each with a
-//! channel between them, cost the gate more CPU per request than haproxy, and the worker
-//! more throughput per event than a byte relay (docs/PERFORMANCE.md).
+//! connection in the same task. A request is read whole, its head rewritten as a proxy
+//! must ([`super::wire`]) and sent on with its body; the answer comes back the same way,
+//! its body passed through as ES framed it. No task, channel or wake-up sits between the
+//! worker's socket and ES's: hyper's server and client, a task each with a channel
+//! between them, cost the gate twice haproxy's user CPU per request (docs/PERFORMANCE.md).
 //!
-//! Only the pass path is here. The first request a fault in force could touch, and any
-//! request outside the common shape ([`super::wire::Parsed::Unusual`]), hands the
-//! connection, with every byte read but not yet served, to the full gate (hyper's
-//! server), which serves it from then on.
+//! Only the pass path is here. The first request a fault in force could touch, a body
+//! over [`PASS_BODY_MAX`], and any request outside the common shape
+//! ([`super::wire::Parsed::Unusual`]) hand the connection, with every byte read but not
+//! yet served, to the full gate (hyper's server), which serves it from then on.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -22,26 +21,54 @@ use tokio::net::TcpStream;
 
 use super::gate::{GateRecord, InFlight, NotForwarded, Shared, not_forwarded_answer, record};
 use super::spec::EsOp;
-use super::upstream::{WHOLE_BODY_MAX, open};
-use super::wire::{self, Answer, Chunked, Framing, Parsed, RequestHead, ResponseHead};
+use super::upstream::open;
+use super::wire::{self, Answer, BodyLeft, Parsed, RequestHead, ResponseHead};
 
 /// Room made in a read buffer before each read.
 const READ_ROOM: usize = 16 * 1024;
 
-/// A request that did not reach ES, or ES broke off before its answer began: the gate
-/// answers itself. The connection can go on only when the worker's request was read to
-/// its end.
-struct Unsent {
-    failure: NotForwarded,
-    body_read: bool,
+/// The largest request body the pass path serves: it is read whole before anything goes
+/// to ES, so a body that breaks off never reaches ES, and a request ES closed a kept
+/// connection under can be sent again. A larger one goes to the full gate, which streams
+/// it (and passes on an answer ES gives before the body's end, such as a 413).
+pub(super) const PASS_BODY_MAX: u64 = 8 * 1024 * 1024;
+
+/// A body up to this size is copied behind its head so both go in one write; a larger
+/// one is written from where it was read.
+const ONE_WRITE_BODY_MAX: usize = 64 * 1024;
+
+/// What the worker may send ahead (pipelined) while its answer is awaited, read only to
+/// see whether it went away; past this the gate stops reading ahead.
+const READ_AHEAD_MAX: usize = 64 * 1024;
+
+/// Why a request got no answer from ES.
+enum Unanswered {
+    /// The gate answers itself. The connection goes on only when the request was read
+    /// to its end (`request_read_whole`) and the worker did not ask to close.
+    ByGate {
+        failure: NotForwarded,
+        request_read_whole: bool,
+    },
+    /// The worker closed its connection while it waited: nobody is left to answer.
+    WorkerLeft,
 }
 
 /// Why no answer's head came from ES.
 enum NoAnswer {
-    /// The connection closed before a byte of an answer: an idle connection ES had
-    /// closed, when it was reused.
-    ClosedBeforeAnswer,
+    /// ES closed the connection; `after_bytes`: after sending part of a head, or an
+    /// interim answer, so it had the request.
+    Closed {
+        after_bytes: bool,
+    },
     Failed(String),
+    WorkerLeft,
+}
+
+/// What a read from ES brought, while the worker is watched.
+enum FromUpstream {
+    More,
+    Closed,
+    WorkerLeft,
 }
 
 struct Relay {
@@ -49,8 +76,8 @@ struct Relay {
     upstream: Option<TcpStream>,
     from_worker: BytesMut,
     from_upstream: BytesMut,
-    /// The head (and a whole body) going upstream; kept until the answer begins, to be
-    /// sent again on a fresh connection when a reused one turned out to be closed.
+    /// The head (and a small body) going upstream; kept until the answer begins, to be
+    /// sent again on a fresh connection when that is safe.
     to_upstream: Vec<u8>,
     /// The answer's head (and the first of its body) going back.
     to_worker: Vec<u8>,
@@ -88,13 +115,13 @@ impl Relay {
                         Parsed::Partial => {}
                     }
                 }
-                if !self.read_worker(worker).await {
+                if !read_more(worker, &mut self.from_worker).await {
                     return false;
                 }
             };
             // Asked once the request is here: a fault put in force while the connection
             // was idle applies to it.
-            if !self.shared.passing() {
+            if !self.shared.passing() || head.content_length > PASS_BODY_MAX {
                 return true;
             }
             if !self.exchange(worker, head).await {
@@ -113,143 +140,150 @@ impl Relay {
         let at_unix_ms = chrono::Utc::now().timestamp_millis();
         self.from_worker.advance(head.len);
         let answer = self.forward(worker, &head).await;
-        let close = head.close;
-        let recorded = |status: u16| GateRecord {
+        // The body stayed in the buffer while it might be sent again.
+        let body = (head.content_length as usize).min(self.from_worker.len());
+        self.from_worker.advance(body);
+        let worker_asked_close = head.close;
+        let recorded = |status: Option<u16>| GateRecord {
             at_unix_ms,
             op: EsOp::of(head.method.as_str(), &head.path),
             method: head.method,
             path: head.path,
-            status: Some(status),
+            status,
             injected: None,
             elapsed_ms: started.elapsed().as_millis() as u64,
         };
         match answer {
             Ok(answer) => {
-                record(&shared, recorded(answer.status));
+                record(&shared, recorded(Some(answer.status)));
                 let goes_on = !answer.worker_closes;
                 self.pass_answer_back(worker, answer).await && goes_on
             }
-            Err(Unsent { failure, body_read }) => {
-                let closes = close || !body_read;
+            Err(Unanswered::ByGate {
+                failure,
+                request_read_whole,
+            }) => {
+                let closes = worker_asked_close || !request_read_whole;
                 let (status, answer) = not_forwarded_answer(&failure, closes);
-                record(&shared, recorded(status));
+                record(&shared, recorded(Some(status)));
                 worker.write_all(&answer).await.is_ok() && !closes
+            }
+            Err(Unanswered::WorkerLeft) => {
+                record(&shared, recorded(None));
+                false
             }
         }
     }
 
-    /// Sends the request on (its body whole first when it is small, else streamed) and
-    /// reads the head of ES's answer.
+    /// Reads the request's body whole, sends the request on and reads the head of ES's
+    /// answer. A request goes again on a fresh connection, once, when nothing of it
+    /// reached ES, or when ES closed a kept connection before answering a request that
+    /// changes nothing (GET, HEAD, OPTIONS): anything else might already have been
+    /// applied, and is answered 502 as a proxy does.
     async fn forward(
         &mut self,
         worker: &mut TcpStream,
         head: &RequestHead,
-    ) -> Result<ResponseHead, Unsent> {
-        let length = head.content_length;
-        let whole = length <= WHOLE_BODY_MAX;
-        if whole {
-            // Read to its end before anything goes upstream: a body that breaks off never
-            // sends half a document to ES.
-            while (self.from_worker.len() as u64) < length {
-                if !read_more(worker, &mut self.from_worker).await {
-                    return Err(body_broke_off(self.from_worker.len() as u64, length));
-                }
+    ) -> Result<ResponseHead, Unanswered> {
+        let length = head.content_length as usize;
+        while self.from_worker.len() < length {
+            if !read_more(worker, &mut self.from_worker).await {
+                return Err(Unanswered::ByGate {
+                    failure: NotForwarded::BodyIncomplete(format!(
+                        "{} of its {length} bytes came before the connection ended",
+                        self.from_worker.len()
+                    )),
+                    request_read_whole: false,
+                });
             }
-            let length = length as usize;
+        }
+        let one_write = length <= ONE_WRITE_BODY_MAX;
+        if one_write {
             self.to_upstream
                 .extend_from_slice(&self.from_worker[..length]);
-            self.from_worker.advance(length);
         }
-        let mut retried = false;
+        let mut sent_again = false;
         loop {
+            // A kept connection ES closed while it was idle is seen here, before
+            // anything is written on it.
+            if self.upstream.as_ref().is_some_and(|up| !still_open(up)) {
+                self.upstream = None;
+            }
             let reused = self.upstream.is_some();
-            // Sent again, once, when a reused connection was found closed: only a request
-            // read whole, and one that may be repeated (RFC 9110 §9.2.2).
-            let may_retry = reused && whole && !retried && head.method_is_idempotent();
             let upstream = match self.upstream.as_mut() {
                 Some(upstream) => upstream,
                 None => match open(&self.shared.upstream_address).await {
                     Ok(opened) => self.upstream.insert(opened),
-                    Err(error) => {
-                        return Err(Unsent {
-                            failure: NotForwarded::Upstream(error),
-                            body_read: whole,
-                        });
-                    }
+                    Err(error) => return Err(self.upstream_failed(error)),
                 },
             };
-            if let Err(error) = upstream.write_all(&self.to_upstream).await {
-                self.upstream = None;
-                if may_retry {
-                    retried = true;
+            let body: &[u8] = if one_write {
+                &[]
+            } else {
+                &self.from_worker[..length]
+            };
+            match write_parts(upstream, &self.to_upstream, body).await {
+                Ok(()) => {}
+                Err((_, 0)) if !sent_again => {
+                    // Nothing reached ES: safe to send again, whatever the method.
+                    self.upstream = None;
+                    sent_again = true;
                     continue;
                 }
-                return Err(self.upstream_failed(format!("writing to it: {error}"), whole));
+                Err((error, _)) => {
+                    return Err(self.upstream_failed(format!("writing to it: {error}")));
+                }
             }
-            if !whole {
-                self.stream_body(worker, length).await?;
-            }
-            match self.read_answer_head(head).await {
+            match self.read_answer_head(worker, head).await {
                 Ok(answer) => return Ok(answer),
-                Err(NoAnswer::ClosedBeforeAnswer) if may_retry => {
+                Err(NoAnswer::WorkerLeft) => {
                     self.upstream = None;
-                    retried = true;
+                    return Err(Unanswered::WorkerLeft);
                 }
-                Err(NoAnswer::ClosedBeforeAnswer) => {
-                    return Err(self.upstream_failed(
-                        "it closed the connection before answering".into(),
-                        true,
-                    ));
+                Err(NoAnswer::Closed { after_bytes: false })
+                    if reused && !sent_again && head.is_safe() =>
+                {
+                    self.upstream = None;
+                    sent_again = true;
                 }
-                Err(NoAnswer::Failed(error)) => return Err(self.upstream_failed(error, true)),
+                Err(NoAnswer::Closed { after_bytes }) => {
+                    let when = if after_bytes {
+                        "in the middle of its answer"
+                    } else {
+                        "before answering"
+                    };
+                    return Err(self.upstream_failed(format!("it closed the connection {when}")));
+                }
+                Err(NoAnswer::Failed(error)) => return Err(self.upstream_failed(error)),
             }
         }
     }
 
-    fn upstream_failed(&mut self, error: String, body_read: bool) -> Unsent {
+    /// ES failed this request (its body was read whole): the gate's 502.
+    fn upstream_failed(&mut self, error: String) -> Unanswered {
         self.upstream = None;
-        Unsent {
-            failure: NotForwarded::Upstream(format!(
-                "{}: {error}",
-                self.shared.upstream_address.shown()
-            )),
-            body_read,
-        }
-    }
-
-    /// The rest of a large body, from the worker to ES as it comes, after the head went.
-    async fn stream_body(&mut self, worker: &mut TcpStream, length: u64) -> Result<(), Unsent> {
-        let mut left = length;
-        loop {
-            let here = left.min(self.from_worker.len() as u64) as usize;
-            if here > 0 {
-                let Some(upstream) = self.upstream.as_mut() else {
-                    return Err(self.upstream_failed("the connection went".into(), false));
-                };
-                if let Err(error) = upstream.write_all(&self.from_worker[..here]).await {
-                    return Err(self.upstream_failed(format!("writing to it: {error}"), false));
-                }
-                self.from_worker.advance(here);
-                left -= here as u64;
-            }
-            if left == 0 {
-                return Ok(());
-            }
-            if !read_more(worker, &mut self.from_worker).await {
-                // ES sees the request cut short with the connection.
-                self.upstream = None;
-                return Err(body_broke_off(length - left, length));
-            }
-        }
-    }
-
-    async fn read_answer_head(&mut self, request: &RequestHead) -> Result<ResponseHead, NoAnswer> {
-        let Some(upstream) = self.upstream.as_mut() else {
-            return Err(NoAnswer::ClosedBeforeAnswer);
+        let shown = self.shared.upstream_address.shown();
+        let error = if error.contains(shown) {
+            error
+        } else {
+            format!("{shown}: {error}")
         };
+        Unanswered::ByGate {
+            failure: NotForwarded::Upstream(error),
+            request_read_whole: true,
+        }
+    }
+
+    async fn read_answer_head(
+        &mut self,
+        worker: &mut TcpStream,
+        request: &RequestHead,
+    ) -> Result<ResponseHead, NoAnswer> {
         self.from_upstream.clear();
+        let mut after_bytes = false;
         loop {
             if !self.from_upstream.is_empty() {
+                after_bytes = true;
                 match wire::parse_response(
                     &self.from_upstream,
                     &request.method,
@@ -269,42 +303,28 @@ impl Relay {
                     Parsed::Partial => {}
                 }
             }
-            if !read_more(upstream, &mut self.from_upstream).await {
-                return Err(if self.from_upstream.is_empty() {
-                    NoAnswer::ClosedBeforeAnswer
-                } else {
-                    NoAnswer::Failed(
-                        "it closed the connection in the middle of its answer's head".into(),
-                    )
-                });
+            match self.read_upstream(worker).await {
+                FromUpstream::More => {}
+                FromUpstream::Closed => return Err(NoAnswer::Closed { after_bytes }),
+                FromUpstream::WorkerLeft => return Err(NoAnswer::WorkerLeft),
             }
         }
     }
 
     /// ES's answer to the worker: the head rewritten ([`wire::parse_response`]) and sent
     /// with the start of the body in one write, then the body as it comes; false when it
-    /// was cut short (ES broke off, or the worker went away).
+    /// was cut short (ES broke off or broke the framing, or the worker went away).
     async fn pass_answer_back(&mut self, worker: &mut TcpStream, head: ResponseHead) -> bool {
         self.from_upstream.advance(head.len);
-        let mut chunked = Chunked::default();
-        let mut left = match head.framing {
-            Framing::Length(length) => length,
-            _ => 0,
-        };
+        let mut body = BodyLeft::of(head.framing);
         let mut head_sent = false;
-        loop {
-            let here = self.from_upstream.len();
-            let taken = match head.framing {
-                Framing::Empty => 0,
-                Framing::Length(_) => left.min(here as u64) as usize,
-                Framing::Chunked => match chunked.follow(&self.from_upstream) {
-                    Ok(taken) => taken,
-                    Err(wire::Malformed) => {
-                        self.upstream = None;
-                        return false;
-                    }
-                },
-                Framing::UntilClose => here,
+        let whole = loop {
+            let Ok(taken) = body.take(&self.from_upstream) else {
+                // The head goes, then the connection: the worker sees the answer cut.
+                if !head_sent {
+                    let _ = worker.write_all(&self.to_worker).await;
+                }
+                break false;
             };
             let written = if head_sent {
                 worker.write_all(&self.from_upstream[..taken]).await
@@ -315,56 +335,57 @@ impl Relay {
                 worker.write_all(&self.to_worker).await
             };
             self.from_upstream.advance(taken);
-            left -= taken as u64;
             if written.is_err() {
-                // The worker went away: the rest of ES's answer is never read.
-                self.upstream = None;
-                return false;
+                break false;
             }
-            let done = match head.framing {
-                Framing::Empty => true,
-                Framing::Length(_) => left == 0,
-                Framing::Chunked => chunked.done(),
-                Framing::UntilClose => false,
-            };
-            if done {
-                break;
+            if body.ended() {
+                break true;
             }
-            let Some(upstream) = self.upstream.as_mut() else {
-                return false;
-            };
-            if !read_more(upstream, &mut self.from_upstream).await {
-                self.upstream = None;
-                if head.framing == Framing::UntilClose {
-                    break;
-                }
-                return false;
+            match self.read_upstream(worker).await {
+                FromUpstream::More => {}
+                FromUpstream::Closed => break matches!(body, BodyLeft::UntilClose),
+                FromUpstream::WorkerLeft => break false,
             }
-        }
-        // Bytes past the answer's end are not HTTP/1.1 any more: that connection goes.
-        if head.upstream_closes || !self.from_upstream.is_empty() {
+        };
+        // Bytes past the answer's end are not HTTP/1.1 any more: that connection goes
+        // (the worker's answer was whole all the same).
+        if !whole || head.upstream_closes || !body.ended() || !self.from_upstream.is_empty() {
             self.upstream = None;
         }
-        true
+        whole
     }
 
-    /// Reads more of the worker's request; false when the worker closed its connection.
-    /// Meanwhile an idle upstream connection is watched: ES closing it (or sending what
-    /// nobody asked for) drops it, so the next request opens a fresh one.
-    async fn read_worker(&mut self, worker: &mut TcpStream) -> bool {
-        self.from_worker.reserve(READ_ROOM);
+    /// Reads more of ES's answer. Meanwhile the worker is watched: if it closes its
+    /// connection, waiting on ES serves nobody (ES is let go, as hyper's server does on
+    /// a client's EOF). What it sends ahead is kept for the next request.
+    async fn read_upstream(&mut self, worker: &mut TcpStream) -> FromUpstream {
+        let Relay {
+            upstream,
+            from_upstream,
+            from_worker,
+            ..
+        } = self;
+        let Some(upstream) = upstream.as_mut() else {
+            return FromUpstream::Closed;
+        };
+        from_upstream.reserve(READ_ROOM);
         loop {
-            let Some(upstream) = self.upstream.as_ref() else {
-                return read_more(worker, &mut self.from_worker).await;
-            };
+            let watch_worker = from_worker.len() < READ_AHEAD_MAX;
             tokio::select! {
                 biased;
-                read = worker.read_buf(&mut self.from_worker) => return matches!(read, Ok(n) if n > 0),
-                _ = upstream.readable() => {
-                    let mut probe = [0u8; 1];
-                    match upstream.try_read(&mut probe) {
+                read = upstream.read_buf(from_upstream) => {
+                    return match read {
+                        Ok(n) if n > 0 => FromUpstream::More,
+                        _ => FromUpstream::Closed,
+                    };
+                }
+                _ = worker.readable(), if watch_worker => {
+                    from_worker.reserve(READ_ROOM);
+                    match worker.try_read_buf(from_worker) {
+                        Ok(0) => return FromUpstream::WorkerLeft,
+                        Ok(_) => {}
                         Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
-                        _ => self.upstream = None,
+                        Err(_) => return FromUpstream::WorkerLeft,
                     }
                 }
             }
@@ -372,27 +393,34 @@ impl Relay {
     }
 }
 
-impl RequestHead {
-    fn method_is_idempotent(&self) -> bool {
-        use hyper::Method;
-        [
-            Method::GET,
-            Method::HEAD,
-            Method::PUT,
-            Method::DELETE,
-            Method::OPTIONS,
-        ]
-        .contains(&self.method)
-    }
+/// A kept connection ES has not closed (nor sent anything on unasked). No system call
+/// unless the reactor saw the socket become readable since it was last read dry.
+fn still_open(upstream: &TcpStream) -> bool {
+    let mut probe = [0u8; 1];
+    matches!(upstream.try_read(&mut probe), Err(error) if error.kind() == std::io::ErrorKind::WouldBlock)
 }
 
-fn body_broke_off(came: u64, length: u64) -> Unsent {
-    Unsent {
-        failure: NotForwarded::BodyIncomplete(format!(
-            "{came} of its {length} bytes came before the connection ended"
-        )),
-        body_read: false,
+/// Writes `head` then `body`; on failure, the error and how many bytes went.
+async fn write_parts(
+    stream: &mut TcpStream,
+    head: &[u8],
+    body: &[u8],
+) -> Result<(), (std::io::Error, usize)> {
+    let mut written = 0;
+    for part in [head, body] {
+        let mut rest = part;
+        while !rest.is_empty() {
+            match stream.write(rest).await {
+                Ok(0) => return Err((std::io::ErrorKind::WriteZero.into(), written)),
+                Ok(n) => {
+                    written += n;
+                    rest = &rest[n..];
+                }
+                Err(error) => return Err((error, written)),
+            }
+        }
     }
+    Ok(())
 }
 
 /// Reads what is there into `buffer`; false when the peer closed (or the read failed).

@@ -7,10 +7,10 @@
 
 use hyper::Method;
 
-/// Headers a head may carry here; a head with more is unusual.
-const MAX_HEADERS: usize = 64;
+/// Headers a head may carry here (hyper's own limit); a head with more is unusual.
+const MAX_HEADERS: usize = 100;
 
-/// A request head not complete within this many bytes is unusual (hyper answers it).
+/// A head longer than this is unusual (hyper answers a request's, 431 past its limit).
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 
 /// What the start of a buffer holds.
@@ -38,12 +38,13 @@ pub struct RequestHead {
 
 /// Reads a request head at the start of `buf`. On [`Parsed::Complete`], `upstream_head`
 /// holds the head to send upstream: the same request line, in HTTP/1.1, and the same
-/// headers but the hop-by-hop ones (RFC 9110 §7.6.1) and `host`, which becomes `host`.
+/// headers but the hop-by-hop ones (RFC 9110 §7.6.1: the fixed ones and those that
+/// `connection` names) and the worker's `host`, which is replaced by the upstream's.
 pub fn parse_request(buf: &[u8], host: &[u8], upstream_head: &mut Vec<u8>) -> Parsed<RequestHead> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
     let len = match request.parse(buf) {
-        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Complete(len)) if len <= MAX_HEAD_BYTES => len,
         Ok(httparse::Status::Partial) if buf.len() <= MAX_HEAD_BYTES => return Parsed::Partial,
         _ => return Parsed::Unusual,
     };
@@ -53,7 +54,9 @@ pub fn parse_request(buf: &[u8], host: &[u8], upstream_head: &mut Vec<u8>) -> Pa
     else {
         return Parsed::Unusual;
     };
-    if !path.starts_with('/') || method == "CONNECT" {
+    // httparse lets through bytes a URI may not hold, which hyper refuses (400): the
+    // answer must not depend on which of the two serves the request.
+    if !path.starts_with('/') || method == "CONNECT" || path.bytes().any(not_in_uri) {
         return Parsed::Unusual;
     }
     let Ok(method) = Method::from_bytes(method.as_bytes()) else {
@@ -66,9 +69,16 @@ pub fn parse_request(buf: &[u8], host: &[u8], upstream_head: &mut Vec<u8>) -> Pa
     upstream_head.extend_from_slice(b" HTTP/1.1\r\n");
     let mut content_length = None;
     let mut close = false;
+    let named = connection_tokens(request.headers);
     for header in request.headers.iter() {
         let name = header.name;
         let is = |known: &str| name.eq_ignore_ascii_case(known);
+        if named
+            .iter()
+            .any(|token| token.eq_ignore_ascii_case(name.as_bytes()))
+        {
+            continue;
+        }
         if is("content-length") {
             // Two lengths, or one that is not a number: hyper decides what to answer.
             let (None, Some(length)) = (content_length, decimal(header.value)) else {
@@ -106,6 +116,30 @@ pub fn parse_request(buf: &[u8], host: &[u8], upstream_head: &mut Vec<u8>) -> Pa
         content_length: content_length.unwrap_or(0),
         close,
     })
+}
+
+impl RequestHead {
+    /// A method that changes nothing at ES (RFC 9110 §9.2.1): sent twice, it does no harm.
+    pub fn is_safe(&self) -> bool {
+        [Method::GET, Method::HEAD, Method::OPTIONS].contains(&self.method)
+    }
+}
+
+/// Bytes hyper's URI parser refuses in a path and query (controls, space, `"<>\^`{|}`,
+/// and anything past ASCII).
+fn not_in_uri(byte: u8) -> bool {
+    byte <= b' ' || byte >= 0x7f || b"\"<>\\^`{|}".contains(&byte)
+}
+
+/// The header names `connection` lists, which are hop-by-hop too (RFC 9110 §7.6.1).
+fn connection_tokens<'h>(headers: &[httparse::Header<'h>]) -> Vec<&'h [u8]> {
+    headers
+        .iter()
+        .filter(|header| header.name.eq_ignore_ascii_case("connection"))
+        .flat_map(|header| header.value.split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|token| !token.is_empty())
+        .collect()
 }
 
 /// How an answer's body ends (RFC 9112 §6.3).
@@ -155,7 +189,7 @@ pub fn parse_response(
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut headers);
     let len = match response.parse(buf) {
-        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Complete(len)) if len <= MAX_HEAD_BYTES => len,
         Ok(httparse::Status::Partial) if buf.len() <= MAX_HEAD_BYTES => return Parsed::Partial,
         _ => return Parsed::Unusual,
     };
@@ -174,9 +208,14 @@ pub fn parse_response(
     for header in response.headers.iter() {
         let name = header.name;
         if name.eq_ignore_ascii_case("content-length") {
-            match (content_length, decimal(header.value)) {
-                (None, Some(length)) => content_length = Some(length),
-                _ => return Parsed::Unusual,
+            // Repeated, or a list, the same length each time is one length (RFC 9110
+            // §8.6); two different ones leave the body's end unknown.
+            for value in header.value.split(|&b| b == b',') {
+                match (content_length, decimal(value)) {
+                    (_, None) => return Parsed::Unusual,
+                    (Some(known), Some(length)) if known != length => return Parsed::Unusual,
+                    (_, length) => content_length = length,
+                }
             }
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             // Chunked when chunked is the last coding applied.
@@ -204,6 +243,7 @@ pub fn parse_response(
         }
     };
     let worker_closes = worker_asked_close || framing == Framing::UntilClose;
+    let named = connection_tokens(response.headers);
     worker_head.clear();
     worker_head.extend_from_slice(b"HTTP/1.1 ");
     worker_head.extend_from_slice(status.to_string().as_bytes());
@@ -221,8 +261,14 @@ pub fn parse_response(
             "upgrade",
         ]
         .iter()
-        .any(|hop| name.eq_ignore_ascii_case(hop));
-        if !hop_by_hop {
+        .any(|hop| name.eq_ignore_ascii_case(hop))
+            || named
+                .iter()
+                .any(|token| token.eq_ignore_ascii_case(name.as_bytes()));
+        // With a transfer coding the length is not the body's: a proxy removes it (RFC
+        // 9112 §6.3), or a client that reads it would take the wrong end.
+        let stale_length = chunked.is_some() && name.eq_ignore_ascii_case("content-length");
+        if !hop_by_hop && !stale_length {
             write_header(worker_head, name.as_bytes(), header.value);
         }
     }
@@ -256,7 +302,8 @@ fn decimal(value: &[u8]) -> Option<u64> {
 }
 
 /// Follows a chunked body (RFC 9112 §7.1) as it passes through, byte for byte, to find
-/// where it ends; the bytes themselves are not changed.
+/// where it ends; the bytes themselves are not changed. Lines end in CRLF, strictly: a
+/// body the gate reads one way must not be read another way by the worker.
 #[derive(Debug, Default)]
 pub struct Chunked {
     state: ChunkState,
@@ -277,6 +324,7 @@ enum ChunkState {
     /// At the start of a trailer line (or the empty line ending the body).
     TrailerStart,
     TrailerLine,
+    TrailerLf,
     EndLf,
     Done,
 }
@@ -284,6 +332,52 @@ enum ChunkState {
 impl Default for ChunkState {
     fn default() -> ChunkState {
         ChunkState::Size(0, false)
+    }
+}
+
+/// What is left of an answer's body as it passes through.
+#[derive(Debug)]
+pub enum BodyLeft {
+    Nothing,
+    Bytes(u64),
+    Chunked(Chunked),
+    /// Whatever comes until ES closes.
+    UntilClose,
+}
+
+impl BodyLeft {
+    pub fn of(framing: Framing) -> BodyLeft {
+        match framing {
+            Framing::Empty => BodyLeft::Nothing,
+            Framing::Length(length) => BodyLeft::Bytes(length),
+            Framing::Chunked => BodyLeft::Chunked(Chunked::default()),
+            Framing::UntilClose => BodyLeft::UntilClose,
+        }
+    }
+
+    /// How many of `input`, the next bytes from ES, belong to the body (all of them
+    /// unless it ends within them), taken off what is left.
+    pub fn take(&mut self, input: &[u8]) -> Result<usize, Malformed> {
+        match self {
+            BodyLeft::Nothing => Ok(0),
+            BodyLeft::Bytes(left) => {
+                let taken = (*left).min(input.len() as u64);
+                *left -= taken;
+                Ok(taken as usize)
+            }
+            BodyLeft::Chunked(chunked) => chunked.follow(input),
+            BodyLeft::UntilClose => Ok(input.len()),
+        }
+    }
+
+    /// The body has ended (one that ends when ES closes never has before that).
+    pub fn ended(&self) -> bool {
+        match self {
+            BodyLeft::Nothing => true,
+            BodyLeft::Bytes(left) => *left == 0,
+            BodyLeft::Chunked(chunked) => chunked.done(),
+            BodyLeft::UntilClose => false,
+        }
     }
 }
 
@@ -322,13 +416,12 @@ impl Chunked {
                     None => match byte {
                         b';' | b' ' | b'\t' => ChunkState::Extension(size),
                         b'\r' => ChunkState::SizeLf(size),
-                        b'\n' => Chunked::after_size(size),
                         _ => return Err(Malformed),
                     },
                 },
                 ChunkState::Extension(size) => match byte {
                     b'\r' => ChunkState::SizeLf(size),
-                    b'\n' => Chunked::after_size(size),
+                    b'\n' => return Err(Malformed),
                     _ => ChunkState::Extension(size),
                 },
                 ChunkState::SizeLf(size) if byte == b'\n' => Chunked::after_size(size),
@@ -336,11 +429,15 @@ impl Chunked {
                 ChunkState::DataLf if byte == b'\n' => ChunkState::Size(0, false),
                 ChunkState::TrailerStart => match byte {
                     b'\r' => ChunkState::EndLf,
-                    b'\n' => ChunkState::Done,
+                    b'\n' => return Err(Malformed),
                     _ => ChunkState::TrailerLine,
                 },
-                ChunkState::TrailerLine if byte == b'\n' => ChunkState::TrailerStart,
-                ChunkState::TrailerLine => ChunkState::TrailerLine,
+                ChunkState::TrailerLine => match byte {
+                    b'\r' => ChunkState::TrailerLf,
+                    b'\n' => return Err(Malformed),
+                    _ => ChunkState::TrailerLine,
+                },
+                ChunkState::TrailerLf if byte == b'\n' => ChunkState::TrailerStart,
                 ChunkState::EndLf if byte == b'\n' => ChunkState::Done,
                 ChunkState::Done => {
                     return Ok(at - 1);
@@ -536,6 +633,83 @@ mod tests {
     }
 
     #[test]
+    fn headers_connection_names_are_dropped_both_ways() {
+        let (parsed, upstream) =
+            request("GET / HTTP/1.1\r\nconnection: x-hop, close\r\nx-hop: 1\r\nx-end: 2\r\n\r\n");
+        assert!(matches!(
+            parsed,
+            Parsed::Complete(RequestHead { close: true, .. })
+        ));
+        assert_eq!(
+            upstream,
+            "GET / HTTP/1.1\r\nx-end: 2\r\nhost: es:9200\r\n\r\n"
+        );
+        let (_, back) = answer(
+            "HTTP/1.1 200 OK\r\nconnection: x-hop\r\nx-hop: 1\r\ncontent-length: 0\r\n\r\n",
+            Method::GET,
+            false,
+        );
+        assert_eq!(back, "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+    }
+
+    #[test]
+    fn a_chunked_answers_length_is_dropped_and_a_repeated_equal_length_is_one() {
+        let (parsed, back) = answer(
+            "HTTP/1.1 200 OK\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n",
+            Method::GET,
+            false,
+        );
+        assert!(matches!(
+            parsed,
+            Parsed::Complete(Answer::Final(ResponseHead {
+                framing: Framing::Chunked,
+                ..
+            }))
+        ));
+        assert_eq!(
+            back,
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+        );
+        for text in [
+            "HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 2\r\n\r\n",
+            "HTTP/1.1 200 OK\r\ncontent-length: 2, 2\r\n\r\n",
+        ] {
+            assert_eq!(
+                framing(text, Method::GET),
+                (Framing::Length(2), false, false),
+                "{text:?}"
+            );
+        }
+        assert_eq!(
+            answer(
+                "HTTP/1.1 200 OK\r\ncontent-length: 2, 3\r\n\r\n",
+                Method::GET,
+                false
+            )
+            .0,
+            Parsed::Unusual
+        );
+    }
+
+    #[test]
+    fn a_long_head_or_a_path_hyper_would_refuse_is_left_to_hyper() {
+        let long = format!(
+            "GET / HTTP/1.1\r\nx: {}\r\n\r\n",
+            "y".repeat(MAX_HEAD_BYTES)
+        );
+        assert_eq!(request(&long).0, Parsed::Unusual);
+        let long_answer = format!(
+            "HTTP/1.1 200 OK\r\nx: {}\r\n\r\n",
+            "y".repeat(MAX_HEAD_BYTES)
+        );
+        assert_eq!(answer(&long_answer, Method::GET, false).0, Parsed::Unusual);
+        for path in ["/a\"b", "/a<b", "/a{b}", "/a|b", "/a^b", "/a`b", "/a\\b"] {
+            let text = format!("GET {path} HTTP/1.1\r\n\r\n");
+            assert_eq!(request(&text).0, Parsed::Unusual, "{path}");
+        }
+    }
+
+    #[test]
     fn a_chunked_body_is_followed_to_its_end_in_any_pieces() {
         let body = b"4;ext=1\r\nWiki\r\nA\r\n0123456789\r\n0\r\nx-trailer: y\r\n\r\n";
         let after = b"GET /next";
@@ -568,6 +742,10 @@ mod tests {
             b"\r\n",
             b"2\r\nabX",
             b"ffffffffffffffffff\r\n",
+            b"2\nab\r\n",
+            b"2;x\nab\r\n",
+            b"0\r\n\n",
+            b"0\r\nx: y\n\r\n",
         ] {
             assert_eq!(Chunked::default().follow(text), Err(Malformed), "{text:?}");
         }
