@@ -29,9 +29,15 @@ const READ_ROOM: usize = 16 * 1024;
 
 /// The largest request body the pass path serves: it is read whole before anything goes
 /// to ES, so a body that breaks off never reaches ES, and a request ES closed a kept
-/// connection under can be sent again. A larger one goes to the full gate, which streams
-/// it (and passes on an answer ES gives before the body's end, such as a 413).
-pub(super) const PASS_BODY_MAX: u64 = 8 * 1024 * 1024;
+/// connection under can be sent again. It is small enough for the sockets' buffers to
+/// take whole while the gate then watches for ES's answer and for the worker leaving
+/// (an answer ES gives before the body's end, such as a 413, is read then). A larger
+/// one goes to the full gate, which streams it and watches both while it does.
+pub(super) const PASS_BODY_MAX: u64 = 1024 * 1024;
+
+/// A read buffer grown past this for one large body is let go after it, so a kept
+/// connection does not hold a large body's memory for its whole life.
+const KEPT_BUFFER_MAX: usize = 256 * 1024;
 
 /// A body up to this size is copied behind its head so both go in one write; a larger
 /// one is written from where it was read.
@@ -143,6 +149,11 @@ impl Relay {
         // The body stayed in the buffer while it might be sent again.
         let body = (head.content_length as usize).min(self.from_worker.len());
         self.from_worker.advance(body);
+        if self.from_worker.capacity() > KEPT_BUFFER_MAX {
+            let ahead = self.from_worker.split();
+            self.from_worker = BytesMut::with_capacity(READ_ROOM.max(ahead.len()));
+            self.from_worker.extend_from_slice(&ahead);
+        }
         let worker_asked_close = head.close;
         let recorded = |status: Option<u16>| GateRecord {
             at_unix_ms,
@@ -234,7 +245,7 @@ impl Relay {
                     return Err(self.upstream_failed(format!("writing to it: {error}")));
                 }
             }
-            match self.read_answer_head(worker, head).await {
+            match self.read_answer_head(worker, head, length).await {
                 Ok(answer) => return Ok(answer),
                 Err(NoAnswer::WorkerLeft) => {
                     self.upstream = None;
@@ -274,10 +285,13 @@ impl Relay {
         }
     }
 
+    /// `request_body`: bytes of the request's body still at the front of the worker's
+    /// buffer.
     async fn read_answer_head(
         &mut self,
         worker: &mut TcpStream,
         request: &RequestHead,
+        request_body: usize,
     ) -> Result<ResponseHead, NoAnswer> {
         self.from_upstream.clear();
         let mut after_bytes = false;
@@ -303,7 +317,7 @@ impl Relay {
                     Parsed::Partial => {}
                 }
             }
-            match self.read_upstream(worker).await {
+            match self.read_upstream(worker, request_body).await {
                 FromUpstream::More => {}
                 FromUpstream::Closed => return Err(NoAnswer::Closed { after_bytes }),
                 FromUpstream::WorkerLeft => return Err(NoAnswer::WorkerLeft),
@@ -341,7 +355,7 @@ impl Relay {
             if body.ended() {
                 break true;
             }
-            match self.read_upstream(worker).await {
+            match self.read_upstream(worker, 0).await {
                 FromUpstream::More => {}
                 FromUpstream::Closed => break matches!(body, BodyLeft::UntilClose),
                 FromUpstream::WorkerLeft => break false,
@@ -357,8 +371,9 @@ impl Relay {
 
     /// Reads more of ES's answer. Meanwhile the worker is watched: if it closes its
     /// connection, waiting on ES serves nobody (ES is let go, as hyper's server does on
-    /// a client's EOF). What it sends ahead is kept for the next request.
-    async fn read_upstream(&mut self, worker: &mut TcpStream) -> FromUpstream {
+    /// a client's EOF). What it sends ahead is kept for the next request, up to
+    /// [`READ_AHEAD_MAX`] past the `request_body` bytes still at the buffer's front.
+    async fn read_upstream(&mut self, worker: &mut TcpStream, request_body: usize) -> FromUpstream {
         let Relay {
             upstream,
             from_upstream,
@@ -370,7 +385,7 @@ impl Relay {
         };
         from_upstream.reserve(READ_ROOM);
         loop {
-            let watch_worker = from_worker.len() < READ_AHEAD_MAX;
+            let watch_worker = from_worker.len() < request_body + READ_AHEAD_MAX;
             tokio::select! {
                 biased;
                 read = upstream.read_buf(from_upstream) => {

@@ -125,20 +125,39 @@ impl RequestHead {
     }
 }
 
-/// Bytes hyper's URI parser refuses in a path and query (controls, space, `"<>\^`{|}`,
-/// and anything past ASCII).
+/// Bytes the pass path leaves to hyper in a path and query: controls and space, those
+/// hyper's URI parser refuses (`"<>\^`{|}`), `#` (hyper cuts the fragment off), and
+/// anything past ASCII (rare enough to leave to hyper's judgement).
 fn not_in_uri(byte: u8) -> bool {
-    byte <= b' ' || byte >= 0x7f || b"\"<>\\^`{|}".contains(&byte)
+    byte <= b' ' || byte >= 0x7f || b"\"#<>\\^`{|}".contains(&byte)
 }
 
-/// The header names `connection` lists, which are hop-by-hop too (RFC 9110 §7.6.1).
+/// Headers a `connection` list never removes: the message's framing, its target and the
+/// connection's own handling are read from them first, so dropping them would let a
+/// sender change where a message ends.
+const NEVER_NAMED_AWAY: [&str; 6] = [
+    "content-length",
+    "transfer-encoding",
+    "host",
+    "expect",
+    "upgrade",
+    "connection",
+];
+
+/// The header names `connection` lists, which are hop-by-hop too (RFC 9110 §7.6.1), but
+/// for [`NEVER_NAMED_AWAY`].
 fn connection_tokens<'h>(headers: &[httparse::Header<'h>]) -> Vec<&'h [u8]> {
     headers
         .iter()
         .filter(|header| header.name.eq_ignore_ascii_case("connection"))
         .flat_map(|header| header.value.split(|&b| b == b','))
         .map(<[u8]>::trim_ascii)
-        .filter(|token| !token.is_empty())
+        .filter(|token| {
+            !token.is_empty()
+                && !NEVER_NAMED_AWAY
+                    .iter()
+                    .any(|kept| token.eq_ignore_ascii_case(kept.as_bytes()))
+        })
         .collect()
 }
 
@@ -265,12 +284,21 @@ pub fn parse_response(
             || named
                 .iter()
                 .any(|token| token.eq_ignore_ascii_case(name.as_bytes()));
-        // With a transfer coding the length is not the body's: a proxy removes it (RFC
-        // 9112 §6.3), or a client that reads it would take the wrong end.
-        let stale_length = chunked.is_some() && name.eq_ignore_ascii_case("content-length");
-        if !hop_by_hop && !stale_length {
+        // The length is written once below, as one number.
+        let length = name.eq_ignore_ascii_case("content-length");
+        if !hop_by_hop && !length {
             write_header(worker_head, name.as_bytes(), header.value);
         }
+    }
+    // With a transfer coding the length is not the body's: a proxy removes it (RFC 9112
+    // §6.3), or a client that reads it would take the wrong end. A repeated or listed
+    // length goes on as one, which every client reads alike.
+    if let (None, Some(length)) = (chunked, content_length) {
+        write_header(
+            worker_head,
+            b"content-length",
+            length.to_string().as_bytes(),
+        );
     }
     if worker_closes {
         write_header(worker_head, b"connection", b"close");
@@ -633,6 +661,32 @@ mod tests {
     }
 
     #[test]
+    fn connection_never_names_the_framing_away() {
+        // A body's length stays where it is read from: no second request hides in it.
+        let (parsed, upstream) = request(
+            "PUT /a HTTP/1.1\r\nconnection: content-length, connection, close\r\ncontent-length: 4\r\n\r\nGET ",
+        );
+        assert!(matches!(
+            parsed,
+            Parsed::Complete(RequestHead {
+                content_length: 4,
+                close: true,
+                ..
+            })
+        ));
+        assert_eq!(
+            upstream,
+            "PUT /a HTTP/1.1\r\ncontent-length: 4\r\nhost: es:9200\r\n\r\n"
+        );
+        let (_, back) = answer(
+            "HTTP/1.1 200 OK\r\nconnection: content-length, transfer-encoding\r\ncontent-length: 2\r\n\r\n",
+            Method::GET,
+            false,
+        );
+        assert_eq!(back, "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n");
+    }
+
+    #[test]
     fn headers_connection_names_are_dropped_both_ways() {
         let (parsed, upstream) =
             request("GET / HTTP/1.1\r\nconnection: x-hop, close\r\nx-hop: 1\r\nx-end: 2\r\n\r\n");
@@ -679,6 +733,8 @@ mod tests {
                 (Framing::Length(2), false, false),
                 "{text:?}"
             );
+            let (_, back) = answer(text, Method::GET, false);
+            assert_eq!(back, "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n");
         }
         assert_eq!(
             answer(
@@ -703,7 +759,9 @@ mod tests {
             "y".repeat(MAX_HEAD_BYTES)
         );
         assert_eq!(answer(&long_answer, Method::GET, false).0, Parsed::Unusual);
-        for path in ["/a\"b", "/a<b", "/a{b}", "/a|b", "/a^b", "/a`b", "/a\\b"] {
+        for path in [
+            "/a\"b", "/a<b", "/a{b}", "/a|b", "/a^b", "/a`b", "/a\\b", "/a#b",
+        ] {
             let text = format!("GET {path} HTTP/1.1\r\n\r\n");
             assert_eq!(request(&text).0, Parsed::Unusual, "{path}");
         }
