@@ -35,7 +35,7 @@ const READ_ROOM: usize = 16 * 1024;
 /// one goes to the full gate, which streams it and watches both while it does.
 pub(super) const PASS_BODY_MAX: u64 = 1024 * 1024;
 
-/// A read buffer grown past this for one large body is let go after it, so a kept
+/// The read buffer that held a body larger than this is let go after it, so a kept
 /// connection does not hold a large body's memory for its whole life.
 const KEPT_BUFFER_MAX: usize = 256 * 1024;
 
@@ -149,7 +149,9 @@ impl Relay {
         // The body stayed in the buffer while it might be sent again.
         let body = (head.content_length as usize).min(self.from_worker.len());
         self.from_worker.advance(body);
-        if self.from_worker.capacity() > KEPT_BUFFER_MAX {
+        // Judged by the body, not by `capacity()`: once a body is consumed, that counts
+        // only the room behind it, not the allocation it still holds.
+        if body > KEPT_BUFFER_MAX {
             let ahead = self.from_worker.split();
             self.from_worker = BytesMut::with_capacity(READ_ROOM.max(ahead.len()));
             self.from_worker.extend_from_slice(&ahead);
