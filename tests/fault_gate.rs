@@ -843,12 +843,23 @@ async fn es_closing_a_kept_connection_is_absorbed_or_answered_502() {
 /// A worker that gives up while ES has not answered lets the gate give up too: ES's
 /// connection is closed, nothing is left in flight, and the request is recorded with no
 /// status (the worker got none). So with a bodiless request and with one whose large
-/// body the gate still holds.
+/// body the gate still holds, and on the full gate too (a fault in force that does not
+/// hit the request).
 #[tokio::test]
 async fn a_worker_that_leaves_while_es_is_silent_releases_es() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    for body in [0usize, 200_000] {
+    for (body, fault_in_force) in [(0usize, false), (200_000, false), (0, true)] {
         let (upstream, gate) = gate_before_raw_upstream().await;
+        if fault_in_force {
+            gate.set_fault(Fault::Abort {
+                status: 503,
+                ops: Ops::only(EsOp::Delete),
+                pick: Pick::Nth { n: 1 },
+                retry_after_seconds: None,
+            })
+            .await
+            .unwrap();
+        }
         let exchange = async {
             let mut worker = tokio::net::TcpStream::connect(gate.addr()).await.unwrap();
             let mut request =
@@ -868,7 +879,9 @@ async fn a_worker_that_leaves_while_es_is_silent_releases_es() {
         };
         tokio::time::timeout(Duration::from_secs(10), exchange)
             .await
-            .unwrap_or_else(|_| panic!("the gate held on to ES after the worker left ({body} B)"));
+            .unwrap_or_else(|_| {
+                panic!("the gate held on to ES after the worker left ({body} B, fault {fault_in_force})")
+            });
         let deadline = Instant::now() + Duration::from_secs(5);
         while gate.in_flight() > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;

@@ -475,8 +475,12 @@ fn parse_upstream(upstream: &str) -> std::io::Result<hyper::http::uri::Authority
         .ok_or_else(|| refused("has no host"))
 }
 
-/// What the gate knows of a request when it is recorded.
-struct Seen {
+/// What the gate knows of a request when it is recorded. Recorded once: with the status
+/// the worker got, or, if the request's future is dropped first (the worker closed its
+/// connection, the gate was refused), with none, as the pass path records it.
+struct Seen<'a> {
+    shared: &'a Shared,
+    recorded: bool,
     started: std::time::Instant,
     at_unix_ms: i64,
     method: hyper::Method,
@@ -485,9 +489,16 @@ struct Seen {
     injected: Option<String>,
 }
 
-impl Seen {
-    fn of(request: &Request<Incoming>, op: EsOp, injected: Option<String>) -> Seen {
+impl<'a> Seen<'a> {
+    fn of(
+        shared: &'a Shared,
+        request: &Request<Incoming>,
+        op: EsOp,
+        injected: Option<String>,
+    ) -> Seen<'a> {
         Seen {
+            shared,
+            recorded: false,
             started: std::time::Instant::now(),
             at_unix_ms: chrono::Utc::now().timestamp_millis(),
             method: request.method().clone(),
@@ -501,6 +512,14 @@ impl Seen {
         }
     }
 
+    /// Records the request with `status` (`None`: the worker got none), once.
+    fn record(&mut self, status: Option<u16>) {
+        if !self.recorded {
+            self.recorded = true;
+            record(self.shared, self.done(status));
+        }
+    }
+
     fn done(&self, status: Option<u16>) -> GateRecord {
         GateRecord {
             at_unix_ms: self.at_unix_ms,
@@ -511,6 +530,12 @@ impl Seen {
             injected: self.injected.clone(),
             elapsed_ms: self.started.elapsed().as_millis() as u64,
         }
+    }
+}
+
+impl Drop for Seen<'_> {
+    fn drop(&mut self) {
+        self.record(None);
     }
 }
 
@@ -531,13 +556,13 @@ async fn handle(
         ))
         .await;
     }
-    let seen = Seen::of(&request, op, None);
+    let mut seen = Seen::of(shared, &request, op, None);
     match forward(shared, upstream, request).await {
         Ok(answer) => {
-            record(shared, seen.done(Some(answer.status().as_u16())));
+            seen.record(Some(answer.status().as_u16()));
             answer.map(Either::Left)
         }
-        Err(failure) => not_forwarded(shared, &seen, failure),
+        Err(failure) => not_forwarded(&mut seen, failure),
     }
 }
 
@@ -579,9 +604,9 @@ impl NotForwarded {
 }
 
 /// The gate's own answer to a request that did not reach ES, recorded with its status.
-fn not_forwarded(shared: &Shared, seen: &Seen, failure: NotForwarded) -> Answer {
+fn not_forwarded(seen: &mut Seen, failure: NotForwarded) -> Answer {
     let (status, body) = failure.status_and_body();
-    record(shared, seen.done(Some(status)));
+    seen.record(Some(status));
     made(
         Response::builder()
             .status(status)
@@ -616,13 +641,13 @@ async fn handle_faulted(
     decision: Decision,
     injected: String,
 ) -> Answer {
-    let seen = Seen::of(&request, op, Some(injected));
+    let mut seen = Seen::of(shared, &request, op, Some(injected));
     match decision {
         Decision::Abort {
             status,
             retry_after_seconds,
         } => {
-            record(shared, seen.done(Some(status)));
+            seen.record(Some(status));
             let mut response = Response::builder()
                 .status(status)
                 .header("content-type", "application/json");
@@ -636,7 +661,7 @@ async fn handle_faulted(
             );
         }
         Decision::Hold => {
-            record(shared, seen.done(None));
+            seen.record(None);
             // Never answers: the worker's own timeout ends it (`es_timeout`). The
             // connection goes when the worker gives up or the gate is refused.
             std::future::pending::<()>().await;
@@ -646,7 +671,7 @@ async fn handle_faulted(
     }
     let answer = match forward(shared, upstream, request).await {
         Ok(answer) => answer,
-        Err(failure) => return not_forwarded(shared, &seen, failure),
+        Err(failure) => return not_forwarded(&mut seen, failure),
     };
     let status = answer.status().as_u16();
     match decision {
@@ -656,13 +681,13 @@ async fn handle_faulted(
         } => {
             let (parts, body) = answer.into_parts();
             let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
-                record(shared, seen.done(None));
+                seen.record(None);
                 return made(cut_short(parts, Bytes::new()));
             };
             let body = rewrite_bulk_item(&body, item, item_status)
                 .map(Bytes::from)
                 .unwrap_or(body);
-            record(shared, seen.done(Some(status)));
+            seen.record(Some(status));
             made(answer_with(parts, body))
         }
         Decision::Reset => {
@@ -672,11 +697,11 @@ async fn handle_faulted(
                 .await
                 .map(|b| b.to_bytes())
                 .unwrap_or_default();
-            record(shared, seen.done(None));
+            seen.record(None);
             made(cut_short(parts, body))
         }
         _ => {
-            record(shared, seen.done(Some(status)));
+            seen.record(Some(status));
             answer.map(Either::Left)
         }
     }
