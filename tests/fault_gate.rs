@@ -634,6 +634,25 @@ async fn read_request(stream: &mut tokio::net::TcpStream, seen: &mut Vec<u8>) ->
     }
 }
 
+/// Reads the next request off a raw upstream socket and checks how it starts.
+async fn expect_request(es: &mut tokio::net::TcpStream, seen: &mut Vec<u8>, start: &str) -> String {
+    let request = read_request(es, seen)
+        .await
+        .unwrap_or_else(|| panic!("the gate closed before {start:?} came"));
+    assert!(request.starts_with(start), "{request}");
+    request
+}
+
+/// Answers `200 OK` with `body` on a raw upstream socket.
+async fn answer_ok(es: &mut tokio::net::TcpStream, body: &str) {
+    use tokio::io::AsyncWriteExt;
+    let answer = format!(
+        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    es.write_all(answer.as_bytes()).await.unwrap();
+}
+
 /// Every way ES may end an answer's body reaches the worker whole, on one worker
 /// connection: a chunked body sent in pieces, a HEAD's answer (a length and no body),
 /// two requests sent at once (pipelined) answered in order, and last a body that ends
@@ -645,8 +664,7 @@ async fn answers_framed_every_way_pass_through_whole() {
     let es = async {
         let (mut es, _) = upstream.accept().await.unwrap();
         let mut seen = Vec::new();
-        let first = read_request(&mut es, &mut seen).await.unwrap();
-        assert!(first.starts_with("GET /chunked HTTP/1.1\r\n"), "{first}");
+        let first = expect_request(&mut es, &mut seen, "GET /chunked HTTP/1.1\r\n").await;
         assert!(
             first
                 .to_ascii_lowercase()
@@ -661,23 +679,15 @@ async fn answers_framed_every_way_pass_through_whole() {
         es.write_all(b"lo\r\n6\r\n world\r\n0\r\n\r\n")
             .await
             .unwrap();
-        let head = read_request(&mut es, &mut seen).await.unwrap();
-        assert!(head.starts_with("HEAD /doc HTTP/1.1\r\n"), "{head}");
+        expect_request(&mut es, &mut seen, "HEAD /doc HTTP/1.1\r\n").await;
         es.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 42\r\n\r\n")
             .await
             .unwrap();
         for n in 1..=2 {
-            let pipelined = read_request(&mut es, &mut seen).await.unwrap();
-            assert!(
-                pipelined.starts_with(&format!("GET /p{n} HTTP/1.1\r\n")),
-                "{pipelined}"
-            );
-            es.write_all(format!("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\np{n}").as_bytes())
-                .await
-                .unwrap();
+            expect_request(&mut es, &mut seen, &format!("GET /p{n} HTTP/1.1\r\n")).await;
+            answer_ok(&mut es, &format!("p{n}")).await;
         }
-        let last = read_request(&mut es, &mut seen).await.unwrap();
-        assert!(last.starts_with("GET /until-close HTTP/1.1\r\n"), "{last}");
+        expect_request(&mut es, &mut seen, "GET /until-close HTTP/1.1\r\n").await;
         es.write_all(b"HTTP/1.1 200 OK\r\n\r\nall of it")
             .await
             .unwrap();
@@ -745,54 +755,33 @@ async fn answers_framed_every_way_pass_through_whole() {
 /// goes on.
 #[tokio::test]
 async fn es_closing_a_kept_connection_is_absorbed_or_answered_502() {
-    use tokio::io::AsyncWriteExt;
     let (upstream, gate) = gate_before_raw_upstream().await;
     let es = async {
-        let mut seen = Vec::new();
         // First connection: answers one request, then closes while idle.
         let (mut first, _) = upstream.accept().await.unwrap();
-        read_request(&mut first, &mut seen).await.unwrap();
-        first
-            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\none")
-            .await
-            .unwrap();
+        let seen = &mut Vec::new();
+        expect_request(&mut first, seen, "GET /one ").await;
+        answer_ok(&mut first, "one").await;
         drop(first);
         // Second: answers one, then takes a GET and closes without answering.
         let (mut second, _) = upstream.accept().await.unwrap();
-        seen.clear();
-        let two = read_request(&mut second, &mut seen).await.unwrap();
-        assert!(two.starts_with("GET /two "), "{two}");
-        second
-            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\ntwo")
-            .await
-            .unwrap();
-        let three = read_request(&mut second, &mut seen).await.unwrap();
-        assert!(three.starts_with("GET /three "), "{three}");
+        let seen = &mut Vec::new();
+        expect_request(&mut second, seen, "GET /two ").await;
+        answer_ok(&mut second, "two").await;
+        expect_request(&mut second, seen, "GET /three ").await;
         drop(second);
         // Third: the GET again, answered; then a PUT, closed on.
         let (mut third, _) = upstream.accept().await.unwrap();
-        seen.clear();
-        let again = read_request(&mut third, &mut seen).await.unwrap();
-        assert!(again.starts_with("GET /three "), "{again}");
-        third
-            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nthree")
-            .await
-            .unwrap();
-        let four = read_request(&mut third, &mut seen).await.unwrap();
-        assert!(
-            four.starts_with("PUT /four ") && four.ends_with("{}"),
-            "{four}"
-        );
+        let seen = &mut Vec::new();
+        expect_request(&mut third, seen, "GET /three ").await;
+        answer_ok(&mut third, "three").await;
+        let four = expect_request(&mut third, seen, "PUT /four ").await;
+        assert!(four.ends_with("{}"), "{four}");
         drop(third);
         // Fourth: the request after the 502; the PUT never comes again.
         let (mut fourth, _) = upstream.accept().await.unwrap();
-        seen.clear();
-        let five = read_request(&mut fourth, &mut seen).await.unwrap();
-        assert!(five.starts_with("GET /five "), "{five}");
-        fourth
-            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nfive")
-            .await
-            .unwrap();
+        expect_request(&mut fourth, &mut Vec::new(), "GET /five ").await;
+        answer_ok(&mut fourth, "five").await;
         // Held open until the worker is done.
         std::future::pending::<()>().await;
     };

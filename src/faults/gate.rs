@@ -570,7 +570,7 @@ async fn handle(
 /// does anything. The decider is asked only when a fault is in force, and the fault
 /// described only for a request it hits.
 fn hit_by_fault(shared: &Shared, op: EsOp) -> Option<(Decision, String)> {
-    if shared.passing.load(std::sync::atomic::Ordering::Acquire) {
+    if shared.passing() {
         return None;
     }
     let mut decider = shared.decider.lock().ok()?;

@@ -64,7 +64,7 @@ pub type UpstreamBody = Either<Full<Bytes>, Incoming>;
 /// of polling the worker connection's body channel across tasks (the gate spent more
 /// user CPU per PUT than haproxy; `scripts/bench-gate --put`, docs/PERFORMANCE.md).
 /// A body that breaks off is then never half sent. Larger ones stream as they come.
-pub(super) const WHOLE_BODY_MAX: u64 = 64 * 1024;
+const WHOLE_BODY_MAX: u64 = 64 * 1024;
 
 /// `request` with its body whole when it is small and its length known in advance; the
 /// error when the worker's body broke off before its end.
