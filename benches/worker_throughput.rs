@@ -8,7 +8,7 @@
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 use sqlx::PgPool;
@@ -50,23 +50,58 @@ async fn seed(pool: &PgPool, count: i64, status: &str) {
     .execute(pool)
     .await
     .expect("seed");
+}
+
+/// Fresh statistics for the claim's plan after a seed.
+async fn analyze(pool: &PgPool) {
     sqlx::query("ANALYZE search_outbox_events")
         .execute(pool)
         .await
         .expect("analyze");
 }
 
-async fn unfinished(pool: &PgPool) -> i64 {
+/// Whether any event is still pending or processing. Asked of the first entry of each
+/// status in created_at / lease_until order, which our partial claim indexes answer
+/// at once: a `count(*)` scanned the table (5 ms for 30 000 rows), and asked every
+/// 10 ms it took half a core from the run it was timing.
+async fn unfinished(pool: &PgPool) -> bool {
     sqlx::query_scalar(
-        "SELECT count(*) FROM search_outbox_events WHERE status IN ('pending', 'processing')",
+        "SELECT (SELECT created_at FROM search_outbox_events WHERE status = 'pending' ORDER BY created_at LIMIT 1) IS NOT NULL
+             OR (SELECT lease_until FROM search_outbox_events WHERE status = 'processing' ORDER BY lease_until LIMIT 1) IS NOT NULL",
     )
     .fetch_one(pool)
     .await
-    .unwrap_or(-1)
+    .unwrap_or(true)
 }
 
-fn spawn_worker(database_url: &str, es_url: &str, id: &str, batch: u32, bulk: bool) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_drill-cockpit"))
+/// When the last event was finalized (the worker stamps `processed_at`), in seconds
+/// since the Unix epoch by the same host clock the bench reads: the run's end to the
+/// millisecond, however seldom the bench asks whether it has ended.
+async fn last_processed(pool: &PgPool) -> Option<f64> {
+    sqlx::query_scalar::<_, Option<f64>>(
+        "SELECT extract(epoch FROM max(processed_at))::float8 FROM search_outbox_events",
+    )
+    .fetch_one(pool)
+    .await
+    .ok()
+    .flatten()
+}
+
+fn unix_seconds(at: SystemTime) -> f64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// A worker process and the port its `/metrics` listens on (bound once its database
+/// pool has connected, just before its claim loops start).
+struct Worker {
+    child: Child,
+    metrics_port: u16,
+}
+
+fn spawn_worker(database_url: &str, es_url: &str, id: &str, batch: u32, bulk: bool) -> Worker {
+    let metrics_port = testkit::docker::free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_drill-cockpit"))
         .arg("worker")
         .env("WORDLOOM_ENV", "bench")
         .env("DATABASE_URL", database_url)
@@ -74,10 +109,7 @@ fn spawn_worker(database_url: &str, es_url: &str, id: &str, batch: u32, bulk: bo
         .env("ELASTIC_URL", es_url)
         .env("ELASTIC_INDEX", INDEX)
         .env("OUTBOX_WORKER_ID", id)
-        .env(
-            "OUTBOX_METRICS_PORT",
-            testkit::docker::free_port().to_string(),
-        )
+        .env("OUTBOX_METRICS_PORT", metrics_port.to_string())
         .env("OUTBOX_HTTP_PORT", testkit::docker::free_port().to_string())
         .env("OUTBOX_BATCH_SIZE", batch.to_string())
         .env("OUTBOX_USE_ES_BULK", if bulk { "1" } else { "0" })
@@ -87,7 +119,11 @@ fn spawn_worker(database_url: &str, es_url: &str, id: &str, batch: u32, bulk: bo
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("spawn worker")
+        .expect("spawn worker");
+    Worker {
+        child,
+        metrics_port,
+    }
 }
 
 struct Run {
@@ -96,6 +132,10 @@ struct Run {
     workers: usize,
     done_rows: i64,
     schema: Schema,
+    /// No autovacuum on the outbox and a checkpoint before the clock starts: the
+    /// database's background work, which lands in one run and not the next, kept out
+    /// of a comparison between runs.
+    quiet_database: bool,
 }
 
 async fn end_to_end(es: &EsStandin, run: &Run, events: i64) -> f64 {
@@ -107,8 +147,32 @@ async fn end_to_end_via(elastic_url: &str, run: &Run, events: i64) -> f64 {
     let (url, pool) = fresh_pool(run.schema).await;
     if run.done_rows > 0 {
         seed(&pool, run.done_rows, "done").await;
+        analyze(&pool).await;
     }
-    let mut children: Vec<Child> = (0..run.workers)
+    if run.quiet_database {
+        for statement in [
+            "ALTER TABLE search_outbox_events SET (autovacuum_enabled = off)",
+            "ALTER TABLE search_index SET (autovacuum_enabled = off)",
+        ] {
+            sqlx::query(statement)
+                .execute(&pool)
+                .await
+                .expect("autovacuum off");
+        }
+    }
+    // The backlog is in place, with fresh statistics, before any worker starts: the
+    // worker's first claims are planned on the same statistics in every run (seeded
+    // while the worker ran, its first claims raced the ANALYZE, and runs differed by
+    // which won).
+    seed(&pool, events, "pending").await;
+    analyze(&pool).await;
+    if run.quiet_database {
+        sqlx::query("CHECKPOINT")
+            .execute(&pool)
+            .await
+            .expect("checkpoint");
+    }
+    let mut workers: Vec<Worker> = (0..run.workers)
         .map(|i| {
             spawn_worker(
                 &url,
@@ -119,22 +183,50 @@ async fn end_to_end_via(elastic_url: &str, run: &Run, events: i64) -> f64 {
             )
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    seed(&pool, events, "pending").await;
+    // The clock starts when the first worker can claim.
+    let ports: Vec<u16> = workers.iter().map(|w| w.metrics_port).collect();
+    first_listening(&ports, Duration::from_secs(30)).await;
     let started = Instant::now();
-    while unfinished(&pool).await > 0 {
+    let started_at = unix_seconds(SystemTime::now());
+    let mut timed_out = false;
+    while unfinished(&pool).await {
         if started.elapsed() > Duration::from_secs(120) {
             eprintln!("timed out");
+            timed_out = true;
             break;
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let rate = events as f64 / started.elapsed().as_secs_f64();
-    for child in &mut children {
-        let _ = child.kill();
-        let _ = child.wait();
+    let seconds = match last_processed(&pool).await {
+        Some(ended_at) if !timed_out && ended_at > started_at => ended_at - started_at,
+        _ => started.elapsed().as_secs_f64(),
+    };
+    let rate = events as f64 / seconds;
+    for worker in &mut workers {
+        let _ = worker.child.kill();
+        let _ = worker.child.wait();
     }
     rate
+}
+
+/// Waits until something accepts connections on 127.0.0.1 at one of `ports` (a
+/// worker's `/metrics`, bound once its pool has connected, just before its claim loops
+/// start), asking every millisecond, up to `timeout` (then goes on: a worker that never
+/// started shows as a timed-out run).
+async fn first_listening(ports: &[u16], timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        for &port in ports {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    eprintln!("no worker's /metrics (ports {ports:?}) answered within {timeout:?}");
 }
 
 /// Postgres alone: claim + fenced finalize, no ES call.
@@ -142,6 +234,7 @@ async fn postgres_ceiling(batch: u32, loops: usize) -> (f64, Vec<Duration>) {
     let (_, pool) = fresh_pool(Schema::Ours).await;
     let events: i64 = if batch == 1 { 5_000 } else { 30_000 };
     seed(&pool, events, "pending").await;
+    analyze(&pool).await;
     let started = Instant::now();
     let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut tasks = Vec::new();
@@ -255,6 +348,7 @@ async fn main() {
                     workers: 1,
                     done_rows: 0,
                     schema: Schema::Ours,
+                    quiet_database: false,
                 },
                 2_000,
             )
@@ -279,13 +373,13 @@ async fn main() {
         schema_comparison(&es, only.as_deref()).await;
     }
     if !schemas_only {
-        gate_overhead(&es).await;
+        gate_overhead(&es, only.as_deref()).await;
     }
 }
 
 /// The fault gate in pass-through: the worker's events/s through it against direct, and
 /// the latency it adds to one request.
-async fn gate_overhead(es: &EsStandin) {
+async fn gate_overhead(es: &EsStandin, only: Option<&str>) {
     // BENCH_GATE_THREADS: the gate's lanes (default one per core, as drills run it).
     let threads = env_number("BENCH_GATE_THREADS");
     let gate = drill_cockpit::faults::FaultGate::start_with_threads(
@@ -300,39 +394,83 @@ async fn gate_overhead(es: &EsStandin) {
     // through a byte relay that parses nothing: a reference hop, no HTTP work at all.
     let haproxy = Haproxy::start(&es.url());
     let relay = start_byte_relay(&es.url());
-    let trials = env_number("BENCH_GATE_TRIALS").unwrap_or(5).max(1);
-    let mut arms = vec![("direct", es.url()), ("gate", gate.url())];
-    if let Some(haproxy) = &haproxy {
-        arms.push(("haproxy", haproxy.url.clone()));
+    // BENCH_GATE_TRIALS=0: only the sequential latency table.
+    let trials = env_number("BENCH_GATE_TRIALS").unwrap_or(5);
+    let mut arms = vec![
+        Arm::new("direct", es.url(), HopCpu::None),
+        Arm::new("gate", gate.url(), HopCpu::Threads(GATE_THREADS)),
+    ];
+    // BENCH_GATE_ALSO_LANES=N: a second gate with N lanes as one more arm, to compare
+    // lane counts within the same trials.
+    let other_gate = match env_number("BENCH_GATE_ALSO_LANES") {
+        Some(lanes) => Some((
+            lanes,
+            drill_cockpit::faults::FaultGate::start_with_threads(
+                "127.0.0.1:0".parse().unwrap(),
+                &es.url(),
+                Some(lanes),
+            )
+            .await
+            .expect("second gate"),
+        )),
+        None => None,
+    };
+    if let Some((lanes, other)) = &other_gate {
+        arms.push(Arm::new(
+            &format!("gate, {lanes} lanes"),
+            other.url(),
+            HopCpu::Threads(GATE_THREADS),
+        ));
     }
-    arms.push(("byte relay", relay));
+    if let Some(haproxy) = &haproxy {
+        arms.push(Arm::new(
+            "haproxy",
+            haproxy.url.clone(),
+            HopCpu::Process(haproxy.child.id()),
+        ));
+    }
+    arms.push(Arm::new("byte relay", relay, HopCpu::Threads(RELAY_THREAD)));
     println!(
         "\n## Fault gate overhead (pass-through; {trials} trials, arms interleaved, gate lanes: {})\n",
         threads.map_or("one per core".to_string(), |n| n.to_string())
     );
-    for (batch, bulk) in [(100u32, false), (500, true)] {
+    // BENCH_ONLY=100:off:1 or 500:on:1: that run alone.
+    let throughput_runs = [(100u32, false), (500, true)]
+        .into_iter()
+        .filter(|&(batch, bulk)| {
+            let key = format!("{batch}:{}:1", if bulk { "on" } else { "off" });
+            trials > 0 && only.is_none_or(|only| only == key)
+        });
+    for (batch, bulk) in throughput_runs {
         let run = Run {
             batch,
             bulk,
             workers: 1,
             done_rows: 0,
             schema: Schema::Ours,
+            quiet_database: true,
         };
         // rates[arm][trial]; each trial runs every arm once, starting one arm further on
         // than the trial before, so no arm always runs first (the rotation keeps each
         // arm's neighbours; the paired ratios compare arms of the same trial).
+        let events = 30_000;
         let mut rates = vec![Vec::with_capacity(trials); arms.len()];
+        let mut hop_cpu = vec![Vec::with_capacity(trials); arms.len()];
         for trial in 0..trials {
             for step in 0..arms.len() {
                 let arm = (trial + step) % arms.len();
-                rates[arm].push(end_to_end_via(&arms[arm].1, &run, 30_000).await);
+                let before = arms[arm].cpu.seconds();
+                rates[arm].push(end_to_end_via(&arms[arm].url, &run, events).await);
+                if let (Some(before), Some(after)) = (before, arms[arm].cpu.seconds()) {
+                    hop_cpu[arm].push((after - before) * 1e6 / events as f64);
+                }
             }
         }
         println!(
-            "batch {batch}, bulk {}:\n\n| arm | events/s median (min–max) | / direct, median of paired trials (min–max) |\n|---|---|---|",
+            "batch {batch}, bulk {}:\n\n| arm | events/s median (min–max) | / direct, median of paired trials (min–max) | the hop's CPU per event, median (min–max) |\n|---|---|---|---|",
             if bulk { "on" } else { "off" }
         );
-        for (arm, (name, _)) in arms.iter().enumerate() {
+        for (arm, Arm { name, .. }) in arms.iter().enumerate() {
             let ratios: Vec<f64> = rates[arm]
                 .iter()
                 .zip(&rates[0])
@@ -340,8 +478,14 @@ async fn gate_overhead(es: &EsStandin) {
                 .collect();
             let (median, low, high) = spread(&rates[arm]);
             let (ratio, ratio_low, ratio_high) = spread(&ratios);
+            let cpu = if hop_cpu[arm].is_empty() {
+                "—".to_string()
+            } else {
+                let (cpu, cpu_low, cpu_high) = spread(&hop_cpu[arm]);
+                format!("{cpu:.1} µs ({cpu_low:.1}–{cpu_high:.1})")
+            };
             println!(
-                "| {name} | {median:.0} ({low:.0}–{high:.0}) | {ratio:.0} % ({ratio_low:.0}–{ratio_high:.0} %) |"
+                "| {name} | {median:.0} ({low:.0}–{high:.0}) | {ratio:.0} % ({ratio_low:.0}–{ratio_high:.0} %) | {cpu} |"
             );
         }
         println!();
@@ -350,34 +494,44 @@ async fn gate_overhead(es: &EsStandin) {
         .tcp_nodelay(true)
         .build()
         .unwrap();
-    let mut latencies = Vec::new();
-    for base in [es.url(), gate.url()] {
-        let mut samples = Vec::with_capacity(2_000);
-        for i in 0..2_000 {
+    // The same PUT, one at a time, through every arm in turn (request by request, so a
+    // drift of the machine's speed lands on every arm alike), each arm on its own
+    // documents (a PUT the stand-in refused as a version conflict would be another
+    // request): what a hop adds to one request.
+    let rounds = 2_000;
+    let mut samples = vec![Vec::with_capacity(rounds); arms.len()];
+    for i in 0..rounds {
+        for (arm, Arm { url: base, .. }) in arms.iter().enumerate() {
             let started = Instant::now();
             let _ = client
                 .put(format!(
-                    "{base}/{INDEX}/_doc/lat-{i}?version={}&version_type=external",
-                    i + 1
+                    "{base}/{INDEX}/_doc/lat-{arm}-{i}?version=1&version_type=external"
                 ))
                 .json(&json!({"text": "latency"}))
                 .send()
                 .await;
-            samples.push(started.elapsed());
+            samples[arm].push(started.elapsed());
         }
-        samples.sort();
-        latencies.push((percentile(&samples, 0.5), percentile(&samples, 0.99)));
     }
+    let latencies: Vec<(Duration, Duration)> = samples
+        .iter_mut()
+        .map(|arm| {
+            arm.sort();
+            (percentile(arm, 0.5), percentile(arm, 0.99))
+        })
+        .collect();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!(
-        "\n| one PUT, sequential, 2 000 requests | p50 | p99 |\n|---|---|---|\n| direct | {:.3} ms | {:.3} ms |\n| through the gate | {:.3} ms | {:.3} ms |\n| added by the gate | {:.3} ms | {:.3} ms |",
-        ms(latencies[0].0),
-        ms(latencies[0].1),
-        ms(latencies[1].0),
-        ms(latencies[1].1),
-        ms(latencies[1].0) - ms(latencies[0].0),
-        ms(latencies[1].1) - ms(latencies[0].1)
+        "\n| one PUT, sequential, 2 000 requests per arm, arms in turn | p50 | p99 | p50 added to direct |\n|---|---|---|---|"
     );
+    for (Arm { name, .. }, (p50, p99)) in arms.iter().zip(&latencies) {
+        println!(
+            "| {name} | {:.3} ms | {:.3} ms | {:+.3} ms |",
+            ms(*p50),
+            ms(*p99),
+            ms(*p50) - ms(latencies[0].0)
+        );
+    }
 }
 
 /// Median (the mean of the middle two for an even count), minimum and maximum of
@@ -407,26 +561,29 @@ fn start_byte_relay(upstream: &str) -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("relay bind");
     let url = format!("http://{}", listener.local_addr().expect("relay addr"));
     listener.set_nonblocking(true).expect("relay nonblocking");
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("relay runtime");
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).expect("relay");
-            while let Ok((mut downstream, _)) = listener.accept().await {
-                let upstream = upstream.clone();
-                tokio::spawn(async move {
-                    let _ = downstream.set_nodelay(true);
-                    let Ok(mut up) = tokio::net::TcpStream::connect(&upstream).await else {
-                        return;
-                    };
-                    let _ = up.set_nodelay(true);
-                    let _ = tokio::io::copy_bidirectional(&mut downstream, &mut up).await;
-                });
-            }
-        });
-    });
+    std::thread::Builder::new()
+        .name(RELAY_THREAD.into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("relay runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("relay");
+                while let Ok((mut downstream, _)) = listener.accept().await {
+                    let upstream = upstream.clone();
+                    tokio::spawn(async move {
+                        let _ = downstream.set_nodelay(true);
+                        let Ok(mut up) = tokio::net::TcpStream::connect(&upstream).await else {
+                            return;
+                        };
+                        let _ = up.set_nodelay(true);
+                        let _ = tokio::io::copy_bidirectional(&mut downstream, &mut up).await;
+                    });
+                }
+            });
+        })
+        .expect("relay thread");
     url
 }
 
@@ -506,6 +663,7 @@ async fn schema_comparison(es: &EsStandin, only: Option<&str>) {
                     workers: 1,
                     done_rows,
                     schema,
+                    quiet_database: false,
                 };
                 rates.push(end_to_end(es, &run, 30_000).await);
             }
@@ -567,6 +725,7 @@ async fn own_schema_tables(es: &EsStandin, only: Option<&str>) {
                         workers,
                         done_rows,
                         schema: Schema::Ours,
+                        quiet_database: false,
                     };
                     let events = if batch == 1 { 5_000 } else { 30_000 };
                     let rate = end_to_end(es, &run, events).await;
@@ -580,4 +739,65 @@ async fn own_schema_tables(es: &EsStandin, only: Option<&str>) {
             }
         }
     }
+}
+
+/// One way to the stand-in that the gate comparison times.
+struct Arm {
+    name: String,
+    url: String,
+    cpu: HopCpu,
+}
+
+impl Arm {
+    fn new(name: &str, url: String, cpu: HopCpu) -> Arm {
+        Arm {
+            name: name.to_string(),
+            url,
+            cpu,
+        }
+    }
+}
+
+/// The threads whose names start with this serve the gates (see `FaultGate::start`).
+const GATE_THREADS: &str = "fault-gate";
+/// The byte relay's thread (`start_byte_relay`).
+const RELAY_THREAD: &str = "byte-relay";
+
+/// Where a hop spends its CPU: threads of this process by name, another process, or
+/// no hop at all.
+enum HopCpu {
+    None,
+    Threads(&'static str),
+    Process(u32),
+}
+
+impl HopCpu {
+    /// User and system CPU spent so far, in seconds (None for no hop, or when /proc
+    /// cannot tell).
+    fn seconds(&self) -> Option<f64> {
+        let ticks = match self {
+            HopCpu::None => return None,
+            HopCpu::Process(pid) => cpu_ticks(&format!("/proc/{pid}/stat"))?.1,
+            HopCpu::Threads(prefix) => std::fs::read_dir("/proc/self/task")
+                .ok()?
+                .flatten()
+                .filter_map(|task| cpu_ticks(&task.path().join("stat").to_string_lossy()))
+                .filter(|(name, _)| name.starts_with(prefix))
+                .map(|(_, ticks)| ticks)
+                .sum(),
+        };
+        // /proc counts in USER_HZ, which Linux fixes at 100 for user space.
+        Some(ticks as f64 / 100.0)
+    }
+}
+
+/// A /proc `stat` file's name (comm) and its utime + stime (for a process, all of
+/// its threads').
+fn cpu_ticks(path: &str) -> Option<(String, u64)> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+    let fields: Vec<&str> = stat.get(close + 2..)?.split(' ').collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((stat[open + 1..close].to_string(), utime + stime))
 }
