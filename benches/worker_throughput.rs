@@ -8,7 +8,7 @@
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use sqlx::PgPool;
@@ -60,43 +60,49 @@ async fn analyze(pool: &PgPool) {
         .expect("analyze");
 }
 
-/// Whether any event is still pending or processing. Asked of the first entry of each
-/// status in created_at / lease_until order, which our partial claim indexes answer
-/// at once: a `count(*)` scanned the table (5 ms for 30 000 rows), and asked every
-/// 10 ms it took half a core from the run it was timing.
+/// Whether any event is still pending or processing. `EXISTS` stops at the first such
+/// row, through our partial claim indexes or upstream's index on `status`: a
+/// `count(*)` scanned the table (5 ms for 30 000 rows), and asked every 10 ms it took
+/// about a third of a core from the run it was timing.
 async fn unfinished(pool: &PgPool) -> bool {
     sqlx::query_scalar(
-        "SELECT (SELECT created_at FROM search_outbox_events WHERE status = 'pending' ORDER BY created_at LIMIT 1) IS NOT NULL
-             OR (SELECT lease_until FROM search_outbox_events WHERE status = 'processing' ORDER BY lease_until LIMIT 1) IS NOT NULL",
+        "SELECT EXISTS (SELECT 1 FROM search_outbox_events WHERE status = 'pending')
+             OR EXISTS (SELECT 1 FROM search_outbox_events WHERE status = 'processing')",
     )
     .fetch_one(pool)
     .await
-    .unwrap_or(true)
+    .unwrap_or_else(|error| panic!("asking whether the run has drained failed: {error}"))
 }
 
-/// When the last event was finalized (the worker stamps `processed_at`), in seconds
-/// since the Unix epoch by the same host clock the bench reads: the run's end to the
-/// millisecond, however seldom the bench asks whether it has ended.
-async fn last_processed(pool: &PgPool) -> Option<f64> {
-    sqlx::query_scalar::<_, Option<f64>>(
-        "SELECT extract(epoch FROM max(processed_at))::float8 FROM search_outbox_events",
+/// The events this run's worker finalized as done, and the seconds from its first
+/// claim to its last finalize, both stamped by Postgres (`processing_started_at` at
+/// the claim, which finalizing keeps; `processed_at` at the finalize): the run's span
+/// to the millisecond in one clock, however seldom the bench asks whether it has ended,
+/// and without the worker's own start-up.
+async fn claimed_span(pool: &PgPool) -> (i64, Option<f64>) {
+    sqlx::query_as::<_, (i64, Option<f64>)>(
+        "SELECT count(*) FILTER (WHERE status = 'done'),
+                extract(epoch FROM max(processed_at) - min(processing_started_at))::float8
+           FROM search_outbox_events WHERE processing_started_at IS NOT NULL",
     )
     .fetch_one(pool)
     .await
-    .ok()
-    .flatten()
-}
-
-fn unix_seconds(at: SystemTime) -> f64 {
-    at.duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
+    .unwrap_or_else(|error| panic!("reading the run's span failed: {error}"))
 }
 
 /// A worker process and the port its `/metrics` listens on (bound once its database
-/// pool has connected, just before its claim loops start).
+/// pool has connected, a little before its claim loops start).
 struct Worker {
     child: Child,
     metrics_port: u16,
+}
+
+/// Stopped when dropped, so a run that fails an assertion leaves no worker behind.
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 fn spawn_worker(database_url: &str, es_url: &str, id: &str, batch: u32, bulk: bool) -> Worker {
@@ -172,7 +178,7 @@ async fn end_to_end_via(elastic_url: &str, run: &Run, events: i64) -> f64 {
             .await
             .expect("checkpoint");
     }
-    let mut workers: Vec<Worker> = (0..run.workers)
+    let workers: Vec<Worker> = (0..run.workers)
         .map(|i| {
             spawn_worker(
                 &url,
@@ -183,37 +189,33 @@ async fn end_to_end_via(elastic_url: &str, run: &Run, events: i64) -> f64 {
             )
         })
         .collect();
-    // The clock starts when the first worker can claim.
     let ports: Vec<u16> = workers.iter().map(|w| w.metrics_port).collect();
-    first_listening(&ports, Duration::from_secs(30)).await;
+    assert!(
+        first_listening(&ports, Duration::from_secs(30)).await,
+        "no worker's /metrics (ports {ports:?}) answered within 30 s: the worker did not start"
+    );
     let started = Instant::now();
-    let started_at = unix_seconds(SystemTime::now());
-    let mut timed_out = false;
     while unfinished(&pool).await {
-        if started.elapsed() > Duration::from_secs(120) {
-            eprintln!("timed out");
-            timed_out = true;
-            break;
-        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the run did not drain within 120 s: {} of {events} events done",
+            claimed_span(&pool).await.0
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let seconds = match last_processed(&pool).await {
-        Some(ended_at) if !timed_out && ended_at > started_at => ended_at - started_at,
-        _ => started.elapsed().as_secs_f64(),
-    };
-    let rate = events as f64 / seconds;
-    for worker in &mut workers {
-        let _ = worker.child.kill();
-        let _ = worker.child.wait();
-    }
-    rate
+    let (done, span) = claimed_span(&pool).await;
+    assert_eq!(done, events, "every event of the run should be done");
+    let seconds = span
+        .filter(|seconds| *seconds > 0.0)
+        .unwrap_or_else(|| panic!("the run's span from Postgres is {span:?}: no claim stamped"));
+    drop(workers);
+    events as f64 / seconds
 }
 
 /// Waits until something accepts connections on 127.0.0.1 at one of `ports` (a
-/// worker's `/metrics`, bound once its pool has connected, just before its claim loops
-/// start), asking every millisecond, up to `timeout` (then goes on: a worker that never
-/// started shows as a timed-out run).
-async fn first_listening(ports: &[u16], timeout: Duration) {
+/// worker's `/metrics`, bound once its pool has connected), asking every millisecond,
+/// up to `timeout`; whether one did.
+async fn first_listening(ports: &[u16], timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         for &port in ports {
@@ -221,12 +223,12 @@ async fn first_listening(ports: &[u16], timeout: Duration) {
                 .await
                 .is_ok()
             {
-                return;
+                return true;
             }
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    eprintln!("no worker's /metrics (ports {ports:?}) answered within {timeout:?}");
+    false
 }
 
 /// Postgres alone: claim + fenced finalize, no ES call.
@@ -353,7 +355,7 @@ async fn main() {
                 2_000,
             )
             .await;
-            assert!(rate > 0.0, "the smoke run processed nothing");
+            // end_to_end asserts that every event was done and that Postgres stamped a span.
             println!(
                 "smoke: 2 000 events at {rate:.0} events/s (debug build; run `scripts/bench` for figures)"
             );
@@ -494,14 +496,17 @@ async fn gate_overhead(es: &EsStandin, only: Option<&str>) {
         .tcp_nodelay(true)
         .build()
         .unwrap();
-    // The same PUT, one at a time, through every arm in turn (request by request, so a
-    // drift of the machine's speed lands on every arm alike), each arm on its own
+    // The same PUT, one at a time, through every arm in turn (request by request, each
+    // round starting one arm further on, so a drift of the machine's speed and the
+    // request that follows another arm's land on every arm alike), each arm on its own
     // documents (a PUT the stand-in refused as a version conflict would be another
     // request): what a hop adds to one request.
     let rounds = 2_000;
     let mut samples = vec![Vec::with_capacity(rounds); arms.len()];
     for i in 0..rounds {
-        for (arm, Arm { url: base, .. }) in arms.iter().enumerate() {
+        for step in 0..arms.len() {
+            let arm = (i + step) % arms.len();
+            let base = &arms[arm].url;
             let started = Instant::now();
             let _ = client
                 .put(format!(
@@ -772,32 +777,26 @@ enum HopCpu {
 }
 
 impl HopCpu {
-    /// User and system CPU spent so far, in seconds (None for no hop, or when /proc
-    /// cannot tell).
+    /// CPU time spent so far, in seconds (None for no hop, or when /proc cannot tell).
+    /// Read from each thread's `schedstat` (nanoseconds on a CPU): `stat`'s utime and
+    /// stime count 10 ms ticks, too coarse for the 20–30 ms a hop spends in a `_bulk` run.
     fn seconds(&self) -> Option<f64> {
-        let ticks = match self {
+        let tasks = match self {
             HopCpu::None => return None,
-            HopCpu::Process(pid) => cpu_ticks(&format!("/proc/{pid}/stat"))?.1,
-            HopCpu::Threads(prefix) => std::fs::read_dir("/proc/self/task")
-                .ok()?
-                .flatten()
-                .filter_map(|task| cpu_ticks(&task.path().join("stat").to_string_lossy()))
-                .filter(|(name, _)| name.starts_with(prefix))
-                .map(|(_, ticks)| ticks)
-                .sum(),
+            HopCpu::Process(pid) => format!("/proc/{pid}/task"),
+            HopCpu::Threads(_) => "/proc/self/task".to_string(),
         };
-        // /proc counts in USER_HZ, which Linux fixes at 100 for user space.
-        Some(ticks as f64 / 100.0)
+        let mut nanoseconds = 0u64;
+        for task in std::fs::read_dir(tasks).ok()?.flatten() {
+            if let HopCpu::Threads(prefix) = self {
+                let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+                if !name.starts_with(prefix) {
+                    continue;
+                }
+            }
+            let schedstat = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
+            nanoseconds += schedstat.split(' ').next()?.parse::<u64>().ok()?;
+        }
+        Some(nanoseconds as f64 / 1e9)
     }
-}
-
-/// A /proc `stat` file's name (comm) and its utime + stime (for a process, all of
-/// its threads').
-fn cpu_ticks(path: &str) -> Option<(String, u64)> {
-    let stat = std::fs::read_to_string(path).ok()?;
-    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
-    let fields: Vec<&str> = stat.get(close + 2..)?.split(' ').collect();
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some((stat[open + 1..close].to_string(), utime + stime))
 }

@@ -43,8 +43,9 @@ pub struct RequestHead {
 /// headers but the hop-by-hop ones (RFC 9110 §7.6.1: the fixed ones and those that
 /// `connection` names) and the worker's `host`, which is replaced by the upstream's.
 pub fn parse_request(buf: &[u8], host: &[u8], upstream_head: &mut Vec<u8>) -> Parsed<RequestHead> {
-    // Left uninitialised: httparse fills only the slots a head uses, and writing all
-    // hundred (3 KiB) for every request was a tenth of the pass path's own CPU.
+    // Left uninitialised: httparse fills only the slots a head uses. Writing all
+    // hundred (3 KiB) for every request made this the largest item of a lane's own CPU
+    // under a worker's load (perf: 5.7 % of the lane, 3.9 % without).
     let mut headers = [const { MaybeUninit::<httparse::Header>::uninit() }; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut []);
     let len = match request.parse_with_uninit_headers(buf, &mut headers) {
@@ -569,6 +570,36 @@ mod tests {
         let mut back = Vec::new();
         let parsed = parse_response(text.as_bytes(), &method, close, &mut back);
         (parsed, String::from_utf8(back).unwrap())
+    }
+
+    #[test]
+    fn a_head_with_as_many_headers_as_hyper_takes_passes_and_one_more_goes_to_hyper() {
+        let head = |first: &str, count: usize| {
+            let mut text = first.to_string();
+            for index in 0..count {
+                text.push_str(&format!("x-h{index}: {index}\r\n"));
+            }
+            text + "content-length: 0\r\n\r\n"
+        };
+        // content-length is one of the headers counted.
+        let most = MAX_HEADERS - 1;
+        let (parsed, upstream) = request(&head("PUT /i/_doc/1 HTTP/1.1\r\n", most));
+        assert!(matches!(parsed, Parsed::Complete(_)), "{parsed:?}");
+        assert!(upstream.contains(&format!("x-h{}: {}\r\n", most - 1, most - 1)));
+        assert_eq!(
+            request(&head("PUT /i/_doc/1 HTTP/1.1\r\n", most + 1)).0,
+            Parsed::Unusual
+        );
+        let (parsed, back) = answer(&head("HTTP/1.1 200 OK\r\n", most), Method::PUT, false);
+        assert!(
+            matches!(parsed, Parsed::Complete(Answer::Final(_))),
+            "{parsed:?}"
+        );
+        assert!(back.contains(&format!("x-h{}: {}\r\n", most - 1, most - 1)));
+        assert!(matches!(
+            answer(&head("HTTP/1.1 200 OK\r\n", most + 1), Method::PUT, false).0,
+            Parsed::Unusual
+        ));
     }
 
     fn framing(text: &str, method: Method) -> (Framing, bool, bool) {
