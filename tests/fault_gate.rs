@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use drill_cockpit::faults::{EsOp, Fault, FaultGate, Ops, Pick};
+use drill_cockpit::faults::{EsOp, Fault, FaultGate, Ops, Pick, line};
 use testkit::es::EsStandin;
 
 const INDEX: &str = "wordloom-test-search-index";
@@ -578,14 +578,9 @@ async fn a_fault_put_in_force_applies_to_the_next_request_on_an_open_connection(
         put(&client, &gate.url(), "k", 1).await.unwrap().status(),
         201
     );
-    gate.set_fault(Fault::Abort {
-        status: 429,
-        ops: Ops::only(EsOp::Upsert),
-        pick: Pick::Nth { n: 1 },
-        retry_after_seconds: None,
-    })
-    .await
-    .unwrap();
+    gate.set_fault(line::parse("abort 429 on upsert").unwrap())
+        .await
+        .unwrap();
     assert_eq!(
         put(&client, &gate.url(), "k", 2).await.unwrap().status(),
         429
@@ -840,14 +835,9 @@ async fn a_worker_that_leaves_while_es_is_silent_releases_es() {
     for (body, fault_in_force) in [(0usize, false), (200_000, false), (0, true)] {
         let (upstream, gate) = gate_before_raw_upstream().await;
         if fault_in_force {
-            gate.set_fault(Fault::Abort {
-                status: 503,
-                ops: Ops::only(EsOp::Delete),
-                pick: Pick::Nth { n: 1 },
-                retry_after_seconds: None,
-            })
-            .await
-            .unwrap();
+            gate.set_fault(line::parse("abort 503 on delete").unwrap())
+                .await
+                .unwrap();
         }
         let exchange = async {
             let mut worker = tokio::net::TcpStream::connect(gate.addr()).await.unwrap();

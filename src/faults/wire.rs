@@ -602,6 +602,11 @@ mod tests {
         ));
     }
 
+    /// The head the worker gets back for `text`, an answer to a GET on a kept connection.
+    fn answer_head_back(text: &str) -> String {
+        answer(text, Method::GET, false).1
+    }
+
     fn framing(text: &str, method: Method) -> (Framing, bool, bool) {
         match answer(text, method, false).0 {
             Parsed::Complete(Answer::Final(head)) => {
@@ -717,12 +722,12 @@ mod tests {
             upstream,
             "PUT /a HTTP/1.1\r\ncontent-length: 4\r\nhost: es:9200\r\n\r\n"
         );
-        let (_, back) = answer(
-            "HTTP/1.1 200 OK\r\nconnection: content-length, transfer-encoding\r\ncontent-length: 2\r\n\r\n",
-            Method::GET,
-            false,
+        assert_eq!(
+            answer_head_back(
+                "HTTP/1.1 200 OK\r\nconnection: content-length, transfer-encoding\r\ncontent-length: 2\r\n\r\n"
+            ),
+            "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n"
         );
-        assert_eq!(back, "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n");
     }
 
     #[test]
@@ -737,12 +742,12 @@ mod tests {
             upstream,
             "GET / HTTP/1.1\r\nx-end: 2\r\nhost: es:9200\r\n\r\n"
         );
-        let (_, back) = answer(
-            "HTTP/1.1 200 OK\r\nconnection: x-hop\r\nx-hop: 1\r\ncontent-length: 0\r\n\r\n",
-            Method::GET,
-            false,
+        assert_eq!(
+            answer_head_back(
+                "HTTP/1.1 200 OK\r\nconnection: x-hop\r\nx-hop: 1\r\ncontent-length: 0\r\n\r\n"
+            ),
+            "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"
         );
-        assert_eq!(back, "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
     }
 
     #[test]
@@ -772,8 +777,10 @@ mod tests {
                 (Framing::Length(2), false, false),
                 "{text:?}"
             );
-            let (_, back) = answer(text, Method::GET, false);
-            assert_eq!(back, "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n");
+            assert_eq!(
+                answer_head_back(text),
+                "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n"
+            );
         }
         assert_eq!(
             answer(
