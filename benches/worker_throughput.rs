@@ -458,18 +458,21 @@ async fn gate_overhead(es: &EsStandin, only: Option<&str>) {
         let events = 30_000;
         let mut rates = vec![Vec::with_capacity(trials); arms.len()];
         let mut hop_cpu = vec![Vec::with_capacity(trials); arms.len()];
+        let mut hop_user_ticks = vec![0u64; arms.len()];
         for trial in 0..trials {
             for step in 0..arms.len() {
                 let arm = (trial + step) % arms.len();
-                let before = arms[arm].cpu.seconds();
+                let before = arms[arm].cpu.sample();
                 rates[arm].push(end_to_end_via(&arms[arm].url, &run, events).await);
-                if let (Some(before), Some(after)) = (before, arms[arm].cpu.seconds()) {
-                    hop_cpu[arm].push((after - before) * 1e6 / events as f64);
+                if let (Some(before), Some(after)) = (before, arms[arm].cpu.sample()) {
+                    hop_cpu[arm].push((after.seconds - before.seconds) * 1e6 / events as f64);
+                    hop_user_ticks[arm] += after.user_ticks - before.user_ticks;
                 }
             }
         }
+        let tick_seconds = 1.0 / clock_ticks_per_second();
         println!(
-            "batch {batch}, bulk {}:\n\n| arm | events/s median (min–max) | / direct, median of paired trials (min–max) | the hop's CPU per event, median (min–max) |\n|---|---|---|---|",
+            "batch {batch}, bulk {}:\n\n| arm | events/s median (min–max) | / direct, median of paired trials (min–max) | the hop's CPU per event, median (min–max) | of which user space, over all trials |\n|---|---|---|---|---|",
             if bulk { "on" } else { "off" }
         );
         for (arm, Arm { name, .. }) in arms.iter().enumerate() {
@@ -480,14 +483,19 @@ async fn gate_overhead(es: &EsStandin, only: Option<&str>) {
                 .collect();
             let (median, low, high) = spread(&rates[arm]);
             let (ratio, ratio_low, ratio_high) = spread(&ratios);
-            let cpu = if hop_cpu[arm].is_empty() {
-                "—".to_string()
+            let (cpu, user) = if hop_cpu[arm].is_empty() {
+                ("—".to_string(), "—".to_string())
             } else {
                 let (cpu, cpu_low, cpu_high) = spread(&hop_cpu[arm]);
-                format!("{cpu:.1} µs ({cpu_low:.1}–{cpu_high:.1})")
+                let user = hop_user_ticks[arm] as f64 * tick_seconds * 1e6
+                    / (events as f64 * hop_cpu[arm].len() as f64);
+                (
+                    format!("{cpu:.1} µs ({cpu_low:.1}–{cpu_high:.1})"),
+                    format!("{user:.1} µs"),
+                )
             };
             println!(
-                "| {name} | {median:.0} ({low:.0}–{high:.0}) | {ratio:.0} % ({ratio_low:.0}–{ratio_high:.0} %) | {cpu} |"
+                "| {name} | {median:.0} ({low:.0}–{high:.0}) | {ratio:.0} % ({ratio_low:.0}–{ratio_high:.0} %) | {cpu} | {user} |"
             );
         }
         println!();
@@ -776,17 +784,36 @@ enum HopCpu {
     Process(u32),
 }
 
+/// `stat`'s tick: 100 on Linux, asked rather than assumed.
+fn clock_ticks_per_second() -> f64 {
+    // SAFETY: sysconf reads a constant of the system and touches no memory of ours.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 { ticks as f64 } else { 100.0 }
+}
+
+/// A hop's CPU time so far: on a CPU in all (`schedstat`, nanoseconds), and in user
+/// space (`stat`'s utime, in 10 ms ticks: coarse, so it is summed over every trial
+/// before it is divided).
+#[derive(Clone, Copy)]
+struct CpuSample {
+    seconds: f64,
+    user_ticks: u64,
+}
+
 impl HopCpu {
-    /// CPU time spent so far, in seconds (None for no hop, or when /proc cannot tell).
-    /// Read from each thread's `schedstat` (nanoseconds on a CPU): `stat`'s utime and
-    /// stime count 10 ms ticks, too coarse for the 20–30 ms a hop spends in a `_bulk` run.
-    fn seconds(&self) -> Option<f64> {
+    /// The CPU spent so far (None for no hop, or when /proc cannot tell).
+    /// `stat`'s utime and stime count 10 ms ticks, too coarse for the 20–30 ms a hop
+    /// spends in a `_bulk` run: the total comes from `schedstat`.
+    fn sample(&self) -> Option<CpuSample> {
         let tasks = match self {
             HopCpu::None => return None,
             HopCpu::Process(pid) => format!("/proc/{pid}/task"),
             HopCpu::Threads(_) => "/proc/self/task".to_string(),
         };
-        let mut nanoseconds = 0u64;
+        let mut sample = CpuSample {
+            seconds: 0.0,
+            user_ticks: 0,
+        };
         for task in std::fs::read_dir(tasks).ok()?.flatten() {
             if let HopCpu::Threads(prefix) = self {
                 let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
@@ -795,8 +822,13 @@ impl HopCpu {
                 }
             }
             let schedstat = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
-            nanoseconds += schedstat.split(' ').next()?.parse::<u64>().ok()?;
+            sample.seconds += schedstat.split(' ').next()?.parse::<u64>().ok()? as f64 / 1e9;
+            // utime is the 14th field; the name before it (2nd, in parentheses) may
+            // hold spaces, so count from its closing parenthesis.
+            let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
+            let after_name = &stat[stat.rfind(')')? + 1..];
+            sample.user_ticks += after_name.split_whitespace().nth(11)?.parse::<u64>().ok()?;
         }
-        Some(nanoseconds as f64 / 1e9)
+        Some(sample)
     }
 }

@@ -824,6 +824,46 @@ async fn es_closing_a_kept_connection_is_absorbed_or_answered_502() {
     );
 }
 
+/// Every connection closed at once (the `refuse` fault) while a request waits on ES:
+/// the request leaves the in-flight count with its connection, and ES's side is let go.
+#[tokio::test]
+async fn a_request_cut_by_refuse_leaves_nothing_in_flight() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (upstream, gate) = gate_before_raw_upstream().await;
+    let exchange = async {
+        let mut worker = tokio::net::TcpStream::connect(gate.addr()).await.unwrap();
+        worker
+            .write_all(b"PUT /slow HTTP/1.1\r\nhost: gate\r\ncontent-length: 2\r\n\r\n{}")
+            .await
+            .unwrap();
+        let (mut es, _) = upstream.accept().await.unwrap();
+        let mut seen = Vec::new();
+        read_request(&mut es, &mut seen).await.unwrap();
+        assert_eq!(gate.in_flight(), 1, "the request waits on ES");
+        gate.set_fault(line::parse("refuse").unwrap())
+            .await
+            .unwrap();
+        // Both of the gate's sides close: the worker's and ES's.
+        let mut rest = [0u8; 1];
+        let read = worker.read(&mut rest).await;
+        assert!(matches!(read, Ok(0) | Err(_)), "worker side: {read:?}");
+        let read = es.read(&mut rest).await;
+        assert!(matches!(read, Ok(0) | Err(_)), "ES side: {read:?}");
+    };
+    tokio::time::timeout(Duration::from_secs(10), exchange)
+        .await
+        .expect("refuse closes the connection within 10 s");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while gate.in_flight() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        gate.in_flight(),
+        0,
+        "the cut request is not counted any more"
+    );
+}
+
 /// A worker that gives up while ES has not answered lets the gate give up too: ES's
 /// connection is closed, nothing is left in flight, and the request is recorded with no
 /// status (the worker got none). So with a bodiless request and with one whose large

@@ -81,11 +81,18 @@ pub(super) struct Shared {
     /// The fault in force is `pass` (or one decided at accept: refuse, hang-up): a
     /// request need not ask the decider.
     passing: std::sync::atomic::AtomicBool,
-    records: Mutex<VecDeque<GateRecord>>,
-    /// Records dropped from memory (the export says how many).
-    dropped: Mutex<u64>,
+    records: Mutex<Records>,
     /// Requests received and not yet answered (a held write among them).
     pub(super) in_flight: std::sync::atomic::AtomicUsize,
+}
+
+/// The requests kept in memory, and how many older ones were let go: one lock, taken
+/// once per request.
+#[derive(Default)]
+struct Records {
+    kept: VecDeque<GateRecord>,
+    /// Records dropped from memory (the export says how many).
+    dropped: u64,
 }
 
 impl Shared {
@@ -182,8 +189,7 @@ impl FaultGate {
                 upstream_address: UpstreamAddress::new(upstream_authority),
                 decider: Mutex::new(Decider::new(Fault::Pass)),
                 passing: std::sync::atomic::AtomicBool::new(true),
-                records: Mutex::new(VecDeque::new()),
-                dropped: Mutex::new(0),
+                records: Mutex::new(Records::default()),
                 in_flight: Default::default(),
             }),
             running: Mutex::new(None),
@@ -245,7 +251,7 @@ impl FaultGate {
         self.shared
             .records
             .lock()
-            .map(|r| r.iter().cloned().collect())
+            .map(|r| r.kept.iter().cloned().collect())
             .unwrap_or_default()
     }
 
@@ -255,14 +261,14 @@ impl FaultGate {
         let Ok(records) = self.shared.records.lock() else {
             return (Vec::new(), 0, 0);
         };
-        let dropped = self.shared.dropped.lock().map(|d| *d).unwrap_or(0) as usize;
-        let injected = records.iter().filter(|r| r.injected.is_some()).count();
-        let newest = records
+        let kept = &records.kept;
+        let injected = kept.iter().filter(|r| r.injected.is_some()).count();
+        let newest = kept
             .iter()
-            .skip(records.len().saturating_sub(n))
+            .skip(kept.len().saturating_sub(n))
             .cloned()
             .collect();
-        (newest, records.len() + dropped, injected)
+        (newest, kept.len() + records.dropped as usize, injected)
     }
 
     /// The records from sequence number `since` on (the first request the gate saw is
@@ -273,27 +279,35 @@ impl FaultGate {
         let Ok(records) = self.shared.records.lock() else {
             return (Vec::new(), since, 0);
         };
-        let dropped = self.shared.dropped.lock().map(|d| *d).unwrap_or(0);
-        let next = dropped + records.len() as u64;
+        let (kept, dropped) = (&records.kept, records.dropped);
+        let next = dropped + kept.len() as u64;
         let missed = dropped.saturating_sub(since);
-        let skip = since.saturating_sub(dropped).min(records.len() as u64) as usize;
-        (records.iter().skip(skip).cloned().collect(), next, missed)
+        let skip = since.saturating_sub(dropped).min(kept.len() as u64) as usize;
+        (kept.iter().skip(skip).cloned().collect(), next, missed)
     }
 
     /// How many requests the gate has recorded since it started.
     pub fn recorded(&self) -> u64 {
-        let kept = self.shared.records.lock().map_or(0, |r| r.len() as u64);
-        kept + self.shared.dropped.lock().map_or(0, |d| *d)
+        self.shared
+            .records
+            .lock()
+            .map_or(0, |r| r.kept.len() as u64 + r.dropped)
     }
 
     /// Every kept record as JSON lines (`_exports/gate-<ts>.jsonl`).
     pub fn export_jsonl(&self) -> String {
         let mut out = String::new();
-        let dropped = self.shared.dropped.lock().map(|d| *d).unwrap_or(0);
+        // Read under one lock, so the count and the records agree.
+        let (dropped, kept) = self
+            .shared
+            .records
+            .lock()
+            .map(|r| (r.dropped, r.kept.iter().cloned().collect::<Vec<_>>()))
+            .unwrap_or_default();
         if dropped > 0 {
             out.push_str(&format!("{{\"dropped_records\":{dropped}}}\n"));
         }
-        for record in self.records() {
+        for record in kept {
             if let Ok(line) = serde_json::to_string(&record) {
                 out.push_str(&line);
                 out.push('\n');
@@ -432,13 +446,11 @@ fn hang_up(shared: &Shared, stream: tokio::net::TcpStream) {
 
 pub(super) fn record(shared: &Shared, record: GateRecord) {
     if let Ok(mut records) = shared.records.lock() {
-        if records.len() >= RECORDS_KEPT {
-            records.pop_front();
-            if let Ok(mut dropped) = shared.dropped.lock() {
-                *dropped += 1;
-            }
+        if records.kept.len() >= RECORDS_KEPT {
+            records.kept.pop_front();
+            records.dropped += 1;
         }
-        records.push_back(record);
+        records.kept.push_back(record);
     }
 }
 

@@ -115,6 +115,9 @@ async fn serve_lane(mut receiver: mpsc::UnboundedReceiver<Handed>) {
         };
         tokio::spawn(async move {
             tokio::select! {
+                // In this order, without drawing a random one at each of the
+                // connection's wake-ups: the close signal is checked every time anyway.
+                biased;
                 _ = job(stream) => {}
                 _ = closing.changed() => {}
             }
