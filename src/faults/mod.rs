@@ -10,7 +10,9 @@ mod relay;
 pub mod spec;
 pub mod standalone;
 mod upstream;
-mod wire;
+// Public for `benches/gate_wire.rs` only: not an API of the crate.
+#[doc(hidden)]
+pub mod wire;
 
 pub use gate::{FaultGate, GateRecord};
 pub use spec::{EsOp, Fault, Ops, Pick};
