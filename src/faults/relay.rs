@@ -428,7 +428,10 @@ impl Relay {
                         _ => FromUpstream::Closed,
                     };
                 }
-                _ = worker.readable(), if watch_worker => {
+                // `poll_read_ready` keeps one waker in the socket's reader slot;
+                // `readable()` would queue and unqueue a waiter, under a lock, for each
+                // request.
+                _ = std::future::poll_fn(|cx| worker.poll_read_ready(cx)), if watch_worker => {
                     from_worker.reserve(READ_ROOM);
                     match worker.try_read_buf(from_worker) {
                         Ok(0) => return FromUpstream::WorkerLeft,
