@@ -464,9 +464,14 @@ async fn gate_overhead(es: &EsStandin, only: Option<&str>) {
                 let arm = (trial + step) % arms.len();
                 let before = arms[arm].cpu.sample();
                 rates[arm].push(end_to_end_via(&arms[arm].url, &run, events).await);
-                if let (Some(before), Some(after)) = (before, arms[arm].cpu.sample()) {
+                // A hop thread that ended between the two samples takes its time with
+                // it: that trial has no CPU figure rather than a wrong one.
+                if let (Some(before), Some(after)) = (before, arms[arm].cpu.sample())
+                    && let Some(user_ticks) = after.user_ticks.checked_sub(before.user_ticks)
+                    && after.seconds >= before.seconds
+                {
                     hop_cpu[arm].push((after.seconds - before.seconds) * 1e6 / events as f64);
-                    hop_user_ticks[arm] += after.user_ticks - before.user_ticks;
+                    hop_user_ticks[arm] += user_ticks;
                 }
             }
         }

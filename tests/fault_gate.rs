@@ -825,7 +825,8 @@ async fn es_closing_a_kept_connection_is_absorbed_or_answered_502() {
 }
 
 /// Every connection closed at once (the `refuse` fault) while a request waits on ES:
-/// the request leaves the in-flight count with its connection, and ES's side is let go.
+/// the request leaves the in-flight count with its connection, is recorded with no
+/// status, and ES's side is let go.
 #[tokio::test]
 async fn a_request_cut_by_refuse_leaves_nothing_in_flight() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -861,6 +862,13 @@ async fn a_request_cut_by_refuse_leaves_nothing_in_flight() {
         gate.in_flight(),
         0,
         "the cut request is not counted any more"
+    );
+    let records = gate.records();
+    let last = records.last().expect("the cut request is recorded");
+    assert_eq!(
+        (last.path.as_str(), last.status),
+        ("/slow", None),
+        "recorded with no status: the worker got none"
     );
 }
 

@@ -116,10 +116,12 @@ async fn serve_lane(mut receiver: mpsc::UnboundedReceiver<Handed>) {
         tokio::spawn(async move {
             tokio::select! {
                 // In this order, without drawing a random one at each of the
-                // connection's wake-ups: the close signal is checked every time anyway.
+                // connection's wake-ups. The close signal first: a job that stays busy
+                // can use up the task's budget of operations, and a signal polled after
+                // it would find none left and wait until the job ran dry.
                 biased;
-                _ = job(stream) => {}
                 _ = closing.changed() => {}
+                _ = job(stream) => {}
             }
         });
     }

@@ -89,13 +89,24 @@ struct Relay {
     /// The answer's head (and the first of its body) going back.
     to_worker: Vec<u8>,
     /// A request of this connection is counted in the gate's `in_flight`. Kept here
-    /// rather than in a guard holding its own `Arc` of the shared state: that clone was
-    /// two more atomic writes per request on a line every lane shares.
+    /// rather than through a per-request clone of the shared `Arc` (two more atomic
+    /// writes per request on a line every lane shares).
     counted_in_flight: bool,
+    /// The request being served, until it is recorded (when its status is known).
+    unrecorded: Option<Unrecorded>,
+}
+
+/// What the record of a request needs, kept from its arrival until its status is known.
+struct Unrecorded {
+    method: hyper::Method,
+    path: String,
+    at_unix_ms: i64,
+    started: Instant,
 }
 
 impl Relay {
     fn enter_flight(&mut self) {
+        debug_assert!(!self.counted_in_flight, "one request at a time");
         self.shared.in_flight.fetch_add(1, Ordering::AcqRel);
         self.counted_in_flight = true;
     }
@@ -105,12 +116,33 @@ impl Relay {
             self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
         }
     }
+
+    /// Records the request being served with `status` (`None`: the worker got none),
+    /// once.
+    fn record_status(&mut self, status: Option<u16>) {
+        if let Some(request) = self.unrecorded.take() {
+            record(
+                &self.shared,
+                GateRecord {
+                    at_unix_ms: request.at_unix_ms,
+                    op: EsOp::of(request.method.as_str(), &request.path),
+                    method: request.method,
+                    path: request.path,
+                    status,
+                    injected: None,
+                    elapsed_ms: request.started.elapsed().as_millis() as u64,
+                },
+            );
+        }
+    }
 }
 
 /// A connection's future dropped in the middle of a request (the gate stopped, or every
-/// connection closed at once) still leaves the count right.
+/// connection closed at once) still records the request, with no status as the full
+/// gate does, and leaves the count right; recorded first, as on every other path.
 impl Drop for Relay {
     fn drop(&mut self) {
+        self.record_status(None);
         self.leave_flight();
     }
 }
@@ -126,6 +158,7 @@ pub(super) async fn serve(shared: Arc<Shared>, mut worker: TcpStream) {
         to_upstream: Vec::with_capacity(1024),
         to_worker: Vec::with_capacity(1024),
         counted_in_flight: false,
+        unrecorded: None,
     };
     if relay.run(&mut worker).await {
         let unserved = relay.from_worker.split().freeze();
@@ -173,9 +206,14 @@ impl Relay {
         goes_on
     }
 
-    async fn exchange_counted(&mut self, worker: &mut TcpStream, head: RequestHead) -> bool {
-        let started = Instant::now();
-        let at_unix_ms = chrono::Utc::now().timestamp_millis();
+    async fn exchange_counted(&mut self, worker: &mut TcpStream, mut head: RequestHead) -> bool {
+        self.unrecorded = Some(Unrecorded {
+            method: head.method.clone(),
+            // The path went upstream in `to_upstream`; only the record needs it now.
+            path: std::mem::take(&mut head.path),
+            at_unix_ms: chrono::Utc::now().timestamp_millis(),
+            started: Instant::now(),
+        });
         self.from_worker.advance(head.len);
         let answer = self.forward(worker, &head).await;
         // The body stayed in the buffer while it might be sent again.
@@ -188,19 +226,9 @@ impl Relay {
             self.from_worker = BytesMut::with_capacity(READ_ROOM.max(ahead.len()));
             self.from_worker.extend_from_slice(&ahead);
         }
-        let worker_asked_close = head.close;
-        let recorded = |status: Option<u16>| GateRecord {
-            at_unix_ms,
-            op: EsOp::of(head.method.as_str(), &head.path),
-            method: head.method,
-            path: head.path,
-            status,
-            injected: None,
-            elapsed_ms: started.elapsed().as_millis() as u64,
-        };
         match answer {
             Ok(answer) => {
-                record(&self.shared, recorded(Some(answer.status)));
+                self.record_status(Some(answer.status));
                 let goes_on = !answer.worker_closes;
                 self.pass_answer_back(worker, answer).await && goes_on
             }
@@ -208,13 +236,13 @@ impl Relay {
                 failure,
                 request_read_whole,
             }) => {
-                let closes = worker_asked_close || !request_read_whole;
+                let closes = head.close || !request_read_whole;
                 let (status, answer) = not_forwarded_answer(&failure, closes);
-                record(&self.shared, recorded(Some(status)));
+                self.record_status(Some(status));
                 worker.write_all(&answer).await.is_ok() && !closes
             }
             Err(Unanswered::WorkerLeft) => {
-                record(&self.shared, recorded(None));
+                self.record_status(None);
                 false
             }
         }

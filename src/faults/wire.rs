@@ -139,7 +139,7 @@ fn not_in_uri(byte: u8) -> bool {
     NOT_IN_URI[byte as usize]
 }
 
-const NOT_IN_URI: [bool; 256] = {
+static NOT_IN_URI: [bool; 256] = {
     let mut table = [false; 256];
     let mut byte = 0;
     while byte < 256 {
@@ -242,7 +242,9 @@ pub fn parse_response(
     let (Some(status), Some(version)) = (response.code, response.version) else {
         return Parsed::Unusual;
     };
-    if status == 101 {
+    // A status under 100 (httparse takes "001") is one hyper refuses: the answer must
+    // not depend on which of the two passes it on.
+    if status == 101 || status < 100 {
         return Parsed::Unusual;
     }
     if (100..200).contains(&status) {
@@ -548,6 +550,25 @@ mod tests {
             let refused = byte <= b' ' || byte >= 0x7f || b"\"#<>\\^`{|}".contains(&byte);
             assert_eq!(not_in_uri(byte), refused, "byte {byte:#04x}");
         }
+    }
+
+    #[test]
+    fn an_answer_with_a_status_under_100_is_unusual() {
+        let mut back = Vec::new();
+        for head in [
+            "HTTP/1.1 001 Odd\r\ncontent-length: 0\r\n\r\n",
+            "HTTP/1.1 099 X\r\n\r\n",
+        ] {
+            let parsed = parse_response(head.as_bytes(), &Method::GET, false, &mut back);
+            assert_eq!(parsed, Parsed::Unusual, "{head:?}");
+        }
+        let parsed = parse_response(
+            b"HTTP/1.1 100 Continue\r\n\r\n",
+            &Method::GET,
+            false,
+            &mut back,
+        );
+        assert_eq!(parsed, Parsed::Complete(Answer::Interim(25)));
     }
 
     #[test]
