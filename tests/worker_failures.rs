@@ -301,7 +301,15 @@ async fn upsert_without_its_search_index_row_is_skipped_and_logged() {
     .await
     .unwrap();
     assert!(eventually(WAIT, || async { rig.row(orphan).await.0 == "done" }).await);
-    assert!(worker.log().contains("no search_index row"));
+    // The row is finalized before its line reaches the log file: wait for the line too.
+    assert!(
+        eventually(WAIT, || async {
+            worker.log().contains("no search_index row")
+        })
+        .await,
+        "no 'no search_index row' line in the worker's log:\n{}",
+        worker.log()
+    );
     assert_eq!(
         worker
             .counter(
