@@ -475,7 +475,6 @@ async fn gate_overhead(es: &EsStandin, only: Option<&str>) {
                 }
             }
         }
-        let tick_seconds = 1.0 / clock_ticks_per_second();
         println!(
             "batch {batch}, bulk {}:\n\n| arm | events/s median (min–max) | / direct, median of paired trials (min–max) | the hop's CPU per event, median (min–max) | of which user space, over all trials |\n|---|---|---|---|---|",
             if bulk { "on" } else { "off" }
@@ -492,7 +491,7 @@ async fn gate_overhead(es: &EsStandin, only: Option<&str>) {
                 ("—".to_string(), "—".to_string())
             } else {
                 let (cpu, cpu_low, cpu_high) = spread(&hop_cpu[arm]);
-                let user = hop_user_ticks[arm] as f64 * tick_seconds * 1e6
+                let user = hop_user_ticks[arm] as f64 / USER_HZ * 1e6
                     / (events as f64 * hop_cpu[arm].len() as f64);
                 (
                     format!("{cpu:.1} µs ({cpu_low:.1}–{cpu_high:.1})"),
@@ -789,12 +788,8 @@ enum HopCpu {
     Process(u32),
 }
 
-/// `stat`'s tick: 100 on Linux, asked rather than assumed.
-fn clock_ticks_per_second() -> f64 {
-    // SAFETY: sysconf reads a constant of the system and touches no memory of ours.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if ticks > 0 { ticks as f64 } else { 100.0 }
-}
+/// `stat` counts in USER_HZ, which Linux fixes at 100 for user space.
+const USER_HZ: f64 = 100.0;
 
 /// A hop's CPU time so far: on a CPU in all (`schedstat`, nanoseconds), and in user
 /// space (`stat`'s utime, in 10 ms ticks: coarse, so it is summed over every trial

@@ -461,6 +461,16 @@ async fn gate_before_raw_upstream() -> (tokio::net::TcpListener, FaultGate) {
     (upstream, gate)
 }
 
+/// The gate's in-flight count once it reaches 0, or as it stands after 5 s: a request
+/// leaves the count when its connection's task ends, a moment after the sockets close.
+async fn settled_in_flight(gate: &FaultGate) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while gate.in_flight() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    gate.in_flight()
+}
+
 /// Reads from `stream` into `seen` until `needle` is in it (or the peer closes).
 async fn read_until(stream: &mut tokio::net::TcpStream, seen: &mut Vec<u8>, needle: &[u8]) {
     use tokio::io::AsyncReadExt;
@@ -854,12 +864,8 @@ async fn a_request_cut_by_refuse_leaves_nothing_in_flight() {
     tokio::time::timeout(Duration::from_secs(10), exchange)
         .await
         .expect("refuse closes the connection within 10 s");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while gate.in_flight() > 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
     assert_eq!(
-        gate.in_flight(),
+        settled_in_flight(&gate).await,
         0,
         "the cut request is not counted any more"
     );
@@ -909,11 +915,7 @@ async fn a_worker_that_leaves_while_es_is_silent_releases_es() {
             .unwrap_or_else(|_| {
                 panic!("the gate held on to ES after the worker left ({body} B, fault {fault_in_force})")
             });
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while gate.in_flight() > 0 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert_eq!(gate.in_flight(), 0, "{body} B");
+        assert_eq!(settled_in_flight(&gate).await, 0, "{body} B");
         assert_eq!(
             gate.records().last().map(|r| r.status),
             Some(None),
