@@ -570,6 +570,31 @@ fn quitting_asks_about_a_stopped_es_then_about_the_pending_checks() {
         Some(Command::Quit { start_es: false })
     );
 
+    // `w` on an outbox read a poll old, from while the first attempt was in flight:
+    // the next read shows the retry the worker scheduled, and the wait follows it.
+    let mut app = self::app();
+    app.on_key(key('q'), &snapshot);
+    let mut in_flight = snapshot.clone();
+    let mut retried = snapshot.clone();
+    if let (Some(Ok((_, claimed))), Some(Ok((_, scheduled)))) =
+        (in_flight.outbox.as_mut(), retried.outbox.as_mut())
+    {
+        claimed[0].status = "processing".into();
+        scheduled[0].next_retry_at = Some(now() + chrono::Duration::seconds(18));
+    }
+    app.on_key(key('w'), &in_flight);
+    let one_later = now() + chrono::Duration::seconds(1);
+    assert_eq!(app.quit_when_decided(&retried, one_later), None);
+    let waiting = render(&app, &retried, &tail());
+    assert!(
+        waiting.contains("quitting once decided, at the latest in 33 s"),
+        "{waiting}"
+    );
+    assert_eq!(
+        app.quit_when_decided(&retried, now() + chrono::Duration::seconds(21)),
+        None
+    );
+
     // `q` at the question: quit anyway.
     let mut app = self::app();
     let retry = render(&app, &snapshot, &tail());

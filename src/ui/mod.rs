@@ -87,7 +87,7 @@ pub struct App {
     pub quitting: bool,
     /// `w` at the pending question: the cockpit quits once the checks are decided, or
     /// at this instant at the latest.
-    pub quit_wait: Option<chrono::DateTime<chrono::Utc>>,
+    pub quit_wait: Option<quit::QuitWait>,
     pub warnings: Vec<String>,
     /// What the last key could not do, said in the status bar until the next key.
     pub notice: Option<String>,
@@ -421,7 +421,7 @@ impl App {
         self.overlay = Overlay::None;
         match key {
             KeyCode::Char('w') | KeyCode::Char('W') => {
-                self.quit_wait = Some(quit::wait_until(snapshot, self.now));
+                self.quit_wait = Some(quit::QuitWait::begin(snapshot, self.now));
                 None
             }
             KeyCode::Char('q') | KeyCode::Char('Q') => self.quit(false),
@@ -435,9 +435,10 @@ impl App {
         snapshot: &Snapshot,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Option<Command> {
-        let until = self.quit_wait?;
+        let wait = self.quit_wait?.follow(snapshot, now);
+        self.quit_wait = Some(wait);
         let decided = quit::pending_titles(snapshot).is_empty();
-        (decided || now >= until)
+        (decided || now >= wait.until)
             .then(|| self.quit(false))
             .flatten()
     }

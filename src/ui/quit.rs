@@ -66,6 +66,39 @@ pub fn wait_until(snapshot: &Snapshot, now: DateTime<Utc>) -> DateTime<Utc> {
     (retry + WAIT_MARGIN).min(now + WAIT_AT_MOST)
 }
 
+/// The waited quit: when `w` was pressed and when it gives up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QuitWait {
+    pub began: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+}
+
+impl QuitWait {
+    pub fn begin(snapshot: &Snapshot, now: DateTime<Utc>) -> QuitWait {
+        QuitWait {
+            began: now,
+            until: wait_until(snapshot, now),
+        }
+    }
+
+    /// Follows the event as newer outbox reads come in. The read `w` was pressed on
+    /// can be a poll old (the outbox is read each second), from before the worker
+    /// scheduled the retry: a retry due later, or an attempt in flight, moves the end
+    /// later. Never earlier, and never past a minute from `w`.
+    pub fn follow(self, snapshot: &Snapshot, now: DateTime<Utc>) -> QuitWait {
+        let proposed = match drill_event_row(snapshot) {
+            Some(row) if row.status == "pending" => row.next_retry_at.map(|at| at + WAIT_MARGIN),
+            // Claimed: its outcome is on its way.
+            Some(row) if row.status == "processing" => Some(now + WAIT_MARGIN),
+            _ => None,
+        };
+        let until = proposed
+            .map_or(self.until, |at| at.max(self.until))
+            .min(self.began + WAIT_AT_MOST);
+        QuitWait { until, ..self }
+    }
+}
+
 /// The question `q` asks while checks are pending.
 pub fn pending_question(snapshot: &Snapshot, now: DateTime<Utc>) -> String {
     let titles = pending_titles(snapshot);
@@ -174,6 +207,43 @@ mod tests {
         assert_eq!(wait_until(&far, now()), now() + TimeDelta::seconds(60));
         let none = snapshot(None, CheckStatus::Pending);
         assert_eq!(wait_until(&none, now()), now() + TimeDelta::seconds(15));
+    }
+
+    #[test]
+    fn the_wait_follows_a_retry_scheduled_after_w_and_an_attempt_in_flight() {
+        // `w` on a read from before the first attempt failed: a row due now.
+        let stale = snapshot(Some(0), CheckStatus::Pending);
+        let wait = QuitWait::begin(&stale, now());
+        assert_eq!(wait.until, now() + TimeDelta::seconds(15));
+        // A second later the read shows the retry the worker scheduled, 18 s out.
+        let later = now() + TimeDelta::seconds(1);
+        let scheduled = snapshot(Some(18), CheckStatus::Pending);
+        let wait = wait.follow(&scheduled, later);
+        assert_eq!(wait.until, now() + TimeDelta::seconds(33));
+        // The attempt is in flight at 33 s: the wait goes on while it is.
+        let mut claimed = snapshot(None, CheckStatus::Pending);
+        if let Some(Ok((_, rows))) = claimed.outbox.as_mut() {
+            rows[0].status = "processing".into();
+        }
+        let at_33 = now() + TimeDelta::seconds(33);
+        assert_eq!(
+            wait.follow(&claimed, at_33).until,
+            at_33 + TimeDelta::seconds(15)
+        );
+        // Never past a minute from `w`, and never earlier than it was.
+        let at_55 = now() + TimeDelta::seconds(55);
+        assert_eq!(
+            wait.follow(&claimed, at_55).until,
+            now() + TimeDelta::seconds(60)
+        );
+        assert_eq!(wait.follow(&stale, later).until, wait.until);
+        // A retry long past due does not hold the quit: the worker may be gone.
+        assert_eq!(wait.follow(&stale, at_55).until, wait.until);
+        let mut done = snapshot(None, CheckStatus::Passed);
+        if let Some(Ok((_, rows))) = done.outbox.as_mut() {
+            rows[0].status = "done".into();
+        }
+        assert_eq!(wait.follow(&done, at_55).until, wait.until);
     }
 
     #[test]
