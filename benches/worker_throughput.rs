@@ -382,12 +382,13 @@ async fn main() {
 /// The fault gate in pass-through: the worker's events/s through it against direct, and
 /// the latency it adds to one request.
 async fn gate_overhead(es: &EsStandin, only: Option<&str>) {
-    // BENCH_GATE_THREADS: the gate's lanes (default one per core, as drills run it).
-    let threads = env_number("BENCH_GATE_THREADS");
+    // BENCH_GATE_THREADS: the gate's lanes (default as drills run it, DRILL_LANES).
+    let threads =
+        env_number("BENCH_GATE_THREADS").unwrap_or(drill_cockpit::faults::gate::DRILL_LANES);
     let gate = drill_cockpit::faults::FaultGate::start_with_threads(
         "127.0.0.1:0".parse().unwrap(),
         &es.url(),
-        threads,
+        Some(threads),
     )
     .await
     .expect("gate");
@@ -433,8 +434,7 @@ async fn gate_overhead(es: &EsStandin, only: Option<&str>) {
     }
     arms.push(Arm::new("byte relay", relay, HopCpu::Threads(RELAY_THREAD)));
     println!(
-        "\n## Fault gate overhead (pass-through; {trials} trials, arms interleaved, gate lanes: {})\n",
-        threads.map_or("one per core".to_string(), |n| n.to_string())
+        "\n## Fault gate overhead (pass-through; {trials} trials, arms interleaved, gate lanes: {threads})\n"
     );
     // BENCH_ONLY=100:off:1 or 500:on:1: that run alone.
     let throughput_runs = [(100u32, false), (500, true)]

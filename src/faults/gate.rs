@@ -163,11 +163,19 @@ fn full(bytes: impl Into<Bytes>) -> GateBody {
         .boxed()
 }
 
+/// The lanes of a drill's gate. A drill's gate serves one worker, or a few replicas:
+/// a lane carries some 40 000 requests/s, far more than they send, and one lane wakes
+/// one thread per burst where two split the burst and both wake. Measured per event in
+/// `scripts/bench`: one lane costs 1.5-4 µs less CPU than two (docs/PERFORMANCE.md).
+/// The standalone `drill-cockpit gate`, which any number of clients may share, runs
+/// one lane per core unless told (`--threads`).
+pub const DRILL_LANES: usize = 1;
+
 impl FaultGate {
-    /// Listens on `listen` (port 0 picks one, kept across refuse/restore) and forwards to
-    /// `upstream` (ES's base URL).
+    /// A drill's gate ([`DRILL_LANES`]): listens on `listen` (port 0 picks one, kept
+    /// across refuse/restore) and forwards to `upstream` (ES's base URL).
     pub async fn start(listen: SocketAddr, upstream: &str) -> std::io::Result<FaultGate> {
-        FaultGate::start_with_threads(listen, upstream, None).await
+        FaultGate::start_with_threads(listen, upstream, Some(DRILL_LANES)).await
     }
 
     /// [`FaultGate::start`] with `threads` serving connections (`None`: one per core).
