@@ -382,7 +382,8 @@ async fn main() {
 /// The fault gate in pass-through: the worker's events/s through it against direct, and
 /// the latency it adds to one request.
 async fn gate_overhead(es: &EsStandin, only: Option<&str>) {
-    // BENCH_GATE_THREADS: the gate's lanes (default as drills run it, DRILL_LANES).
+    // BENCH_GATE_THREADS: the gate's lanes (default as drills run it, DRILL_LANES; the
+    // standalone gate's one per core is BENCH_GATE_THREADS=<cores>).
     let threads =
         env_number("BENCH_GATE_THREADS").unwrap_or(drill_cockpit::faults::gate::DRILL_LANES);
     let gate = drill_cockpit::faults::FaultGate::start_with_threads(

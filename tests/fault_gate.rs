@@ -923,3 +923,48 @@ async fn a_worker_that_leaves_while_es_is_silent_releases_es() {
         );
     }
 }
+
+/// A drill's gate serves every connection on one thread (`DRILL_LANES`): a write it
+/// holds (stuck_reclaim holds worker 1's first write while worker 2 must get through)
+/// holds only its own connection. The second write, on another connection, is answered
+/// while the first is still held, and the first still ends when its delay does.
+#[tokio::test]
+async fn a_held_write_holds_only_its_own_connection() {
+    assert_eq!(drill_cockpit::faults::gate::DRILL_LANES, 1);
+    let (_es, gate, first_client) = gate().await;
+    gate.set_fault(Fault::Latency {
+        min: Duration::from_secs(3),
+        max: Duration::from_secs(3),
+        ops: Ops::WRITES,
+        pick: Pick::First { n: 1 },
+    })
+    .await
+    .unwrap();
+    let url = gate.url();
+    let held = tokio::spawn(async move {
+        let started = Instant::now();
+        let status = put(&first_client, &url, "held", 1).await.unwrap().status();
+        (status, started.elapsed())
+    });
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while gate.in_flight() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the first write never reached the gate"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let other_client = reqwest::Client::new();
+    let started = Instant::now();
+    let through = put(&other_client, &gate.url(), "through", 1).await.unwrap();
+    assert_eq!(through.status(), 201);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the second write waited {:?} behind the held one",
+        started.elapsed()
+    );
+    assert!(!held.is_finished(), "the held write was not held");
+    let (status, took) = held.await.unwrap();
+    assert_eq!(status, 201);
+    assert!(took >= Duration::from_secs(3), "{took:?}");
+}

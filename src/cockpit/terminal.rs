@@ -74,6 +74,7 @@ async fn event_loop(
         if dirty {
             app.now = chrono::Utc::now();
             app.follow_scenario(profile, &snapshot.scenario);
+            app.follow_quit_wait(snapshot, app.now);
             let shown = handle.tail_of(app.log_worker);
             let tail = shown
                 .lock()

@@ -164,9 +164,10 @@ fn full(bytes: impl Into<Bytes>) -> GateBody {
 }
 
 /// The lanes of a drill's gate. A drill's gate serves one worker, or a few replicas:
-/// a lane carries some 40 000 requests/s, far more than they send, and one lane wakes
-/// one thread per burst where two split the burst and both wake. Measured per event in
-/// `scripts/bench`: one lane costs 1.5-4 µs less CPU than two (docs/PERFORMANCE.md).
+/// one lane carried 0.95x haproxy's 2-thread req/s in `scripts/bench-gate` (tens of
+/// thousands a second), far more than they send, and it wakes one thread per burst
+/// where two lanes split the burst and both wake. Measured per event in `scripts/bench`:
+/// one lane cost 1.2-3.9 µs less CPU than two (docs/PERFORMANCE.md).
 /// The standalone `drill-cockpit gate`, which any number of clients may share, runs
 /// one lane per core unless told (`--threads`).
 pub const DRILL_LANES: usize = 1;

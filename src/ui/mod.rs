@@ -86,7 +86,7 @@ pub struct App {
     pub now: chrono::DateTime<chrono::Utc>,
     pub quitting: bool,
     /// `w` at the pending question: the cockpit quits once the checks are decided, or
-    /// at this instant at the latest.
+    /// at the wait's end at the latest (which follows the event: [`quit::QuitWait`]).
     pub quit_wait: Option<quit::QuitWait>,
     pub warnings: Vec<String>,
     /// What the last key could not do, said in the status bar until the next key.
@@ -435,12 +435,17 @@ impl App {
         snapshot: &Snapshot,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Option<Command> {
-        let wait = self.quit_wait?.follow(snapshot, now);
-        self.quit_wait = Some(wait);
+        self.follow_quit_wait(snapshot, now);
+        let wait = self.quit_wait?;
         let decided = quit::pending_titles(snapshot).is_empty();
         (decided || now >= wait.until)
             .then(|| self.quit(false))
             .flatten()
+    }
+
+    /// Moves the waited quit's end with the latest read of the event (drawn with it).
+    pub fn follow_quit_wait(&mut self, snapshot: &Snapshot, now: chrono::DateTime<chrono::Utc>) {
+        self.quit_wait = self.quit_wait.map(|wait| wait.follow(snapshot, now));
     }
 
     fn quit(&mut self, start_es: bool) -> Option<Command> {

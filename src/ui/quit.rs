@@ -88,8 +88,15 @@ impl QuitWait {
     pub fn follow(self, snapshot: &Snapshot, now: DateTime<Utc>) -> QuitWait {
         let proposed = match drill_event_row(snapshot) {
             Some(row) if row.status == "pending" => row.next_retry_at.map(|at| at + WAIT_MARGIN),
-            // Claimed: its outcome is on its way.
-            Some(row) if row.status == "processing" => Some(now + WAIT_MARGIN),
+            // Claimed: its outcome is on its way, while its lease holds (a worker that
+            // died holding it does not hold the quit past its lease).
+            Some(row) if row.status == "processing" => {
+                let on = now + WAIT_MARGIN;
+                Some(
+                    row.lease_until
+                        .map_or(on, |lease| on.min(lease + WAIT_MARGIN)),
+                )
+            }
             _ => None,
         };
         let until = proposed
@@ -106,19 +113,22 @@ pub fn pending_question(snapshot: &Snapshot, now: DateTime<Utc>) -> String {
         .map(|words| format!(" Now {words}."))
         .unwrap_or_default();
     format!(
-        "{} check(s) still pending: {}.{retry}\n\nw: wait for them (the cockpit quits by itself once they are decided, at most {} s: the event's next retry + a margin) · q: quit anyway · Esc: stay",
+        "{} check(s) still pending: {}.{retry}\n\nw: wait for them (the cockpit quits by itself once they are decided; at the latest the event's next retry + a margin, now {} s, later if the retry moves, never over {} s) · q: quit anyway · Esc: stay",
         titles.len(),
         titles.join("; "),
-        seconds_left(wait_until(snapshot, now), now)
+        seconds_left(wait_until(snapshot, now), now),
+        WAIT_AT_MOST.num_seconds()
     )
 }
 
-/// The status bar while `w` waits.
-pub fn countdown_words(snapshot: &Snapshot, until: DateTime<Utc>, now: DateTime<Utc>) -> String {
+/// The status bar while `w` waits: the end as it stands, which moves with the event's
+/// retry, and the end it never passes.
+pub fn countdown_words(snapshot: &Snapshot, wait: QuitWait, now: DateTime<Utc>) -> String {
     format!(
-        "waiting for {} pending check(s); quitting once decided, at the latest in {} s · q: quit now · Esc: stop waiting",
+        "waiting for {} pending check(s); quitting once decided, at the latest in {} s (moves with the event's retry, never past {} s) · q: quit now · Esc: stop waiting",
         pending_titles(snapshot).len(),
-        seconds_left(until, now)
+        seconds_left(wait.until, now),
+        seconds_left(wait.began + WAIT_AT_MOST, now)
     )
 }
 
@@ -244,6 +254,16 @@ mod tests {
             rows[0].status = "done".into();
         }
         assert_eq!(wait.follow(&done, at_55).until, wait.until);
+        // A claim whose lease ran out (its worker died holding it) holds the quit only
+        // to the lease's end and the margin.
+        let mut abandoned = claimed.clone();
+        if let Some(Ok((_, rows))) = abandoned.outbox.as_mut() {
+            rows[0].lease_until = Some(now() + TimeDelta::seconds(20));
+        }
+        assert_eq!(
+            wait.follow(&abandoned, at_33).until,
+            now() + TimeDelta::seconds(35)
+        );
     }
 
     #[test]
@@ -255,7 +275,8 @@ mod tests {
             ),
             "{question}"
         );
-        assert!(question.contains("at most 22 s"), "{question}");
+        assert!(question.contains("now 22 s"), "{question}");
+        assert!(question.contains("never over 60 s"), "{question}");
         assert!(
             question.contains("w: wait for them") && question.contains("q: quit anyway"),
             "{question}"

@@ -88,9 +88,7 @@ fn key_hints(app: &App, room: usize) -> (Vec<Span<'static>>, bool) {
 /// What the drill waits for: the waited quit's countdown, else when the event retries.
 fn waiting_words(app: &App, snapshot: &Snapshot) -> Option<String> {
     match app.quit_wait {
-        Some(wait) => Some(crate::ui::quit::countdown_words(
-            snapshot, wait.until, app.now,
-        )),
+        Some(wait) => Some(crate::ui::quit::countdown_words(snapshot, wait, app.now)),
         None => crate::ui::quit::retry_words(snapshot, app.now),
     }
 }
