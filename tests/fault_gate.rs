@@ -464,8 +464,13 @@ async fn gate_before_raw_upstream() -> (tokio::net::TcpListener, FaultGate) {
 /// The gate's in-flight count once it reaches 0, or as it stands after 5 s: a request
 /// leaves the count when its connection's task ends, a moment after the sockets close.
 async fn settled_in_flight(gate: &FaultGate) -> usize {
+    in_flight_once(gate, |n| n == 0).await
+}
+
+/// The gate's in-flight count once `reached` holds for it, or as it stands after 5 s.
+async fn in_flight_once(gate: &FaultGate, reached: impl Fn(usize) -> bool) -> usize {
     let deadline = Instant::now() + Duration::from_secs(5);
-    while gate.in_flight() > 0 && Instant::now() < deadline {
+    while !reached(gate.in_flight()) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     gate.in_flight()
@@ -946,14 +951,11 @@ async fn a_held_write_holds_only_its_own_connection() {
         let status = put(&first_client, &url, "held", 1).await.unwrap().status();
         (status, started.elapsed())
     });
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while gate.in_flight() == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the first write never reached the gate"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    assert_eq!(
+        in_flight_once(&gate, |n| n > 0).await,
+        1,
+        "the first write never reached the gate"
+    );
     let other_client = reqwest::Client::new();
     let started = Instant::now();
     let through = put(&other_client, &gate.url(), "through", 1).await.unwrap();

@@ -1,8 +1,9 @@
 //! The threads the gate serves its connections on (a drill's gate: one; the standalone
 //! gate: one per core), each a single-threaded tokio runtime. A connection accepted by
-//! the gate is handed to one lane and lives there for good, with its upstream connection beside it, so a request and its answer
-//! never cross threads: no work stealing, no cross-thread wake-ups (`perf` showed a
-//! multi-threaded runtime spending much of a proxied request waking other threads).
+//! the gate is handed to one lane and lives there for good, with its upstream
+//! connection beside it, so a request and its answer never cross threads: no work
+//! stealing, no cross-thread wake-ups (`perf` showed a multi-threaded runtime spending
+//! much of a proxied request waking other threads).
 //!
 //! Only the hand-over of a new connection crosses threads. Closing every connection at
 //! once (the `refuse` fault, a stopped gate) is a signal each connection watches.
