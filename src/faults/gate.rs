@@ -87,12 +87,16 @@ pub(super) struct Shared {
 }
 
 /// The requests kept in memory, and how many older ones were let go: one lock, taken
-/// once per request.
+/// once per request. Readers hold it only to copy what they show (a drill's gate
+/// serves every connection on one thread, which waits while the lock is held).
 #[derive(Default)]
 struct Records {
     kept: VecDeque<GateRecord>,
     /// Records dropped from memory (the export says how many).
     dropped: u64,
+    /// Requests a fault was applied to since the gate started, dropped ones included:
+    /// counted as they come, not by walking `kept` under the lock at each read.
+    injected: u64,
 }
 
 impl Shared {
@@ -271,13 +275,29 @@ impl FaultGate {
             return (Vec::new(), 0, 0);
         };
         let kept = &records.kept;
-        let injected = kept.iter().filter(|r| r.injected.is_some()).count();
         let newest = kept
             .iter()
             .skip(kept.len().saturating_sub(n))
             .cloned()
             .collect();
-        (newest, kept.len() + records.dropped as usize, injected)
+        (
+            newest,
+            kept.len() + records.dropped as usize,
+            records.injected as usize,
+        )
+    }
+
+    /// How many requests (or connections) the gate applied a fault to since it started:
+    /// the collector's gate's refusals.
+    pub fn injected(&self) -> u64 {
+        self.shared.records.lock().map_or(0, |r| r.injected)
+    }
+
+    /// The id of the newest document the gate saw written for `entity`
+    /// ([`written_doc_id`]), looked up in place.
+    pub fn written_doc_id(&self, entity: &str) -> Option<String> {
+        let records = self.shared.records.lock().ok()?;
+        written_doc_id(records.kept.iter(), entity)
     }
 
     /// The records from sequence number `since` on (the first request the gate saw is
@@ -413,16 +433,25 @@ impl Drop for FaultGate {
 
 /// The id of the newest document the gate saw written (`PUT|POST …/_doc/<id>`) whose id
 /// names `entity` (bare, or `<type>:<entity>`): the document a worker wrote for it.
-pub fn written_doc_id(records: &[GateRecord], entity: &str) -> Option<String> {
+pub fn written_doc_id<'a>(
+    records: impl DoubleEndedIterator<Item = &'a GateRecord>,
+    entity: &str,
+) -> Option<String> {
     records
-        .iter()
         .rev()
         .filter(|r| r.op == EsOp::Upsert)
         .filter_map(|r| {
             let path = r.path.split('?').next()?;
             let (_, id) = path.rsplit_once("/_doc/")?;
-            // A client may percent-encode the `:` of `<type>:<id>`.
-            let id = id.replace("%3A", ":").replace("%3a", ":");
+            // A client may percent-encode the `:` of `<type>:<id>` (decoded only then:
+            // this runs under the records' lock, over every write the gate kept).
+            let id = if id.contains('%') {
+                id.replace("%3A", ":").replace("%3a", ":")
+            } else if id.contains(entity) {
+                id.to_string()
+            } else {
+                return None;
+            };
             id.contains(entity).then_some(id)
         })
         .next()
@@ -455,6 +484,9 @@ fn hang_up(shared: &Shared, stream: tokio::net::TcpStream) {
 
 pub(super) fn record(shared: &Shared, record: GateRecord) {
     if let Ok(mut records) = shared.records.lock() {
+        if record.injected.is_some() {
+            records.injected += 1;
+        }
         if records.kept.len() >= RECORDS_KEPT {
             records.kept.pop_front();
             records.dropped += 1;
@@ -820,14 +852,43 @@ mod tests {
             record("PUT", "/idx/_doc/someone-else"),
         ];
         assert_eq!(
-            written_doc_id(&records, entity),
+            written_doc_id(records.iter(), entity),
             Some(format!("block:{entity}"))
         );
         assert_eq!(
-            written_doc_id(&records[..1], entity),
+            written_doc_id(records[..1].iter(), entity),
             Some(entity.to_string())
         );
-        assert_eq!(written_doc_id(&records[3..], entity), None);
+        assert_eq!(written_doc_id(records[3..].iter(), entity), None);
+    }
+
+    #[tokio::test]
+    async fn the_faulted_count_keeps_requests_let_go_from_memory() {
+        let gate = FaultGate::start_with_threads(
+            "127.0.0.1:0".parse().unwrap(),
+            "http://127.0.0.1:9",
+            Some(1),
+        )
+        .await
+        .unwrap();
+        let faulted = GateRecord {
+            injected: Some("refuse".into()),
+            ..record("-", "(connection)")
+        };
+        for _ in 0..3 {
+            super::record(&gate.shared, faulted.clone());
+        }
+        for i in 0..RECORDS_KEPT {
+            super::record(&gate.shared, record("PUT", &format!("/idx/_doc/{i}")));
+        }
+        // The three faulted ones left memory; they still count, as the total does.
+        let (newest, total, injected) = gate.recent(2);
+        assert_eq!((total, injected), (RECORDS_KEPT + 3, 3));
+        assert_eq!(gate.injected(), 3);
+        assert!(newest.iter().all(|r| r.injected.is_none()));
+        let last = format!("{}", RECORDS_KEPT - 1);
+        assert_eq!(gate.written_doc_id(&last), Some(last.clone()));
+        assert_eq!(gate.written_doc_id("no-such-entity"), None);
     }
 
     #[test]

@@ -128,9 +128,7 @@ impl Session {
 
     /// How many connections the collector's gate turned away so far (collector_down).
     pub fn collector_refusals(&self) -> Option<u64> {
-        self.collector_gate
-            .as_ref()
-            .map(|gate| crate::drill::observations::refusals_in_export(&gate.export_jsonl()))
+        self.collector_gate.as_ref().map(|gate| gate.injected())
     }
 
     /// The ES document of the drilled entity, as ES answers it (drills that check the
@@ -142,9 +140,10 @@ impl Session {
         // The id the worker wrote is not assumed: the one the gate saw it write first,
         // then upstream's `<entity_type>:<entity_id>` (CONTRACT §2), then the bare
         // entity id; the first one ES has wins.
-        let written = self.gate.as_ref().and_then(|gate| {
-            crate::faults::gate::written_doc_id(&gate.records(), &entity.to_string())
-        });
+        let written = self
+            .gate
+            .as_ref()
+            .and_then(|gate| gate.written_doc_id(&entity.to_string()));
         let candidates = written.into_iter().chain([
             format!("{}:{entity}", crate::db::outbox::ENTITY_TYPE),
             entity.to_string(),
