@@ -434,6 +434,18 @@ async fn gate_overhead(es: &EsStandin, only: Option<&str>) {
         ));
     }
     arms.push(Arm::new("byte relay", relay, HopCpu::Threads(RELAY_THREAD)));
+    // BENCH_GATE_ARMS=gate or gate,byte relay: direct and those arms alone (by the name
+    // the table prints). With two arms a gate trial runs right beside its direct one,
+    // so a change in the machine's speed between them is smaller than across a
+    // trial of four or five arms.
+    if let Ok(kept) = std::env::var("BENCH_GATE_ARMS") {
+        let kept: Vec<&str> = kept.split(',').map(str::trim).collect();
+        arms.retain(|arm| arm.name == "direct" || kept.contains(&arm.name.as_str()));
+        assert!(
+            arms.len() > 1,
+            "BENCH_GATE_ARMS={kept:?} names no arm: give names the table prints (gate, haproxy, byte relay)"
+        );
+    }
     println!(
         "\n## Fault gate overhead (pass-through; {trials} trials, arms interleaved, gate lanes: {threads})\n"
     );
@@ -456,7 +468,9 @@ async fn gate_overhead(es: &EsStandin, only: Option<&str>) {
         // rates[arm][trial]; each trial runs every arm once, starting one arm further on
         // than the trial before, so no arm always runs first (the rotation keeps each
         // arm's neighbours; the paired ratios compare arms of the same trial).
-        let events = 30_000;
+        // BENCH_GATE_EVENTS: events per arm and trial (longer trials average out more
+        // of a noisy machine's stalls).
+        let events = env_number("BENCH_GATE_EVENTS").unwrap_or(30_000) as i64;
         let mut rates = vec![Vec::with_capacity(trials); arms.len()];
         let mut hop_cpu = vec![Vec::with_capacity(trials); arms.len()];
         let mut hop_user_ticks = vec![0u64; arms.len()];
@@ -502,6 +516,19 @@ async fn gate_overhead(es: &EsStandin, only: Option<&str>) {
             println!(
                 "| {name} | {median:.0} ({low:.0}–{high:.0}) | {ratio:.0} % ({ratio_low:.0}–{ratio_high:.0} %) | {cpu} | {user} |"
             );
+        }
+        // Each arm's paired ratios, lowest first: how far a median sits from the
+        // trials either side of it on this machine.
+        println!();
+        for (arm, Arm { name, .. }) in arms.iter().enumerate().skip(1) {
+            let mut ratios: Vec<f64> = rates[arm]
+                .iter()
+                .zip(&rates[0])
+                .map(|(rate, direct)| 100.0 * rate / direct)
+                .collect();
+            ratios.sort_by(f64::total_cmp);
+            let listed: Vec<String> = ratios.iter().map(|r| format!("{r:.0}")).collect();
+            println!("{name}, / direct by trial: {} %", listed.join(", "));
         }
         println!();
     }

@@ -842,7 +842,7 @@ mod tests {
     #[test]
     fn the_document_a_worker_wrote_is_read_off_the_gate_record() {
         let entity = "852ac6b1-0000-4000-8000-000000000001";
-        let records = vec![
+        let records = [
             record(
                 "PUT",
                 &format!("/idx/_doc/{entity}?version=2&version_type=external"),
