@@ -421,7 +421,7 @@ async fn gate_overhead(es: &EsStandin, only: Option<&str>) {
     };
     if let Some((lanes, other)) = &other_gate {
         arms.push(Arm::new(
-            &format!("gate, {lanes} lanes"),
+            &format!("gate {lanes} lanes"),
             other.url(),
             HopCpu::Threads(GATE_THREADS),
         ));
@@ -440,11 +440,14 @@ async fn gate_overhead(es: &EsStandin, only: Option<&str>) {
     // trial of four or five arms.
     if let Ok(kept) = std::env::var("BENCH_GATE_ARMS") {
         let kept: Vec<&str> = kept.split(',').map(str::trim).collect();
+        let names: Vec<String> = arms.iter().map(|arm| arm.name.clone()).collect();
+        for name in &kept {
+            assert!(
+                names.iter().any(|arm| arm == name),
+                "BENCH_GATE_ARMS names {name:?}, which is no arm of this run: the arms are {names:?}"
+            );
+        }
         arms.retain(|arm| arm.name == "direct" || kept.contains(&arm.name.as_str()));
-        assert!(
-            arms.len() > 1,
-            "BENCH_GATE_ARMS={kept:?} names no arm: give names the table prints (gate, haproxy, byte relay)"
-        );
     }
     println!(
         "\n## Fault gate overhead (pass-through; {trials} trials, arms interleaved, gate lanes: {threads})\n"
@@ -471,6 +474,10 @@ async fn gate_overhead(es: &EsStandin, only: Option<&str>) {
         // BENCH_GATE_EVENTS: events per arm and trial (longer trials average out more
         // of a noisy machine's stalls).
         let events = env_number("BENCH_GATE_EVENTS").unwrap_or(30_000) as i64;
+        assert!(
+            events > 0,
+            "BENCH_GATE_EVENTS=0: a trial needs events to time"
+        );
         let mut rates = vec![Vec::with_capacity(trials); arms.len()];
         let mut hop_cpu = vec![Vec::with_capacity(trials); arms.len()];
         let mut hop_user_ticks = vec![0u64; arms.len()];

@@ -31,13 +31,23 @@ pub struct Observations {
     pub collector_refusals: Option<u64>,
 }
 
-/// The attempts a gate's export (`…gate-<ts>.jsonl`) records as hit by its fault.
+/// The attempts a gate's export (`…gate-<ts>.jsonl`) records as hit by its fault: its
+/// `injected_total` when it let records go (the faulted ones among them count too, as
+/// they did live), else the kept records a fault hit.
 pub fn refusals_in_export(jsonl: &str) -> u64 {
-    jsonl
+    let mut total = None;
+    let mut kept = 0u64;
+    for record in jsonl
         .lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|record| record.get("injected").is_some_and(|i| !i.is_null()))
-        .count() as u64
+    {
+        if let Some(injected_total) = record.get("injected_total").and_then(Value::as_u64) {
+            total = Some(injected_total);
+        } else if record.get("injected").is_some_and(|i| !i.is_null()) {
+            kept += 1;
+        }
+    }
+    total.map_or(kept, |total| total.max(kept))
 }
 
 /// The entity version an ES document holds: its content's `event_version` (what the
@@ -245,6 +255,10 @@ mod tests {
             not json\n";
         assert_eq!(refusals_in_export(export), 1);
         assert_eq!(refusals_in_export(""), 0);
+        // A gate that let records go says how many were hit in all.
+        let let_go = "{\"dropped_records\":10000,\"injected_total\":4}\n\
+            {\"ts\":\"t\",\"method\":\"POST\",\"path\":\"/v1/traces\",\"injected\":null}\n";
+        assert_eq!(refusals_in_export(let_go), 4);
     }
 
     #[test]

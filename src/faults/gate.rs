@@ -87,8 +87,9 @@ pub(super) struct Shared {
 }
 
 /// The requests kept in memory, and how many older ones were let go: one lock, taken
-/// once per request. Readers hold it only to copy what they show (a drill's gate
-/// serves every connection on one thread, which waits while the lock is held).
+/// once per request. Readers hold it for one pass at most, never to serialise or
+/// count the whole history (a drill's gate serves every connection on one thread,
+/// which waits while the lock is held).
 #[derive(Default)]
 struct Records {
     kept: VecDeque<GateRecord>,
@@ -327,14 +328,24 @@ impl FaultGate {
     pub fn export_jsonl(&self) -> String {
         let mut out = String::new();
         // Read under one lock, so the count and the records agree.
-        let (dropped, kept) = self
+        let (dropped, injected, kept) = self
             .shared
             .records
             .lock()
-            .map(|r| (r.dropped, r.kept.iter().cloned().collect::<Vec<_>>()))
+            .map(|r| {
+                (
+                    r.dropped,
+                    r.injected,
+                    r.kept.iter().cloned().collect::<Vec<_>>(),
+                )
+            })
             .unwrap_or_default();
+        // With records let go, the faulted ones among them are only in this count:
+        // `verify` reads it, so it grades what the live run graded.
         if dropped > 0 {
-            out.push_str(&format!("{{\"dropped_records\":{dropped}}}\n"));
+            out.push_str(&format!(
+                "{{\"dropped_records\":{dropped},\"injected_total\":{injected}}}\n"
+            ));
         }
         for record in kept {
             if let Ok(line) = serde_json::to_string(&record) {
@@ -889,6 +900,14 @@ mod tests {
         let last = format!("{}", RECORDS_KEPT - 1);
         assert_eq!(gate.written_doc_id(&last), Some(last.clone()));
         assert_eq!(gate.written_doc_id("no-such-entity"), None);
+        // The export says so too: `verify` grades the count the live run graded.
+        let export = gate.export_jsonl();
+        assert!(
+            export.starts_with("{\"dropped_records\":3,\"injected_total\":3}\n"),
+            "{}",
+            &export[..80]
+        );
+        assert_eq!(crate::drill::observations::refusals_in_export(&export), 3);
     }
 
     #[test]
