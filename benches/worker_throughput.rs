@@ -501,14 +501,20 @@ async fn gate_overhead(es: &EsStandin, only: Option<&str>) {
             "batch {batch}, bulk {}:\n\n| arm | events/s median (min–max) | / direct, median of paired trials (min–max) | the hop's CPU per event, median (min–max) | of which user space, over all trials |\n|---|---|---|---|---|",
             if bulk { "on" } else { "off" }
         );
+        // Each arm's rate over direct's in the same trial.
+        let paired_ratios: Vec<Vec<f64>> = rates
+            .iter()
+            .map(|arm_rates| {
+                arm_rates
+                    .iter()
+                    .zip(&rates[0])
+                    .map(|(rate, direct)| 100.0 * rate / direct)
+                    .collect()
+            })
+            .collect();
         for (arm, Arm { name, .. }) in arms.iter().enumerate() {
-            let ratios: Vec<f64> = rates[arm]
-                .iter()
-                .zip(&rates[0])
-                .map(|(rate, direct)| 100.0 * rate / direct)
-                .collect();
             let (median, low, high) = spread(&rates[arm]);
-            let (ratio, ratio_low, ratio_high) = spread(&ratios);
+            let (ratio, ratio_low, ratio_high) = spread(&paired_ratios[arm]);
             let (cpu, user) = if hop_cpu[arm].is_empty() {
                 ("—".to_string(), "—".to_string())
             } else {
@@ -527,12 +533,8 @@ async fn gate_overhead(es: &EsStandin, only: Option<&str>) {
         // Each arm's paired ratios, lowest first: how far a median sits from the
         // trials either side of it on this machine.
         println!();
-        for (arm, Arm { name, .. }) in arms.iter().enumerate().skip(1) {
-            let mut ratios: Vec<f64> = rates[arm]
-                .iter()
-                .zip(&rates[0])
-                .map(|(rate, direct)| 100.0 * rate / direct)
-                .collect();
+        for (Arm { name, .. }, ratios) in arms.iter().zip(&paired_ratios).skip(1) {
+            let mut ratios = ratios.clone();
             ratios.sort_by(f64::total_cmp);
             let listed: Vec<String> = ratios.iter().map(|r| format!("{r:.0}")).collect();
             println!("{name}, / direct by trial: {} %", listed.join(", "));

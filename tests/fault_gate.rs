@@ -110,17 +110,22 @@ async fn abort_hits_every_nth_request_of_its_op_only_with_retry_after() {
     }
 }
 
-#[tokio::test]
-async fn latency_black_hole_refuse_and_reset_do_what_they_say() {
-    let (_es, gate, client) = gate().await;
+/// Puts in force a latency of exactly `delay` on the next write only.
+async fn delay_first_write(gate: &FaultGate, delay: Duration) {
     gate.set_fault(Fault::Latency {
-        min: Duration::from_millis(300),
-        max: Duration::from_millis(300),
+        min: delay,
+        max: delay,
         ops: Ops::WRITES,
         pick: Pick::First { n: 1 },
     })
     .await
     .unwrap();
+}
+
+#[tokio::test]
+async fn latency_black_hole_refuse_and_reset_do_what_they_say() {
+    let (_es, gate, client) = gate().await;
+    delay_first_write(&gate, Duration::from_millis(300)).await;
     let started = Instant::now();
     assert_eq!(
         put(&client, &gate.url(), "a", 1).await.unwrap().status(),
@@ -937,14 +942,7 @@ async fn a_worker_that_leaves_while_es_is_silent_releases_es() {
 async fn a_held_write_holds_only_its_own_connection() {
     assert_eq!(drill_cockpit::faults::gate::DRILL_LANES, 1);
     let (_es, gate, first_client) = gate().await;
-    gate.set_fault(Fault::Latency {
-        min: Duration::from_secs(3),
-        max: Duration::from_secs(3),
-        ops: Ops::WRITES,
-        pick: Pick::First { n: 1 },
-    })
-    .await
-    .unwrap();
+    delay_first_write(&gate, Duration::from_secs(3)).await;
     let url = gate.url();
     let held = tokio::spawn(async move {
         let started = Instant::now();

@@ -456,13 +456,10 @@ pub fn written_doc_id<'a>(
             let (_, id) = path.rsplit_once("/_doc/")?;
             // A client may percent-encode the `:` of `<type>:<id>` (decoded only then:
             // this runs under the records' lock, over every write the gate kept).
-            let id = if id.contains('%') {
-                id.replace("%3A", ":").replace("%3a", ":")
-            } else if id.contains(entity) {
-                id.to_string()
-            } else {
-                return None;
-            };
+            if !id.contains('%') {
+                return id.contains(entity).then(|| id.to_string());
+            }
+            let id = id.replace("%3A", ":").replace("%3a", ":");
             id.contains(entity).then_some(id)
         })
         .next()

@@ -239,7 +239,7 @@ impl Drill {
         self.write_after()?;
         self.stop_fleet().await;
         let evidence = self.evidence(&statuses, &entities).await;
-        let held = self.gate.as_ref().map(|g| g.injected()).unwrap_or(0);
+        let held = self.gate.as_ref().map_or(0, |g| g.injected());
         self.figures = json!({
             "replicas": self.options.replicas,
             "events": ids.len(),
